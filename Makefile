@@ -1,0 +1,101 @@
+# rep: build, test, install. See README.md.
+VERSION = 0.1.0
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+PKG_CONFIG ?= pkg-config
+override CFLAGS += -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
+	-D_GNU_SOURCE -DREP_VERSION='"$(VERSION)"' -Ilib -pthread \
+	$(shell $(PKG_CONFIG) --cflags sqlite3 nettle 2>/dev/null)
+override LDFLAGS += -pthread -Wl,--as-needed
+LIBS_SQLITE := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
+LIBS_NETTLE := $(shell $(PKG_CONFIG) --libs nettle 2>/dev/null || echo -lnettle)
+
+# Build outputs go to $(O) (bin/ and its objects); check-sanitize uses another.
+O ?= build
+TOOLS = rep-register rep-setstatus rep-ls
+LIBOBJ = $(patsubst lib/%.c,$(O)/lib/%.o,$(wildcard lib/*.c))
+BINS = $(addprefix $(O)/bin/,$(TOOLS))
+
+all: $(BINS) bin
+
+bin: $(BINS)
+	@mkdir -p bin
+	@for t in $(TOOLS); do ln -sf ../$(O)/bin/$$t bin/$$t; done
+
+$(O)/lib/%.o: lib/%.c lib/rep.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(O)/cmd/%.o: cmd/%.c lib/rep.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(O)/librep.a: $(LIBOBJ)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(O)/bin/rep-ls $(O)/bin/rep-setstatus: LDLIBS = $(LIBS_SQLITE)
+$(O)/bin/rep-register: LDLIBS = $(LIBS_SQLITE) $(LIBS_NETTLE)
+
+$(O)/bin/%: $(O)/cmd/%.o $(O)/librep.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@scripts/deps
+
+# deps first, then a fresh make: pkg-config answers only once the
+# packages are there.
+check: deps
+	$(MAKE) all
+	tests/run
+
+SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+check-sanitize: deps
+	$(MAKE) O=build-san CFLAGS='$(SANFLAGS)' LDFLAGS='-fsanitize=address,undefined' build-san/bin/rep-ls \
+		build-san/bin/rep-register build-san/bin/rep-setstatus
+	REP_BIN=$(CURDIR)/build-san/bin ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run
+
+lint: deps
+	$(MAKE) all
+	mandoc -Tlint -W warning man/*.[0-9]
+	shellcheck -s bash scripts/deps tests/run .ci/run bench/run completions/rep.bash
+	shellcheck -s bash -e SC2034,SC2030,SC2031 tests/*.bash tests/*.bats
+
+demo: deps
+	$(MAKE) all
+	scripts/demo
+
+bench: deps
+	$(MAKE) all
+	bench/run
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	install -m 644 $(addprefix man/,$(addsuffix .1,$(TOOLS))) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 man/rep.7 $(DESTDIR)$(MANDIR)/man7
+	install -m 644 completions/rep.bash $(DESTDIR)$(BASHCOMPDIR)/rep
+	for t in $(TOOLS); do ln -sf rep $(DESTDIR)$(BASHCOMPDIR)/$$t; done
+	install -m 644 completions/_rep $(DESTDIR)$(ZSHCOMPDIR)/_rep
+	for t in $(TOOLS); do install -m 644 completions/rep.fish $(DESTDIR)$(FISHCOMPDIR)/$$t.fish; done
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(addsuffix .1,$(TOOLS))) $(DESTDIR)$(MANDIR)/man7/rep.7
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/rep $(addprefix $(DESTDIR)$(BASHCOMPDIR)/,$(TOOLS))
+	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_rep $(addprefix $(DESTDIR)$(FISHCOMPDIR)/,$(addsuffix .fish,$(TOOLS)))
+
+clean:
+	rm -rf build build-san bin demo
+
+.PHONY: all bin deps check check-sanitize lint demo bench install uninstall clean
+.SECONDARY: $(LIBOBJ)

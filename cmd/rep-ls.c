@@ -1,0 +1,113 @@
+/* rep-ls: print application records, or their history. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rep.h"
+
+static const char usage[] =
+	"usage: rep-ls [-H] [-s STATUS]... [-o FIELDS] [--history] [NAME...]\n"
+	"Print application records sorted by name: all, the named ones, or those\n"
+	"in any of the given statuses; with --history, their status history.\n"
+	"\n"
+	"  -s, --status STATUS  only applications in STATUS (repeatable)\n"
+	"  -o, --output FIELDS  fields to print, comma-separated:\n"
+	"                       name,status,files,bytes,checksum,registered,updated\n"
+	"                       (--history: name,time,from,to,user,note)\n"
+	"      --history        print the history, oldest first\n"
+	"  -H, --header         print a header line first\n"
+	"  -C DIR               work as if started in DIR\n"
+	"      --db FILE        metadata database (default: $REP_DB or ./metadata.db)\n"
+	"      --apps DIR       applications directory (default: $REP_APPS or ./rep_applications)\n"
+	"  -h, --help           show this help\n"
+	"  -V, --version        show the version\n";
+
+enum { OPT_HISTORY = REP_OPT_TOOL };
+
+static const struct option longopts[] = {
+	REP_COMMON_LONGOPTS,
+	{"status", required_argument, NULL, 's'},
+	{"output", required_argument, NULL, 'o'},
+	{"history", no_argument, NULL, OPT_HISTORY},
+	{"header", no_argument, NULL, 'H'},
+	{NULL, 0, NULL, 0},
+};
+
+struct filter {
+	const char *status[8];
+	int nstatus;
+	struct rep_strset names;
+	int sel[32], nsel;
+};
+
+static int wanted(const struct filter *f, const char *name, const char *status)
+{
+	int ok = f->nstatus == 0;
+	for (int i = 0; !ok && i < f->nstatus; i++)
+		ok = strcmp(status, f->status[i]) == 0;
+	return ok && (f->names.n == 0 || rep_strset_find(&f->names, name) >= 0);
+}
+
+static int print_app(const struct rep_app *a, void *arg)
+{
+	const struct filter *f = arg;
+	if (wanted(f, a->name, a->status))
+		rep_put_app(stdout, a, f->nsel ? f->sel : NULL, f->nsel);
+	return 0;
+}
+
+static int print_event(const struct rep_event *e, void *arg)
+{
+	const struct filter *f = arg;
+	if (wanted(f, e->name, e->app_status))
+		rep_put_event(stdout, e, f->nsel ? f->sel : NULL, f->nsel);
+	return 0;
+}
+
+static void add_status(struct filter *f, const char *s)
+{
+	rep_status_check(s);
+	for (int i = 0; i < f->nstatus; i++)
+		if (strcmp(f->status[i], s) == 0)
+			return;
+	f->status[f->nstatus++] = s;
+}
+
+int main(int argc, char **argv)
+{
+	struct filter f = { .nstatus = 0 };
+	const char *fields = NULL;
+	int history = 0, c;
+
+	rep_init(argv[0]);
+	while ((c = rep_getopt(argc, argv, "s:o:H", longopts, usage)) != -1) {
+		switch (c) {
+		case 's': add_status(&f, optarg); break;
+		case 'o': fields = optarg; break;
+		case OPT_HISTORY: history = 1; break;
+		}
+	}
+	rep_opt_finish();
+	const char *const *names = history ? rep_event_fields : rep_app_fields;
+	int nnames = history ? REP_EVENT_NFIELDS : REP_APP_NFIELDS;
+	if (fields)
+		f.nsel = rep_fields_parse(fields, names, nnames, f.sel);
+	for (int i = optind; i < argc; i++) {
+		rep_name_check(argv[i], NULL);
+		rep_strset_add(&f.names, argv[i], NULL);
+	}
+
+	struct rep_db *db = rep_db_open(REP_RO);
+	struct rep_app a;
+	for (size_t i = 0; i < f.names.n; i++)
+		if (!rep_db_app_get(db, f.names.v[i], &a))
+			rep_die("%s: not registered", f.names.v[i]);
+	if (rep_opt.header)
+		rep_put_header(stdout, names, f.nsel ? f.sel : NULL, f.nsel ? f.nsel : nnames);
+	if (history)
+		rep_db_each_event(db, print_event, &f);
+	else
+		rep_db_each_app(db, print_app, &f);
+	rep_db_close(db);
+	rep_strset_free(&f.names);
+	return rep_finish();
+}

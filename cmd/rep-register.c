@@ -1,0 +1,170 @@
+/* rep-register: add applications to the database, or refresh them. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rep.h"
+
+static const char usage[] =
+	"usage: rep-register [-n] [-q] [-H] (--all | NAME...)\n"
+	"Hash the named applications and add them to the database with status\n"
+	"'registered'; a registered one whose content changed is refreshed.\n"
+	"With no NAME, names are read from stdin (first field of each record).\n"
+	"\n"
+	"  -a, --all       every valid application directory not registered yet\n"
+	"  -n, --dry-run   report what would be done, change nothing\n"
+	"  -q, --quiet     no summary on stderr\n"
+	"  -H, --header    print a header line first\n"
+	"  -C DIR          work as if started in DIR\n"
+	"      --db FILE   metadata database (default: $REP_DB or ./metadata.db)\n"
+	"      --apps DIR  applications directory (default: $REP_APPS or ./rep_applications)\n"
+	"  -h, --help      show this help\n"
+	"  -V, --version   show the version\n";
+
+static const struct option longopts[] = {
+	REP_COMMON_LONGOPTS,
+	{"all", no_argument, NULL, 'a'},
+	{"dry-run", no_argument, NULL, 'n'},
+	{"quiet", no_argument, NULL, 'q'},
+	{"header", no_argument, NULL, 'H'},
+	{NULL, 0, NULL, 0},
+};
+
+struct input {
+	int appsfd;
+	struct rep_strset names;
+};
+
+static void add_name(struct rep_rec *rec, void *arg)
+{
+	struct input *in = arg;
+	const char *name = rec->f[0];
+
+	rep_name_check(name, rec);
+	if (!rep_app_dir_exists(in->appsfd, name))
+		rep_die("%s: no such directory in %s", name, rep_opt.apps);
+	rep_strset_add(&in->names, name, NULL);
+}
+
+static int add_registered(const struct rep_app *a, void *arg)
+{
+	struct rep_strset *registered = arg;
+	rep_strset_add(registered, a->name, NULL);
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* --all: the valid directories that the database does not know yet. */
+static size_t unregistered(struct input *in, struct rep_db *db, size_t *known)
+{
+	struct rep_strset dirs = { 0 }, registered = { 0 };
+	size_t invalid = 0;
+
+	rep_list_apps(rep_opt.apps, in->appsfd, &dirs, &invalid);
+	if (db)
+		rep_db_each_app(db, add_registered, &registered);
+	qsort(dirs.v, dirs.n, sizeof *dirs.v, by_name);
+	for (size_t i = 0; i < dirs.n; i++)
+		if (rep_strset_find(&registered, dirs.v[i]) < 0)
+			rep_strset_add(&in->names, dirs.v[i], NULL);
+	*known = dirs.n - in->names.n;
+	rep_strset_free(&dirs);
+	rep_strset_free(&registered);
+	return invalid;
+}
+
+int main(int argc, char **argv)
+{
+	struct input in = { 0 };
+	struct rep_db *db;
+	int all = 0, c;
+	size_t invalid = 0, added = 0, refreshed = 0, known = 0;
+	char now[32];
+
+	rep_init(argv[0]);
+	while ((c = rep_getopt(argc, argv, "anqH", longopts, usage)) != -1)
+		if (c == 'a')
+			all = 1;
+	rep_opt_finish();
+	argc -= optind, argv += optind;
+	if (all && argc)
+		rep_usage_error("--all takes no names");
+	in.appsfd = rep_open_apps();
+	if (!all)
+		rep_each_input(argc, argv, add_name, &in);
+	db = rep_opt.dry_run ? rep_db_open_maybe() : rep_db_open(REP_RW_CREATE);
+	if (all)
+		invalid = unregistered(&in, db, &known);
+
+	struct rep_hash_job *jobs = rep_xmalloc(in.names.n * sizeof *jobs);
+	struct rep_app *apps = rep_xmalloc(in.names.n * sizeof *apps);
+	struct rep_app **changed = rep_xmalloc(in.names.n * sizeof *changed);
+	for (size_t i = 0; i < in.names.n; i++)
+		jobs[i].name = in.names.v[i];
+	rep_hash_apps(in.appsfd, jobs, in.names.n);
+
+	rep_now(now);
+	if (db && !rep_opt.dry_run)
+		rep_db_begin(db);
+	size_t nchanged = 0;
+	for (size_t i = 0; i < in.names.n; i++) {
+		struct rep_app *a = &apps[i];
+		const struct rep_sum *s = &jobs[i].sum;
+		int found = db && rep_db_app_get(db, jobs[i].name, a);
+		if (found && a->files == s->files && a->bytes == s->bytes &&
+		    strcmp(a->checksum, s->checksum) == 0)
+			continue;
+		char note[64];
+		if (found) {
+			snprintf(note, sizeof note, "refreshed: %.12s -> %.12s", a->checksum, s->checksum);
+			refreshed++;
+		} else {
+			memset(a, 0, sizeof *a);
+			snprintf(a->name, sizeof a->name, "%s", jobs[i].name);
+			strcpy(a->status, "registered");
+			strcpy(a->registered, now);
+			added++;
+		}
+		a->files = s->files;
+		a->bytes = s->bytes;
+		strcpy(a->checksum, s->checksum);
+		strcpy(a->updated, now);
+		changed[nchanged++] = a;
+		if (rep_opt.dry_run)
+			continue;
+		if (found) {
+			rep_db_app_update_sum(db, a);
+			rep_db_event(db, a->id, now, a->status, a->status, note);
+		} else {
+			rep_db_app_insert(db, a);
+			rep_db_event(db, a->id, now, NULL, "registered", NULL);
+		}
+	}
+	if (db && !rep_opt.dry_run)
+		rep_db_commit(db);
+	rep_db_close(db);
+
+	if (rep_opt.header)
+		rep_put_header(stdout, rep_app_fields, NULL, REP_APP_NFIELDS);
+	for (size_t i = 0; i < nchanged; i++)
+		rep_put_app(stdout, changed[i], NULL, 0);
+	if (!rep_opt.quiet) {
+		fprintf(stderr, "%s%zu registered, %zu refreshed, %zu unchanged",
+		    rep_opt.dry_run ? "dry run: " : "", added, refreshed,
+		    known + in.names.n - added - refreshed);
+		if (invalid)
+			fprintf(stderr, ", %zu invalid skipped", invalid);
+		fputc('\n', stderr);
+	}
+	free(jobs);
+	free(apps);
+	free(changed);
+	rep_strset_free(&in.names);
+	close(in.appsfd);
+	return rep_finish();
+}

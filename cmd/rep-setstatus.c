@@ -1,0 +1,129 @@
+/* rep-setstatus: change the status of applications, in one transaction. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rep.h"
+
+static const char usage[] =
+	"usage: rep-setstatus [-n] [-q] [-H] [-f FROM] [-m NOTE | -M] STATUS [NAME...]\n"
+	"Set the status of the named applications and echo their records.\n"
+	"With no NAME, names are read from stdin (first field of each record).\n"
+	"Statuses: registered ready pending_deployment deployed failed retired\n"
+	"\n"
+	"  -f, --from FROM          change only applications whose status is FROM\n"
+	"  -m, --note NOTE          record NOTE in the history\n"
+	"  -M, --note-from-input    take each note from the rest of its input record\n"
+	"  -n, --dry-run            report what would be done, change nothing\n"
+	"  -q, --quiet              no summary on stderr\n"
+	"  -H, --header             print a header line first\n"
+	"  -C DIR                   work as if started in DIR\n"
+	"      --db FILE            metadata database (default: $REP_DB or ./metadata.db)\n"
+	"      --apps DIR           applications directory (default: $REP_APPS or ./rep_applications)\n"
+	"  -h, --help               show this help\n"
+	"  -V, --version            show the version\n";
+
+static const struct option longopts[] = {
+	REP_COMMON_LONGOPTS,
+	{"from", required_argument, NULL, 'f'},
+	{"note", required_argument, NULL, 'm'},
+	{"note-from-input", no_argument, NULL, 'M'},
+	{"dry-run", no_argument, NULL, 'n'},
+	{"quiet", no_argument, NULL, 'q'},
+	{"header", no_argument, NULL, 'H'},
+	{NULL, 0, NULL, 0},
+};
+
+static int note_from_input;
+
+static void add_name(struct rep_rec *rec, void *arg)
+{
+	struct rep_strset *names = arg;
+	char *note = NULL;
+
+	rep_name_check(rec->f[0], rec);
+	if (note_from_input) {
+		const char *why;
+		note = rep_join_rest(rec);
+		if ((why = rep_note_error(note)))
+			rep_die("%s:%lu: note: %s", rec->src, rec->line, why);
+	}
+	if (!rep_strset_add(names, rec->f[0], note))
+		free(note);
+}
+
+int main(int argc, char **argv)
+{
+	struct rep_strset names = { 0 };
+	const char *from = NULL, *note = NULL, *status, *why;
+	size_t skipped = 0;
+	char now[32];
+	int c;
+
+	rep_init(argv[0]);
+	while ((c = rep_getopt(argc, argv, "f:m:MnqH", longopts, usage)) != -1) {
+		switch (c) {
+		case 'f': from = optarg; break;
+		case 'm': note = optarg; break;
+		case 'M': note_from_input = 1; break;
+		}
+	}
+	rep_opt_finish();
+	argc -= optind, argv += optind;
+	if (note && note_from_input)
+		rep_usage_error("-m and -M are mutually exclusive");
+	if (argc < 1)
+		rep_usage_error("missing STATUS operand");
+	status = argv[0];
+	rep_status_check(status);
+	if (from)
+		rep_status_check(from);
+	if (note && (why = rep_note_error(note)))
+		rep_die("note: %s", why);
+	rep_each_input(argc - 1, argv + 1, add_name, &names);
+
+	struct rep_db *db = rep_db_open(rep_opt.dry_run ? REP_RO : REP_RW);
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *buf = open_memstream(&out, &outlen);
+	if (!buf)
+		rep_die_errno("memory");
+	rep_now(now);
+	if (!rep_opt.dry_run)
+		rep_db_begin(db);
+	for (size_t i = 0; i < names.n; i++) {
+		struct rep_app a;
+		if (!rep_db_app_get(db, names.v[i], &a))
+			rep_die("%s: not registered", names.v[i]);
+		if (from && strcmp(a.status, from) != 0) {
+			skipped++;
+			continue;
+		}
+		if (!rep_opt.dry_run) {
+			rep_db_app_set_status(db, a.id, status, now);
+			rep_db_event(db, a.id, now, a.status, status,
+			    note_from_input ? names.val[i] : note);
+		}
+		snprintf(a.status, sizeof a.status, "%s", status);
+		strcpy(a.updated, now);
+		rep_put_app(buf, &a, NULL, 0);
+	}
+	if (!rep_opt.dry_run)
+		rep_db_commit(db);
+	rep_db_close(db);
+	if (fclose(buf) != 0)
+		rep_die_errno("memory");
+
+	if (rep_opt.header)
+		rep_put_header(stdout, rep_app_fields, NULL, REP_APP_NFIELDS);
+	fwrite(out, 1, outlen, stdout);
+	free(out);
+	if (!rep_opt.quiet) {
+		fprintf(stderr, "%s%zu set to %s", rep_opt.dry_run ? "dry run: " : "",
+		    names.n - skipped, status);
+		if (from)
+			fprintf(stderr, ", %zu skipped (not %s)", skipped, from);
+		fputc('\n', stderr);
+	}
+	rep_strset_free(&names);
+	return rep_finish();
+}

@@ -1,0 +1,433 @@
+/* The metadata database. All SQL of rep lives in this file. */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "rep.h"
+
+#define REP_APPLICATION_ID 0x72657031 /* "rep1" */
+
+/* Each step brings the schema from version-1 to version; applied in
+ * order, in one BEGIN IMMEDIATE transaction, by writers only. */
+static const struct { int version; const char *sql; } migrations[] = {
+	{ 1,
+	  "CREATE TABLE app ("
+	  " id INTEGER PRIMARY KEY,"
+	  " name TEXT NOT NULL UNIQUE,"
+	  " status TEXT NOT NULL CHECK (status IN ('registered','ready',"
+	  "  'pending_deployment','deployed','failed','retired')),"
+	  " files INTEGER NOT NULL CHECK (files >= 0),"
+	  " bytes INTEGER NOT NULL CHECK (bytes >= 0),"
+	  " checksum TEXT NOT NULL,"
+	  " registered TEXT NOT NULL,"
+	  " updated TEXT NOT NULL);"
+	  "CREATE TABLE history ("
+	  " id INTEGER PRIMARY KEY,"
+	  " app_id INTEGER NOT NULL REFERENCES app(id),"
+	  " time TEXT NOT NULL,"
+	  " old_status TEXT,"
+	  " new_status TEXT NOT NULL,"
+	  " user TEXT NOT NULL,"
+	  " note TEXT NOT NULL DEFAULT '');"
+	  "CREATE INDEX history_by_app ON history(app_id, id);"
+	  "CREATE TRIGGER history_no_update BEFORE UPDATE ON history"
+	  " BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;"
+	  "CREATE TRIGGER history_no_delete BEFORE DELETE ON history"
+	  " BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;" },
+};
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+enum stmt {
+	ST_SCHEMA, ST_APP_GET, ST_APP_INSERT, ST_APP_UPDATE_SUM, ST_APP_SET_STATUS,
+	ST_EVENT, ST_APPS, ST_EVENTS, ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+	[ST_SCHEMA] = "SELECT (SELECT application_id FROM pragma_application_id),"
+	    " (SELECT user_version FROM pragma_user_version),"
+	    " (SELECT count(*) FROM sqlite_schema)",
+	[ST_APP_GET] = "SELECT id, name, status, files, bytes, checksum, registered, updated"
+	    " FROM app WHERE name = ?1",
+	[ST_APP_INSERT] = "INSERT INTO app (name, status, files, bytes, checksum, registered, updated)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[ST_APP_UPDATE_SUM] = "UPDATE app SET files = ?2, bytes = ?3, checksum = ?4, updated = ?5"
+	    " WHERE id = ?1",
+	[ST_APP_SET_STATUS] = "UPDATE app SET status = ?2, updated = ?3 WHERE id = ?1",
+	[ST_EVENT] = "INSERT INTO history (app_id, time, old_status, new_status, user, note)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_APPS] = "SELECT id, name, status, files, bytes, checksum, registered, updated"
+	    " FROM app ORDER BY name",
+	[ST_EVENTS] = "SELECT a.name, h.time, h.old_status, h.new_status, h.user, h.note,"
+	    " a.status, a.id FROM history h JOIN app a ON a.id = h.app_id ORDER BY h.id",
+};
+
+struct rep_db {
+	sqlite3 *h;
+	int readonly;
+	sqlite3_stmt *st[ST_COUNT];
+};
+
+static struct rep_db *created_db;
+
+static _Noreturn void db_die(struct rep_db *db)
+{
+	rep_die("%s: %s", rep_opt.db, sqlite3_errmsg(db->h));
+}
+
+static void exec(struct rep_db *db, const char *sql)
+{
+	if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK)
+		db_die(db);
+}
+
+static sqlite3_stmt *stmt(struct rep_db *db, enum stmt which)
+{
+	sqlite3_stmt **st = &db->st[which];
+
+	if (*st) {
+		sqlite3_reset(*st);
+		sqlite3_clear_bindings(*st);
+	} else if (sqlite3_prepare_v3(db->h, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+	    st, NULL) != SQLITE_OK)
+		db_die(db);
+	return *st;
+}
+
+static int step(struct rep_db *db, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		db_die(db);
+	return rc == SQLITE_ROW;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+	return s ? s : "";
+}
+
+static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int i)
+{
+	snprintf(dst, size, "%s", col(st, i));
+}
+
+/* Unlinks a database this run created, when the run fails: a failed
+ * command leaves the disk as it found it. */
+static void remove_created(void)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+	char path[4200];
+
+	rep_db_close(created_db);
+	for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+		snprintf(path, sizeof path, "%s%s", rep_opt.db_path, suffix[i]);
+		unlink(path);
+	}
+}
+
+static int on_network_fs(const char *path)
+{
+	static const long remote[] = {
+		0x6969 /* NFS */, 0xff534d42 /* CIFS */, 0xfe534d42 /* SMB2 */,
+		0x517b /* SMB */, 0x5346414f /* AFS */, 0x01021997 /* 9P */,
+		0x73757245 /* CODA */, 0x65735546 /* FUSE */,
+	};
+	struct statfs sf;
+
+	if (statfs(path, &sf) < 0)
+		return 0;
+	for (size_t i = 0; i < sizeof remote / sizeof remote[0]; i++)
+		if ((long)(unsigned)sf.f_type == remote[i])
+			return 1;
+	return 0;
+}
+
+static void tune_writer(struct rep_db *db)
+{
+	sqlite3_stmt *st;
+	int wal;
+
+	if (sqlite3_prepare_v2(db->h, "PRAGMA journal_mode", -1, &st, NULL) != SQLITE_OK)
+		db_die(db);
+	step(db, st);
+	wal = strcmp(col(st, 0), "wal") == 0;
+	sqlite3_finalize(st);
+	if (!wal && !on_network_fs(rep_opt.db_path)) {
+		exec(db, "PRAGMA journal_mode = WAL");
+		wal = 1;
+	}
+	exec(db, wal ? "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON"
+	    : "PRAGMA foreign_keys = ON");
+}
+
+static void read_schema(struct rep_db *db, int *appid, int *version, int *objects)
+{
+	sqlite3_stmt *st = stmt(db, ST_SCHEMA);
+	step(db, st);
+	*appid = sqlite3_column_int(st, 0);
+	*version = sqlite3_column_int(st, 1);
+	*objects = sqlite3_column_int(st, 2);
+	sqlite3_reset(st);
+}
+
+static void check_schema(int appid, int version, int objects)
+{
+	if (appid != REP_APPLICATION_ID && (appid != 0 || version != 0 || objects != 0))
+		rep_die("%s: not a rep database", rep_opt.db);
+	if (version > SCHEMA_VERSION)
+		rep_die("%s: schema version %d is newer than this rep (%d)", rep_opt.db, version, SCHEMA_VERSION);
+}
+
+static void migrate(struct rep_db *db)
+{
+	int appid, version, objects;
+
+	read_schema(db, &appid, &version, &objects);
+	check_schema(appid, version, objects);
+	if (version == SCHEMA_VERSION)
+		return;
+	if (db->readonly) {
+		if (version == 0)
+			rep_die("%s: not a rep database (empty)", rep_opt.db);
+		rep_die("%s: schema version %d is older than this rep (%d): any writing rep tool upgrades it",
+		    rep_opt.db, version, SCHEMA_VERSION);
+	}
+	rep_db_begin(db);
+	read_schema(db, &appid, &version, &objects);
+	check_schema(appid, version, objects);
+	for (int i = version; i < SCHEMA_VERSION; i++)
+		exec(db, migrations[i].sql);
+	char sql[128];
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d; PRAGMA application_id = %d",
+	    SCHEMA_VERSION, REP_APPLICATION_ID);
+	exec(db, sql);
+	rep_db_commit(db);
+}
+
+static char *immutable_uri(const char *path)
+{
+	char *uri = rep_xmalloc(3 * strlen(path) + 32), *p = uri;
+
+	p += sprintf(p, "file:");
+	for (; *path; path++)
+		p += strchr("%?#", *path) ? sprintf(p, "%%%02x", (unsigned char)*path)
+		    : sprintf(p, "%c", *path);
+	strcpy(p, "?immutable=1");
+	return uri;
+}
+
+static int wal_exists(void)
+{
+	char path[4200];
+	snprintf(path, sizeof path, "%s-wal", rep_opt.db_path);
+	return access(path, F_OK) == 0;
+}
+
+static int try_open(struct rep_db *db, const char *name, int flags)
+{
+	int rc = sqlite3_open_v2(name, &db->h, flags, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(db->h, 30000);
+		sqlite3_extended_result_codes(db->h, 1);
+	}
+	return rc;
+}
+
+/* A reader who cannot create the -shm file next to a WAL database
+ * cannot open it normally; with no -wal present there is no writer
+ * whose pages it could miss, so it reads the file as immutable. */
+static void open_readonly(struct rep_db *db)
+{
+	if (try_open(db, rep_opt.db_path, SQLITE_OPEN_READONLY) != SQLITE_OK)
+		db_die(db);
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(db->h, stmt_sql[ST_SCHEMA], -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(st) == SQLITE_ROW ? SQLITE_OK : sqlite3_errcode(db->h);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_NOTADB || wal_exists())
+		return;
+	sqlite3_close(db->h);
+	char *uri = immutable_uri(rep_opt.db_path);
+	rc = try_open(db, uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
+	free(uri);
+	if (rc != SQLITE_OK)
+		db_die(db);
+}
+
+struct rep_db *rep_db_open(enum rep_open how)
+{
+	struct rep_db *db = calloc(1, sizeof *db);
+	struct stat st;
+	int exists = stat(rep_opt.db_path, &st) == 0;
+
+	if (!db)
+		rep_die("out of memory");
+	if (!exists && errno != ENOENT)
+		rep_die_errno("%s", rep_opt.db);
+	if (!exists && how != REP_RW_CREATE)
+		rep_die("%s: no such database (create it with rep-register)", rep_opt.db);
+	if (exists && S_ISDIR(st.st_mode))
+		rep_die("%s: is a directory", rep_opt.db);
+	db->readonly = how == REP_RO;
+	if (db->readonly) {
+		open_readonly(db);
+	} else {
+		int flags = SQLITE_OPEN_READWRITE | (exists ? 0 : SQLITE_OPEN_CREATE);
+		if (try_open(db, rep_opt.db_path, flags) != SQLITE_OK)
+			db_die(db);
+		if (!exists) {
+			created_db = db;
+			rep_on_die(remove_created);
+		}
+		tune_writer(db);
+	}
+	migrate(db);
+	return db;
+}
+
+/* For dry runs: the database if there is one, else NULL. */
+struct rep_db *rep_db_open_maybe(void)
+{
+	return access(rep_opt.db_path, F_OK) == 0 ? rep_db_open(REP_RO) : NULL;
+}
+
+void rep_db_close(struct rep_db *db)
+{
+	if (!db)
+		return;
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(db->st[i]);
+	if (sqlite3_close(db->h) != SQLITE_OK)
+		db_die(db);
+	if (db == created_db)
+		created_db = NULL;
+	free(db);
+}
+
+void rep_db_begin(struct rep_db *db)
+{
+	exec(db, "BEGIN IMMEDIATE");
+}
+
+void rep_db_commit(struct rep_db *db)
+{
+	exec(db, "COMMIT");
+	if (db == created_db) {
+		created_db = NULL;
+		rep_on_die_cancel(remove_created);
+	}
+}
+
+static void read_app(sqlite3_stmt *st, struct rep_app *a)
+{
+	a->id = sqlite3_column_int64(st, 0);
+	copy_col(a->name, sizeof a->name, st, 1);
+	copy_col(a->status, sizeof a->status, st, 2);
+	a->files = sqlite3_column_int64(st, 3);
+	a->bytes = sqlite3_column_int64(st, 4);
+	copy_col(a->checksum, sizeof a->checksum, st, 5);
+	copy_col(a->registered, sizeof a->registered, st, 6);
+	copy_col(a->updated, sizeof a->updated, st, 7);
+}
+
+int rep_db_app_get(struct rep_db *db, const char *name, struct rep_app *a)
+{
+	sqlite3_stmt *st = stmt(db, ST_APP_GET);
+	bind_text(st, 1, name);
+	if (!step(db, st))
+		return 0;
+	read_app(st, a);
+	return 1;
+}
+
+void rep_db_app_insert(struct rep_db *db, struct rep_app *a)
+{
+	sqlite3_stmt *st = stmt(db, ST_APP_INSERT);
+	bind_text(st, 1, a->name);
+	bind_text(st, 2, a->status);
+	sqlite3_bind_int64(st, 3, a->files);
+	sqlite3_bind_int64(st, 4, a->bytes);
+	bind_text(st, 5, a->checksum);
+	bind_text(st, 6, a->registered);
+	bind_text(st, 7, a->updated);
+	step(db, st);
+	a->id = sqlite3_last_insert_rowid(db->h);
+}
+
+void rep_db_app_update_sum(struct rep_db *db, const struct rep_app *a)
+{
+	sqlite3_stmt *st = stmt(db, ST_APP_UPDATE_SUM);
+	sqlite3_bind_int64(st, 1, a->id);
+	sqlite3_bind_int64(st, 2, a->files);
+	sqlite3_bind_int64(st, 3, a->bytes);
+	bind_text(st, 4, a->checksum);
+	bind_text(st, 5, a->updated);
+	step(db, st);
+}
+
+void rep_db_app_set_status(struct rep_db *db, int64_t id, const char *status, const char *time)
+{
+	sqlite3_stmt *st = stmt(db, ST_APP_SET_STATUS);
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, status);
+	bind_text(st, 3, time);
+	step(db, st);
+}
+
+void rep_db_event(struct rep_db *db, int64_t app_id, const char *time, const char *from,
+    const char *to, const char *note)
+{
+	sqlite3_stmt *st = stmt(db, ST_EVENT);
+	sqlite3_bind_int64(st, 1, app_id);
+	bind_text(st, 2, time);
+	if (from)
+		bind_text(st, 3, from);
+	bind_text(st, 4, to);
+	bind_text(st, 5, rep_user());
+	bind_text(st, 6, note ? note : "");
+	step(db, st);
+}
+
+void rep_db_each_app(struct rep_db *db, rep_app_fn fn, void *arg)
+{
+	sqlite3_stmt *st = stmt(db, ST_APPS);
+	struct rep_app a;
+
+	while (step(db, st)) {
+		read_app(st, &a);
+		if (fn(&a, arg))
+			break;
+	}
+	sqlite3_reset(st);
+}
+
+void rep_db_each_event(struct rep_db *db, rep_event_fn fn, void *arg)
+{
+	sqlite3_stmt *st = stmt(db, ST_EVENTS);
+	struct rep_event e;
+
+	while (step(db, st)) {
+		e.name = col(st, 0);
+		e.time = col(st, 1);
+		e.from = sqlite3_column_type(st, 2) == SQLITE_NULL ? "-" : col(st, 2);
+		e.to = col(st, 3);
+		e.user = col(st, 4);
+		e.note = col(st, 5);
+		e.app_status = col(st, 6);
+		e.app_id = sqlite3_column_int64(st, 7);
+		if (fn(&e, arg))
+			break;
+	}
+	sqlite3_reset(st);
+}

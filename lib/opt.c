@@ -1,0 +1,124 @@
+/* The option loop every tool shares, and the settings it resolves. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rep.h"
+
+struct rep_opts rep_opt;
+static const char *chdir_to;
+
+static _Noreturn void print_usage(const char *usage)
+{
+	fputs(usage, stdout);
+	rep_finish();
+	exit(0);
+}
+
+static _Noreturn void print_version(void)
+{
+	printf("%s %s\n", rep_prog, REP_VERSION);
+	rep_finish();
+	exit(0);
+}
+
+static const char *bad_option(char **argv)
+{
+	static char shortname[3] = "-?";
+	char *arg = argv[optind - 1];
+
+	if (optopt > 0 && optopt < 0x100) {
+		shortname[1] = (char)optopt;
+		return shortname;
+	}
+	return strncmp(arg, "--", 2) == 0 ? strtok(arg, "=") : arg;
+}
+
+int rep_getopt(int argc, char **argv, const char *shortopts,
+    const struct option *longopts, const char *usage)
+{
+	char opts[64];
+	int c;
+
+	snprintf(opts, sizeof opts, ":hVC:%s", shortopts);
+	while ((c = getopt_long(argc, argv, opts, longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h': print_usage(usage);
+		case 'V': print_version();
+		case 'C': chdir_to = optarg; break;
+		case 'q': rep_opt.quiet = 1; break;
+		case 'H': rep_opt.header = 1; break;
+		case 'n': rep_opt.dry_run = 1; break;
+		case REP_OPT_DB: rep_opt.db = optarg; break;
+		case REP_OPT_APPS: rep_opt.apps = optarg; break;
+		case ':':
+			rep_usage_error("%s: option requires an argument", bad_option(argv));
+		case '?':
+			rep_usage_error("%s: unknown option", bad_option(argv));
+		default:
+			return c;
+		}
+	}
+	return -1;
+}
+
+static char *absolute(const char *path, const char *cwd)
+{
+	if (path[0] == '/')
+		return rep_xstrdup(path);
+	size_t n = strlen(cwd) + strlen(path) + 2;
+	char *p = rep_xmalloc(n);
+	snprintf(p, n, "%s/%s", cwd, path);
+	return p;
+}
+
+static const char *setting(const char *opt, const char *env, const char *def)
+{
+	const char *v = getenv(env);
+	if (opt)
+		return opt;
+	return v && *v ? v : def;
+}
+
+/* Settings are resolved once, here: a later chdir changes nothing. */
+void rep_opt_finish(void)
+{
+	char cwd[4096];
+
+	if (chdir_to && chdir(chdir_to) < 0)
+		rep_die_errno("-C %s", chdir_to);
+	if (!getcwd(cwd, sizeof cwd))
+		rep_die_errno("current directory");
+	rep_opt.db = setting(rep_opt.db, "REP_DB", "metadata.db");
+	rep_opt.apps = setting(rep_opt.apps, "REP_APPS", "rep_applications");
+	if (!*rep_opt.db || !*rep_opt.apps)
+		rep_usage_error("%s: empty path", !*rep_opt.db ? "--db" : "--apps");
+	rep_opt.db_path = absolute(rep_opt.db, cwd);
+	rep_opt.apps_path = absolute(rep_opt.apps, cwd);
+}
+
+char *rep_now(char buf[32])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (t == (time_t)-1 || !gmtime_r(&t, &tm) ||
+	    !strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		rep_die("cannot read the clock");
+	return buf;
+}
+
+const char *rep_user(void)
+{
+	static char uid[24];
+	const char *u = getenv("USER");
+
+	if (u && *u && !rep_note_error(u))
+		return u;
+	snprintf(uid, sizeof uid, "%lu", (unsigned long)getuid());
+	return uid;
+}

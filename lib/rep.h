@@ -1,0 +1,153 @@
+/* rep: the shared library of the rep tools. One header, a section per file. */
+#ifndef REP_H
+#define REP_H
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define REP_LINE_MAX 65536
+#define REP_NAME_MAX 128
+
+/* err.c: messages, exit policy, memory */
+extern const char *rep_prog;
+void rep_init(const char *argv0);
+_Noreturn void rep_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void rep_die_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void rep_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void rep_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void rep_on_die(void (*fn)(void));
+void rep_on_die_cancel(void (*fn)(void));
+void rep_check_stdout(void);
+int rep_finish(void);
+void *rep_xmalloc(size_t n);
+void *rep_xrealloc(void *p, size_t n);
+char *rep_xstrdup(const char *s);
+int rep_stderr_tty(void);
+
+/* opt.c: the options every tool shares */
+struct rep_opts {
+	const char *db;     /* as configured, for messages */
+	const char *apps;
+	char *db_path;      /* resolved once, at start */
+	char *apps_path;
+	int quiet, header, dry_run;
+};
+extern struct rep_opts rep_opt;
+enum { REP_OPT_DB = 0x100, REP_OPT_APPS, REP_OPT_TOOL };
+#define REP_COMMON_LONGOPTS \
+	{"help", no_argument, NULL, 'h'}, \
+	{"version", no_argument, NULL, 'V'}, \
+	{"db", required_argument, NULL, REP_OPT_DB}, \
+	{"apps", required_argument, NULL, REP_OPT_APPS}
+#define REP_COMMON_SHORTOPTS ":hVC:"
+int rep_getopt(int argc, char **argv, const char *shortopts,
+    const struct option *longopts, const char *usage);
+void rep_opt_finish(void);
+char *rep_now(char buf[32]);
+const char *rep_user(void);
+
+/* rec.c: TSV records in and out */
+struct rep_rec {
+	char **f;
+	int nf;
+	const char *src;      /* "stdin" or "argument" */
+	unsigned long line;
+};
+struct rep_reader {
+	FILE *fp;
+	const char *label;
+	unsigned long line;
+	char *buf;
+	char **f;
+	int fcap;
+};
+void rep_reader_open(struct rep_reader *r, FILE *fp, const char *label);
+int rep_read_rec(struct rep_reader *r, struct rep_rec *rec);
+void rep_reader_close(struct rep_reader *r);
+typedef void (*rep_rec_fn)(struct rep_rec *rec, void *arg);
+void rep_each_input(int argc, char **argv, rep_rec_fn fn, void *arg);
+void rep_put_fields(FILE *fp, const char *const *f, int n);
+char *rep_join_rest(const struct rep_rec *rec);
+const char *rep_note_error(const char *s);
+void rep_put_u64(uint64_t v, char *buf);
+
+/* name.c: application names and statuses */
+int rep_name_valid(const char *s);
+void rep_name_check(const char *s, const struct rep_rec *where);
+int rep_status_valid(const char *s);
+void rep_status_check(const char *s);
+extern const char *const rep_statuses[];
+
+/* strset.c: a set of names that keeps first-seen order */
+struct rep_strset {
+	char **v;        /* in insertion order */
+	void **val;
+	size_t n, cap;
+	size_t *slot;    /* open addressing: index+1 into v, 0 = empty */
+	size_t nslot;
+};
+int rep_strset_add(struct rep_strset *s, const char *str, void *val);
+long rep_strset_find(const struct rep_strset *s, const char *str);
+void rep_strset_free(struct rep_strset *s);
+
+/* db.c: the metadata database; all SQL lives here */
+struct rep_db;
+struct rep_app {
+	int64_t id;
+	char name[REP_NAME_MAX + 1];
+	char status[32];
+	int64_t files, bytes;
+	char checksum[65];
+	char registered[32], updated[32];
+};
+struct rep_event {
+	const char *name, *time, *from, *to, *user, *note, *app_status;
+	int64_t app_id;
+};
+enum rep_open { REP_RO, REP_RW, REP_RW_CREATE };
+struct rep_db *rep_db_open(enum rep_open how);
+struct rep_db *rep_db_open_maybe(void);
+void rep_db_close(struct rep_db *db);
+void rep_db_begin(struct rep_db *db);
+void rep_db_commit(struct rep_db *db);
+int rep_db_app_get(struct rep_db *db, const char *name, struct rep_app *a);
+void rep_db_app_insert(struct rep_db *db, struct rep_app *a);
+void rep_db_app_update_sum(struct rep_db *db, const struct rep_app *a);
+void rep_db_app_set_status(struct rep_db *db, int64_t id, const char *status, const char *time);
+void rep_db_event(struct rep_db *db, int64_t app_id, const char *time, const char *from, const char *to, const char *note);
+typedef int (*rep_app_fn)(const struct rep_app *a, void *arg);
+void rep_db_each_app(struct rep_db *db, rep_app_fn fn, void *arg);
+typedef int (*rep_event_fn)(const struct rep_event *e, void *arg);
+void rep_db_each_event(struct rep_db *db, rep_event_fn fn, void *arg);
+
+/* app.c: the application and history records */
+#define REP_APP_NFIELDS 7
+#define REP_EVENT_NFIELDS 6
+extern const char *const rep_app_fields[];
+extern const char *const rep_event_fields[];
+int rep_fields_parse(const char *spec, const char *const *names, int nnames, int *sel);
+void rep_put_header(FILE *fp, const char *const *names, const int *sel, int nsel);
+void rep_put_app(FILE *fp, const struct rep_app *a, const int *sel, int nsel);
+void rep_put_event(FILE *fp, const struct rep_event *e, const int *sel, int nsel);
+
+/* tree.c: walking and hashing application trees */
+struct rep_sum {
+	int64_t files, bytes;
+	char checksum[65];
+};
+struct rep_hash_job {
+	const char *name;     /* application name */
+	struct rep_sum sum;
+};
+void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n);
+int rep_list_apps(const char *appsdir, int appsfd, struct rep_strset *valid, size_t *invalid);
+int rep_open_apps(void);
+int rep_app_dir_exists(int appsfd, const char *name);
+void rep_hex(const unsigned char *d, size_t n, char *out);
+int rep_nthreads(void);
+
+#endif

@@ -1,0 +1,69 @@
+/* A set of strings that remembers the order they came in: input
+ * names are processed once each, in the order the user gave them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rep.h"
+
+static size_t hash(const char *s)
+{
+	size_t h = 14695981039346656037u;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211u;
+	return h;
+}
+
+static size_t *probe(const struct rep_strset *s, const char *str)
+{
+	size_t i = hash(str) & (s->nslot - 1);
+	while (s->slot[i] && strcmp(s->v[s->slot[i] - 1], str) != 0)
+		i = (i + 1) & (s->nslot - 1);
+	return &s->slot[i];
+}
+
+static void grow(struct rep_strset *s)
+{
+	free(s->slot);
+	s->nslot = s->nslot ? 2 * s->nslot : 64;
+	s->slot = calloc(s->nslot, sizeof *s->slot);
+	if (!s->slot)
+		rep_die("out of memory");
+	for (size_t i = 0; i < s->n; i++)
+		*probe(s, s->v[i]) = i + 1;
+}
+
+long rep_strset_find(const struct rep_strset *s, const char *str)
+{
+	return s->nslot ? (long)*probe(s, str) - 1 : -1;
+}
+
+/* Returns 1 if str was added, 0 if it was there already. */
+int rep_strset_add(struct rep_strset *s, const char *str, void *val)
+{
+	if (2 * (s->n + 1) > s->nslot)
+		grow(s);
+	size_t *slot = probe(s, str);
+	if (*slot)
+		return 0;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 64;
+		s->v = rep_xrealloc(s->v, s->cap * sizeof *s->v);
+		s->val = rep_xrealloc(s->val, s->cap * sizeof *s->val);
+	}
+	s->v[s->n] = rep_xstrdup(str);
+	s->val[s->n] = val;
+	*slot = ++s->n;
+	return 1;
+}
+
+void rep_strset_free(struct rep_strset *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free(s->v[i]);
+		free(s->val[i]);
+	}
+	free(s->v);
+	free(s->val);
+	free(s->slot);
+	memset(s, 0, sizeof *s);
+}
