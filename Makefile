@@ -19,7 +19,7 @@ LIBS_NETTLE := $(shell $(PKG_CONFIG) --libs nettle 2>/dev/null || echo -lnettle)
 
 # Build outputs go to $(O) (bin/ and its objects); check-sanitize uses another.
 O ?= build
-TOOLS = rep-register rep-setstatus rep-ls
+TOOLS = rep-register rep-setstatus rep-ls rep-diff
 LIBOBJ = $(patsubst lib/%.c,$(O)/lib/%.o,$(wildcard lib/*.c))
 BINS = $(addprefix $(O)/bin/,$(TOOLS))
 
@@ -42,7 +42,7 @@ $(O)/librep.a: $(LIBOBJ)
 	$(AR) rcs $@ $^
 
 $(O)/bin/rep-ls $(O)/bin/rep-setstatus: LDLIBS = $(LIBS_SQLITE)
-$(O)/bin/rep-register: LDLIBS = $(LIBS_SQLITE) $(LIBS_NETTLE)
+$(O)/bin/rep-register $(O)/bin/rep-diff: LDLIBS = $(LIBS_SQLITE) $(LIBS_NETTLE)
 
 $(O)/bin/%: $(O)/cmd/%.o $(O)/librep.a
 	@mkdir -p $(@D)
@@ -59,8 +59,7 @@ check: deps
 
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 check-sanitize: deps
-	$(MAKE) O=build-san CFLAGS='$(SANFLAGS)' LDFLAGS='-fsanitize=address,undefined' build-san/bin/rep-ls \
-		build-san/bin/rep-register build-san/bin/rep-setstatus
+	$(MAKE) O=build-san CFLAGS='$(SANFLAGS)' LDFLAGS='-fsanitize=address,undefined' $(addprefix build-san/bin/,$(TOOLS))
 	REP_BIN=$(CURDIR)/build-san/bin ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run
 
 lint: deps

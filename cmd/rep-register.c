@@ -62,10 +62,12 @@ static int by_name(const void *a, const void *b)
 /* --all: the valid directories that the database does not know yet. */
 static size_t unregistered(struct input *in, struct rep_db *db, size_t *known)
 {
-	struct rep_strset dirs = { 0 }, registered = { 0 };
-	size_t invalid = 0;
+	struct rep_strset dirs = { 0 }, registered = { 0 }, invalid = { 0 };
+	size_t ninvalid;
 
-	rep_list_apps(rep_opt.apps, in->appsfd, &dirs, &invalid);
+	rep_list_apps(in->appsfd, &dirs, &invalid);
+	ninvalid = invalid.n;
+	rep_strset_free(&invalid);
 	if (db)
 		rep_db_each_app(db, add_registered, &registered);
 	qsort(dirs.v, dirs.n, sizeof *dirs.v, by_name);
@@ -75,7 +77,7 @@ static size_t unregistered(struct input *in, struct rep_db *db, size_t *known)
 	*known = dirs.n - in->names.n;
 	rep_strset_free(&dirs);
 	rep_strset_free(&registered);
-	return invalid;
+	return ninvalid;
 }
 
 int main(int argc, char **argv)
@@ -101,12 +103,19 @@ int main(int argc, char **argv)
 	if (all)
 		invalid = unregistered(&in, db, &known);
 
-	struct rep_hash_job *jobs = rep_xmalloc(in.names.n * sizeof *jobs);
-	struct rep_app *apps = rep_xmalloc(in.names.n * sizeof *apps);
-	struct rep_app **changed = rep_xmalloc(in.names.n * sizeof *changed);
-	for (size_t i = 0; i < in.names.n; i++)
+	struct rep_hash_job *jobs = calloc(in.names.n + 1, sizeof *jobs);
+	struct rep_app *apps = rep_xmalloc((in.names.n + 1) * sizeof *apps);
+	struct rep_app **changed = rep_xmalloc((in.names.n + 1) * sizeof *changed);
+	if (!jobs)
+		rep_die("out of memory");
+	for (size_t i = 0; i < in.names.n; i++) {
 		jobs[i].name = in.names.v[i];
-	rep_hash_apps(in.appsfd, jobs, in.names.n);
+		if (db && rep_db_app_get(db, jobs[i].name, &apps[i]))
+			jobs[i].app_id = apps[i].id;
+	}
+	if (db)
+		rep_db_cache_load(db, jobs, in.names.n);
+	rep_hash_apps(in.appsfd, jobs, in.names.n, 0);
 
 	rep_now(now);
 	if (db && !rep_opt.dry_run)
@@ -117,8 +126,11 @@ int main(int argc, char **argv)
 		const struct rep_sum *s = &jobs[i].sum;
 		int found = db && rep_db_app_get(db, jobs[i].name, a);
 		if (found && a->files == s->files && a->bytes == s->bytes &&
-		    strcmp(a->checksum, s->checksum) == 0)
+		    strcmp(a->checksum, s->checksum) == 0) {
+			if (jobs[i].dirty && !rep_opt.dry_run)
+				rep_db_cache_store(db, &jobs[i]);
 			continue;
+		}
 		char note[64];
 		if (found) {
 			snprintf(note, sizeof note, "refreshed: %.12s -> %.12s", a->checksum, s->checksum);
@@ -144,6 +156,8 @@ int main(int argc, char **argv)
 			rep_db_app_insert(db, a);
 			rep_db_event(db, a->id, now, NULL, "registered", NULL);
 		}
+		jobs[i].app_id = a->id;
+		rep_db_cache_store(db, &jobs[i]);
 	}
 	if (db && !rep_opt.dry_run)
 		rep_db_commit(db);
@@ -161,6 +175,8 @@ int main(int argc, char **argv)
 			fprintf(stderr, ", %zu invalid skipped", invalid);
 		fputc('\n', stderr);
 	}
+	for (size_t i = 0; i < in.names.n; i++)
+		rep_cache_free(&jobs[i]);
 	free(jobs);
 	free(apps);
 	free(changed);

@@ -38,12 +38,23 @@ static const struct { int version; const char *sql; } migrations[] = {
 	  " BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;"
 	  "CREATE TRIGGER history_no_delete BEFORE DELETE ON history"
 	  " BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;" },
+	/* The stat cache of rep-diff: what each file looked like when it was
+	 * last hashed. Not part of any record; any writer may replace it. */
+	{ 2,
+	  "CREATE TABLE file ("
+	  " app_id INTEGER NOT NULL REFERENCES app(id),"
+	  " path BLOB NOT NULL,"
+	  " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,"
+	  " ino INTEGER NOT NULL, dev INTEGER NOT NULL, mode INTEGER NOT NULL,"
+	  " hash BLOB NOT NULL, cached_ns INTEGER NOT NULL,"
+	  " PRIMARY KEY (app_id, path)) WITHOUT ROWID;" },
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
 enum stmt {
 	ST_SCHEMA, ST_APP_GET, ST_APP_INSERT, ST_APP_UPDATE_SUM, ST_APP_SET_STATUS,
-	ST_EVENT, ST_APPS, ST_EVENTS, ST_COUNT
+	ST_EVENT, ST_APPS, ST_EVENTS, ST_CACHE_ALL, ST_CACHE_APP, ST_CACHE_DEL, ST_CACHE_PUT,
+	ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -63,6 +74,13 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " FROM app ORDER BY name",
 	[ST_EVENTS] = "SELECT a.name, h.time, h.old_status, h.new_status, h.user, h.note,"
 	    " a.status, a.id FROM history h JOIN app a ON a.id = h.app_id ORDER BY h.id",
+	[ST_CACHE_ALL] = "SELECT app_id, path, size, mtime_ns, ctime_ns, ino, dev, mode, hash, cached_ns"
+	    " FROM file ORDER BY app_id, path",
+	[ST_CACHE_APP] = "SELECT app_id, path, size, mtime_ns, ctime_ns, ino, dev, mode, hash, cached_ns"
+	    " FROM file WHERE app_id = ?1 ORDER BY path",
+	[ST_CACHE_DEL] = "DELETE FROM file WHERE app_id = ?1",
+	[ST_CACHE_PUT] = "INSERT INTO file (app_id, path, size, mtime_ns, ctime_ns, ino, dev, mode,"
+	    " hash, cached_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 };
 
 struct rep_db {
@@ -430,4 +448,103 @@ void rep_db_each_event(struct rep_db *db, rep_event_fn fn, void *arg)
 			break;
 	}
 	sqlite3_reset(st);
+}
+
+static void add_cached(struct rep_hash_job *job, sqlite3_stmt *st, size_t *cap)
+{
+	const void *digest = sqlite3_column_blob(st, 8);
+	int plen = sqlite3_column_bytes(st, 1);
+	const void *path = sqlite3_column_blob(st, 1);
+
+	if (!path || sqlite3_column_bytes(st, 8) != 32 || memchr(path, 0, (size_t)plen))
+		return; /* not a row rep wrote: no hit, and replaced on refresh */
+	if (job->ncache == *cap) {
+		*cap = *cap ? 2 * *cap : 16;
+		job->cache = rep_xrealloc(job->cache, *cap * sizeof *job->cache);
+	}
+	struct rep_cached *c = &job->cache[job->ncache++];
+	c->path = rep_xmalloc((size_t)plen + 1);
+	memcpy(c->path, path, (size_t)plen);
+	c->path[plen] = 0;
+	c->st = (struct rep_fstat){
+		sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
+		sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 6), sqlite3_column_int64(st, 7),
+	};
+	memcpy(c->digest, digest, 32);
+	c->cached_ns = sqlite3_column_int64(st, 9);
+}
+
+static int by_app_id(const void *a, const void *b)
+{
+	int64_t x = (*(struct rep_hash_job *const *)a)->app_id;
+	int64_t y = (*(struct rep_hash_job *const *)b)->app_id;
+	return (x > y) - (x < y);
+}
+
+/* Loads the cache rows of the registered jobs: a query each for a few,
+ * one scan for many. Rows come sorted by path (memcmp, as strcmp). */
+void rep_db_cache_load(struct rep_db *db, struct rep_hash_job *jobs, size_t n)
+{
+	struct rep_hash_job **by_id = rep_xmalloc((n ? n : 1) * sizeof *by_id);
+	size_t m = 0, cap = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (jobs[i].app_id)
+			by_id[m++] = &jobs[i];
+	if (m <= 64) {
+		for (size_t i = 0; i < m; i++) {
+			sqlite3_stmt *st = stmt(db, ST_CACHE_APP);
+			sqlite3_bind_int64(st, 1, by_id[i]->app_id);
+			for (cap = 0; step(db, st);)
+				add_cached(by_id[i], st, &cap);
+		}
+	} else {
+		qsort(by_id, m, sizeof *by_id, by_app_id);
+		sqlite3_stmt *st = stmt(db, ST_CACHE_ALL);
+		struct rep_hash_job *cur = NULL;
+		size_t j = 0;
+		while (step(db, st)) {
+			int64_t id = sqlite3_column_int64(st, 0);
+			while (j < m && by_id[j]->app_id < id)
+				j++;
+			if (j == m)
+				break;
+			if (by_id[j]->app_id != id)
+				continue;
+			if (by_id[j] != cur) {
+				cur = by_id[j];
+				cap = 0;
+			}
+			add_cached(cur, st, &cap);
+		}
+		sqlite3_reset(st);
+	}
+	free(by_id);
+}
+
+void rep_db_cache_store(struct rep_db *db, const struct rep_hash_job *job)
+{
+	sqlite3_stmt *st = stmt(db, ST_CACHE_DEL);
+	sqlite3_bind_int64(st, 1, job->app_id);
+	step(db, st);
+	for (size_t i = 0; i < job->ncache; i++) {
+		const struct rep_cached *c = &job->cache[i];
+		st = stmt(db, ST_CACHE_PUT);
+		sqlite3_bind_int64(st, 1, job->app_id);
+		sqlite3_bind_blob(st, 2, c->path, (int)strlen(c->path), SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, c->st.size);
+		sqlite3_bind_int64(st, 4, c->st.mtime_ns);
+		sqlite3_bind_int64(st, 5, c->st.ctime_ns);
+		sqlite3_bind_int64(st, 6, c->st.ino);
+		sqlite3_bind_int64(st, 7, c->st.dev);
+		sqlite3_bind_int64(st, 8, c->st.mode);
+		sqlite3_bind_blob(st, 9, c->digest, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 10, c->cached_ns);
+		step(db, st);
+	}
+}
+
+int rep_db_readonly(const struct rep_db *db)
+{
+	return db->readonly;
 }

@@ -119,6 +119,7 @@ const char *rep_user(void)
 
 	if (u && *u && !rep_note_error(u))
 		return u;
-	snprintf(uid, sizeof uid, "%lu", (unsigned long)getuid());
+	if (!*uid)
+		snprintf(uid, sizeof uid, "%lu", (unsigned long)getuid());
 	return uid;
 }

@@ -123,6 +123,10 @@ typedef int (*rep_app_fn)(const struct rep_app *a, void *arg);
 void rep_db_each_app(struct rep_db *db, rep_app_fn fn, void *arg);
 typedef int (*rep_event_fn)(const struct rep_event *e, void *arg);
 void rep_db_each_event(struct rep_db *db, rep_event_fn fn, void *arg);
+struct rep_hash_job;
+void rep_db_cache_load(struct rep_db *db, struct rep_hash_job *jobs, size_t n);
+void rep_db_cache_store(struct rep_db *db, const struct rep_hash_job *job);
+int rep_db_readonly(const struct rep_db *db);
 
 /* app.c: the application and history records */
 #define REP_APP_NFIELDS 7
@@ -134,17 +138,32 @@ void rep_put_header(FILE *fp, const char *const *names, const int *sel, int nsel
 void rep_put_app(FILE *fp, const struct rep_app *a, const int *sel, int nsel);
 void rep_put_event(FILE *fp, const struct rep_event *e, const int *sel, int nsel);
 
-/* tree.c: walking and hashing application trees */
+/* tree.c: walking and hashing application trees, with the stat cache */
 struct rep_sum {
 	int64_t files, bytes;
 	char checksum[65];
 };
+struct rep_fstat {
+	int64_t size, mtime_ns, ctime_ns, ino, dev, mode;
+};
+struct rep_cached {            /* a row of the stat cache */
+	char *path;
+	struct rep_fstat st;
+	unsigned char digest[32];
+	int64_t cached_ns;     /* written at; a file not older is re-hashed */
+};
 struct rep_hash_job {
-	const char *name;     /* application name */
+	const char *name;
+	int64_t app_id;        /* 0: not registered, no cache */
+	struct rep_cached *cache; /* in: rows sorted by path; out: fresh rows if dirty */
+	size_t ncache;
+	int dirty;             /* cache rows replaced: store them */
 	struct rep_sum sum;
 };
-void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n);
-int rep_list_apps(const char *appsdir, int appsfd, struct rep_strset *valid, size_t *invalid);
+enum { REP_HASH_ALL = 1 };     /* trust no cache row (--rehash) */
+void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags);
+void rep_cache_free(struct rep_hash_job *job);
+void rep_list_apps(int appsfd, struct rep_strset *valid, struct rep_strset *invalid);
 int rep_open_apps(void);
 int rep_app_dir_exists(int appsfd, const char *name);
 void rep_hex(const unsigned char *d, size_t n, char *out);

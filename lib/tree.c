@@ -1,9 +1,8 @@
 /* Application trees: listing, walking and the checksum of rep(7).
  *
- * Work goes in chunks of applications: walk (one thread), hash the
- * file contents (every core, one file at a time), then fold each
- * application's sorted entries into its checksum. Memory stays
- * bounded by the chunk, whatever the number of applications. */
+ * An application is walked (its entries listed with their stat data),
+ * its files hashed, and its sorted entries folded into its checksum;
+ * the work is spread over every core. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -18,14 +17,15 @@
 
 #include "rep.h"
 
-#define CHUNK_APPS 256
 #define READ_BUF (256 * 1024)
 
 struct entry {
 	char *path;           /* relative to the application directory */
 	char type;            /* 'f', 'x' or 'l', as in the checksum lines */
+	char hit;             /* digest taken from the stat cache */
 	int err;              /* errno of a failed read */
-	int64_t size;
+	int64_t size;         /* bytes hashed */
+	struct rep_fstat st;
 	unsigned char digest[SHA256_DIGEST_SIZE];
 };
 
@@ -41,9 +41,13 @@ struct file_job {
 };
 
 struct pool {
-	int appsfd;
+	int appsfd, flags;
+	int64_t cache_time;   /* see use_cache */
+	struct tree *trees;
+	size_t ntrees;
+	atomic_size_t next_tree;
 	struct file_job *files;
-	size_t nfiles;
+	size_t nfiles, total;
 	atomic_size_t next, done;
 	atomic_llong bytes;
 };
@@ -78,27 +82,27 @@ int rep_app_dir_exists(int appsfd, const char *name)
 	return fstatat(appsfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Every valid application directory, by name; counts the rest. */
-int rep_list_apps(const char *appsdir, int appsfd, struct rep_strset *valid, size_t *invalid)
+/* Sorts the entries of the applications directory into valid
+ * application directories and the rest; hidden entries are skipped. */
+void rep_list_apps(int appsfd, struct rep_strset *valid, struct rep_strset *invalid)
 {
 	int fd = openat(appsfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *de;
 
 	if (!d)
-		rep_die_errno("%s", appsdir);
+		rep_die_errno("%s", rep_opt.apps);
 	while ((errno = 0, de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
 		if (rep_name_valid(de->d_name) && rep_app_dir_exists(appsfd, de->d_name))
 			rep_strset_add(valid, de->d_name, NULL);
 		else
-			++*invalid;
+			rep_strset_add(invalid, de->d_name, NULL);
 	}
 	if (errno)
-		rep_die_errno("%s", appsdir);
+		rep_die_errno("%s", rep_opt.apps);
 	closedir(d);
-	return 0;
 }
 
 static struct entry *add_entry(struct tree *t, const char *path, char type)
@@ -145,10 +149,17 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 		if (len + nlen + 2 > 4096)
 			rep_die("%s/%s%s: path too long", t->job->name, rel, nm);
 		memcpy(rel + len, nm, nlen + 1);
-		if (fstatat(dirfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (de->d_type == DT_DIR)
+			st.st_mode = S_IFDIR;
+		else if (fstatat(dirfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			rep_die("%s/%s: %s", t->job->name, rel, strerror(errno));
 		if (S_ISREG(st.st_mode)) {
-			add_entry(t, rel, st.st_mode & S_IXUSR ? 'x' : 'f')->size = st.st_size;
+			struct entry *e = add_entry(t, rel, st.st_mode & S_IXUSR ? 'x' : 'f');
+			e->st = (struct rep_fstat){
+				st.st_size, st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
+				st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec,
+				(int64_t)st.st_ino, (int64_t)st.st_dev, st.st_mode,
+			};
 		} else if (S_ISLNK(st.st_mode)) {
 			hash_link(t, dirfd, nm, rel);
 		} else if (S_ISDIR(st.st_mode)) {
@@ -183,24 +194,24 @@ static int hash_file(int appsfd, const char *app, struct entry *e, unsigned char
 {
 	char path[4096 + REP_NAME_MAX + 2];
 	struct sha256_ctx c;
-	struct stat st;
 	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof path, "%s/%s", app, e->path);
+	/* O_NONBLOCK: a FIFO swapped in since the walk fails, not hangs. */
 	fd = openat(appsfd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return errno ? errno : EINVAL;
-	}
-	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	sha256_init(&c);
+	/* A short read of a regular file means end of file once the size
+	 * seen by the walk is reached: that saves a read per file. */
+	int64_t expect = e->st.size;
 	e->size = 0;
 	while ((n = read(fd, buf, READ_BUF)) > 0) {
 		sha256_update(&c, (size_t)n, buf);
 		e->size += n;
+		if (n < READ_BUF && e->size >= expect)
+			break;
 	}
 	int err = n < 0 ? errno : 0;
 	close(fd);
@@ -208,56 +219,76 @@ static int hash_file(int appsfd, const char *app, struct entry *e, unsigned char
 	return err;
 }
 
-static void *hash_worker(void *arg)
+static void hash_entry(struct pool *p, const char *app, struct entry *e, unsigned char *buf)
 {
-	struct pool *p = arg;
-	unsigned char *buf = rep_xmalloc(READ_BUF);
-	size_t i;
-
-	while ((i = atomic_fetch_add(&p->next, 1)) < p->nfiles) {
-		struct file_job *f = &p->files[i];
-		f->e->err = hash_file(p->appsfd, f->app, f->e, buf);
-		atomic_fetch_add(&p->bytes, f->e->size);
-		atomic_fetch_add(&p->done, 1);
-	}
-	free(buf);
-	return NULL;
-}
-
-static void progress(struct pool *p, size_t apps_done, size_t apps)
-{
-	fprintf(stderr, "\r%s: hashing: %zu/%zu applications, %lld MiB", rep_prog,
-	    apps_done, apps, (long long)(atomic_load(&p->bytes) >> 20));
-}
-
-/* Hashes the pool's files on every core. When a progress line is
- * wanted, the calling thread draws it; otherwise it takes a share. */
-static void hash_pool(struct pool *p, int show, size_t apps_done, size_t apps)
-{
-	int n = rep_nthreads() - !show, started = 0;
-	pthread_t tid[16];
-	struct timespec tick = { 0, 100 * 1000 * 1000 };
-
-	if ((size_t)n > p->nfiles)
-		n = (int)p->nfiles;
-	for (; started < n; started++)
-		if (pthread_create(&tid[started], NULL, hash_worker, p) != 0)
-			break;
-	if (!show || started == 0)
-		hash_worker(p);
-	while (show && atomic_load(&p->done) < p->nfiles) {
-		progress(p, apps_done, apps);
-		nanosleep(&tick, NULL);
-	}
-	for (int i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
-	if (show)
-		progress(p, apps_done, apps);
+	e->err = hash_file(p->appsfd, app, e, buf);
+	atomic_fetch_add(&p->bytes, e->size);
 }
 
 static int by_path(const void *a, const void *b)
 {
 	return strcmp(((const struct entry *)a)->path, ((const struct entry *)b)->path);
+}
+
+static int same_stat(const struct rep_fstat *a, const struct rep_fstat *b)
+{
+	return a->size == b->size && a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns &&
+	    a->ino == b->ino && a->dev == b->dev && a->mode == b->mode;
+}
+
+/* Sorts the entries and takes the digest of every file whose stat data
+ * match its cache row, unless the file is not older than the row (the
+ * racy case: it may have changed in the tick the row was written). */
+static void use_cache(struct pool *p, struct tree *t)
+{
+	const struct rep_cached *c = t->job->cache, *end = c + t->job->ncache;
+
+	qsort(t->e, t->n, sizeof *t->e, by_path);
+	if (p->flags & REP_HASH_ALL)
+		return;
+	for (size_t i = 0; i < t->n && c < end; i++) {
+		struct entry *e = &t->e[i];
+		int cmp = 1;
+		while (c < end && (cmp = strcmp(c->path, e->path)) < 0)
+			c++;
+		if (cmp == 0 && e->type != 'l' && same_stat(&c->st, &e->st) &&
+		    c->st.mtime_ns < c->cached_ns) {
+			memcpy(e->digest, c->digest, sizeof e->digest);
+			e->size = e->st.size;
+			e->hit = 1;
+		}
+	}
+}
+
+/* After the fold: when anything was hashed or has gone, the cache rows
+ * of the application are replaced by rows for what is there now. */
+static void refresh_cache(struct pool *p, struct tree *t)
+{
+	struct rep_hash_job *job = t->job;
+	size_t files = 0, hits = 0;
+
+	for (size_t i = 0; i < t->n; i++)
+		if (t->e[i].type != 'l') {
+			files++;
+			hits += t->e[i].hit;
+		}
+	job->dirty = hits != files || job->ncache != files;
+	if (!job->dirty)
+		return;
+	rep_cache_free(job);
+	job->cache = rep_xmalloc((files ? files : 1) * sizeof *job->cache);
+	for (size_t i = 0; i < t->n; i++) {
+		struct entry *e = &t->e[i];
+		if (e->type == 'l')
+			continue;
+		struct rep_cached *c = &job->cache[job->ncache++];
+		c->path = e->path;
+		e->path = NULL;
+		c->st = e->st;
+		memcpy(c->digest, e->digest, sizeof c->digest);
+		/* A file that changed while it was read is never a hit. */
+		c->cached_ns = e->size == e->st.size ? p->cache_time : 0;
+	}
 }
 
 static void fold(struct tree *t)
@@ -267,7 +298,6 @@ static void fold(struct tree *t)
 	char line[4 + 2 * SHA256_DIGEST_SIZE];
 	struct rep_sum *sum = &t->job->sum;
 
-	qsort(t->e, t->n, sizeof *t->e, by_path);
 	sha256_init(&c);
 	sum->files = (int64_t)t->n;
 	sum->bytes = 0;
@@ -284,51 +314,166 @@ static void fold(struct tree *t)
 		sha256_update(&c, 3 + 2 * SHA256_DIGEST_SIZE, (const uint8_t *)line);
 		sha256_update(&c, strlen(e->path), (const uint8_t *)e->path);
 		sha256_update(&c, 1, (const uint8_t *)"\n");
-		free(e->path);
 	}
 	sha256_digest(&c, sizeof d, d);
 	rep_hex(d, sizeof d, sum->checksum);
-	free(t->e);
 }
 
-static void hash_chunk(int appsfd, struct rep_hash_job *jobs, size_t n, int show,
-    size_t apps_done, size_t apps)
+static void finish_tree(struct pool *p, struct tree *t)
 {
-	struct tree *trees = calloc(n, sizeof *trees);
-	struct pool p = { .appsfd = appsfd };
+	fold(t);
+	refresh_cache(p, t);
+	for (size_t i = 0; i < t->n; i++)
+		free(t->e[i].path);
+	free(t->e);
+	t->e = NULL;
+}
+
+static void *walk_worker(void *arg)
+{
+	struct pool *p = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&p->next_tree, 1)) < p->ntrees) {
+		walk_app(p->appsfd, &p->trees[i]);
+		use_cache(p, &p->trees[i]);
+	}
+	return NULL;
+}
+
+static void *file_worker(void *arg)
+{
+	struct pool *p = arg;
+	unsigned char *buf = rep_xmalloc(READ_BUF);
+	size_t i;
+
+	while ((i = atomic_fetch_add(&p->next, 1)) < p->nfiles) {
+		hash_entry(p, p->files[i].app, p->files[i].e, buf);
+		atomic_fetch_add(&p->done, 1);
+	}
+	free(buf);
+	return NULL;
+}
+
+static void *app_worker(void *arg)
+{
+	struct pool *p = arg;
+	unsigned char *buf = rep_xmalloc(READ_BUF);
+	size_t i;
+
+	while ((i = atomic_fetch_add(&p->next_tree, 1)) < p->ntrees) {
+		struct tree *t = &p->trees[i];
+		walk_app(p->appsfd, t);
+		use_cache(p, t);
+		for (size_t j = 0; j < t->n; j++)
+			if (t->e[j].type != 'l' && !t->e[j].hit)
+				hash_entry(p, t->job->name, &t->e[j], buf);
+		finish_tree(p, t);
+		atomic_fetch_add(&p->done, 1);
+	}
+	free(buf);
+	return NULL;
+}
+
+static void progress(struct pool *p, const char *unit)
+{
+	fprintf(stderr, "\r%s: checking: %zu/%zu %s, %lld MiB hashed", rep_prog,
+	    atomic_load(&p->done), p->total, unit, (long long)(atomic_load(&p->bytes) >> 20));
+}
+
+/* Runs fn on every core. When a progress line is wanted, the calling
+ * thread draws it; otherwise it takes a share of the work. */
+static void run_pool(void *(*fn)(void *), struct pool *p, int show, const char *unit)
+{
+	int n = rep_nthreads() - !show, started = 0;
+	pthread_t tid[16];
+	struct timespec tick = { 0, 100 * 1000 * 1000 };
+
+	if ((size_t)n > p->total)
+		n = (int)p->total;
+	for (; started < n; started++)
+		if (pthread_create(&tid[started], NULL, fn, p) != 0)
+			break;
+	if (!show || started == 0)
+		fn(p);
+	while (show && atomic_load(&p->done) < p->total) {
+		progress(p, unit);
+		nanosleep(&tick, NULL);
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	if (show) {
+		progress(p, unit);
+		fputs("\r\033[K", stderr);
+	}
+}
+
+/* Few applications: walk them all, then spread the files to hash over
+ * the cores, so that one large application still uses every core. */
+static void hash_by_file(struct pool *p, int show)
+{
 	size_t cap = 0;
 
-	if (!trees)
-		rep_die("out of memory");
-	for (size_t i = 0; i < n; i++) {
-		trees[i].job = &jobs[i];
-		walk_app(appsfd, &trees[i]);
-		for (size_t j = 0; j < trees[i].n; j++) {
-			if (trees[i].e[j].type == 'l')
+	p->total = p->ntrees;
+	run_pool(walk_worker, p, 0, "applications");
+	for (size_t i = 0; i < p->ntrees; i++) {
+		struct tree *t = &p->trees[i];
+		for (size_t j = 0; j < t->n; j++) {
+			if (t->e[j].type == 'l' || t->e[j].hit)
 				continue;
-			if (p.nfiles == cap) {
+			if (p->nfiles == cap) {
 				cap = cap ? 2 * cap : 1024;
-				p.files = rep_xrealloc(p.files, cap * sizeof *p.files);
+				p->files = rep_xrealloc(p->files, cap * sizeof *p->files);
 			}
-			p.files[p.nfiles++] = (struct file_job){ jobs[i].name, &trees[i].e[j] };
+			p->files[p->nfiles++] = (struct file_job){ t->job->name, &t->e[j] };
 		}
 	}
-	hash_pool(&p, show, apps_done, apps);
-	for (size_t i = 0; i < n; i++)
-		fold(&trees[i]);
-	free(p.files);
-	free(trees);
+	p->total = p->nfiles;
+	run_pool(file_worker, p, show, "files");
+	for (size_t i = 0; i < p->ntrees; i++)
+		finish_tree(p, &p->trees[i]);
+	free(p->files);
 }
 
-/* Fills in each job's files, bytes and checksum. */
-void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n)
+/* The time cache rows are written at: whole seconds of the coarse
+ * clock that stamps file times, read before any file is looked at, so
+ * that a file written after its stat is never older than its row, on
+ * file systems with nanosecond or with one-second time stamps. */
+static int64_t cache_time(void)
 {
+	struct timespec ts;
+	if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) < 0)
+		rep_die_errno("clock");
+	return ts.tv_sec * 1000000000LL;
+}
+
+/* Fills in each job's files, bytes and checksum, using and refreshing
+ * its cache rows. Many applications are shared out whole (walk, hash,
+ * fold: no waiting between steps, memory bounded by one application
+ * per core). */
+void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags)
+{
+	struct pool p = { .appsfd = appsfd, .flags = flags, .ntrees = n, .total = n };
 	int show = !rep_opt.quiet && rep_stderr_tty();
 
-	for (size_t i = 0; i < n; i += CHUNK_APPS) {
-		size_t m = n - i < CHUNK_APPS ? n - i : CHUNK_APPS;
-		hash_chunk(appsfd, jobs + i, m, show, i, n);
-	}
-	if (show)
-		fputs("\r\033[K", stderr);
+	p.cache_time = cache_time();
+	p.trees = calloc(n ? n : 1, sizeof *p.trees);
+	if (!p.trees)
+		rep_die("out of memory");
+	for (size_t i = 0; i < n; i++)
+		p.trees[i].job = &jobs[i];
+	if (n < 4 * (size_t)rep_nthreads())
+		hash_by_file(&p, show);
+	else
+		run_pool(app_worker, &p, show, "applications");
+	free(p.trees);
+}
+
+void rep_cache_free(struct rep_hash_job *job)
+{
+	for (size_t i = 0; i < job->ncache; i++)
+		free(job->cache[i].path);
+	free(job->cache);
+	job->cache = NULL;
+	job->ncache = 0;
 }
