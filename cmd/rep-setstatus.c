@@ -55,7 +55,6 @@ int main(int argc, char **argv)
 {
 	struct rep_strset names = { 0 };
 	const char *from = NULL, *note = NULL, *status, *why;
-	size_t skipped = 0;
 	char now[32];
 	int c;
 
@@ -87,26 +86,13 @@ int main(int argc, char **argv)
 	FILE *buf = open_memstream(&out, &outlen);
 	if (!buf)
 		rep_die_errno("memory");
-	rep_now(now);
+	struct rep_set set = {
+		status, from, note, rep_now(now), names.v,
+		note_from_input ? (char **)names.val : NULL, names.n,
+	};
 	if (!rep_opt.dry_run)
 		rep_db_begin(db);
-	for (size_t i = 0; i < names.n; i++) {
-		struct rep_app a;
-		if (!rep_db_app_get(db, names.v[i], &a))
-			rep_die("%s: not registered", names.v[i]);
-		if (from && strcmp(a.status, from) != 0) {
-			skipped++;
-			continue;
-		}
-		if (!rep_opt.dry_run) {
-			rep_db_app_set_status(db, a.id, status, now);
-			rep_db_event(db, a.id, now, a.status, status,
-			    note_from_input ? names.val[i] : note);
-		}
-		snprintf(a.status, sizeof a.status, "%s", status);
-		strcpy(a.updated, now);
-		rep_put_app(buf, &a, NULL, 0);
-	}
+	size_t changed = rep_db_set_status(db, &set, buf);
 	if (!rep_opt.dry_run)
 		rep_db_commit(db);
 	rep_db_close(db);
@@ -119,9 +105,9 @@ int main(int argc, char **argv)
 	free(out);
 	if (!rep_opt.quiet) {
 		fprintf(stderr, "%s%zu set to %s", rep_opt.dry_run ? "dry run: " : "",
-		    names.n - skipped, status);
+		    changed, status);
 		if (from)
-			fprintf(stderr, ", %zu skipped (not %s)", skipped, from);
+			fprintf(stderr, ", %zu skipped (not %s)", names.n - changed, from);
 		fputc('\n', stderr);
 	}
 	rep_strset_free(&names);

@@ -117,7 +117,12 @@ void rep_db_commit(struct rep_db *db);
 int rep_db_app_get(struct rep_db *db, const char *name, struct rep_app *a);
 void rep_db_app_insert(struct rep_db *db, struct rep_app *a);
 void rep_db_app_update_sum(struct rep_db *db, const struct rep_app *a);
-void rep_db_app_set_status(struct rep_db *db, int64_t id, const char *status, const char *time);
+struct rep_set {
+	const char *status, *from, *note, *time;
+	char **names, **notes;   /* notes: per name (-M), or NULL */
+	size_t n;
+};
+size_t rep_db_set_status(struct rep_db *db, const struct rep_set *set, FILE *out);
 void rep_db_event(struct rep_db *db, int64_t app_id, const char *time, const char *from, const char *to, const char *note);
 typedef int (*rep_app_fn)(const struct rep_app *a, void *arg);
 void rep_db_each_app(struct rep_db *db, rep_app_fn fn, void *arg);
