@@ -237,8 +237,10 @@ static int same_stat(const struct rep_fstat *a, const struct rep_fstat *b)
 }
 
 /* Sorts the entries and takes the digest of every file whose stat data
- * match its cache row, unless the file is not older than the row (the
- * racy case: it may have changed in the tick the row was written). */
+ * match its cache row, unless the file's mtime or ctime is not older
+ * than the row (the racy case: a change in the same clock tick as the
+ * row's stat leaves every stat field as it was; with the mtime set
+ * back, by touch -r or cp -p, only the ctime tells). */
 static void use_cache(struct pool *p, struct tree *t)
 {
 	const struct rep_cached *c = t->job->cache, *end = c + t->job->ncache;
@@ -252,7 +254,7 @@ static void use_cache(struct pool *p, struct tree *t)
 		while (c < end && (cmp = strcmp(c->path, e->path)) < 0)
 			c++;
 		if (cmp == 0 && e->type != 'l' && same_stat(&c->st, &e->st) &&
-		    c->st.mtime_ns < c->cached_ns) {
+		    c->st.mtime_ns < c->cached_ns && c->st.ctime_ns < c->cached_ns) {
 			memcpy(e->digest, c->digest, sizeof e->digest);
 			e->size = e->st.size;
 			e->hit = 1;
