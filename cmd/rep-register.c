@@ -159,14 +159,16 @@ int main(int argc, char **argv)
 		jobs[i].app_id = a->id;
 		rep_db_cache_store(db, &jobs[i]);
 	}
-	if (db && !rep_opt.dry_run)
-		rep_db_commit(db);
-	rep_db_close(db);
-
+	/* The records are out before the commit: if they cannot be
+	 * written, nothing changes (exit 2, or SIGPIPE). */
 	if (rep_opt.header)
 		rep_put_header(stdout, rep_app_fields, NULL, REP_APP_NFIELDS);
 	for (size_t i = 0; i < nchanged; i++)
 		rep_put_app(stdout, changed[i], NULL, 0);
+	rep_finish();
+	if (db && !rep_opt.dry_run)
+		rep_db_commit(db);
+	rep_db_close(db);
 	if (!rep_opt.quiet) {
 		fprintf(stderr, "%s%zu registered, %zu refreshed, %zu unchanged",
 		    rep_opt.dry_run ? "dry run: " : "", added, refreshed,

@@ -80,29 +80,22 @@ int main(int argc, char **argv)
 		rep_die("note: %s", why);
 	rep_each_input(argc - 1, argv + 1, add_name, &names);
 
+	/* The records are out before the commit: if they cannot be
+	 * written, nothing changes (exit 2, or SIGPIPE). */
 	struct rep_db *db = rep_db_open(rep_opt.dry_run ? REP_RO : REP_RW);
-	char *out = NULL;
-	size_t outlen = 0;
-	FILE *buf = open_memstream(&out, &outlen);
-	if (!buf)
-		rep_die_errno("memory");
 	struct rep_set set = {
 		status, from, note, rep_now(now), names.v,
 		note_from_input ? (char **)names.val : NULL, names.n,
 	};
 	if (!rep_opt.dry_run)
 		rep_db_begin(db);
-	size_t changed = rep_db_set_status(db, &set, buf);
+	if (rep_opt.header)
+		rep_put_header(stdout, rep_app_fields, NULL, REP_APP_NFIELDS);
+	size_t changed = rep_db_set_status(db, &set, stdout);
+	rep_finish();
 	if (!rep_opt.dry_run)
 		rep_db_commit(db);
 	rep_db_close(db);
-	if (fclose(buf) != 0)
-		rep_die_errno("memory");
-
-	if (rep_opt.header)
-		rep_put_header(stdout, rep_app_fields, NULL, REP_APP_NFIELDS);
-	fwrite(out, 1, outlen, stdout);
-	free(out);
 	if (!rep_opt.quiet) {
 		fprintf(stderr, "%s%zu set to %s", rep_opt.dry_run ? "dry run: " : "",
 		    changed, status);

@@ -252,7 +252,7 @@ static void migrate(struct rep_db *db)
 	snprintf(sql, sizeof sql, "PRAGMA user_version = %d; PRAGMA application_id = %d",
 	    SCHEMA_VERSION, REP_APPLICATION_ID);
 	exec(db, sql);
-	rep_db_commit(db);
+	exec(db, "COMMIT");
 }
 
 static char *immutable_uri(const char *path)
