@@ -1,0 +1,133 @@
+# fish completion for the rep tools: rep-register, rep-diff, rep-setstatus,
+# rep-ls (see rep(7)).  fish loads a file by the name of the command, so
+# install this file as $(datadir)/fish/vendor_completions.d/rep-register.fish
+# with symlinks rep-diff.fish, rep-setstatus.fish and rep-ls.fish pointing
+# to it.
+#
+# To add a tool: add it to the loop over the common options, give it its
+# options in __rep_argspec and below, and complete its operands.
+
+# __rep_argspec CMD: the options of CMD, as argparse specs
+function __rep_argspec
+    printf '%s\n' C= db= apps= h/help V/version
+    switch $argv[1]
+        case rep-register
+            printf '%s\n' a/all H/header n/dry-run q/quiet
+        case rep-diff
+            printf '%s\n' H/header q/quiet rehash
+        case rep-setstatus
+            printf '%s\n' H/header n/dry-run q/quiet f/from= m/note= M/note-from-input
+        case rep-ls
+            printf '%s\n' H/header s/status= o/output= history
+    end
+end
+
+# __rep_path VALUE: VALUE with a leading ~ expanded
+function __rep_path
+    string replace -r '^~(?=/|$)' $HOME -- $argv[1]
+end
+
+# __rep_where: the -C, --db and --apps options given before the cursor
+function __rep_where
+    set -l tokens (commandline -opc)
+    argparse -i (__rep_argspec $tokens[1]) -- $tokens[2..-1] 2>/dev/null; or return
+    set -q _flag_C[1]; and printf '%s\n' -C (__rep_path $_flag_C[-1])
+    set -q _flag_db[1]; and printf '%s\n' --db (__rep_path $_flag_db[-1])
+    set -q _flag_apps[1]; and printf '%s\n' --apps (__rep_path $_flag_apps[-1])
+end
+
+# __rep_operands: how many operands precede the cursor
+function __rep_operands
+    set -l tokens (commandline -opc)
+    argparse -i (__rep_argspec $tokens[1]) -- $tokens[2..-1] 2>/dev/null; or return
+    count $argv
+end
+
+function __rep_statuses
+    printf '%s\t%s\n' \
+        registered 'set on first registration' \
+        ready 'may be packaged and shipped' \
+        pending_deployment 'claimed by a deployment that has not finished' \
+        deployed 'live on the targets' \
+        failed 'a deployment or check failed' \
+        retired 'no longer in use'
+end
+
+# __rep_fields: a comma-separated list of record fields for rep-ls -o
+function __rep_fields
+    set -l fields name status files bytes checksum registered updated
+    contains -- --history (commandline -opc); and set fields name time from to user note
+    set -l head (commandline -ct | string replace -r '^(--output=|-o)' '' | string replace -r '[^,]*$' '')
+    printf '%s\tField\n' $head$fields
+end
+
+# __rep_names: the registered applications
+function __rep_names
+    rep-ls (__rep_where) -o name 2>/dev/null
+end
+
+# __rep_appdirs: the sub-directories of the applications directory
+function __rep_appdirs
+    set -l where (__rep_where)
+    set -l dir rep_applications
+    set -q REP_APPS[1]; and test -n "$REP_APPS"; and set dir $REP_APPS
+    set -l chdir
+    set -l i 1
+    while test $i -lt (count $where)
+        switch $where[$i]
+            case -C
+                set chdir $where[(math $i + 1)]
+            case --apps
+                set dir $where[(math $i + 1)]
+        end
+        set i (math $i + 2)
+    end
+    string match -q '/*' -- $dir; or test -z "$chdir"; or set dir $chdir/$dir
+    for d in $dir/*/
+        set d (string replace -r '/$' '' -- $d)
+        test -L $d; and continue
+        string replace -r '.*/' '' -- $d | string match -v -- '-*'
+    end
+end
+
+# __rep_diffnames: the registered applications and the sub-directories of
+# the applications directory, each once (rep-diff takes either)
+function __rep_diffnames
+    begin
+        __rep_names
+        __rep_appdirs
+    end | LC_ALL=C sort -u
+end
+
+for c in rep-register rep-diff rep-setstatus rep-ls
+    complete -c $c -f
+    complete -c $c -s C -x -a '(__fish_complete_directories)' -d 'Work as if started in DIR'
+    complete -c $c -l db -r -F -d 'Metadata database'
+    complete -c $c -l apps -x -a '(__fish_complete_directories)' -d 'Applications directory'
+    complete -c $c -s h -l help -d 'Print usage and exit'
+    complete -c $c -s V -l version -d 'Print version and exit'
+    complete -c $c -s H -l header -d 'Print a header line first'
+end
+
+for c in rep-register rep-setstatus
+    complete -c $c -s n -l dry-run -d 'Report what would be done, change nothing'
+    complete -c $c -s q -l quiet -d 'Do not print the summary'
+end
+
+complete -c rep-register -s a -l all -d 'Register every application not registered yet'
+complete -c rep-register -n 'not __fish_seen_argument -s a -l all' -a '(__rep_appdirs)'
+
+complete -c rep-diff -s q -l quiet -d 'Do not print the summary'
+complete -c rep-diff -l rehash -d 'Hash every file, trusting no cached stat data'
+complete -c rep-diff -a '(__rep_diffnames)'
+
+complete -c rep-setstatus -s f -l from -x -a '(__rep_statuses)' -d 'Change only applications whose status is FROM'
+complete -c rep-setstatus -s m -l note -x -n 'not __fish_seen_argument -s M -l note-from-input' -d 'Record NOTE in the history'
+complete -c rep-setstatus -s M -l note-from-input -n 'not __fish_seen_argument -s m -l note' -d 'Take the note from the rest of each input record'
+complete -c rep-setstatus -n 'test (__rep_operands) = 0' -a '(__rep_statuses)'
+complete -c rep-setstatus -n 'test (__rep_operands) -gt 0' -a '(__rep_names)'
+
+complete -c rep-ls -s s -l status -x -a '(__rep_statuses)' -d 'Select applications in STATUS (repeatable)'
+complete -c rep-ls -s o -l output -x -a '(__rep_fields)' -d 'Print these comma-separated fields'
+complete -c rep-ls -l history -d 'Print the change history instead'
+complete -c rep-ls -a '(__rep_names)'

@@ -1,0 +1,883 @@
+#!/usr/bin/env bats
+# rep-diff [-q] [-H] [--rehash] [NAME...]
+
+load helper
+
+bats_require_minimum_version 1.5.0
+
+teardown() {
+	if [ -n "${RO_DIR:-}" ]; then
+		rm -rf -- "$RO_DIR"
+	fi
+}
+
+# The stat cache as SQL text, to compare before and after a call.
+filedump() {
+	sqlite3 metadata.db '.dump file'
+}
+
+# What rep-diff must never change: the records and the history.
+records_and_history() {
+	sqlite3 metadata.db 'select * from app; select * from history'
+}
+
+# cache SQL: run SQL on the stat cache (to simulate rows written at other times).
+cache() {
+	sqlite3 metadata.db "$1"
+}
+
+# A row that rep-diff trusts, with a hash that is not the file's: a report of
+# `modified` then proves the file was not read; `in sync` proves it was.
+poison_cache() {
+	cache 'update file set hash = zeroblob(32), cached_ns = max(mtime_ns, ctime_ns) + 1000000000'
+}
+
+# same_size_edit FILE: change FILE's content, keeping its size, mtime and inode.
+same_size_edit() {
+	local size
+	size=$(stat -c %s -- "$1")
+	touch -r "$1" "$BATS_TEST_TMPDIR/ref"
+	head -c "$size" /dev/zero | tr '\0' 'Z' >"$1"
+	touch -r "$BATS_TEST_TMPDIR/ref" "$1"
+}
+
+# --- in sync ----------------------------------------------------------------------
+
+@test "in sync: exit 0, no output, 'in sync (N applications)' on stderr, singular for 1" {
+	mkapp app-a README src/main.c
+	register app-a
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+	mkapp app-b
+	mkapp B-up
+	register app-b B-up
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (3 applications)'
+}
+
+@test "an empty directory and an empty database are in sync (0 applications)" {
+	rep-register -q --all </dev/null
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (0 applications)'
+}
+
+@test "hidden entries of the applications directory are ignored" {
+	mkapp app-a
+	register app-a
+	mkdir rep_applications/.git rep_applications/.-x
+	: >rep_applications/.hidden
+	ln -s app-a rep_applications/.link
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+}
+
+# --- each kind --------------------------------------------------------------------
+
+@test "unregistered: a valid directory that is not in the database" {
+	mkapp app-a
+	register app-a
+	mkapp app-new
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-new${TAB}unregistered"
+	assert_stderr '1 discrepancy'
+	# names are operands only: stdin is not read
+	run --separate-stderr rep-diff <<<'app-a'
+	assert_failure 1
+	assert_output "app-new${TAB}unregistered"
+	assert_stderr '1 discrepancy'
+}
+
+@test "missing: a registered (here deployed) application without its directory" {
+	mkapp app-a
+	mkapp app-b
+	register app-a app-b
+	setstatus deployed app-b
+	rm -r rep_applications/app-b
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-b${TAB}missing"
+	assert_stderr '1 discrepancy'
+}
+
+@test "a retired application without its directory is not missing, nor counted" {
+	mkapp app-a
+	mkapp app-b
+	register app-a app-b
+	setstatus retired app-b
+	rm -r rep_applications/app-b
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+	# whatever the status before retirement
+	setstatus deployed app-a
+	setstatus retired app-a
+	rm -r rep_applications/app-a
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (0 applications)'
+}
+
+@test "modified: a file's content changed" {
+	mkapp app-a README src/main.c
+	register app-a
+	echo more >>rep_applications/app-a/src/main.c
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr '1 discrepancy'
+}
+
+@test "modified: a file added, removed or renamed" {
+	mkapp app-a README
+	mkapp app-b README old
+	mkapp app-c README old
+	register app-a app-b app-c
+	mkapp app-a new
+	rm rep_applications/app-b/old
+	mv rep_applications/app-c/old rep_applications/app-c/new
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "$(lines "app-a${TAB}modified" "app-b${TAB}modified" "app-c${TAB}modified")"
+	assert_stderr '3 discrepancies'
+}
+
+@test "modified: every file deleted but the directory kept" {
+	mkapp app-a README src/main.c
+	mkapp app-b
+	register app-a app-b
+	rm -r rep_applications/app-a/*
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr '1 discrepancy'
+	run --separate-stderr rep-diff --rehash </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr '1 discrepancy'
+}
+
+@test "invalid: directories with bad names" {
+	mkapp app-a
+	register app-a
+	local long
+	long=$(printf 'a%.0s' {1..129})
+	mkdir rep_applications/-dash "rep_applications/has space" rep_applications/bad:colon \
+		"rep_applications/$long" rep_applications/é
+	mkapp "$(printf 'b%.0s' {1..128})" # the longest valid name
+	register "$(printf 'b%.0s' {1..128})"
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "$(lines "-dash${TAB}invalid" "$long${TAB}invalid" "bad:colon${TAB}invalid" \
+		"has space${TAB}invalid" "é${TAB}invalid")"
+	assert_stderr '5 discrepancies'
+}
+
+@test "invalid: a plain file with a valid name" {
+	mkapp app-a
+	register app-a
+	echo notes >rep_applications/notes.txt
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "notes.txt${TAB}invalid"
+	assert_stderr '1 discrepancy'
+}
+
+@test "invalid: a symlink to a directory, even to an application" {
+	mkapp app-a
+	register app-a
+	ln -s app-a rep_applications/app-link
+	mkdir elsewhere
+	ln -s ../elsewhere rep_applications/app-out
+	ln -s /nonexistent rep_applications/dangling
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "$(lines "app-link${TAB}invalid" "app-out${TAB}invalid" "dangling${TAB}invalid")"
+	assert_stderr '3 discrepancies'
+}
+
+@test "a registered application replaced by a file or a symlink is invalid only" {
+	mkapp app-a
+	mkapp app-b
+	mkapp app-c
+	register app-a app-b app-c
+	rm -r rep_applications/app-b rep_applications/app-c
+	echo x >rep_applications/app-b
+	ln -s app-a rep_applications/app-c
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "$(lines "app-b${TAB}invalid" "app-c${TAB}invalid")"
+	assert_stderr '2 discrepancies'
+}
+
+@test "control characters in an invalid entry's name are printed as ?" {
+	mkapp app-a
+	register app-a
+	mkdir rep_applications/$'a\tb' rep_applications/$'c\nd' rep_applications/$'e\x7ff'
+	: >rep_applications/$'g\rh'
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "$(lines "a?b${TAB}invalid" "c?d${TAB}invalid" "e?f${TAB}invalid" "g?h${TAB}invalid")"
+	assert_stderr '4 discrepancies'
+	[ "$(printf '%s\n' "$output" | wc -l)" -eq 4 ]
+}
+
+@test "several kinds at once, sorted bytewise by name" {
+	mkapp app-a
+	mkapp app-b
+	mkapp Zeta
+	mkapp app-d
+	mkapp app-e
+	register app-a app-b Zeta app-d app-e
+	setstatus retired app-e
+	rm -r rep_applications/app-b rep_applications/app-e
+	echo changed >rep_applications/Zeta/README
+	mkapp app-c
+	mkapp B-new
+	: >rep_applications/_file
+	ln -s app-a rep_applications/app-aa
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "$(lines "B-new${TAB}unregistered" "Zeta${TAB}modified" "_file${TAB}invalid" \
+		"app-aa${TAB}invalid" "app-b${TAB}missing" "app-c${TAB}unregistered")"
+	assert_stderr '6 discrepancies'
+}
+
+# --- what is a modification -------------------------------------------------------
+
+@test "content changed with size and mtime kept (touch -r) is modified" {
+	mkapp app-a README src/main.c
+	register app-a
+	local f=rep_applications/app-a/src/main.c before
+	before=$(stat -c '%s %y %i' "$f")
+	same_size_edit "$f"
+	[ "$(stat -c '%s %y %i' "$f")" = "$before" ]
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr '1 discrepancy'
+	run --separate-stderr rep-diff --rehash </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr '1 discrepancy'
+}
+
+@test "the executable bit set or removed is modified; setting it back is in sync" {
+	mkapp app-a README run.sh
+	register app-a
+	chmod u+x rep_applications/app-a/run.sh
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr '1 discrepancy'
+	chmod u-x rep_applications/app-a/run.sh
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+	# and the other way round
+	chmod 755 rep_applications/app-a/run.sh
+	register app-a
+	chmod 644 rep_applications/app-a/run.sh
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr '1 discrepancy'
+}
+
+@test "mode bits other than owner-execute, owners and mtimes are no change" {
+	mkapp app-a README run.sh
+	register app-a
+	chmod go+wx rep_applications/app-a/run.sh
+	chmod 600 rep_applications/app-a/README
+	touch -d @1000000000 rep_applications/app-a/README
+	chown nobody rep_applications/app-a/run.sh 2>/dev/null || true
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+}
+
+@test "a file replaced by a symlink, or a symlink target changed, is modified" {
+	mkapp app-a README other
+	printf 'app-a/README\n' >rep_applications/app-a/other # same content as README
+	register app-a
+	rm rep_applications/app-a/README
+	ln -s other rep_applications/app-a/README
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr '1 discrepancy'
+	run --separate-stderr rep-diff --rehash </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr '1 discrepancy'
+	# a symlink whose target changed
+	mkapp app-b README other
+	ln -s README rep_applications/app-b/link
+	register app-b
+	ln -sfn other rep_applications/app-b/link
+	run --separate-stderr rep-diff app-b </dev/null
+	assert_failure 1
+	assert_output "app-b${TAB}modified"
+	assert_stderr '1 discrepancy'
+}
+
+@test "a new empty directory inside an application is no change" {
+	mkapp app-a README src/main.c
+	register app-a
+	mkdir -p rep_applications/app-a/empty rep_applications/app-a/src/deep/er
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+}
+
+@test "a modification stays reported until it is reverted or registered" {
+	mkapp app-a README
+	mkapp app-b
+	register app-a app-b
+	cp -p rep_applications/app-a/README saved
+	echo changed >rep_applications/app-a/README
+	for _ in 1 2; do
+		run --separate-stderr rep-diff </dev/null
+		assert_failure 1
+		assert_output "app-a${TAB}modified"
+		assert_stderr '1 discrepancy'
+	done
+	cp saved rep_applications/app-a/README
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (2 applications)'
+	echo changed again >rep_applications/app-a/README
+	register app-a
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (2 applications)'
+}
+
+# --- a change right after a check (the racy case) -----------------------------------
+
+@test "a change right after a check, size and mtime kept (touch -r), is modified" {
+	mkapp app-a README src/main.c
+	register app-a
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+	# at once: most likely the same second as the check
+	same_size_edit rep_applications/app-a/README
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr '1 discrepancy'
+	run --separate-stderr rep-diff --rehash </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr '1 discrepancy'
+}
+
+@test "a change right after a check, mtime set back to an old time (touch -d), is modified" {
+	mkapp app-a README src/main.c
+	touch -d @1600000000 rep_applications/app-a/README rep_applications/app-a/src/main.c
+	register app-a
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+	printf 'APP-A/README\n' >rep_applications/app-a/README # same size
+	touch -d @1600000000 rep_applications/app-a/README     # old mtime, new ctime
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr '1 discrepancy'
+	run --separate-stderr rep-diff --rehash </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr '1 discrepancy'
+}
+
+# The cache rows are edited to stand for rows written at another time: a row
+# whose hash is wrong shows whether rep-diff trusted it (modified) or re-read
+# the file (in sync).
+
+@test "the cache is used: a row whose stat data match and is older than the file is trusted" {
+	mkapp app-a README
+	register app-a
+	poison_cache
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr '1 discrepancy'
+}
+
+@test "racy: a file whose mtime is not older than its row is re-hashed" {
+	mkapp app-a README
+	register app-a
+	poison_cache
+	cache 'update file set cached_ns = mtime_ns'
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+	poison_cache
+	cache 'update file set cached_ns = mtime_ns - mtime_ns % 1000000000' # the same second
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+	# the mtime alone: a file stamped in the future (clock skew, an archive
+	# from another host) has an old ctime but is never older than its row
+	touch -d "@$(($(date +%s) + 86400))" rep_applications/app-a/README
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+	cache 'update file set hash = zeroblob(32), cached_ns = ctime_ns + 1000000000'
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+}
+
+@test "racy: a file whose ctime is not older than its row is re-hashed, even with an old mtime" {
+	# A change in the same clock tick as the row's stat leaves size, mtime
+	# (set back with touch -d/-r, cp -p, rsync -t), inode and ctime as the row
+	# has them: only the ctime's second tells that it may be newer than the row.
+	mkapp app-a README
+	touch -d @1600000000 rep_applications/app-a/README
+	register app-a
+	poison_cache
+	cache 'update file set cached_ns = ctime_ns - ctime_ns % 1000000000'
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+}
+
+@test "a file whose size, mtime, ctime, inode, device or mode differ from its row is re-hashed" {
+	mkapp app-a README
+	register app-a
+	local col
+	for col in size mtime_ns ctime_ns ino dev mode; do
+		poison_cache
+		cache "update file set $col = $col + 1"
+		run --separate-stderr rep-diff </dev/null
+		assert_success
+		assert_output ''
+		assert_stderr 'in sync (1 application)'
+	done
+}
+
+# --- --rehash -----------------------------------------------------------------------
+
+@test "--rehash ignores the cache and rewrites it" {
+	mkapp app-a README
+	mkapp app-b
+	register app-a app-b
+	poison_cache
+	run --separate-stderr rep-diff --rehash </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (2 applications)'
+	[ "$(cache 'select count(*) from file where hash = zeroblob(32)')" -eq 0 ]
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (2 applications)'
+}
+
+@test "--rehash reports the same as without" {
+	mkapp app-a README src/main.c
+	mkapp app-b
+	mkapp app-c
+	mkapp app-d
+	register app-a app-b app-c app-d
+	same_size_edit rep_applications/app-a/src/main.c
+	chmod u+x rep_applications/app-b/README
+	rm -r rep_applications/app-c
+	mkapp app-e
+	mkdir 'rep_applications/bad name'
+	mkdir rep_applications/app-d/empty
+	local expected
+	expected=$(lines "app-a${TAB}modified" "app-b${TAB}modified" "app-c${TAB}missing" \
+		"app-e${TAB}unregistered" "bad name${TAB}invalid")
+	run --separate-stderr rep-diff --rehash </dev/null
+	assert_failure 1
+	assert_output "$expected"
+	assert_stderr '5 discrepancies'
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "$expected"
+	assert_stderr '5 discrepancies'
+}
+
+# --- the stat cache -----------------------------------------------------------------
+
+@test "rep-register caches one row per regular file (not symlinks, not directories)" {
+	mkapp app-a README src/main.c src/lib/util.c
+	mkapp app-b
+	ln -s README rep_applications/app-a/link
+	mkdir rep_applications/app-b/empty
+	register app-a app-b
+	assert_equal "$(cache 'select count(*) from file')" \
+		"$(find rep_applications -type f | wc -l)"
+	assert_equal "$(cache 'select count(*) from file')" 4
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (2 applications)'
+	assert_equal "$(cache 'select count(*) from file')" 4
+}
+
+@test "a check of an unchanged tree leaves the cache byte-identical" {
+	mkapp app-a README src/main.c
+	mkapp app-b
+	ln -s README rep_applications/app-b/link
+	sleep 1.1 # the files are older than the second the rows are written in
+	register app-a app-b
+	local before
+	before=$(filedump)
+	snapshot_db
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (2 applications)'
+	assert_equal "$(filedump)" "$before"
+	assert_db_unchanged
+	# rows that are racily clean (written in the files' second) are
+	# re-hashed and rewritten once, then left alone
+	poison_cache
+	cache 'update file set cached_ns = mtime_ns'
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (2 applications)'
+	assert_equal "$(cache 'select count(*) from file where cached_ns <= mtime_ns or hash = zeroblob(32)')" 0
+	before=$(filedump)
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (2 applications)'
+	assert_equal "$(filedump)" "$before"
+}
+
+@test "rows of deleted files are dropped, rows of new files added" {
+	mkapp app-a README old
+	register app-a
+	rm rep_applications/app-a/old
+	mkapp app-a new1 new2
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr '1 discrepancy'
+	assert_equal "$(cache "select cast(path as text) from file order by path")" \
+		"$(lines README new1 new2)"
+}
+
+@test "rep-diff never changes application records or the history" {
+	mkapp app-a README src/main.c
+	mkapp app-b
+	mkapp app-c
+	register app-a app-b app-c
+	setstatus -m 'to web1' deployed app-b
+	echo changed >rep_applications/app-a/README
+	same_size_edit rep_applications/app-b/README
+	rm -r rep_applications/app-c
+	mkapp app-d
+	local before
+	before=$(records_and_history)
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "$(lines "app-a${TAB}modified" "app-b${TAB}modified" "app-c${TAB}missing" \
+		"app-d${TAB}unregistered")"
+	assert_stderr '4 discrepancies'
+	run --separate-stderr rep-diff --rehash </dev/null
+	assert_failure 1
+	assert_output "$(lines "app-a${TAB}modified" "app-b${TAB}modified" "app-c${TAB}missing" \
+		"app-d${TAB}unregistered")"
+	assert_stderr '4 discrepancies'
+	assert_equal "$(records_and_history)" "$before"
+	assert_no_side_files
+}
+
+# --- NAME operands ------------------------------------------------------------------
+
+@test "with names, only those applications are checked and reported" {
+	mkapp app-a
+	mkapp app-b
+	mkapp app-c
+	mkapp app-d
+	register app-a app-b app-c app-d
+	echo changed >rep_applications/app-a/README
+	echo changed >rep_applications/app-c/README
+	rm -r rep_applications/app-d
+	mkapp app-e
+	: >rep_applications/file
+	run --separate-stderr rep-diff app-c app-b </dev/null
+	assert_failure 1
+	assert_output "app-c${TAB}modified"
+	assert_stderr '1 discrepancy'
+	run --separate-stderr rep-diff app-b </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+	run --separate-stderr rep-diff app-e file app-d app-b app-e </dev/null
+	assert_failure 1
+	assert_output "$(lines "app-d${TAB}missing" "app-e${TAB}unregistered" "file${TAB}invalid")"
+	assert_stderr '3 discrepancies'
+	# a named retired application without its directory
+	setstatus retired app-d
+	run --separate-stderr rep-diff app-d </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (0 applications)'
+}
+
+@test "an unknown name is an error (exit 2), nothing printed, database unchanged" {
+	mkapp app-a
+	register app-a
+	echo changed >rep_applications/app-a/README
+	snapshot_db
+	run --separate-stderr rep-diff app-a app-x </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-diff: app-x: no such application (neither registered nor in rep_applications)'
+	assert_db_unchanged
+	# the message names the applications directory as configured
+	mv rep_applications apps
+	mkapp app-a
+	run --separate-stderr rep-diff --apps apps app-x </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-diff: app-x: no such application (neither registered nor in apps)'
+	# -q does not silence errors
+	run --separate-stderr rep-diff -q --apps apps app-x </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-diff: app-x: no such application (neither registered nor in apps)'
+}
+
+@test "an invalid name is an error (exit 2)" {
+	mkapp app-a
+	register app-a
+	mkdir 'rep_applications/bad name'
+	snapshot_db
+	run --separate-stderr rep-diff app-a .x </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-diff: .x: invalid application name ($NAME_RULE)"
+	run --separate-stderr rep-diff -- 'bad name' </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-diff: bad name: invalid application name ($NAME_RULE)"
+	run --separate-stderr rep-diff -- -x </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-diff: -x: invalid application name ($NAME_RULE)"
+	assert_db_unchanged
+}
+
+# --- errors -------------------------------------------------------------------------
+
+@test "a missing applications directory is an error (exit 2)" {
+	mkapp app-a
+	register app-a
+	rm -r rep_applications
+	snapshot_db
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-diff: rep_applications: No such file or directory'
+	assert_db_unchanged
+	[ ! -e rep_applications ]
+	run --separate-stderr rep-diff -q --apps nowhere </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-diff: nowhere: No such file or directory'
+}
+
+@test "a missing database is an error (exit 2) and nothing is created" {
+	mkapp app-a
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-diff: metadata.db: no such database (create it with rep-register)'
+	assert_no_db
+	run --separate-stderr rep-diff --db other.db app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-diff: other.db: no such database (create it with rep-register)'
+	assert_no_db other.db
+	# bats' own files aside
+	assert_equal "$(find . -mindepth 1 -maxdepth 1 ! -name 'separate-stderr-*' -printf '%P\n')" rep_applications
+}
+
+@test "a file that is not a database is an error (exit 2)" {
+	mkapp app-a
+	echo 'not a database' >metadata.db
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-diff: metadata.db: file is not a database'
+	assert_equal "$(cat metadata.db)" 'not a database'
+	assert_no_side_files
+}
+
+@test "a read-only database: works, reports the same, changes nothing" {
+	[ "$(id -u)" -eq 0 ] || skip 'needs root to run as nobody'
+	RO_DIR=$(mktemp -d /tmp/rep-diff-ro.XXXXXX)
+	chmod 755 "$RO_DIR"
+	mkdir "$RO_DIR/bin"
+	cp "$REP_BIN_DIR/rep-diff" "$REP_BIN_DIR/rep-register" "$RO_DIR/bin/"
+	cd "$RO_DIR"
+	umask 022
+	mkdir rep_applications
+	mkapp app-a README src/main.c
+	mkapp app-b
+	mkapp app-c
+	register app-a app-b app-c
+	same_size_edit rep_applications/app-a/src/main.c
+	rm -r rep_applications/app-c
+	mkapp app-d
+	touch rep_applications/app-b/README # re-hashed: a cache refresh it cannot write
+	chmod 644 metadata.db
+	cp -p metadata.db "$BATS_TEST_TMPDIR/before.db"
+	local expected
+	expected=$(lines "app-a${TAB}modified" "app-c${TAB}missing" "app-d${TAB}unregistered")
+	run --separate-stderr runuser -u nobody -- "$RO_DIR/bin/rep-diff" -C "$RO_DIR" </dev/null
+	assert_failure 1
+	assert_output "$expected"
+	assert_stderr '3 discrepancies'
+	cmp metadata.db "$BATS_TEST_TMPDIR/before.db"
+	assert_no_side_files
+	run --separate-stderr runuser -u nobody -- "$RO_DIR/bin/rep-diff" -C "$RO_DIR" --rehash app-b </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+	cmp metadata.db "$BATS_TEST_TMPDIR/before.db"
+	assert_no_side_files
+	# the owner gets the same answer
+	run --separate-stderr "$RO_DIR/bin/rep-diff" </dev/null
+	assert_failure 1
+	assert_output "$expected"
+	assert_stderr '3 discrepancies'
+}
+
+# --- -q, -H ------------------------------------------------------------------------
+
+@test "-q silences the summary, not the report or the exit status" {
+	mkapp app-a
+	mkapp app-b
+	register app-a
+	run --separate-stderr rep-diff -q </dev/null
+	assert_failure 1
+	assert_output "app-b${TAB}unregistered"
+	assert_stderr ''
+	register app-b
+	run --separate-stderr rep-diff --quiet </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr ''
+}
+
+@test "-H prints the header first, even when in sync" {
+	mkapp app-a
+	mkapp app-b
+	register app-a
+	run --separate-stderr rep-diff -H </dev/null
+	assert_failure 1
+	assert_output "$(lines "#name${TAB}kind" "app-b${TAB}unregistered")"
+	assert_stderr '1 discrepancy'
+	run --separate-stderr rep-diff --header -q app-b </dev/null
+	assert_failure 1
+	assert_output "$(lines "#name${TAB}kind" "app-b${TAB}unregistered")"
+	assert_stderr ''
+	# even when in sync
+	register app-b
+	run --separate-stderr rep-diff -H </dev/null
+	assert_success
+	assert_output "#name${TAB}kind"
+	assert_stderr 'in sync (2 applications)'
+}
+
+# --- composition, common options ------------------------------------------------------
+
+@test "rep-diff | grep -w unregistered | rep-register registers exactly those" {
+	mkapp app-a
+	mkapp app-b
+	mkapp app-m
+	register app-a app-b app-m
+	echo changed >rep_applications/app-a/README
+	rm -r rep_applications/app-m
+	mkapp app-c
+	mkapp Up-d
+	mkdir 'rep_applications/bad name'
+	local before
+	before=$(sqlite3 metadata.db 'select * from app where name in ("app-a", "app-b", "app-m")')
+	run --separate-stderr bash -c 'rep-diff | grep -w unregistered | rep-register'
+	assert_success
+	assert_records "$(lines "$(record Up-d registered)" "$(record app-c registered)")"
+	# rep-diff's summary is written before its records reach rep-register
+	assert_stderr "$(lines '5 discrepancies' '2 registered, 0 refreshed, 0 unchanged')"
+	# and with -H: the header is a comment to rep-register
+	mkapp app-e
+	run --separate-stderr bash -c 'rep-diff -H -q | grep -we unregistered -e "^#" | rep-register -q'
+	assert_success
+	assert_records "$(record app-e registered)"
+	assert_stderr ''
+	assert_equal "$(sqlite3 metadata.db 'select * from app where name in ("app-a", "app-b", "app-m")')" \
+		"$before"
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "$(lines "app-a${TAB}modified" "app-m${TAB}missing" "bad name${TAB}invalid")"
+	assert_stderr '3 discrepancies'
+}
+
+@test "--db, --apps, REP_DB, REP_APPS and -C" {
+	mkdir work
+	APPS=work/apps mkapp app-a
+	(cd work && REP_DB=meta.db REP_APPS=apps rep-register -q app-a >/dev/null)
+	APPS=work/apps mkapp app-b
+	run --separate-stderr rep-diff -C work --db meta.db --apps apps </dev/null
+	assert_failure 1
+	assert_output "app-b${TAB}unregistered"
+	assert_stderr '1 discrepancy'
+	REP_DB=meta.db REP_APPS=apps run --separate-stderr rep-diff -C work </dev/null
+	assert_failure 1
+	assert_output "app-b${TAB}unregistered"
+	assert_stderr '1 discrepancy'
+	# options beat the environment
+	REP_DB=none.db REP_APPS=none run --separate-stderr rep-diff -C work --db meta.db --apps apps app-a </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application)'
+	[ ! -e work/none.db ]
+}
+
+@test "-h prints the usage, -V the version, an unknown option is exit 2" {
+	run --separate-stderr rep-diff -h </dev/null
+	assert_success
+	assert_line --index 0 'usage: rep-diff [-q] [-H] [--rehash] [NAME...]'
+	assert_stderr ''
+	run --separate-stderr rep-diff --version </dev/null
+	assert_success
+	assert_output 'rep-diff 0.1.0'
+	assert_stderr ''
+	run --separate-stderr rep-diff -x </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-diff: -x: unknown option (try 'rep-diff --help')"
+}
