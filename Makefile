@@ -54,7 +54,7 @@ deps:
 # deps first, then a fresh make: pkg-config answers only once the
 # packages are there.
 check: deps
-	$(MAKE) all
+	@$(MAKE) --no-print-directory all
 	tests/run
 
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -63,17 +63,17 @@ check-sanitize: deps
 	REP_BIN=$(CURDIR)/build-san/bin ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run
 
 lint: deps
-	$(MAKE) all
+	@$(MAKE) --no-print-directory all
 	mandoc -Tlint -W warning man/*.[0-9]
 	shellcheck -s bash scripts/deps tests/run .ci/run bench/run completions/rep.bash
 	shellcheck -s bash -e SC2034,SC2030,SC2031 tests/*.bash tests/*.bats
 
 demo: deps
-	$(MAKE) all
+	@$(MAKE) --no-print-directory all
 	scripts/demo
 
 bench: deps
-	$(MAKE) all
+	@$(MAKE) --no-print-directory all
 	bench/run
 
 install: all
