@@ -184,7 +184,8 @@ int main(int argc, char **argv)
 	rep_db_close(db);
 	close(appsfd);
 
-	qsort(d.out, d.nout, sizeof *d.out, by_name);
+	if (d.nout)
+		qsort(d.out, d.nout, sizeof *d.out, by_name);
 	if (rep_opt.header)
 		rep_put_header(stdout, fields, (const int[]){ 0, 1 }, 2);
 	for (size_t i = 0; i < d.nout; i++) {

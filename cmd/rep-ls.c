@@ -63,6 +63,11 @@ static int print_event(const struct rep_event *e, void *arg)
 	return 0;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static void add_status(struct filter *f, const char *s)
 {
 	rep_status_check(s);
@@ -97,16 +102,26 @@ int main(int argc, char **argv)
 	}
 
 	struct rep_db *db = rep_db_open(REP_RO);
-	struct rep_app a;
+	struct rep_app *named = rep_xmalloc((f.names.n + 1) * sizeof *named);
+	char **sorted = rep_xmalloc((f.names.n + 1) * sizeof *sorted);
+	if (f.names.n)
+		memcpy(sorted, f.names.v, f.names.n * sizeof *sorted);
+	qsort(sorted, f.names.n, sizeof *sorted, by_name);
 	for (size_t i = 0; i < f.names.n; i++)
-		if (!rep_db_app_get(db, f.names.v[i], &a))
-			rep_die("%s: not registered", f.names.v[i]);
+		if (!rep_db_app_get(db, sorted[i], &named[i]))
+			rep_die("%s: not registered", sorted[i]);
 	if (rep_opt.header)
 		rep_put_header(stdout, names, f.nsel ? f.sel : NULL, f.nsel ? f.nsel : nnames);
-	if (history)
+	if (history) {
 		rep_db_each_event(db, print_event, &f);
-	else
+	} else if (f.names.n) {
+		for (size_t i = 0; i < f.names.n; i++)
+			print_app(&named[i], &f);
+	} else {
 		rep_db_each_app(db, print_app, &f);
+	}
+	free(named);
+	free(sorted);
 	rep_db_close(db);
 	rep_strset_free(&f.names);
 	return rep_finish();

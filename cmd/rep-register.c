@@ -70,7 +70,8 @@ static size_t unregistered(struct input *in, struct rep_db *db, size_t *known)
 	rep_strset_free(&invalid);
 	if (db)
 		rep_db_each_app(db, add_registered, &registered);
-	qsort(dirs.v, dirs.n, sizeof *dirs.v, by_name);
+	if (dirs.n)
+		qsort(dirs.v, dirs.n, sizeof *dirs.v, by_name);
 	for (size_t i = 0; i < dirs.n; i++)
 		if (rep_strset_find(&registered, dirs.v[i]) < 0)
 			rep_strset_add(&in->names, dirs.v[i], NULL);

@@ -245,7 +245,8 @@ static void use_cache(struct pool *p, struct tree *t)
 {
 	const struct rep_cached *c = t->job->cache, *end = c + t->job->ncache;
 
-	qsort(t->e, t->n, sizeof *t->e, by_path);
+	if (t->n)
+		qsort(t->e, t->n, sizeof *t->e, by_path);
 	if (p->flags & REP_HASH_ALL)
 		return;
 	for (size_t i = 0; i < t->n && c < end; i++) {
