@@ -3,6 +3,7 @@
 #define REP_H
 
 #include <getopt.h>
+#include <nettle/sha2.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -166,6 +167,30 @@ struct rep_hash_job {
 	struct rep_sum sum;
 };
 enum { REP_HASH_ALL = 1 };     /* trust no cache row (--rehash) */
+struct rep_entry {
+	char *path;            /* relative to the application directory */
+	char *target;          /* of a symlink */
+	char type;             /* 'f', 'x', 'l' as in the checksum lines; 'd' */
+	char hit;              /* digest taken from the stat cache */
+	int err;               /* errno of a failed read */
+	int64_t size;          /* bytes hashed */
+	struct rep_fstat st;
+	unsigned char digest[32];
+};
+struct rep_tree {
+	struct rep_entry *e;
+	size_t n;
+};
+void rep_tree_list(int appsfd, const char *name, struct rep_tree *out);
+void rep_tree_free(struct rep_tree *t);
+struct rep_fold {
+	struct sha256_ctx c;
+	int64_t files, bytes;
+};
+void rep_fold_init(struct rep_fold *f);
+void rep_fold_add(struct rep_fold *f, char type, const char *path,
+    const unsigned char *digest, int64_t size);
+void rep_fold_end(struct rep_fold *f, struct rep_sum *sum);
 void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags);
 void rep_cache_free(struct rep_hash_job *job);
 void rep_list_apps(int appsfd, struct rep_strset *valid, struct rep_strset *invalid);

@@ -19,25 +19,17 @@
 
 #define READ_BUF (256 * 1024)
 
-struct entry {
-	char *path;           /* relative to the application directory */
-	char type;            /* 'f', 'x' or 'l', as in the checksum lines */
-	char hit;             /* digest taken from the stat cache */
-	int err;              /* errno of a failed read */
-	int64_t size;         /* bytes hashed */
-	struct rep_fstat st;
-	unsigned char digest[SHA256_DIGEST_SIZE];
-};
-
 struct tree {
+	const char *name;
 	struct rep_hash_job *job;
-	struct entry *e;
+	struct rep_entry *e;
 	size_t n, cap;
+	int with_dirs;
 };
 
 struct file_job {
 	const char *app;
-	struct entry *e;
+	struct rep_entry *e;
 };
 
 struct pool {
@@ -105,32 +97,45 @@ void rep_list_apps(int appsfd, struct rep_strset *valid, struct rep_strset *inva
 	closedir(d);
 }
 
-static struct entry *add_entry(struct tree *t, const char *path, char type)
+static struct rep_entry *add_entry(struct tree *t, const char *path, char type)
 {
 	if (t->n == t->cap) {
 		t->cap = t->cap ? 2 * t->cap : 32;
 		t->e = rep_xrealloc(t->e, t->cap * sizeof *t->e);
 	}
-	struct entry *e = &t->e[t->n++];
+	struct rep_entry *e = &t->e[t->n++];
 	memset(e, 0, sizeof *e);
 	e->path = rep_xstrdup(path);
 	e->type = type;
 	return e;
 }
 
-static void hash_link(struct tree *t, int dirfd, const char *name, const char *rel)
+static void set_stat(struct rep_entry *e, const struct stat *st)
+{
+	e->st = (struct rep_fstat){
+		st->st_size, st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec,
+		st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec,
+		(int64_t)st->st_ino, (int64_t)st->st_dev, st->st_mode,
+	};
+}
+
+/* A symlink's target is kept (rep-tar stores it) and hashed. */
+static struct rep_entry *hash_link(struct tree *t, int dirfd, const char *name, const char *rel)
 {
 	char target[4097];
 	ssize_t n = readlinkat(dirfd, name, target, sizeof target);
 	struct sha256_ctx c;
 
 	if (n < 0 || n == sizeof target)
-		rep_die("%s/%s: cannot read symlink: %s", t->job->name, rel,
+		rep_die("%s/%s: cannot read symlink: %s", t->name, rel,
 		    n < 0 ? strerror(errno) : "target too long");
-	struct entry *e = add_entry(t, rel, 'l');
+	struct rep_entry *e = add_entry(t, rel, 'l');
+	target[n] = 0;
+	e->target = rep_xstrdup(target);
 	sha256_init(&c);
 	sha256_update(&c, (size_t)n, (const uint8_t *)target);
 	sha256_digest(&c, sizeof e->digest, e->digest);
+	return e;
 }
 
 static void walk(struct tree *t, int dirfd, char *rel, size_t len)
@@ -140,57 +145,54 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 	struct stat st;
 
 	if (!d)
-		rep_die("%s/%s: %s", t->job->name, rel, strerror(errno));
+		rep_die("%s/%s: %s", t->name, rel, strerror(errno));
 	while ((errno = 0, de = readdir(d))) {
 		const char *nm = de->d_name;
 		if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2])))
 			continue;
 		size_t nlen = strlen(nm);
 		if (len + nlen + 2 > 4096)
-			rep_die("%s/%s%s: path too long", t->job->name, rel, nm);
+			rep_die("%s/%s%s: path too long", t->name, rel, nm);
 		memcpy(rel + len, nm, nlen + 1);
-		if (de->d_type == DT_DIR)
+		if (de->d_type == DT_DIR && !t->with_dirs)
 			st.st_mode = S_IFDIR;
 		else if (fstatat(dirfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			rep_die("%s/%s: %s", t->job->name, rel, strerror(errno));
+			rep_die("%s/%s: %s", t->name, rel, strerror(errno));
 		if (S_ISREG(st.st_mode)) {
-			struct entry *e = add_entry(t, rel, st.st_mode & S_IXUSR ? 'x' : 'f');
-			e->st = (struct rep_fstat){
-				st.st_size, st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
-				st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec,
-				(int64_t)st.st_ino, (int64_t)st.st_dev, st.st_mode,
-			};
+			set_stat(add_entry(t, rel, st.st_mode & S_IXUSR ? 'x' : 'f'), &st);
 		} else if (S_ISLNK(st.st_mode)) {
-			hash_link(t, dirfd, nm, rel);
+			set_stat(hash_link(t, dirfd, nm, rel), &st);
 		} else if (S_ISDIR(st.st_mode)) {
+			if (t->with_dirs)
+				set_stat(add_entry(t, rel, 'd'), &st);
 			int fd = openat(dirfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (fd < 0)
-				rep_die("%s/%s: %s", t->job->name, rel, strerror(errno));
+				rep_die("%s/%s: %s", t->name, rel, strerror(errno));
 			rel[len + nlen] = '/';
 			rel[len + nlen + 1] = 0;
 			walk(t, fd, rel, len + nlen + 1);
 		} else {
-			rep_die("%s/%s: not a regular file, directory or symlink", t->job->name, rel);
+			rep_die("%s/%s: not a regular file, directory or symlink", t->name, rel);
 		}
 		rel[len] = 0;
 	}
 	if (errno)
-		rep_die("%s/%s: %s", t->job->name, rel, strerror(errno));
+		rep_die("%s/%s: %s", t->name, rel, strerror(errno));
 	closedir(d);
 }
 
 static void walk_app(int appsfd, struct tree *t)
 {
 	char rel[4096] = "";
-	int fd = openat(appsfd, t->job->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(appsfd, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
-		rep_die("%s: %s", t->job->name, errno == ENOTDIR || errno == ELOOP
+		rep_die("%s: %s", t->name, errno == ENOTDIR || errno == ELOOP
 		    ? "not a directory" : strerror(errno));
 	walk(t, fd, rel, 0);
 }
 
-static int hash_file(int appsfd, const char *app, struct entry *e, unsigned char *buf)
+static int hash_file(int appsfd, const char *app, struct rep_entry *e, unsigned char *buf)
 {
 	char path[4096 + REP_NAME_MAX + 2];
 	struct sha256_ctx c;
@@ -219,7 +221,7 @@ static int hash_file(int appsfd, const char *app, struct entry *e, unsigned char
 	return err;
 }
 
-static void hash_entry(struct pool *p, const char *app, struct entry *e, unsigned char *buf)
+static void hash_entry(struct pool *p, const char *app, struct rep_entry *e, unsigned char *buf)
 {
 	e->err = hash_file(p->appsfd, app, e, buf);
 	atomic_fetch_add(&p->bytes, e->size);
@@ -227,7 +229,7 @@ static void hash_entry(struct pool *p, const char *app, struct entry *e, unsigne
 
 static int by_path(const void *a, const void *b)
 {
-	return strcmp(((const struct entry *)a)->path, ((const struct entry *)b)->path);
+	return strcmp(((const struct rep_entry *)a)->path, ((const struct rep_entry *)b)->path);
 }
 
 static int same_stat(const struct rep_fstat *a, const struct rep_fstat *b)
@@ -250,7 +252,7 @@ static void use_cache(struct pool *p, struct tree *t)
 	if (p->flags & REP_HASH_ALL)
 		return;
 	for (size_t i = 0; i < t->n && c < end; i++) {
-		struct entry *e = &t->e[i];
+		struct rep_entry *e = &t->e[i];
 		int cmp = 1;
 		while (c < end && (cmp = strcmp(c->path, e->path)) < 0)
 			c++;
@@ -281,7 +283,7 @@ static void refresh_cache(struct pool *p, struct tree *t)
 	rep_cache_free(job);
 	job->cache = rep_xmalloc((files ? files : 1) * sizeof *job->cache);
 	for (size_t i = 0; i < t->n; i++) {
-		struct entry *e = &t->e[i];
+		struct rep_entry *e = &t->e[i];
 		if (e->type == 'l')
 			continue;
 		struct rep_cached *c = &job->cache[job->ncache++];
@@ -294,42 +296,91 @@ static void refresh_cache(struct pool *p, struct tree *t)
 	}
 }
 
+void rep_fold_init(struct rep_fold *f)
+{
+	sha256_init(&f->c);
+	f->files = f->bytes = 0;
+}
+
+/* One line of the checksum of rep(7): TYPE SP HEX SP PATH LF, in path
+ * order; directories are no part of it. */
+void rep_fold_add(struct rep_fold *f, char type, const char *path,
+    const unsigned char *digest, int64_t size)
+{
+	char line[4 + 2 * SHA256_DIGEST_SIZE];
+
+	if (type == 'd')
+		return;
+	f->files++;
+	if (type != 'l')
+		f->bytes += size;
+	line[0] = type;
+	line[1] = ' ';
+	rep_hex(digest, SHA256_DIGEST_SIZE, line + 2);
+	line[2 + 2 * SHA256_DIGEST_SIZE] = ' ';
+	sha256_update(&f->c, 3 + 2 * SHA256_DIGEST_SIZE, (const uint8_t *)line);
+	sha256_update(&f->c, strlen(path), (const uint8_t *)path);
+	sha256_update(&f->c, 1, (const uint8_t *)"\n");
+}
+
+void rep_fold_end(struct rep_fold *f, struct rep_sum *sum)
+{
+	unsigned char d[SHA256_DIGEST_SIZE];
+
+	sha256_digest(&f->c, sizeof d, d);
+	rep_hex(d, sizeof d, sum->checksum);
+	sum->files = f->files;
+	sum->bytes = f->bytes;
+}
+
 static void fold(struct tree *t)
 {
-	struct sha256_ctx c;
-	unsigned char d[SHA256_DIGEST_SIZE];
-	char line[4 + 2 * SHA256_DIGEST_SIZE];
-	struct rep_sum *sum = &t->job->sum;
+	struct rep_fold f;
 
-	sha256_init(&c);
-	sum->files = (int64_t)t->n;
-	sum->bytes = 0;
+	rep_fold_init(&f);
 	for (size_t i = 0; i < t->n; i++) {
-		struct entry *e = &t->e[i];
+		struct rep_entry *e = &t->e[i];
 		if (e->err)
-			rep_die("%s/%s: %s", t->job->name, e->path, strerror(e->err));
-		if (e->type != 'l')
-			sum->bytes += e->size;
-		line[0] = e->type;
-		line[1] = ' ';
-		rep_hex(e->digest, sizeof e->digest, line + 2);
-		line[2 + 2 * SHA256_DIGEST_SIZE] = ' ';
-		sha256_update(&c, 3 + 2 * SHA256_DIGEST_SIZE, (const uint8_t *)line);
-		sha256_update(&c, strlen(e->path), (const uint8_t *)e->path);
-		sha256_update(&c, 1, (const uint8_t *)"\n");
+			rep_die("%s/%s: %s", t->name, e->path, strerror(e->err));
+		rep_fold_add(&f, e->type, e->path, e->digest, e->size);
 	}
-	sha256_digest(&c, sizeof d, d);
-	rep_hex(d, sizeof d, sum->checksum);
+	rep_fold_end(&f, &t->job->sum);
+}
+
+static void free_entries(struct rep_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].path);
+		free(e[i].target);
+	}
+	free(e);
 }
 
 static void finish_tree(struct pool *p, struct tree *t)
 {
 	fold(t);
 	refresh_cache(p, t);
-	for (size_t i = 0; i < t->n; i++)
-		free(t->e[i].path);
-	free(t->e);
+	free_entries(t->e, t->n);
 	t->e = NULL;
+}
+
+/* The entries of one application, directories too, in path order. */
+void rep_tree_list(int appsfd, const char *name, struct rep_tree *out)
+{
+	struct tree t = { .name = name, .with_dirs = 1 };
+
+	walk_app(appsfd, &t);
+	if (t.n)
+		qsort(t.e, t.n, sizeof *t.e, by_path);
+	out->e = t.e;
+	out->n = t.n;
+}
+
+void rep_tree_free(struct rep_tree *t)
+{
+	free_entries(t->e, t->n);
+	t->e = NULL;
+	t->n = 0;
 }
 
 static void *walk_worker(void *arg)
@@ -370,7 +421,7 @@ static void *app_worker(void *arg)
 		use_cache(p, t);
 		for (size_t j = 0; j < t->n; j++)
 			if (t->e[j].type != 'l' && !t->e[j].hit)
-				hash_entry(p, t->job->name, &t->e[j], buf);
+				hash_entry(p, t->name, &t->e[j], buf);
 		finish_tree(p, t);
 		atomic_fetch_add(&p->done, 1);
 	}
@@ -428,7 +479,7 @@ static void hash_by_file(struct pool *p, int show)
 				cap = cap ? 2 * cap : 1024;
 				p->files = rep_xrealloc(p->files, cap * sizeof *p->files);
 			}
-			p->files[p->nfiles++] = (struct file_job){ t->job->name, &t->e[j] };
+			p->files[p->nfiles++] = (struct file_job){ t->name, &t->e[j] };
 		}
 	}
 	p->total = p->nfiles;
@@ -463,8 +514,10 @@ void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags)
 	p.trees = calloc(n ? n : 1, sizeof *p.trees);
 	if (!p.trees)
 		rep_die("out of memory");
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		p.trees[i].job = &jobs[i];
+		p.trees[i].name = jobs[i].name;
+	}
 	if (n < 4 * (size_t)rep_nthreads())
 		hash_by_file(&p, show);
 	else
