@@ -12,14 +12,15 @@ CFLAGS ?= -O2 -g
 PKG_CONFIG ?= pkg-config
 override CFLAGS += -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
 	-D_GNU_SOURCE -DREP_VERSION='"$(VERSION)"' -Ilib -pthread \
-	$(shell $(PKG_CONFIG) --cflags sqlite3 nettle 2>/dev/null)
+	$(shell $(PKG_CONFIG) --cflags sqlite3 nettle libarchive zlib 2>/dev/null)
 override LDFLAGS += -pthread -Wl,--as-needed
 LIBS_SQLITE := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
 LIBS_NETTLE := $(shell $(PKG_CONFIG) --libs nettle 2>/dev/null || echo -lnettle)
+LIBS_ARCHIVE := $(shell $(PKG_CONFIG) --libs libarchive zlib 2>/dev/null || echo -larchive -lz)
 
 # Build outputs go to $(O) (bin/ and its objects); check-sanitize uses another.
 O ?= build
-TOOLS = rep-register rep-setstatus rep-ls rep-diff
+TOOLS = rep-register rep-setstatus rep-ls rep-diff rep-tar
 LIBOBJ = $(patsubst lib/%.c,$(O)/lib/%.o,$(wildcard lib/*.c))
 BINS = $(addprefix $(O)/bin/,$(TOOLS))
 
@@ -43,6 +44,7 @@ $(O)/librep.a: $(LIBOBJ)
 
 $(O)/bin/rep-ls $(O)/bin/rep-setstatus: LDLIBS = $(LIBS_SQLITE)
 $(O)/bin/rep-register $(O)/bin/rep-diff: LDLIBS = $(LIBS_SQLITE) $(LIBS_NETTLE)
+$(O)/bin/rep-tar: LDLIBS = $(LIBS_SQLITE) $(LIBS_NETTLE) $(LIBS_ARCHIVE)
 
 $(O)/bin/%: $(O)/cmd/%.o $(O)/librep.a
 	@mkdir -p $(@D)

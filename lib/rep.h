@@ -199,4 +199,21 @@ int rep_app_dir_exists(int appsfd, const char *name);
 void rep_hex(const unsigned char *d, size_t n, char *out);
 int rep_nthreads(void);
 
+/* gz.c: gzip on every core, the same bytes for any number of threads */
+struct rep_gz;
+struct rep_gz *rep_gz_open(int fd, const char *label, int level, int threads);
+void rep_gz_write(struct rep_gz *g, const void *buf, size_t n);
+int64_t rep_gz_close(struct rep_gz *g);
+
+/* archive.c: rep's tar.gz, written and checked */
+struct rep_tar;
+struct rep_tar *rep_tar_open(int fd, const char *label, int level, int threads, int64_t clamp);
+void rep_tar_dir(struct rep_tar *t, const char *path, int64_t mtime);
+void rep_tar_symlink(struct rep_tar *t, const char *path, const char *target, int64_t mtime);
+void rep_tar_file(struct rep_tar *t, const char *path, int exec, int64_t size, int64_t mtime);
+void rep_tar_data(struct rep_tar *t, const void *buf, size_t n);
+int64_t rep_tar_close(struct rep_tar *t);
+int rep_link_inside(const char *rel, const char *target);
+void rep_archive_verify(const char *path, FILE *out);
+
 #endif

@@ -1,0 +1,337 @@
+/* rep-tar: package registered applications into one reproducible
+ * .tar.gz, checking every file against the database as it is read. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rep.h"
+
+static const char usage[] =
+	"usage: rep-tar [-q] [-d DIR] [-l LEVEL] [-j THREADS] [NAME...]\n"
+	"       rep-tar -t ARCHIVE\n"
+	"Package the named registered applications into\n"
+	"DIR/rep_applications_YYYYMMDD_HHMMSS.tar.gz and print its path; every\n"
+	"file is checked against the registered checksum while it is read.\n"
+	"With no NAME, names are read from stdin (first field of each record).\n"
+	"\n"
+	"  -d, --dist DIR      output directory (default: $REP_DIST or ./dist)\n"
+	"  -l, --level LEVEL   gzip level 1-9 (default 6)\n"
+	"  -j, --threads N     compression threads (default: the number of cores)\n"
+	"  -t, --test ARCHIVE  verify ARCHIVE against its manifest, print the manifest\n"
+	"  -q, --quiet         no summary on stderr\n"
+	"  -C DIR              work as if started in DIR\n"
+	"      --db FILE       metadata database (default: $REP_DB or ./metadata.db)\n"
+	"      --apps DIR      applications directory (default: $REP_APPS or ./rep_applications)\n"
+	"  -h, --help          show this help\n"
+	"  -V, --version       show the version\n";
+
+static const struct option longopts[] = {
+	REP_COMMON_LONGOPTS,
+	{"dist", required_argument, NULL, 'd'},
+	{"level", required_argument, NULL, 'l'},
+	{"threads", required_argument, NULL, 'j'},
+	{"test", required_argument, NULL, 't'},
+	{"quiet", no_argument, NULL, 'q'},
+	{NULL, 0, NULL, 0},
+};
+
+#define READ_BUF (256 * 1024)
+
+static char tmp_path[4200];          /* the archive being written */
+static char *made_dist;              /* the output directory, if we made it */
+
+static void remove_tmp(void)
+{
+	if (tmp_path[0])
+		unlink(tmp_path);
+	if (made_dist)
+		rmdir(made_dist);
+}
+
+static void on_signal(int sig)
+{
+	if (tmp_path[0])
+		unlink(tmp_path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static long number(const char *opt, const char *s, long lo, long hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || !*s || v < lo || v > hi)
+		rep_usage_error("%s %s: not a number from %ld to %ld", opt, s, lo, hi);
+	return v;
+}
+
+static int64_t source_date_epoch(void)
+{
+	const char *s = getenv("SOURCE_DATE_EPOCH");
+	char *end;
+
+	if (!s || !*s)
+		return -1;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || *end || v < 0)
+		rep_die("SOURCE_DATE_EPOCH=%s: not a number of seconds", s);
+	return v;
+}
+
+static void add_name(struct rep_rec *rec, void *arg)
+{
+	rep_name_check(rec->f[0], rec);
+	rep_strset_add(arg, rec->f[0], NULL);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct pack {
+	struct rep_tar *tar;
+	int appsfd;
+	unsigned char *buf;
+	int64_t files, bytes;
+	int show;
+	size_t done, total;
+	double start;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void progress(struct pack *p)
+{
+	double t = now() - p->start;
+	fprintf(stderr, "\r%s: %zu/%zu applications, %lld MiB, %.0f MiB/s\033[K", rep_prog,
+	    p->done, p->total, (long long)(p->bytes >> 20), t > 0 ? (p->bytes >> 20) / t : 0.0);
+}
+
+/* Reads a file once: into the archive and into its hash together. */
+static void pack_file(struct pack *p, const char *app, struct rep_entry *e, const char *path)
+{
+	char rel[4096 + REP_NAME_MAX + 2];
+	struct sha256_ctx c;
+	ssize_t n;
+
+	snprintf(rel, sizeof rel, "%s/%s", app, e->path);
+	int fd = openat(p->appsfd, rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		rep_die_errno("%s", rel);
+	rep_tar_file(p->tar, path, e->type == 'x', e->st.size, e->st.mtime_ns / 1000000000);
+	sha256_init(&c);
+	e->size = 0;
+	while ((n = read(fd, p->buf, READ_BUF)) > 0) {
+		if (e->size + n > e->st.size)
+			break;
+		sha256_update(&c, (size_t)n, p->buf);
+		rep_tar_data(p->tar, p->buf, (size_t)n);
+		e->size += n;
+	}
+	if (n < 0)
+		rep_die_errno("%s", rel);
+	close(fd);
+	if (e->size != e->st.size)
+		rep_die("%s: changed while being packaged", rel);
+	sha256_digest(&c, sizeof e->digest, e->digest);
+	p->bytes += e->size;
+}
+
+static void pack_app(struct pack *p, const struct rep_app *a)
+{
+	char path[4096 + 2 * REP_NAME_MAX];
+	struct rep_tree t;
+	struct rep_fold f;
+	struct rep_sum sum;
+	struct stat st;
+
+	if (fstatat(p->appsfd, a->name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+		rep_die("%s: no such directory in %s", a->name, rep_opt.apps);
+	rep_tree_list(p->appsfd, a->name, &t);
+	snprintf(path, sizeof path, "rep_applications/%s/", a->name);
+	rep_tar_dir(p->tar, path, st.st_mtim.tv_sec);
+	rep_fold_init(&f);
+	for (size_t i = 0; i < t.n; i++) {
+		struct rep_entry *e = &t.e[i];
+		snprintf(path, sizeof path, "rep_applications/%s/%s%s", a->name, e->path,
+		    e->type == 'd' ? "/" : "");
+		if (e->type == 'd') {
+			rep_tar_dir(p->tar, path, e->st.mtime_ns / 1000000000);
+		} else if (e->type == 'l') {
+			if (!rep_link_inside(e->path, e->target))
+				rep_die("%s/%s: symlink points outside the application", a->name, e->path);
+			rep_tar_symlink(p->tar, path, e->target, e->st.mtime_ns / 1000000000);
+		} else {
+			pack_file(p, a->name, e, path);
+			p->files++;
+		}
+		rep_fold_add(&f, e->type, e->path, e->digest, e->size);
+		if (p->show)
+			progress(p);
+	}
+	rep_fold_end(&f, &sum);
+	rep_tree_free(&t);
+	if (sum.files != a->files || sum.bytes != a->bytes || strcmp(sum.checksum, a->checksum))
+		rep_die("%s: content changed since it was registered (see rep-diff)", a->name);
+	p->done++;
+}
+
+static const char *dist_dir(const char *opt)
+{
+	const char *env = getenv("REP_DIST");
+	const char *d = opt ? opt : env && *env ? env : "dist";
+
+	if (mkdir(d, 0777) == 0)
+		made_dist = rep_xstrdup(d);
+	else if (errno != EEXIST)
+		rep_die_errno("%s", d);
+	return d;
+}
+
+/* Publishes the finished temporary under the first free name: an
+ * archive is never replaced, two runs in one second get _2, _3, ... */
+static char *publish(const char *dir, int dirfd)
+{
+	char stamp[32], *final = rep_xmalloc(strlen(dir) + 64);
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof stamp, "%Y%m%d_%H%M%S", &tm);
+	for (int i = 1;; i++) {
+		if (i == 1)
+			sprintf(final, "%s/rep_applications_%s.tar.gz", dir, stamp);
+		else
+			sprintf(final, "%s/rep_applications_%s_%d.tar.gz", dir, stamp, i);
+		if (link(tmp_path, final) == 0)
+			break;
+		if (errno != EEXIST)
+			rep_die_errno("%s", final);
+	}
+	unlink(tmp_path);
+	tmp_path[0] = 0;
+	if (fsync(dirfd) < 0)
+		rep_die_errno("%s", dir);
+	return final;
+}
+
+static int package(struct rep_strset *names, const char *dir, int level, int threads)
+{
+	struct rep_db *db = rep_db_open(REP_RO);
+	struct rep_app *apps = rep_xmalloc((names->n + 1) * sizeof *apps);
+	char **sorted = rep_xmalloc((names->n + 1) * sizeof *sorted);
+
+	memcpy(sorted, names->v, names->n * sizeof *sorted);
+	qsort(sorted, names->n, sizeof *sorted, by_name);
+	for (size_t i = 0; i < names->n; i++)
+		if (!rep_db_app_get(db, sorted[i], &apps[i]))
+			rep_die("%s: not registered", sorted[i]);
+	rep_db_close(db);
+
+	struct pack p = { .appsfd = rep_open_apps(), .buf = rep_xmalloc(READ_BUF),
+		.total = names->n, .start = now() };
+	p.show = !rep_opt.quiet && rep_stderr_tty();
+	dir = dist_dir(dir);
+	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		rep_die_errno("%s", dir);
+	snprintf(tmp_path, sizeof tmp_path, "%s/.rep-tar-XXXXXX.tmp", dir);
+	int fd = mkostemps(tmp_path, 4, O_CLOEXEC);
+	if (fd < 0) {
+		tmp_path[0] = 0;
+		rep_die_errno("%s", dir);
+	}
+	mode_t mask = umask(0);
+	umask(mask);
+
+	int64_t clamp = source_date_epoch();
+	p.tar = rep_tar_open(fd, tmp_path, level, threads, clamp);
+	char *manifest = NULL;
+	size_t mlen = 0;
+	FILE *m = open_memstream(&manifest, &mlen);
+	if (!m)
+		rep_die_errno("memory");
+	for (size_t i = 0; i < names->n; i++) {
+		char files[24], bytes[24];
+		rep_put_u64((uint64_t)apps[i].files, files);
+		rep_put_u64((uint64_t)apps[i].bytes, bytes);
+		rep_put_fields(m, (const char *[]){ apps[i].name, files, bytes, apps[i].checksum }, 4);
+	}
+	if (fclose(m) != 0)
+		rep_die_errno("memory");
+	rep_tar_file(p.tar, "MANIFEST", 0, (int64_t)mlen, clamp < 0 ? 0 : clamp);
+	rep_tar_data(p.tar, manifest, mlen);
+	free(manifest);
+	rep_tar_dir(p.tar, "rep_applications/", clamp < 0 ? 0 : clamp);
+	for (size_t i = 0; i < names->n; i++)
+		pack_app(&p, &apps[i]);
+	int64_t size = rep_tar_close(p.tar);
+	if (fchmod(fd, 0666 & ~mask) < 0 || fsync(fd) < 0 || close(fd) < 0)
+		rep_die_errno("%s", tmp_path);
+	char *final = publish(dir, dirfd);
+	made_dist = NULL;
+	close(dirfd);
+	close(p.appsfd);
+	if (p.show)
+		fputs("\r\033[K", stderr);
+	printf("%s\n", final);
+	if (!rep_opt.quiet)
+		fprintf(stderr, "%zu applications, %lld files, %lld bytes in %s (%lld bytes)\n",
+		    names->n, (long long)p.files, (long long)p.bytes, final, (long long)size);
+	free(final);
+	free(p.buf);
+	free(apps);
+	free(sorted);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct rep_strset names = { 0 };
+	const char *dir = NULL, *test = NULL;
+	int level = 6, threads = rep_nthreads(), c;
+
+	rep_init(argv[0]);
+	while ((c = rep_getopt(argc, argv, "d:l:j:t:q", longopts, usage)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'l': level = (int)number("-l", optarg, 1, 9); break;
+		case 'j': threads = (int)number("-j", optarg, 1, 16); break;
+		case 't': test = optarg; break;
+		}
+	}
+	rep_opt_finish();
+	argc -= optind, argv += optind;
+	if (test) {
+		if (argc)
+			rep_usage_error("-t takes no names");
+		rep_archive_verify(test, stdout);
+		return rep_finish();
+	}
+	rep_each_input(argc, argv, add_name, &names);
+	if (names.n == 0) {
+		if (!rep_opt.quiet)
+			fprintf(stderr, "nothing to package\n");
+		return rep_finish();
+	}
+	rep_on_die(remove_tmp);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+	package(&names, dir, level, threads);
+	rep_strset_free(&names);
+	return rep_finish();
+}
