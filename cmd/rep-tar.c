@@ -2,6 +2,7 @@
  * .tar.gz, checking every file against the database as it is read. */
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,8 @@ static void on_signal(int sig)
 {
 	if (tmp_path[0])
 		unlink(tmp_path);
+	if (made_dist)
+		rmdir(made_dist);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -176,7 +179,6 @@ static void pack_app(struct pack *p, const struct rep_app *a)
 			rep_tar_symlink(p->tar, path, e->target, e->st.mtime_ns / 1000000000);
 		} else {
 			pack_file(p, a->name, e, path);
-			p->files++;
 		}
 		rep_fold_add(&f, e->type, e->path, e->digest, e->size);
 		if (p->show)
@@ -187,6 +189,7 @@ static void pack_app(struct pack *p, const struct rep_app *a)
 	if (sum.files != a->files || sum.bytes != a->bytes || strcmp(sum.checksum, a->checksum))
 		rep_die("%s: content changed since it was registered (see rep-diff)", a->name);
 	p->done++;
+	p->files += sum.files;
 }
 
 static const char *dist_dir(const char *opt)
@@ -216,12 +219,16 @@ static char *publish(const char *dir, int dirfd)
 			sprintf(final, "%s/rep_applications_%s.tar.gz", dir, stamp);
 		else
 			sprintf(final, "%s/rep_applications_%s_%d.tar.gz", dir, stamp, i);
-		if (link(tmp_path, final) == 0)
+		/* rename without replacing; link where the file system has no
+		 * RENAME_NOREPLACE */
+		int rc = renameat2(AT_FDCWD, tmp_path, AT_FDCWD, final, RENAME_NOREPLACE);
+		if (rc < 0 && errno == EINVAL && (rc = link(tmp_path, final)) == 0)
+			unlink(tmp_path);
+		if (rc == 0)
 			break;
 		if (errno != EEXIST)
 			rep_die_errno("%s", final);
 	}
-	unlink(tmp_path);
 	tmp_path[0] = 0;
 	if (fsync(dirfd) < 0)
 		rep_die_errno("%s", dir);
@@ -289,8 +296,9 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 		fputs("\r\033[K", stderr);
 	printf("%s\n", final);
 	if (!rep_opt.quiet)
-		fprintf(stderr, "%zu applications, %lld files, %lld bytes in %s (%lld bytes)\n",
-		    names->n, (long long)p.files, (long long)p.bytes, final, (long long)size);
+		fprintf(stderr, "%zu application%s, %lld files, %lld bytes in %s (%lld bytes)\n",
+		    names->n, names->n == 1 ? "" : "s", (long long)p.files, (long long)p.bytes,
+		    final, (long long)size);
 	free(final);
 	free(p.buf);
 	free(apps);
@@ -305,6 +313,9 @@ int main(int argc, char **argv)
 	int level = 6, threads = rep_nthreads(), c;
 
 	rep_init(argv[0]);
+	/* pax stores non-ASCII names as UTF-8: the same bytes whatever the
+	 * user's locale, and names that are not UTF-8 as binary. */
+	setlocale(LC_CTYPE, "C.UTF-8");
 	while ((c = rep_getopt(argc, argv, "d:l:j:t:q", longopts, usage)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;

@@ -62,7 +62,10 @@ static void header(struct rep_tar *t, const char *path, int type, int perm, int6
 	archive_entry_set_mtime(e, mtime, 0);
 	if (target)
 		archive_entry_set_symlink(e, target);
-	if (archive_write_header(t->a, e) != ARCHIVE_OK)
+	/* ARCHIVE_WARN: a name that is not UTF-8 went in as binary
+	 * (hdrcharset=BINARY); the entry is written. */
+	int rc = archive_write_header(t->a, e);
+	if (rc != ARCHIVE_OK && rc != ARCHIVE_WARN)
 		tar_die(t);
 }
 
@@ -331,6 +334,16 @@ void rep_archive_verify(const char *path, FILE *out)
 	struct rep_strset apps = { 0 };
 	int rc;
 
+	unsigned char magic[2];
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		rep_die_errno("%s", path);
+	size_t got = fread(magic, 1, 2, fp);
+	if (ferror(fp))
+		rep_die_errno("%s", path);
+	fclose(fp);
+	if (got < 2 || magic[0] != 0x1f || magic[1] != 0x8b)
+		rep_die("%s: not a gzip-compressed tar archive", path);
 	if (!a || archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
 	    archive_read_support_format_tar(a) != ARCHIVE_OK)
 		rep_die("out of memory");
