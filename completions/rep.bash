@@ -1,9 +1,9 @@
 # bash completion for the rep tools: rep-register, rep-diff, rep-setstatus,
-# rep-ls (see rep(7)).  Needs bash-completion 2.  bash-completion loads a
-# file by the name of the command, so install this file as
+# rep-ls, rep-tar (see rep(7)).  Needs bash-completion 2.  bash-completion
+# loads a file by the name of the command, so install this file as
 # $(datadir)/bash-completion/completions/rep-register with symlinks
-# rep-diff, rep-setstatus and rep-ls pointing to it, or source it from
-# ~/.bashrc.
+# rep-diff, rep-setstatus, rep-ls and rep-tar pointing to it, or source it
+# from ~/.bashrc.
 #
 # To add a tool: list its options in _rep_opts and _rep_argopts, complete
 # its option arguments in _rep_optarg and its operands in _rep_complete, and
@@ -25,6 +25,8 @@ _rep_opts()
             opts+=' -m --note -M --note-from-input' ;;
         rep-ls)
             opts+=' -H --header -s --status -o --output --history' ;;
+        rep-tar)
+            opts+=' -q --quiet -d --dist -l --level -j --threads -t --test' ;;
     esac
     printf '%s\n' "$opts"
 }
@@ -36,6 +38,7 @@ _rep_argopts()
     case $1 in
         rep-setstatus) opts+=' -f --from -m --note' ;;
         rep-ls) opts+=' -s --status -o --output' ;;
+        rep-tar) opts+=' -d --dist -l --level -j --threads -t --test' ;;
     esac
     printf '%s\n' "$opts"
 }
@@ -57,12 +60,14 @@ _rep_seen()
         -C | --db | --apps) where+=("$1" "$(_rep_untilde "$2")") ;;
         -a | --all) [[ $cmd == rep-register ]] && all=1 ;;
         --history) history=1 ;;
+        -t | --test) [[ $cmd == rep-tar ]] && tartest=1 ;;
     esac
 }
 
 # _rep_parse: read words[1..cword-1] of $cmd into the caller's nargs (number
 # of operands), ddash (-- seen), pending (option whose argument is the
-# current word), where (-C, --db and --apps as given), all and history
+# current word), where (-C, --db and --apps as given), all, history and
+# tartest (rep-tar -t)
 _rep_parse()
 {
     local argopts i j w o
@@ -181,6 +186,11 @@ _rep_optarg()
         rep-setstatus:-f | rep-setstatus:--from | rep-ls:-s | rep-ls:--status)
             _rep_words "$_rep_statuses" ;;
         rep-ls:-o | rep-ls:--output) _rep_fields ;;
+        rep-tar:-d | rep-tar:--dist) _filedir -d ;;
+        rep-tar:-t | rep-tar:--test) _filedir tar.gz ;;
+        rep-tar:-l | rep-tar:--level) _rep_words '1 2 3 4 5 6 7 8 9' ;;
+        rep-tar:-j | rep-tar:--threads)
+            _rep_words '1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16' ;;
     esac
 }
 
@@ -190,6 +200,7 @@ _rep_complete()
     _init_completion -s || return
 
     local cmd=${words[0]##*/} nargs=0 ddash='' pending='' all='' history=''
+    local tartest=''
     local -a where=()
     _rep_parse
     [[ $split == true ]] && pending=$prev
@@ -213,7 +224,8 @@ _rep_complete()
             fi
             ;;
         rep-ls) _rep_names ;;
+        rep-tar) [[ $tartest ]] || _rep_names ;;
     esac
 }
 
-complete -F _rep_complete rep-register rep-diff rep-setstatus rep-ls
+complete -F _rep_complete rep-register rep-diff rep-setstatus rep-ls rep-tar

@@ -1,7 +1,8 @@
 # fish completion for the rep tools: rep-register, rep-diff, rep-setstatus,
-# rep-ls (see rep(7)).  fish loads a file by the name of the command, so
-# install this file as $(datadir)/fish/vendor_completions.d/rep-register.fish
-# with symlinks rep-diff.fish, rep-setstatus.fish and rep-ls.fish pointing
+# rep-ls, rep-tar (see rep(7)).  fish loads a file by the name of the
+# command, so install this file as
+# $(datadir)/fish/vendor_completions.d/rep-register.fish with symlinks
+# rep-diff.fish, rep-setstatus.fish, rep-ls.fish and rep-tar.fish pointing
 # to it.
 #
 # To add a tool: add it to the loop over the common options, give it its
@@ -19,6 +20,8 @@ function __rep_argspec
             printf '%s\n' H/header n/dry-run q/quiet f/from= m/note= M/note-from-input
         case rep-ls
             printf '%s\n' H/header s/status= o/output= history
+        case rep-tar
+            printf '%s\n' q/quiet d/dist= l/level= j/threads= t/test=
     end
 end
 
@@ -99,13 +102,16 @@ function __rep_diffnames
     end | LC_ALL=C sort -u
 end
 
-for c in rep-register rep-diff rep-setstatus rep-ls
+for c in rep-register rep-diff rep-setstatus rep-ls rep-tar
     complete -c $c -f
     complete -c $c -s C -x -a '(__fish_complete_directories)' -d 'Work as if started in DIR'
     complete -c $c -l db -r -F -d 'Metadata database'
     complete -c $c -l apps -x -a '(__fish_complete_directories)' -d 'Applications directory'
     complete -c $c -s h -l help -d 'Print usage and exit'
     complete -c $c -s V -l version -d 'Print version and exit'
+end
+
+for c in rep-register rep-diff rep-setstatus rep-ls
     complete -c $c -s H -l header -d 'Print a header line first'
 end
 
@@ -131,3 +137,17 @@ complete -c rep-ls -s s -l status -x -a '(__rep_statuses)' -d 'Select applicatio
 complete -c rep-ls -s o -l output -x -a '(__rep_fields)' -d 'Print these comma-separated fields'
 complete -c rep-ls -l history -d 'Print the change history instead'
 complete -c rep-ls -a '(__rep_names)'
+
+# __rep_tar_archives: the *.tar.gz files and the directories that complete
+# the current token, for rep-tar -t
+function __rep_tar_archives
+    set -l tok (commandline -ct | string replace -r -- '^(--test=|-t)' '')
+    __fish_complete_suffix $tok .tar.gz | string match -r -- '^[^\t]*(?:\.tar\.gz|/)(?:\t.*)?$'
+end
+
+complete -c rep-tar -s q -l quiet -d 'Do not print the summary'
+complete -c rep-tar -s d -l dist -x -a '(__fish_complete_directories)' -n 'not __fish_seen_argument -s t -l test' -d 'Write the archive into DIR'
+complete -c rep-tar -s l -l level -x -a '(seq 1 9)' -n 'not __fish_seen_argument -s t -l test' -d 'Gzip compression level (default 6)'
+complete -c rep-tar -s j -l threads -x -a '(seq 1 16)' -n 'not __fish_seen_argument -s t -l test' -d 'Compression threads (default: the number of cores)'
+complete -c rep-tar -s t -l test -x -a '(__rep_tar_archives)' -n 'not __fish_seen_argument -s d -l dist -s l -l level -s j -l threads' -d 'Verify ARCHIVE against its manifest, print it'
+complete -c rep-tar -n 'not __fish_seen_argument -s t -l test' -a '(__rep_names)'
