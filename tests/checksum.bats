@@ -1,0 +1,231 @@
+#!/usr/bin/env bats
+# The application checksum (rep(7)): a SHA-256 over relative paths, contents,
+# symlink targets and the owner-execute bit, recomputable with coreutils.
+
+load helper
+
+A=rep_applications
+
+# checksum_of NAME: register NAME (or refresh it) and print its checksum.
+checksum_of() {
+	register "$1"
+	rep-ls -o checksum "$1" </dev/null
+}
+
+# assert_recipe NAME: the registered checksum equals the coreutils recipe.
+assert_recipe() {
+	local got want
+	got=$(checksum_of "$1")
+	want=$(recompute_checksum "$A/$1")
+	assert_regex "$want" '^[0-9a-f]{64}$'
+	assert_equal "$got" "$want"
+	# the helper the other test files use agrees with the recipe
+	assert_equal "$(tree_info "$A/$1" | cut -f3)" "$want"
+}
+
+@test "a known tree has the documented checksum" {
+	mkdir -p $A/known/bin
+	printf 'hello\n' >$A/known/a
+	printf '#!/bin/sh\necho hi\n' >$A/known/bin/run
+	chmod 755 $A/known/bin/run
+	chmod 644 $A/known/a
+	ln -s a $A/known/link
+	# computed independently (Python hashlib) from the definition in rep(7)
+	assert_equal "$(recompute_checksum $A/known)" 7c1fb8fa4cb2d77f721b71ca8240af13c14b84b7511dc5f29efd9dd7ba5c59d0
+	assert_equal "$(checksum_of known)" 7c1fb8fa4cb2d77f721b71ca8240af13c14b84b7511dc5f29efd9dd7ba5c59d0
+}
+
+@test "an empty application has the checksum of the empty string" {
+	mkdir $A/empty
+	mkdir -p $A/empty-dirs/a/b/c $A/empty-dirs/d
+	assert_equal "$(checksum_of empty)" "$EMPTY_SHA256"
+	assert_equal "$(checksum_of empty-dirs)" "$EMPTY_SHA256"
+	assert_equal "$(rep-ls -o files,bytes empty-dirs </dev/null)" "0${TAB}0"
+	assert_equal "$(recompute_checksum $A/empty)" "$EMPTY_SHA256"
+}
+
+@test "nested directories" {
+	mkapp nested top a/one a/b/two a/b/c/three x/y/z/deep
+	assert_recipe nested
+}
+
+@test "an executable file" {
+	mkapp exe run data
+	chmod 755 $A/exe/run
+	assert_recipe exe
+}
+
+@test "symlinks: relative, absolute, dangling, to a directory; never followed" {
+	mkapp links target sub/file
+	ln -s target $A/links/rel
+	ln -s /etc/passwd $A/links/abs
+	ln -s does/not/exist $A/links/dangling
+	ln -s sub $A/links/dirlink
+	ln -s ../target $A/links/sub/up
+	assert_recipe links
+	assert_equal "$(rep-ls -o files,bytes links </dev/null)" "7${TAB}$(tree_bytes $A/links)"
+}
+
+@test "an empty file" {
+	mkapp hasempty README
+	: >$A/hasempty/empty
+	mkdir $A/hasempty/d
+	: >$A/hasempty/d/also-empty
+	assert_recipe hasempty
+}
+
+@test "file names with spaces and other odd bytes" {
+	mkapp spaces 'with space' 'dir with space/file name' 'tab	in name' 'star*' 'quote"s' "apo'strophe" 'back\slash' 'ünïcödé' '-dash'
+	assert_recipe spaces
+}
+
+@test "paths are sorted bytewise as whole paths, not directory by directory" {
+	# whole-path order: "a b" < "a-b" < "a.b" < "a/x" < "a0" < "aB" < "b"
+	mkapp order b aB a0 a/x a.b a-b 'a b' A
+	assert_recipe order
+	# and the order of the lines matters: a per-directory walk would put a/x first
+	local per_dir
+	per_dir=$(cd $A/order && for p in A a/x 'a b' a-b a.b a0 aB b; do
+		printf 'f %s %s\n' "$(sha256sum <"$p" | cut -d' ' -f1)" "$p"
+	done | sha256sum | cut -d' ' -f1)
+	assert_not_equal "$(rep-ls -o checksum order </dev/null)" "$per_dir"
+}
+
+@test "a mixed tree: nested dirs, exec, symlink, empty file, spaces" {
+	mkapp mixed 'bin/start app' lib/x/y.py 'conf/a b.conf'
+	chmod 700 "$A/mixed/bin/start app"
+	: >$A/mixed/lib/__init__.py
+	ln -s 'bin/start app' "$A/mixed/start link"
+	assert_recipe mixed
+}
+
+@test "independent of mtimes, atimes and modes other than owner-execute" {
+	mkapp app-a one two sub/three
+	local sum
+	sum=$(checksum_of app-a)
+	touch -d '2001-02-03 04:05:06' $A/app-a/one $A/app-a/sub
+	touch -a -d '1999-01-01' $A/app-a/two
+	chmod 600 $A/app-a/two
+	chmod 654 $A/app-a/one # group and other execute do not count
+	chmod 700 $A/app-a/sub
+	run --separate-stderr rep-register app-a </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr '0 registered, 0 refreshed, 1 unchanged'
+	assert_equal "$(recompute_checksum $A/app-a)" "$sum"
+}
+
+@test "independent of creation order, inode order and copying" {
+	mkdir -p $A/first/d $A/second/d
+	local f
+	for f in z m a d/q d/b; do printf '%s\n' "$f" >"$A/first/$f"; done
+	for f in d/b a d/q m z; do printf '%s\n' "$f" >"$A/second/$f"; done
+	cp -a $A/first $A/third
+	# a copy made file by file in reverse name order
+	mkdir -p $A/fourth/d
+	for f in z m d/q d/b a; do cp -p "$A/first/$f" "$A/fourth/$f"; done
+	touch -d '2010-01-01' $A/fourth/a
+	local one
+	one=$(checksum_of first)
+	assert_equal "$(checksum_of second)" "$one"
+	assert_equal "$(checksum_of third)" "$one"
+	assert_equal "$(checksum_of fourth)" "$one"
+	assert_equal "$(recompute_checksum $A/first)" "$one"
+}
+
+@test "changes when content changes" {
+	mkapp app-a one two
+	local old
+	old=$(checksum_of app-a)
+	printf 'x' >>$A/app-a/two
+	run --separate-stderr rep-register app-a </dev/null
+	assert_success
+	assert_stderr '0 registered, 1 refreshed, 0 unchanged'
+	assert_not_equal "$(field 5)" "$old"
+	assert_equal "$(field 5)" "$(recompute_checksum $A/app-a)"
+}
+
+@test "changes when a file is renamed, added or removed" {
+	mkapp app-a one two
+	local s1 s2 s3
+	s1=$(checksum_of app-a)
+	mv $A/app-a/two $A/app-a/three
+	s2=$(checksum_of app-a)
+	assert_not_equal "$s2" "$s1"
+	assert_equal "$s2" "$(recompute_checksum $A/app-a)"
+	mkdir $A/app-a/sub && mv $A/app-a/three $A/app-a/sub/
+	s3=$(checksum_of app-a)
+	assert_not_equal "$s3" "$s2"
+	assert_equal "$s3" "$(recompute_checksum $A/app-a)"
+}
+
+@test "changes when the owner-execute bit changes" {
+	mkapp app-a run
+	chmod 644 $A/app-a/run
+	local old new
+	old=$(checksum_of app-a)
+	chmod u+x $A/app-a/run
+	run --separate-stderr rep-register app-a </dev/null
+	assert_success
+	assert_stderr '0 registered, 1 refreshed, 0 unchanged'
+	new=$(field 5)
+	assert_not_equal "$new" "$old"
+	assert_equal "$new" "$(recompute_checksum $A/app-a)"
+	chmod u-x $A/app-a/run
+	assert_equal "$(checksum_of app-a)" "$old"
+}
+
+@test "changes when a symlink target changes, even to an equal file" {
+	mkapp app-a one two
+	cp $A/app-a/one $A/app-a/same
+	ln -s one $A/app-a/link
+	local old new
+	old=$(checksum_of app-a)
+	ln -sfn same $A/app-a/link
+	new=$(checksum_of app-a)
+	assert_not_equal "$new" "$old"
+	assert_equal "$new" "$(recompute_checksum $A/app-a)"
+}
+
+@test "a symlink and a file with its target as content differ" {
+	mkdir $A/as-link $A/as-file
+	ln -s target $A/as-link/x
+	printf 'target' >$A/as-file/x
+	assert_not_equal "$(checksum_of as-link)" "$(checksum_of as-file)"
+	assert_recipe as-link
+	assert_recipe as-file
+}
+
+@test "a FIFO inside an application: exit 2, nothing registered" {
+	mkapp app-a README
+	mkfifo $A/app-a/fifo
+	run --separate-stderr timeout 10 rep-register app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: app-a/fifo: not a regular file, directory or symlink'
+	assert_no_db
+}
+
+@test "a FIFO appearing in a registered application: refresh refused, database unchanged" {
+	mkapp app-a README
+	mkapp app-b
+	register app-a
+	mkfifo $A/app-a/fifo
+	snapshot_db
+	run --separate-stderr timeout 10 rep-register app-b app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: app-a/fifo: not a regular file, directory or symlink'
+	assert_db_unchanged
+}
+
+@test "a FIFO makes --all fail too" {
+	mkapp app-a
+	mkapp app-b sub/x
+	mkfifo $A/app-b/sub/fifo
+	run --separate-stderr timeout 10 rep-register --all </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: app-b/sub/fifo: not a regular file, directory or symlink'
+	assert_no_db
+}

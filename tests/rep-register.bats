@@ -1,0 +1,657 @@
+#!/usr/bin/env bats
+# rep-register [-n] [-q] [-H] (--all | NAME...)
+
+load helper
+
+# --- registering -----------------------------------------------------------
+
+@test "registers named applications with status registered, echoing their records" {
+	mkapp app-a
+	mkapp app-b README bin/run
+	run --separate-stderr rep-register app-a app-b </dev/null
+	assert_success
+	assert_records "$(records app-a registered app-b registered)"
+	assert_stderr '2 registered, 0 refreshed, 0 unchanged'
+	run --separate-stderr rep-ls </dev/null
+	assert_success
+	assert_records "$(records app-a registered app-b registered)"
+}
+
+@test "records are echoed in input order, not name order" {
+	mkapp app-a
+	mkapp app-b
+	mkapp app-c
+	run --separate-stderr rep-register app-c app-a app-b </dev/null
+	assert_success
+	assert_records "$(records app-c registered app-a registered app-b registered)"
+}
+
+@test "the record carries files, bytes and checksum of the tree" {
+	mkapp app-a one two sub/three
+	ln -s one rep_applications/app-a/link
+	: >rep_applications/app-a/empty
+	run --separate-stderr rep-register app-a </dev/null
+	assert_success
+	# one, two, sub/three, link, empty; bytes count regular files only
+	assert_equal "$(field 3)" 5
+	assert_equal "$(field 4)" $((10 + 10 + 16))
+	assert_equal "$(field 5)" "$(recompute_checksum rep_applications/app-a)"
+}
+
+@test "registered and updated are the same current UTC time" {
+	mkapp app-a
+	local before after t
+	before=$(date -u +%s)
+	run --separate-stderr rep-register app-a </dev/null
+	after=$(date -u +%s)
+	assert_success
+	assert_regex "$(field 6)" "^$TS_RE\$"
+	assert_equal "$(field 7)" "$(field 6)"
+	t=$(date -u -d "$(field 6)" +%s)
+	assert [ "$t" -ge "$before" ]
+	assert [ "$t" -le "$after" ]
+}
+
+@test "registration is recorded in the history: from -, to registered, empty note" {
+	mkapp app-a
+	mkapp app-b
+	register app-b app-a
+	assert_equal "$(hist)" "$(lines "$(event app-b - registered)" "$(event app-a - registered)")"
+}
+
+@test "history user is \$USER, or the numeric uid when USER is unset or empty" {
+	mkapp app-a
+	mkapp app-b
+	mkapp app-c
+	USER=alice rep-register -q app-a </dev/null >/dev/null
+	env -u USER rep-register -q app-b </dev/null >/dev/null
+	USER='' rep-register -q app-c </dev/null >/dev/null
+	assert_equal "$(hist -o name,user)" "$(lines "app-a${TAB}alice" "app-b${TAB}$(id -u)" "app-c${TAB}$(id -u)")"
+}
+
+@test "creates the database with the documented schema markers" {
+	mkapp app-a
+	register app-a
+	assert [ -f metadata.db ]
+	assert_equal "$(sqlite3 metadata.db 'PRAGMA application_id')" $((0x72657031))
+	assert [ "$(sqlite3 metadata.db 'PRAGMA user_version')" -ge 1 ]
+	assert_equal "$(sqlite3 metadata.db "SELECT name, status FROM app")" 'app-a|registered'
+}
+
+@test "the history table is append-only" {
+	mkapp app-a
+	register app-a
+	run sqlite3 metadata.db "UPDATE history SET note = 'x'"
+	assert_failure
+	run sqlite3 metadata.db "DELETE FROM history"
+	assert_failure
+	assert_equal "$(sqlite3 metadata.db 'SELECT count(*) FROM history')" 1
+}
+
+# --- names from stdin --------------------------------------------------------
+
+@test "with no operand, names are read from stdin" {
+	mkapp app-a
+	mkapp app-b
+	run --separate-stderr rep-register <<<$'app-b\napp-a'
+	assert_success
+	assert_records "$(records app-b registered app-a registered)"
+	assert_stderr '2 registered, 0 refreshed, 0 unchanged'
+}
+
+@test "stdin records: first field is the name, comments, headers and empty lines skipped" {
+	mkapp app-a
+	mkapp app-b
+	run --separate-stderr rep-register < <(printf '%s\n' "$APP_HEADER" '# a comment' '' \
+		"app-a${TAB}ready${TAB}whatever" '' "app-b${TAB}x")
+	assert_success
+	assert_records "$(records app-a registered app-b registered)"
+	assert_stderr '2 registered, 0 refreshed, 0 unchanged'
+}
+
+@test "a last line without newline is read" {
+	mkapp app-a
+	run --separate-stderr rep-register < <(printf 'app-a')
+	assert_success
+	assert_records "$(record app-a registered)"
+}
+
+@test "empty stdin registers nothing and exits 0" {
+	run --separate-stderr rep-register </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr '0 registered, 0 refreshed, 0 unchanged'
+}
+
+@test "- as an operand reads stdin, in its place among the operands" {
+	mkapp app-a
+	mkapp app-b
+	mkapp app-c
+	run --separate-stderr rep-register app-c - app-a <<<'app-b'
+	assert_success
+	assert_records "$(records app-c registered app-b registered app-a registered)"
+	assert_stderr '3 registered, 0 refreshed, 0 unchanged'
+}
+
+@test "a name given twice is registered once" {
+	mkapp app-a
+	mkapp app-b
+	run --separate-stderr rep-register app-a app-b app-a </dev/null
+	assert_success
+	assert_records "$(records app-a registered app-b registered)"
+	assert_stderr '2 registered, 0 refreshed, 0 unchanged'
+	assert_equal "$(hist -o name)" "$(lines app-a app-b)"
+}
+
+@test "operands may start with + and contain . _ + -" {
+	mkapp +x_1.2-b
+	mkapp 9
+	run --separate-stderr rep-register 9 +x_1.2-b </dev/null
+	assert_success
+	assert_records "$(records 9 registered +x_1.2-b registered)"
+}
+
+@test "a 128-byte name is accepted" {
+	local name
+	name=$(printf 'a%.0s' {1..128})
+	mkapp "$name"
+	run --separate-stderr rep-register "$name" </dev/null
+	assert_success
+	assert_records "$(record "$name" registered)"
+}
+
+# --- re-registration ----------------------------------------------------------
+
+@test "re-registering an unchanged application prints nothing and changes nothing" {
+	mkapp app-a
+	register app-a
+	snapshot_appdata
+	run --separate-stderr rep-register app-a </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr '0 registered, 0 refreshed, 1 unchanged'
+	assert_appdata_unchanged
+}
+
+@test "changed content is refreshed: new files/bytes/checksum, status and registered kept" {
+	mkapp app-a
+	mkapp app-b
+	register app-a app-b
+	setstatus ready app-a
+	sqlite3 metadata.db "UPDATE app SET registered = '2000-01-01T00:00:00Z', updated = '2000-01-01T00:00:00Z'"
+	local old
+	old=$(rep-ls -o checksum app-a </dev/null)
+	printf 'more\n' >>rep_applications/app-a/README
+	printf 'new\n' >rep_applications/app-a/NEW
+	run --separate-stderr rep-register app-a app-b </dev/null
+	assert_success
+	assert_equal "$(field 1-5)" "$(record app-a ready | cut -f1-5)"
+	assert_equal "$(field 6)" 2000-01-01T00:00:00Z
+	assert_regex "$(field 7)" "^$TS_RE\$"
+	assert_not_equal "$(field 7)" 2000-01-01T00:00:00Z
+	assert_stderr '0 registered, 1 refreshed, 1 unchanged'
+	local new
+	new=$(recompute_checksum rep_applications/app-a)
+	run --separate-stderr rep-ls app-a </dev/null
+	assert_equal "$(field 1-5)" "$(record app-a ready | cut -f1-5)"
+	assert_equal "$(hist app-a)" "$(lines \
+		"$(event app-a - registered)" \
+		"$(event app-a registered ready)" \
+		"$(event app-a ready ready "refreshed: ${old:0:12} -> ${new:0:12}")")"
+	# app-b was unchanged: no event
+	assert_equal "$(hist app-b)" "$(event app-b - registered)"
+}
+
+@test "new applications and refreshes together, echoed in input order" {
+	mkapp app-a
+	mkapp app-b
+	register app-a
+	printf 'x\n' >>rep_applications/app-a/README
+	run --separate-stderr rep-register app-b app-a </dev/null
+	assert_success
+	assert_records "$(records app-b registered app-a registered)"
+	assert_stderr '1 registered, 1 refreshed, 0 unchanged'
+}
+
+@test "a refresh to an empty tree is a refresh" {
+	mkapp app-a
+	register app-a
+	rm rep_applications/app-a/README
+	run --separate-stderr rep-register app-a </dev/null
+	assert_success
+	assert_records "$(printf 'app-a\tregistered\t0\t0\t%s\tTIME\tTIME' "$EMPTY_SHA256")"
+	assert_stderr '0 registered, 1 refreshed, 0 unchanged'
+}
+
+# --- --all --------------------------------------------------------------------
+
+@test "--all registers every valid unregistered directory, in name order" {
+	mkapp app-c
+	mkapp app-a
+	mkapp app-b
+	register app-b
+	run --separate-stderr rep-register --all </dev/null
+	assert_success
+	assert_records "$(records app-a registered app-c registered)"
+	assert_stderr --regexp '^2 registered, 0 refreshed, [0-9]+ unchanged$'
+	assert_equal "$(rep-ls -o name </dev/null)" "$(lines app-a app-b app-c)"
+}
+
+@test "--all sorts bytewise" {
+	mkapp b
+	mkapp B
+	mkapp a-1
+	mkapp a.1
+	mkapp a_1
+	run --separate-stderr rep-register --all </dev/null
+	assert_success
+	assert_equal "$(field 1)" "$(lines B a-1 a.1 a_1 b)"
+}
+
+@test "--all skips and counts invalid entries, ignores hidden ones" {
+	mkapp app-a
+	mkapp .hidden
+	: >rep_applications/.hidden-file
+	: >rep_applications/plain-file
+	mkdir 'rep_applications/has space' rep_applications/elsewhere-target
+	ln -s app-a rep_applications/link-to-dir
+	run --separate-stderr rep-register --all </dev/null
+	assert_success
+	assert_records "$(records app-a registered elsewhere-target registered)"
+	assert_stderr '2 registered, 0 refreshed, 0 unchanged, 3 invalid skipped'
+	assert_equal "$(rep-ls -o name </dev/null)" "$(lines app-a elsewhere-target)"
+}
+
+@test "--all on an empty applications directory registers nothing" {
+	run --separate-stderr rep-register --all </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr '0 registered, 0 refreshed, 0 unchanged'
+}
+
+@test "--all with a missing applications directory: exit 2, no database" {
+	rmdir rep_applications
+	run --separate-stderr rep-register --all </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: rep_applications: No such file or directory'
+	assert_no_db
+}
+
+@test "--all with names is a usage error" {
+	mkapp app-a
+	run --separate-stderr rep-register --all app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-register: --all takes no names (try 'rep-register --help')"
+	assert_no_db
+}
+
+@test "--all does not read stdin" {
+	mkapp app-a
+	mkapp app-b
+	run --separate-stderr rep-register --all <<<'no-such-app'
+	assert_success
+	assert_records "$(records app-a registered app-b registered)"
+}
+
+# --- options ------------------------------------------------------------------
+
+@test "-n reports what it would register and creates no database" {
+	mkapp app-a
+	run --separate-stderr rep-register -n app-a </dev/null
+	assert_success
+	assert_records "$(record app-a registered)"
+	assert_stderr 'dry run: 1 registered, 0 refreshed, 0 unchanged'
+	assert_no_db
+}
+
+@test "-n with an existing database reports registrations and refreshes, changes nothing" {
+	mkapp app-a
+	mkapp app-b
+	register app-a
+	printf 'x\n' >>rep_applications/app-a/README
+	snapshot_db
+	run --separate-stderr rep-register --dry-run app-a app-b </dev/null
+	assert_success
+	assert_records "$(records app-a registered app-b registered)"
+	assert_stderr 'dry run: 1 registered, 1 refreshed, 0 unchanged'
+	assert_db_unchanged
+}
+
+@test "-n --all reports without registering" {
+	mkapp app-a
+	register app-a
+	mkapp app-b
+	snapshot_db
+	run --separate-stderr rep-register -n --all </dev/null
+	assert_success
+	assert_records "$(record app-b registered)"
+	assert_stderr --regexp '^dry run: 1 registered, 0 refreshed, [0-9]+ unchanged$'
+	assert_db_unchanged
+}
+
+@test "-q silences the summary, not the records" {
+	mkapp app-a
+	run --separate-stderr rep-register -q app-a </dev/null
+	assert_success
+	assert_records "$(record app-a registered)"
+	refute_stderr
+	mkapp app-b
+	run --separate-stderr rep-register --quiet app-b </dev/null
+	assert_success
+	assert_records "$(record app-b registered)"
+	refute_stderr
+}
+
+@test "-H prints the header first" {
+	mkapp app-a
+	mkapp app-b
+	run --separate-stderr rep-register -H app-a app-b </dev/null
+	assert_success
+	assert_records "$(lines "$APP_HEADER" "$(records app-a registered app-b registered)")"
+	mkapp app-c
+	run --separate-stderr rep-register --header app-c </dev/null
+	assert_success
+	assert_records "$(lines "$APP_HEADER" "$(records app-c registered)")"
+}
+
+@test "options may follow operands" {
+	mkapp app-a
+	run --separate-stderr rep-register app-a -q </dev/null
+	assert_success
+	assert_records "$(record app-a registered)"
+	refute_stderr
+}
+
+@test "-- ends the options" {
+	mkapp app-a
+	run --separate-stderr rep-register -- -q </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-register: -q: invalid application name ($NAME_RULE)"
+	assert_no_db
+}
+
+@test "-h and --help print usage on stdout and exit 0" {
+	local opt
+	for opt in -h --help; do
+		run --separate-stderr rep-register "$opt" </dev/null
+		assert_success
+		assert_output --partial 'rep-register'
+		assert_output --partial '--all'
+		refute_stderr
+	done
+	assert_no_db
+}
+
+@test "-V and --version print the version" {
+	run --separate-stderr rep-register -V </dev/null
+	assert_success
+	assert_output 'rep-register 0.1.0'
+	refute_stderr
+	run --separate-stderr rep-register --version </dev/null
+	assert_success
+	assert_output 'rep-register 0.1.0'
+	assert_no_db
+}
+
+# --- where: -C, --db, --apps, REP_DB, REP_APPS ----------------------------------
+
+@test "--db FILE creates and uses FILE" {
+	mkapp app-a
+	run --separate-stderr rep-register --db other.db app-a </dev/null
+	assert_success
+	assert_no_db metadata.db
+	assert_equal "$(sqlite3 other.db 'SELECT name FROM app')" app-a
+}
+
+@test "REP_DB sets the database; --db beats it" {
+	mkapp app-a
+	mkapp app-b
+	REP_DB=env.db rep-register -q app-a </dev/null >/dev/null
+	assert_equal "$(sqlite3 env.db 'SELECT name FROM app')" app-a
+	REP_DB=env.db rep-register -q --db opt.db app-b </dev/null >/dev/null
+	assert_equal "$(sqlite3 env.db 'SELECT name FROM app')" app-a
+	assert_equal "$(sqlite3 opt.db 'SELECT name FROM app')" app-b
+	assert_no_db metadata.db
+}
+
+@test "--apps DIR and REP_APPS choose the applications directory; --apps beats REP_APPS" {
+	APPS=envapps mkapp app-a
+	APPS=optapps mkapp app-a README other
+	mkapp app-a README third fourth
+	run --separate-stderr env REP_APPS=envapps rep-register --db env.db app-a </dev/null
+	assert_success
+	assert_records "$(record app-a registered envapps)"
+	run --separate-stderr env REP_APPS=envapps rep-register --db opt.db --apps optapps app-a </dev/null
+	assert_success
+	assert_records "$(record app-a registered optapps)"
+	run --separate-stderr rep-register --db default.db app-a </dev/null
+	assert_success
+	assert_records "$(record app-a registered)"
+}
+
+@test "a missing directory names the applications directory as configured" {
+	mkdir optapps
+	run --separate-stderr rep-register --apps optapps app-x </dev/null
+	assert_failure 2
+	assert_stderr 'rep-register: app-x: no such directory in optapps'
+	assert_no_db
+	mkdir envapps
+	run --separate-stderr env REP_APPS=envapps rep-register app-x </dev/null
+	assert_failure 2
+	assert_stderr 'rep-register: app-x: no such directory in envapps'
+	assert_no_db
+}
+
+@test "-C DIR works as if started in DIR" {
+	mkdir sub
+	APPS=sub/rep_applications mkapp app-a
+	run --separate-stderr rep-register -C sub app-a </dev/null
+	assert_success
+	assert_records "$(record app-a registered sub/rep_applications)"
+	assert [ -f sub/metadata.db ]
+	assert_no_db metadata.db
+}
+
+@test "-C DIR: relative --db, --apps, REP_DB and REP_APPS are relative to DIR" {
+	mkdir sub
+	APPS=sub/a1 mkapp app-a
+	APPS=sub/a2 mkapp app-b
+	run --separate-stderr rep-register -C sub --db x.db --apps a1 app-a </dev/null
+	assert_success
+	assert [ -f sub/x.db ]
+	run --separate-stderr env REP_DB=y.db REP_APPS=a2 rep-register -C sub app-b </dev/null
+	assert_success
+	assert [ -f sub/y.db ]
+	assert_equal "$(sqlite3 sub/y.db 'SELECT name FROM app')" app-b
+	assert_no_db x.db
+	assert_no_db y.db
+}
+
+@test "-C with a missing directory: exit 2" {
+	mkapp app-a
+	run --separate-stderr rep-register -C nowhere app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr --regexp '^rep-register: .*nowhere.*$'
+	assert_no_db
+}
+
+# --- errors: exit 2, nothing changed ---------------------------------------------
+
+@test "invalid names are refused with the naming rule" {
+	local name long
+	long=$(printf 'a%.0s' {1..129})
+	mkdir -p 'rep_applications/a b' rep_applications/.x "rep_applications/$long" 'rep_applications/a:b'
+	for name in .x 'a b' 'a:b' "$long" a/b .. é; do
+		run --separate-stderr rep-register "$name" </dev/null
+		assert_failure 2
+		assert_output ''
+		assert_stderr "rep-register: $name: invalid application name ($NAME_RULE)"
+		assert_no_db
+	done
+}
+
+@test "a name starting with - read from stdin is refused as invalid" {
+	run --separate-stderr rep-register <<<'-x'
+	assert_failure 2
+	assert_stderr "rep-register: stdin:1: -x: invalid application name ($NAME_RULE)"
+	assert_no_db
+}
+
+@test "a missing application directory: exit 2, no database created" {
+	run --separate-stderr rep-register app-x </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: app-x: no such directory in rep_applications'
+	assert_no_db
+}
+
+@test "one bad name among good ones registers nothing (fresh directory)" {
+	mkapp app-a
+	mkapp app-b
+	run --separate-stderr rep-register app-a app-x app-b </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: app-x: no such directory in rep_applications'
+	assert_no_db
+	run --separate-stderr rep-register <<<$'app-a\n.bad\napp-b'
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-register: stdin:2: .bad: invalid application name ($NAME_RULE)"
+	assert_no_db
+}
+
+@test "one bad name among good ones changes nothing (existing database)" {
+	mkapp app-a
+	mkapp app-b
+	mkapp app-c
+	register app-a
+	printf 'x\n' >>rep_applications/app-a/README
+	snapshot_db
+	run --separate-stderr rep-register app-a app-b app-x app-c </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: app-x: no such directory in rep_applications'
+	assert_db_unchanged
+}
+
+@test "an application directory that is a symlink or a plain file is not registered" {
+	mkapp app-a
+	ln -s app-a rep_applications/app-l
+	: >rep_applications/app-f
+	register app-a
+	snapshot_db
+	local name
+	for name in app-l app-f; do
+		run --separate-stderr rep-register "$name" </dev/null
+		assert_failure 2
+		assert_output ''
+		assert_stderr --regexp "^rep-register: $name: "
+		assert_db_unchanged
+	done
+}
+
+@test "a FIFO inside an application: exit 2 naming it, no database" {
+	mkapp app-a README sub/file
+	mkfifo rep_applications/app-a/sub/fifo
+	run --separate-stderr timeout 10 rep-register app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: app-a/sub/fifo: not a regular file, directory or symlink'
+	assert_no_db
+}
+
+@test "an unreadable file inside an application: exit 2, database unchanged" {
+	[ "$(id -u)" -ne 0 ] || skip "root can read any file"
+	mkapp app-a README secret
+	mkapp app-b
+	register app-b
+	chmod 000 rep_applications/app-a/secret
+	snapshot_db
+	run --separate-stderr rep-register app-a </dev/null
+	assert_failure 2
+	assert_stderr --regexp '^rep-register: .*secret.*: Permission denied$'
+	assert_db_unchanged
+}
+
+@test "CR before LF on stdin: exit 2 naming the line" {
+	mkapp app-a
+	mkapp app-b
+	run --separate-stderr rep-register < <(printf 'app-a\napp-b\r\n')
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: stdin:2: CR before LF (convert the input with dos2unix)'
+	assert_no_db
+}
+
+@test "a NUL byte on stdin: exit 2 naming the line" {
+	mkapp app-a
+	run --separate-stderr rep-register < <(printf '# c\napp-a\0\n')
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: stdin:2: NUL byte in line'
+	assert_no_db
+}
+
+@test "a line longer than 65536 bytes: exit 2 naming the line" {
+	mkapp app-a
+	run --separate-stderr rep-register < <(printf 'app-a\n'; head -c 70000 /dev/zero | tr '\0' a; printf '\n')
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: stdin:2: line longer than 65536 bytes'
+	assert_no_db
+}
+
+@test "a file that is not a database is refused and left alone" {
+	mkapp app-a
+	printf 'not a database, just text that is long enough to matter\n%.0s' {1..20} >metadata.db
+	cp metadata.db expected.db
+	run --separate-stderr rep-register app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: metadata.db: file is not a database'
+	cmp metadata.db expected.db
+}
+
+@test "a database with a newer schema version is refused" {
+	mkapp app-a
+	mkapp app-b
+	register app-a
+	sqlite3 metadata.db 'PRAGMA user_version = 9999'
+	snapshot_db
+	run --separate-stderr rep-register app-b </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr --regexp '^rep-register: metadata\.db: schema version 9999 is newer than this rep \([0-9]+\)$'
+	assert_db_unchanged
+	assert_equal "$(sqlite3 metadata.db 'PRAGMA user_version')" 9999
+}
+
+@test "unknown options and missing option arguments are usage errors" {
+	mkapp app-a
+	run --separate-stderr rep-register -x app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-register: -x: unknown option (try 'rep-register --help')"
+	run --separate-stderr rep-register --bogus app-a </dev/null
+	assert_failure 2
+	assert_stderr "rep-register: --bogus: unknown option (try 'rep-register --help')"
+	run --separate-stderr rep-register app-a -C </dev/null
+	assert_failure 2
+	assert_stderr "rep-register: -C: option requires an argument (try 'rep-register --help')"
+	run --separate-stderr rep-register app-a --db </dev/null
+	assert_failure 2
+	assert_stderr "rep-register: --db: option requires an argument (try 'rep-register --help')"
+	assert_no_db
+}
+
+@test "a failed write to stdout is an error, the database unchanged" {
+	mkapp app-a
+	run --separate-stderr bash -c 'rep-register app-a </dev/null >/dev/full'
+	assert_failure 2
+	assert_stderr --regexp '(^|'$'\n'')rep-register: .*No space left on device$'
+	assert_no_db
+}
