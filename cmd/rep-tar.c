@@ -289,6 +289,7 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 	if (fchmod(fd, 0666 & ~mask) < 0 || fsync(fd) < 0 || close(fd) < 0)
 		rep_die_errno("%s", tmp_path);
 	char *final = publish(dir, dirfd);
+	free(made_dist);
 	made_dist = NULL;
 	close(dirfd);
 	close(p.appsfd);
@@ -296,9 +297,9 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 		fputs("\r\033[K", stderr);
 	printf("%s\n", final);
 	if (!rep_opt.quiet)
-		fprintf(stderr, "%zu application%s, %lld files, %lld bytes in %s (%lld bytes)\n",
-		    names->n, names->n == 1 ? "" : "s", (long long)p.files, (long long)p.bytes,
-		    final, (long long)size);
+		fprintf(stderr, "%zu application%s, %lld file%s, %lld byte%s in %s (%lld bytes)\n",
+		    names->n, names->n == 1 ? "" : "s", (long long)p.files, p.files == 1 ? "" : "s",
+		    (long long)p.bytes, p.bytes == 1 ? "" : "s", final, (long long)size);
 	free(final);
 	free(p.buf);
 	free(apps);

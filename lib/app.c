@@ -54,6 +54,8 @@ void rep_put_header(FILE *fp, const char *const *names, const int *sel, int nsel
 	char first[64];
 	const char *f[32];
 
+	if (nsel < 1)
+		return;
 	for (int i = 0; i < nsel; i++)
 		f[i] = names[sel ? sel[i] : all_fields[i]];
 	snprintf(first, sizeof first, "#%s", f[0]);

@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "rep.h"
 
@@ -129,6 +130,67 @@ int rep_link_inside(const char *rel, const char *target)
 	return ups <= depth;
 }
 
+/* libarchive's message, or what a reader with none would mean. */
+static const char *read_error(struct archive *a)
+{
+	const char *e = archive_error_string(a);
+	return e ? e : "truncated or corrupt archive";
+}
+
+/* The gzip layer of an archive being read, decoded by zlib, which checks
+ * every member's CRC-32 and length (libarchive's reader does not): only
+ * gzip, and nothing after the last member. */
+struct gunzip {
+	FILE *fp;
+	const char *path;
+	z_stream z;
+	int ended;                /* the current member is complete */
+	unsigned char in[64 * 1024], out[256 * 1024];
+};
+
+static la_ssize_t gunzip_read(struct archive *a, void *arg, const void **buf)
+{
+	struct gunzip *g = arg;
+	(void)a;
+
+	g->z.next_out = g->out;
+	g->z.avail_out = sizeof g->out;
+	while (g->z.avail_out == sizeof g->out) {
+		if (g->z.avail_in == 0) {
+			g->z.avail_in = (uInt)fread(g->in, 1, sizeof g->in, g->fp);
+			g->z.next_in = g->in;
+			if (ferror(g->fp))
+				rep_die_errno("%s", g->path);
+			if (g->z.avail_in == 0) {
+				if (!g->ended)
+					rep_die("%s: truncated archive", g->path);
+				break;
+			}
+		}
+		if (g->ended) {
+			/* another member may follow, and nothing else */
+			if (g->z.avail_in == 1 && !feof(g->fp)) {
+				g->in[0] = g->z.next_in[0];
+				g->z.next_in = g->in;
+				g->z.avail_in += (uInt)fread(g->in + 1, 1, sizeof g->in - 1, g->fp);
+				if (ferror(g->fp))
+					rep_die_errno("%s", g->path);
+			}
+			if (g->z.avail_in < 2 || g->z.next_in[0] != 0x1f || g->z.next_in[1] != 0x8b)
+				rep_die("%s: data after the end of the gzip stream", g->path);
+			inflateReset(&g->z);
+			g->ended = 0;
+		}
+		int rc = inflate(&g->z, Z_NO_FLUSH);
+		if (rc == Z_STREAM_END)
+			g->ended = 1;
+		else if (rc != Z_OK && rc != Z_BUF_ERROR)
+			rep_die("%s: corrupt gzip data: %s", g->path, g->z.msg ? g->z.msg : "bad stream");
+	}
+	*buf = g->out;
+	return (la_ssize_t)(sizeof g->out - g->z.avail_out);
+}
+
 /* Reading an archive back: the manifest first, then every entry checked
  * against it; an application's checksum is folded from its entries. */
 struct app_seen {
@@ -178,7 +240,7 @@ static char *read_whole(struct archive *a, const char *label, int64_t size)
 		rep_die("%s: %s: too large", label, MANIFEST);
 	char *buf = rep_xmalloc((size_t)size + 1);
 	if (archive_read_data(a, buf, (size_t)size) != (la_ssize_t)size)
-		rep_die("%s: %s: %s", label, MANIFEST, archive_error_string(a));
+		rep_die("%s: %s: %s", label, MANIFEST, read_error(a));
 	buf[size] = 0;
 	if (memchr(buf, 0, (size_t)size))
 		rep_die("%s: %s: NUL byte", label, MANIFEST);
@@ -220,7 +282,7 @@ static void hash_data(struct archive *a, const char *label, const char *path,
 		e->size += (int64_t)n;
 	}
 	if (rc != ARCHIVE_EOF)
-		rep_die("%s: %s: %s", label, path, archive_error_string(a));
+		rep_die("%s: %s: %s", label, path, read_error(a));
 	sha256_digest(&c, sizeof e->digest, e->digest);
 }
 
@@ -315,8 +377,9 @@ static void compare(const char *label, struct app_seen *s)
 		if (i && strcmp(s->e[i - 1].path, s->e[i].path) == 0)
 			rep_die("%s: %s/%s/%s: entry twice", label, TOP, s->want.name, s->e[i].path);
 		rep_fold_add(&f, s->e[i].type, s->e[i].path, s->e[i].digest, s->e[i].size);
-		free(s->e[i].path);
 	}
+	for (size_t i = 0; i < s->n; i++)
+		free(s->e[i].path);
 	free(s->e);
 	rep_strset_free(&s->links);
 	rep_fold_end(&f, &sum);
@@ -334,26 +397,27 @@ void rep_archive_verify(const char *path, FILE *out)
 	struct rep_strset apps = { 0 };
 	int rc;
 
-	unsigned char magic[2];
-	FILE *fp = fopen(path, "rb");
-	if (!fp)
-		rep_die_errno("%s", path);
-	size_t got = fread(magic, 1, 2, fp);
-	if (ferror(fp))
-		rep_die_errno("%s", path);
-	fclose(fp);
-	if (got < 2 || magic[0] != 0x1f || magic[1] != 0x8b)
-		rep_die("%s: not a gzip-compressed tar archive", path);
-	if (!a || archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
-	    archive_read_support_format_tar(a) != ARCHIVE_OK)
+	struct gunzip *g = calloc(1, sizeof *g);
+	if (!a || !g)
 		rep_die("out of memory");
-	if (archive_read_open_filename(a, path, 64 * 1024) != ARCHIVE_OK)
-		rep_die("%s: %s", path, archive_error_string(a));
+	g->path = path;
+	if (!(g->fp = fopen(path, "rb")))
+		rep_die_errno("%s", path);
+	int c0 = getc(g->fp), c1 = getc(g->fp);
+	if (ferror(g->fp))
+		rep_die_errno("%s", path);
+	if (c0 != 0x1f || c1 != 0x8b)
+		rep_die("%s: not a gzip-compressed tar archive", path);
+	rewind(g->fp);
+	if (inflateInit2(&g->z, 16 + 15) != Z_OK)
+		rep_die("out of memory");
+	if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
+	    archive_read_open(a, g, NULL, gunzip_read, NULL) != ARCHIVE_OK)
+		rep_die("%s: %s", path, read_error(a));
 	rc = archive_read_next_header(a, &ae);
 	if (rc != ARCHIVE_OK)
-		rep_die("%s: %s", path, rc == ARCHIVE_EOF ? "empty archive" : archive_error_string(a));
-	if (archive_filter_code(a, 0) != ARCHIVE_FILTER_GZIP ||
-	    (archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) != ARCHIVE_FORMAT_TAR)
+		rep_die("%s: %s", path, rc == ARCHIVE_EOF ? "empty archive" : read_error(a));
+	if ((archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) != ARCHIVE_FORMAT_TAR)
 		rep_die("%s: not a gzip-compressed tar archive", path);
 	if (strcmp(archive_entry_pathname(ae), MANIFEST) != 0 || archive_entry_filetype(ae) != AE_IFREG)
 		rep_die("%s: first entry is not %s", path, MANIFEST);
@@ -363,8 +427,19 @@ void rep_archive_verify(const char *path, FILE *out)
 	while ((rc = archive_read_next_header(a, &ae)) == ARCHIVE_OK)
 		check_entry(a, ae, path, &apps);
 	if (rc != ARCHIVE_EOF)
-		rep_die("%s: %s", path, archive_error_string(a));
+		rep_die("%s: %s", path, read_error(a));
+	/* After the tar's end: zero padding to the end of the gzip data, and
+	 * nothing else (tar would not unpack it, so it was never checked). */
+	const void *rest;
+	la_ssize_t n;
+	while ((n = gunzip_read(a, g, &rest)) > 0)
+		for (la_ssize_t i = 0; i < n; i++)
+			if (((const unsigned char *)rest)[i])
+				rep_die("%s: data after the end of the archive", path);
 	archive_read_free(a);
+	inflateEnd(&g->z);
+	fclose(g->fp);
+	free(g);
 	for (size_t i = 0; i < apps.n; i++)
 		compare(path, apps.val[i]);
 	for (size_t i = 0; out && i < apps.n; i++) {

@@ -10,6 +10,10 @@ bats_require_minimum_version 1.5.0
 # when it is not there, e.g. in a clone without ../shared).
 GEN_APPS=${GEN_APPS:-$BATS_TEST_DIRNAME/../../shared/bench/gen-apps}
 
+# python3 for the helpers: the system's, when there is one (a version
+# manager's shim on PATH costs half a second a call).
+if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+
 # The fixed mtime of the sample trees, and how GNU tar shows it in UTC.
 T0=1600000000
 T0_TV='2020-09-13 12:26:40'
@@ -24,10 +28,10 @@ gen_apps() {
 	local dir=$1
 	shift
 	if [ -f "$GEN_APPS" ]; then
-		python3 "$GEN_APPS" "$@" "$dir" >/dev/null
+		"$PYTHON" "$GEN_APPS" "$@" "$dir" >/dev/null
 		return
 	fi
-	python3 - "$dir" "$@" <<'EOF'
+	"$PYTHON" - "$dir" "$@" <<'EOF'
 import argparse, os, random, sys
 p = argparse.ArgumentParser()
 p.add_argument('dir')
@@ -147,7 +151,10 @@ assert_archive() {
 			output "$output" | batslib_decorate 'not the path of an archive' | fail
 		return
 	fi
-	[ -f "$output" ] && [ ! -L "$output" ] || fail "$output: not a regular file"
+	if [ ! -f "$output" ] || [ -L "$output" ]; then
+		fail "$output: not a regular file"
+		return
+	fi
 	ARCHIVE=$output
 }
 
@@ -187,7 +194,7 @@ listing() {
 # headers ARCHIVE: one line per raw tar header: TYPEFLAG MAGIC UID GID UNAME GNAME
 # (empty names as -), and for a pax header the keys of its records.
 headers() {
-	python3 - "$1" <<'EOF'
+	"$PYTHON" - "$1" <<'EOF'
 import gzip, sys
 d = gzip.open(sys.argv[1]).read()
 i = 0
@@ -218,7 +225,7 @@ EOF
 # order: f:PATH:DATA (file 0644), d:PATH (directory), l:PATH:TARGET (symlink),
 # h:PATH:TARGET (hard link), c:PATH (character device).
 pytar() {
-	python3 - "$@" <<'EOF'
+	"$PYTHON" - "$@" <<'EOF'
 import io, sys, tarfile
 with tarfile.open(sys.argv[1], 'w:gz', format=tarfile.PAX_FORMAT) as t:
     for spec in sys.argv[2:]:
@@ -387,6 +394,25 @@ pack_and_kill() {
 	assert_stderr "1 application, 1 file, 13 bytes in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
 }
 
+@test "a progress line only when stderr is a terminal, erased before the summary; none with -q" {
+	command -v script >/dev/null || skip 'script(1) is not installed'
+	mkapp app-a
+	mkapp app-b
+	register app-a app-b
+	# script(1): the tool's stderr is a terminal; $output is what it showed
+	run --separate-stderr script -qec 'rep-tar app-a app-b >path' /dev/null </dev/null
+	assert_success
+	refute_stderr
+	ARCHIVE=$(cat path)
+	[[ $output == $'\r'"rep-tar: "*"applications"*$'\r\e[K'"$(summary "$ARCHIVE")"$'\r' ]] ||
+		fail "no progress line erased before the summary: $(printf '%q' "$output")"
+	run --separate-stderr script -qec 'rep-tar -q app-a app-b >path' /dev/null </dev/null
+	assert_success
+	assert_output ''
+	refute_stderr
+	[[ $(cat path) =~ ^dist/rep_applications_ ]]
+}
+
 @test "no input: exit 0, nothing written (no output directory), 'nothing to package'; -q silences it" {
 	mkapp app-a
 	register app-a
@@ -518,7 +544,7 @@ pack_and_kill() {
 @test "format: ustar headers, uid/gid 0 and no names; pax only for a name that needs it, with only a path" {
 	mkapp app-a README bin/run
 	ln -s README rep_applications/app-a/link
-	python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.rep", b"x")' \
+	"$PYTHON" -c 'import os, sys; os.setxattr(sys.argv[1], "user.rep", b"x")' \
 		rep_applications/app-a/README 2>/dev/null || true
 	register app-a
 	run --separate-stderr rep-tar -q app-a </dev/null
@@ -819,7 +845,7 @@ pack_and_kill() {
 	mkapp app-dev
 	register app-fifo app-sock app-dev
 	mkfifo rep_applications/app-fifo/fifo
-	(cd rep_applications/app-sock && python3 -c 'import socket; socket.socket(socket.AF_UNIX).bind("sock")')
+	(cd rep_applications/app-sock && "$PYTHON" -c 'import socket; socket.socket(socket.AF_UNIX).bind("sock")')
 	local kinds='app-fifo/fifo app-sock/sock' p
 	if mknod rep_applications/app-dev/null c 1 3 2>/dev/null; then
 		kinds+=' app-dev/null'
@@ -918,13 +944,12 @@ pack_and_kill() {
 	mkdir proj
 	(cd proj && mkapp app-a && mkapp app-b && register app-a app-b)
 	run --separate-stderr rep-tar -C proj -q app-a app-b </dev/null
-	cd proj
+	assert_absent dist
+	cd proj # where the printed path is
 	assert_success
 	assert_archive dist
 	refute_stderr
 	assert_equal "$(archive_manifest "$ARCHIVE")" "$(manifest app-a app-b)"
-	cd ..
-	assert_absent dist
 }
 
 @test "an output directory that cannot be made or is not a directory: exit 2" {
@@ -967,6 +992,7 @@ pack_and_kill() {
 	mkdir full
 	unshare -m sh -c 'mount -t tmpfs -o size=64k tmpfs full' 2>/dev/null ||
 		skip 'cannot mount a tmpfs in a new mount namespace'
+	# shellcheck disable=SC2016 # expanded by the inner shell
 	run --separate-stderr unshare -m sh -c 'mount -t tmpfs -o size=64k tmpfs full || exit 99
 		rep-tar -d full app-a app-b; rc=$?; ls -A full >left; exit $rc' </dev/null
 	assert_failure 2
@@ -989,7 +1015,7 @@ pack_and_kill() {
 	assert_entries dist
 }
 
-@test "SIGTERM, SIGINT or SIGHUP mid-run: killed by it, no archive, no temporary" {
+@test "SIGTERM, SIGINT or SIGHUP mid-run: killed by it, no archive, no temporary; SIGKILL leaves a .rep-tar-*.tmp" {
 	local tree sig code
 	shared_tree tree -n 50 -f 20 -s 65536 --seed 3
 	export REP_APPS=$tree
@@ -1004,6 +1030,13 @@ pack_and_kill() {
 		refute_stderr
 		assert_entries dist
 	done
+	# SIGKILL cannot be caught: the temporary stays, recognisable by its name
+	pack_and_kill KILL dist
+	assert_equal "$status" 137
+	assert_output ''
+	refute_stderr
+	assert_equal "$(find dist -mindepth 1 -printf '%P\n' | grep -Ec '^\.rep-tar-[A-Za-z0-9]{6}\.tmp$')" 1
+	assert_equal "$(find dist -mindepth 1 | wc -l)" 1
 }
 
 @test "a signal also removes the output directory the run created" {
@@ -1368,6 +1401,24 @@ pack_and_kill() {
 	assert_failure 2
 	assert_output ''
 	assert_stderr --regexp '^rep-tar: h9\.tgz: (rep_applications/)?app-z/?: content does not match the manifest$'
+}
+
+@test "-t on an archive holding a file twice (the manifest made to match): exit 2 naming it" {
+	local one two sum order=1
+	one=$(printf 'one\n' | sha256sum)
+	two=$(printf 'two\n' | sha256sum)
+	# the checksum of both entries, in either order: extracted, the second one wins
+	for sum in "$(printf 'f %s README\nf %s README\n' "${one%% *}" "${two%% *}" | sha256sum)" \
+		"$(printf 'f %s README\nf %s README\n' "${two%% *}" "${one%% *}" | sha256sum)"; do
+		pytar "dup$order.tgz" "f:MANIFEST:app-a${TAB}2${TAB}8${TAB}${sum%% *}"$'\n' \
+			d:rep_applications/ d:rep_applications/app-a/ \
+			"f:rep_applications/app-a/README:one"$'\n' "f:rep_applications/app-a/README:two"$'\n'
+		run --separate-stderr rep-tar -t "dup$order.tgz" </dev/null
+		assert_failure 2
+		assert_output ''
+		assert_stderr --regexp "^rep-tar: dup$order\\.tgz: rep_applications/app-a/README: .*twice"
+		order=$((order + 1))
+	done
 }
 
 @test "-h prints the usage on stdout, -V the version" {
