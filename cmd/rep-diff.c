@@ -118,8 +118,7 @@ static void check(struct diff *d, struct rep_db *db, int appsfd, int flags)
 		d->jobs[i].name = d->apps[i].name;
 		d->jobs[i].app_id = d->apps[i].id;
 	}
-	if (!(flags & REP_HASH_ALL))
-		rep_db_cache_load(db, d->jobs, d->napps);
+	rep_db_cache_load(db, d->jobs, d->napps);
 	rep_hash_apps(appsfd, d->jobs, d->napps, flags);
 	for (size_t i = 0; i < d->napps; i++) {
 		const struct rep_sum *s = &d->jobs[i].sum;
@@ -133,7 +132,7 @@ static void check(struct diff *d, struct rep_db *db, int appsfd, int flags)
 		rep_db_begin(db);
 		for (size_t i = 0; i < d->napps; i++)
 			if (d->jobs[i].dirty)
-				rep_db_cache_store(db, &d->jobs[i]);
+				rep_db_cache_store(db, &d->jobs[i], 0);
 		rep_db_commit(db);
 	}
 }

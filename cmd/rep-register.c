@@ -129,7 +129,7 @@ int main(int argc, char **argv)
 		if (found && a->files == s->files && a->bytes == s->bytes &&
 		    strcmp(a->checksum, s->checksum) == 0) {
 			if (jobs[i].dirty && !rep_opt.dry_run)
-				rep_db_cache_store(db, &jobs[i]);
+				rep_db_cache_store(db, &jobs[i], 0);
 			continue;
 		}
 		char note[64];
@@ -158,7 +158,7 @@ int main(int argc, char **argv)
 			rep_db_event(db, a->id, now, NULL, "registered", NULL);
 		}
 		jobs[i].app_id = a->id;
-		rep_db_cache_store(db, &jobs[i]);
+		rep_db_cache_store(db, &jobs[i], !found);
 	}
 	/* The records are out before the commit: if they cannot be
 	 * written, nothing changes (exit 2, or SIGPIPE). */

@@ -587,11 +587,16 @@ void rep_db_cache_load(struct rep_db *db, struct rep_hash_job *jobs, size_t n)
 	free(by_id);
 }
 
-void rep_db_cache_store(struct rep_db *db, const struct rep_hash_job *job)
+/* Replaces the cache rows of an application; a new one has none. */
+void rep_db_cache_store(struct rep_db *db, const struct rep_hash_job *job, int is_new)
 {
-	sqlite3_stmt *st = stmt(db, ST_CACHE_DEL);
-	sqlite3_bind_int64(st, 1, job->app_id);
-	step(db, st);
+	sqlite3_stmt *st;
+
+	if (!is_new) {
+		st = stmt(db, ST_CACHE_DEL);
+		sqlite3_bind_int64(st, 1, job->app_id);
+		step(db, st);
+	}
 	for (size_t i = 0; i < job->ncache; i++) {
 		const struct rep_cached *c = &job->cache[i];
 		st = stmt(db, ST_CACHE_PUT);

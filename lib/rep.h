@@ -131,7 +131,7 @@ typedef int (*rep_event_fn)(const struct rep_event *e, void *arg);
 void rep_db_each_event(struct rep_db *db, rep_event_fn fn, void *arg);
 struct rep_hash_job;
 void rep_db_cache_load(struct rep_db *db, struct rep_hash_job *jobs, size_t n);
-void rep_db_cache_store(struct rep_db *db, const struct rep_hash_job *job);
+void rep_db_cache_store(struct rep_db *db, const struct rep_hash_job *job, int is_new);
 int rep_db_readonly(const struct rep_db *db);
 
 /* app.c: the application and history records */
@@ -172,6 +172,7 @@ struct rep_entry {
 	char *target;          /* of a symlink */
 	char type;             /* 'f', 'x', 'l' as in the checksum lines; 'd' */
 	char hit;              /* digest taken from the stat cache */
+	const struct rep_cached *row; /* its clean cache row, if any */
 	int err;               /* errno of a failed read */
 	int64_t size;          /* bytes hashed */
 	struct rep_fstat st;

@@ -19,12 +19,16 @@
 
 #define READ_BUF (256 * 1024)
 
+struct pool;
+
 struct tree {
 	const char *name;
 	struct rep_hash_job *job;
 	struct rep_entry *e;
 	size_t n, cap;
 	int with_dirs;
+	struct pool *pool;       /* set: hash files as the walk meets them */
+	unsigned char *buf;
 };
 
 struct file_job {
@@ -138,6 +142,88 @@ static struct rep_entry *hash_link(struct tree *t, int dirfd, const char *name, 
 	return e;
 }
 
+/* Hashes an open file; returns 0 or an errno. */
+static int hash_fd(int fd, struct rep_entry *e, unsigned char *buf)
+{
+	struct sha256_ctx c;
+	ssize_t n;
+
+	sha256_init(&c);
+	/* A short read of a regular file means end of file once the size
+	 * seen by the walk is reached: that saves a read per file. */
+	e->size = 0;
+	while ((n = read(fd, buf, READ_BUF)) > 0) {
+		sha256_update(&c, (size_t)n, buf);
+		e->size += n;
+		if (n < READ_BUF && e->size >= e->st.size)
+			break;
+	}
+	int err = n < 0 ? errno : 0;
+	close(fd);
+	sha256_digest(&c, sizeof e->digest, e->digest);
+	return err;
+}
+
+/* O_NONBLOCK: a FIFO swapped in since the walk fails, not hangs. */
+#define OPEN_FILE (O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+
+static int hash_file(int appsfd, const char *app, struct rep_entry *e, unsigned char *buf)
+{
+	char path[4096 + REP_NAME_MAX + 2];
+
+	snprintf(path, sizeof path, "%s/%s", app, e->path);
+	int fd = openat(appsfd, path, OPEN_FILE);
+	return fd < 0 ? errno : hash_fd(fd, e, buf);
+}
+
+static int same_stat(const struct rep_fstat *a, const struct rep_fstat *b)
+{
+	return a->size == b->size && a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns &&
+	    a->ino == b->ino && a->dev == b->dev && a->mode == b->mode;
+}
+
+static int row_cmp(const void *key, const void *row)
+{
+	return strcmp(key, ((const struct rep_cached *)row)->path);
+}
+
+/* Notes the cache row of a file if its stat data match and it is not
+ * racy (the file's mtime or ctime not older than the row: a change in
+ * the same clock tick as the row's stat leaves every stat field as it
+ * was; with the mtime set back by touch -r or cp -p, only the ctime
+ * tells). Such a row's digest is taken, unless everything is to be
+ * hashed again (--rehash). */
+static void match_row(struct pool *p, struct rep_entry *e, const struct rep_cached *c)
+{
+	if (!c || e->type == 'l' || e->type == 'd' || !same_stat(&c->st, &e->st) ||
+	    c->st.mtime_ns >= c->cached_ns || c->st.ctime_ns >= c->cached_ns)
+		return;
+	e->row = c;
+	if (p->flags & REP_HASH_ALL)
+		return;
+	memcpy(e->digest, c->digest, sizeof e->digest);
+	e->size = e->st.size;
+	e->hit = 1;
+}
+
+static void visit_file(struct tree *t, int dirfd, const char *nm, const struct stat *st,
+    const char *rel)
+{
+	struct rep_entry *e = add_entry(t, rel, st->st_mode & S_IXUSR ? 'x' : 'f');
+
+	set_stat(e, st);
+	if (!t->pool)
+		return;
+	if (t->job->ncache)
+		match_row(t->pool, e, bsearch(rel, t->job->cache, t->job->ncache,
+		    sizeof *t->job->cache, row_cmp));
+	if (!e->hit) {
+		int fd = openat(dirfd, nm, OPEN_FILE);
+		e->err = fd < 0 ? errno : hash_fd(fd, e, t->buf);
+		atomic_fetch_add(&t->pool->bytes, e->size);
+	}
+}
+
 static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 {
 	DIR *d = fdopendir(dirfd);
@@ -159,7 +245,7 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 		else if (fstatat(dirfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			rep_die("%s/%s: %s", t->name, rel, strerror(errno));
 		if (S_ISREG(st.st_mode)) {
-			set_stat(add_entry(t, rel, st.st_mode & S_IXUSR ? 'x' : 'f'), &st);
+			visit_file(t, dirfd, nm, &st, rel);
 		} else if (S_ISLNK(st.st_mode)) {
 			set_stat(hash_link(t, dirfd, nm, rel), &st);
 		} else if (S_ISDIR(st.st_mode)) {
@@ -192,35 +278,6 @@ static void walk_app(int appsfd, struct tree *t)
 	walk(t, fd, rel, 0);
 }
 
-static int hash_file(int appsfd, const char *app, struct rep_entry *e, unsigned char *buf)
-{
-	char path[4096 + REP_NAME_MAX + 2];
-	struct sha256_ctx c;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof path, "%s/%s", app, e->path);
-	/* O_NONBLOCK: a FIFO swapped in since the walk fails, not hangs. */
-	fd = openat(appsfd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0)
-		return errno;
-	sha256_init(&c);
-	/* A short read of a regular file means end of file once the size
-	 * seen by the walk is reached: that saves a read per file. */
-	int64_t expect = e->st.size;
-	e->size = 0;
-	while ((n = read(fd, buf, READ_BUF)) > 0) {
-		sha256_update(&c, (size_t)n, buf);
-		e->size += n;
-		if (n < READ_BUF && e->size >= expect)
-			break;
-	}
-	int err = n < 0 ? errno : 0;
-	close(fd);
-	sha256_digest(&c, sizeof e->digest, e->digest);
-	return err;
-}
-
 static void hash_entry(struct pool *p, const char *app, struct rep_entry *e, unsigned char *buf)
 {
 	e->err = hash_file(p->appsfd, app, e, buf);
@@ -232,36 +289,20 @@ static int by_path(const void *a, const void *b)
 	return strcmp(((const struct rep_entry *)a)->path, ((const struct rep_entry *)b)->path);
 }
 
-static int same_stat(const struct rep_fstat *a, const struct rep_fstat *b)
-{
-	return a->size == b->size && a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns &&
-	    a->ino == b->ino && a->dev == b->dev && a->mode == b->mode;
-}
-
-/* Sorts the entries and takes the digest of every file whose stat data
- * match its cache row, unless the file's mtime or ctime is not older
- * than the row (the racy case: a change in the same clock tick as the
- * row's stat leaves every stat field as it was; with the mtime set
- * back, by touch -r or cp -p, only the ctime tells). */
+/* Sorts the entries and matches them with the cache rows (sorted too). */
 static void use_cache(struct pool *p, struct tree *t)
 {
 	const struct rep_cached *c = t->job->cache, *end = c + t->job->ncache;
 
 	if (t->n)
 		qsort(t->e, t->n, sizeof *t->e, by_path);
-	if (p->flags & REP_HASH_ALL)
-		return;
 	for (size_t i = 0; i < t->n && c < end; i++) {
 		struct rep_entry *e = &t->e[i];
 		int cmp = 1;
 		while (c < end && (cmp = strcmp(c->path, e->path)) < 0)
 			c++;
-		if (cmp == 0 && e->type != 'l' && same_stat(&c->st, &e->st) &&
-		    c->st.mtime_ns < c->cached_ns && c->st.ctime_ns < c->cached_ns) {
-			memcpy(e->digest, c->digest, sizeof e->digest);
-			e->size = e->st.size;
-			e->hit = 1;
-		}
+		if (cmp == 0 && !e->row)
+			match_row(p, e, c);
 	}
 }
 
@@ -270,14 +311,19 @@ static void use_cache(struct pool *p, struct tree *t)
 static void refresh_cache(struct pool *p, struct tree *t)
 {
 	struct rep_hash_job *job = t->job;
-	size_t files = 0, hits = 0;
+	size_t files = 0, kept = 0;
 
-	for (size_t i = 0; i < t->n; i++)
-		if (t->e[i].type != 'l') {
-			files++;
-			hits += t->e[i].hit;
-		}
-	job->dirty = hits != files || job->ncache != files;
+	/* A row is kept when its file was taken from it, or hashed again to
+	 * the same digest and size (--rehash of an unchanged file). */
+	for (size_t i = 0; i < t->n; i++) {
+		const struct rep_entry *e = &t->e[i];
+		if (e->type == 'l')
+			continue;
+		files++;
+		kept += e->hit || (e->row && e->size == e->st.size &&
+		    memcmp(e->row->digest, e->digest, sizeof e->digest) == 0);
+	}
+	job->dirty = kept != files || job->ncache != files;
 	if (!job->dirty)
 		return;
 	rep_cache_free(job);
@@ -417,11 +463,11 @@ static void *app_worker(void *arg)
 
 	while ((i = atomic_fetch_add(&p->next_tree, 1)) < p->ntrees) {
 		struct tree *t = &p->trees[i];
+		t->pool = p;
+		t->buf = buf;
 		walk_app(p->appsfd, t);
-		use_cache(p, t);
-		for (size_t j = 0; j < t->n; j++)
-			if (t->e[j].type != 'l' && !t->e[j].hit)
-				hash_entry(p, t->name, &t->e[j], buf);
+		if (t->n)
+			qsort(t->e, t->n, sizeof *t->e, by_path);
 		finish_tree(p, t);
 		atomic_fetch_add(&p->done, 1);
 	}
