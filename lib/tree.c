@@ -18,6 +18,7 @@
 #include "rep.h"
 
 #define READ_BUF (256 * 1024)
+#define DIRBUF (32 * 1024)
 
 struct pool;
 
@@ -29,6 +30,7 @@ struct tree {
 	int with_dirs;
 	struct pool *pool;       /* set: hash files as the walk meets them */
 	unsigned char *buf;
+	char *dirbuf;            /* getdents64 */
 };
 
 struct file_job {
@@ -224,47 +226,67 @@ static void visit_file(struct tree *t, int dirfd, const char *nm, const struct s
 	}
 }
 
+/* One directory: its files and symlinks at once, its subdirectories
+ * after the listing (getdents64 straight into the tree's one buffer:
+ * no DIR, no fcntl, no 32 KiB malloc per directory). */
 static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 {
-	DIR *d = fdopendir(dirfd);
-	struct dirent *de;
+	char **subdirs = NULL;
+	size_t nsub = 0, capsub = 0;
 	struct stat st;
+	ssize_t got;
 
-	if (!d)
-		rep_die("%s/%s: %s", t->name, rel, strerror(errno));
-	while ((errno = 0, de = readdir(d))) {
-		const char *nm = de->d_name;
-		if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2])))
-			continue;
-		size_t nlen = strlen(nm);
-		if (len + nlen + 2 > 4096)
-			rep_die("%s/%s%s: path too long", t->name, rel, nm);
-		memcpy(rel + len, nm, nlen + 1);
-		if (de->d_type == DT_DIR && !t->with_dirs)
-			st.st_mode = S_IFDIR;
-		else if (fstatat(dirfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			rep_die("%s/%s: %s", t->name, rel, strerror(errno));
-		if (S_ISREG(st.st_mode)) {
-			visit_file(t, dirfd, nm, &st, rel);
-		} else if (S_ISLNK(st.st_mode)) {
-			set_stat(hash_link(t, dirfd, nm, rel), &st);
-		} else if (S_ISDIR(st.st_mode)) {
-			if (t->with_dirs)
-				set_stat(add_entry(t, rel, 'd'), &st);
-			int fd = openat(dirfd, nm, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (fd < 0)
+	if (!t->dirbuf)
+		t->dirbuf = rep_xmalloc(DIRBUF);
+	while ((got = getdents64(dirfd, t->dirbuf, DIRBUF)) > 0) {
+		for (ssize_t off = 0; off < got;) {
+			struct dirent64 *de = (struct dirent64 *)(t->dirbuf + off);
+			const char *nm = de->d_name;
+			off += de->d_reclen;
+			if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2])))
+				continue;
+			size_t nlen = strlen(nm);
+			if (len + nlen + 2 > 4096)
+				rep_die("%s/%s%s: path too long", t->name, rel, nm);
+			memcpy(rel + len, nm, nlen + 1);
+			if (de->d_type == DT_DIR && !t->with_dirs)
+				st.st_mode = S_IFDIR;
+			else if (fstatat(dirfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0)
 				rep_die("%s/%s: %s", t->name, rel, strerror(errno));
-			rel[len + nlen] = '/';
-			rel[len + nlen + 1] = 0;
-			walk(t, fd, rel, len + nlen + 1);
-		} else {
-			rep_die("%s/%s: not a regular file, directory or symlink", t->name, rel);
+			if (S_ISREG(st.st_mode)) {
+				visit_file(t, dirfd, nm, &st, rel);
+			} else if (S_ISLNK(st.st_mode)) {
+				set_stat(hash_link(t, dirfd, nm, rel), &st);
+			} else if (S_ISDIR(st.st_mode)) {
+				if (t->with_dirs)
+					set_stat(add_entry(t, rel, 'd'), &st);
+				if (nsub == capsub) {
+					capsub = capsub ? 2 * capsub : 8;
+					subdirs = rep_xrealloc(subdirs, capsub * sizeof *subdirs);
+				}
+				subdirs[nsub++] = rep_xstrdup(nm);
+			} else {
+				rep_die("%s/%s: not a regular file, directory or symlink", t->name, rel);
+			}
 		}
-		rel[len] = 0;
 	}
-	if (errno)
+	rel[len] = 0;
+	if (got < 0)
 		rep_die("%s/%s: %s", t->name, rel, strerror(errno));
-	closedir(d);
+	for (size_t i = 0; i < nsub; i++) {
+		size_t nlen = strlen(subdirs[i]);
+		memcpy(rel + len, subdirs[i], nlen);
+		rel[len + nlen] = '/';
+		rel[len + nlen + 1] = 0;
+		int fd = openat(dirfd, subdirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			rep_die("%s/%.*s: %s", t->name, (int)(len + nlen), rel, strerror(errno));
+		walk(t, fd, rel, len + nlen + 1);
+		free(subdirs[i]);
+	}
+	rel[len] = 0;
+	free(subdirs);
+	close(dirfd);
 }
 
 static void walk_app(int appsfd, struct tree *t)
@@ -276,6 +298,8 @@ static void walk_app(int appsfd, struct tree *t)
 		rep_die("%s: %s", t->name, errno == ENOTDIR || errno == ELOOP
 		    ? "not a directory" : strerror(errno));
 	walk(t, fd, rel, 0);
+	free(t->dirbuf);
+	t->dirbuf = NULL;
 }
 
 static void hash_entry(struct pool *p, const char *app, struct rep_entry *e, unsigned char *buf)
