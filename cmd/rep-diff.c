@@ -11,14 +11,10 @@ static const char usage[] =
 	"line per discrepancy: name<TAB>kind, kind being unregistered, missing,\n"
 	"modified or invalid. Exit 0 when in sync, 1 when not, 2 on error.\n"
 	"\n"
-	"      --rehash     hash every file, trusting no cached stat data\n"
-	"  -q, --quiet      no summary on stderr\n"
-	"  -H, --header     print a header line first\n"
-	"  -C DIR           work as if started in DIR\n"
-	"      --db FILE    metadata database (default: $REP_DB or ./metadata.db)\n"
-	"      --apps DIR   applications directory (default: $REP_APPS or ./rep_applications)\n"
-	"  -h, --help       show this help\n"
-	"  -V, --version    show the version\n";
+	"      --rehash          hash every file, trusting no cached stat data\n"
+	"  -q, --quiet           no summary on stderr\n"
+	"  -H, --header          print a header line first\n"
+	REP_USAGE_COMMON;
 
 enum { OPT_REHASH = REP_OPT_TOOL };
 

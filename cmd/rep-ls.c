@@ -9,17 +9,13 @@ static const char usage[] =
 	"Print application records sorted by name: all, the named ones, or those\n"
 	"in any of the given statuses; with --history, their status history.\n"
 	"\n"
-	"  -s, --status STATUS  only applications in STATUS (repeatable)\n"
-	"  -o, --output FIELDS  fields to print, comma-separated:\n"
-	"                       name,status,files,bytes,checksum,registered,updated\n"
-	"                       (--history: name,time,from,to,user,note)\n"
-	"      --history        print the history, oldest first\n"
-	"  -H, --header         print a header line first\n"
-	"  -C DIR               work as if started in DIR\n"
-	"      --db FILE        metadata database (default: $REP_DB or ./metadata.db)\n"
-	"      --apps DIR       applications directory (default: $REP_APPS or ./rep_applications)\n"
-	"  -h, --help           show this help\n"
-	"  -V, --version        show the version\n";
+	"  -s, --status STATUS   only applications in STATUS (repeatable)\n"
+	"  -o, --output FIELDS   fields to print, comma-separated:\n"
+	"                        name,status,files,bytes,checksum,registered,updated\n"
+	"                        (--history: name,time,from,to,user,note)\n"
+	"      --history         print the history, oldest first\n"
+	"  -H, --header          print a header line first\n"
+	REP_USAGE_COMMON;
 
 enum { OPT_HISTORY = REP_OPT_TOOL };
 

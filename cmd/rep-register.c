@@ -12,15 +12,11 @@ static const char usage[] =
 	"'registered'; a registered one whose content changed is refreshed.\n"
 	"With no NAME, names are read from stdin (first field of each record).\n"
 	"\n"
-	"  -a, --all       every valid application directory not registered yet\n"
-	"  -n, --dry-run   report what would be done, change nothing\n"
-	"  -q, --quiet     no summary on stderr\n"
-	"  -H, --header    print a header line first\n"
-	"  -C DIR          work as if started in DIR\n"
-	"      --db FILE   metadata database (default: $REP_DB or ./metadata.db)\n"
-	"      --apps DIR  applications directory (default: $REP_APPS or ./rep_applications)\n"
-	"  -h, --help      show this help\n"
-	"  -V, --version   show the version\n";
+	"  -a, --all             every valid application directory not registered yet\n"
+	"  -n, --dry-run         report what would be done, change nothing\n"
+	"  -q, --quiet           no summary on stderr\n"
+	"  -H, --header          print a header line first\n"
+	REP_USAGE_COMMON;
 
 static const struct option longopts[] = {
 	REP_COMMON_LONGOPTS,

@@ -10,17 +10,13 @@ static const char usage[] =
 	"With no NAME, names are read from stdin (first field of each record).\n"
 	"Statuses: registered ready pending_deployment deployed failed retired\n"
 	"\n"
-	"  -f, --from FROM          change only applications whose status is FROM\n"
-	"  -m, --note NOTE          record NOTE in the history\n"
-	"  -M, --note-from-input    take each note from the rest of its input record\n"
-	"  -n, --dry-run            report what would be done, change nothing\n"
-	"  -q, --quiet              no summary on stderr\n"
-	"  -H, --header             print a header line first\n"
-	"  -C DIR                   work as if started in DIR\n"
-	"      --db FILE            metadata database (default: $REP_DB or ./metadata.db)\n"
-	"      --apps DIR           applications directory (default: $REP_APPS or ./rep_applications)\n"
-	"  -h, --help               show this help\n"
-	"  -V, --version            show the version\n";
+	"  -f, --from FROM       change only applications whose status is FROM\n"
+	"  -m, --note NOTE       record NOTE in the history\n"
+	"  -M, --note-from-input take each note from the rest of its input record\n"
+	"  -n, --dry-run         report what would be done, change nothing\n"
+	"  -q, --quiet           no summary on stderr\n"
+	"  -H, --header          print a header line first\n"
+	REP_USAGE_COMMON;
 
 static const struct option longopts[] = {
 	REP_COMMON_LONGOPTS,

@@ -20,16 +20,12 @@ static const char usage[] =
 	"file is checked against the registered checksum while it is read.\n"
 	"With no NAME, names are read from stdin (first field of each record).\n"
 	"\n"
-	"  -d, --dist DIR      output directory (default: $REP_DIST or ./dist)\n"
-	"  -l, --level LEVEL   gzip level 1-9 (default 6)\n"
-	"  -j, --threads N     compression threads (default: the number of cores)\n"
-	"  -t, --test ARCHIVE  verify ARCHIVE against its manifest, print the manifest\n"
-	"  -q, --quiet         no summary on stderr\n"
-	"  -C DIR              work as if started in DIR\n"
-	"      --db FILE       metadata database (default: $REP_DB or ./metadata.db)\n"
-	"      --apps DIR      applications directory (default: $REP_APPS or ./rep_applications)\n"
-	"  -h, --help          show this help\n"
-	"  -V, --version       show the version\n";
+	"  -d, --dist DIR        output directory (default: $REP_DIST or ./dist)\n"
+	"  -l, --level LEVEL     gzip level 1-9 (default 6)\n"
+	"  -j, --threads N       compression threads (default: the number of cores)\n"
+	"  -t, --test ARCHIVE    verify ARCHIVE against its manifest, print the manifest\n"
+	"  -q, --quiet           no summary on stderr\n"
+	REP_USAGE_COMMON;
 
 static const struct option longopts[] = {
 	REP_COMMON_LONGOPTS,

@@ -44,7 +44,13 @@ enum { REP_OPT_DB = 0x100, REP_OPT_APPS, REP_OPT_TOOL };
 	{"version", no_argument, NULL, 'V'}, \
 	{"db", required_argument, NULL, REP_OPT_DB}, \
 	{"apps", required_argument, NULL, REP_OPT_APPS}
-#define REP_COMMON_SHORTOPTS ":hVC:"
+/* The option lines every tool's --help ends with. */
+#define REP_USAGE_COMMON \
+	"  -C DIR                work as if started in DIR\n" \
+	"      --db FILE         metadata database (default: $REP_DB or ./metadata.db)\n" \
+	"      --apps DIR        applications directory (default: $REP_APPS or ./rep_applications)\n" \
+	"  -h, --help            show this help\n" \
+	"  -V, --version         show the version\n"
 int rep_getopt(int argc, char **argv, const char *shortopts,
     const struct option *longopts, const char *usage);
 void rep_opt_finish(void);
