@@ -99,4 +99,4 @@ clean:
 	rm -rf build build-san bin demo
 
 .PHONY: all bin deps check check-sanitize lint demo bench install uninstall clean
-.SECONDARY: $(LIBOBJ)
+.SECONDARY:
