@@ -26,23 +26,28 @@ static _Noreturn void print_version(void)
 	exit(0);
 }
 
-static const char *bad_option(char **argv)
+/* The option getopt_long refused, as the user wrote it. */
+static const char *bad_option(char **argv, int *has_value)
 {
 	static char shortname[3] = "-?";
 	char *arg = argv[optind - 1];
 
-	if (optopt > 0 && optopt < 0x100) {
-		shortname[1] = (char)optopt;
-		return shortname;
+	*has_value = 0;
+	if (strncmp(arg, "--", 2) == 0) {
+		/* optopt is set for a known long option given a value it
+		 * does not take, 0 for an unknown one */
+		*has_value = optopt != 0 && strchr(arg, '=') != NULL;
+		return strtok(arg, "=");
 	}
-	return strncmp(arg, "--", 2) == 0 ? strtok(arg, "=") : arg;
+	shortname[1] = (char)optopt;
+	return shortname;
 }
 
 int rep_getopt(int argc, char **argv, const char *shortopts,
     const struct option *longopts, const char *usage)
 {
 	char opts[64];
-	int c;
+	int c, value;
 
 	snprintf(opts, sizeof opts, ":hVC:%s", shortopts);
 	while ((c = getopt_long(argc, argv, opts, longopts, NULL)) != -1) {
@@ -56,9 +61,11 @@ int rep_getopt(int argc, char **argv, const char *shortopts,
 		case REP_OPT_DB: rep_opt.db = optarg; break;
 		case REP_OPT_APPS: rep_opt.apps = optarg; break;
 		case ':':
-			rep_usage_error("%s: option requires an argument", bad_option(argv));
-		case '?':
-			rep_usage_error("%s: unknown option", bad_option(argv));
+			rep_usage_error("%s: option requires an argument", bad_option(argv, &value));
+		case '?': {
+			const char *name = bad_option(argv, &value);
+			rep_usage_error("%s: %s", name, value ? "option takes no argument" : "unknown option");
+		}
 		default:
 			return c;
 		}
