@@ -34,6 +34,7 @@ struct found {
 struct diff {
 	struct rep_strset only;          /* NAME operands; empty: all */
 	struct rep_strset dirs, invalid; /* what the directory holds */
+	struct rep_strset known;         /* registered names */
 	struct rep_app *apps;            /* registered and present */
 	struct rep_hash_job *jobs;
 	size_t napps, capapps;
@@ -60,6 +61,7 @@ static int registered(const struct rep_app *a, void *arg)
 {
 	struct diff *d = arg;
 
+	rep_strset_add(&d->known, a->name, NULL);
 	if (!asked(d, a->name))
 		return 0;
 	if (rep_strset_find(&d->invalid, a->name) >= 0)
@@ -87,12 +89,10 @@ static char *printable(const char *s)
 	return p;
 }
 
-static void unexpected(struct diff *d, struct rep_db *db)
+static void unexpected(struct diff *d)
 {
-	struct rep_app a;
-
 	for (size_t i = 0; i < d->dirs.n; i++)
-		if (asked(d, d->dirs.v[i]) && !rep_db_app_get(db, d->dirs.v[i], &a))
+		if (asked(d, d->dirs.v[i]) && rep_strset_find(&d->known, d->dirs.v[i]) < 0)
 			report(d, d->dirs.v[i], "unregistered");
 	for (size_t i = 0; i < d->invalid.n; i++) {
 		if (!asked(d, d->invalid.v[i]))
@@ -167,10 +167,9 @@ int main(int argc, char **argv)
 	    ? REP_RW : REP_RO);
 	rep_list_apps(appsfd, &d.dirs, &d.invalid);
 	rep_db_each_app(db, registered, &d);
-	unexpected(&d, db);
+	unexpected(&d);
 	for (size_t i = 0; i < d.only.n; i++) {
-		struct rep_app a;
-		if (!rep_db_app_get(db, d.only.v[i], &a) && rep_strset_find(&d.dirs, d.only.v[i]) < 0 &&
+		if (rep_strset_find(&d.known, d.only.v[i]) < 0 && rep_strset_find(&d.dirs, d.only.v[i]) < 0 &&
 		    rep_strset_find(&d.invalid, d.only.v[i]) < 0)
 			rep_die("%s: no such application (neither registered nor in %s)",
 			    d.only.v[i], rep_opt.apps);
@@ -199,6 +198,7 @@ int main(int argc, char **argv)
 	rep_strset_free(&d.only);
 	rep_strset_free(&d.dirs);
 	rep_strset_free(&d.invalid);
+	rep_strset_free(&d.known);
 	rep_finish();
 	return d.nout ? 1 : 0;
 }

@@ -280,6 +280,8 @@ static int try_open(struct rep_db *db, const char *name, int flags)
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(db->h, 30000);
 		sqlite3_extended_result_codes(db->h, 1);
+		/* pages read through a mapping: no pread per page */
+		sqlite3_exec(db->h, "PRAGMA mmap_size = 268435456", NULL, NULL, NULL);
 	}
 	return rc;
 }
