@@ -59,11 +59,6 @@ static int print_event(const struct rep_event *e, void *arg)
 	return 0;
 }
 
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void add_status(struct filter *f, const char *s)
 {
 	rep_status_check(s);
@@ -99,10 +94,7 @@ int main(int argc, char **argv)
 
 	struct rep_db *db = rep_db_open(REP_RO);
 	struct rep_app *named = rep_xmalloc((f.names.n + 1) * sizeof *named);
-	char **sorted = rep_xmalloc((f.names.n + 1) * sizeof *sorted);
-	if (f.names.n)
-		memcpy(sorted, f.names.v, f.names.n * sizeof *sorted);
-	qsort(sorted, f.names.n, sizeof *sorted, by_name);
+	char **sorted = rep_strset_sorted(&f.names);
 	for (size_t i = 0; i < f.names.n; i++)
 		if (!rep_db_app_get(db, sorted[i], &named[i]))
 			rep_die("%s: not registered", sorted[i]);

@@ -50,11 +50,6 @@ static int add_registered(const struct rep_app *a, void *arg)
 	return 0;
 }
 
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* --all: the valid directories that the database does not know yet. */
 static size_t unregistered(struct input *in, struct rep_db *db, size_t *known)
 {
@@ -66,12 +61,12 @@ static size_t unregistered(struct input *in, struct rep_db *db, size_t *known)
 	rep_strset_free(&invalid);
 	if (db)
 		rep_db_each_app(db, add_registered, &registered);
-	if (dirs.n)
-		qsort(dirs.v, dirs.n, sizeof *dirs.v, by_name);
+	char **sorted = rep_strset_sorted(&dirs);
 	for (size_t i = 0; i < dirs.n; i++)
-		if (rep_strset_find(&registered, dirs.v[i]) < 0)
-			rep_strset_add(&in->names, dirs.v[i], NULL);
+		if (rep_strset_find(&registered, sorted[i]) < 0)
+			rep_strset_add(&in->names, sorted[i], NULL);
 	*known = dirs.n - in->names.n;
+	free(sorted);
 	rep_strset_free(&dirs);
 	rep_strset_free(&registered);
 	return ninvalid;

@@ -90,11 +90,6 @@ static void add_name(struct rep_rec *rec, void *arg)
 	rep_strset_add(arg, rec->f[0], NULL);
 }
 
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 struct pack {
 	struct rep_tar *tar;
 	int appsfd;
@@ -235,10 +230,8 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 {
 	struct rep_db *db = rep_db_open(REP_RO);
 	struct rep_app *apps = rep_xmalloc((names->n + 1) * sizeof *apps);
-	char **sorted = rep_xmalloc((names->n + 1) * sizeof *sorted);
+	char **sorted = rep_strset_sorted(names);
 
-	memcpy(sorted, names->v, names->n * sizeof *sorted);
-	qsort(sorted, names->n, sizeof *sorted, by_name);
 	for (size_t i = 0; i < names->n; i++)
 		if (!rep_db_app_get(db, sorted[i], &apps[i]))
 			rep_die("%s: not registered", sorted[i]);
@@ -267,12 +260,8 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 	FILE *m = open_memstream(&manifest, &mlen);
 	if (!m)
 		rep_die_errno("memory");
-	for (size_t i = 0; i < names->n; i++) {
-		char files[24], bytes[24];
-		rep_put_u64((uint64_t)apps[i].files, files);
-		rep_put_u64((uint64_t)apps[i].bytes, bytes);
-		rep_put_fields(m, (const char *[]){ apps[i].name, files, bytes, apps[i].checksum }, 4);
-	}
+	for (size_t i = 0; i < names->n; i++)
+		rep_put_app(m, &apps[i], rep_manifest_fields, REP_MANIFEST_NFIELDS);
 	if (fclose(m) != 0)
 		rep_die_errno("memory");
 	rep_tar_file(p.tar, "MANIFEST", 0, (int64_t)mlen, clamp < 0 ? 0 : clamp);

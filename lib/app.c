@@ -49,6 +49,9 @@ static void put_selected(FILE *fp, const char *const *all, const int *sel, int n
 
 static const int all_fields[] = { 0, 1, 2, 3, 4, 5, 6 };
 
+/* The manifest record of an archive: name, files, bytes, checksum. */
+const int rep_manifest_fields[REP_MANIFEST_NFIELDS] = { 0, 2, 3, 4 };
+
 void rep_put_header(FILE *fp, const char *const *names, const int *sel, int nsel)
 {
 	char first[64];

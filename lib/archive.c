@@ -442,12 +442,8 @@ void rep_archive_verify(const char *path, FILE *out)
 	free(g);
 	for (size_t i = 0; i < apps.n; i++)
 		compare(path, apps.val[i]);
-	for (size_t i = 0; out && i < apps.n; i++) {
-		struct rep_app *w = &((struct app_seen *)apps.val[i])->want;
-		char files[24], bytes[24];
-		rep_put_u64((uint64_t)w->files, files);
-		rep_put_u64((uint64_t)w->bytes, bytes);
-		rep_put_fields(out, (const char *[]){ w->name, files, bytes, w->checksum }, 4);
-	}
+	for (size_t i = 0; out && i < apps.n; i++)
+		rep_put_app(out, &((struct app_seen *)apps.val[i])->want,
+		    rep_manifest_fields, REP_MANIFEST_NFIELDS);
 	rep_strset_free(&apps);
 }

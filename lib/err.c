@@ -101,14 +101,6 @@ void rep_usage_error(const char *fmt, ...)
 	die_now();
 }
 
-void rep_warn(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vmsg(fmt, ap, NULL);
-	va_end(ap);
-}
-
 /* A reader that went away (rep-ls | head -1) ends us the way it ends
  * any filter: by SIGPIPE, even when the caller ignored the signal. */
 static _Noreturn void broken_pipe(void)
@@ -125,12 +117,6 @@ int rep_finish(void)
 	if (errno == EPIPE)
 		broken_pipe();
 	rep_die_errno("standard output");
-}
-
-void rep_check_stdout(void)
-{
-	if (ferror(stdout))
-		rep_finish();
 }
 
 void *rep_xmalloc(size_t n)

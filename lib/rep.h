@@ -19,10 +19,8 @@ void rep_init(const char *argv0);
 _Noreturn void rep_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void rep_die_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void rep_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void rep_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void rep_on_die(void (*fn)(void));
 void rep_on_die_cancel(void (*fn)(void));
-void rep_check_stdout(void);
 int rep_finish(void);
 void *rep_xmalloc(size_t n);
 void *rep_xrealloc(void *p, size_t n);
@@ -99,6 +97,7 @@ struct rep_strset {
 };
 int rep_strset_add(struct rep_strset *s, const char *str, void *val);
 long rep_strset_find(const struct rep_strset *s, const char *str);
+char **rep_strset_sorted(const struct rep_strset *s);
 void rep_strset_free(struct rep_strset *s);
 
 /* db.c: the metadata database; all SQL lives here */
@@ -145,6 +144,8 @@ int rep_db_readonly(const struct rep_db *db);
 #define REP_EVENT_NFIELDS 6
 extern const char *const rep_app_fields[];
 extern const char *const rep_event_fields[];
+#define REP_MANIFEST_NFIELDS 4
+extern const int rep_manifest_fields[];
 int rep_fields_parse(const char *spec, const char *const *names, int nnames, int *sel);
 void rep_put_header(FILE *fp, const char *const *names, const int *sel, int nsel);
 void rep_put_app(FILE *fp, const struct rep_app *a, const int *sel, int nsel);

@@ -56,6 +56,24 @@ int rep_strset_add(struct rep_strset *s, const char *str, void *val)
 	return 1;
 }
 
+static int by_string(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The strings in bytewise order, as a new array (the strings stay the
+ * set's); sorting v in place would break the set's lookups. */
+char **rep_strset_sorted(const struct rep_strset *s)
+{
+	char **v = rep_xmalloc((s->n + 1) * sizeof *v);
+
+	if (s->n) {
+		memcpy(v, s->v, s->n * sizeof *v);
+		qsort(v, s->n, sizeof *v, by_string);
+	}
+	return v;
+}
+
 void rep_strset_free(struct rep_strset *s)
 {
 	for (size_t i = 0; i < s->n; i++) {
