@@ -20,7 +20,7 @@ LIBS_ARCHIVE := $(shell $(PKG_CONFIG) --libs libarchive zlib 2>/dev/null || echo
 
 # Build outputs go to $(O) (bin/ and its objects); check-sanitize uses another.
 O ?= build
-TOOLS = rep-register rep-setstatus rep-ls rep-diff rep-tar
+TOOLS = rep-register rep-setstatus rep-ls rep-diff rep-tar rep-push
 LIBOBJ = $(patsubst lib/%.c,$(O)/lib/%.o,$(wildcard lib/*.c))
 BINS = $(addprefix $(O)/bin/,$(TOOLS))
 
@@ -45,6 +45,7 @@ $(O)/librep.a: $(LIBOBJ)
 $(O)/bin/rep-ls $(O)/bin/rep-setstatus: LDLIBS = $(LIBS_SQLITE)
 $(O)/bin/rep-register $(O)/bin/rep-diff: LDLIBS = $(LIBS_SQLITE) $(LIBS_NETTLE)
 $(O)/bin/rep-tar: LDLIBS = $(LIBS_SQLITE) $(LIBS_NETTLE) $(LIBS_ARCHIVE)
+$(O)/bin/rep-push: LDLIBS = $(LIBS_NETTLE) $(LIBS_ARCHIVE)
 
 $(O)/bin/%: $(O)/cmd/%.o $(O)/librep.a
 	@mkdir -p $(@D)
@@ -67,7 +68,7 @@ check-sanitize: deps
 lint: deps
 	@$(MAKE) --no-print-directory all
 	mandoc -Tlint -W warning man/*.[0-9]
-	shellcheck -s bash scripts/deps tests/run .ci/run bench/run completions/rep.bash
+	shellcheck -s bash scripts/deps scripts/demo tests/run tests/sshd .ci/run bench/run completions/rep.bash
 	shellcheck -s bash -e SC2034,SC2030,SC2031 tests/*.bash tests/*.bats
 
 demo: deps

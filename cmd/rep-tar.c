@@ -60,16 +60,6 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-static long number(const char *opt, const char *s, long lo, long hi)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || *end || !*s || v < lo || v > hi)
-		rep_usage_error("%s %s: not a number from %ld to %ld", opt, s, lo, hi);
-	return v;
-}
-
 static int64_t source_date_epoch(void)
 {
 	const char *s = getenv("SOURCE_DATE_EPOCH");
@@ -305,8 +295,8 @@ int main(int argc, char **argv)
 	while ((c = rep_getopt(argc, argv, "d:l:j:t:q", longopts, usage)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
-		case 'l': level = (int)number("-l", optarg, 1, 9); break;
-		case 'j': threads = (int)number("-j", optarg, 1, 16); break;
+		case 'l': level = (int)rep_opt_number("-l", optarg, 1, 9); break;
+		case 'j': threads = (int)rep_opt_number("-j", optarg, 1, 16); break;
 		case 't': test = optarg; break;
 		}
 	}
@@ -315,7 +305,11 @@ int main(int argc, char **argv)
 	if (test) {
 		if (argc)
 			rep_usage_error("-t takes no names");
-		rep_archive_verify(test, stdout);
+		struct rep_manifest m;
+		rep_archive_check(test, &m);
+		for (size_t i = 0; i < m.apps.n; i++)
+			rep_put_app(stdout, m.apps.val[i], rep_manifest_fields, REP_MANIFEST_NFIELDS);
+		rep_manifest_free(&m);
 		return rep_finish();
 	}
 	rep_each_input(argc, argv, add_name, &names);

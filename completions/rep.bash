@@ -1,9 +1,9 @@
 # bash completion for the rep tools: rep-register, rep-diff, rep-setstatus,
-# rep-ls, rep-tar (see rep(7)).  Needs bash-completion 2.  bash-completion
-# loads a file by the name of the command, so install this file as
-# $(datadir)/bash-completion/completions/rep-register with symlinks
-# rep-diff, rep-setstatus, rep-ls and rep-tar pointing to it, or source it
-# from ~/.bashrc.
+# rep-ls, rep-tar, rep-push (see rep(7)).  Needs bash-completion 2.
+# bash-completion loads a file by the name of the command, so install this
+# file as $(datadir)/bash-completion/completions/rep-register with symlinks
+# rep-diff, rep-setstatus, rep-ls, rep-tar and rep-push pointing to it, or
+# source it from ~/.bashrc.
 #
 # To add a tool: list its options in _rep_opts and _rep_argopts, complete
 # its option arguments in _rep_optarg and its operands in _rep_complete, and
@@ -14,7 +14,8 @@ _rep_statuses='registered ready pending_deployment deployed failed retired'
 # _rep_opts CMD: every option of CMD
 _rep_opts()
 {
-    local opts='-C --db --apps -h --help -V --version'
+    local opts='-C -h --help -V --version'
+    [[ $1 == rep-push ]] || opts+=' --db --apps'
     case $1 in
         rep-register)
             opts+=' -a --all -H --header -n --dry-run -q --quiet' ;;
@@ -27,6 +28,8 @@ _rep_opts()
             opts+=' -H --header -s --status -o --output --history' ;;
         rep-tar)
             opts+=' -q --quiet -d --dist -l --level -j --threads -t --test' ;;
+        rep-push)
+            opts+=' -n --dry-run -q --quiet -j --jobs -k --keep --rollback' ;;
     esac
     printf '%s\n' "$opts"
 }
@@ -34,11 +37,13 @@ _rep_opts()
 # _rep_argopts CMD: the options of CMD that take an argument
 _rep_argopts()
 {
-    local opts='-C --db --apps'
+    local opts='-C'
+    [[ $1 == rep-push ]] || opts+=' --db --apps'
     case $1 in
         rep-setstatus) opts+=' -f --from -m --note' ;;
         rep-ls) opts+=' -s --status -o --output' ;;
         rep-tar) opts+=' -d --dist -l --level -j --threads -t --test' ;;
+        rep-push) opts+=' -j --jobs -k --keep' ;;
     esac
     printf '%s\n' "$opts"
 }
@@ -191,6 +196,8 @@ _rep_optarg()
         rep-tar:-l | rep-tar:--level) _rep_words '1 2 3 4 5 6 7 8 9' ;;
         rep-tar:-j | rep-tar:--threads)
             _rep_words '1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16' ;;
+        rep-push:-j | rep-push:--jobs) _rep_words "$(echo {1..64})" ;;
+        rep-push:-k | rep-push:--keep) ;; # any number: nothing to offer
     esac
 }
 
@@ -225,7 +232,9 @@ _rep_complete()
             ;;
         rep-ls) _rep_names ;;
         rep-tar) [[ $tartest ]] || _rep_names ;;
+        rep-push) _filedir -d ;;
     esac
 }
 
-complete -F _rep_complete rep-register rep-diff rep-setstatus rep-ls rep-tar
+complete -F _rep_complete rep-register rep-diff rep-setstatus rep-ls rep-tar \
+    rep-push

@@ -1,16 +1,18 @@
 # fish completion for the rep tools: rep-register, rep-diff, rep-setstatus,
-# rep-ls, rep-tar (see rep(7)).  fish loads a file by the name of the
-# command, so install this file as
+# rep-ls, rep-tar, rep-push (see rep(7)).  fish loads a file by the name of
+# the command, so install this file as
 # $(datadir)/fish/vendor_completions.d/rep-register.fish with symlinks
-# rep-diff.fish, rep-setstatus.fish, rep-ls.fish and rep-tar.fish pointing
-# to it.
+# rep-diff.fish, rep-setstatus.fish, rep-ls.fish, rep-tar.fish and
+# rep-push.fish pointing to it.
 #
-# To add a tool: add it to the loop over the common options, give it its
-# options in __rep_argspec and below, and complete its operands.
+# To add a tool: add it to the loop over the common options (and to the
+# one over --db and --apps if it uses the database), give it its options in
+# __rep_argspec and below, and complete its operands.
 
 # __rep_argspec CMD: the options of CMD, as argparse specs
 function __rep_argspec
-    printf '%s\n' C= db= apps= h/help V/version
+    printf '%s\n' C= h/help V/version
+    test "$argv[1]" = rep-push; or printf '%s\n' db= apps=
     switch $argv[1]
         case rep-register
             printf '%s\n' a/all H/header n/dry-run q/quiet
@@ -22,6 +24,8 @@ function __rep_argspec
             printf '%s\n' H/header s/status= o/output= history
         case rep-tar
             printf '%s\n' q/quiet d/dist= l/level= j/threads= t/test=
+        case rep-push
+            printf '%s\n' n/dry-run q/quiet j/jobs= k/keep= rollback
     end
 end
 
@@ -102,13 +106,16 @@ function __rep_diffnames
     end | LC_ALL=C sort -u
 end
 
-for c in rep-register rep-diff rep-setstatus rep-ls rep-tar
+for c in rep-register rep-diff rep-setstatus rep-ls rep-tar rep-push
     complete -c $c -f
     complete -c $c -s C -x -a '(__fish_complete_directories)' -d 'Work as if started in DIR'
-    complete -c $c -l db -r -F -d 'Metadata database'
-    complete -c $c -l apps -x -a '(__fish_complete_directories)' -d 'Applications directory'
     complete -c $c -s h -l help -d 'Print usage and exit'
     complete -c $c -s V -l version -d 'Print version and exit'
+end
+
+for c in rep-register rep-diff rep-setstatus rep-ls rep-tar
+    complete -c $c -l db -r -F -d 'Metadata database'
+    complete -c $c -l apps -x -a '(__fish_complete_directories)' -d 'Applications directory'
 end
 
 for c in rep-register rep-diff rep-setstatus rep-ls
@@ -151,3 +158,10 @@ complete -c rep-tar -s l -l level -x -a '(seq 1 9)' -n 'not __fish_seen_argument
 complete -c rep-tar -s j -l threads -x -a '(seq 1 16)' -n 'not __fish_seen_argument -s t -l test' -d 'Compression threads (default: the number of cores)'
 complete -c rep-tar -s t -l test -x -a '(__rep_tar_archives)' -n 'not __fish_seen_argument -s d -l dist -s l -l level -s j -l threads' -d 'Verify ARCHIVE against its manifest, print it'
 complete -c rep-tar -n 'not __fish_seen_argument -s t -l test' -a '(__rep_names)'
+
+complete -c rep-push -s n -l dry-run -d 'Check the archives and show the plan, change nothing'
+complete -c rep-push -s q -l quiet -d 'Do not print the summary'
+complete -c rep-push -s j -l jobs -x -a '(seq 1 64)' -n 'not __fish_seen_argument -l rollback' -d 'Stage on up to N targets at once (default 1)'
+complete -c rep-push -s k -l keep -x -n 'not __fish_seen_argument -l rollback' -d 'Keep the KEEP newest releases on a target (default 5)'
+complete -c rep-push -l rollback -n 'not __fish_seen_argument -s j -l jobs -s k -l keep' -d 'Switch every target back to its previous release'
+complete -c rep-push -a '(__fish_complete_directories)'

@@ -2,6 +2,11 @@
  * of gz.c, and reading one back to check it against its manifest. */
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -137,33 +142,57 @@ static const char *read_error(struct archive *a)
 	return e ? e : "truncated or corrupt archive";
 }
 
+static void sha256_hex(struct sha256_ctx *c, char out[65])
+{
+	unsigned char d[SHA256_DIGEST_SIZE];
+	sha256_digest(c, sizeof d, d);
+	rep_hex(d, sizeof d, out);
+}
+
 /* The gzip layer of an archive being read, decoded by zlib, which checks
  * every member's CRC-32 and length (libarchive's reader does not): only
- * gzip, and nothing after the last member. */
+ * gzip, and nothing after the last member. It runs in a thread of its
+ * own, a few buffers ahead of the tar reader, as gzip -d | tar would. */
+#define GZ_BUFS 4
+#define GZ_OUT (256 * 1024)
+
 struct gunzip {
 	FILE *fp;
 	const char *path;
+	struct sha256_ctx raw;    /* of the file's bytes, as read */
 	z_stream z;
 	int ended;                /* the current member is complete */
-	unsigned char in[64 * 1024], out[256 * 1024];
+	unsigned char in[64 * 1024];
+	pthread_t tid;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	unsigned char *out[GZ_BUFS];
+	size_t len[GZ_BUFS];
+	unsigned filled, taken;   /* buffers made and handed out, counting up */
+	int64_t delivered;        /* bytes handed out */
+	int done;                 /* the thread made its last buffer */
+	char err[512];            /* why it stopped early, or "" */
 };
 
-static la_ssize_t gunzip_read(struct archive *a, void *arg, const void **buf)
+/* Fills out with decoded bytes; 0 at the end; -1 with g->err set. */
+static long inflate_some(struct gunzip *g, unsigned char *out, size_t size)
 {
-	struct gunzip *g = arg;
-	(void)a;
-
-	g->z.next_out = g->out;
-	g->z.avail_out = sizeof g->out;
-	while (g->z.avail_out == sizeof g->out) {
+	g->z.next_out = out;
+	g->z.avail_out = (uInt)size;
+	while (g->z.avail_out == size) {
 		if (g->z.avail_in == 0) {
 			g->z.avail_in = (uInt)fread(g->in, 1, sizeof g->in, g->fp);
 			g->z.next_in = g->in;
-			if (ferror(g->fp))
-				rep_die_errno("%s", g->path);
+			if (ferror(g->fp)) {
+				snprintf(g->err, sizeof g->err, "%s: %s", g->path, strerror(errno));
+				return -1;
+			}
+			sha256_update(&g->raw, g->z.avail_in, g->in);
 			if (g->z.avail_in == 0) {
-				if (!g->ended)
-					rep_die("%s: truncated archive", g->path);
+				if (!g->ended) {
+					snprintf(g->err, sizeof g->err, "%s: truncated archive", g->path);
+					return -1;
+				}
 				break;
 			}
 		}
@@ -172,35 +201,139 @@ static la_ssize_t gunzip_read(struct archive *a, void *arg, const void **buf)
 			if (g->z.avail_in == 1 && !feof(g->fp)) {
 				g->in[0] = g->z.next_in[0];
 				g->z.next_in = g->in;
-				g->z.avail_in += (uInt)fread(g->in + 1, 1, sizeof g->in - 1, g->fp);
-				if (ferror(g->fp))
-					rep_die_errno("%s", g->path);
+				size_t more = fread(g->in + 1, 1, sizeof g->in - 1, g->fp);
+				if (ferror(g->fp)) {
+					snprintf(g->err, sizeof g->err, "%s: %s", g->path, strerror(errno));
+					return -1;
+				}
+				sha256_update(&g->raw, more, g->in + 1);
+				g->z.avail_in += (uInt)more;
 			}
-			if (g->z.avail_in < 2 || g->z.next_in[0] != 0x1f || g->z.next_in[1] != 0x8b)
-				rep_die("%s: data after the end of the gzip stream", g->path);
+			if (g->z.avail_in < 2 || g->z.next_in[0] != 0x1f || g->z.next_in[1] != 0x8b) {
+				snprintf(g->err, sizeof g->err, "%s: data after the end of the gzip stream", g->path);
+				return -1;
+			}
 			inflateReset(&g->z);
 			g->ended = 0;
 		}
 		int rc = inflate(&g->z, Z_NO_FLUSH);
-		if (rc == Z_STREAM_END)
+		if (rc == Z_STREAM_END) {
 			g->ended = 1;
-		else if (rc != Z_OK && rc != Z_BUF_ERROR)
-			rep_die("%s: corrupt gzip data: %s", g->path, g->z.msg ? g->z.msg : "bad stream");
+		} else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+			snprintf(g->err, sizeof g->err, "%s: corrupt gzip data: %s", g->path,
+			    g->z.msg ? g->z.msg : "bad stream");
+			return -1;
+		}
 	}
-	*buf = g->out;
-	return (la_ssize_t)(sizeof g->out - g->z.avail_out);
+	return (long)(size - g->z.avail_out);
+}
+
+static void *gunzip_thread(void *arg)
+{
+	struct gunzip *g = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&g->lock);
+		while (g->filled - g->taken >= GZ_BUFS - 1)
+			pthread_cond_wait(&g->cond, &g->lock);
+		unsigned slot = g->filled % GZ_BUFS;
+		pthread_mutex_unlock(&g->lock);
+		long n = inflate_some(g, g->out[slot], GZ_OUT);
+		pthread_mutex_lock(&g->lock);
+		g->len[slot] = n > 0 ? (size_t)n : 0;
+		if (n > 0)
+			g->filled++;
+		else
+			g->done = 1;
+		pthread_cond_broadcast(&g->cond);
+		pthread_mutex_unlock(&g->lock);
+		if (n <= 0)
+			return NULL;
+	}
+}
+
+/* The next decoded buffer; the one handed out before it is free again
+ * (libarchive keeps a buffer only until its next read). */
+static la_ssize_t gunzip_read(struct archive *a, void *arg, const void **buf)
+{
+	struct gunzip *g = arg;
+	(void)a;
+
+	pthread_mutex_lock(&g->lock);
+	while (g->taken == g->filled && !g->done)
+		pthread_cond_wait(&g->cond, &g->lock);
+	if (g->taken == g->filled) {
+		pthread_mutex_unlock(&g->lock);
+		if (g->err[0])
+			rep_die("%s", g->err);
+		return 0;
+	}
+	/* the thread stays a buffer short of the one handed out last */
+	unsigned slot = g->taken++ % GZ_BUFS;
+	*buf = g->out[slot];
+	la_ssize_t n = (la_ssize_t)g->len[slot];
+	g->delivered += n;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+	return n;
+}
+
+static struct gunzip *gunzip_open(const char *path)
+{
+	struct gunzip *g = calloc(1, sizeof *g);
+
+	if (!g)
+		rep_die("out of memory");
+	g->path = path;
+	sha256_init(&g->raw);
+	struct stat st;
+	if (!(g->fp = fopen(path, "rb")) || fstat(fileno(g->fp), &st) < 0)
+		rep_die_errno("%s", path);
+	if (!S_ISREG(st.st_mode))
+		rep_die("%s: not a regular file", path);
+	int c0 = getc(g->fp), c1 = getc(g->fp);
+	if (ferror(g->fp))
+		rep_die_errno("%s", path);
+	if (c0 != 0x1f || c1 != 0x8b)
+		rep_die("%s: not a gzip-compressed tar archive", path);
+	rewind(g->fp);
+	if (inflateInit2(&g->z, 16 + 15) != Z_OK)
+		rep_die("out of memory");
+	for (int i = 0; i < GZ_BUFS; i++)
+		g->out[i] = rep_xmalloc(GZ_OUT);
+	pthread_mutex_init(&g->lock, NULL);
+	pthread_cond_init(&g->cond, NULL);
+	if ((errno = pthread_create(&g->tid, NULL, gunzip_thread, g)) != 0)
+		rep_die_errno("thread");
+	return g;
+}
+
+/* Once everything was read: the SHA-256 of the file's bytes. */
+static void gunzip_close(struct gunzip *g, char sha[65])
+{
+	pthread_join(g->tid, NULL);
+	sha256_hex(&g->raw, sha);
+	inflateEnd(&g->z);
+	fclose(g->fp);
+	for (int i = 0; i < GZ_BUFS; i++)
+		free(g->out[i]);
+	pthread_mutex_destroy(&g->lock);
+	pthread_cond_destroy(&g->cond);
+	free(g);
 }
 
 /* Reading an archive back: the manifest first, then every entry checked
  * against it; an application's checksum is folded from its entries. */
 struct app_seen {
-	struct rep_app want;
+	struct rep_app want;      /* first, so a pointer to it is a struct rep_app */
 	struct rep_entry *e;
 	size_t n, cap;
+	int64_t bytes;            /* of its regular files so far */
 	struct rep_strset links;  /* an entry below one would be written through it */
 };
 
-static void parse_manifest(const char *label, char *text, struct rep_strset *apps)
+/* MANIFEST text into m->apps: name -> struct rep_app, in manifest order. */
+void rep_manifest_parse(const char *label, char *text, struct rep_manifest *m)
 {
 	char *save, *line;
 	unsigned long lineno = 0;
@@ -229,9 +362,16 @@ static void parse_manifest(const char *label, char *text, struct rep_strset *app
 		if (*end || s->want.bytes < 0)
 			rep_die("%s: %s:%lu: not a manifest record", label, MANIFEST, lineno);
 		memcpy(s->want.checksum, f[3], 65);
-		if (!rep_strset_add(apps, f[0], s))
+		if (!rep_strset_add(&m->apps, f[0], s))
 			rep_die("%s: %s: %s listed twice", label, MANIFEST, f[0]);
+		m->files += s->want.files;
 	}
+}
+
+void rep_manifest_free(struct rep_manifest *m)
+{
+	rep_strset_free(&m->apps);
+	memset(m, 0, sizeof *m);
 }
 
 static char *read_whole(struct archive *a, const char *label, int64_t size)
@@ -264,8 +404,103 @@ static int bad_path(const char *p)
 	return 0;
 }
 
-static void hash_data(struct archive *a, const char *label, const char *path,
-    struct rep_entry *e)
+/* Unpacking: one archive_write_disk for the top of the release, and one
+ * per application, run from inside the application's directory so that
+ * ARCHIVE_EXTRACT_SECURE_SYMLINKS walks the path within the application
+ * (two components on average) rather than all of it for every entry. */
+struct unpack {
+	int top;                  /* the release directory being filled */
+	struct archive *outer;    /* MANIFEST, rep_applications/ and its directories */
+	struct archive *inner;    /* the entries of one application */
+	char app[REP_NAME_MAX + 1];
+	const char *label;
+};
+
+static void disk_check(struct archive *disk, int rc, const char *label, const char *path)
+{
+	if (rc == ARCHIVE_OK)
+		return;
+	const char *what = archive_error_string(disk) ? archive_error_string(disk) : "cannot write";
+	int err = archive_errno(disk);
+	if (err > 0 && !strstr(what, strerror(err)))
+		rep_die("%s: %s: %s: %s", label, path, what, strerror(err));
+	rep_die("%s: %s: %s", label, path, what);
+}
+
+static struct archive *writer_new(void)
+{
+	struct archive *w = archive_write_disk_new();
+
+	if (!w || archive_write_disk_set_options(w, ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+	    ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
+	    ARCHIVE_EXTRACT_NO_OVERWRITE | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM) != ARCHIVE_OK)
+		rep_die("out of memory");
+	return w;
+}
+
+/* Closing applies what libarchive deferred (directory times and modes),
+ * relative to the current directory: the one the writer was used in. */
+static void writer_close(struct archive **w, const char *label, const char *where)
+{
+	if (!*w)
+		return;
+	disk_check(*w, archive_write_close(*w), label, where);
+	archive_write_free(*w);
+	*w = NULL;
+}
+
+static void leave_app(struct unpack *u)
+{
+	if (!u->inner)
+		return;
+	writer_close(&u->inner, u->label, u->app);
+	if (fchdir(u->top) < 0)
+		rep_die_errno("%s", u->label);
+}
+
+/* The writer for an entry: outside any application (app NULL) or inside
+ * one, where the entry is renamed to its path within the application. */
+static struct archive *writer_for(struct unpack *u, const char *app, struct archive_entry *ae,
+    const char *rel)
+{
+	if (!app) {
+		leave_app(u);
+		return u->outer;
+	}
+	if (u->inner && strcmp(u->app, app) == 0) {
+		char *copy = rep_xstrdup(rel);
+		archive_entry_set_pathname(ae, copy);
+		free(copy);
+		return u->inner;
+	}
+	leave_app(u);
+	char dir[REP_NAME_MAX + 32];
+	snprintf(dir, sizeof dir, TOP "/%s", app);
+	int fd = openat(u->top, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fchdir(fd) < 0)
+		rep_die_errno("%s: %s", u->label, dir);
+	close(fd);
+	snprintf(u->app, sizeof u->app, "%s", app);
+	u->inner = writer_new();
+	return writer_for(u, app, ae, rel);
+}
+
+static void disk_entry(struct unpack *u, const char *app, struct archive_entry *ae,
+    const char *rel)
+{
+	if (!u)
+		return;
+	const char *path = archive_entry_pathname(ae);
+	char *shown = rep_xstrdup(path);
+	struct archive *w = writer_for(u, app, ae, rel);
+	disk_check(w, archive_write_header(w, ae), u->label, shown);
+	if (archive_entry_filetype(ae) != AE_IFREG)
+		disk_check(w, archive_write_finish_entry(w), u->label, shown);
+	free(shown);
+}
+
+static void hash_data(struct archive *a, struct archive *disk, int hash, const char *label,
+    const char *path, struct rep_entry *e)
 {
 	struct sha256_ctx c;
 	const void *buf;
@@ -278,12 +513,17 @@ static void hash_data(struct archive *a, const char *label, const char *path,
 	while ((rc = archive_read_data_block(a, &buf, &n, &off)) == ARCHIVE_OK) {
 		if (off != e->size)
 			rep_die("%s: %s: sparse entries are not allowed", label, path);
-		sha256_update(&c, n, buf);
+		if (hash)
+			sha256_update(&c, n, buf);
+		if (disk && archive_write_data_block(disk, buf, n, off) != ARCHIVE_OK)
+			disk_check(disk, ARCHIVE_FATAL, label, path);
 		e->size += (int64_t)n;
 	}
 	if (rc != ARCHIVE_EOF)
 		rep_die("%s: %s: %s", label, path, read_error(a));
 	sha256_digest(&c, sizeof e->digest, e->digest);
+	if (disk)
+		disk_check(disk, archive_write_finish_entry(disk), label, path);
 }
 
 static void add_seen(struct app_seen *s, const char *rel, char type)
@@ -298,8 +538,22 @@ static void add_seen(struct app_seen *s, const char *rel, char type)
 	s->n++;
 }
 
-static struct rep_entry *check_entry(struct archive *a, struct archive_entry *ae,
-    const char *label, struct rep_strset *apps)
+/* No more files and bytes than the manifest lists, so that a bomb (or
+ * any archive that lies) stops at once rather than once all is read. */
+static void within_manifest(const struct app_seen *s, struct archive_entry *ae,
+    const char *label, const char *path)
+{
+	if ((int64_t)s->n >= s->want.files)
+		rep_die("%s: %s: more files than %s lists for %s", label, path, MANIFEST, s->want.name);
+	if (archive_entry_filetype(ae) == AE_IFREG && (archive_entry_size(ae) < 0 ||
+	    archive_entry_size(ae) > s->want.bytes - s->bytes))
+		rep_die("%s: %s: more bytes than %s lists for %s", label, path, MANIFEST, s->want.name);
+}
+
+/* One entry, refused unless it is safe and in the manifest, then (if
+ * disk) written: nothing reaches the disk before it has been checked. */
+static void check_entry(struct archive *a, struct archive_entry *ae, struct unpack *u,
+    int hash, const char *label, struct rep_manifest *m)
 {
 	const char *path = archive_entry_pathname(ae);
 	char name[REP_NAME_MAX + 1];
@@ -319,18 +573,20 @@ static struct rep_entry *check_entry(struct archive *a, struct archive_entry *ae
 	if (n == 0) {
 		if (type != AE_IFDIR)
 			rep_die("%s: %s: not a directory", label, path);
-		return NULL;
+		disk_entry(u, NULL, ae, NULL);
+		return;
 	}
 	snprintf(name, sizeof name, "%.*s", (int)(n > REP_NAME_MAX ? REP_NAME_MAX + 1 : n), p);
-	long i = rep_strset_find(apps, name);
+	long i = rep_strset_find(&m->apps, name);
 	if (n > REP_NAME_MAX || i < 0)
 		rep_die("%s: %s: application not in the manifest", label, path);
-	struct app_seen *s = apps->val[i];
+	struct app_seen *s = m->apps.val[i];
 	const char *rel = p + n + (p[n] == '/');
 	if (!*rel) {
 		if (type != AE_IFDIR)
 			rep_die("%s: %s: not a directory", label, path);
-		return NULL;
+		disk_entry(u, NULL, ae, NULL);
+		return;
 	}
 	for (const char *slash = rel; (slash = strchr(slash, '/')); slash++) {
 		char *parent = rep_xstrdup(rel);
@@ -340,29 +596,52 @@ static struct rep_entry *check_entry(struct archive *a, struct archive_entry *ae
 		if (through)
 			rep_die("%s: %s: path goes through a symlink", label, path);
 	}
-	if (type == AE_IFDIR)
-		return NULL;
+	if (type == AE_IFDIR) {
+		disk_entry(u, name, ae, rel);
+		return;
+	}
 	if (type == AE_IFLNK) {
 		rep_strset_add(&s->links, rel, NULL);
 		const char *target = archive_entry_symlink(ae);
 		if (!target || !rep_link_inside(rel, target))
 			rep_die("%s: %s: symlink points outside its application", label, path);
+		within_manifest(s, ae, label, path);
 		add_seen(s, rel, 'l');
 		struct rep_entry *e = &s->e[s->n - 1];
 		struct sha256_ctx c;
 		sha256_init(&c);
 		sha256_update(&c, strlen(target), (const uint8_t *)target);
 		sha256_digest(&c, sizeof e->digest, e->digest);
-		return e;
+		disk_entry(u, name, ae, rel);
+		return;
 	}
+	within_manifest(s, ae, label, path);
 	add_seen(s, rel, archive_entry_perm(ae) & 0100 ? 'x' : 'f');
-	hash_data(a, label, path, &s->e[s->n - 1]);
-	return &s->e[s->n - 1];
+	struct rep_entry *e = &s->e[s->n - 1];
+	struct archive *w = NULL;
+	char *shown = rep_xstrdup(path);
+	if (u) {
+		w = writer_for(u, name, ae, rel);
+		disk_check(w, archive_write_header(w, ae), label, shown);
+	}
+	hash_data(a, w, hash, label, shown, e);
+	s->bytes += e->size;
+	free(shown);
 }
 
 static int by_path(const void *a, const void *b)
 {
 	return strcmp(((const struct rep_entry *)a)->path, ((const struct rep_entry *)b)->path);
+}
+
+static void free_seen(struct app_seen *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->e[i].path);
+	free(s->e);
+	s->e = NULL;
+	s->n = s->cap = 0;
+	rep_strset_free(&s->links);
 }
 
 static void compare(const char *label, struct app_seen *s)
@@ -378,39 +657,50 @@ static void compare(const char *label, struct app_seen *s)
 			rep_die("%s: %s/%s/%s: entry twice", label, TOP, s->want.name, s->e[i].path);
 		rep_fold_add(&f, s->e[i].type, s->e[i].path, s->e[i].digest, s->e[i].size);
 	}
-	for (size_t i = 0; i < s->n; i++)
-		free(s->e[i].path);
-	free(s->e);
-	rep_strset_free(&s->links);
+	free_seen(s);
 	rep_fold_end(&f, &sum);
 	if (sum.files != s->want.files || sum.bytes != s->want.bytes ||
 	    strcmp(sum.checksum, s->want.checksum) != 0)
 		rep_die("%s: %s: content does not match the manifest", label, s->want.name);
 }
 
-/* Checks an archive; prints its manifest records to out (if not NULL)
- * once everything matched. Dies on the first problem. */
-void rep_archive_verify(const char *path, FILE *out)
+static void read_manifest(struct archive *a, struct archive_entry *ae, struct unpack *u,
+    const char *path, struct rep_manifest *m)
+{
+	struct sha256_ctx c;
+	int64_t size = archive_entry_size(ae);
+
+	if (strcmp(archive_entry_pathname(ae), MANIFEST) != 0 || archive_entry_filetype(ae) != AE_IFREG)
+		rep_die("%s: first entry is not %s", path, MANIFEST);
+	char *text = read_whole(a, path, size);
+	sha256_init(&c);
+	sha256_update(&c, (size_t)size, (const uint8_t *)text);
+	sha256_hex(&c, m->manifest_sha256);
+	if (u) {
+		struct archive *w = u->outer;
+		disk_check(w, archive_write_header(w, ae), path, MANIFEST);
+		if (size && archive_write_data(w, text, (size_t)size) != (la_ssize_t)size)
+			disk_check(w, ARCHIVE_FATAL, path, MANIFEST);
+		disk_check(w, archive_write_finish_entry(w), path, MANIFEST);
+	}
+	rep_manifest_parse(path, text, m);
+	free(text);
+}
+
+/* Reads an archive, every entry checked before it is written to disk (if
+ * disk); with hash, every application against its manifest as well. */
+static void read_archive(const char *path, struct unpack *u, int hash, struct rep_manifest *m)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *ae;
-	struct rep_strset apps = { 0 };
 	int rc;
 
-	struct gunzip *g = calloc(1, sizeof *g);
-	if (!a || !g)
+	if (!a)
 		rep_die("out of memory");
-	g->path = path;
-	if (!(g->fp = fopen(path, "rb")))
+	memset(m, 0, sizeof *m);
+	struct gunzip *g = gunzip_open(path);
+	if (u && fchdir(u->top) < 0)
 		rep_die_errno("%s", path);
-	int c0 = getc(g->fp), c1 = getc(g->fp);
-	if (ferror(g->fp))
-		rep_die_errno("%s", path);
-	if (c0 != 0x1f || c1 != 0x8b)
-		rep_die("%s: not a gzip-compressed tar archive", path);
-	rewind(g->fp);
-	if (inflateInit2(&g->z, 16 + 15) != Z_OK)
-		rep_die("out of memory");
 	if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
 	    archive_read_open(a, g, NULL, gunzip_read, NULL) != ARCHIVE_OK)
 		rep_die("%s: %s", path, read_error(a));
@@ -419,31 +709,64 @@ void rep_archive_verify(const char *path, FILE *out)
 		rep_die("%s: %s", path, rc == ARCHIVE_EOF ? "empty archive" : read_error(a));
 	if ((archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) != ARCHIVE_FORMAT_TAR)
 		rep_die("%s: not a gzip-compressed tar archive", path);
-	if (strcmp(archive_entry_pathname(ae), MANIFEST) != 0 || archive_entry_filetype(ae) != AE_IFREG)
-		rep_die("%s: first entry is not %s", path, MANIFEST);
-	char *text = read_whole(a, path, archive_entry_size(ae));
-	parse_manifest(path, text, &apps);
-	free(text);
+	read_manifest(a, ae, u, path, m);
 	while ((rc = archive_read_next_header(a, &ae)) == ARCHIVE_OK)
-		check_entry(a, ae, path, &apps);
+		check_entry(a, ae, u, hash, path, m);
 	if (rc != ARCHIVE_EOF)
 		rep_die("%s: %s", path, read_error(a));
 	/* After the tar's end: zero padding to the end of the gzip data, and
-	 * nothing else (tar would not unpack it, so it was never checked). */
+	 * nothing else (tar would not unpack it, so it was never checked).
+	 * First what libarchive read ahead and left, at the end of the last
+	 * buffer handed out (it reads ahead no more than one record). */
 	const void *rest;
 	la_ssize_t n;
-	while ((n = gunzip_read(a, g, &rest)) > 0)
+	int64_t padding = g->delivered - archive_filter_bytes(a, 0);
+	if (g->taken) {
+		unsigned slot = (g->taken - 1) % GZ_BUFS;
+		if (padding < 0 || (size_t)padding > g->len[slot])
+			rep_die("%s: cannot tell where the archive ends", path);
+		const unsigned char *tail = g->out[slot] + g->len[slot] - padding;
+		for (int64_t i = 0; i < padding; i++)
+			if (tail[i])
+				rep_die("%s: data after the end of the archive", path);
+	}
+	while ((n = gunzip_read(a, g, &rest)) > 0) {
 		for (la_ssize_t i = 0; i < n; i++)
 			if (((const unsigned char *)rest)[i])
 				rep_die("%s: data after the end of the archive", path);
+		if ((padding += n) > 1024 * 1024)
+			rep_die("%s: more than 1 MiB of padding after the end of the archive", path);
+	}
 	archive_read_free(a);
-	inflateEnd(&g->z);
-	fclose(g->fp);
-	free(g);
-	for (size_t i = 0; i < apps.n; i++)
-		compare(path, apps.val[i]);
-	for (size_t i = 0; out && i < apps.n; i++)
-		rep_put_app(out, &((struct app_seen *)apps.val[i])->want,
-		    rep_manifest_fields, REP_MANIFEST_NFIELDS);
-	rep_strset_free(&apps);
+	gunzip_close(g, m->sha256);
+	for (size_t i = 0; i < m->apps.n; i++)
+		if (hash)
+			compare(path, m->apps.val[i]);
+		else
+			free_seen(m->apps.val[i]);
+}
+
+/* Checks an archive against its manifest, filling m. Dies on the first
+ * problem. */
+void rep_archive_check(const char *path, struct rep_manifest *m)
+{
+	read_archive(path, NULL, 1, m);
+}
+
+/* Unpacks an archive that rep_archive_check() passed into the directory
+ * dirfd, which becomes the current directory once path is open. Every entry is checked for
+ * safety again before it is written, and the file's SHA-256 must be the
+ * one checked, so its contents need no second hashing. */
+void rep_archive_unpack(const char *path, int dirfd, const struct rep_manifest *checked)
+{
+	struct rep_manifest m;
+	struct unpack u = { .top = dirfd, .label = path };
+
+	u.outer = writer_new();
+	read_archive(path, &u, 0, &m);
+	leave_app(&u);
+	writer_close(&u.outer, path, TOP);
+	if (strcmp(m.sha256, checked->sha256) != 0)
+		rep_die("%s: changed since it was checked", path);
+	rep_manifest_free(&m);
 }

@@ -51,9 +51,20 @@ void rep_on_die_cancel(void (*fn)(void))
 			die_hooks[i] = NULL;
 }
 
+static const char *context;
+
+/* What every later message is about, after the program's name (the
+ * target a child process of rep-push works on). */
+void rep_msg_context(const char *ctx)
+{
+	context = ctx;
+}
+
 static void vmsg(const char *fmt, va_list ap, const char *why)
 {
 	fprintf(stderr, "%s: ", rep_prog);
+	if (context)
+		fprintf(stderr, "%s: ", context);
 	vfprintf(stderr, fmt, ap);
 	if (why)
 		fprintf(stderr, ": %s", why);

@@ -73,6 +73,17 @@ int rep_getopt(int argc, char **argv, const char *shortopts,
 	return -1;
 }
 
+/* An option's numeric value, lo to hi, or a usage error. */
+long rep_opt_number(const char *opt, const char *s, long lo, long hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || !*s || v < lo || v > hi)
+		rep_usage_error("%s %s: not a number from %ld to %ld", opt, s, lo, hi);
+	return v;
+}
+
 static char *absolute(const char *path, const char *cwd)
 {
 	if (path[0] == '/')

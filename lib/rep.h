@@ -26,6 +26,7 @@ void *rep_xmalloc(size_t n);
 void *rep_xrealloc(void *p, size_t n);
 char *rep_xstrdup(const char *s);
 int rep_stderr_tty(void);
+void rep_msg_context(const char *ctx);
 
 /* opt.c: the options every tool shares */
 struct rep_opts {
@@ -52,6 +53,7 @@ enum { REP_OPT_DB = 0x100, REP_OPT_APPS, REP_OPT_TOOL };
 int rep_getopt(int argc, char **argv, const char *shortopts,
     const struct option *longopts, const char *usage);
 void rep_opt_finish(void);
+long rep_opt_number(const char *opt, const char *s, long lo, long hi);
 char *rep_now(char buf[32]);
 const char *rep_user(void);
 
@@ -222,6 +224,74 @@ void rep_tar_file(struct rep_tar *t, const char *path, int exec, int64_t size, i
 void rep_tar_data(struct rep_tar *t, const void *buf, size_t n);
 int64_t rep_tar_close(struct rep_tar *t);
 int rep_link_inside(const char *rel, const char *target);
-void rep_archive_verify(const char *path, FILE *out);
+struct rep_manifest {
+	struct rep_strset apps;    /* name -> struct rep_app *, in manifest order */
+	int64_t files;             /* files and symlinks of all applications */
+	char sha256[65];           /* of the archive file, as it was read */
+	char manifest_sha256[65];  /* of its MANIFEST */
+};
+void rep_archive_check(const char *path, struct rep_manifest *m);
+void rep_archive_unpack(const char *path, int dirfd, const struct rep_manifest *checked);
+void rep_manifest_parse(const char *label, char *text, struct rep_manifest *m);
+void rep_manifest_free(struct rep_manifest *m);
+
+/* target.c: where rep-push deploys, and the steps it takes there */
+struct rep_target {
+	const char *arg;             /* as given: for messages and the output */
+	int index;                   /* its place among the operands */
+	char *user, *host, *dir;     /* host NULL: a local directory */
+	char current[REP_NAME_MAX + 1]; /* the live release, "" for none */
+	struct rep_strset releases;  /* release -> its MANIFEST's SHA-256 ("-": none) */
+	char lock[1024];             /* our lock line, while we hold it */
+	char holder[640];            /* who holds the lock (rep-push -n) */
+	char stale[640];             /* who held it and is gone (rep-push -n) */
+	int dirfd;                   /* local */
+	pid_t keeper;                /* ssh: the session holding the lock */
+	int keeper_in, keeper_out, keeper_err;
+};
+void rep_target_parse(struct rep_target *t, const char *arg);
+void rep_target_error(const struct rep_target *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int rep_release_name(const char *s);
+int rep_release_cmp(const char *a, const char *b);
+char *rep_release_of(const char *archive);
+const char *rep_hostname(void);
+const char *rep_pusher(void);
+void rep_lock_line(char *buf, size_t size, long pid);
+void rep_lock_holder(const char *line, char *out, size_t size);
+/* how a target is opened: read only (-n), locked for a push (DIR and
+ * releases/ made if missing), locked for a rollback (nothing made) */
+enum rep_lock { REP_LOCK_READ, REP_LOCK_PUSH, REP_LOCK_ROLLBACK };
+int rep_target_lock(struct rep_target *t, enum rep_lock how);
+int rep_target_stage(struct rep_target *t, const char *archive, const char *stem,
+    const struct rep_manifest *m);
+int rep_target_switch(struct rep_target *t, const char *to);
+int rep_target_prune(struct rep_target *t, char **names, size_t n);
+char *rep_target_manifest(struct rep_target *t, const char *release);
+void rep_target_unlock(struct rep_target *t);
+const char *rep_target_release(const struct rep_target *t, const char *name);
+void rep_target_add_release(struct rep_target *t, const char *name, const char *msha);
+
+/* local.c: a target that is a local directory */
+int rep_rm_tree(int dirfd, const char *name);
+int rep_local_lock(struct rep_target *t, enum rep_lock how);
+int rep_local_stage(struct rep_target *t, const char *archive, const char *stem,
+    const struct rep_manifest *m);
+int rep_local_switch(struct rep_target *t, const char *to);
+int rep_local_prune(struct rep_target *t, char **names, size_t n);
+char *rep_local_manifest(struct rep_target *t, const char *release);
+void rep_local_unlock(struct rep_target *t);
+
+/* ssh.c: a target on [user@]host:DIR, over $REP_SSH */
+char *rep_shell_quote(const char *s);
+void rep_ssh_init(void);
+void rep_ssh_on_signal(void);
+int rep_ssh_lock(struct rep_target *t, enum rep_lock how);
+int rep_ssh_stage(struct rep_target *t, const char *archive, const char *stem,
+    const struct rep_manifest *m);
+int rep_ssh_switch(struct rep_target *t, const char *to);
+int rep_ssh_prune(struct rep_target *t, char **names, size_t n);
+char *rep_ssh_manifest(struct rep_target *t, const char *release);
+void rep_ssh_unlock(struct rep_target *t);
 
 #endif

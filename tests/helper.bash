@@ -367,3 +367,72 @@ field() {
 hist() {
 	rep-ls --history "$@" </dev/null | norm_ts
 }
+
+# --- archives (rep-tar, rep-push) -------------------------------------------------
+
+# python3 for the helpers: the system's, when there is one (a version
+# manager's shim on PATH costs half a second a call).
+if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
+
+# pytar OUT ENTRY... ['' OUT ENTRY...]...: write OUT, a tar.gz made by python's
+# tarfile, entries in order: f:PATH:DATA (file 0644), d:PATH (directory),
+# l:PATH:TARGET (symlink), h:PATH:TARGET (hard link), c:PATH (character
+# device).  An empty argument starts another archive (one python for all).
+pytar() {
+	"$PYTHON" - "$@" <<'EOF'
+import io, sys, tarfile
+
+def write(out, specs):
+    with tarfile.open(out, 'w:gz', format=tarfile.PAX_FORMAT) as t:
+        for spec in specs:
+            kind, rest = spec.split(':', 1)
+            path, _, arg = rest.partition(':')
+            ti = tarfile.TarInfo(path)
+            ti.mode = 0o755 if kind == 'd' else 0o644
+            data = None
+            if kind == 'f':
+                data = arg.encode()
+                ti.size = len(data)
+            elif kind == 'd':
+                ti.type = tarfile.DIRTYPE
+            elif kind == 'l':
+                ti.type, ti.linkname = tarfile.SYMTYPE, arg
+            elif kind == 'h':
+                ti.type, ti.linkname = tarfile.LNKTYPE, arg
+            elif kind == 'c':
+                ti.type, ti.devmajor, ti.devminor = tarfile.CHRTYPE, 1, 3
+            t.addfile(ti, io.BytesIO(data) if data is not None else None)
+
+group = []
+for arg in sys.argv[1:] + ['']:
+    if arg:
+        group.append(arg)
+    elif group:
+        write(group[0], group[1:])
+        group = []
+EOF
+}
+
+# flip_byte FILE OFFSET: invert the bits of one byte in place.
+flip_byte() {
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 -- "$1" | tr -d ' ')
+	# shellcheck disable=SC2059 # the format is the byte
+	printf "\\x$(printf %02x $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+# rebuild DIR OUT: GNU tar's own archive of an extraction (MANIFEST first).
+rebuild() {
+	tar -C "$1" --sort=name --owner=0 --group=0 --numeric-owner -czf "$2" MANIFEST rep_applications
+}
+
+# push_records RELEASE TARGETS APP...: the records rep-push prints for these
+# applications, name<TAB>release<TAB>targets.
+push_records() {
+	local release=$1 where=$2 app out=''
+	shift 2
+	for app; do
+		out+="$app$TAB$release$TAB$where"$'\n'
+	done
+	printf '%s' "${out%$'\n'}"
+}

@@ -1,0 +1,1037 @@
+#!/usr/bin/env bats
+# rep-push to [user@]host:DIR targets, against a real sshd on 127.0.0.1
+# (tests/sshd: generated keys, login as the current user).  Local targets
+# are in rep-push.bats.  The target directories are on this machine, so the
+# tests look at them directly; state a push would have left is made by hand
+# (plant), so that only the push under test goes through ssh: every ssh
+# session costs the far side's login shell.
+# shellcheck disable=SC2154 # output, stderr, status: set by run
+
+load helper
+
+bats_require_minimum_version 1.5.0
+
+# --- the sshd and the ssh stand-ins --------------------------------------------------------
+
+# The sshd is started once for the file; if it cannot be, every test fails.
+# REP_SSH: the real ssh command for it.  FAKE_SSH: the same through fake-ssh
+# (below).  NO_SSH: a REP_SSH for where no connection may be made.
+setup_file() {
+	SSHD_DIR=$BATS_FILE_TMPDIR/sshd
+	if ! REP_SSH=$("$BATS_TEST_DIRNAME/sshd" start "$SSHD_DIR") || [ -z "$REP_SSH" ]; then
+		echo "tests/sshd could not start an sshd: the ssh tests cannot run" >&2
+		return 1
+	fi
+	SSH_USER=$(id -un)
+	SSH_PORT=$(sed -E 's/.* -p ([0-9]+) .*/\1/' <<<"$REP_SSH")
+	HOST=$(uname -n)
+	export SSHD_DIR REP_SSH SSH_USER SSH_PORT HOST
+
+	# fake-ssh: logs "OP DIR" of each call to $SSH_LOG (if set), then runs
+	# the real ssh, unless told to misbehave for one OP on one DIR.
+	cat >"$BATS_FILE_TMPDIR/fake-ssh" <<'EOF'
+#!/bin/bash
+set -u
+op='' dir=''
+words() { op=$1 dir=${2-}; }
+last=${!#}
+case $last in
+*"' rep-push '"*) eval "words ${last##*"' rep-push "}" ;;
+esac
+if [ -n "${SSH_LOG:-}" ]; then printf '%s %s\n' "$op" "$dir" >>"$SSH_LOG"; fi
+# FAIL_SWITCH=DIR: the switch on DIR fails as the far side would say it
+if [ "$op" = switch ] && [ "$dir" = "${FAIL_SWITCH:-}" ]; then
+	printf 'error\tinjected failure\n'
+	exit 1
+fi
+# CORRUPT_STAGE=DIR: the upload to DIR gets one byte flipped on the way
+# (what was sent is kept in $CORRUPT_COPY)
+if [ "$op" = stage ] && [ "$dir" = "${CORRUPT_STAGE:-}" ]; then
+	cat >"$CORRUPT_COPY" || exit 255
+	size=$(stat -c %s "$CORRUPT_COPY")
+	b=$(od -An -tu1 -j $((size / 2)) -N1 "$CORRUPT_COPY" | tr -d ' ')
+	# shellcheck disable=SC2059 # the format is the byte
+	printf "\\x$(printf %02x $((b ^ 255)))" |
+		dd of="$CORRUPT_COPY" bs=1 seek=$((size / 2)) conv=notrunc status=none
+	exec ssh "$@" <"$CORRUPT_COPY"
+fi
+# STEAL_LOCK=DIR: DIR's lock is removed before its upload
+if [ "$op" = stage ] && [ "$dir" = "${STEAL_LOCK:-}" ]; then
+	rm -f "$dir/.rep-push.lock"
+fi
+# CUT_STAGE=DIR: the upload to DIR loses its last 100 bytes on the way
+if [ "$op" = stage ] && [ "$dir" = "${CUT_STAGE:-}" ]; then
+	head -c -100 | ssh "$@"
+	exit
+fi
+# SLOW_STAGE=SECONDS: the upload stalls that long after its first 64 KiB
+if [ "$op" = stage ] && [ -n "${SLOW_STAGE:-}" ]; then
+	{ dd bs=65536 count=1 status=none; sleep "$SLOW_STAGE"; cat; } | ssh "$@"
+	exit
+fi
+exec ssh "$@"
+EOF
+	# no-ssh: records the destination it was given, fails like ssh
+	cat >"$BATS_FILE_TMPDIR/no-ssh" <<'EOF'
+#!/bin/sh
+while [ $# -gt 0 ] && [ "$1" != -- ]; do shift; done
+printf 'called: %s\n' "${2-}" >>"$NO_SSH_LOG"
+echo 'no-ssh: no connection may be made here' >&2
+exit 255
+EOF
+	chmod +x "$BATS_FILE_TMPDIR/fake-ssh" "$BATS_FILE_TMPDIR/no-ssh"
+	FAKE_SSH="$BATS_FILE_TMPDIR/fake-ssh ${REP_SSH#ssh }"
+	NO_SSH=$BATS_FILE_TMPDIR/no-ssh
+	export FAKE_SSH NO_SSH
+}
+
+teardown_file() {
+	"$BATS_TEST_DIRNAME/sshd" stop "$SSHD_DIR"
+}
+
+# Each test: its own short TMPDIR (rep-push keeps its ssh control sockets
+# there; it must be empty again after a push), T a target in the test's
+# directory and D that directory.
+setup() {
+	rep_setup
+	TMPDIR=$(mktemp -d /tmp/rep-push-ssh.XXXXXX)
+	export TMPDIR
+	export NO_SSH_LOG=$BATS_TEST_TMPDIR/ssh-called
+	D=$BATS_TEST_TMPDIR/t
+	T=$SSH_USER@127.0.0.1:$D
+	BG_PIDS=()
+}
+
+teardown() {
+	local pid
+	for pid in "${BG_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	rm -rf -- "$TMPDIR"
+}
+
+# --- helpers -------------------------------------------------------------------------------
+
+# mkarchive VAR APP...: register APP... as they are now and package them;
+# the archive's path goes into VAR, its release into VAR_REL.  Archives
+# made one after the other sort in that order.
+mkarchive() {
+	local var=$1 path
+	shift
+	rep-register -q "$@" </dev/null >/dev/null || return
+	path=$(rep-tar -q "$@" </dev/null) || return
+	printf -v "$var" '%s' "$path"
+	printf -v "${var}_REL" '%s' "$(basename "$path" .tar.gz)"
+}
+
+# plant DIR ARCHIVE [live]: DIR/releases/<release> unpacked by hand, as a
+# push would have left it; with live, current points to it.
+plant() {
+	local r
+	r=$(basename "$2" .tar.gz)
+	mkdir -p "$1/releases/$r" && tar -C "$1/releases/$r" -xzf "$2" || return
+	if [ "${3-}" = live ]; then
+		ln -sfn "releases/$r" "$1/current"
+	fi
+}
+
+# state DIR: every entry under DIR, with its type, mode and link target.
+state() {
+	find "$1" -printf '%y %m %p %l\n' | LC_ALL=C sort
+}
+
+# snapshot DIR... / assert_unchanged: state before, compared after.
+snapshot() {
+	local d
+	BEFORE=''
+	for d; do
+		BEFORE+=$(state "$d")$'\n'
+	done
+	SNAPPED=("$@")
+}
+
+assert_unchanged() {
+	local d after=''
+	for d in "${SNAPPED[@]}"; do
+		after+=$(state "$d")$'\n'
+	done
+	if [ "$after" != "$BEFORE" ]; then
+		diff <(printf '%s' "$BEFORE") <(printf '%s' "$after") |
+			batslib_decorate 'a target changed' | fail
+	fi
+}
+
+# assert_live DIR RELEASE: DIR/current is the relative link releases/RELEASE.
+assert_live() {
+	if [ ! -L "$1/current" ]; then
+		fail "$1/current is not a symbolic link"
+		return
+	fi
+	assert_equal "$(readlink "$1/current")" "releases/$2"
+}
+
+# assert_clean DIR: no lock and nothing a push leaves while it runs.
+assert_clean() {
+	local leftovers
+	leftovers=$(find "$1" -maxdepth 2 \( -name '.rep-push*' \) -print)
+	assert_equal "$leftovers" ''
+}
+
+# assert_no_ssh: the ssh stand-in of NO_SSH never ran.
+assert_no_ssh() {
+	if [ -e "$NO_SSH_LOG" ]; then
+		fail "ssh ran: $(cat "$NO_SSH_LOG")"
+	fi
+}
+
+# assert_tmp_empty: rep-push left nothing in TMPDIR.
+assert_tmp_empty() {
+	assert_equal "$(ls -A "$TMPDIR")" ''
+}
+
+# tree DIR: DIR's entries relative to it: type, mode, size and mtime of
+# files, link targets; what an unpacked release must show.
+tree() {
+	(cd "$1" && find . -mindepth 1 \( -type f -printf '%P f %m %s %T@\n' \) \
+		-o \( -type l -printf '%P -> %l\n' \) -o -printf '%P %y %m\n') | LC_ALL=C sort
+}
+
+# assert_staged DIR ARCHIVE: DIR/releases/<release> holds what ARCHIVE holds
+# (as GNU tar unpacks it), and the content is the same.
+assert_staged() {
+	local r ref
+	r=$(basename "$2" .tar.gz)
+	ref=$BATS_TEST_TMPDIR/ref-$r
+	if [ ! -d "$ref" ]; then
+		mkdir "$ref" && tar -C "$ref" -xzf "$2" || return
+	fi
+	if [ ! -d "$1/releases/$r" ] || [ -L "$1/releases/$r" ]; then
+		fail "$1/releases/$r: not a directory"
+		return
+	fi
+	assert_equal "$(tree "$1/releases/$r")" "$(tree "$ref")"
+	local d
+	if ! d=$(diff -r --no-dereference "$ref" "$1/releases/$r" 2>&1); then
+		fail "$1/releases/$r differs from $2: $d"
+	fi
+}
+
+# lockline HOST PID: a lock as the far side writes it.
+lockline() {
+	printf '%s\t%s\tsomeone@elsewhere\t2020-01-02T03:04:05Z\n' "$1" "$2"
+}
+
+# wait_gone PATH SECONDS: wait until nothing is at PATH; fails after SECONDS.
+wait_gone() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		if [ ! -e "$1" ] && [ ! -L "$1" ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "$1 still there after $2 s"
+}
+
+# --- a push ---------------------------------------------------------------------------------
+
+@test "a push over ssh: releases/<release> as in the archive, current, the records" {
+	mkapp app-a README bin/run sub/file
+	mkapp app-b
+	ln -s sub/file rep_applications/app-a/link
+	ln -s ../README rep_applications/app-a/sub/up
+	mkdir rep_applications/app-a/empty
+	chmod 600 rep_applications/app-a/README
+	chmod 700 rep_applications/app-a/bin/run rep_applications/app-a/sub
+	find rep_applications -exec touch -h -d @1600000000 {} +
+	mkarchive A app-a app-b
+	run --separate-stderr rep-push "$T" <<<"$A"
+	assert_success
+	assert_output "$(push_records "$A_REL" "$T" app-a app-b)"
+	assert_stderr "rep-push: $A_REL: live on 1 target"
+	assert_live "$D" "$A_REL"
+	assert_equal "$(ls -A "$D")" "$(lines current releases)"
+	assert_equal "$(ls -A "$D/releases")" "$A_REL"
+	# the layout, with the modes rep-tar gives (0755 directories and
+	# executables, 0644 the rest), the times and the links of the source
+	assert_equal "$(tree "$D/releases/$A_REL")" "$(lines \
+		"MANIFEST f 644 $(stat -c %s "$D/releases/$A_REL/MANIFEST") $(stat -c %Y "$D/releases/$A_REL/MANIFEST").0000000000" \
+		'rep_applications d 755' \
+		'rep_applications/app-a d 755' \
+		'rep_applications/app-a/README f 644 13 1600000000.0000000000' \
+		'rep_applications/app-a/bin d 755' \
+		'rep_applications/app-a/bin/run f 755 14 1600000000.0000000000' \
+		'rep_applications/app-a/empty d 755' \
+		'rep_applications/app-a/link -> sub/file' \
+		'rep_applications/app-a/sub d 755' \
+		'rep_applications/app-a/sub/file f 644 15 1600000000.0000000000' \
+		'rep_applications/app-a/sub/up -> ../README' \
+		'rep_applications/app-b d 755' \
+		'rep_applications/app-b/README f 644 13 1600000000.0000000000')"
+	diff -r --no-dereference rep_applications "$D/releases/$A_REL/rep_applications"
+	assert_equal "$(cat "$D/releases/$A_REL/MANIFEST")" "$(tar -xOzf "$A" MANIFEST)"
+	assert_clean "$D"
+	assert_tmp_empty
+}
+
+@test "a directory with a space, a quote, \$, backquotes and a backslash reaches the far side as one word" {
+	mkapp app-a
+	mkarchive A app-a
+	local name="it's a \$HOME \"dir\" \`touch pwned\` \\ * here"
+	local dir=$BATS_TEST_TMPDIR/$name
+	run --separate-stderr rep-push "$SSH_USER@127.0.0.1:$dir" <<<"$A"
+	assert_success
+	assert_output "$(push_records "$A_REL" "$SSH_USER@127.0.0.1:$dir" app-a)"
+	assert_stderr "rep-push: $A_REL: live on 1 target"
+	assert_live "$dir" "$A_REL"
+	assert_staged "$dir" "$A"
+	assert_clean "$dir"
+	# no other directory was made, nothing ran here or in the far side's home
+	assert_equal "$(find "$BATS_TEST_TMPDIR" -mindepth 1 -maxdepth 1 -type d ! -name 'ref-*' -printf '%P\n' |
+		LC_ALL=C sort)" "$(printf '%s\n' dist "$name" rep_applications | LC_ALL=C sort)"
+	assert_equal "$(find "$BATS_TEST_TMPDIR" "$HOME" -maxdepth 1 -name pwned)" ''
+}
+
+@test "an ssh and a local target in one push; the same archive again is a no-op with one ssh session" {
+	mkapp app-a
+	mkapp app-b
+	mkarchive A app-a app-b
+	run --separate-stderr rep-push "$T" local <<<"$A"
+	assert_success
+	assert_output "$(push_records "$A_REL" "$T,local" app-a app-b)"
+	assert_stderr "rep-push: $A_REL: live on 2 targets"
+	assert_live "$D" "$A_REL"
+	assert_live local "$A_REL"
+	assert_staged "$D" "$A"
+	assert_staged local "$A"
+	assert_clean "$D"
+	assert_clean local
+	snapshot "$D" local
+	# again: the same records, nothing changed, no upload and no switch
+	SSH_LOG=$BATS_TEST_TMPDIR/ssh.log REP_SSH=$FAKE_SSH run --separate-stderr rep-push "$T" local <<<"$A"
+	assert_success
+	assert_output "$(push_records "$A_REL" "$T,local" app-a app-b)"
+	assert_stderr "rep-push: $A_REL: live on 2 targets"
+	assert_unchanged
+	assert_equal "$(cat ssh.log)" "lock $D"
+	assert_tmp_empty
+}
+
+@test "a release staged with another MANIFEST: that target fails, nothing switched" {
+	mkapp app-a
+	mkarchive OLD app-a
+	echo changed >rep_applications/app-a/README
+	mkarchive A app-a
+	plant "$D" "$OLD" live
+	plant "$D" "$A"
+	echo '# not the same' >>"$D/releases/$A_REL/MANIFEST"
+	snapshot "$D"
+	run --separate-stderr rep-push "$T" <<<"$A"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines \
+		"rep-push: $T: releases/$A_REL exists and differs from $A" \
+		"rep-push: $A_REL: staging failed on 1 of 1 targets; nothing switched")"
+	assert_unchanged
+}
+
+# --- targets that fail -------------------------------------------------------------------------
+
+@test "unreachable and unusable targets with a good one: exit 1 naming each and why, nothing done" {
+	mkapp app-a
+	mkarchive OLD app-a
+	echo changed >rep_applications/app-a/README
+	mkarchive A app-a
+	plant "$D" "$OLD" live
+	mkdir -p cur/current
+	snapshot "$D"
+	local refused="$SSH_USER@127.0.0.2:$BATS_TEST_TMPDIR/x"
+	local noparent="$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/no/such"
+	local notlink="$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/cur"
+	run --separate-stderr rep-push "$T" "$refused" "$noparent" "$notlink" <<<"$A"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines \
+		"rep-push: $refused: ssh: connect to host 127.0.0.2 port $SSH_PORT: Connection refused" \
+		"rep-push: $noparent: mkdir: cannot create directory '$BATS_TEST_TMPDIR/no/such': No such file or directory" \
+		"rep-push: $notlink: current: exists and is not a symbolic link" \
+		"rep-push: $A_REL: cannot lock 3 of 4 targets; nothing done")"
+	# the good target was locked, then let go: nothing staged or switched
+	assert_unchanged
+	assert_live "$D" "$OLD_REL"
+	# the unusable one is as it was, but for releases/ (made when locked)
+	assert_equal "$(state cur)" "$(lines 'd 755 cur ' 'd 755 cur/current ' 'd 755 cur/releases ')"
+	[ ! -e x ] || fail "x was made"
+	[ ! -e no ] || fail "no was made"
+	assert_tmp_empty
+}
+
+@test "a switch fails after others switched: they are switched back, exit 1, nothing printed" {
+	mkapp app-a
+	mkarchive OLD app-a
+	echo changed >rep_applications/app-a/README
+	mkarchive NEW app-a
+	local t1="$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/t1" t2="$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/t2"
+	local t3="$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/t3"
+	# t1 has no release yet, t2 and t3 have OLD live; the switch on t3 fails
+	plant t2 "$OLD" live
+	plant t3 "$OLD" live
+	SSH_LOG=$BATS_TEST_TMPDIR/ssh.log FAIL_SWITCH=$BATS_TEST_TMPDIR/t3 REP_SSH=$FAKE_SSH \
+		run --separate-stderr rep-push -j 3 "$t1" "$t2" "$t3" <<<"$NEW"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines \
+		"rep-push: $t3: injected failure" \
+		"rep-push: $t2: switched back to $OLD_REL" \
+		"rep-push: $t1: switched back to no release" \
+		"rep-push: $NEW_REL: a switch failed; no target was left on it")"
+	assert_equal "$(grep '^switch ' ssh.log)" "$(lines "switch $BATS_TEST_TMPDIR/t1" \
+		"switch $BATS_TEST_TMPDIR/t2" "switch $BATS_TEST_TMPDIR/t3" \
+		"switch $BATS_TEST_TMPDIR/t2" "switch $BATS_TEST_TMPDIR/t1")"
+	if [ -e t1/current ] || [ -L t1/current ]; then
+		fail "t1/current is still there"
+	fi
+	assert_live t2 "$OLD_REL"
+	assert_live t3 "$OLD_REL"
+	# the new release stays staged everywhere
+	assert_staged t1 "$NEW"
+	assert_staged t2 "$NEW"
+	assert_staged t3 "$NEW"
+	assert_clean t1
+	assert_clean t2
+	assert_clean t3
+	assert_tmp_empty
+}
+
+@test "an upload damaged on the way: the far side refuses it, nothing switched anywhere" {
+	mkapp app-a README src/main.c
+	mkarchive OLD app-a
+	head -c 200000 /dev/urandom >rep_applications/app-a/blob
+	mkarchive A app-a
+	local good="$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/good" bad="$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/bad"
+	plant good "$OLD" live
+	plant bad "$OLD" live
+	snapshot bad
+	CORRUPT_STAGE=$BATS_TEST_TMPDIR/bad CORRUPT_COPY=$BATS_TEST_TMPDIR/sent.bin REP_SSH=$FAKE_SSH \
+		run --separate-stderr rep-push -j 2 "$good" "$bad" <<<"$A"
+	assert_failure 1
+	assert_output ''
+	local sent sum
+	sent=$(sha256sum <sent.bin)
+	sum=$(sha256sum <"$A")
+	[ "$sent" != "$sum" ] || fail "the stand-in did not damage the upload"
+	assert_stderr "$(lines \
+		"rep-push: $bad: the archive arrived damaged (SHA-256 ${sent%% *}, sent ${sum%% *})" \
+		"rep-push: $A_REL: staging failed on 1 of 2 targets; nothing switched")"
+	# nothing left on the damaged one; on the other the release is staged, not live
+	assert_unchanged
+	assert_clean bad
+	assert_live good "$OLD_REL"
+	assert_staged good "$A"
+	assert_clean good
+	# an upload cut short is refused too
+	CUT_STAGE=$BATS_TEST_TMPDIR/bad REP_SSH=$FAKE_SSH run --separate-stderr rep-push "$bad" <<<"$A"
+	assert_failure 1
+	assert_output ''
+	local size
+	size=$(stat -c %s "$A")
+	assert_stderr "$(lines \
+		"rep-push: $bad: the archive arrived incomplete ($((size - 100)) of $size bytes)" \
+		"rep-push: $A_REL: staging failed on 1 of 1 targets; nothing switched")"
+	assert_unchanged
+	assert_tmp_empty
+}
+
+@test "the lock removed by someone else during the push: the far side stops, nothing switched" {
+	mkapp app-a
+	mkarchive OLD app-a
+	echo changed >rep_applications/app-a/README
+	mkarchive A app-a
+	plant "$D" "$OLD" live
+	snapshot "$D"
+	STEAL_LOCK=$D REP_SSH=$FAKE_SSH run --separate-stderr rep-push "$T" <<<"$A"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines \
+		"rep-push: $T: lost the lock (removed or broken by someone else)" \
+		"rep-push: $A_REL: staging failed on 1 of 1 targets; nothing switched")"
+	assert_unchanged
+}
+
+# --- refused before any connection ---------------------------------------------------------
+
+@test "bad, truncated, corrupted and hostile archives: exit 2 before any connection, targets untouched" {
+	mkapp app-a README sub/file
+	mkarchive OLD app-a
+	echo changed >rep_applications/app-a/README
+	mkarchive A app-a
+	plant "$D" "$OLD" live
+	snapshot "$D"
+	local new="$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/new" size m stamp=20200101_000000 n=0 c NL=$'\n'
+	size=$(stat -c %s "$A")
+	m=$(tar -xOzf "$A" MANIFEST)
+	mkdir x
+	tar -C x -xzf "$A"
+	# bad/N/rep_applications_<stamp>.tar.gz: the variants, each under a valid name
+	bad() {
+		n=$((n + 1))
+		mkdir -p "bad/$n"
+		BAD=bad/$n/rep_applications_$stamp.tar.gz
+	}
+	# try EXPECTED-STDERR INPUT: refused, exit 2, nothing ran or changed
+	try() {
+		run --separate-stderr rep-push "$T" "$new" <<<"$2"
+		assert_failure 2
+		assert_output ''
+		if [[ $1 == '~'* ]]; then assert_stderr --regexp "${1#\~}"; else assert_stderr "$1"; fi
+		assert_no_ssh
+		assert_unchanged
+		[ ! -e new ] || fail "new was made"
+	}
+	export REP_SSH=$NO_SSH
+	try "rep-push: dist/x.tar.gz: not a rep-tar archive name (rep_applications_YYYYMMDD_HHMMSS[_N].tar.gz)" dist/x.tar.gz
+	try "rep-push: dist/rep_applications_2020_1.tar.gz: not a rep-tar archive name (rep_applications_YYYYMMDD_HHMMSS[_N].tar.gz)" \
+		dist/rep_applications_2020_1.tar.gz
+	bad
+	try "rep-push: $BAD: No such file or directory" "$A"$'\n'"$BAD"
+	try "rep-push: $A: release $A_REL given twice" "$A"$'\n'"$A"
+	bad
+	echo 'just text' >"$BAD"
+	try "rep-push: $BAD: not a gzip-compressed tar archive" "$BAD"
+	bad
+	head -c $((size / 2)) "$A" >"$BAD"
+	try "rep-push: $BAD: truncated archive" "$A"$'\n'"$BAD"
+	bad
+	head -c $((size - 4)) "$A" >"$BAD"
+	try "rep-push: $BAD: truncated archive" "$BAD"
+	bad
+	cp "$A" "$BAD"
+	flip_byte "$BAD" $((size / 2))
+	try "~^rep-push: ${BAD//./\\.}: [^$NL]+\$" "$BAD"
+	bad
+	cp "$A" "$BAD"
+	flip_byte "$BAD" $((size - 6)) # the gzip CRC-32
+	try "~^rep-push: ${BAD//./\\.}: [^$NL]+\$" "$BAD"
+	bad
+	tar -C x -czf "$BAD" rep_applications MANIFEST
+	try "rep-push: $BAD: first entry is not MANIFEST" "$BAD"
+	bad
+	echo extra >x/rep_applications/app-a/extra
+	rebuild x "$BAD"
+	rm x/rep_applications/app-a/extra
+	try "rep-push: $BAD: rep_applications/app-a/sub/file: more files than MANIFEST lists for app-a" "$BAD"
+	bad
+	cp x/rep_applications/app-a/README readme
+	printf '%040d\n' 0 >x/rep_applications/app-a/README
+	rebuild x "$BAD"
+	try "rep-push: $BAD: rep_applications/app-a/README: more bytes than MANIFEST lists for app-a" "$BAD"
+	bad
+	echo CHANGED >x/rep_applications/app-a/README # the same size
+	rebuild x "$BAD"
+	cp readme x/rep_applications/app-a/README
+	try "rep-push: $BAD: app-a: content does not match the manifest" "$BAD"
+	bad
+	mkdir x/rep_applications/app-z
+	echo z >x/rep_applications/app-z/README
+	rebuild x "$BAD"
+	rm -r x/rep_applications/app-z
+	try "rep-push: $BAD: rep_applications/app-z/: application not in the manifest" "$BAD"
+	bad
+	echo evil >x/zzz
+	tar -C x --sort=name --owner=0 --group=0 --numeric-owner -czf "$BAD" MANIFEST rep_applications zzz
+	rm x/zzz
+	try "rep-push: $BAD: zzz: outside rep_applications/" "$BAD"
+	bad
+	{ gzip -dc "$A"; head -c 300000 /dev/zero; echo x; } | gzip >"$BAD"
+	try "rep-push: $BAD: data after the end of the archive" "$BAD"
+	bad
+	{ gzip -dc "$A"; head -c 3000000 /dev/zero; } | gzip >"$BAD"
+	try "rep-push: $BAD: more than 1 MiB of padding after the end of the archive" "$BAD"
+	# hostile entries, in python's archive of the same content
+	local -a base=("f:MANIFEST:$m"$'\n' d:rep_applications/ d:rep_applications/app-a/
+		"f:rep_applications/app-a/README:changed"$'\n' d:rep_applications/app-a/sub/
+		"f:rep_applications/app-a/sub/file:app-a/sub/file"$'\n')
+	bad
+	pytar "$BAD" "${base[@]}"
+	run --separate-stderr rep-tar -t "$BAD" </dev/null
+	assert_success # the control: this one is fine
+	for c in \
+		'f:../x:evil|../x: unsafe path' \
+		'f:/tmp/rep-push-evil:evil|/tmp/rep-push-evil: unsafe path' \
+		'f:rep_applications/app-a/../../x:evil|rep_applications/app-a/../../x: unsafe path' \
+		'l:rep_applications/app-a/out:/etc|rep_applications/app-a/out: symlink points outside its application' \
+		'l:rep_applications/app-a/up:../..|rep_applications/app-a/up: symlink points outside its application' \
+		'h:rep_applications/app-a/hard:rep_applications/app-a/README|rep_applications/app-a/hard: hard links are not allowed' \
+		'c:rep_applications/app-a/null|rep_applications/app-a/null: not a regular file, directory or symlink'; do
+		bad
+		pytar "$BAD" "${base[@]}" "${c%%|*}"
+		try "rep-push: $BAD: ${c#*|}" "$BAD"
+	done
+	# (a manifest listing more files, or the count would stop it first)
+	bad
+	pytar "$BAD" "f:MANIFEST:$(awk -F'\t' -v OFS='\t' '{ $2 = 10; $3 = 1000 } 1' <<<"$m")"$'\n' "${base[@]:1}" \
+		'l:rep_applications/app-a/lnk:sub' 'f:rep_applications/app-a/lnk/x:evil'
+	try "rep-push: $BAD: rep_applications/app-a/lnk/x: path goes through a symlink" "$BAD"
+}
+
+@test "data right after the end of the tar (in the same gzip stream): exit 2 before any connection" {
+	mkapp app-a
+	mkarchive A app-a
+	local junk
+	mkdir bad
+	export REP_SSH=$NO_SSH
+	for junk in 1 1024; do
+		{ gzip -dc "$A"; head -c "$junk" /dev/zero | tr '\0' x; } | gzip >"bad/$A_REL.tar.gz"
+		run --separate-stderr rep-push "$T" <<<"bad/$A_REL.tar.gz"
+		assert_failure 2
+		assert_output ''
+		assert_stderr "rep-push: bad/$A_REL.tar.gz: data after the end of the archive"
+		assert_no_ssh
+	done
+}
+
+@test "targets that could smuggle options or commands to ssh or the far side: exit 2, no connection" {
+	mkapp app-a
+	mkarchive A app-a
+	export REP_SSH=$NO_SSH
+	local h=127.0.0.1 d=$BATS_TEST_TMPDIR/d t why
+	local -a cases=(
+		"-oProxyCommand=sh:$d|a host name beginning with '-'"
+		"-p:$d|a host name beginning with '-'"
+		"-l@$h:$d|a user name beginning with '-'"
+		"-oProxyCommand=x@$h:$d|a user name beginning with '-'"
+		"$h;touch x:$d|a host name with characters other than letters, digits, '.', '-' and '_'"
+		"$h -oProxyCommand=x:$d|a host name with characters other than letters, digits, '.', '-' and '_'"
+		"\$(touch x):$d|a host name with characters other than letters, digits, '.', '-' and '_'"
+		"\`touch x\`:$d|a host name with characters other than letters, digits, '.', '-' and '_'"
+		"$h'x:$d|a host name with characters other than letters, digits, '.', '-' and '_'"
+		"$h|x:$d|a host name with characters other than letters, digits, '.', '-' and '_'"
+		"u;id@$h:$d|a user name with characters other than letters, digits, '.', '_' and '-'"
+		"u x@$h:$d|a user name with characters other than letters, digits, '.', '_' and '-'"
+		"\$USER@$h:$d|a user name with characters other than letters, digits, '.', '_' and '-'"
+		"@$h:$d|empty user name"
+		"$SSH_USER@:$d|empty host name"
+		":$d|empty host name"
+		"[::1;id]:$d|not an IPv6 address between [ and ]"
+		"$h:relative/dir|a remote directory must be an absolute path"
+		"$h:-oProxyCommand=x|a remote directory must be an absolute path"
+		"$h:~/d|a remote directory must be an absolute path"
+		"$h:|a remote directory must be an absolute path"
+		"[::1]:d|a remote directory must be an absolute path"
+		"$h:$d,$h:/x|comma in the target (the output joins targets with commas)"
+		"$h:$d"$'\n'"x|control character in the target"
+		"-d|a directory beginning with '-' (write ./ before it)"
+	)
+	for t in "${cases[@]}"; do
+		why=${t##*|}
+		t=${t%|*}
+		# after a good target: nothing is done on that one either
+		run --separate-stderr rep-push -- "$T" "$t" <<<"$A"
+		assert_failure 2
+		assert_output ''
+		assert_stderr "rep-push: $t: $why"
+		assert_no_ssh
+	done
+	# without --, what begins with - is an option
+	run --separate-stderr rep-push "$T" -oProxyCommand=sh:/x <<<"$A"
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-push: -o: unknown option (try 'rep-push --help')"
+	run --separate-stderr rep-push "$T" '' <<<"$A"
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-push: '': empty target"
+	run --separate-stderr rep-push "$T" "$T" <<<"$A"
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-push: $T: target given twice"
+	assert_no_ssh
+	[ ! -e "$D" ] && [ ! -e d ] && [ ! -e x ] || fail "a directory was made"
+}
+
+@test "an IPv6 address between brackets reaches ssh as the bare address" {
+	mkapp app-a
+	mkarchive A app-a
+	REP_SSH=$NO_SSH run --separate-stderr rep-push "[::1]:$D" <<<"$A"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: [::1]:$D: no-ssh: no connection may be made here" \
+		"rep-push: $A_REL: cannot lock 1 of 1 targets; nothing done")"
+	assert_equal "$(cat "$NO_SSH_LOG")" 'called: ::1'
+}
+
+@test "user@[IPv6]:DIR reaches ssh as user@address" {
+	mkapp app-a
+	mkarchive A app-a
+	REP_SSH=$NO_SSH run --separate-stderr rep-push "$SSH_USER@[::1]:$D" <<<"$A"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: $SSH_USER@[::1]:$D: no-ssh: no connection may be made here" \
+		"rep-push: $A_REL: cannot lock 1 of 1 targets; nothing done")"
+	assert_equal "$(cat "$NO_SSH_LOG")" "called: $SSH_USER@::1"
+}
+
+# --- REP_SSH ---------------------------------------------------------------------------------
+
+@test "REP_SSH is split like a shell: quoted program, identity file with a space, option with a space" {
+	mkapp app-a
+	mkarchive A app-a
+	mkdir "my keys" "ssh bin"
+	cp "$SSHD_DIR/id" "my keys/id"
+	chmod 600 "my keys/id"
+	# a wrapper that records its arguments (one file per call) and runs ssh
+	cat >"ssh bin/my ssh" <<'EOF'
+#!/bin/bash
+n=$(find "$ARGV_DIR" -type f | wc -l)
+printf '%s\0' "$@" >"$ARGV_DIR/$n"
+exec ssh "$@"
+EOF
+	chmod +x "ssh bin/my ssh"
+	mkdir argv
+	export ARGV_DIR=$BATS_TEST_TMPDIR/argv
+	local keys=$BATS_TEST_TMPDIR/my\ keys/id
+	REP_SSH="'$BATS_TEST_TMPDIR/ssh bin/my ssh' -F none -p $SSH_PORT -i \"$keys\" -o 'ConnectTimeout 5' \
+-o IdentitiesOnly\\=yes -o UserKnownHostsFile=$SSHD_DIR/known_hosts -o StrictHostKeyChecking=yes -o LogLevel=ERROR" \
+		run --separate-stderr rep-push "$T" <<<"$A"
+	assert_success
+	assert_output "$(push_records "$A_REL" "$T" app-a)"
+	assert_stderr "rep-push: $A_REL: live on 1 target"
+	assert_live "$D" "$A_REL"
+	# the first call holds the lock: ours first, then the user's words as
+	# one word each, then ours, --, the destination and the command
+	local -a argv
+	mapfile -t -d '' argv <argv/0
+	local n=${#argv[@]}
+	assert_equal "$(printf '%s\n' "${argv[@]:0:n-1}" | sed -E 's|^ControlPath=.*/[0-9]+$|ControlPath=SOCKET|')" "$(lines \
+		-o BatchMode=yes -o ControlPath=SOCKET -o ControlMaster=yes -o ControlPersist=no \
+		-F none -p "$SSH_PORT" -i "$keys" -o 'ConnectTimeout 5' -o IdentitiesOnly=yes \
+		-o "UserKnownHostsFile=$SSHD_DIR/known_hosts" -o StrictHostKeyChecking=yes -o LogLevel=ERROR \
+		-o ServerAliveInterval=15 -- "$SSH_USER@127.0.0.1")"
+	[[ ${argv[3]} == "ControlPath=$TMPDIR/rep-push."*/0 ]] || fail "control socket ${argv[3]} not in TMPDIR"
+	# the command, as the far side's shell splits it
+	local -a cmd
+	eval "cmd=(${argv[n - 1]})"
+	assert_equal "${#cmd[@]}" 9
+	assert_equal "${cmd[0]} ${cmd[1]}" 'sh -c'
+	assert_equal "${cmd[3]} ${cmd[4]} ${cmd[5]} ${cmd[6]}" "rep-push lock $D tester@$HOST"
+	[[ ${cmd[7]} =~ ^$TS_RE$ ]] || fail "not a time: ${cmd[7]}"
+	assert_equal "${cmd[8]}" make
+	assert_equal "$(find argv -type f | wc -l)" 3 # lock, stage, switch
+	assert_tmp_empty
+}
+
+@test "REP_SSH with an unterminated quote or no command: exit 2, no connection" {
+	mkapp app-a
+	mkarchive A app-a
+	REP_SSH="$NO_SSH -o 'ConnectTimeout 5" run --separate-stderr rep-push "$T" <<<"$A"
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-push: REP_SSH: unterminated ' quote"
+	REP_SSH="$NO_SSH -i \"my keys/id" run --separate-stderr rep-push "$T" <<<"$A"
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-push: REP_SSH: unterminated " quote'
+	REP_SSH='  ' run --separate-stderr rep-push "$T" <<<"$A"
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-push: REP_SSH: no command'
+	assert_no_ssh
+	[ ! -e "$D" ] || fail "$D was made"
+}
+
+@test "REP_SSH with an unterminated quote leaves a local target given before the ssh one untouched" {
+	mkapp app-a
+	mkarchive A app-a
+	REP_SSH="$NO_SSH -o 'ConnectTimeout 5" run --separate-stderr rep-push local "$T" <<<"$A"
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-push: REP_SSH: unterminated ' quote"
+	assert_no_ssh
+	[ ! -e local ] || fail "local was made: $(find local)"
+	[ ! -e "$D" ] || fail "$D was made"
+}
+
+# --- locks --------------------------------------------------------------------------------------
+
+@test "a lock held on the far side: exit 1 naming its holder, nothing done; from another host or unreadable too" {
+	mkapp app-a
+	mkarchive OLD app-a
+	echo changed >rep_applications/app-a/README
+	mkarchive A app-a
+	plant "$D" "$OLD" live
+	sleep 60 >/dev/null 2>&1 3>&- &
+	local pid=$! lock
+	BG_PIDS+=("$pid")
+	for lock in "$(lockline "$HOST" "$pid")" "$(lockline far.example 1)" 'garbage'; do
+		printf '%s\n' "$lock" >"$D/.rep-push.lock"
+		snapshot "$D"
+		run --separate-stderr rep-push "$T" <<<"$A"
+		assert_failure 1
+		assert_output ''
+		case $lock in
+		garbage) assert_stderr "$(lines "rep-push: $T: locked by an unreadable lock" \
+			"rep-push: $A_REL: cannot lock 1 of 1 targets; nothing done")" ;;
+		far.*) assert_stderr "$(lines \
+			"rep-push: $T: locked by pid 1 on far.example (someone@elsewhere since 2020-01-02T03:04:05Z)" \
+			"rep-push: $A_REL: cannot lock 1 of 1 targets; nothing done")" ;;
+		*) assert_stderr "$(lines \
+			"rep-push: $T: locked by pid $pid on $HOST (someone@elsewhere since 2020-01-02T03:04:05Z)" \
+			"rep-push: $A_REL: cannot lock 1 of 1 targets; nothing done")" ;;
+		esac
+		assert_unchanged
+		assert_equal "$(cat "$D/.rep-push.lock")" "$lock"
+	done
+	# -n reads the lock and fails the same way
+	printf '%s\n' "$(lockline "$HOST" "$pid")" >"$D/.rep-push.lock"
+	run --separate-stderr rep-push -n "$T" <<<"$A"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines \
+		"rep-push: $T: locked by pid $pid on $HOST (someone@elsewhere since 2020-01-02T03:04:05Z)" \
+		"rep-push: $A_REL: dry run: cannot lock 1 of 1 targets; nothing done")"
+	assert_unchanged
+}
+
+@test "a stale lock on the far side (its pid is gone) is broken with a message, the push goes on" {
+	mkapp app-a
+	mkarchive OLD app-a
+	echo changed >rep_applications/app-a/README
+	mkarchive A app-a
+	plant "$D" "$OLD" live
+	sleep 0 &
+	local pid=$!
+	wait "$pid"
+	lockline "$HOST" "$pid" >"$D/.rep-push.lock"
+	snapshot "$D"
+	# -n says it would break it, and leaves it
+	run --separate-stderr rep-push -n "$T" <<<"$A"
+	assert_success
+	assert_output "$(push_records "$A_REL" "$T" app-a)"
+	assert_stderr "$(lines \
+		"rep-push: $T: would break a stale lock: held by pid $pid on $HOST (someone@elsewhere since 2020-01-02T03:04:05Z), which is gone" \
+		"rep-push: $T: would stage $A_REL" \
+		"rep-push: $T: would switch current from $OLD_REL to $A_REL" \
+		"rep-push: $A_REL: dry run: live on 1 target")"
+	assert_unchanged
+	run --separate-stderr rep-push "$T" <<<"$A"
+	assert_success
+	assert_output "$(push_records "$A_REL" "$T" app-a)"
+	assert_stderr "$(lines \
+		"rep-push: $T: breaking a stale lock: held by pid $pid on $HOST (someone@elsewhere since 2020-01-02T03:04:05Z), which is gone" \
+		"rep-push: $A_REL: live on 1 target")"
+	assert_live "$D" "$A_REL"
+	assert_staged "$D" "$A"
+	assert_clean "$D"
+}
+
+@test "two pushes to one ssh target at once: one is refused by the lock or they run one after the other" {
+	mkapp app-a
+	mkarchive OLD app-a
+	echo one >rep_applications/app-a/README
+	mkarchive A1 app-a
+	echo two >rep_applications/app-a/README
+	mkarchive A2 app-a
+	plant "$D" "$OLD" live
+	rep-push "$T" <<<"$A1" >out1 2>err1 3>&- &
+	local p1=$! s1=0 s2=0 i rel ok=() refused
+	rep-push "$T" <<<"$A2" >out2 2>err2 3>&- &
+	local p2=$!
+	wait "$p1" || s1=$?
+	wait "$p2" || s2=$?
+	for i in 1 2; do
+		local s=s$i a=A$i
+		rel=$(basename "${!a}" .tar.gz)
+		if [ "${!s}" -eq 0 ]; then
+			assert_equal "$(cat "out$i")" "$(push_records "$rel" "$T" app-a)"
+			assert_equal "$(cat "err$i")" "rep-push: $rel: live on 1 target"
+			assert_staged "$D" "${!a}"
+			ok+=("$rel")
+		else
+			assert_equal "${!s}" 1
+			assert_equal "$(cat "out$i")" ''
+			refused="rep-push: $T: locked by pid PID on $HOST (tester@$HOST since TIME)"$'\n'
+			refused+="rep-push: $rel: cannot lock 1 of 1 targets; nothing done"
+			assert_equal "$(sed -E "s/ pid [0-9]+ / pid PID /" "err$i" | norm_ts)" "$refused"
+		fi
+	done
+	[ ${#ok[@]} -ge 1 ] || fail "neither push went through"
+	rel=$(readlink "$D/current")
+	[[ " ${ok[*]} " == *" ${rel#releases/} "* ]] || fail "current -> $rel, not a release pushed"
+	assert_clean "$D"
+}
+
+# --- killed pushes --------------------------------------------------------------------------------
+
+# push_and_kill SIGNAL ARCHIVE: push ARCHIVE to T with an upload that stalls
+# after its first 64 KiB, send SIGNAL once that has reached the far side,
+# wait; sets status, output and stderr as run does.
+push_and_kill() {
+	local pid i
+	SLOW_STAGE=2 REP_SSH=$FAKE_SSH rep-push "$T" <<<"$2" >out 2>err 3>&- &
+	pid=$!
+	for ((i = 0; i < 200; i++)); do
+		if [ "$(stat -c %s "$D"/releases/.rep-push-*.tar.gz 2>/dev/null)" = 65536 ]; then
+			break
+		fi
+		sleep 0.05
+	done
+	[ "$i" -lt 200 ] || fail "the upload never started"
+	kill -s "$1" "$pid"
+	status=0
+	wait "$pid" || status=$?
+	output=$(cat out)
+	stderr=$(cat err)
+}
+
+# big_release: OLD live on D and BIG, an archive of some megabytes.
+big_release() {
+	mkapp app-a
+	mkarchive OLD app-a
+	head -c 3000000 /dev/urandom >rep_applications/app-a/blob
+	mkarchive BIG app-a
+	plant "$D" "$OLD" live
+}
+
+# push_after_kill: leftovers of a killed push planted, then a push of BIG
+# goes through and removes them.
+push_after_kill() {
+	mkdir -p "$D/releases/.rep-push-4242/rep_applications"
+	echo x >"$D/releases/.rep-push-4242.tar.gz"
+	ln -s releases/.rep-push-4242 "$D/.rep-push-current"
+	run --separate-stderr rep-push "$T" <<<"$BIG"
+	assert_success
+	assert_output "$(push_records "$BIG_REL" "$T" app-a)"
+	assert_stderr "rep-push: $BIG_REL: live on 1 target"
+	assert_live "$D" "$BIG_REL"
+	assert_staged "$D" "$BIG"
+	assert_clean "$D"
+	assert_equal "$(ls "$D/releases")" "$(lines "$OLD_REL" "$BIG_REL")"
+}
+
+@test "rep-push killed by SIGTERM while uploading: the far side drops the lock and the upload" {
+	big_release
+	push_and_kill TERM "$BIG"
+	assert_equal "$status" $((128 + 15))
+	assert_output ''
+	assert_stderr ''
+	wait_gone "$D/.rep-push.lock" 5
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ -n "$(find "$D/releases" -name '.rep-push-*')" ] || break
+		sleep 0.1
+	done
+	assert_clean "$D"
+	assert_live "$D" "$OLD_REL"
+	assert_equal "$(ls "$D/releases")" "$OLD_REL"
+	# rep-push's own temporary directory (the control sockets) is gone too
+	local left
+	left=$(ls -A "$TMPDIR")
+	push_after_kill
+	assert_equal "$left" ''
+}
+
+@test "rep-push killed by SIGKILL while uploading: the lock goes when the session ends, current untouched" {
+	big_release
+	push_and_kill KILL "$BIG"
+	assert_equal "$status" $((128 + 9))
+	assert_output ''
+	assert_stderr ''
+	# its staging process may finish the upload: then the lock goes
+	wait_gone "$D/.rep-push.lock" 10
+	assert_live "$D" "$OLD_REL"
+	assert_equal "$(find "$D/releases" -name '.rep-push-*')" ''
+	push_after_kill
+}
+
+# --- rollback, pruning, dry run -------------------------------------------------------------------
+
+@test "--rollback over ssh: back to the previous release, its applications printed; none before: exit 1" {
+	mkapp app-a
+	mkapp app-b
+	mkapp app-c
+	mkarchive R1 app-a app-b
+	mkarchive R2 app-a app-c
+	plant "$D" "$R1"
+	plant "$D" "$R2" live
+	run --separate-stderr rep-push --rollback "$T" <<<'not read'
+	assert_success
+	assert_output "$(push_records "$R1_REL" "$T" app-a app-b)"
+	assert_stderr "rep-push: $R1_REL: live again on 1 target"
+	assert_live "$D" "$R1_REL"
+	assert_equal "$(ls "$D/releases")" "$(lines "$R1_REL" "$R2_REL")"
+	assert_clean "$D"
+	snapshot "$D"
+	run --separate-stderr rep-push --rollback "$T" </dev/null
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: $T: no release before $R1_REL" \
+		"rep-push: rollback: not possible on 1 of 1 targets; nothing switched")"
+	assert_unchanged
+}
+
+@test "-k over ssh, two archives in one push: the older releases go, not the one before the live one nor other names" {
+	mkapp app-a
+	local i
+	for i in 1 2 3 4; do
+		echo "$i" >rep_applications/app-a/README
+		mkarchive "R$i" app-a
+	done
+	plant "$D" "$R1"
+	plant "$D" "$R2" live
+	mkdir "$D/releases/notes" "$D/releases/rep_applications_2020"
+	run --separate-stderr rep-push -k 1 "$T" <<<"$R3"$'\n'"$R4"
+	assert_success
+	assert_output "$(push_records "$R3_REL" "$T" app-a; echo; push_records "$R4_REL" "$T" app-a)"
+	assert_stderr "$(lines "rep-push: $R3_REL: live on 1 target" "rep-push: $R4_REL: live on 1 target")"
+	assert_live "$D" "$R4_REL"
+	assert_equal "$(ls "$D/releases")" "$(printf '%s\n' notes "$R3_REL" "$R4_REL" rep_applications_2020 | LC_ALL=C sort)"
+	assert_staged "$D" "$R3"
+	assert_staged "$D" "$R4"
+	assert_clean "$D"
+}
+
+@test "-n over ssh: the plan on stderr, the records, no lock taken, nothing made" {
+	mkapp app-a
+	mkarchive OLD app-a
+	echo changed >rep_applications/app-a/README
+	mkarchive A app-a
+	plant "$D" "$OLD" live
+	local new="$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/new"
+	snapshot "$D"
+	SSH_LOG=$BATS_TEST_TMPDIR/ssh.log REP_SSH=$FAKE_SSH run --separate-stderr rep-push -n "$T" "$new" <<<"$A"
+	assert_success
+	assert_output "$(push_records "$A_REL" "$T,$new" app-a)"
+	assert_stderr "$(lines \
+		"rep-push: $T: would stage $A_REL" \
+		"rep-push: $new: would stage $A_REL" \
+		"rep-push: $T: would switch current from $OLD_REL to $A_REL" \
+		"rep-push: $new: would point current to $A_REL" \
+		"rep-push: $A_REL: dry run: live on 2 targets")"
+	assert_unchanged
+	[ ! -e new ] || fail "new was made"
+	assert_equal "$(cat ssh.log)" "$(lines "state $D" "state $BATS_TEST_TMPDIR/new")"
+	assert_tmp_empty
+}
+
+@test "-n -k over ssh lists the releases the push would remove" {
+	mkapp app-a
+	local i
+	for i in 1 2 3; do
+		echo "$i" >rep_applications/app-a/README
+		mkarchive "R$i" app-a
+	done
+	plant "$D" "$R1"
+	plant "$D" "$R2" live
+	snapshot "$D"
+	run --separate-stderr rep-push -n -k 1 "$T" <<<"$R3"
+	assert_success
+	assert_output "$(push_records "$R3_REL" "$T" app-a)"
+	local plan
+	plan=$(lines \
+		"rep-push: $T: would stage $R3_REL" \
+		"rep-push: $T: would switch current from $R2_REL to $R3_REL" \
+		"rep-push: $T: would remove releases/$R1_REL" \
+		"rep-push: $R3_REL: dry run: live on 1 target")
+	assert_stderr "$plan"
+	assert_unchanged
+}

@@ -1,0 +1,1516 @@
+#!/usr/bin/env bats
+# rep-push [-nq] [-j N] [-k KEEP] TARGET... < archives  |  rep-push [-nq] --rollback TARGET...
+# Local directory targets; ssh targets are in rep-push-ssh.bats.
+# shellcheck disable=SC2154 # output, stderr, status: set by run
+
+load helper
+
+bats_require_minimum_version 1.5.0
+
+# The releases of the fixture (made once per run of this file by setup_file):
+# R1 holds app-a (a file, an executable, a file with a space in its name,
+# two symlinks) and app-b (a file, an empty directory); R2 changes app-b and
+# adds app-c; R3 changes app-a.  RBIG (big_archive) holds app-big, 16 MB of
+# random bytes, for tests that need a push to take a while.
+R1=rep_applications_20260101_000001
+R2=rep_applications_20260101_000002
+R3=rep_applications_20260101_000003
+RBIG=rep_applications_20260101_000100
+# SOURCE_DATE_EPOCH of the fixture's archives: the mtime of every entry.
+T0=1700000000
+
+setup_file() {
+	(
+		fix=$BATS_FILE_TMPDIR/fix
+		mkdir -p "$fix/dist" "$fix/src" && cd "$fix" || exit 1
+		umask 022
+		export USER=tester LC_ALL=C
+		mkapp app-a README bin/run 'doc/a b.txt'
+		chmod 755 rep_applications/app-a/bin/run
+		ln -s bin/run rep_applications/app-a/start
+		ln -s ../README rep_applications/app-a/doc/readme
+		mkapp app-b
+		mkdir rep_applications/app-b/var
+		fixture_release "$R1" app-a app-b || exit 1
+		echo 'app-b v2' >rep_applications/app-b/README
+		mkapp app-c
+		fixture_release "$R2" app-a app-b app-c || exit 1
+		echo 'app-a v3' >>rep_applications/app-a/README
+		fixture_release "$R3" app-a app-b app-c || exit 1
+	)
+}
+
+# fixture_release RELEASE APP...: register the applications, package them as
+# dist/RELEASE.tar.gz and keep in src/RELEASE what a target's releases/RELEASE
+# must hold: the MANIFEST and a copy of the trees under rep_applications/.
+fixture_release() {
+	local name=$1 path app
+	shift
+	rep-register -q "$@" </dev/null >/dev/null || return
+	path=$(SOURCE_DATE_EPOCH=$T0 rep-tar -q -d out "$@" </dev/null) || return
+	mv -- "$path" "dist/$name.tar.gz" || return
+	mkdir -p "src/$name/rep_applications" || return
+	tar -xOzf "dist/$name.tar.gz" MANIFEST >"src/$name/MANIFEST" || return
+	for app; do
+		cp -a "rep_applications/$app" "src/$name/rep_applications/" || return
+	done
+	rm -r out
+}
+
+setup() {
+	rep_setup
+	FIX=$BATS_FILE_TMPDIR/fix
+	A1=$FIX/dist/$R1.tar.gz
+	A2=$FIX/dist/$R2.tar.gz
+	A3=$FIX/dist/$R3.tar.gz
+	HOST=$(uname -n)
+}
+
+teardown() {
+	# a push stopped by a test that failed, a sleep that holds a lock
+	if [ -n "${PUSH_PID:-}" ]; then
+		kill -CONT "$PUSH_PID" 2>/dev/null || true
+		kill -KILL "$PUSH_PID" 2>/dev/null || true
+	fi
+	if [ -n "${SLEEP_PID:-}" ]; then
+		kill "$SLEEP_PID" 2>/dev/null || true
+	fi
+}
+
+# --- helpers -------------------------------------------------------------------------
+
+# big_archive: ABIG, the archive of release RBIG (made once per run).
+big_archive() {
+	ABIG=$FIX/dist/$RBIG.tar.gz
+	[ ! -f "$ABIG" ] || return 0
+	(
+		cd "$FIX" || exit 1
+		mkdir -p rep_applications/app-big || exit 1
+		head -c 14M /dev/urandom >rep_applications/app-big/blob || exit 1
+		for i in 1 2 3 4 5 6 7 8 9 10; do
+			head -c 200K /dev/urandom >"rep_applications/app-big/f$i" || exit 1
+		done
+		rep-register -q app-big </dev/null >/dev/null || exit 1
+		path=$(rep-tar -q -l 1 -d out app-big </dev/null) || exit 1
+		mv -- "$path" "$ABIG" && mkdir -p "src/$RBIG/rep_applications" &&
+			tar -xOzf "$ABIG" MANIFEST >"src/$RBIG/MANIFEST" &&
+			cp -a rep_applications/app-big "src/$RBIG/rep_applications/" && rm -r out
+	)
+}
+
+# archive_as RELEASE [ARCHIVE]: a copy of ARCHIVE (default A1) named
+# RELEASE.tar.gz in the current directory; prints its name.
+archive_as() {
+	cp -- "${2:-$A1}" "$1.tar.gz"
+	printf '%s\n' "$1.tar.gz"
+}
+
+# assert_clean DIR: nothing of a push left in DIR: no lock, no staging
+# directory, no temporary current.
+assert_clean() {
+	local left
+	left=$(find "$1" -maxdepth 2 -name '.rep-push*')
+	if [ -n "$left" ]; then
+		fail "$1: leftovers: $left"
+	fi
+}
+
+# assert_live DIR RELEASE [AS]: DIR/current -> releases/RELEASE, which holds
+# exactly the MANIFEST and the trees of the fixture's release AS (default
+# RELEASE), symlinks compared as symlinks; DIR is clean.
+assert_live() {
+	untraced _assert_live "$@"
+}
+
+_assert_live() {
+	local dir=$1 release=$2 as=${3:-$2} found
+	# current and any leftover, in one process
+	found=$(find "$dir" -maxdepth 2 \( -name current -o -name '.rep-push*' \) -printf '%P -> %l\n')
+	if [ "$found" != "current -> releases/$release" ]; then
+		batslib_print_kv_single_or_multi 8 expected "current -> releases/$release" actual "$found" |
+			batslib_decorate "$dir: current or leftovers differ" | fail
+		return
+	fi
+	if ! diff -r --no-dereference "$FIX/src/$as" "$dir/releases/$release"; then
+		fail "$dir/releases/$release differs from the release $as"
+	fi
+}
+
+# assert_releases DIR RELEASE...: DIR/releases holds exactly these entries
+# (hidden ones included), given in C order.
+assert_releases() {
+	untraced _assert_releases "$@"
+}
+
+_assert_releases() {
+	local -a got
+	shopt -s dotglob nullglob
+	got=("$1"/releases/*)
+	shopt -u dotglob nullglob
+	got=("${got[@]#"$1"/releases/}")
+	shift
+	assert_equal "${got[*]}" "$*"
+}
+
+# assert_absent PATH...: nothing at these paths.
+assert_absent() {
+	local p
+	for p; do
+		if [ -e "$p" ] || [ -L "$p" ]; then
+			fail "$p exists but should not: $(ls -lA -- "$p")"
+			return
+		fi
+	done
+}
+
+# tree_state PATH...: every entry (type, mode, inode, size, path, link
+# target) and every file's SHA-256, or "absent".
+tree_state() {
+	local p
+	local -a there=()
+	for p; do
+		if [ -e "$p" ] || [ -L "$p" ]; then
+			there+=("$p")
+		else
+			printf '%s: absent\n' "$p"
+		fi
+	done
+	[ ${#there[@]} -eq 0 ] ||
+		find "${there[@]}" -printf '%y %m %i %s %p -> %l\n' -type f -exec sha256sum -- {} + | LC_ALL=C sort
+}
+
+# snapshot PATH... / assert_unchanged: the targets before and after a call.
+snapshot() {
+	SNAP_PATHS=("$@")
+	SNAP=$(untraced tree_state "$@")
+}
+
+assert_unchanged() {
+	untraced _assert_unchanged
+}
+
+_assert_unchanged() {
+	local now
+	now=$(tree_state "${SNAP_PATHS[@]}")
+	if [ "$now" != "$SNAP" ]; then
+		diff <(printf '%s\n' "$SNAP") <(printf '%s\n' "$now") |
+			batslib_decorate 'targets changed' | fail
+	fi
+}
+
+# push ARCHIVE... -- OPTION/TARGET...: push quietly, failing the test if that fails.
+push() {
+	untraced _push "$@"
+}
+
+_push() {
+	local -a archives=()
+	while [ "$1" != -- ]; do
+		archives+=("$1")
+		shift
+	done
+	shift
+	printf '%s\n' "${archives[@]}" | rep-push -q "$@" >/dev/null
+}
+
+# fake_lock DIR HOST PID: the lock another rep-push would hold on DIR.
+fake_lock() {
+	mkdir -p "$1"
+	printf '%s\t%s\tbob@build\t2026-01-01T00:00:00Z\n' "$2" "$3" >"$1/.rep-push.lock"
+}
+
+# gone_pid: the pid of a process that has exited.
+gone_pid() {
+	local pid
+	sh -c 'exit 0' &
+	pid=$!
+	wait "$pid"
+	printf '%s\n' "$pid"
+}
+
+# start_push DIR RESET OPTION/TARGET...: start rep-push in the background
+# (stdin ./list, stdout ./out, stderr ./err), PUSH_PID its pid, and wait
+# until it stages into DIR; STAGER is then the staging process (a new
+# releases/.rep-push-PID, not one an earlier push left).  If rep-push ended
+# before (a loaded machine), RESET puts the targets back and it starts again.
+start_push() {
+	local dir=$1 reset=$2 left try
+	shift 2
+	for try in 1 2 3 4 5; do
+		left=$(shopt -s nullglob && echo " " "$dir"/releases/.rep-push-* " ")
+		rep-push "$@" <list >out 2>err 3>&- &
+		PUSH_PID=$!
+		if untraced _wait_staging "$dir" "$left"; then
+			return 0
+		fi
+		echo "# try $try: rep-push ended before it staged in $dir: $(cat err); again" >&3
+		finish_push
+		"$reset" || return
+	done
+	return 1
+}
+
+# reset_t1 / reset_t1_t2: RBIG gone, R1 live again.
+reset_t1() {
+	push "$A1" -- t1 && rm -rf -- "t1/releases/$RBIG"
+}
+
+reset_t1_t2() {
+	push "$A1" -- t1 t2 && rm -rf -- "t1/releases/$RBIG" "t2/releases/$RBIG"
+}
+
+_wait_staging() {
+	local f end=$((SECONDS + 20))
+	while [ "$SECONDS" -lt "$end" ]; do
+		for f in "$1"/releases/.rep-push-*; do
+			if [ -d "$f" ] && [[ $2 != *" $f "* ]]; then
+				STAGER=${f##*/.rep-push-}
+				return 0
+			fi
+		done
+		kill -0 "$PUSH_PID" 2>/dev/null || return 1
+	done
+	return 1
+}
+
+# finish_push: wait for the background rep-push; status, output and stderr
+# as run sets them.
+finish_push() {
+	status=0
+	wait "$PUSH_PID" || status=$?
+	PUSH_PID=
+	output=$(cat out)
+	stderr=$(cat err)
+}
+
+# --- deploying -------------------------------------------------------------------------
+
+@test "one local target: releases/RELEASE with MANIFEST and the tree, current -> releases/RELEASE" {
+	run --separate-stderr rep-push t1 <<<"$A1"
+	assert_success
+	assert_output "$(push_records "$R1" t1 app-a app-b)"
+	assert_stderr "rep-push: $R1: live on 1 target"
+	assert_equal "$(ls -A t1)" "$(lines current releases)"
+	assert_releases t1 "$R1"
+	[ -L t1/current ] || fail 't1/current is not a symlink'
+	assert_live t1 "$R1"
+	assert_equal "$(readlink "t1/releases/$R1/rep_applications/app-a/start")" bin/run
+	assert_equal "$(readlink "t1/releases/$R1/rep_applications/app-a/doc/readme")" ../README
+	assert_equal "$(cat t1/current/rep_applications/app-a/start)" app-a/bin/run
+}
+
+@test "exact modes 0755/0644 and the archive's mtimes, whatever the umask" {
+	run --separate-stderr bash -c 'umask 077 && exec rep-push t1' <<<"$A1"
+	assert_success
+	assert_output "$(push_records "$R1" t1 app-a app-b)"
+	assert_stderr "rep-push: $R1: live on 1 target"
+	assert_equal "$(find "t1/releases/$R1" -mindepth 1 -printf '%m %y %P %l\n' | sed 's/ $//' | LC_ALL=C sort)" \
+		"$(lines '644 f MANIFEST' \
+			'644 f rep_applications/app-a/README' \
+			'644 f rep_applications/app-a/doc/a b.txt' \
+			'644 f rep_applications/app-b/README' \
+			'755 d rep_applications' \
+			'755 d rep_applications/app-a' \
+			'755 d rep_applications/app-a/bin' \
+			'755 d rep_applications/app-a/doc' \
+			'755 d rep_applications/app-b' \
+			'755 d rep_applications/app-b/var' \
+			'755 f rep_applications/app-a/bin/run' \
+			'777 l rep_applications/app-a/doc/readme ../README' \
+			'777 l rep_applications/app-a/start bin/run')"
+	assert_equal "$(find "t1/releases/$R1" -mindepth 1 -printf '%T@\n' | sort -u)" "$T0.0000000000"
+	assert_live t1 "$R1"
+}
+
+@test "the release directory itself is 0755 whatever the umask" {
+	mkdir -p t1/releases
+	chmod 755 t1 t1/releases
+	run --separate-stderr bash -c 'umask 077 && exec rep-push t1' <<<"$A1"
+	assert_success
+	assert_output "$(push_records "$R1" t1 app-a app-b)"
+	assert_stderr "rep-push: $R1: live on 1 target"
+	assert_equal "$(stat -c %a "t1/releases/$R1")" 755
+}
+
+@test "two local targets: both get the release; records name them in operand order" {
+	run --separate-stderr rep-push t2 t1 <<<"$A1"
+	assert_success
+	assert_output "$(push_records "$R1" t2,t1 app-a app-b)"
+	assert_stderr "rep-push: $R1: live on 2 targets"
+	assert_live t1 "$R1"
+	assert_live t2 "$R1"
+	assert_releases t1 "$R1"
+	assert_releases t2 "$R1"
+	# the next release on both: the previous one stays
+	run --separate-stderr rep-push t2 t1 <<<"$A2"
+	assert_success
+	assert_output "$(push_records "$R2" t2,t1 app-a app-b app-c)"
+	assert_stderr "rep-push: $R2: live on 2 targets"
+	assert_live t1 "$R2"
+	assert_live t2 "$R2"
+	assert_releases t1 "$R1" "$R2"
+	assert_releases t2 "$R1" "$R2"
+}
+
+@test "rep-ls -s ready | rep-tar | rep-push T1 T2 | rep-setstatus -M deployed records release and targets" {
+	mkapp app-a
+	mkapp app-b README bin/run
+	mkapp app-x
+	register app-a app-b app-x
+	setstatus ready app-a app-b
+	run --separate-stderr bash -o pipefail -c \
+		'rep-ls -s ready | rep-tar -q | rep-push t1 t2 | rep-setstatus -M deployed' </dev/null
+	assert_success
+	assert_records "$(records app-a deployed app-b deployed)"
+	local release
+	release=$(cd dist && echo rep_applications_*.tar.gz)
+	release=${release%.tar.gz}
+	[[ $release =~ ^rep_applications_[0-9]{8}_[0-9]{6}$ ]] || fail "release: $release"
+	assert_stderr "$(lines "rep-push: $release: live on 2 targets" '2 set to deployed')"
+	assert_equal "$(hist app-a app-b)" "$(lines \
+		"$(event app-a - registered)" "$(event app-b - registered)" \
+		"$(event app-a registered ready)" "$(event app-b registered ready)" \
+		"$(event app-a ready deployed "$release t1,t2")" "$(event app-b ready deployed "$release t1,t2")")"
+	assert_equal "$(readlink t1/current) $(readlink t2/current)" "releases/$release releases/$release"
+	diff -r --no-dereference rep_applications/app-b "t1/current/rep_applications/app-b"
+	assert_absent t1/current/rep_applications/app-x
+}
+
+@test "a target path and an archive path with spaces" {
+	mkdir 'my targets' 'my archives'
+	cp "$A1" 'my archives/'
+	run --separate-stderr rep-push 'my targets/t 1' t2 <<<"my archives/$R1.tar.gz"
+	assert_success
+	assert_output "$(push_records "$R1" 'my targets/t 1,t2' app-a app-b)"
+	assert_stderr "rep-push: $R1: live on 2 targets"
+	assert_live 'my targets/t 1' "$R1"
+	assert_live t2 "$R1"
+	assert_equal "$(ls -A 'my targets')" 't 1'
+}
+
+@test "input records: the first field is the archive; comments, empty lines and other fields ignored" {
+	run --separate-stderr rep-push t1 <<<$'# archives\n\n'"$A1"$'\tignored\tfields\n# end'
+	assert_success
+	assert_output "$(push_records "$R1" t1 app-a app-b)"
+	assert_stderr "rep-push: $R1: live on 1 target"
+	assert_live t1 "$R1"
+}
+
+@test "several archives: pushed in input order, records of each once it is live" {
+	run --separate-stderr rep-push t1 t2 < <(printf '%s\n' "$A2" "$A1" "$A3")
+	assert_success
+	assert_output "$(lines "$(push_records "$R2" t1,t2 app-a app-b app-c)" "$(push_records "$R1" t1,t2 app-a app-b)" \
+		"$(push_records "$R3" t1,t2 app-a app-b app-c)")"
+	assert_stderr "$(lines "rep-push: $R2: live on 2 targets" "rep-push: $R1: live on 2 targets" \
+		"rep-push: $R3: live on 2 targets")"
+	assert_live t1 "$R3"
+	assert_live t2 "$R3"
+	assert_releases t1 "$R1" "$R2" "$R3"
+	assert_releases t2 "$R1" "$R2" "$R3"
+}
+
+@test "pushing the same archive again is a no-op: exit 0, same output, nothing rewritten" {
+	push "$A1" -- t1 t2
+	snapshot t1 t2
+	local inode
+	inode=$(stat -c %i "t1/releases/$R1")
+	run --separate-stderr rep-push t1 t2 <<<"$A1"
+	assert_success
+	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_stderr "rep-push: $R1: live on 2 targets"
+	assert_unchanged
+	assert_equal "$(stat -c %i "t1/releases/$R1")" "$inode"
+	# already staged, not live: only the switch
+	push "$A2" -- t1 t2
+	inode=$(stat -c %i "t1/releases/$R1")
+	run --separate-stderr rep-push t1 t2 <<<"$A1"
+	assert_success
+	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_stderr "rep-push: $R1: live on 2 targets"
+	assert_equal "$(stat -c %i "t1/releases/$R1")" "$inode"
+	assert_live t1 "$R1"
+	assert_live t2 "$R1"
+}
+
+@test "progress on a terminal: staged, already staged, current is now, already live, removed; none with -q" {
+	command -v script >/dev/null || skip 'script(1) is not installed'
+	printf '%s\n' "$A1" >list
+	run --separate-stderr script -qec 'rep-push t1 t2 <list >out' /dev/null </dev/null
+	assert_success
+	refute_stderr
+	assert_equal "$(tr -d '\r' <<<"$output")" "$(lines "rep-push: t1: staged $R1" "rep-push: t2: staged $R1" \
+		"rep-push: t1: current is now $R1" "rep-push: t2: current is now $R1" "rep-push: $R1: live on 2 targets")"
+	assert_equal "$(cat out)" "$(push_records "$R1" t1,t2 app-a app-b)"
+	printf '%s\n' "$A1" "$A2" >list
+	run --separate-stderr script -qec 'rep-push -k 1 t1 <list >out' /dev/null </dev/null
+	assert_success
+	refute_stderr
+	assert_equal "$(tr -d '\r' <<<"$output")" "$(lines "rep-push: t1: $R1 is already staged" \
+		"rep-push: t1: $R1 is already live" "rep-push: $R1: live on 1 target" \
+		"rep-push: t1: staged $R2" "rep-push: t1: current is now $R2" "rep-push: $R2: live on 1 target")"
+	printf '%s\n' "$A3" >list
+	run --separate-stderr script -qec 'rep-push -k 1 t1 <list >out' /dev/null </dev/null
+	assert_success
+	refute_stderr
+	assert_equal "$(tr -d '\r' <<<"$output")" "$(lines "rep-push: t1: staged $R3" \
+		"rep-push: t1: current is now $R3" "rep-push: t1: removed releases/$R1" "rep-push: $R3: live on 1 target")"
+	run --separate-stderr script -qec 'rep-push -q t2 <list >out' /dev/null </dev/null
+	assert_success
+	assert_output ''
+	refute_stderr
+	assert_equal "$(cat out)" "$(push_records "$R3" t2 app-a app-b app-c)"
+}
+
+@test "-q: the same records, no summary" {
+	run --separate-stderr rep-push -q t1 <<<"$A1"
+	assert_success
+	assert_output "$(push_records "$R1" t1 app-a app-b)"
+	refute_stderr
+	run --separate-stderr rep-push --quiet t1 <<<"$A2"
+	assert_success
+	assert_output "$(push_records "$R2" t1 app-a app-b app-c)"
+	refute_stderr
+	assert_live t1 "$R2"
+}
+
+@test "-C DIR: archives and targets relative to DIR" {
+	mkdir -p w/dist
+	cp "$A1" "$A2" w/dist/
+	run --separate-stderr rep-push -C w t1 <<<"dist/$R1.tar.gz"
+	assert_success
+	assert_output "$(push_records "$R1" t1 app-a app-b)"
+	assert_stderr "rep-push: $R1: live on 1 target"
+	assert_live w/t1 "$R1"
+	assert_absent t1
+	push "w/dist/$R2.tar.gz" -- w/t1
+	run --separate-stderr rep-push -C w --rollback t1 </dev/null
+	assert_success
+	assert_output "$(push_records "$R1" t1 app-a app-b)"
+	assert_stderr "rep-push: $R1: live again on 1 target"
+	assert_live w/t1 "$R1"
+	assert_absent t1
+}
+
+@test "./-dir and ./a:b are local directories" {
+	run --separate-stderr rep-push ./-t ./a:b <<<"$A1"
+	assert_success
+	assert_output "$(push_records "$R1" ./-t,./a:b app-a app-b)"
+	assert_stderr "rep-push: $R1: live on 2 targets"
+	assert_live ./-t "$R1"
+	assert_live ./a:b "$R1"
+}
+
+@test "-j 2 with three targets gives what -j 1 gives" {
+	mkdir j1 j2
+	run --separate-stderr rep-push -C j1 -j 1 t1 t2 t3 < <(printf '%s\n' "$A1" "$A2")
+	assert_success
+	local out1=$output err1=$stderr
+	assert_output "$(lines "$(push_records "$R1" t1,t2,t3 app-a app-b)" "$(push_records "$R2" t1,t2,t3 app-a app-b app-c)")"
+	assert_stderr "$(lines "rep-push: $R1: live on 3 targets" "rep-push: $R2: live on 3 targets")"
+	run --separate-stderr rep-push -C j2 --jobs 2 t1 t2 t3 < <(printf '%s\n' "$A1" "$A2")
+	assert_success
+	assert_output "$out1"
+	assert_stderr "$err1"
+	assert_equal "$(cd j2 && find . -printf '%y %m %p %l\n' | LC_ALL=C sort)" \
+		"$(cd j1 && find . -printf '%y %m %p %l\n' | LC_ALL=C sort)"
+	diff -r --no-dereference j1 j2
+	local t
+	for t in t1 t2 t3; do
+		assert_live "j2/$t" "$R2"
+		assert_releases "j2/$t" "$R1" "$R2"
+	done
+	# more jobs than targets
+	run --separate-stderr rep-push -C j2 -j 64 t1 t2 t3 <<<"$A3"
+	assert_success
+	assert_output "$(push_records "$R3" t1,t2,t3 app-a app-b app-c)"
+	assert_stderr "rep-push: $R3: live on 3 targets"
+	for t in t1 t2 t3; do
+		assert_live "j2/$t" "$R3"
+	done
+}
+
+# --- targets that fail ---------------------------------------------------------------
+
+@test "releases/RELEASE exists with another MANIFEST: that target fails, nothing switched anywhere" {
+	push "$A1" -- t1 t2
+	# t2 has a release named R2 that holds R1
+	mkdir other
+	(cd other && archive_as "$R2" >/dev/null)
+	push "other/$R2.tar.gz" -- t2
+	push "$A1" -- t2
+	snapshot t2
+	run --separate-stderr rep-push t1 t2 <<<"$A2"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t2: releases/$R2 exists and differs from $A2" \
+		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
+	assert_unchanged
+	# t1 keeps what it staged, but stays on R1
+	assert_live t1 "$R1"
+	assert_releases t1 "$R1" "$R2"
+	diff -r --no-dereference "$FIX/src/$R2" "t1/releases/$R2"
+	# an empty directory of that name differs too
+	rm -r "t2/releases/$R2"
+	mkdir "t2/releases/$R2"
+	snapshot t1 t2
+	run --separate-stderr rep-push t1 t2 <<<"$A2"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t2: releases/$R2 exists and differs from $A2" \
+		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
+	assert_unchanged
+}
+
+@test "two targets, one unusable (missing parent, a file in the way): exit 1, nothing switched, nothing printed" {
+	push "$A1" -- t1
+	snapshot t1
+	run --separate-stderr rep-push t1 missing/t2 <<<"$A2"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines 'rep-push: missing/t2: cannot create the directory: No such file or directory' \
+		"rep-push: $R2: cannot lock 1 of 2 targets; nothing done")"
+	assert_unchanged
+	assert_absent missing
+	# the unusable one first: the same
+	run --separate-stderr rep-push missing/t2 t1 <<<"$A2"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines 'rep-push: missing/t2: cannot create the directory: No such file or directory' \
+		"rep-push: $R2: cannot lock 1 of 2 targets; nothing done")"
+	assert_unchanged
+	echo data >file
+	run --separate-stderr rep-push t1 file <<<"$A2"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines 'rep-push: file: Not a directory' \
+		"rep-push: $R2: cannot lock 1 of 2 targets; nothing done")"
+	assert_unchanged
+	assert_equal "$(cat file)" data
+	run --separate-stderr rep-push t1 file/t2 <<<"$A2"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines 'rep-push: file/t2: Not a directory' \
+		"rep-push: $R2: cannot lock 1 of 2 targets; nothing done")"
+	assert_unchanged
+}
+
+@test "a target whose current is not a symlink fails, the other one is not switched" {
+	push "$A1" -- t1
+	mkdir -p t2/current t2/releases
+	snapshot t1 t2
+	run --separate-stderr rep-push t1 t2 <<<"$A2"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines 'rep-push: t2: current: exists and is not a symbolic link' \
+		"rep-push: $R2: cannot lock 1 of 2 targets; nothing done")"
+	assert_unchanged
+}
+
+@test "a switch that fails after another target switched: that one is switched back" {
+	big_archive
+	push "$A1" -- t1 t2
+	printf '%s\n' "$ABIG" >list
+	start_push t2 reset_t1_t2 t1 t2 || fail "rep-push ended before it staged on t2: $(cat err)"
+	kill -STOP "$PUSH_PID"
+	assert_equal "$(readlink t1/current)" "releases/$R1"
+	# someone removes t2's current while t2 is being staged
+	rm t2/current
+	kill -CONT "$PUSH_PID"
+	finish_push
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t2: current changed during the push (now '')" \
+		"rep-push: t1: switched back to $R1" \
+		"rep-push: $RBIG: a switch failed; no target was left on it")"
+	assert_live t1 "$R1"
+	assert_absent t2/current
+	assert_clean t2
+	assert_releases t1 "$R1" "$RBIG"
+	assert_releases t2 "$R1" "$RBIG"
+}
+
+# reset_t2: t1 gone, RBIG gone from t2, R1 live there again.
+reset_t2() {
+	rm -rf t1 && push "$A1" -- t2 && rm -rf -- "t2/releases/$RBIG"
+}
+
+@test "a switch that fails where another target had no release: its current is removed again" {
+	big_archive
+	push "$A1" -- t2
+	printf '%s\n' "$ABIG" >list
+	start_push t2 reset_t2 t1 t2 || fail "rep-push ended before it staged on t2: $(cat err)"
+	kill -STOP "$PUSH_PID"
+	assert_absent t1/current
+	rm t2/current
+	kill -CONT "$PUSH_PID"
+	finish_push
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t2: current changed during the push (now '')" \
+		'rep-push: t1: switched back to no release' \
+		"rep-push: $RBIG: a switch failed; no target was left on it")"
+	assert_absent t1/current t2/current
+	assert_clean t1
+	assert_clean t2
+	assert_releases t1 "$RBIG"
+}
+
+@test "several archives, the second fails on a target: the first stays live, the rest is not pushed" {
+	mkdir other
+	(cd other && archive_as "$R2" >/dev/null)
+	push "other/$R2.tar.gz" -- t2
+	rm t2/current
+	run --separate-stderr rep-push t1 t2 < <(printf '%s\n' "$A1" "$A2" "$A3")
+	assert_failure 1
+	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_stderr "$(lines "rep-push: $R1: live on 2 targets" \
+		"rep-push: t2: releases/$R2 exists and differs from $A2" \
+		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
+	assert_live t1 "$R1"
+	assert_live t2 "$R1"
+	assert_releases t1 "$R1" "$R2"
+	assert_releases t2 "$R1" "$R2"
+}
+
+# --- bad archives: exit 2, targets untouched --------------------------------------------
+
+# setup for the tests below: t1 has R1 live, t2 does not exist
+bad_archive_setup() {
+	push "$A1" -- t1
+	snapshot t1 t2
+}
+
+# refused ARCHIVE WHY: pushing ARCHIVE to t1 and t2 fails with exit 2 and
+# "rep-push: ARCHIVE: WHY", t1 unchanged, t2 not created.
+refused() {
+	untraced _refused "$@"
+}
+
+_refused() {
+	run --separate-stderr rep-push t1 t2 <<<"$1"
+	assert_failure 2 && assert_output '' && assert_stderr "rep-push: $1: $2" && _assert_unchanged
+}
+
+# refused_names WHY NAME...: a copy of A2 under each NAME is refused as
+# refused does (the targets compared once, after all of them).
+refused_names() {
+	untraced _refused_names "$@"
+}
+
+_refused_names() {
+	local why=$1 name
+	shift
+	for name; do
+		cp "$A2" "$name" || return
+		run --separate-stderr rep-push t1 t2 <<<"$name"
+		assert_failure 2 && assert_output '' && assert_stderr "rep-push: $name: $why" || return
+	done
+	_assert_unchanged
+}
+
+@test "a truncated archive: exit 2, truncated archive" {
+	bad_archive_setup
+	local f=$R2.tar.gz size
+	size=$(stat -c %s "$A2")
+	head -c $((size / 2)) "$A2" >"$f"
+	refused "$f" 'truncated archive'
+	head -c $((size - 4)) "$A2" >"$f"
+	refused "$f" 'truncated archive'
+	head -c 10 "$A2" >"$f"
+	refused "$f" 'truncated archive'
+}
+
+@test "a corrupted archive (a byte flipped): exit 2, corrupt gzip data" {
+	bad_archive_setup
+	local f=$R2.tar.gz size
+	size=$(stat -c %s "$A2")
+	cp "$A2" "$f"
+	flip_byte "$f" $((size - 6)) # CRC-32
+	refused "$f" 'corrupt gzip data: incorrect data check'
+	cp "$A2" "$f"
+	flip_byte "$f" $((size - 2)) # ISIZE
+	refused "$f" 'corrupt gzip data: incorrect length check'
+	cp "$A2" "$f"
+	flip_byte "$f" $((size / 2))
+	run --separate-stderr rep-push t1 t2 <<<"$f"
+	assert_failure 2
+	assert_output ''
+	assert_stderr --regexp "^rep-push: $f: corrupt gzip data: [^"$'\n'"]+\$"
+	assert_unchanged
+}
+
+@test "what is not a gzip-compressed tar archive, or has data after its end: exit 2" {
+	bad_archive_setup
+	local f=$R2.tar.gz
+	echo 'just text' >"$f"
+	refused "$f" 'not a gzip-compressed tar archive'
+	: >"$f"
+	refused "$f" 'not a gzip-compressed tar archive'
+	mkdir x
+	tar -C x -xzf "$A2"
+	tar -C x -cf "$f" MANIFEST rep_applications
+	refused "$f" 'not a gzip-compressed tar archive'
+	echo 'just text' | gzip >"$f"
+	run --separate-stderr rep-push t1 t2 <<<"$f"
+	assert_failure 2
+	assert_output ''
+	assert_stderr --regexp "^rep-push: $f: (not a gzip-compressed tar archive|Unrecognized archive format)\$"
+	assert_unchanged
+	# not rep's: MANIFEST missing or not first
+	tar -C x -czf "$f" rep_applications
+	refused "$f" 'first entry is not MANIFEST'
+	tar -C x -czf "$f" rep_applications MANIFEST
+	refused "$f" 'first entry is not MANIFEST'
+	# data after the end
+	{ cat "$A2" && printf 'garbage'; } >"$f"
+	refused "$f" 'data after the end of the gzip stream'
+	{ cat "$A2" && printf 'garbage' | gzip; } >"$f"
+	refused "$f" 'data after the end of the archive'
+	{ gzip -dc "$A2" && head -c 2M /dev/zero; } | gzip >"$f"
+	refused "$f" 'more than 1 MiB of padding after the end of the archive'
+	# zeros up to 1 MiB are padding
+	{ gzip -dc "$A2" && head -c 512K /dev/zero; } | gzip >"$f"
+	run --separate-stderr rep-push t2 <<<"$f"
+	assert_success
+	assert_output "$(push_records "$R2" t2 app-a app-b app-c)"
+	assert_stderr "rep-push: $R2: live on 1 target"
+	assert_live t2 "$R2"
+}
+
+@test "an archive that is not a regular file (a FIFO): exit 2 saying so, nothing touched" {
+	bad_archive_setup
+	local f=$R2.tar.gz writer
+	mkfifo "$f"
+	# a writer, in case rep-push reads it (killed once rep-push is done)
+	# shellcheck disable=SC2016 # expanded by sh
+	timeout 20 sh -c 'cat "$1" >"$2"' _ "$A2" "$f" 3>&- &
+	writer=$!
+	run --separate-stderr rep-push t1 t2 <<<"$f"
+	kill "$writer" 2>/dev/null || true
+	wait "$writer" || true
+	assert_failure 2
+	assert_output ''
+	assert_unchanged
+	assert_stderr "rep-push: $f: not a regular file"
+}
+
+@test "an archive whose content does not match its manifest: exit 2 naming the application" {
+	bad_archive_setup
+	local f=$R2.tar.gz
+	mkdir x
+	tar -C x -xzf "$A2"
+	# one file more, more bytes (refused as they come), other bytes, one file less
+	echo extra >x/rep_applications/app-b/extra
+	rebuild x "$f"
+	refused "$f" 'rep_applications/app-b/extra: more files than MANIFEST lists for app-b'
+	rm x/rep_applications/app-b/extra
+	echo 'app-c/README and more' >x/rep_applications/app-c/README
+	rebuild x "$f"
+	refused "$f" 'rep_applications/app-c/README: more bytes than MANIFEST lists for app-c'
+	echo 'app-c/READMX' >x/rep_applications/app-c/README
+	rebuild x "$f"
+	refused "$f" 'app-c: content does not match the manifest'
+	tar -C x -xzf "$A2"
+	rm x/rep_applications/app-a/start
+	rebuild x "$f"
+	refused "$f" 'app-a: content does not match the manifest'
+	# the control: GNU tar's archive of the extraction passes
+	tar -C x -xzf "$A2"
+	rebuild x "$f"
+	run --separate-stderr rep-push t2 <<<"$f"
+	assert_success
+	assert_output "$(push_records "$R2" t2 app-a app-b app-c)"
+	assert_stderr "rep-push: $R2: live on 1 target"
+	assert_live t2 "$R2"
+}
+
+@test "hostile archives (../, absolute, symlink out, links, entries not in the manifest): exit 2, targets untouched" {
+	mkapp app-h
+	register app-h
+	local m sum
+	m=$(rep-tar -q -d h app-h </dev/null) || fail 'rep-tar failed'
+	m=$(tar -xOzf "$m" MANIFEST)
+	sum=${m##*"$TAB"}
+	# a manifest that allows more files and bytes than there are: every
+	# entry gets as far as its own check
+	local -a base=("f:MANIFEST:app-h${TAB}100${TAB}100000${TAB}$sum"$'\n' d:rep_applications/
+		d:rep_applications/app-h/ "f:rep_applications/app-h/README:app-h/README"$'\n')
+	# WHY|ENTRY...: each a copy of base with the hostile entries after it
+	local -a cases=(
+		"../x: unsafe path|f:../x:evil"
+		"$BATS_TEST_TMPDIR/evil: unsafe path|f:$BATS_TEST_TMPDIR/evil:evil"
+		"rep_applications/app-h/../../x: unsafe path|f:rep_applications/app-h/../../x:evil"
+		"rep_applications/app-h/a"$'\x01'"b: unsafe path|f:rep_applications/app-h/a"$'\x01'"b:evil"
+		"rep_applications/app-h/out: symlink points outside its application|l:rep_applications/app-h/out:$BATS_TEST_TMPDIR"
+		"rep_applications/app-h/up: symlink points outside its application|l:rep_applications/app-h/up:../.."
+		"rep_applications/app-h/lnk/x: path goes through a symlink|l:rep_applications/app-h/lnk:.|f:rep_applications/app-h/lnk/x:evil"
+		"rep_applications/app-h/hard: hard links are not allowed|h:rep_applications/app-h/hard:rep_applications/app-h/README"
+		"rep_applications/app-h/null: not a regular file, directory or symlink|c:rep_applications/app-h/null"
+		"rep_applications/app-z/README: application not in the manifest|f:rep_applications/app-z/README:z"
+		"zzz: outside rep_applications/|f:zzz:evil"
+		"app-h: content does not match the manifest|f:rep_applications/app-h/extra:evil"
+	)
+	# the control: the same content with the true manifest and nothing hostile
+	local ok=rep_applications_20260102_000099
+	local -a args=("$ok.tar.gz" "f:MANIFEST:$m"$'\n' "${base[@]:1}") extra
+	local i
+	for i in "${!cases[@]}"; do
+		IFS='|' read -ra extra <<<"${cases[i]}"
+		args+=('' "rep_applications_20260102_0000$((10 + i)).tar.gz" "${base[@]}" "${extra[@]:1}")
+	done
+	pytar "${args[@]}"
+	bad_archive_setup
+	for i in "${!cases[@]}"; do
+		refused "rep_applications_20260102_0000$((10 + i)).tar.gz" "${cases[i]%%|*}"
+	done
+	assert_absent "$BATS_TEST_TMPDIR/evil" "$BATS_TEST_TMPDIR/x" x zzz
+	run --separate-stderr rep-push t2 <<<"$ok.tar.gz"
+	assert_success
+	assert_output "$(push_records "$ok" t2 app-h)"
+	assert_stderr "rep-push: $ok: live on 1 target"
+	diff -r rep_applications/app-h "t2/current/rep_applications/app-h"
+}
+
+@test "archive names that are not rep-tar's, missing archives: exit 2, nothing touched" {
+	bad_archive_setup
+	local why='not a rep-tar archive name (rep_applications_YYYYMMDD_HHMMSS[_N].tar.gz)'
+	refused_names "$why" x.tar.gz "$R2.tgz" "$R2.tar" "${R2}_1.tar.gz" "${R2}_02.tar.gz" "${R2}x.tar.gz" \
+		rep_applications_2026010_000002.tar.gz rep_applications_20260101-000002.tar.gz \
+		"app_$R2.tar.gz" "$R2.tar.gz.bak" .tar.gz
+	mkdir -p "d/$R2.tar.gz"
+	refused "d/$R2.tar.gz" 'not a regular file'
+	refused "nope/$R2.tar.gz" 'No such file or directory'
+	refused "$R2.tar.gz" 'No such file or directory'
+	# a good archive before a bad one: nothing is pushed
+	cp "$A2" "$R2.tar.gz"
+	run --separate-stderr rep-push t1 t2 < <(printf '%s\n' "$R2.tar.gz" x.tar.gz)
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-push: x.tar.gz: $why"
+	assert_unchanged
+	# _N names are fine
+	cp "$A2" "${R2}_2.tar.gz"
+	cp "$A2" "${R2}_20.tar.gz"
+	run --separate-stderr rep-push t2 < <(printf '%s\n' "${R2}_2.tar.gz" "${R2}_20.tar.gz")
+	assert_success
+	assert_output "$(lines "$(push_records "${R2}_2" t2 app-a app-b app-c)" "$(push_records "${R2}_20" t2 app-a app-b app-c)")"
+	assert_stderr "$(lines "rep-push: ${R2}_2: live on 1 target" "rep-push: ${R2}_20: live on 1 target")"
+	assert_live t2 "${R2}_20" "$R2"
+}
+
+@test "_10 to _19 are release names too (rep-tar's tenth to nineteenth archive in one second)" {
+	local n
+	for n in 9 10 11 19 100; do
+		archive_as "${R1}_$n" >>list
+	done
+	run --separate-stderr rep-push -q t1 <list
+	assert_success
+	assert_output "$(lines "$(push_records "${R1}_9" t1 app-a app-b)" "$(push_records "${R1}_10" t1 app-a app-b)" \
+		"$(push_records "${R1}_11" t1 app-a app-b)" "$(push_records "${R1}_19" t1 app-a app-b)" "$(push_records "${R1}_100" t1 app-a app-b)")"
+	refute_stderr
+	assert_releases t1 "${R1}_10" "${R1}_100" "${R1}_11" "${R1}_19" "${R1}_9"
+	assert_live t1 "${R1}_100" "$R1"
+}
+
+@test "an archive given twice, or two archives of one release: exit 2, nothing touched" {
+	bad_archive_setup
+	run --separate-stderr rep-push t1 t2 < <(printf '%s\n' "$A2" "$A2")
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-push: $A2: release $R2 given twice"
+	assert_unchanged
+	cp "$A2" .
+	run --separate-stderr rep-push t1 t2 < <(printf '%s\n' "$A2" "./$R2.tar.gz")
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-push: ./$R2.tar.gz: release $R2 given twice"
+	assert_unchanged
+}
+
+@test "a CR before LF in the input: exit 2 naming the line, nothing touched" {
+	bad_archive_setup
+	run --separate-stderr rep-push t1 t2 <<<"$A2"$'\r'
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-push: stdin:1: CR before LF (convert the input with dos2unix)'
+	assert_unchanged
+}
+
+@test "no archive on stdin: nothing to push, exit 0, no target created; -q silences it" {
+	run --separate-stderr rep-push t1 </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'rep-push: nothing to push'
+	run --separate-stderr rep-push t1 t2 <<<$'# nothing\n\n'
+	assert_success
+	assert_output ''
+	assert_stderr 'rep-push: nothing to push'
+	run --separate-stderr rep-push -q t1 </dev/null
+	assert_success
+	assert_output ''
+	refute_stderr
+	assert_absent t1 t2
+}
+
+# --- -n ------------------------------------------------------------------------------------
+
+@test "-n: the plan on stderr, the records on stdout, nothing created or changed, no lock" {
+	push "$A1" "$A2" -- t1
+	snapshot t1 t2
+	# a lock taken and removed would change the directory's times
+	local times
+	times=$(stat -c '%y %z' t1 t1/releases)
+	run --separate-stderr rep-push -n t1 t2 <<<"$A3"
+	assert_success
+	assert_output "$(push_records "$R3" t1,t2 app-a app-b app-c)"
+	assert_stderr "$(lines "rep-push: t1: would stage $R3" "rep-push: t2: would stage $R3" \
+		"rep-push: t1: would switch current from $R2 to $R3" "rep-push: t2: would point current to $R3" \
+		"rep-push: $R3: dry run: live on 2 targets")"
+	assert_unchanged
+	assert_equal "$(stat -c '%y %z' t1 t1/releases)" "$times"
+	# pruning, -q
+	run --separate-stderr rep-push -n -k 1 t1 <<<"$A3"
+	assert_success
+	assert_output "$(push_records "$R3" t1 app-a app-b app-c)"
+	assert_stderr "$(lines "rep-push: t1: would stage $R3" "rep-push: t1: would switch current from $R2 to $R3" \
+		"rep-push: t1: would remove releases/$R1" "rep-push: $R3: dry run: live on 1 target")"
+	run --separate-stderr rep-push -n -q -k 1 t1 t2 <<<"$A3"
+	assert_success
+	assert_output "$(push_records "$R3" t1,t2 app-a app-b app-c)"
+	refute_stderr
+	assert_unchanged
+	# a target locked by someone else
+	sleep 60 3>&- &
+	SLEEP_PID=$!
+	fake_lock t1 "$HOST" "$SLEEP_PID"
+	snapshot t1 t2
+	run --separate-stderr rep-push -n t1 t2 <<<"$A3"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t1: locked by pid $SLEEP_PID on $HOST (bob@build since 2026-01-01T00:00:00Z)" \
+		"rep-push: $R3: dry run: cannot lock 1 of 2 targets; nothing done")"
+	assert_unchanged
+}
+
+@test "-n with a stale lock: it would be broken, the plan goes on; nothing changed" {
+	push "$A1" -- t1
+	local pid
+	pid=$(gone_pid)
+	fake_lock t1 "$HOST" "$pid"
+	snapshot t1
+	run --separate-stderr rep-push -n t1 <<<"$A2"
+	assert_success
+	assert_output "$(push_records "$R2" t1 app-a app-b app-c)"
+	assert_stderr "$(lines "rep-push: t1: would break a stale lock: held by pid $pid on $HOST (bob@build since 2026-01-01T00:00:00Z), which is gone" \
+		"rep-push: t1: would stage $R2" "rep-push: t1: would switch current from $R1 to $R2" \
+		"rep-push: $R2: dry run: live on 1 target")"
+	assert_unchanged
+}
+
+@test "-n on targets that have the release: nothing to stage, the switch and the pruning planned" {
+	push "$A1" "$A2" "$A3" -- t1
+	push "$A1" "$A3" -- t2
+	snapshot t1 t2
+	# staged and live on both: the plan says so (as part of the plan, it is
+	# printed without a terminal too)
+	run --separate-stderr rep-push -n t1 t2 <<<"$A3"
+	assert_unchanged
+	assert_success
+	assert_output "$(push_records "$R3" t1,t2 app-a app-b app-c)"
+	assert_stderr "$(lines "rep-push: t1: $R3 is already staged" "rep-push: t2: $R3 is already staged" \
+		"rep-push: t1: $R3 is already live" "rep-push: t2: $R3 is already live" \
+		"rep-push: $R3: dry run: live on 2 targets")"
+	run --separate-stderr rep-push -n t1 <<<"$A1"
+	assert_success
+	assert_output "$(push_records "$R1" t1 app-a app-b)"
+	assert_stderr "$(lines "rep-push: t1: $R1 is already staged" \
+		"rep-push: t1: would switch current from $R3 to $R1" "rep-push: $R1: dry run: live on 1 target")"
+	run --separate-stderr rep-push -n -k 1 t1 <<<"$A3"
+	assert_success
+	assert_output "$(push_records "$R3" t1 app-a app-b app-c)"
+	assert_stderr "$(lines "rep-push: t1: $R3 is already staged" "rep-push: t1: $R3 is already live" \
+		"rep-push: t1: would remove releases/$R1" "rep-push: $R3: dry run: live on 1 target")"
+	assert_unchanged
+}
+
+@test "-n with several archives: each step planned from the state the previous one would leave" {
+	push "$A1" -- t1
+	snapshot t1
+	run --separate-stderr rep-push -n t1 < <(printf '%s\n' "$A2" "$A3")
+	assert_success
+	assert_output "$(lines "$(push_records "$R2" t1 app-a app-b app-c)" "$(push_records "$R3" t1 app-a app-b app-c)")"
+	assert_stderr "$(lines "rep-push: t1: would stage $R2" "rep-push: t1: would switch current from $R1 to $R2" \
+		"rep-push: $R2: dry run: live on 1 target" \
+		"rep-push: t1: would stage $R3" "rep-push: t1: would switch current from $R2 to $R3" \
+		"rep-push: $R3: dry run: live on 1 target")"
+	assert_unchanged
+}
+
+# --- -k -------------------------------------------------------------------------------------
+
+@test "-k 2: after four pushes only the two newest remain (the live one and the one before)" {
+	local r
+	for r in rep_applications_20260105_000001 rep_applications_20260105_000002 \
+		rep_applications_20260105_000003 rep_applications_20260105_000004; do
+		archive_as "$r" >/dev/null
+		run --separate-stderr rep-push -k 2 t1 <<<"$r.tar.gz"
+		assert_success
+		assert_output "$(push_records "$r" t1 app-a app-b)"
+		assert_stderr "rep-push: $r: live on 1 target"
+	done
+	assert_releases t1 rep_applications_20260105_000003 rep_applications_20260105_000004
+	assert_live t1 rep_applications_20260105_000004 "$R1"
+	# the same in one run; -k 1 still keeps the one before the live one
+	run --separate-stderr rep-push --keep 1 t2 < <(ls rep_applications_20260105_*.tar.gz)
+	assert_success
+	assert_releases t2 rep_applications_20260105_000003 rep_applications_20260105_000004
+	assert_live t2 rep_applications_20260105_000004 "$R1"
+}
+
+@test "-k: the default keeps 5" {
+	local i
+	for i in 1 2 3 4 5 6 7; do
+		archive_as "rep_applications_20260105_00000$i" >>list
+	done
+	run --separate-stderr rep-push -q t1 <list
+	assert_success
+	assert_releases t1 rep_applications_20260105_00000{3,4,5,6,7}
+}
+
+@test "-k never removes the live release or the one before it, even older than the KEEP newest" {
+	local r
+	for r in 1 2 3 4 5; do
+		archive_as "rep_applications_20260105_00000$r" >>list
+	done
+	local -a archives
+	mapfile -t archives <list
+	push "${archives[@]}" -- t1
+	# back to release 2: 5 and 4 are the newest, 2 is live, 1 before it
+	run --separate-stderr rep-push -k 2 t1 <<<rep_applications_20260105_000002.tar.gz
+	assert_success
+	assert_output "$(push_records rep_applications_20260105_000002 t1 app-a app-b)"
+	assert_stderr 'rep-push: rep_applications_20260105_000002: live on 1 target'
+	assert_releases t1 rep_applications_20260105_00000{1,2,4,5}
+	assert_live t1 rep_applications_20260105_000002 "$R1"
+}
+
+@test "-k orders releases by time, then _N as a number (_20 after _3)" {
+	local r
+	for r in rep_applications_20260105_000009 rep_applications_20260105_000009_3 \
+		rep_applications_20260105_000009_20 rep_applications_20260105_000008_4; do
+		archive_as "$r" >>list
+	done
+	run --separate-stderr rep-push -k 1 t1 <list
+	assert_success
+	assert_output "$(lines "$(push_records rep_applications_20260105_000009 t1 app-a app-b)" \
+		"$(push_records rep_applications_20260105_000009_3 t1 app-a app-b)" \
+		"$(push_records rep_applications_20260105_000009_20 t1 app-a app-b)" \
+		"$(push_records rep_applications_20260105_000008_4 t1 app-a app-b)")"
+	assert_stderr "$(lines 'rep-push: rep_applications_20260105_000009: live on 1 target' \
+		'rep-push: rep_applications_20260105_000009_3: live on 1 target' \
+		'rep-push: rep_applications_20260105_000009_20: live on 1 target' \
+		'rep-push: rep_applications_20260105_000008_4: live on 1 target')"
+	# 8_4 live (nothing before it), 9_20 the newest
+	assert_releases t1 rep_applications_20260105_000008_4 rep_applications_20260105_000009_20
+	assert_live t1 rep_applications_20260105_000008_4 "$R1"
+	# after 9_20: 9_3 is the one before it, 9 goes
+	rm -r t1
+	head -3 list | rep-push -q -k 1 t1 >/dev/null
+	assert_releases t1 rep_applications_20260105_000009_20 rep_applications_20260105_000009_3
+}
+
+@test "-k never touches what is not named like a release" {
+	mkdir -p t1/releases/{backup,.hidden,rep_applications_20000101_000000_1,rep_applications_2000,rep_applications_20000101_000000.old}
+	echo notes >t1/releases/notes.txt
+	echo file >t1/releases/rep_applications_20000101_000001
+	ln -s backup t1/releases/rep_applications_20000101_000002
+	echo keep >t1/releases/backup/file
+	local others
+	others=$(cd t1/releases && find . -printf '%y %p %l\n' | LC_ALL=C sort)
+	archive_as rep_applications_20260105_000001 >list
+	archive_as rep_applications_20260105_000002 >>list
+	archive_as rep_applications_20260105_000003 >>list
+	run --separate-stderr rep-push -q -k 1 t1 <list
+	assert_success
+	assert_equal "$(cd t1/releases && find . -printf '%y %p %l\n' | grep -v ' ./rep_applications_20260105_' | LC_ALL=C sort)" \
+		"$others"
+	assert_equal "$(cd t1/releases && echo rep_applications_20260105_*)" \
+		'rep_applications_20260105_000002 rep_applications_20260105_000003'
+}
+
+# --- --rollback -------------------------------------------------------------------------------
+
+@test "--rollback goes back one release at a time, prints what is live again; nothing older: exit 1" {
+	push "$A1" -- t1 t2
+	push "$A2" -- t1 t2
+	push "$A3" -- t1 t2
+	run --separate-stderr rep-push --rollback t1 t2 </dev/null
+	assert_success
+	assert_output "$(push_records "$R2" t1,t2 app-a app-b app-c)"
+	assert_stderr "rep-push: $R2: live again on 2 targets"
+	assert_live t1 "$R2"
+	assert_live t2 "$R2"
+	run --separate-stderr rep-push --rollback t1 t2 </dev/null
+	assert_success
+	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_stderr "rep-push: $R1: live again on 2 targets"
+	assert_live t1 "$R1"
+	assert_live t2 "$R1"
+	assert_releases t1 "$R1" "$R2" "$R3"
+	snapshot t1 t2
+	run --separate-stderr rep-push --rollback t1 t2 </dev/null
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t1: no release before $R1" "rep-push: t2: no release before $R1" \
+		'rep-push: rollback: not possible on 2 of 2 targets; nothing switched')"
+	assert_unchanged
+	# a push goes forward again
+	run --separate-stderr rep-push t1 t2 <<<"$A3"
+	assert_success
+	assert_output "$(push_records "$R3" t1,t2 app-a app-b app-c)"
+	assert_live t1 "$R3"
+}
+
+@test "--rollback | rep-setstatus -M deployed records the release now live" {
+	mkapp app-a
+	mkapp app-b
+	register app-a app-b
+	push "$A1" "$A2" -- t1
+	run --separate-stderr bash -o pipefail -c 'rep-push --rollback t1 | rep-setstatus -M deployed' </dev/null
+	assert_success
+	assert_records "$(records app-a deployed app-b deployed)"
+	assert_stderr "$(lines "rep-push: $R1: live again on 1 target" '2 set to deployed')"
+	assert_equal "$(hist app-a)" "$(lines "$(event app-a - registered)" \
+		"$(event app-a registered deployed "$R1 t1")")"
+}
+
+@test "--rollback does not read stdin; -q; -n shows the plan and changes nothing" {
+	push "$A1" "$A2" -- t1 t2
+	snapshot t1 t2
+	run --separate-stderr rep-push -n --rollback t1 t2 <<<$'not read\r'
+	assert_success
+	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_stderr "$(lines "rep-push: t1: would switch current from $R2 to $R1" \
+		"rep-push: t2: would switch current from $R2 to $R1" "rep-push: $R1: dry run: live again on 2 targets")"
+	assert_unchanged
+	run --separate-stderr rep-push -q --rollback t1 t2 <<<$'not read\r'
+	assert_success
+	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	refute_stderr
+	assert_live t1 "$R1"
+	assert_live t2 "$R1"
+}
+
+@test "--rollback with nothing live: exit 1, nothing changed" {
+	mkdir -p t1/releases "t2/releases/$R1"
+	snapshot t1 t2
+	run --separate-stderr rep-push --rollback t1 t2 </dev/null
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines 'rep-push: t1: no release is live' 'rep-push: t2: no release is live' \
+		'rep-push: rollback: not possible on 2 of 2 targets; nothing switched')"
+	assert_unchanged
+	run --separate-stderr rep-push -n --rollback t3 </dev/null
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines 'rep-push: t3: no release is live' \
+		'rep-push: rollback: dry run: not possible on 1 of 1 targets; nothing switched')"
+	assert_absent t3
+}
+
+@test "--rollback creates nothing: not the directory, not releases/" {
+	mkdir t2
+	run --separate-stderr rep-push --rollback t1 t2 </dev/null
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines 'rep-push: t1: no release is live' 'rep-push: t2: no release is live' \
+		'rep-push: rollback: not possible on 2 of 2 targets; nothing switched')"
+	assert_absent t1 t2/releases
+}
+
+@test "--rollback of targets that would go back to different releases: exit 1, nothing switched" {
+	push "$A1" "$A3" -- t1
+	push "$A2" "$A3" -- t2
+	snapshot t1 t2
+	run --separate-stderr rep-push --rollback t1 t2 </dev/null
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t2: would go back to $R2, but t1 to $R1" \
+		'rep-push: rollback: not possible on 1 of 2 targets; nothing switched')"
+	assert_unchanged
+	# the same name, another content
+	mkdir other
+	(cd other && archive_as "$R1" "$A2" >/dev/null)
+	push "other/$R1.tar.gz" "$A3" -- t3
+	snapshot t1 t3
+	run --separate-stderr rep-push --rollback t1 t3 </dev/null
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t3: releases/$R1 differs from the one on t1" \
+		'rep-push: rollback: not possible on 1 of 2 targets; nothing switched')"
+	assert_unchanged
+}
+
+# --- locks ---------------------------------------------------------------------------------
+
+@test "a lock held by a live process on this host: exit 1 naming it, nothing done anywhere" {
+	push "$A1" -- t1 t2
+	sleep 60 3>&- &
+	SLEEP_PID=$!
+	fake_lock t2 "$HOST" "$SLEEP_PID"
+	snapshot t1 t2
+	run --separate-stderr rep-push t1 t2 <<<"$A2"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t2: locked by pid $SLEEP_PID on $HOST (bob@build since 2026-01-01T00:00:00Z)" \
+		"rep-push: $R2: cannot lock 1 of 2 targets; nothing done")"
+	assert_unchanged
+	run --separate-stderr rep-push --rollback t2 </dev/null
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t2: locked by pid $SLEEP_PID on $HOST (bob@build since 2026-01-01T00:00:00Z)" \
+		'rep-push: rollback: cannot lock 1 of 1 targets; nothing done')"
+	assert_unchanged
+}
+
+@test "a stale lock (its process is gone) is broken with a message and the push proceeds" {
+	push "$A1" -- t1
+	local pid
+	pid=$(gone_pid)
+	! kill -0 "$pid" 2>/dev/null || skip "pid $pid was reused"
+	fake_lock t1 "$HOST" "$pid"
+	run --separate-stderr rep-push t1 <<<"$A2"
+	assert_success
+	assert_output "$(push_records "$R2" t1 app-a app-b app-c)"
+	assert_stderr "$(lines "rep-push: t1: breaking a stale lock: held by pid $pid on $HOST (bob@build since 2026-01-01T00:00:00Z), which is gone" \
+		"rep-push: $R2: live on 1 target")"
+	assert_live t1 "$R2"
+}
+
+@test "a lock from another host is never broken; an unreadable lock is not either" {
+	push "$A1" -- t1
+	local pid
+	pid=$(gone_pid)
+	fake_lock t1 "not-$HOST" "$pid"
+	snapshot t1
+	run --separate-stderr rep-push t1 <<<"$A2"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t1: locked by pid $pid on not-$HOST (bob@build since 2026-01-01T00:00:00Z)" \
+		"rep-push: $R2: cannot lock 1 of 1 targets; nothing done")"
+	assert_unchanged
+	echo 'garbage' >t1/.rep-push.lock
+	snapshot t1
+	run --separate-stderr rep-push t1 <<<"$A2"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines 'rep-push: t1: locked by an unreadable lock' \
+		"rep-push: $R2: cannot lock 1 of 1 targets; nothing done")"
+	assert_unchanged
+}
+
+@test "a push while another holds the lock: refused naming it; the first one completes" {
+	big_archive
+	push "$A1" -- t1
+	printf '%s\n' "$ABIG" >list
+	start_push t1 reset_t1 t1 || fail "rep-push ended before it staged: $(cat err)"
+	kill -STOP "$PUSH_PID"
+	# the lock: host, pid, user@host, time
+	[[ $(cat t1/.rep-push.lock) =~ ^"$HOST"$'\t'"$PUSH_PID"$'\t'"tester@$HOST"$'\t'$TS_RE$ ]] ||
+		fail "lock: $(cat t1/.rep-push.lock)"
+	run --separate-stderr rep-push t1 <<<"$A2"
+	assert_failure 1
+	assert_output ''
+	assert_stderr --regexp "^rep-push: t1: locked by pid $PUSH_PID on $HOST \\(tester@$HOST since $TS_RE\\)"$'\n'"rep-push: $R2: cannot lock 1 of 1 targets; nothing done\$"
+	assert_equal "$(readlink t1/current)" "releases/$R1"
+	kill -CONT "$PUSH_PID"
+	finish_push
+	assert_success
+	assert_output "$(push_records "$RBIG" t1 app-big)"
+	assert_stderr "rep-push: $RBIG: live on 1 target"
+	assert_live t1 "$RBIG"
+	assert_releases t1 "$R1" "$RBIG"
+}
+
+@test "two pushes to one target at once: each succeeds or is refused for the lock; the target ends consistent" {
+	big_archive
+	push "$A1" -- t1
+	local s1 s2 live
+	rep-push t1 <<<"$ABIG" >out1 2>err1 3>&- &
+	local p1=$!
+	rep-push t1 <<<"$A2" >out2 2>err2 3>&- &
+	local p2=$!
+	s1=0 s2=0
+	wait "$p1" || s1=$?
+	wait "$p2" || s2=$?
+	if [ "$s1" -eq 0 ]; then
+		assert_equal "$(cat out1)" "$(push_records "$RBIG" t1 app-big)"
+		assert_equal "$(cat err1)" "rep-push: $RBIG: live on 1 target"
+	else
+		assert_equal "$s1" 1
+		assert_equal "$(cat out1)" ''
+		assert_regex "$(cat err1)" "^rep-push: t1: locked by pid $p2 on $HOST \\(tester@$HOST since $TS_RE\\)"$'\n'"rep-push: $RBIG: cannot lock 1 of 1 targets; nothing done\$"
+	fi
+	if [ "$s2" -eq 0 ]; then
+		assert_equal "$(cat out2)" "$(push_records "$R2" t1 app-a app-b app-c)"
+		assert_equal "$(cat err2)" "rep-push: $R2: live on 1 target"
+	else
+		assert_equal "$s2" 1
+		assert_equal "$(cat out2)" ''
+		assert_regex "$(cat err2)" "^rep-push: t1: locked by pid $p1 on $HOST \\(tester@$HOST since $TS_RE\\)"$'\n'"rep-push: $R2: cannot lock 1 of 1 targets; nothing done\$"
+	fi
+	[ "$s1" -eq 0 ] || [ "$s2" -eq 0 ] || fail "both failed: $(cat err1 err2)"
+	live=$(readlink t1/current)
+	live=${live#releases/}
+	if [ "$s1" -ne 0 ]; then
+		assert_equal "$live" "$R2"
+	elif [ "$s2" -ne 0 ]; then
+		assert_equal "$live" "$RBIG"
+	fi
+	assert_live t1 "$live"
+}
+
+@test "leftovers of a killed push (staging directory, temporary current, stale lock) are cleaned by the next push" {
+	push "$A1" -- t1
+	local pid
+	pid=$(gone_pid)
+	fake_lock t1 "$HOST" "$pid"
+	mkdir -p "t1/releases/.rep-push-$pid/rep_applications/app-a"
+	echo half >"t1/releases/.rep-push-$pid/rep_applications/app-a/README"
+	ln -s "releases/$R1" t1/.rep-push-current
+	run --separate-stderr rep-push t1 <<<"$A2"
+	assert_success
+	assert_output "$(push_records "$R2" t1 app-a app-b app-c)"
+	assert_stderr "$(lines "rep-push: t1: breaking a stale lock: held by pid $pid on $HOST (bob@build since 2026-01-01T00:00:00Z), which is gone" \
+		"rep-push: $R2: live on 1 target")"
+	assert_live t1 "$R2"
+	assert_releases t1 "$R1" "$R2"
+}
+
+@test "SIGKILL while staging: current untouched, a stale lock left; the next push works" {
+	big_archive
+	push "$A1" -- t1
+	printf '%s\n' "$ABIG" >list
+	start_push t1 reset_t1 t1 || fail "rep-push ended before it staged: $(cat err)"
+	local pid=$PUSH_PID
+	kill -KILL "$PUSH_PID"
+	kill -KILL "$STAGER" 2>/dev/null || true
+	finish_push
+	assert_equal "$status" 137
+	assert_output ''
+	refute_stderr
+	assert_equal "$(readlink t1/current)" "releases/$R1"
+	[[ $(cat t1/.rep-push.lock) =~ ^"$HOST"$'\t'"$pid"$'\t' ]] || fail "lock: $(cat t1/.rep-push.lock)"
+	run --separate-stderr rep-push t1 <<<"$ABIG"
+	assert_success
+	assert_output "$(push_records "$RBIG" t1 app-big)"
+	assert_stderr --regexp "^rep-push: t1: breaking a stale lock: held by pid $pid on $HOST \\(tester@$HOST since $TS_RE\\), which is gone"$'\n'"rep-push: $RBIG: live on 1 target\$"
+	assert_live t1 "$RBIG"
+	assert_releases t1 "$R1" "$RBIG"
+}
+
+@test "SIGTERM, SIGINT or SIGHUP while staging: killed by it, lock removed, current untouched; the next push works" {
+	big_archive
+	push "$A1" -- t1
+	printf '%s\n' "$ABIG" >list
+	local sig
+	for sig in TERM INT HUP; do
+		start_push t1 reset_t1 t1 || fail "rep-push ended before it staged: $(cat err)"
+		kill -s "$sig" "$PUSH_PID"
+		finish_push
+		assert_equal "$status" $((128 + $(kill -l "$sig")))
+		assert_output ''
+		refute_stderr
+		assert_equal "$(readlink t1/current)" "releases/$R1"
+		assert_absent t1/.rep-push.lock
+	done
+	run --separate-stderr rep-push t1 <<<"$ABIG"
+	assert_success
+	assert_output "$(push_records "$RBIG" t1 app-big)"
+	assert_stderr "rep-push: $RBIG: live on 1 target"
+	assert_live t1 "$RBIG"
+}
+
+# --- usage -----------------------------------------------------------------------------------
+
+# usage_error MESSAGE ARG...: rep-push ARG... (stdin: A1) exits 2, nothing on
+# stdout, "rep-push: MESSAGE" on stderr.
+usage_error() {
+	untraced _usage_error "$@"
+}
+
+_usage_error() {
+	local why=$1
+	shift
+	run --separate-stderr rep-push "$@" <<<"$A1"
+	assert_failure 2 && assert_output '' && assert_stderr "rep-push: $why"
+}
+
+@test "bad options and no target: exit 2 with the message, nothing created" {
+	local try="(try 'rep-push --help')"
+	usage_error "-j 0: not a number from 1 to 64 $try" -j 0 t1
+	usage_error "-j 65: not a number from 1 to 64 $try" -j 65 t1
+	usage_error "-j x: not a number from 1 to 64 $try" --jobs x t1
+	usage_error "-j 1x: not a number from 1 to 64 $try" --jobs=1x t1
+	usage_error "-k 0: not a number from 1 to 1000000 $try" -k 0 t1
+	usage_error "-k x: not a number from 1 to 1000000 $try" -k x t1
+	usage_error "-k 1000001: not a number from 1 to 1000000 $try" --keep 1000001 t1
+	usage_error "-k -1: not a number from 1 to 1000000 $try" -k -1 t1
+	usage_error "-x: unknown option $try" -x t1
+	usage_error "--bogus: unknown option $try" --bogus t1
+	usage_error "--rollback: option takes no argument $try" --rollback=1 t1
+	usage_error "--db: unknown option $try" --db x.db t1
+	usage_error "--apps: unknown option $try" --apps x t1
+	usage_error "-j: option requires an argument $try" -j
+	usage_error "no target $try"
+	usage_error "no target $try" -n -q
+	usage_error "no target $try" --rollback
+	assert_absent t1 x.db x
+}
+
+@test "targets refused before anything: '-dir', a comma, a control character, empty, given twice" {
+	usage_error "-t: a directory beginning with '-' (write ./ before it)" -- ok -t
+	usage_error "a,b: comma in the target (the output joins targets with commas)" ok a,b
+	usage_error "a${TAB}b: control character in the target" ok "a${TAB}b"
+	usage_error $'a\nb: control character in the target' ok $'a\nb'
+	usage_error $'a\x7fb: control character in the target' ok $'a\x7fb'
+	usage_error "'': empty target" ok ''
+	usage_error 'ok: target given twice' ok t1 ok
+	usage_error 'ok: target given twice' --rollback ok ok
+	usage_error 'ok: target given twice' -n ok ok
+	assert_absent ok t1 -t a,b "a${TAB}b" $'a\nb' $'a\x7fb'
+}
+
+@test "one directory named twice in two ways is refused before anything" {
+	push "$A1" -- t1
+	snapshot t1
+	run --separate-stderr rep-push t1 ./t1 <<<"$A2"
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-push: ./t1: the same directory as t1'
+	assert_unchanged
+}
+
+@test "-h prints the usage on stdout, -V the version" {
+	run --separate-stderr rep-push -h </dev/null
+	assert_success
+	assert_line --index 0 'usage: rep-push [-nq] [-j N] [-k KEEP] TARGET... < archives'
+	assert_line --index 1 '       rep-push [-nq] --rollback TARGET...'
+	local opt
+	for opt in '-n, --dry-run' '-q, --quiet' '-j, --jobs N' '-k, --keep KEEP' '--rollback' '-C DIR' \
+		'-h, --help' '-V, --version'; do
+		assert_line --partial "  $opt "
+	done
+	refute_stderr
+	local usage=$output
+	run --separate-stderr rep-push --help t1 </dev/null
+	assert_success
+	assert_output "$usage"
+	refute_stderr
+	assert_absent t1
+	run --separate-stderr rep-push -V </dev/null
+	assert_success
+	assert_output "rep-push $(rep-tar -V </dev/null | cut -d' ' -f2)"
+	assert_output --regexp '^rep-push [0-9]+\.[0-9]+\.[0-9]+$'
+	refute_stderr
+}
