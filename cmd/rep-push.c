@@ -79,7 +79,6 @@ static void on_signal(int sig)
 	for (size_t i = 0; i < ntargets; i++)
 		if (!targets[i].host && targets[i].dirfd >= 0 && targets[i].lock[0])
 			unlinkat(targets[i].dirfd, ".rep-push.lock", 0);
-	rep_ssh_on_signal();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }

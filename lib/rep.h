@@ -27,6 +27,10 @@ void *rep_xrealloc(void *p, size_t n);
 char *rep_xstrdup(const char *s);
 int rep_stderr_tty(void);
 void rep_msg_context(const char *ctx);
+#ifdef REP_FUZZ
+#include <setjmp.h>
+extern jmp_buf *rep_fuzz_jmp;  /* rep_die() longjmps there if set */
+#endif
 
 /* opt.c: the options every tool shares */
 struct rep_opts {
@@ -234,6 +238,9 @@ void rep_archive_check(const char *path, struct rep_manifest *m);
 void rep_archive_unpack(const char *path, int dirfd, const struct rep_manifest *checked);
 void rep_manifest_parse(const char *label, char *text, struct rep_manifest *m);
 void rep_manifest_free(struct rep_manifest *m);
+#ifdef REP_FUZZ
+void rep_fuzz_archive_reset(void);  /* after rep_die() returned to a harness */
+#endif
 
 /* target.c: where rep-push deploys, and the steps it takes there */
 struct rep_target {
@@ -285,7 +292,6 @@ void rep_local_unlock(struct rep_target *t);
 /* ssh.c: a target on [user@]host:DIR, over $REP_SSH */
 char *rep_shell_quote(const char *s);
 void rep_ssh_init(void);
-void rep_ssh_on_signal(void);
 int rep_ssh_lock(struct rep_target *t, enum rep_lock how);
 int rep_ssh_stage(struct rep_target *t, const char *archive, const char *stem,
     const struct rep_manifest *m);

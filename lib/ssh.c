@@ -1,8 +1,9 @@
 /* Targets over ssh. The far side runs one POSIX sh script (below) and
  * needs nothing of rep: sh, tar, gzip, sha256sum, find, mv. Every word
- * that reaches the remote shell goes through shell_quote(). One
- * connection per target: the session that holds the lock is the
- * ControlMaster, the later steps are multiplexed over it. */
+ * that reaches the remote shell goes through shell_quote(). One session
+ * per target for the whole run: the one that holds the lock also runs
+ * every later step, so a remote login (and its shell's start-up files)
+ * happens once. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -15,8 +16,14 @@
 
 #include "rep.h"
 
-/* op dir args...; replies end with a line "ok", "busy<TAB>lock" or
- * "error<TAB>why"; staging takes the archive on stdin. */
+/* The far side. `sh -c SCRIPT rep-push state DIR` lists a target (-n);
+ * `... lock DIR WHO TIME [make]` takes the lock and then serves, on the
+ * same session, one command per line of its stdin until EOF, when it
+ * drops the lock: "stage RELEASE SHA256 SIZE MANIFEST_SHA256 FILES" and
+ * SIZE bytes of archive, "switch TO WAS" ("-" for none), "prune NAME...",
+ * "manifest NAME". Each reply ends with a line "ok", "busy<TAB>lock" or
+ * "error<TAB>why"; lines of a MANIFEST sent back start with "|". A
+ * command runs in a subshell: its failure leaves the lock held. */
 static const char script[] =
 	"set -u\n"
 	"LC_ALL=C; export LC_ALL\n"
@@ -43,12 +50,69 @@ static const char script[] =
 	"mine() { [ \"$(held)\" = \"$lock\" ] || fail 'lost the lock (removed or broken by someone else)'; }\n"
 	"alive() { kill -0 \"$1\" 2>/dev/null || ps -p \"$1\" >/dev/null 2>&1 || [ -d \"/proc/$1\" ]; }\n"
 	"enter() { cd -- \"$dir\" 2>/dev/null || fail \"$dir: cannot enter the directory\"; }\n"
+	"holder_pid() { pid=${1#*$tab}; pid=${pid%%$tab*}; case $pid in ''|*[!0-9]*) pid= ;; esac; }\n"
+	"stage() {\n"
+	"	stem=$1 sha=$2 size=$3 msha=$4 nfiles=$5\n"
+	"	t=releases/.rep-push-$$\n"
+	"	trap 'rm -rf -- \"$t\" \"$t.tar.gz\"' EXIT\n"
+	"	rm -rf -- \"$t\" \"$t.tar.gz\"\n"
+	"	s=$(head -c \"$size\" | tee \"$t.tar.gz\" | sha256sum) || fail 'sha256sum failed'; s=${s%% *}\n"
+	"	n=$(wc -c < \"$t.tar.gz\") || fail \"$t.tar.gz: cannot read\"\n"
+	"	[ \"$((n))\" -eq \"$size\" ] || fail \"the archive arrived incomplete ($((n)) of $size bytes)\"\n"
+	"	[ \"$s\" = \"$sha\" ] || fail \"the archive arrived damaged (SHA-256 $s, sent $sha)\"\n"
+	"	mine\n"
+	"	if [ -e \"releases/$stem\" ]; then fail \"releases/$stem: already exists\"; fi\n"
+	"	e=$(mkdir \"$t\" 2>&1) || fail \"$e\"\n"
+	"	e=$(cd \"$t\" && tar -xpzf - --no-same-owner < \"../${t#releases/}.tar.gz\" 2>&1) ||\n"
+	"	    fail \"unpacking: $(printf '%s\\n' \"$e\" | head -n 1)\"\n"
+	"	rm -f \"$t.tar.gz\"\n"
+	"	s=$(sha256sum < \"$t/MANIFEST\") || fail 'no MANIFEST after unpacking'\n"
+	"	[ \"${s%% *}\" = \"$msha\" ] || fail 'MANIFEST differs after unpacking'\n"
+	"	while IFS=$tab read -r name rest; do\n"
+	"		case $name in ''|'#'*) continue ;; esac\n"
+	"		[ -d \"$t/rep_applications/$name\" ] || fail \"$name: missing after unpacking\"\n"
+	"	done < \"$t/MANIFEST\"\n"
+	"	n=$(find \"$t/rep_applications\" '(' -type f -o -type l ')' | wc -l)\n"
+	"	[ \"$((n))\" -eq \"$nfiles\" ] || fail \"$((n)) files and symlinks after unpacking, $nfiles in the manifest\"\n"
+	"	mine\n"
+	"	if [ -e \"releases/$stem\" ]; then fail \"releases/$stem: already exists\"; fi\n"
+	"	e=$(mv -- \"$t\" \"releases/$stem\" 2>&1) || fail \"$e\"\n"
+	"	trap - EXIT; echo ok\n"
+	"}\n"
+	"switch() {\n"
+	"	to=${1#-} expect=${2#-}\n"
+	"	mine\n"
+	"	if [ -e current ] && [ ! -h current ]; then fail 'current: exists and is not a symbolic link'; fi\n"
+	"	now=$(live)\n"
+	"	[ \"$now\" = \"$expect\" ] || fail \"current changed during the push (now '$now')\"\n"
+	"	if [ -z \"$to\" ]; then\n"
+	"		e=$(rm -f current 2>&1) || fail \"current: $e\"\n"
+	"	else\n"
+	"		[ -d \"releases/$to\" ] || fail \"releases/$to: no such release\"\n"
+	"		rm -f .rep-push-current\n"
+	"		e=$(ln -s \"releases/$to\" .rep-push-current 2>&1) || fail \"$e\"\n"
+	"		if ! e=$(mv -T .rep-push-current current 2>&1) && ! mv -h .rep-push-current current 2>/dev/null; then\n"
+	"			rm -f .rep-push-current; fail \"current: $e\"\n"
+	"		fi\n"
+	"	fi\n"
+	"	[ \"$(live)\" = \"$to\" ] || fail \"current does not point to releases/$to after the switch\"\n"
+	"	echo ok\n"
+	"}\n"
+	"prune() {\n"
+	"	mine\n"
+	"	for n in \"$@\"; do e=$(rm -rf -- \"releases/$n\" 2>&1) || fail \"releases/$n: $e\"; done\n"
+	"	echo ok\n"
+	"}\n"
+	"manifest() {\n"
+	"	[ -f \"releases/$1/MANIFEST\" ] || fail \"releases/$1/MANIFEST: no such file\"\n"
+	"	sed 's/^/|/' \"releases/$1/MANIFEST\" || fail \"releases/$1/MANIFEST: cannot read\"\n"
+	"	echo ok\n"
+	"}\n"
 	"case $op in\n"
 	"state)\n"
 	"	if [ ! -d \"$dir\" ]; then echo ok; exit 0; fi\n"
 	"	enter\n"
-	"	h=$(held); pid=${h#*$tab}; pid=${pid%%$tab*}\n"
-	"	case $pid in ''|*[!0-9]*) pid= ;; esac\n"
+	"	h=$(held); holder_pid \"$h\"\n"
 	"	if [ -n \"$h\" ] && [ \"${h%%$tab*}\" = \"$(uname -n)\" ] && [ -n \"$pid\" ] && ! alive \"$pid\"; then\n"
 	"		printf 'stale-holder\\t%s\\n' \"$h\"\n"
 	"	elif [ -n \"$h\" ]; then printf 'holder\\t%s\\n' \"$h\"; fi\n"
@@ -65,8 +129,7 @@ static const char script[] =
 	"	rm -f \"$tmp\"\n"
 	"	e=$( { printf '%s\\n' \"$lock\" > \"$tmp\"; } 2>&1) || fail \".rep-push.lock: $e\"\n"
 	"	if ! ln \"$tmp\" .rep-push.lock 2>/dev/null; then\n"
-	"		h=$(held); pid=${h#*$tab}; pid=${pid%%$tab*}\n"
-	"		case $pid in ''|*[!0-9]*) pid= ;; esac\n"
+	"		h=$(held); holder_pid \"$h\"\n"
 	"		if [ \"${h%%$tab*}\" = \"$host\" ] && [ -n \"$pid\" ] && ! alive \"$pid\" &&\n"
 	"		    mv -f .rep-push.lock \"$tmp.stale\" 2>/dev/null; then\n"
 	"			if [ \"$(cat \"$tmp.stale\")\" = \"$h\" ]; then printf 'stale\\t%s\\n' \"$h\";\n"
@@ -86,61 +149,14 @@ static const char script[] =
 	"	rm -f .rep-push-current\n"
 	"	printf 'locked\\t%s\\n' \"$lock\"\n"
 	"	listing; echo ok\n"
-	"	cat >/dev/null ;;\n"
-	"stage)\n"
-	"	lock=$1 stem=$2 sha=$3 size=$4 msha=$5 nfiles=$6\n"
-	"	enter; mine\n"
-	"	t=releases/.rep-push-$$\n"
-	"	trap 'rm -rf -- \"$t\" \"$t.tar.gz\"' EXIT\n"
-	"	trap 'exit 1' HUP INT TERM PIPE\n"
-	"	if [ -e \"releases/$stem\" ]; then fail \"releases/$stem: already exists\"; fi\n"
-	"	s=$(tee \"$t.tar.gz\" | sha256sum) || fail 'sha256sum failed'; s=${s%% *}\n"
-	"	n=$(wc -c < \"$t.tar.gz\") || fail \"$t.tar.gz: cannot read\"\n"
-	"	[ \"$((n))\" -eq \"$size\" ] || fail \"the archive arrived incomplete ($((n)) of $size bytes)\"\n"
-	"	[ \"$s\" = \"$sha\" ] || fail \"the archive arrived damaged (SHA-256 $s, sent $sha)\"\n"
-	"	e=$(mkdir \"$t\" 2>&1) || fail \"$e\"\n"
-	"	e=$(cd \"$t\" && tar -xpzf - --no-same-owner < \"../${t#releases/}.tar.gz\" 2>&1) ||\n"
-	"	    fail \"unpacking: $(printf '%s\\n' \"$e\" | head -n 1)\"\n"
-	"	rm -f \"$t.tar.gz\"\n"
-	"	s=$(sha256sum < \"$t/MANIFEST\") || fail 'no MANIFEST after unpacking'\n"
-	"	[ \"${s%% *}\" = \"$msha\" ] || fail 'MANIFEST differs after unpacking'\n"
-	"	while IFS=$tab read -r name rest; do\n"
-	"		case $name in ''|'#'*) continue ;; esac\n"
-	"		[ -d \"$t/rep_applications/$name\" ] || fail \"$name: missing after unpacking\"\n"
-	"	done < \"$t/MANIFEST\"\n"
-	"	n=$(find \"$t/rep_applications\" '(' -type f -o -type l ')' | wc -l)\n"
-	"	[ \"$((n))\" -eq \"$nfiles\" ] || fail \"$((n)) files and symlinks after unpacking, $nfiles in the manifest\"\n"
-	"	mine\n"
-	"	if [ -e \"releases/$stem\" ]; then fail \"releases/$stem: already exists\"; fi\n"
-	"	e=$(mv -- \"$t\" \"releases/$stem\" 2>&1) || fail \"$e\"\n"
-	"	trap - EXIT; echo ok ;;\n"
-	"switch)\n"
-	"	lock=$1 to=$2 expect=$3\n"
-	"	enter; mine\n"
-	"	if [ -e current ] && [ ! -h current ]; then fail 'current: exists and is not a symbolic link'; fi\n"
-	"	now=$(live)\n"
-	"	[ \"$now\" = \"$expect\" ] || fail \"current changed during the push (now '$now')\"\n"
-	"	if [ -z \"$to\" ]; then\n"
-	"		e=$(rm -f current 2>&1) || fail \"current: $e\"\n"
-	"	else\n"
-	"		[ -d \"releases/$to\" ] || fail \"releases/$to: no such release\"\n"
-	"		rm -f .rep-push-current\n"
-	"		e=$(ln -s \"releases/$to\" .rep-push-current 2>&1) || fail \"$e\"\n"
-	"		if ! e=$(mv -T .rep-push-current current 2>&1) && ! mv -h .rep-push-current current 2>/dev/null; then\n"
-	"			rm -f .rep-push-current; fail \"current: $e\"\n"
-	"		fi\n"
-	"	fi\n"
-	"	[ \"$(live)\" = \"$to\" ] || fail \"current does not point to releases/$to after the switch\"\n"
-	"	echo ok ;;\n"
-	"prune)\n"
-	"	lock=$1; shift\n"
-	"	enter; mine\n"
-	"	for n in \"$@\"; do e=$(rm -rf -- \"releases/$n\" 2>&1) || fail \"releases/$n: $e\"; done\n"
-	"	echo ok ;;\n"
-	"manifest)\n"
-	"	enter\n"
-	"	cat \"releases/$1/MANIFEST\" || fail \"releases/$1/MANIFEST: cannot read\"\n"
-	"	printf '\\nok\\n' ;;\n"
+	"	set -f\n"
+	"	while IFS=' ' read -r cmd args; do\n"
+	"		set -- $args\n"
+	"		case $cmd in\n"
+	"		stage|switch|prune|manifest) ( \"$cmd\" \"$@\" ) ;;\n"
+	"		*) printf 'error\\tunknown command %s\\n' \"$cmd\" ;;\n"
+	"		esac\n"
+	"	done ;;\n"
 	"*) fail \"unknown operation $op\" ;;\n"
 	"esac\n";
 
@@ -224,61 +240,6 @@ void rep_ssh_init(void)
 	ssh_words(&n);
 }
 
-/* Control sockets live in a private directory, removed at exit. */
-static char ctl_dir[64];
-static pid_t ctl_owner;
-
-static void ctl_remove(void)
-{
-	if (ctl_dir[0] && getpid() == ctl_owner) {
-		rep_rm_tree(AT_FDCWD, ctl_dir);
-		ctl_dir[0] = 0;
-	}
-}
-
-/* The sockets made so far, for rep_ssh_on_signal(). */
-static char **sockets;
-static size_t nsockets;
-
-/* From a signal handler: only unlink() and rmdir(). */
-void rep_ssh_on_signal(void)
-{
-	if (!ctl_dir[0] || getpid() != ctl_owner)
-		return;
-	for (size_t i = 0; i < nsockets; i++)
-		unlink(sockets[i]);
-	rmdir(ctl_dir);
-}
-
-static void ctl_path(const struct rep_target *t, char *out, size_t size)
-{
-	if (!ctl_dir[0]) {
-		const char *tmp = getenv("TMPDIR");
-		if (!tmp || !*tmp || strlen(tmp) > 40)
-			tmp = "/tmp";
-		snprintf(ctl_dir, sizeof ctl_dir, "%s/rep-push.XXXXXX", tmp);
-		if (!mkdtemp(ctl_dir)) {
-			snprintf(ctl_dir, sizeof ctl_dir, "/tmp/rep-push.XXXXXX");
-			if (!mkdtemp(ctl_dir))
-				rep_die_errno("temporary directory");
-		}
-		ctl_owner = getpid();
-		atexit(ctl_remove);
-		rep_on_die(ctl_remove);
-	}
-	snprintf(out, size, "%s/%d", ctl_dir, t->index);
-	for (size_t i = 0; i < nsockets; i++)
-		if (strcmp(sockets[i], out) == 0)
-			return;
-	char *copy = rep_xstrdup(out);
-	char **more = rep_xrealloc(sockets, (nsockets + 1) * sizeof *more);
-	more[nsockets] = copy;
-	sockets = more;
-	nsockets++;
-}
-
-enum ssh_mode { SSH_PLAIN, SSH_MASTER, SSH_MUX };
-
 struct ssh_proc {
 	pid_t pid;
 	int out;      /* its stdout */
@@ -288,15 +249,16 @@ struct ssh_proc {
 
 static int err_file(void)
 {
-	char path[96];
-	int fd;
+	const char *tmp = getenv("TMPDIR");
+	char path[4096];
+	int fd = -1;
 
-	snprintf(path, sizeof path, "%s", ctl_dir[0] ? ctl_dir : "/tmp");
-	fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(path, sizeof path, "%s/err.XXXXXX", ctl_dir[0] ? ctl_dir : "/tmp");
-		fd = mkostemp(path, O_CLOEXEC);
-		if (fd >= 0)
+	for (int i = 0; fd < 0 && i < 2; i++, tmp = "/tmp") {
+		if (!tmp || !*tmp)
+			continue;
+		fd = open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+		if (fd < 0 && snprintf(path, sizeof path, "%s/rep-push.XXXXXX", tmp) < (int)sizeof path &&
+		    (fd = mkostemp(path, O_CLOEXEC)) >= 0)
 			unlink(path);
 	}
 	if (fd < 0)
@@ -304,31 +266,20 @@ static int err_file(void)
 	return fd;
 }
 
-static void ssh_start(struct rep_target *t, enum ssh_mode mode, int in, struct ssh_proc *p,
+static void ssh_start(struct rep_target *t, int in, struct ssh_proc *p,
     const char *op, const char *const *args, size_t nargs)
 {
 	size_t nw, n = 0;
-	char **w = ssh_words(&nw), sock[128], ctl[160], dest[600], *cmd;
+	char **w = ssh_words(&nw), dest[600], *cmd;
 	size_t cmdlen;
-	const char **argv = rep_xmalloc((nw + 16) * sizeof *argv);
+	const char **argv = rep_xmalloc((nw + 8) * sizeof *argv);
 	int outp[2], inp[2] = { -1, -1 };
 
-	if (mode != SSH_PLAIN)
-		ctl_path(t, sock, sizeof sock);
-	snprintf(ctl, sizeof ctl, "ControlPath=%s", mode == SSH_PLAIN ? "none" : sock);
-	/* ssh takes the first value it is given: ours come before the
-	 * user's, so that BatchMode and the control socket cannot be lost */
+	/* ssh takes the first value it is given: ours comes before the
+	 * user's, so that BatchMode cannot be lost */
 	argv[n++] = w[0];
 	argv[n++] = "-o";
 	argv[n++] = "BatchMode=yes";
-	argv[n++] = "-o";
-	argv[n++] = ctl;
-	argv[n++] = "-o";
-	argv[n++] = mode == SSH_MASTER ? "ControlMaster=yes" : "ControlMaster=no";
-	if (mode == SSH_MASTER) {
-		argv[n++] = "-o";
-		argv[n++] = "ControlPersist=no";
-	}
 	for (size_t i = 1; i < nw; i++)
 		argv[n++] = w[i];
 	argv[n++] = "-o";
@@ -477,7 +428,7 @@ static int finish(struct rep_target *t, struct ssh_proc *p, char *out, int statu
 	return -1;
 }
 
-static int ssh_run(struct rep_target *t, enum ssh_mode mode, int in, const char *op,
+static int ssh_run(struct rep_target *t, int in, const char *op,
     const char *const *args, size_t nargs, char **body)
 {
 	struct ssh_proc p;
@@ -485,7 +436,7 @@ static int ssh_run(struct rep_target *t, enum ssh_mode mode, int in, const char 
 
 	if (in < 0 && (in = devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
 		rep_die_errno("/dev/null");
-	ssh_start(t, mode, in, &p, op, args, nargs);
+	ssh_start(t, in, &p, op, args, nargs);
 	if (devnull >= 0)
 		close(devnull);
 	char *out = read_reply(p.out, 0);
@@ -530,7 +481,7 @@ int rep_ssh_lock(struct rep_target *t, enum rep_lock how)
 	char now[32], *body;
 
 	if (how == REP_LOCK_READ) {
-		if (ssh_run(t, SSH_PLAIN, -1, "state", NULL, 0, &body) < 0)
+		if (ssh_run(t, -1, "state", NULL, 0, &body) < 0)
 			return -1;
 		parse_listing(t, body);
 		free(body);
@@ -538,7 +489,7 @@ int rep_ssh_lock(struct rep_target *t, enum rep_lock how)
 	}
 	const char *args[] = { rep_pusher(), rep_now(now), how == REP_LOCK_PUSH ? "make" : "" };
 	struct ssh_proc p;
-	ssh_start(t, SSH_MASTER, -1, &p, "lock", args, 3);
+	ssh_start(t, -1, &p, "lock", args, 3);
 	char *out = read_reply(p.out, 1);
 	size_t n = strlen(out);
 	char *last = out + n - (n && out[n - 1] == '\n');
@@ -584,61 +535,111 @@ void rep_ssh_unlock(struct rep_target *t)
 	t->keeper = -1;
 }
 
-/* The session holding the lock must still be there for a step to run
- * (the far side checks the lock line as well). */
-static int keeper_alive(struct rep_target *t)
+/* One command to the session holding the lock, with size bytes of fd
+ * after it (a staged archive), and its reply: 0 on "ok", with the lines
+ * before it in *body (if body); else -1, the reason told. Also run by a
+ * staging process, which inherited the session's pipes. */
+static int keeper_call(struct rep_target *t, const char *line, int fd, off_t size, char **body)
 {
-	int status;
+	char buf[256 * 1024];
+	size_t n = strlen(line);
+	int ok = t->keeper > 0 && write(t->keeper_in, line, n) == (ssize_t)n &&
+	    write(t->keeper_in, "\n", 1) == 1;
 
-	if (t->keeper > 0 && waitpid(t->keeper, &status, WNOHANG) == 0)
-		return 1;
-	if (t->keeper > 0) {
-		t->keeper = -1;
-		ssh_failure(t, t->keeper_err, status);
+	while (ok && size > 0) {
+		ssize_t r = read(fd, buf, size < (off_t)sizeof buf ? (size_t)size : sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			rep_die("%s: %s", line, r < 0 ? strerror(errno) : "shorter than it was");
+		for (ssize_t done = 0, w; ok && done < r; done += w)
+			if ((w = write(t->keeper_in, buf + done, (size_t)(r - done))) < 0)
+				ok = 0;
+		size -= r;
 	}
-	rep_target_error(t, "the connection holding the lock is gone");
-	return 0;
+	char *out = ok ? read_reply(t->keeper_out, 1) : rep_xstrdup("");
+	size_t len = strlen(out);
+	char *last = out + len - (len && out[len - 1] == '\n');
+	while (last > out && last[-1] != '\n')
+		last--;
+	if (strcmp(last, "ok\n") == 0) {
+		*last = 0;
+		if (body)
+			*body = out;
+		else
+			free(out);
+		return 0;
+	}
+	if (strncmp(last, "error\t", 6) == 0) {
+		last[strcspn(last, "\n")] = 0;
+		rep_target_error(t, "%s", last + 6);
+	} else {
+		ssh_failure(t, t->keeper_err, 0);
+		rep_target_error(t, "the connection holding the lock is gone");
+	}
+	free(out);
+	return -1;
 }
 
 int rep_ssh_stage(struct rep_target *t, const char *archive, const char *stem,
     const struct rep_manifest *m)
 {
-	char files[24], size[24];
+	char line[512];
 	struct stat st;
 	int fd = open(archive, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0 || fstat(fd, &st) < 0)
 		rep_die_errno("%s", archive);
-	snprintf(files, sizeof files, "%lld", (long long)m->files);
-	snprintf(size, sizeof size, "%lld", (long long)st.st_size);
-	const char *args[] = { t->lock, stem, m->sha256, size, m->manifest_sha256, files };
-	int rc = ssh_run(t, SSH_MUX, fd, "stage", args, 6, NULL);
+	snprintf(line, sizeof line, "stage %s %s %lld %s %lld", stem, m->sha256,
+	    (long long)st.st_size, m->manifest_sha256, (long long)m->files);
+	int rc = keeper_call(t, line, fd, st.st_size, NULL);
 	close(fd);
 	return rc;
 }
 
 int rep_ssh_switch(struct rep_target *t, const char *to)
 {
-	const char *args[] = { t->lock, to, t->current };
-	return keeper_alive(t) ? ssh_run(t, SSH_MUX, -1, "switch", args, 3, NULL) : -1;
+	char line[REP_NAME_MAX * 2 + 16];
+
+	snprintf(line, sizeof line, "switch %s %s", *to ? to : "-", *t->current ? t->current : "-");
+	return keeper_call(t, line, -1, 0, NULL);
 }
 
 int rep_ssh_prune(struct rep_target *t, char **names, size_t n)
 {
-	const char **args = rep_xmalloc((n + 1) * sizeof *args);
-	int rc;
+	char *line;
+	size_t len;
+	FILE *f = open_memstream(&line, &len);
 
-	args[0] = t->lock;
+	if (!f)
+		rep_die("out of memory");
+	fputs("prune", f);
 	for (size_t i = 0; i < n; i++)
-		args[i + 1] = names[i];
-	rc = keeper_alive(t) ? ssh_run(t, SSH_MUX, -1, "prune", args, n + 1, NULL) : -1;
-	free(args);
+		fprintf(f, " %s", names[i]);
+	if (fclose(f) != 0)
+		rep_die("out of memory");
+	int rc = keeper_call(t, line, -1, 0, NULL);
+	free(line);
 	return rc;
 }
 
+/* A release's MANIFEST, sent back with every line after a '|'. */
 char *rep_ssh_manifest(struct rep_target *t, const char *release)
 {
-	const char *args[] = { release };
-	char *body;
-	return keeper_alive(t) && ssh_run(t, SSH_MUX, -1, "manifest", args, 1, &body) == 0 ? body : NULL;
+	char line[REP_NAME_MAX + 16], *body;
+
+	snprintf(line, sizeof line, "manifest %s", release);
+	if (keeper_call(t, line, -1, 0, &body) < 0)
+		return NULL;
+	char *w = body;
+	for (char *r = body; *r;) {
+		size_t n = strcspn(r, "\n");
+		if (*r == '|')
+			memmove(w, r + 1, n - 1), w += n - 1;
+		r += n;
+		if (*r == '\n')
+			*w++ = *r++;
+	}
+	*w = 0;
+	return body;
 }

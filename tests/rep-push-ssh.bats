@@ -27,49 +27,80 @@ setup_file() {
 	HOST=$(uname -n)
 	export SSHD_DIR REP_SSH SSH_USER SSH_PORT HOST
 
-	# fake-ssh: logs "OP DIR" of each call to $SSH_LOG (if set), then runs
-	# the real ssh, unless told to misbehave for one OP on one DIR.
+	# fake-ssh: runs the real ssh, between it and rep-push. It logs "OP DIR"
+	# for the session and "COMMAND DIR" for each command rep-push sends on
+	# it to $SSH_LOG (if set), and misbehaves for one DIR when told to.
 	cat >"$BATS_FILE_TMPDIR/fake-ssh" <<'EOF'
-#!/bin/bash
-set -u
-op='' dir=''
-words() { op=$1 dir=${2-}; }
-last=${!#}
-case $last in
-*"' rep-push '"*) eval "words ${last##*"' rep-push "}" ;;
-esac
-if [ -n "${SSH_LOG:-}" ]; then printf '%s %s\n' "$op" "$dir" >>"$SSH_LOG"; fi
-# FAIL_SWITCH=DIR: the switch on DIR fails as the far side would say it
-if [ "$op" = switch ] && [ "$dir" = "${FAIL_SWITCH:-}" ]; then
-	printf 'error\tinjected failure\n'
-	exit 1
-fi
-# CORRUPT_STAGE=DIR: the upload to DIR gets one byte flipped on the way
-# (what was sent is kept in $CORRUPT_COPY)
-if [ "$op" = stage ] && [ "$dir" = "${CORRUPT_STAGE:-}" ]; then
-	cat >"$CORRUPT_COPY" || exit 255
-	size=$(stat -c %s "$CORRUPT_COPY")
-	b=$(od -An -tu1 -j $((size / 2)) -N1 "$CORRUPT_COPY" | tr -d ' ')
-	# shellcheck disable=SC2059 # the format is the byte
-	printf "\\x$(printf %02x $((b ^ 255)))" |
-		dd of="$CORRUPT_COPY" bs=1 seek=$((size / 2)) conv=notrunc status=none
-	exec ssh "$@" <"$CORRUPT_COPY"
-fi
-# STEAL_LOCK=DIR: DIR's lock is removed before its upload
-if [ "$op" = stage ] && [ "$dir" = "${STEAL_LOCK:-}" ]; then
-	rm -f "$dir/.rep-push.lock"
-fi
-# CUT_STAGE=DIR: the upload to DIR loses its last 100 bytes on the way
-if [ "$op" = stage ] && [ "$dir" = "${CUT_STAGE:-}" ]; then
-	head -c -100 | ssh "$@"
-	exit
-fi
-# SLOW_STAGE=SECONDS: the upload stalls that long after its first 64 KiB
-if [ "$op" = stage ] && [ -n "${SLOW_STAGE:-}" ]; then
-	{ dd bs=65536 count=1 status=none; sleep "$SLOW_STAGE"; cat; } | ssh "$@"
-	exit
-fi
-exec ssh "$@"
+#!/usr/bin/env python3
+import os, shlex, subprocess, sys, threading, time
+env = os.environ.get
+words = shlex.split(sys.argv[-1]) if "rep-push" in sys.argv[-1] else []
+op, d = (words[4], words[5]) if len(words) > 5 else ("", "")
+def log(what):
+    if env("SSH_LOG"):
+        with open(env("SSH_LOG"), "a") as f:
+            f.write("%s %s\n" % (what, d))
+log(op)
+ssh = subprocess.Popen(["ssh"] + sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+out_lock = threading.Lock()
+def reply(data):
+    with out_lock:
+        os.write(1, data)
+def copy_out():
+    while True:
+        b = os.read(ssh.stdout.fileno(), 65536)
+        if not b:
+            return
+        reply(b)
+t = threading.Thread(target=copy_out)
+t.start()
+inp, to = sys.stdin.buffer, ssh.stdin
+try:
+    while True:
+        line = inp.readline()
+        if not line:
+            break
+        cmd = line.split()
+        log(cmd[0].decode())
+        # FAIL_SWITCH=DIR: the switch on DIR fails as the far side would say it
+        if cmd[0] == b"switch" and d == env("FAIL_SWITCH"):
+            reply(b"error\tinjected failure\n")
+            continue
+        to.write(line)
+        if cmd[0] != b"stage":
+            to.flush()
+            continue
+        data = inp.read(int(cmd[3]))
+        # CORRUPT_STAGE=DIR: one byte flipped on the way (what was sent
+        # is kept in $CORRUPT_COPY)
+        if d == env("CORRUPT_STAGE"):
+            k = len(data) // 2
+            data = data[:k] + bytes([data[k] ^ 255]) + data[k + 1:]
+            open(env("CORRUPT_COPY"), "wb").write(data)
+        # STEAL_LOCK=DIR: DIR's lock is removed before its upload
+        if d == env("STEAL_LOCK"):
+            os.unlink(os.path.join(d, ".rep-push.lock"))
+        # CUT_STAGE=DIR: the upload loses its last 100 bytes, then the
+        # connection its input
+        if d == env("CUT_STAGE"):
+            to.write(data[:-100])
+            break
+        # SLOW_STAGE=SECONDS: the upload stalls that long after 64 KiB
+        if env("SLOW_STAGE"):
+            to.write(data[:65536])
+            to.flush()
+            time.sleep(float(env("SLOW_STAGE")))
+            data = data[65536:]
+        to.write(data)
+        to.flush()
+except BrokenPipeError:
+    pass
+try:
+    to.close()
+except BrokenPipeError:
+    pass
+t.join()
+sys.exit(ssh.wait())
 EOF
 	# no-ssh: records the destination it was given, fails like ssh
 	cat >"$BATS_FILE_TMPDIR/no-ssh" <<'EOF'
@@ -89,9 +120,9 @@ teardown_file() {
 	"$BATS_TEST_DIRNAME/sshd" stop "$SSHD_DIR"
 }
 
-# Each test: its own short TMPDIR (rep-push keeps its ssh control sockets
-# there; it must be empty again after a push), T a target in the test's
-# directory and D that directory.
+# Each test: its own TMPDIR (rep-push keeps ssh's messages there, in an
+# unlinked file: it must be empty again after a push), T a target in the
+# test's directory and D that directory.
 setup() {
 	rep_setup
 	TMPDIR=$(mktemp -d /tmp/rep-push-ssh.XXXXXX)
@@ -697,17 +728,17 @@ EOF
 	assert_output "$(push_records "$A_REL" "$T" app-a)"
 	assert_stderr "rep-push: $A_REL: live on 1 target"
 	assert_live "$D" "$A_REL"
-	# the first call holds the lock: ours first, then the user's words as
-	# one word each, then ours, --, the destination and the command
+	# one call, for the whole push (it holds the lock and runs every
+	# step): ours first, then the user's words as one word each, then
+	# ours, --, the destination and the command
 	local -a argv
 	mapfile -t -d '' argv <argv/0
 	local n=${#argv[@]}
-	assert_equal "$(printf '%s\n' "${argv[@]:0:n-1}" | sed -E 's|^ControlPath=.*/[0-9]+$|ControlPath=SOCKET|')" "$(lines \
-		-o BatchMode=yes -o ControlPath=SOCKET -o ControlMaster=yes -o ControlPersist=no \
+	assert_equal "$(printf '%s\n' "${argv[@]:0:n-1}")" "$(lines \
+		-o BatchMode=yes \
 		-F none -p "$SSH_PORT" -i "$keys" -o 'ConnectTimeout 5' -o IdentitiesOnly=yes \
 		-o "UserKnownHostsFile=$SSHD_DIR/known_hosts" -o StrictHostKeyChecking=yes -o LogLevel=ERROR \
 		-o ServerAliveInterval=15 -- "$SSH_USER@127.0.0.1")"
-	[[ ${argv[3]} == "ControlPath=$TMPDIR/rep-push."*/0 ]] || fail "control socket ${argv[3]} not in TMPDIR"
 	# the command, as the far side's shell splits it
 	local -a cmd
 	eval "cmd=(${argv[n - 1]})"
@@ -716,7 +747,7 @@ EOF
 	assert_equal "${cmd[3]} ${cmd[4]} ${cmd[5]} ${cmd[6]}" "rep-push lock $D tester@$HOST"
 	[[ ${cmd[7]} =~ ^$TS_RE$ ]] || fail "not a time: ${cmd[7]}"
 	assert_equal "${cmd[8]}" make
-	assert_equal "$(find argv -type f | wc -l)" 3 # lock, stage, switch
+	assert_equal "$(find argv -type f | wc -l)" 1
 	assert_tmp_empty
 }
 
@@ -869,13 +900,13 @@ push_and_kill() {
 	local pid i
 	SLOW_STAGE=2 REP_SSH=$FAKE_SSH rep-push "$T" <<<"$2" >out 2>err 3>&- &
 	pid=$!
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < 600; i++)); do
 		if [ "$(stat -c %s "$D"/releases/.rep-push-*.tar.gz 2>/dev/null)" = 65536 ]; then
 			break
 		fi
 		sleep 0.05
 	done
-	[ "$i" -lt 200 ] || fail "the upload never started"
+	[ "$i" -lt 600 ] || fail "the upload never started"
 	kill -s "$1" "$pid"
 	status=0
 	wait "$pid" || status=$?
@@ -923,7 +954,7 @@ push_after_kill() {
 	assert_clean "$D"
 	assert_live "$D" "$OLD_REL"
 	assert_equal "$(ls "$D/releases")" "$OLD_REL"
-	# rep-push's own temporary directory (the control sockets) is gone too
+	# nothing of rep-push's is left in TMPDIR
 	local left
 	left=$(ls -A "$TMPDIR")
 	push_after_kill
