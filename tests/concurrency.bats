@@ -79,7 +79,7 @@ teardown() {
 	snapshot_db "$RO/metadata.db"
 	assert_no_side_files "$RO/metadata.db"
 	assert [ -f "$RO/metadata.db" ]
-	listing=$(ls -la --time-style=full-iso "$RO")
+	listing=$(ls -lA --time-style=full-iso "$RO")
 	cd "$RO"
 
 	run --separate-stderr runuser -u nobody -- "$RO/bin/rep-ls" -C "$RO" </dev/null
@@ -104,6 +104,6 @@ teardown() {
 	assert_stderr --regexp '^rep-register: [^'$'\n'']+$'
 
 	# nothing was created, not even for a moment (the directory is unchanged)
-	assert_equal "$(ls -la --time-style=full-iso "$RO")" "$listing"
+	assert_equal "$(ls -lA --time-style=full-iso "$RO")" "$listing"
 	assert_db_unchanged "$RO/metadata.db"
 }

@@ -898,10 +898,12 @@ EOF
 # wait; sets status, output and stderr as run does.
 push_and_kill() {
 	local pid i
-	SLOW_STAGE=2 REP_SSH=$FAKE_SSH rep-push "$T" <<<"$2" >out 2>err 3>&- &
+	SLOW_STAGE=5 REP_SSH=$FAKE_SSH rep-push "$T" <<<"$2" >out 2>err 3>&- &
 	pid=$!
+	local size
 	for ((i = 0; i < 600; i++)); do
-		if [ "$(stat -c %s "$D"/releases/.rep-push-*.tar.gz 2>/dev/null)" = 65536 ]; then
+		size=$(stat -c %s "$D"/releases/.rep-push-*.tar.gz 2>/dev/null) || size=0
+		if [ "${size:-0}" -ge 65536 ]; then
 			break
 		fi
 		sleep 0.05
