@@ -65,10 +65,56 @@ check-sanitize: deps
 	$(MAKE) O=build-san CFLAGS='$(SANFLAGS)' LDFLAGS='-fsanitize=address,undefined' $(addprefix build-san/bin/,$(TOOLS))
 	REP_BIN=$(CURDIR)/build-san/bin ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run
 
+# The tool tests with every tool run under valgrind (memcheck): any error
+# or definite leak makes the tool exit 99, and its test fail. The tools
+# are replaced by wrappers in $(O)/valgrind, through REP_BIN as above.
+VALGRIND = valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=definite \
+	--errors-for-leak-kinds=definite --track-fds=no --quiet
+# A subset, for CI's time: the whole suite under valgrind takes hours on
+# two cores (crash.bats and the push tests move megabytes through every
+# tool). These cover every tool's own options, errors and records.
+VALGRIND_TESTS = tests/rep-ls.bats tests/rep-setstatus.bats tests/checksum.bats tests/pipeline.bats
+check-valgrind: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p $(O)/valgrind
+	@for t in $(TOOLS); do \
+		printf '#!/bin/sh\nexec %s %s "$$@"\n' '$(VALGRIND)' '$(CURDIR)/$(O)/bin/'$$t >$(O)/valgrind/$$t; \
+		chmod 755 $(O)/valgrind/$$t; \
+	done
+	REP_BIN=$(CURDIR)/$(O)/valgrind REP_FIXTURE_BIN=$(CURDIR)/$(O)/bin tests/run $(VALGRIND_TESTS)
+
+# The libFuzzer harnesses of fuzz/ (records, names, manifests, archives)
+# over the library built by clang with ASan, UBSan and -DREP_FUZZ (rep_die
+# returns to the harness, lib/err.c), each run FUZZ_TIME seconds (fuzz/run).
+FUZZ_TIME ?= 30
+FUZZERS = rec name manifest archive
+FUZZFLAGS = -O1 -g -DREP_FUZZ -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=all -fno-omit-frame-pointer
+fuzz: deps
+	$(MAKE) O=build-fuzz CC=clang CFLAGS='$(FUZZFLAGS)' $(addprefix build-fuzz/fuzz/,$(FUZZERS))
+	fuzz/run $(FUZZ_TIME) $(FUZZERS)
+
+$(O)/fuzz/%: fuzz/%.c fuzz/fuzz.h $(O)/librep.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(O)/librep.a \
+		$(LIBS_SQLITE) $(LIBS_NETTLE) $(LIBS_ARCHIVE)
+
+# Static analysis, both silent or the target fails: gcc's -fanalyzer on
+# every file with the build's flags, and cppcheck. A false positive is
+# suppressed at its line with the reason. cppcheck 2.10 does not know
+# C11's _Noreturn (rep_die), hence the -D.
+analyze: deps
+	@for f in lib/*.c cmd/*.c; do \
+		echo "gcc -fanalyzer $$f"; \
+		gcc $(CPPFLAGS) $(CFLAGS) -fanalyzer -Werror -c -o /dev/null $$f || exit 1; \
+	done
+	cppcheck -q --enable=warning,portability,performance --inline-suppr --error-exitcode=1 \
+		-Ilib -D_GNU_SOURCE -D'_Noreturn=__attribute__((noreturn))' lib/*.c cmd/*.c
+
 lint: deps
 	@$(MAKE) --no-print-directory all
 	mandoc -Tlint -W warning man/*.[0-9]
-	shellcheck -s bash scripts/deps scripts/demo tests/run tests/sshd .ci/run bench/run completions/rep.bash
+	shellcheck -s bash scripts/deps scripts/demo tests/run tests/sshd tests/soak fuzz/run .ci/run bench/run completions/rep.bash
 	shellcheck -s bash -e SC2034,SC2030,SC2031 tests/*.bash tests/*.bats
 
 demo: deps
@@ -78,6 +124,17 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	bench/run
+
+# The long run of tests/soak (make check runs short ones, tests/crash.bats):
+# 8 writers and 2 readers for SOAK_ROUNDS rounds, as many rounds of two
+# pushes at once, SOAK_KILLS SIGKILLs during each of rep-register,
+# rep-setstatus (SOAK_BATCH names), rep-tar and rep-push; prints the figures.
+SOAK_ROUNDS ?= 200
+SOAK_KILLS ?= 100
+SOAK_BATCH ?= 10000
+soak: deps
+	@$(MAKE) --no-print-directory all
+	SOAK_ROUNDS=$(SOAK_ROUNDS) SOAK_KILLS=$(SOAK_KILLS) SOAK_BATCH=$(SOAK_BATCH) tests/soak
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
@@ -97,7 +154,7 @@ uninstall:
 	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_rep $(addprefix $(DESTDIR)$(FISHCOMPDIR)/,$(addsuffix .fish,$(TOOLS)))
 
 clean:
-	rm -rf build build-san bin demo
+	rm -rf build build-san build-fuzz bin demo
 
-.PHONY: all bin deps check check-sanitize lint demo bench install uninstall clean
+.PHONY: all bin deps check check-sanitize check-valgrind fuzz analyze lint demo bench soak install uninstall clean
 .SECONDARY:

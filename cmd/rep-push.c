@@ -371,7 +371,7 @@ static int rollback(int *failed)
 		failed[i] = 1;
 		nfailed++;
 	}
-	if (nfailed) {
+	if (nfailed || !to) {
 		summary("rollback", "not possible on %zu of %zu targets; nothing switched", nfailed, ntargets);
 		return -1;
 	}

@@ -119,6 +119,8 @@ int main(int argc, char **argv)
 		int found = db && rep_db_app_get(db, jobs[i].name, a);
 		if (found && a->files == s->files && a->bytes == s->bytes &&
 		    strcmp(a->checksum, s->checksum) == 0) {
+			/* registered meanwhile by another run: its id is new */
+			jobs[i].app_id = a->id;
 			if (jobs[i].dirty && !rep_opt.dry_run)
 				rep_db_cache_store(db, &jobs[i], 0);
 			continue;

@@ -111,15 +111,24 @@ int64_t rep_tar_close(struct rep_tar *t)
  * stays inside the application, on the names alone. Going up is allowed
  * only at the start of the target: then the ".." walk real parent
  * directories, and every later component goes down, so no chain of such
- * links can climb out (one to "." followed by "x/../.." could). */
+ * links can climb out (one to "." followed by "x/../.." could). The
+ * depth of the link's directory counts names, not slashes: "./x", "a//x"
+ * and "x/" are no deeper than "x" (make fuzz found that). */
 int rep_link_inside(const char *rel, const char *target)
 {
-	int depth = 0, ups = 0, down = 0;
+	int depth = -1, ups = 0, down = 0;
 
 	if (target[0] == '/' || target[0] == 0)
 		return 0;
-	for (const char *p = rel; (p = strchr(p, '/')); p++)
-		depth++;
+	for (const char *p = rel; *p;) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return 0;
+		if (n > 0 && !(n == 1 && p[0] == '.'))
+			depth++;
+		p += n;
+		p += *p == '/';
+	}
 	for (const char *p = target; *p;) {
 		size_t n = strcspn(p, "/");
 		if (n == 2 && p[0] == '.' && p[1] == '.') {
@@ -171,8 +180,21 @@ struct gunzip {
 	unsigned filled, taken;   /* buffers made and handed out, counting up */
 	int64_t delivered;        /* bytes handed out */
 	int done;                 /* the thread made its last buffer */
+	int stop;                 /* fuzz builds: end the thread (rep_fuzz_archive_reset) */
 	char err[512];            /* why it stopped early, or "" */
 };
+
+#ifdef REP_FUZZ
+/* What a failing check leaves, for rep_fuzz_archive_reset(). */
+static struct {
+	struct archive *a;
+	struct gunzip *g;
+	char *text;               /* the MANIFEST */
+} fuzz_left;
+#define FUZZ_LEFT(field, v) (fuzz_left.field = (v))
+#else
+#define FUZZ_LEFT(field, v) ((void)0)
+#endif
 
 /* Fills out with decoded bytes; 0 at the end; -1 with g->err set. */
 static long inflate_some(struct gunzip *g, unsigned char *out, size_t size)
@@ -234,10 +256,13 @@ static void *gunzip_thread(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&g->lock);
-		while (g->filled - g->taken >= GZ_BUFS - 1)
+		while (g->filled - g->taken >= GZ_BUFS - 1 && !g->stop)
 			pthread_cond_wait(&g->cond, &g->lock);
 		unsigned slot = g->filled % GZ_BUFS;
+		int stop = g->stop;
 		pthread_mutex_unlock(&g->lock);
+		if (stop)
+			return NULL;
 		long n = inflate_some(g, g->out[slot], GZ_OUT);
 		pthread_mutex_lock(&g->lock);
 		g->len[slot] = n > 0 ? (size_t)n : 0;
@@ -284,6 +309,7 @@ static struct gunzip *gunzip_open(const char *path)
 
 	if (!g)
 		rep_die("out of memory");
+	FUZZ_LEFT(g, g);
 	g->path = path;
 	sha256_init(&g->raw);
 	struct stat st;
@@ -308,11 +334,8 @@ static struct gunzip *gunzip_open(const char *path)
 	return g;
 }
 
-/* Once everything was read: the SHA-256 of the file's bytes. */
-static void gunzip_close(struct gunzip *g, char sha[65])
+static void gunzip_free(struct gunzip *g)
 {
-	pthread_join(g->tid, NULL);
-	sha256_hex(&g->raw, sha);
 	inflateEnd(&g->z);
 	fclose(g->fp);
 	for (int i = 0; i < GZ_BUFS; i++)
@@ -321,6 +344,41 @@ static void gunzip_close(struct gunzip *g, char sha[65])
 	pthread_cond_destroy(&g->cond);
 	free(g);
 }
+
+/* Once everything was read: the SHA-256 of the file's bytes. */
+static void gunzip_close(struct gunzip *g, char sha[65])
+{
+	pthread_join(g->tid, NULL);
+	sha256_hex(&g->raw, sha);
+	gunzip_free(g);
+}
+
+#ifdef REP_FUZZ
+/* Fuzz builds return from a failing check to the harness (lib/err.c),
+ * which calls this before its next input: the reading thread must not
+ * outlive the check, nor its file and buffers pile up. */
+void rep_fuzz_archive_reset(void)
+{
+	struct gunzip *g = fuzz_left.g;
+
+	if (fuzz_left.a)
+		archive_read_free(fuzz_left.a);
+	free(fuzz_left.text);
+	if (g && g->tid) {
+		pthread_mutex_lock(&g->lock);
+		g->stop = 1;
+		pthread_cond_broadcast(&g->cond);
+		pthread_mutex_unlock(&g->lock);
+		pthread_join(g->tid, NULL);
+		gunzip_free(g);
+	} else if (g) {
+		if (g->fp)
+			fclose(g->fp);
+		free(g);
+	}
+	memset(&fuzz_left, 0, sizeof fuzz_left);
+}
+#endif
 
 /* Reading an archive back: the manifest first, then every entry checked
  * against it; an application's checksum is folded from its entries. */
@@ -332,46 +390,53 @@ struct app_seen {
 	struct rep_strset links;  /* an entry below one would be written through it */
 };
 
+/* A count of a manifest record: decimal digits, at most 18 of them, so
+ * that no sum of a few overflows. */
+static int manifest_count(const char *s, int64_t *v)
+{
+	size_t n = strspn(s, "0123456789");
+
+	if (n == 0 || n > 18 || s[n])
+		return 0;
+	*v = strtoll(s, NULL, 10);
+	return 1;
+}
+
 /* MANIFEST text into m->apps: name -> struct rep_app, in manifest order. */
 void rep_manifest_parse(const char *label, char *text, struct rep_manifest *m)
 {
-	char *save, *line;
 	unsigned long lineno = 0;
 
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *f[5], *end;
+	for (char *line = text, *next; line; line = next) {
+		char *f[5] = { 0 };
 		int nf = 0;
+		if ((next = strchr(line, '\n')))
+			*next++ = 0;
 		lineno++;
-		if (*line == '#')
+		if (!*line || *line == '#')
 			continue;
 		for (char *p = line; nf < 5 && p; nf++) {
 			f[nf] = p;
 			if ((p = strchr(p, '\t')))
 				*p++ = 0;
 		}
+		int64_t files, bytes;
+		if (nf != 4 || !rep_name_valid(f[0]) || !manifest_count(f[1], &files) ||
+		    !manifest_count(f[2], &bytes) || strlen(f[3]) != 64 ||
+		    strspn(f[3], "0123456789abcdef") != 64 ||
+		    __builtin_add_overflow(m->files, files, &m->files))
+			rep_die("%s: %s:%lu: not a manifest record", label, MANIFEST, lineno);
+		if (rep_strset_find(&m->apps, f[0]) >= 0)
+			rep_die("%s: %s: %s listed twice", label, MANIFEST, f[0]);
 		struct app_seen *s = calloc(1, sizeof *s);
 		if (!s)
 			rep_die("out of memory");
-		if (nf != 4 || !rep_name_valid(f[0]) || strlen(f[3]) != 64)
-			rep_die("%s: %s:%lu: not a manifest record", label, MANIFEST, lineno);
 		snprintf(s->want.name, sizeof s->want.name, "%s", f[0]);
-		s->want.files = strtoll(f[1], &end, 10);
-		if (*end || s->want.files < 0)
-			rep_die("%s: %s:%lu: not a manifest record", label, MANIFEST, lineno);
-		s->want.bytes = strtoll(f[2], &end, 10);
-		if (*end || s->want.bytes < 0)
-			rep_die("%s: %s:%lu: not a manifest record", label, MANIFEST, lineno);
+		s->want.files = files;
+		s->want.bytes = bytes;
 		memcpy(s->want.checksum, f[3], 65);
-		if (!rep_strset_add(&m->apps, f[0], s))
-			rep_die("%s: %s: %s listed twice", label, MANIFEST, f[0]);
-		m->files += s->want.files;
+		rep_strset_add(&m->apps, f[0], s);
 	}
-}
-
-void rep_manifest_free(struct rep_manifest *m)
-{
-	rep_strset_free(&m->apps);
-	memset(m, 0, sizeof *m);
 }
 
 static char *read_whole(struct archive *a, const char *label, int64_t size)
@@ -379,6 +444,7 @@ static char *read_whole(struct archive *a, const char *label, int64_t size)
 	if (size < 0 || size > 64 * 1024 * 1024)
 		rep_die("%s: %s: too large", label, MANIFEST);
 	char *buf = rep_xmalloc((size_t)size + 1);
+	FUZZ_LEFT(text, buf);
 	if (archive_read_data(a, buf, (size_t)size) != (la_ssize_t)size)
 		rep_die("%s: %s: %s", label, MANIFEST, read_error(a));
 	buf[size] = 0;
@@ -394,9 +460,11 @@ static int bad_path(const char *p)
 	for (const unsigned char *c = (const unsigned char *)p; *c; c++)
 		if (*c < 0x20 || *c == 0x7f)
 			return 1;
+	/* "..", and what gives one entry two names ("./x", "a//x"), which
+	 * the checks below compare as strings; a trailing '/' is allowed */
 	for (const char *s = p; *s;) {
 		size_t n = strcspn(s, "/");
-		if (n == 2 && s[0] == '.' && s[1] == '.')
+		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
 			return 1;
 		s += n;
 		s += *s == '/';
@@ -463,7 +531,7 @@ static void leave_app(struct unpack *u)
 static struct archive *writer_for(struct unpack *u, const char *app, struct archive_entry *ae,
     const char *rel)
 {
-	if (!app) {
+	if (!app || !rel) {
 		leave_app(u);
 		return u->outer;
 	}
@@ -644,6 +712,14 @@ static void free_seen(struct app_seen *s)
 	rep_strset_free(&s->links);
 }
 
+void rep_manifest_free(struct rep_manifest *m)
+{
+	for (size_t i = 0; i < m->apps.n; i++)
+		free_seen(m->apps.val[i]);
+	rep_strset_free(&m->apps);
+	memset(m, 0, sizeof *m);
+}
+
 static void compare(const char *label, struct app_seen *s)
 {
 	struct rep_fold f;
@@ -685,6 +761,7 @@ static void read_manifest(struct archive *a, struct archive_entry *ae, struct un
 	}
 	rep_manifest_parse(path, text, m);
 	free(text);
+	FUZZ_LEFT(text, NULL);
 }
 
 /* Reads an archive, every entry checked before it is written to disk (if
@@ -697,6 +774,7 @@ static void read_archive(const char *path, struct unpack *u, int hash, struct re
 
 	if (!a)
 		rep_die("out of memory");
+	FUZZ_LEFT(a, a);
 	memset(m, 0, sizeof *m);
 	struct gunzip *g = gunzip_open(path);
 	if (u && fchdir(u->top) < 0)
@@ -739,6 +817,8 @@ static void read_archive(const char *path, struct unpack *u, int hash, struct re
 	}
 	archive_read_free(a);
 	gunzip_close(g, m->sha256);
+	FUZZ_LEFT(a, NULL);
+	FUZZ_LEFT(g, NULL);
 	for (size_t i = 0; i < m->apps.n; i++)
 		if (hash)
 			compare(path, m->apps.val[i]);

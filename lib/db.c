@@ -106,8 +106,14 @@ struct rep_db {
 
 static struct rep_db *created_db;
 
+/* SQLite's message, and for a failed I/O the system's reason ("disk I/O
+ * error" alone does not say that the disk is full). */
 static _Noreturn void db_die(struct rep_db *db)
 {
+	int rc = sqlite3_extended_errcode(db->h) & 0xff, err = sqlite3_system_errno(db->h);
+
+	if (rc == SQLITE_IOERR && err > 0)
+		rep_die("%s: %s: %s", rep_opt.db, sqlite3_errmsg(db->h), strerror(err));
 	rep_die("%s: %s", rep_opt.db, sqlite3_errmsg(db->h));
 }
 
@@ -223,31 +229,32 @@ static void read_schema(struct rep_db *db, int *appid, int *version, int *object
 	sqlite3_reset(st);
 }
 
-static void check_schema(int appid, int version, int objects)
+/* Only rep-register makes an empty file (a new database) a rep database:
+ * to any other program it is as good as none. */
+static void check_schema(int appid, int version, int objects, enum rep_open how)
 {
 	if (appid != REP_APPLICATION_ID && (appid != 0 || version != 0 || objects != 0))
 		rep_die("%s: not a rep database", rep_opt.db);
 	if (version > SCHEMA_VERSION)
 		rep_die("%s: schema version %d is newer than this rep (%d)", rep_opt.db, version, SCHEMA_VERSION);
+	if (version == 0 && how != REP_RW_CREATE)
+		rep_die("%s: not a rep database (empty)", rep_opt.db);
 }
 
-static void migrate(struct rep_db *db)
+static void migrate(struct rep_db *db, enum rep_open how)
 {
 	int appid, version, objects;
 
 	read_schema(db, &appid, &version, &objects);
-	check_schema(appid, version, objects);
+	check_schema(appid, version, objects, how);
 	if (version == SCHEMA_VERSION)
 		return;
-	if (db->readonly) {
-		if (version == 0)
-			rep_die("%s: not a rep database (empty)", rep_opt.db);
+	if (db->readonly)
 		rep_die("%s: schema version %d is older than this rep (%d): any writing rep tool upgrades it",
 		    rep_opt.db, version, SCHEMA_VERSION);
-	}
 	rep_db_begin(db);
 	read_schema(db, &appid, &version, &objects);
-	check_schema(appid, version, objects);
+	check_schema(appid, version, objects, how);
 	for (int i = version; i < SCHEMA_VERSION; i++)
 		exec(db, migrations[i].sql);
 	char sql[128];
@@ -329,13 +336,24 @@ struct rep_db *rep_db_open(enum rep_open how)
 		int flags = SQLITE_OPEN_READWRITE | (exists ? 0 : SQLITE_OPEN_CREATE);
 		if (try_open(db, rep_opt.db_path, flags) != SQLITE_OK)
 			db_die(db);
+		/* SQLite opens read-only what it cannot open for writing */
+		if (sqlite3_db_readonly(db->h, "main") == 1) {
+			if (access(rep_opt.db_path, W_OK) < 0)
+				rep_die_errno("%s", rep_opt.db);
+			rep_die("%s: cannot be opened for writing", rep_opt.db);
+		}
 		if (!exists) {
 			created_db = db;
 			rep_on_die(remove_created);
 		}
+		/* before WAL mode, which rewrites the header of a database
+		 * that may not be ours */
+		int appid, version, objects;
+		read_schema(db, &appid, &version, &objects);
+		check_schema(appid, version, objects, how);
 		tune_writer(db);
 	}
-	migrate(db);
+	migrate(db, how);
 	return db;
 }
 
@@ -384,6 +402,10 @@ static void read_app(sqlite3_stmt *st, struct rep_app *a)
 	copy_col(a->updated, sizeof a->updated, st, 7);
 }
 
+/* The statement is reset once read: left on its row, it would hold a
+ * read transaction open, and the BEGIN IMMEDIATE that follows would fail
+ * at once ("database is locked", no busy wait) if another writer had
+ * committed since. */
 int rep_db_app_get(struct rep_db *db, const char *name, struct rep_app *a)
 {
 	sqlite3_stmt *st = stmt(db, ST_APP_GET);
@@ -391,6 +413,7 @@ int rep_db_app_get(struct rep_db *db, const char *name, struct rep_app *a)
 	if (!step(db, st))
 		return 0;
 	read_app(st, a);
+	sqlite3_reset(st);
 	return 1;
 }
 

@@ -60,7 +60,8 @@ void rep_msg_context(const char *ctx)
 	context = ctx;
 }
 
-static void vmsg(const char *fmt, va_list ap, const char *why)
+static void __attribute__((format(printf, 1, 0)))
+vmsg(const char *fmt, va_list ap, const char *why)
 {
 	fprintf(stderr, "%s: ", rep_prog);
 	if (context)
@@ -71,6 +72,13 @@ static void vmsg(const char *fmt, va_list ap, const char *why)
 	fputc('\n', stderr);
 }
 
+#ifdef REP_FUZZ
+/* Fuzz builds only (fuzz/, make fuzz): a harness that points this at its
+ * jmp_buf gets control back from a failing call, to go on with its next
+ * input, instead of exit(2). What the call held is not freed. */
+jmp_buf *rep_fuzz_jmp;
+#endif
+
 static _Noreturn void die_now(void)
 {
 	for (size_t i = sizeof die_hooks / sizeof die_hooks[0]; i-- > 0;) {
@@ -79,6 +87,10 @@ static _Noreturn void die_now(void)
 		if (fn)
 			fn();
 	}
+#ifdef REP_FUZZ
+	if (rep_fuzz_jmp)
+		longjmp(*rep_fuzz_jmp, 1);
+#endif
 	exit(2);
 }
 

@@ -250,6 +250,31 @@ static int take_lock(struct rep_target *t)
 	return 0;
 }
 
+/* The private lock files (LOCK.PID, LOCK.PID.stale) of pushes killed
+ * while they took a lock: those whose process is gone on this host. */
+static void remove_dead_lock_files(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+	size_t n = strlen(LOCK ".");
+
+	while (d && (de = readdir(d))) {
+		char *end;
+		if (strncmp(de->d_name, LOCK ".", n) != 0)
+			continue;
+		long pid = strtol(de->d_name + n, &end, 10);
+		if (end == de->d_name + n || (*end && strcmp(end, ".stale") != 0) || pid <= 0)
+			continue;
+		if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+			unlinkat(dirfd, de->d_name, 0);
+	}
+	if (d)
+		closedir(d);
+	else if (fd >= 0)
+		close(fd);
+}
+
 /* Opens the target and, unless how is REP_LOCK_READ, locks it; then
  * reads its state. A push makes DIR (its parent must exist) and
  * releases/ if missing; a rollback makes nothing. */
@@ -287,6 +312,7 @@ int rep_local_lock(struct rep_target *t, enum rep_lock how)
 	}
 	if (take_lock(t) < 0)
 		return -1;
+	remove_dead_lock_files(t->dirfd);
 	if (unlinkat(t->dirfd, NEXT_CURRENT, 0) < 0 && errno != ENOENT) {
 		rep_target_error(t, "%s: %s", NEXT_CURRENT, strerror(errno));
 		return -1;

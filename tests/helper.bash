@@ -111,14 +111,19 @@ _mkapps() {
 	done
 }
 
+# The tools that build fixtures: $REP_FIXTURE_BIN if set (make check-valgrind
+# sets it to the tools run directly, so that only the calls under test pay
+# for valgrind), else the ones under test.
+FIXTURE_BIN=${REP_FIXTURE_BIN:-$REP_BIN_DIR}
+
 # register NAME...: register quietly, failing the test if that fails.
 register() {
-	rep-register -q "$@" </dev/null >/dev/null
+	"$FIXTURE_BIN/rep-register" -q "$@" </dev/null >/dev/null
 }
 
 # setstatus [OPTION...] STATUS NAME...: set quietly, failing the test if that fails.
 setstatus() {
-	rep-setstatus -q "$@" </dev/null >/dev/null
+	"$FIXTURE_BIN/rep-setstatus" -q "$@" </dev/null >/dev/null
 }
 
 # dbdump [FILE]: the database as SQL text, to compare before and after a call.

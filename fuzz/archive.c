@@ -1,0 +1,235 @@
+/* Archive validation (rep_archive_check, lib/archive.c) on any file. It
+ * dies with a message or passes; an archive that passes has the SHA-256
+ * of the file, and unpacks (rep_archive_unpack) into a directory of its
+ * own, with nothing written beside it, and every symlink in it inside its
+ * application (on the names: fuzz_climbs_out).
+ *
+ * Most mutations of gzip bytes only break the CRC, so the mutator below
+ * mostly works on the tar inside: it inflates the input, mutates that,
+ * mends the tar header checksums, and compresses it again. One time in
+ * four it mutates the compressed bytes themselves. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "fuzz.h"
+
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned seed);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+static char base[64], path[80], out[80];
+static int fd, basefd, cwd;
+static struct rep_manifest m;
+
+/* Removing a tree whose directories may be read-only. */
+static int open_up(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_D)
+		chmod(p, 0700);
+	return 0;
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static int remove_tree(const char *dir)
+{
+	nftw(dir, open_up, 16, FTW_PHYS);
+	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void remove_base(void)
+{
+	remove_tree(base);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	const char *tmp = getenv("TMPDIR");
+	snprintf(base, sizeof base, "%s/rep-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(base))
+		abort();
+	snprintf(path, sizeof path, "%s/archive.tar.gz", base);
+	snprintf(out, sizeof out, "%s/release", base);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	basefd = open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || basefd < 0 || cwd < 0)
+		abort();
+	atexit(remove_base);
+	return 0;
+}
+
+/* The directory holds the archive and, if any, the release unpacked. */
+static int beside_release(void)
+{
+	DIR *d = fdopendir(dup(basefd));
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		abort();
+	rewinddir(d);
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    strcmp(e->d_name, "archive.tar.gz") && strcmp(e->d_name, "release"))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* A symlink of the unpacked release: it must be in an application, and
+ * point inside it. */
+static int link_inside(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag != FTW_SL)
+		return 0;
+	const char *top = "/rep_applications/", *in = p + strlen(out);
+	FUZZ_CHECK(strncmp(in, top, strlen(top)) == 0);
+	const char *rel = strchr(in + strlen(top), '/');
+	FUZZ_CHECK(rel && rel[1]);
+	char target[4096];
+	ssize_t n = readlink(p, target, sizeof target - 1);
+	FUZZ_CHECK(n > 0);
+	target[n] = 0;
+	FUZZ_CHECK(!fuzz_climbs_out(rel + 1, target));
+	return 0;
+}
+
+static void unpacked(void)
+{
+	struct rep_manifest checked = m;
+	int dir;
+
+	if (mkdir(out, 0755) < 0 || (dir = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		abort();
+	rep_archive_unpack(path, dir, &checked);
+	close(dir);
+	if (fchdir(cwd) < 0)
+		abort();
+	FUZZ_CHECK(beside_release() == 0);
+	nftw(out, link_inside, 16, FTW_PHYS);
+	if (remove_tree(out) != 0)
+		abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static jmp_buf back;
+	static int checked;
+
+	checked = 0;
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
+		abort();
+	if (FUZZ_TRY(back)) {
+		/* a check may fail; an unpack of what it passed may not */
+		FUZZ_CHECK(!checked);
+		rep_fuzz_archive_reset();
+		rep_manifest_free(&m);
+		return 0;
+	}
+	rep_archive_check(path, &m);
+	checked = 1;
+	struct sha256_ctx c;
+	unsigned char d[SHA256_DIGEST_SIZE];
+	char hex[65];
+	sha256_init(&c);
+	sha256_update(&c, size, data);
+	sha256_digest(&c, sizeof d, d);
+	rep_hex(d, sizeof d, hex);
+	FUZZ_CHECK(strcmp(hex, m.sha256) == 0);
+	unpacked();
+	rep_manifest_free(&m);
+	return 0;
+}
+
+/* Mutating the tar inside the gzip. */
+#define TAR_MAX (1 << 20)
+
+static size_t gunzip(const uint8_t *in, size_t n, uint8_t *outbuf, size_t max)
+{
+	z_stream z = { 0 };
+	int rc = Z_OK;
+
+	if (inflateInit2(&z, 16 + 15) != Z_OK)
+		return 0;
+	z.next_in = (uint8_t *)in;
+	z.avail_in = (uInt)n;
+	z.next_out = outbuf;
+	z.avail_out = (uInt)max;
+	while (z.avail_in && z.avail_out) {
+		rc = inflate(&z, Z_NO_FLUSH);
+		if (rc == Z_STREAM_END)
+			inflateReset(&z);
+		else if (rc != Z_OK)
+			break;
+	}
+	size_t got = rc == Z_OK || rc == Z_STREAM_END ? max - z.avail_out : 0;
+	inflateEnd(&z);
+	return got;
+}
+
+static size_t gzip(const uint8_t *in, size_t n, uint8_t *outbuf, size_t max)
+{
+	z_stream z = { 0 };
+
+	if (deflateInit2(&z, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return 0;
+	z.next_in = (uint8_t *)in;
+	z.avail_in = (uInt)n;
+	z.next_out = outbuf;
+	z.avail_out = (uInt)max;
+	int rc = deflate(&z, Z_FINISH);
+	size_t got = rc == Z_STREAM_END ? max - z.avail_out : 0;
+	deflateEnd(&z);
+	return got;
+}
+
+/* Every block that looks like a ustar header gets its checksum right. */
+static void mend_headers(uint8_t *tar, size_t n)
+{
+	for (size_t off = 0; off + 512 <= n; off += 512) {
+		uint8_t *h = tar + off;
+		if (memcmp(h + 257, "ustar", 5) != 0)
+			continue;
+		unsigned sum = 0;
+		memset(h + 148, ' ', 8);
+		for (int i = 0; i < 512; i++)
+			sum += h[i];
+		char field[8];
+		snprintf(field, sizeof field, "%06o", sum & 0777777);
+		memcpy(h + 148, field, 7);
+	}
+}
+
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned seed)
+{
+	static uint8_t tar[TAR_MAX], packed[TAR_MAX];
+
+	size_t n = seed % 4 ? gunzip(data, size, tar, sizeof tar) : 0;
+	if (!n)
+		return LLVMFuzzerMutate(data, size, max_size);
+	n = LLVMFuzzerMutate(tar, n, sizeof tar);
+	if (seed % 8 != 1)
+		mend_headers(tar, n);
+	size_t z = gzip(tar, n, packed, sizeof packed);
+	if (!z || z > max_size)
+		return LLVMFuzzerMutate(data, size, max_size);
+	memcpy(data, packed, z);
+	return z;
+}

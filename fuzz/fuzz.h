@@ -1,0 +1,87 @@
+/* What the libFuzzer harnesses share. They link the library built with
+ * -DREP_FUZZ, whose rep_die() comes back to them through rep_fuzz_jmp
+ * (lib/err.c) instead of exiting; a harness catches that with FUZZ_TRY
+ * and goes on with its next input. A broken property aborts, which
+ * libFuzzer reports as a crash and saves the input. */
+#ifndef REP_FUZZ_H
+#define REP_FUZZ_H
+
+#include <sanitizer/common_interface_defs.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rep.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* True when the library died (rep_die) since FUZZ_TRY was last passed. */
+#define FUZZ_TRY(jb) (rep_fuzz_jmp = &(jb), setjmp(jb) != 0)
+
+/* The message goes where the sanitizers' reports go: to stderr even
+ * when libFuzzer closed the harness's (-close_fd_mask=2). */
+#define FUZZ_CHECK(cond) do { \
+	if (!(cond)) { \
+		__sanitizer_report_error_summary("property broken: " __FILE__ ":" \
+		    FUZZ_STR(__LINE__) ": " #cond); \
+		abort(); \
+	} \
+} while (0)
+#define FUZZ_STR(x) FUZZ_STR_(x)
+#define FUZZ_STR_(x) #x
+
+/* The input as a C string: up to its first NUL, in a buffer of its own
+ * (so that ASan sees a read past its end). */
+static inline char *fuzz_string(const uint8_t *data, size_t size)
+{
+	const uint8_t *nul = memchr(data, 0, size);
+	size_t n = nul ? (size_t)(nul - data) : size;
+	char *s = malloc(n + 1);
+	if (!s)
+		abort();
+	memcpy(s, data, n);
+	s[n] = 0;
+	return s;
+}
+
+/* Walks path from depth *depth, as the kernel would on names alone
+ * (no symlinks): "" and "." stay, ".." goes up; 0 if it goes above the
+ * top of the application. */
+static inline int fuzz_walk(const char *path, long *depth)
+{
+	for (const char *p = path; *p;) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			if (--*depth < 0)
+				return 0;
+		} else if (n && !(n == 1 && p[0] == '.')) {
+			++*depth;
+		}
+		p += n;
+		p += *p == '/';
+	}
+	return 1;
+}
+
+/* Whether target, read from the directory that holds rel, ever leaves
+ * the application on the names alone. A rel that leaves it itself is
+ * refused before its target is looked at (bad_path). */
+static inline int fuzz_climbs_out(const char *rel, const char *target)
+{
+	long depth = 0;
+	char *dir = strdup(rel), *slash;
+
+	if (!dir)
+		abort();
+	/* the directory: rel less its last name (and any '/' after it) */
+	while ((slash = strrchr(dir, '/')) && !slash[1])
+		*slash = 0;
+	*(slash ? slash : dir) = 0;
+	int rel_ok = fuzz_walk(dir, &depth);
+	free(dir);
+	return rel_ok && (target[0] == '/' || !fuzz_walk(target, &depth));
+}
+
+#endif

@@ -1,0 +1,131 @@
+#!/usr/bin/env bats
+# What the fuzzers (fuzz/, make fuzz) found, checked through the tools. The
+# inputs that crashed a harness are in fuzz/corpus/, where every make fuzz
+# runs them again first.
+# shellcheck disable=SC2154 # output, stderr, status: set by run
+
+load helper
+
+bats_require_minimum_version 1.5.0
+
+# mkarchive OUT MANIFEST-TEXT: a tar.gz holding MANIFEST and one empty
+# application app-a, whose right manifest record is "app-a 0 0 EMPTY_SHA256".
+mkarchive() {
+	pytar "$1" "f:MANIFEST:$2" d:rep_applications/ d:rep_applications/app-a/
+}
+
+# refused OUT MANIFEST-TEXT LINE: rep-tar -t refuses the archive with MANIFEST
+# line LINE, printing nothing and changing nothing.
+refused() {
+	mkarchive "$1" "$2"
+	local before
+	before=$(sha256sum "$1")
+	run --separate-stderr rep-tar -t "$1" </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-tar: $1: MANIFEST:$3: not a manifest record"
+	assert_equal "$(sha256sum "$1")" "$before"
+	assert [ ! -e dist ]
+	rm "$1"
+}
+
+@test "-t: the control, a MANIFEST record of decimal counts and a lowercase hex checksum, passes" {
+	mkarchive ok.tgz "app-a${TAB}0${TAB}0${TAB}$EMPTY_SHA256"$'\n'
+	run --separate-stderr rep-tar -t ok.tgz </dev/null
+	assert_success
+	assert_output "app-a${TAB}0${TAB}0${TAB}$EMPTY_SHA256"
+	refute_stderr
+}
+
+@test "-t: a checksum that is not 64 lowercase hex digits is not a manifest record (was: found only as content not matching)" {
+	refused upper.tgz "app-a${TAB}0${TAB}0${TAB}${EMPTY_SHA256^^}"$'\n' 1
+	refused nothex.tgz "app-a${TAB}0${TAB}0${TAB}$(printf 'z%.0s' {1..64})"$'\n' 1
+}
+
+@test "-t: a count that is empty, signed, spaced or of more than 18 digits is not a manifest record (was: read as 0 or clamped, and passed)" {
+	refused empty.tgz "app-a${TAB}${TAB}${TAB}$EMPTY_SHA256"$'\n' 1
+	refused plus.tgz "app-a${TAB}+0${TAB}0${TAB}$EMPTY_SHA256"$'\n' 1
+	refused space.tgz "app-a${TAB}0${TAB} 0${TAB}$EMPTY_SHA256"$'\n' 1
+	refused minus.tgz "app-a${TAB}-0${TAB}0${TAB}$EMPTY_SHA256"$'\n' 1
+	refused huge.tgz "app-a${TAB}9223372036854775807${TAB}0${TAB}$EMPTY_SHA256"$'\n' 1
+	refused over.tgz "app-a${TAB}0${TAB}99999999999999999999${TAB}$EMPTY_SHA256"$'\n' 1
+}
+
+@test "-t: counts whose sum overflows are not a manifest record (was: a signed overflow, undefined)" {
+	local m='' i
+	for i in 0 1 2 3 4 5 6 7 8 9; do
+		m+="app-$i${TAB}999999999999999999${TAB}0${TAB}$EMPTY_SHA256"$'\n'
+	done
+	refused sum.tgz "$m" 10
+}
+
+@test "-t: the line number of a bad MANIFEST record counts blank lines (was: not counted)" {
+	refused blank.tgz $'\n\n'"app-a${TAB}x${TAB}0${TAB}$EMPTY_SHA256"$'\n' 3
+}
+
+# linkarchive OUT PATH TARGET: a rep archive of one application, app-a,
+# holding one symlink at rep_applications/app-a/PATH pointing to TARGET,
+# with the manifest record that matches it (rep(7)'s checksum of the tree).
+linkarchive() {
+	"$PYTHON" - "$@" <<'PY'
+import gzip, hashlib, io, sys, tarfile
+out, path, target = sys.argv[1:]
+line = 'l %s %s\n' % (hashlib.sha256(target.encode()).hexdigest(), path)
+manifest = ('app-a\t1\t0\t%s\n' % hashlib.sha256(line.encode()).hexdigest()).encode()
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode='w', format=tarfile.PAX_FORMAT) as t:
+    ti = tarfile.TarInfo('MANIFEST')
+    ti.size = len(manifest)
+    t.addfile(ti, io.BytesIO(manifest))
+    for d in ('rep_applications/', 'rep_applications/app-a/'):
+        ti = tarfile.TarInfo(d)
+        ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+        t.addfile(ti)
+    ti = tarfile.TarInfo('rep_applications/app-a/' + path)
+    ti.type, ti.linkname = tarfile.SYMTYPE, target
+    t.addfile(ti)
+open(out, 'wb').write(gzip.compress(buf.getvalue(), mtime=0))
+PY
+}
+
+# pushed_nowhere ARCHIVE MESSAGE: rep-tar -t and rep-push refuse ARCHIVE with
+# MESSAGE after its name, and the target directory stays empty.
+pushed_nowhere() {
+	run --separate-stderr rep-tar -t "$1" </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-tar: $1: $2"
+	mkdir target
+	run --separate-stderr rep-push target <<<"$1"
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-push: $1: $2"
+	assert_equal "$(find target)" target
+	rmdir target
+}
+
+@test "the control: an archive whose symlink stays in its application passes and is pushed" {
+	linkarchive rep_applications_20200101_000000.tar.gz sub/l ../README
+	run --separate-stderr rep-tar -t rep_applications_20200101_000000.tar.gz </dev/null
+	assert_success
+	assert_output --regexp "^app-a${TAB}1${TAB}0${TAB}[0-9a-f]{64}\$"
+	refute_stderr
+	mkdir target
+	run --separate-stderr rep-push -q target <<<rep_applications_20200101_000000.tar.gz
+	assert_success
+	assert_output "app-a${TAB}rep_applications_20200101_000000${TAB}target"
+	refute_stderr
+	assert_equal "$(readlink target/current/rep_applications/app-a/sub/l)" ../README
+}
+
+@test "a symlink named with ./ or // climbs out no more: unsafe path (was: deployed, pointing outside the release)" {
+	linkarchive rep_applications_20200101_000000.tar.gz ./././l ../../../x
+	pushed_nowhere rep_applications_20200101_000000.tar.gz 'rep_applications/app-a/./././l: unsafe path'
+	linkarchive rep_applications_20200101_000001.tar.gz a//l ../../x
+	pushed_nowhere rep_applications_20200101_000001.tar.gz 'rep_applications/app-a/a//l: unsafe path'
+}
+
+@test "a symlink named with a trailing / is as deep as without it: points outside (was: one level deeper)" {
+	linkarchive rep_applications_20200101_000000.tar.gz l/ ..
+	pushed_nowhere rep_applications_20200101_000000.tar.gz 'rep_applications/app-a/l/: symlink points outside its application'
+}
