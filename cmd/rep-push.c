@@ -266,7 +266,7 @@ static void prune(struct rep_target *t)
 	free(gone);
 }
 
-static void print_apps(const struct rep_manifest *m, const char *release, const int *failed)
+static void print_apps(const struct rep_manifest *m, const char *release)
 {
 	char *where;
 	size_t len;
@@ -274,9 +274,8 @@ static void print_apps(const struct rep_manifest *m, const char *release, const 
 
 	if (!f)
 		rep_die("out of memory");
-	for (size_t i = 0, n = 0; i < ntargets; i++)
-		if (!failed || !failed[i])
-			fprintf(f, "%s%s", n++ ? "," : "", targets[i].arg);
+	for (size_t i = 0; i < ntargets; i++)
+		fprintf(f, "%s%s", i ? "," : "", targets[i].arg);
 	if (fclose(f) != 0)
 		rep_die("out of memory");
 	for (size_t i = 0; i < m->apps.n; i++) {
@@ -324,7 +323,7 @@ static int push(struct archive_in *a, int *failed)
 	}
 	for (size_t i = 0; i < ntargets; i++)
 		prune(&targets[i]);
-	print_apps(&a->m, a->release, NULL);
+	print_apps(&a->m, a->release);
 	if (fflush(stdout) != 0)
 		rep_finish();
 	summary(a->release, "live on %zu target%s", ntargets, ntargets == 1 ? "" : "s");
@@ -390,7 +389,7 @@ static int rollback(int *failed)
 		switch_failed(release);
 		return -1;
 	}
-	print_apps(&m, release, NULL);
+	print_apps(&m, release);
 	summary(release, "live again on %zu target%s", ntargets, ntargets == 1 ? "" : "s");
 	rep_manifest_free(&m);
 	free(release);

@@ -290,7 +290,6 @@ char *rep_local_manifest(struct rep_target *t, const char *release);
 void rep_local_unlock(struct rep_target *t);
 
 /* ssh.c: a target on [user@]host:DIR, over $REP_SSH */
-char *rep_shell_quote(const char *s);
 void rep_ssh_init(void);
 int rep_ssh_lock(struct rep_target *t, enum rep_lock how);
 int rep_ssh_stage(struct rep_target *t, const char *archive, const char *stem,

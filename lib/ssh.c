@@ -172,20 +172,6 @@ static void shell_quote(FILE *f, const char *s)
 	fputc('\'', f);
 }
 
-char *rep_shell_quote(const char *s)
-{
-	char *out;
-	size_t n;
-	FILE *f = open_memstream(&out, &n);
-
-	if (!f)
-		rep_die("out of memory");
-	shell_quote(f, s);
-	if (fclose(f) != 0)
-		rep_die("out of memory");
-	return out;
-}
-
 /* $REP_SSH split into words like a shell would, as rsync splits
  * $RSYNC_RSH: blanks separate, '...' and "..." quote, \ escapes. Split
  * at start (rep_ssh_init), so that a bad one fails before anything. */
