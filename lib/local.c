@@ -206,14 +206,17 @@ static int take_lock(struct rep_target *t)
 		unlinkat(t->dirfd, tmp, 0);
 		return -1;
 	}
-	for (int tries = 0;; tries++) {
+	for (int tries = 0, broken = 0;; tries++) {
 		if (linkat(t->dirfd, tmp, t->dirfd, LOCK, 0) == 0)
 			break;
 		int err = errno;
 		char *line = err == EEXIST ? read_at(t->dirfd, LOCK, 1024) : NULL;
+		/* released between the link and the read: try again */
+		if (err == EEXIST && !line && errno == ENOENT && tries < 100)
+			continue;
 		if (line)
 			line[strcspn(line, "\n")] = 0;
-		if (line && tries == 0 && stale(line) &&
+		if (line && !broken && stale(line) &&
 		    renameat(t->dirfd, LOCK, t->dirfd, aside) == 0) {
 			char *moved = read_at(t->dirfd, aside, 1024);
 			int same = moved && strncmp(moved, line, strlen(line)) == 0;
@@ -222,6 +225,7 @@ static int take_lock(struct rep_target *t)
 			unlinkat(t->dirfd, aside, 0);
 			free(moved);
 			if (same) {
+				broken = 1;
 				rep_lock_holder(line, who, sizeof who);
 				rep_target_error(t, "breaking a stale lock: held by %s, which is gone", who);
 				free(line);

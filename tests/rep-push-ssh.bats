@@ -898,7 +898,7 @@ EOF
 # wait; sets status, output and stderr as run does.
 push_and_kill() {
 	local pid i
-	SLOW_STAGE=5 REP_SSH=$FAKE_SSH rep-push "$T" <<<"$2" >out 2>err 3>&- &
+	SLOW_STAGE=20 REP_SSH=$FAKE_SSH rep-push "$T" <<<"$2" >out 2>err 3>&- &
 	pid=$!
 	local size
 	for ((i = 0; i < 600; i++)); do
