@@ -288,7 +288,8 @@ int rep_local_lock(struct rep_target *t, enum rep_lock how)
 	if (t->dirfd < 0 && errno == ENOENT && how != REP_LOCK_PUSH)
 		return 0;       /* nothing there: nothing live, nothing to lock */
 	if (t->dirfd < 0 && errno == ENOENT && how == REP_LOCK_PUSH) {
-		if (mkdir(t->dir, 0777) < 0) {
+		/* another push may make it first: then it is there to open */
+		if (mkdir(t->dir, 0777) < 0 && errno != EEXIST) {
 			rep_target_error(t, "cannot create the directory: %s", strerror(errno));
 			return -1;
 		}

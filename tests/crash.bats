@@ -15,6 +15,8 @@ soak() {
 	shift
 	run --separate-stderr env SOAK_DIR="$BATS_TEST_TMPDIR/soak" REP_BIN="$REP_BIN_DIR" "$@" \
 		"$BATS_TEST_DIRNAME/soak" "$part"
+	# what broke is on stderr: shown with the failure, not only counted
+	[ "$status" = 0 ] || printf 'stderr:\n%s\n' "$stderr"
 }
 
 # total KILLS: the last line of a run that found nothing wrong.

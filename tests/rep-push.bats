@@ -299,6 +299,25 @@ finish_push() {
 	assert_equal "$(cat t1/current/rep_applications/app-a/start)" app-a/bin/run
 }
 
+@test "a target another push creates between our open and our mkdir: used, not refused" {
+	# The race of two pushes to a new directory, made certain: this mkdir
+	# creates the directory and then fails with EEXIST, as if another push
+	# had been first.
+	printf '%s\n' '#define _GNU_SOURCE' '#include <dlfcn.h>' '#include <errno.h>' \
+		'#include <string.h>' '#include <sys/stat.h>' \
+		'int mkdir(const char *p, mode_t m) {' \
+		'	int (*real)(const char *, mode_t) = (int (*)(const char *, mode_t))dlsym(RTLD_NEXT, "mkdir");' \
+		'	if (strcmp(p, "t1") == 0 && real(p, m) == 0) { errno = EEXIST; return -1; }' \
+		'	return real(p, m);' '}' >lost.c
+	"${CC:-cc}" -shared -fPIC -o lost.so lost.c -ldl || fail 'cannot build the mkdir shim'
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 LD_PRELOAD=$PWD/lost.so \
+		run --separate-stderr rep-push t1 <<<"$A1"
+	assert_success
+	assert_output "$(push_records "$R1" t1 app-a app-b)"
+	assert_stderr "rep-push: $R1: live on 1 target"
+	assert_live t1 "$R1"
+}
+
 @test "exact modes 0755/0644 and the archive's mtimes, whatever the umask" {
 	run --separate-stderr bash -c 'umask 077 && exec rep-push t1' <<<"$A1"
 	assert_success
