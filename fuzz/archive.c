@@ -21,7 +21,7 @@ size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned seed);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-static char base[64], path[80], out[80];
+static char base[1024], path[1100], out[1100];
 static int fd, basefd, cwd;
 static struct rep_manifest m;
 
