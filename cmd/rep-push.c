@@ -2,8 +2,10 @@
  * stage the release everywhere, then switch every current to it, or
  * switch back the ones already switched. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -53,7 +55,10 @@ struct archive_in {
 static struct rep_target *targets;
 static size_t ntargets;
 static long jobs = 1, keep = 5;
+static int *failed;         /* targets out of the run, by index */
 static pid_t *staging;      /* running staging processes, by target */
+static pid_t *readers;      /* running rep_archive_tee processes */
+static size_t nreaders;
 
 /* A line about a target on stderr, unless -q: a step of the plan (-n)
  * always, progress only on a terminal. */
@@ -76,6 +81,8 @@ static void on_signal(int sig)
 	for (size_t i = 0; staging && i < ntargets; i++)
 		if (staging[i] > 0)
 			kill(-staging[i], SIGTERM);
+	for (size_t i = 0; i < nreaders; i++)
+		kill(-readers[i], SIGTERM);
 	for (size_t i = 0; i < ntargets; i++)
 		if (!targets[i].host && targets[i].dirfd >= 0 && targets[i].lock[0])
 			unlinkat(targets[i].dirfd, ".rep-push.lock", 0);
@@ -103,57 +110,165 @@ static void read_archive(struct rep_rec *rec, void *arg)
 	rep_strset_add(set, path, a);
 }
 
+/* A process for a part of staging, in a process group of its own (see
+ * on_signal), killed if rep-push dies. Returns as fork() does. */
+static pid_t fork_stager(void)
+{
+	fflush(NULL);
+	pid_t parent = getpid(), pid = fork();
+	if (pid < 0)
+		rep_die_errno("fork");
+	if (pid == 0) {
+		/* no staging goes on once rep-push is gone */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		setpgid(0, 0);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		return 0;
+	}
+	setpgid(pid, pid);
+	return pid;
+}
+
+/* Whether target t needs the release staged; says why not. */
+static int needs_staging(struct rep_target *t, struct archive_in *a, size_t *nfailed)
+{
+	const char *have = rep_target_release(t, a->release);
+
+	if (failed[t->index])
+		return 0;
+	if (have && strcmp(have, a->m.manifest_sha256) == 0) {
+		say(rep_opt.dry_run, t, "%s is already staged", a->release);
+		return 0;
+	}
+	if (have) {
+		rep_target_error(t, "releases/%s exists and differs from %s", a->release, a->path);
+		failed[t->index] = 1;
+		(*nfailed)++;
+		return 0;
+	}
+	if (rep_opt.dry_run) {
+		say(1, t, "would stage %s", a->release);
+		rep_target_add_release(t, a->release, a->m.manifest_sha256);
+		return 0;
+	}
+	return 1;
+}
+
+static _Noreturn void stage_here(struct rep_target *t, struct archive_in *a, const struct rep_feed *feed)
+{
+	rep_msg_context(t->arg);
+	int rc = feed ? rep_local_stage_from(t, feed, a->path, a->release, &a->m) :
+	    rep_target_stage(t, a->path, a->release, &a->m);
+	_exit(rc == 0 ? 0 : 1);
+}
+
+static void close_feeds(const struct rep_feed *f, size_t n, size_t except)
+{
+	for (size_t i = 0; i < n; i++)
+		if (i != except) {
+			close(f[i].data);
+			close(f[i].verdict);
+		}
+}
+
+/* Starts staging on n targets, each in a process of its own. Several
+ * (local ones) share one reading and inflating of the archive: a reader
+ * process feeds each of them the tar stream, then the verdict on the
+ * file (rep_archive_tee). */
+static void start_staging(struct archive_in *a, struct rep_target **group, size_t n)
+{
+	if (n == 1) {
+		pid_t pid = fork_stager();
+		if (pid == 0)
+			stage_here(group[0], a, NULL);
+		staging[group[0]->index] = pid;
+		return;
+	}
+	/* on the stack (n <= jobs <= 64): the processes end inside this
+	 * frame, where heap memory held only by it would count as leaked */
+	struct rep_feed in[64], out[64];
+	for (size_t i = 0; i < n; i++) {
+		int data[2], verdict[2];
+		if (pipe2(data, O_CLOEXEC) < 0 || pipe2(verdict, O_CLOEXEC) < 0)
+			rep_die_errno("pipe");
+		/* fewer switches between the reader and the stagings; the
+		 * default size works too */
+		fcntl(data[1], F_SETPIPE_SZ, 1 << 20);
+		in[i] = (struct rep_feed){ data[0], verdict[0] };
+		out[i] = (struct rep_feed){ data[1], verdict[1] };
+	}
+	for (size_t i = 0; i < n; i++) {
+		pid_t pid = fork_stager();
+		if (pid == 0) {
+			/* only its own read ends: EOF when the reader is gone,
+			 * EPIPE for the reader when this process is */
+			close_feeds(out, n, SIZE_MAX);
+			close_feeds(in, n, i);
+			stage_here(group[i], a, &in[i]);
+		}
+		staging[group[i]->index] = pid;
+	}
+	pid_t pid = fork_stager();
+	if (pid == 0) {
+		close_feeds(in, n, SIZE_MAX);
+		signal(SIGPIPE, SIG_IGN);
+		rep_archive_tee(a->path, out, n);
+		_exit(0);
+	}
+	readers[nreaders++] = pid;
+	close_feeds(in, n, SIZE_MAX);
+	close_feeds(out, n, SIZE_MAX);
+}
+
+/* A local target waits while local stagings run, if fewer places are
+ * free than the local targets left could take: those stagings, fed by
+ * one reader, end about together, and the next ones can then share one. */
+static int wait_for_group(size_t next, size_t running)
+{
+	size_t busy = 0, left = 0, free_now = (size_t)jobs - running;
+
+	for (size_t i = 0; i < ntargets; i++)
+		busy += staging[i] > 0 && !targets[i].host;
+	for (size_t i = next; busy && i < ntargets && left <= free_now; i++)
+		left += !targets[i].host && !failed[i];
+	return busy && free_now < left;
+}
+
 /* Stages on every target that lacks the release, up to -j at once, each
  * in a process of its own; returns the number of targets that failed. */
-static size_t stage_all(struct archive_in *a, int *failed)
+static size_t stage_all(struct archive_in *a)
 {
 	size_t next = 0, running = 0, nfailed = 0;
+	struct rep_target *group[64];      /* n <= jobs <= 64 */
 
 	staging = calloc(ntargets, sizeof *staging);
-	if (!staging)
+	readers = calloc(ntargets, sizeof *readers);
+	if (!staging || !readers)
 		rep_die("out of memory");
 	for (;;) {
-		while (running < (size_t)jobs && next < ntargets) {
-			struct rep_target *t = &targets[next++];
-			const char *have = rep_target_release(t, a->release);
-			if (failed[t->index])
+		size_t n = 0;
+		while (running + n < (size_t)jobs && next < ntargets) {
+			struct rep_target *t = &targets[next];
+			if (!t->host && n == 0 && wait_for_group(next, running))
+				break;
+			next++;
+			if (!needs_staging(t, a, &nfailed))
 				continue;
-			if (have && strcmp(have, a->m.manifest_sha256) == 0) {
-				say(rep_opt.dry_run, t, "%s is already staged", a->release);
-				continue;
+			if (t->host) {
+				start_staging(a, &t, 1);
+				running++;
+			} else {
+				group[n++] = t;
 			}
-			if (have) {
-				rep_target_error(t, "releases/%s exists and differs from %s", a->release, a->path);
-				failed[t->index] = 1;
-				nfailed++;
-				continue;
-			}
-			if (rep_opt.dry_run) {
-				say(1, t, "would stage %s", a->release);
-				rep_target_add_release(t, a->release, a->m.manifest_sha256);
-				continue;
-			}
-			fflush(NULL);
-			pid_t parent = getpid(), pid = fork();
-			if (pid < 0)
-				rep_die_errno("fork");
-			if (pid == 0) {
-				/* no staging goes on once rep-push is gone */
-				prctl(PR_SET_PDEATHSIG, SIGKILL);
-				if (getppid() != parent)
-					_exit(1);
-				setpgid(0, 0);
-				signal(SIGINT, SIG_DFL);
-				signal(SIGTERM, SIG_DFL);
-				signal(SIGHUP, SIG_DFL);
-				rep_msg_context(t->arg);
-				_exit(rep_target_stage(t, a->path, a->release, &a->m) == 0 ? 0 : 1);
-			}
-			setpgid(pid, pid);
-			staging[t->index] = pid;
-			running++;
 		}
-		if (running == 0)
+		if (n)
+			start_staging(a, group, n);
+		running += n;
+		if (running == 0 && nreaders == 0)
 			break;
 		int status;
 		pid_t pid = wait(&status);
@@ -161,6 +276,10 @@ static size_t stage_all(struct archive_in *a, int *failed)
 			continue;
 		if (pid < 0)
 			rep_die_errno("wait");
+		/* a reader's end says nothing: its stagings report */
+		for (size_t i = 0; i < nreaders; i++)
+			if (readers[i] == pid)
+				readers[i] = readers[--nreaders];
 		for (size_t i = 0; i < ntargets; i++) {
 			if (staging[i] != pid)
 				continue;
@@ -178,7 +297,8 @@ static size_t stage_all(struct archive_in *a, int *failed)
 		}
 	}
 	free(staging);
-	staging = NULL;
+	free(readers);
+	staging = readers = NULL;
 	return nfailed;
 }
 
@@ -309,9 +429,9 @@ static void switch_failed(const char *release)
 		summary(release, "a switch failed; no target was left on it");
 }
 
-static int push(struct archive_in *a, int *failed)
+static int push(struct archive_in *a)
 {
-	size_t nfailed = stage_all(a, failed);
+	size_t nfailed = stage_all(a);
 
 	if (nfailed) {
 		summary(a->release, "staging failed on %zu of %zu targets; nothing switched", nfailed, ntargets);
@@ -345,7 +465,7 @@ static const char *release_before(const struct rep_target *t)
 
 /* Every target goes back to the release before its live one, the same
  * release on all of them, or none does. */
-static int rollback(int *failed)
+static int rollback(void)
 {
 	const char *to = NULL, *first = NULL, *sha = NULL;
 	size_t nfailed = 0;
@@ -454,7 +574,7 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	int *failed = calloc(ntargets, sizeof *failed);
+	failed = calloc(ntargets, sizeof *failed);
 	if (!failed)
 		rep_die("out of memory");
 	size_t nfailed = 0;
@@ -476,10 +596,10 @@ int main(int argc, char **argv)
 		    "cannot lock %zu of %zu targets; nothing done", nfailed, ntargets);
 		rc = 1;
 	} else if (back) {
-		rc = rollback(failed) < 0;
+		rc = rollback() < 0;
 	} else {
 		for (size_t i = 0; i < archives.n && rc == 0; i++)
-			rc = push(archives.val[i], failed) < 0;
+			rc = push(archives.val[i]) < 0;
 	}
 	for (size_t i = 0; i < ntargets; i++)
 		rep_target_unlock(&targets[i]);

@@ -1,5 +1,6 @@
 /* Archives: writing rep's tar.gz with libarchive over the parallel gzip
- * of gz.c, and reading one back to check it against its manifest. */
+ * of gz.c, reading one back to check it against its manifest or to
+ * unpack it, and inflating one once for several unpackings. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -178,9 +179,8 @@ struct gunzip {
 	unsigned char *out[GZ_BUFS];
 	size_t len[GZ_BUFS];
 	unsigned filled, taken;   /* buffers made and handed out, counting up */
-	int64_t delivered;        /* bytes handed out */
 	int done;                 /* the thread made its last buffer */
-	int stop;                 /* fuzz builds: end the thread (rep_fuzz_archive_reset) */
+	int stop;                 /* end the thread early (gunzip_stop) */
 	char err[512];            /* why it stopped early, or "" */
 };
 
@@ -277,51 +277,57 @@ static void *gunzip_thread(void *arg)
 	}
 }
 
-/* The next decoded buffer; the one handed out before it is free again
- * (libarchive keeps a buffer only until its next read). */
-static la_ssize_t gunzip_read(struct archive *a, void *arg, const void **buf)
+/* The next decoded buffer, 0 at the end, -1 with g->err set; the one
+ * handed out before it is free again (libarchive keeps a buffer only
+ * until its next read). */
+static long gunzip_next(struct gunzip *g, const void **buf)
 {
-	struct gunzip *g = arg;
-	(void)a;
-
 	pthread_mutex_lock(&g->lock);
 	while (g->taken == g->filled && !g->done)
 		pthread_cond_wait(&g->cond, &g->lock);
 	if (g->taken == g->filled) {
 		pthread_mutex_unlock(&g->lock);
-		if (g->err[0])
-			rep_die("%s", g->err);
-		return 0;
+		return g->err[0] ? -1 : 0;
 	}
 	/* the thread stays a buffer short of the one handed out last */
 	unsigned slot = g->taken++ % GZ_BUFS;
 	*buf = g->out[slot];
-	la_ssize_t n = (la_ssize_t)g->len[slot];
-	g->delivered += n;
+	long n = (long)g->len[slot];
 	pthread_cond_broadcast(&g->cond);
 	pthread_mutex_unlock(&g->lock);
 	return n;
 }
 
-static struct gunzip *gunzip_open(const char *path)
+/* The reading of path started, or NULL with why in err. */
+static struct gunzip *gunzip_open(const char *path, char err[512])
 {
 	struct gunzip *g = calloc(1, sizeof *g);
+	struct stat st;
 
 	if (!g)
 		rep_die("out of memory");
-	FUZZ_LEFT(g, g);
 	g->path = path;
 	sha256_init(&g->raw);
-	struct stat st;
-	if (!(g->fp = fopen(path, "rb")) || fstat(fileno(g->fp), &st) < 0)
-		rep_die_errno("%s", path);
-	if (!S_ISREG(st.st_mode))
-		rep_die("%s: not a regular file", path);
-	int c0 = getc(g->fp), c1 = getc(g->fp);
-	if (ferror(g->fp))
-		rep_die_errno("%s", path);
-	if (c0 != 0x1f || c1 != 0x8b)
-		rep_die("%s: not a gzip-compressed tar archive", path);
+	if (!(g->fp = fopen(path, "rb")) || fstat(fileno(g->fp), &st) < 0) {
+		snprintf(err, 512, "%s: %s", path, strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		snprintf(err, 512, "%s: not a regular file", path);
+	} else {
+		int c0 = getc(g->fp), c1 = getc(g->fp);
+		if (ferror(g->fp))
+			snprintf(err, 512, "%s: %s", path, strerror(errno));
+		else if (c0 != 0x1f || c1 != 0x8b)
+			snprintf(err, 512, "%s: not a gzip-compressed tar archive", path);
+		else
+			err[0] = 0;
+	}
+	if (err[0]) {
+		if (g->fp)
+			fclose(g->fp);
+		free(g);
+		return NULL;
+	}
+	FUZZ_LEFT(g, g);
 	rewind(g->fp);
 	if (inflateInit2(&g->z, 16 + 15) != Z_OK)
 		rep_die("out of memory");
@@ -353,6 +359,17 @@ static void gunzip_close(struct gunzip *g, char sha[65])
 	gunzip_free(g);
 }
 
+/* Before the end: the thread is told to stop, and waited for. */
+static void gunzip_stop(struct gunzip *g)
+{
+	pthread_mutex_lock(&g->lock);
+	g->stop = 1;
+	pthread_cond_broadcast(&g->cond);
+	pthread_mutex_unlock(&g->lock);
+	pthread_join(g->tid, NULL);
+	gunzip_free(g);
+}
+
 #ifdef REP_FUZZ
 /* Fuzz builds return from a failing check to the harness (lib/err.c),
  * which calls this before its next input: the reading thread must not
@@ -365,12 +382,7 @@ void rep_fuzz_archive_reset(void)
 		archive_read_free(fuzz_left.a);
 	free(fuzz_left.text);
 	if (g && g->tid) {
-		pthread_mutex_lock(&g->lock);
-		g->stop = 1;
-		pthread_cond_broadcast(&g->cond);
-		pthread_mutex_unlock(&g->lock);
-		pthread_join(g->tid, NULL);
-		gunzip_free(g);
+		gunzip_stop(g);
 	} else if (g) {
 		if (g->fp)
 			fclose(g->fp);
@@ -379,6 +391,157 @@ void rep_fuzz_archive_reset(void)
 	memset(&fuzz_left, 0, sizeof fuzz_left);
 }
 #endif
+
+/* Where read_archive gets the tar from: the file, inflated here, or a
+ * feed from rep_archive_tee(), which inflated it for several stagings. */
+struct source {
+	const char *path;
+	struct gunzip *g;
+	const struct rep_feed *feed;
+	unsigned char *buf;       /* a feed's bytes, as read last */
+	const unsigned char *last; /* the buffer handed out last */
+	size_t len;               /* its length */
+	int64_t delivered;        /* bytes handed out */
+	int ended;                /* the feed's verdict was read */
+	char sha256[65];          /* of the file, from the verdict */
+};
+
+/* The feed's verdict, once its tar stream ended: the file's SHA-256, or
+ * why the reader stopped; nothing if the reader died. */
+static void feed_verdict(struct source *s)
+{
+	char v[1024];
+	size_t n = 0;
+
+	while (n < sizeof v - 1) {
+		ssize_t r = read(s->feed->verdict, v + n, sizeof v - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	v[n] = 0;
+	if (n == 68 && strncmp(v, "ok ", 3) == 0 && v[67] == '\n' &&
+	    strspn(v + 3, "0123456789abcdef") == 64) {
+		memcpy(s->sha256, v + 3, 64);
+		s->sha256[64] = 0;
+		s->ended = 1;
+		return;
+	}
+	if (n > 6 && strncmp(v, "error ", 6) == 0 && v[n - 1] == '\n') {
+		v[n - 1] = 0;
+		rep_die("%s", v + 6);
+	}
+	rep_die("%s: the process reading it for several targets died", s->path);
+}
+
+static la_ssize_t feed_read(struct source *s, const void **buf)
+{
+	ssize_t n;
+
+	*buf = s->buf;
+	if (s->ended)
+		return 0;
+	while ((n = read(s->feed->data, s->buf, GZ_OUT)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		rep_die_errno("%s", s->path);
+	if (n == 0)
+		feed_verdict(s);
+	return n;
+}
+
+static la_ssize_t source_read(struct archive *a, void *arg, const void **buf)
+{
+	struct source *s = arg;
+	(void)a;
+
+	long n = s->g ? gunzip_next(s->g, buf) : feed_read(s, buf);
+	if (n < 0)
+		rep_die("%s", s->g->err);
+	if (n > 0) {
+		s->last = *buf;
+		s->len = (size_t)n;
+		s->delivered += n;
+	}
+	return n;
+}
+
+static void source_open(struct source *s, const char *path, const struct rep_feed *feed)
+{
+	char err[512];
+
+	memset(s, 0, sizeof *s);
+	s->path = path;
+	s->feed = feed;
+	if (feed)
+		s->buf = rep_xmalloc(GZ_OUT);
+	else if (!(s->g = gunzip_open(path, err)))
+		rep_die("%s", err);
+}
+
+/* Once everything was read: the file's SHA-256. */
+static void source_close(struct source *s, char sha[65])
+{
+	if (s->g)
+		gunzip_close(s->g, sha);
+	else
+		memcpy(sha, s->sha256, 65);
+	free(s->buf);
+}
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+	for (const char *p = buf; n;) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Reads and inflates path once for n local stagings: its tar stream goes
+ * to the data pipe of each feed, then the verdict to its verdict pipe:
+ * "ok SHA-256\n" once the whole file was read (the staging compares it
+ * with the one checked), or "error MESSAGE\n". A staging that is gone
+ * (EPIPE: SIGPIPE must be ignored) is left out, and the others go on. */
+void rep_archive_tee(const char *path, const struct rep_feed *to, size_t n)
+{
+	char err[512] = "", sha[65] = "";
+	int *gone = calloc(n, sizeof *gone);
+	size_t left = n;
+	const void *buf;
+	long len = 0;
+
+	if (!gone)
+		rep_die("out of memory");
+	struct gunzip *g = gunzip_open(path, err);
+	while (g && left && (len = gunzip_next(g, &buf)) > 0)
+		for (size_t i = 0; i < n; i++)
+			if (!gone[i] && write_all(to[i].data, buf, (size_t)len) < 0) {
+				gone[i] = 1;
+				left--;
+			}
+	for (size_t i = 0; i < n; i++)
+		close(to[i].data);
+	if (g && len < 0)
+		snprintf(err, sizeof err, "%s", g->err);
+	if (g && len == 0 && left)
+		gunzip_close(g, sha);
+	else if (g)
+		gunzip_stop(g);
+	for (size_t i = 0; i < n; i++) {
+		if (!gone[i] && (sha[0] || err[0]))
+			dprintf(to[i].verdict, sha[0] ? "ok %s\n" : "error %s\n", sha[0] ? sha : err);
+		close(to[i].verdict);
+	}
+	free(gone);
+}
 
 /* Reading an archive back: the manifest first, then every entry checked
  * against it; an application's checksum is folded from its entries. */
@@ -766,21 +929,23 @@ static void read_manifest(struct archive *a, struct archive_entry *ae, struct un
 
 /* Reads an archive, every entry checked before it is written to disk (if
  * disk); with hash, every application against its manifest as well. */
-static void read_archive(const char *path, struct unpack *u, int hash, struct rep_manifest *m)
+static void read_archive(const char *path, const struct rep_feed *feed, struct unpack *u, int hash,
+    struct rep_manifest *m)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *ae;
+	struct source s;
 	int rc;
 
 	if (!a)
 		rep_die("out of memory");
 	FUZZ_LEFT(a, a);
 	memset(m, 0, sizeof *m);
-	struct gunzip *g = gunzip_open(path);
+	source_open(&s, path, feed);
 	if (u && fchdir(u->top) < 0)
 		rep_die_errno("%s", path);
 	if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
-	    archive_read_open(a, g, NULL, gunzip_read, NULL) != ARCHIVE_OK)
+	    archive_read_open(a, &s, NULL, source_read, NULL) != ARCHIVE_OK)
 		rep_die("%s: %s", path, read_error(a));
 	rc = archive_read_next_header(a, &ae);
 	if (rc != ARCHIVE_OK)
@@ -798,17 +963,16 @@ static void read_archive(const char *path, struct unpack *u, int hash, struct re
 	 * buffer handed out (it reads ahead no more than one record). */
 	const void *rest;
 	la_ssize_t n;
-	int64_t padding = g->delivered - archive_filter_bytes(a, 0);
-	if (g->taken) {
-		unsigned slot = (g->taken - 1) % GZ_BUFS;
-		if (padding < 0 || (size_t)padding > g->len[slot])
+	int64_t padding = s.delivered - archive_filter_bytes(a, 0);
+	if (s.last) {
+		if (padding < 0 || (size_t)padding > s.len)
 			rep_die("%s: cannot tell where the archive ends", path);
-		const unsigned char *tail = g->out[slot] + g->len[slot] - padding;
+		const unsigned char *tail = s.last + s.len - padding;
 		for (int64_t i = 0; i < padding; i++)
 			if (tail[i])
 				rep_die("%s: data after the end of the archive", path);
 	}
-	while ((n = gunzip_read(a, g, &rest)) > 0) {
+	while ((n = source_read(a, &s, &rest)) > 0) {
 		for (la_ssize_t i = 0; i < n; i++)
 			if (((const unsigned char *)rest)[i])
 				rep_die("%s: data after the end of the archive", path);
@@ -816,7 +980,7 @@ static void read_archive(const char *path, struct unpack *u, int hash, struct re
 			rep_die("%s: more than 1 MiB of padding after the end of the archive", path);
 	}
 	archive_read_free(a);
-	gunzip_close(g, m->sha256);
+	source_close(&s, m->sha256);
 	FUZZ_LEFT(a, NULL);
 	FUZZ_LEFT(g, NULL);
 	for (size_t i = 0; i < m->apps.n; i++)
@@ -830,23 +994,31 @@ static void read_archive(const char *path, struct unpack *u, int hash, struct re
  * problem. */
 void rep_archive_check(const char *path, struct rep_manifest *m)
 {
-	read_archive(path, NULL, 1, m);
+	read_archive(path, NULL, NULL, 1, m);
 }
 
 /* Unpacks an archive that rep_archive_check() passed into the directory
- * dirfd, which becomes the current directory once path is open. Every entry is checked for
- * safety again before it is written, and the file's SHA-256 must be the
- * one checked, so its contents need no second hashing. */
-void rep_archive_unpack(const char *path, int dirfd, const struct rep_manifest *checked)
+ * dirfd, which becomes the current directory once path is open: read
+ * from the file, or from a feed of rep_archive_tee() (path then only
+ * names it). Every entry is checked for safety again before it is
+ * written, and the file's SHA-256 must be the one checked, so its
+ * contents need no second hashing. */
+void rep_archive_unpack_from(const struct rep_feed *feed, const char *path, int dirfd,
+    const struct rep_manifest *checked)
 {
 	struct rep_manifest m;
 	struct unpack u = { .top = dirfd, .label = path };
 
 	u.outer = writer_new();
-	read_archive(path, &u, 0, &m);
+	read_archive(path, feed, &u, 0, &m);
 	leave_app(&u);
 	writer_close(&u.outer, path, TOP);
 	if (strcmp(m.sha256, checked->sha256) != 0)
 		rep_die("%s: changed since it was checked", path);
 	rep_manifest_free(&m);
+}
+
+void rep_archive_unpack(const char *path, int dirfd, const struct rep_manifest *checked)
+{
+	rep_archive_unpack_from(NULL, path, dirfd, checked);
 }

@@ -354,8 +354,10 @@ static void remove_staging(void)
 		rep_rm_tree(staging_fd, staging);
 }
 
-int rep_local_stage(struct rep_target *t, const char *archive, const char *stem,
-    const struct rep_manifest *m)
+/* The archive is read from its file, or (feed) from a reader process
+ * that inflates it for several targets at once. */
+int rep_local_stage_from(struct rep_target *t, const struct rep_feed *feed, const char *archive,
+    const char *stem, const struct rep_manifest *m)
 {
 	staging_fd = openat(t->dirfd, "releases", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (staging_fd < 0)
@@ -368,7 +370,7 @@ int rep_local_stage(struct rep_target *t, const char *archive, const char *stem,
 	/* 0755 whatever the umask, as everything the archive holds */
 	if (fd < 0 || fchmod(fd, 0755) < 0)
 		rep_die_errno("releases/%s", staging);
-	rep_archive_unpack(archive, fd, m);
+	rep_archive_unpack_from(feed, archive, fd, m);
 	close(fd);
 	int rc = renameat2(staging_fd, staging, staging_fd, stem, RENAME_NOREPLACE);
 	if (rc < 0 && errno == EINVAL) {
@@ -384,6 +386,12 @@ int rep_local_stage(struct rep_target *t, const char *archive, const char *stem,
 	if (fsync(staging_fd) < 0)
 		rep_die_errno("releases");
 	return 0;
+}
+
+int rep_local_stage(struct rep_target *t, const char *archive, const char *stem,
+    const struct rep_manifest *m)
+{
+	return rep_local_stage_from(t, NULL, archive, stem, m);
 }
 
 int rep_local_switch(struct rep_target *t, const char *to)

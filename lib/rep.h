@@ -236,6 +236,15 @@ struct rep_manifest {
 };
 void rep_archive_check(const char *path, struct rep_manifest *m);
 void rep_archive_unpack(const char *path, int dirfd, const struct rep_manifest *checked);
+/* An archive read and inflated once for several stagings: the two pipes
+ * between the reader (rep_archive_tee) and one staging, the tar stream
+ * then the verdict on the file's SHA-256. */
+struct rep_feed {
+	int data, verdict;
+};
+void rep_archive_tee(const char *path, const struct rep_feed *to, size_t n);
+void rep_archive_unpack_from(const struct rep_feed *feed, const char *path, int dirfd,
+    const struct rep_manifest *checked);
 void rep_manifest_parse(const char *label, char *text, struct rep_manifest *m);
 void rep_manifest_free(struct rep_manifest *m);
 #ifdef REP_FUZZ
@@ -284,6 +293,8 @@ int rep_rm_tree(int dirfd, const char *name);
 int rep_local_lock(struct rep_target *t, enum rep_lock how);
 int rep_local_stage(struct rep_target *t, const char *archive, const char *stem,
     const struct rep_manifest *m);
+int rep_local_stage_from(struct rep_target *t, const struct rep_feed *feed, const char *archive,
+    const char *stem, const struct rep_manifest *m);
 int rep_local_switch(struct rep_target *t, const char *to);
 int rep_local_prune(struct rep_target *t, char **names, size_t n);
 char *rep_local_manifest(struct rep_target *t, const char *release);

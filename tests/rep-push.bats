@@ -519,24 +519,27 @@ finish_push() {
 	assert_live ./a:b "$R1"
 }
 
-@test "-j 2 with three targets gives what -j 1 gives" {
-	mkdir j1 j2
+@test "-j 2 and -j 3 with three targets give what -j 1 gives" {
+	mkdir j1 j2 j3
 	run --separate-stderr rep-push -C j1 -j 1 t1 t2 t3 < <(printf '%s\n' "$A1" "$A2")
 	assert_success
-	local out1=$output err1=$stderr
+	local out1=$output err1=$stderr j t
 	assert_output "$(lines "$(push_records "$R1" t1,t2,t3 app-a app-b)" "$(push_records "$R2" t1,t2,t3 app-a app-b app-c)")"
 	assert_stderr "$(lines "rep-push: $R1: live on 3 targets" "rep-push: $R2: live on 3 targets")"
-	run --separate-stderr rep-push -C j2 --jobs 2 t1 t2 t3 < <(printf '%s\n' "$A1" "$A2")
-	assert_success
-	assert_output "$out1"
-	assert_stderr "$err1"
-	assert_equal "$(cd j2 && find . -printf '%y %m %p %l\n' | LC_ALL=C sort)" \
-		"$(cd j1 && find . -printf '%y %m %p %l\n' | LC_ALL=C sort)"
-	diff -r --no-dereference j1 j2
-	local t
-	for t in t1 t2 t3; do
-		assert_live "j2/$t" "$R2"
-		assert_releases "j2/$t" "$R1" "$R2"
+	# -j 2: t1 and t2 share a reading of the archive, t3 reads it alone;
+	# -j 3: all three share one
+	for j in 2 3; do
+		run --separate-stderr rep-push -C "j$j" --jobs "$j" t1 t2 t3 < <(printf '%s\n' "$A1" "$A2")
+		assert_success
+		assert_output "$out1"
+		assert_stderr "$err1"
+		assert_equal "$(cd "j$j" && find . -printf '%y %m %p %l\n' | LC_ALL=C sort)" \
+			"$(cd j1 && find . -printf '%y %m %p %l\n' | LC_ALL=C sort)"
+		diff -r --no-dereference j1 "j$j"
+		for t in t1 t2 t3; do
+			assert_live "j$j/$t" "$R2"
+			assert_releases "j$j/$t" "$R1" "$R2"
+		done
 	done
 	# more jobs than targets
 	run --separate-stderr rep-push -C j2 -j 64 t1 t2 t3 <<<"$A3"
@@ -546,6 +549,168 @@ finish_push() {
 	for t in t1 t2 t3; do
 		assert_live "j2/$t" "$R3"
 	done
+}
+
+# opens ARCHIVE: how many times the traced rep-push (./trace) opened ARCHIVE
+# (a call another process interrupts ends its line with "<unfinished ...>").
+opens() {
+	grep -c "^[0-9]* *openat([^\"]*\"$1\", " trace
+}
+
+@test "local targets staged together read the archive once: -j 3 opens it twice (check, reader), -j 1 four times, -j 2 to four three" {
+	command -v strace >/dev/null || skip 'needs strace'
+	strace -f -o /dev/null true 2>/dev/null || skip 'strace cannot trace here'
+	# LeakSanitizer cannot stop the world under a tracer (check-sanitize)
+	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+	run --separate-stderr strace -f -e trace=openat -o trace rep-push -j 3 a1 a2 a3 <<<"$A1"
+	assert_success
+	assert_output "$(push_records "$R1" a1,a2,a3 app-a app-b)"
+	assert_stderr "rep-push: $R1: live on 3 targets"
+	assert_equal "$(opens "$A1")" 2
+	run --separate-stderr strace -f -e trace=openat -o trace rep-push -j 1 b1 b2 b3 <<<"$A1"
+	assert_success
+	assert_output "$(push_records "$R1" b1,b2,b3 app-a app-b)"
+	assert_stderr "rep-push: $R1: live on 3 targets"
+	assert_equal "$(opens "$A1")" 4
+	# -j 2 to four: c3 and c4 wait for both of c1 and c2, and share one too
+	run --separate-stderr strace -f -e trace=openat -o trace rep-push -j 2 c1 c2 c3 c4 <<<"$A1"
+	assert_success
+	assert_output "$(push_records "$R1" c1,c2,c3,c4 app-a app-b)"
+	assert_stderr "rep-push: $R1: live on 4 targets"
+	assert_equal "$(opens "$A1")" 3
+	diff -r --no-dereference a1 b1
+	local t
+	for t in a1 a2 a3 b1 b2 b3 c1 c2 c3 c4; do
+		assert_live "$t" "$R1"
+	done
+}
+
+@test "-j 3, one target's file system full mid-stream: it fails alone; the others stage completely; nothing switched" {
+	[ "$(id -u)" -eq 0 ] || skip 'needs root to mount a tmpfs'
+	unshare -m true 2>/dev/null || skip 'cannot make a mount namespace'
+	big_archive
+	push "$A1" -- t1 t3
+	mkdir t2
+	# t2 is a 64 KiB tmpfs, seen only in this mount namespace: the lock
+	# and the MANIFEST fit, the 14 MiB blob does not
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	unshare -m bash -c '
+		mount -t tmpfs -o size=64k tmpfs t2 || exit 1
+		rep-push -j 3 t1 t2 t3 <<<"$1" >out 2>err
+		echo $? >rc
+		(cd t2 && find . -printf "%y %p\n" | LC_ALL=C sort) >t2.after
+	' bash "$ABIG" || fail 'could not run rep-push in a mount namespace'
+	assert_equal "$(cat rc)" 1
+	assert_equal "$(cat out)" ''
+	stderr=$(cat err)
+	assert_stderr "$(lines "rep-push: t2: $ABIG: rep_applications/app-big/blob: Write failed: No space left on device" \
+		"rep-push: $RBIG: staging failed on 1 of 3 targets; nothing switched")"
+	assert_equal "$(cat t2.after)" "$(lines 'd .' 'd ./releases')"
+	local t
+	for t in t1 t3; do
+		assert_live "$t" "$R1"
+		assert_releases "$t" "$R1" "$RBIG"
+		diff -r --no-dereference "$FIX/src/$RBIG" "$t/releases/$RBIG"
+	done
+}
+
+# stagers_sorted N: $stderr with the lines of the stagers, which run at
+# once, in C order: those between the first N lines and the last one.
+stagers_sorted() {
+	head -n "$1" <<<"$stderr"
+	head -n -1 <<<"$stderr" | tail -n +"$(($1 + 1))" | LC_ALL=C sort
+	tail -n 1 <<<"$stderr"
+}
+
+# reset_t123: RBIG and R2 gone, R1 live on t1, t2 and t3.
+reset_t123() {
+	push "$A1" -- t1 t2 t3 && rm -rf -- t[123]/releases/"$RBIG" t[123]/releases/"$R2"
+}
+
+# stop_stager DIR: start_push has seen STAGER stage into DIR; stop it
+# (SIGSTOP) while it is still staging.  The reader then stops too, once the
+# pipe to STAGER is full.  Fails if STAGER was done already.
+stop_stager() {
+	kill -STOP "$STAGER" 2>/dev/null && [[ $(ps -o stat= -p "$STAGER") == T* ]] && [ -d "$1/releases/.rep-push-$STAGER" ]
+}
+
+# reader_of PID...: the child of PUSH_PID other than the stagers PID...: the
+# process that reads the archive for them.
+reader_of() {
+	local pid
+	for pid in $(ps -o pid= --ppid "$PUSH_PID"); do
+		[[ " $* " == *" $pid "* ]] || { printf '%s\n' "$pid"; return 0; }
+	done
+	return 1
+}
+
+@test "an archive changed between its check and its staging by a shared reader: every target fails, nothing staged" {
+	big_archive
+	push "$A1" -- t1 t2 t3
+	cp "$A2" "$R2.tar.gz"
+	printf '%s\n' "$ABIG" "$R2.tar.gz" >list
+	local try
+	for try in 1 2 3 4 5; do
+		start_push t1 reset_t123 -j 3 t1 t2 t3 || fail "rep-push ended before it staged: $(cat err)"
+		# both archives are checked; RBIG cannot finish staging while
+		# t1's stager is stopped, so R2 is read only once changed
+		if stop_stager t1; then
+			cat "$A3" >"$R2.tar.gz"
+			kill -CONT "$STAGER"
+			break
+		fi
+		kill -CONT "$STAGER" 2>/dev/null || true
+		finish_push
+		echo "# try $try: RBIG was staged before its stager was stopped; again" >&3
+		cp "$A2" "$R2.tar.gz"
+		reset_t123
+	done
+	finish_push
+	assert_equal "$status" 1
+	assert_output "$(push_records "$RBIG" t1,t2,t3 app-big)"
+	assert_equal "$(stagers_sorted 1)" "$(lines \
+		"rep-push: $RBIG: live on 3 targets" \
+		"rep-push: t1: $R2.tar.gz: changed since it was checked" \
+		"rep-push: t2: $R2.tar.gz: changed since it was checked" \
+		"rep-push: t3: $R2.tar.gz: changed since it was checked" \
+		"rep-push: $R2: staging failed on 3 of 3 targets; nothing switched")"
+	local t
+	for t in t1 t2 t3; do
+		assert_live "$t" "$RBIG"
+		assert_releases "$t" "$R1" "$RBIG"
+	done
+}
+
+@test "the shared reader killed mid-stream: every target it fed fails saying so, nothing staged or switched" {
+	big_archive
+	push "$A1" -- t1 t2
+	printf '%s\n' "$ABIG" >list
+	local try s1 s2 reader
+	for try in 1 2 3 4 5; do
+		start_push t1 reset_t1_t2 -j 2 t1 t2 || fail "rep-push ended before it staged: $(cat err)"
+		s1=$STAGER
+		if untraced _wait_staging t2 " " && s2=$STAGER && STAGER=$s1 && stop_stager t1 &&
+			reader=$(reader_of "$s1" "$s2") && [[ $(ps -o stat= -p "$reader") != Z* ]]; then
+			kill -KILL "$reader"
+			kill -CONT "$s1"
+			break
+		fi
+		kill -CONT "$s1" 2>/dev/null || true
+		finish_push
+		echo "# try $try: the reader was done before t1's stager was stopped; again" >&3
+		reset_t1_t2
+	done
+	finish_push
+	assert_equal "$status" 1
+	assert_output ''
+	assert_equal "$(stagers_sorted 0)" "$(lines \
+		"rep-push: t1: $ABIG: the process reading it for several targets died" \
+		"rep-push: t2: $ABIG: the process reading it for several targets died" \
+		"rep-push: $RBIG: staging failed on 2 of 2 targets; nothing switched")"
+	assert_live t1 "$R1"
+	assert_live t2 "$R1"
+	assert_releases t1 "$R1"
+	assert_releases t2 "$R1"
 }
 
 # --- targets that fail ---------------------------------------------------------------
