@@ -100,9 +100,10 @@ int main(int argc, char **argv)
 	struct rep_app **changed = rep_xmalloc((in.names.n + 1) * sizeof *changed);
 	if (!jobs)
 		rep_die("out of memory");
+	/* --all names only applications the database does not know */
 	for (size_t i = 0; i < in.names.n; i++) {
 		jobs[i].name = in.names.v[i];
-		if (db && rep_db_app_get(db, jobs[i].name, &apps[i]))
+		if (db && !all && rep_db_app_get(db, jobs[i].name, &apps[i]))
 			jobs[i].app_id = apps[i].id;
 	}
 	if (db)

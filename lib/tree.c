@@ -80,6 +80,14 @@ int rep_app_dir_exists(int appsfd, const char *name)
 	return fstatat(appsfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* d_type spares a stat per application; only DT_UNKNOWN needs one. */
+static int is_dir(int dirfd, const struct dirent *de)
+{
+	if (de->d_type != DT_UNKNOWN)
+		return de->d_type == DT_DIR;
+	return rep_app_dir_exists(dirfd, de->d_name);
+}
+
 /* Sorts the entries of the applications directory into valid
  * application directories and the rest; hidden entries are skipped. */
 void rep_list_apps(int appsfd, struct rep_strset *valid, struct rep_strset *invalid)
@@ -93,7 +101,7 @@ void rep_list_apps(int appsfd, struct rep_strset *valid, struct rep_strset *inva
 	while ((errno = 0, de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		if (rep_name_valid(de->d_name) && rep_app_dir_exists(appsfd, de->d_name))
+		if (rep_name_valid(de->d_name) && is_dir(appsfd, de))
 			rep_strset_add(valid, de->d_name, NULL);
 		else
 			rep_strset_add(invalid, de->d_name, NULL);
