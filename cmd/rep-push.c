@@ -3,6 +3,7 @@
  * switch back the ones already switched. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -69,11 +70,9 @@ say(int always, const struct rep_target *t, const char *fmt, ...)
 
 	if (rep_opt.quiet || (!always && !rep_stderr_tty()))
 		return;
-	fprintf(stderr, "%s: %s: ", rep_prog, t->arg);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rep_vline(t->arg, fmt, ap, NULL);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void on_signal(int sig)
@@ -409,15 +408,15 @@ static void print_apps(const struct rep_manifest *m, const char *release)
 static void __attribute__((format(printf, 2, 3)))
 summary(const char *release, const char *fmt, ...)
 {
+	char ctx[PATH_MAX + 16];
 	va_list ap;
 
 	if (rep_opt.quiet)
 		return;
-	fprintf(stderr, "%s: %s: %s", rep_prog, release, rep_opt.dry_run ? "dry run: " : "");
+	snprintf(ctx, sizeof ctx, "%s%s", release, rep_opt.dry_run ? ": dry run" : "");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rep_vline(ctx, fmt, ap, NULL);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void switch_failed(const char *release)

@@ -165,12 +165,13 @@ int main(int argc, char **argv)
 		rep_db_commit(db);
 	rep_db_close(db);
 	if (!rep_opt.quiet) {
-		fprintf(stderr, "%s%zu registered, %zu refreshed, %zu unchanged",
-		    rep_opt.dry_run ? "dry run: " : "", added, refreshed,
-		    known + in.names.n - added - refreshed);
+		char skipped[64] = "";
+
 		if (invalid)
-			fprintf(stderr, ", %zu invalid skipped", invalid);
-		fputc('\n', stderr);
+			snprintf(skipped, sizeof skipped, ", %zu invalid skipped", invalid);
+		fprintf(stderr, "%s%zu registered, %zu refreshed, %zu unchanged%s\n",
+		    rep_opt.dry_run ? "dry run: " : "", added, refreshed,
+		    known + in.names.n - added - refreshed, skipped);
 	}
 	for (size_t i = 0; i < in.names.n; i++)
 		rep_cache_free(&jobs[i]);

@@ -93,11 +93,12 @@ int main(int argc, char **argv)
 		rep_db_commit(db);
 	rep_db_close(db);
 	if (!rep_opt.quiet) {
-		fprintf(stderr, "%s%zu set to %s", rep_opt.dry_run ? "dry run: " : "",
-		    changed, status);
+		char skipped[128] = "";
+
 		if (from)
-			fprintf(stderr, ", %zu skipped (not %s)", names.n - changed, from);
-		fputc('\n', stderr);
+			snprintf(skipped, sizeof skipped, ", %zu skipped (not %s)", names.n - changed, from);
+		fprintf(stderr, "%s%zu set to %s%s\n", rep_opt.dry_run ? "dry run: " : "",
+		    changed, status, skipped);
 	}
 	rep_strset_free(&names);
 	return rep_finish();

@@ -60,16 +60,51 @@ void rep_msg_context(const char *ctx)
 	context = ctx;
 }
 
+/* One message line, "PROG: [CTX: ]MESSAGE[TAIL]\n", written to stderr
+ * with one write(2): the children rep-push runs for its targets share
+ * the parent's stderr, and a line put out in pieces could be cut into
+ * by another's (a pipe keeps a write of up to PIPE_BUF bytes whole). */
+void rep_vline(const char *ctx, const char *fmt, va_list ap, const char *tail)
+{
+	char small[1024], *buf = small;
+	int head, body, n;
+	va_list again;
+
+	head = snprintf(small, sizeof small, "%s: %s%s", rep_prog, ctx ? ctx : "", ctx ? ": " : "");
+	if (head < 0)
+		return;
+	va_copy(again, ap);
+	body = vsnprintf(NULL, 0, fmt, again);
+	va_end(again);
+	if (body < 0)
+		return;
+	n = head + body + (int)strlen(tail ? tail : "") + 1;
+	if ((size_t)n >= sizeof small && !(buf = malloc((size_t)n + 1)))
+		return;
+	snprintf(buf, (size_t)head + 1, "%s: %s%s", rep_prog, ctx ? ctx : "", ctx ? ": " : "");
+	vsnprintf(buf + head, (size_t)body + 1, fmt, ap);
+	snprintf(buf + head + body, (size_t)(n - head - body) + 1, "%s\n", tail ? tail : "");
+	fflush(stderr);
+	for (int off = 0; off < n;) {
+		ssize_t w = write(2, buf + off, (size_t)(n - off));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (int)w;
+	}
+	if (buf != small)
+		free(buf);
+}
+
 static void __attribute__((format(printf, 1, 0)))
 vmsg(const char *fmt, va_list ap, const char *why)
 {
-	fprintf(stderr, "%s: ", rep_prog);
-	if (context)
-		fprintf(stderr, "%s: ", context);
-	vfprintf(stderr, fmt, ap);
+	char tail[256];
+
 	if (why)
-		fprintf(stderr, ": %s", why);
-	fputc('\n', stderr);
+		snprintf(tail, sizeof tail, ": %s", why);
+	rep_vline(context, fmt, ap, why ? tail : NULL);
 }
 
 #ifdef REP_FUZZ
@@ -116,10 +151,11 @@ void rep_die_errno(const char *fmt, ...)
 void rep_usage_error(const char *fmt, ...)
 {
 	va_list ap;
+	char tail[256];
+
+	snprintf(tail, sizeof tail, " (try '%s --help')", rep_prog);
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", rep_prog);
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, " (try '%s --help')\n", rep_prog);
+	rep_vline(NULL, fmt, ap, tail);
 	va_end(ap);
 	die_now();
 }

@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <nettle/sha2.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@ void *rep_xrealloc(void *p, size_t n);
 char *rep_xstrdup(const char *s);
 int rep_stderr_tty(void);
 void rep_msg_context(const char *ctx);
+void rep_vline(const char *ctx, const char *fmt, va_list ap, const char *tail)
+	__attribute__((format(printf, 2, 0)));
 #ifdef REP_FUZZ
 #include <setjmp.h>
 extern jmp_buf *rep_fuzz_jmp;  /* rep_die() longjmps there if set */

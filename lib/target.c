@@ -13,11 +13,9 @@ void rep_target_error(const struct rep_target *t, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: %s: ", rep_prog, t->arg);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	rep_vline(t->arg, fmt, ap, NULL);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* Host names and users reach ssh's command line and the remote shell:

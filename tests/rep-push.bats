@@ -745,6 +745,35 @@ reader_of() {
 	assert_unchanged
 }
 
+@test "each message is one write(2) of a whole line, so the stagers' messages never cut into each other" {
+	command -v strace >/dev/null || skip 'needs strace'
+	strace -f -o /dev/null true 2>/dev/null || skip 'strace cannot trace here'
+	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+	local t
+	for t in t1 t2 t3; do
+		mkdir -p "$t/releases/$R2"
+	done
+	snapshot t1 t2 t3
+	# -ff: one trace file per process, so no call is split by another's
+	run --separate-stderr strace -ff -qq -e trace=write -e signal=none -s 1024 -o trace \
+		rep-push -j 3 t1 t2 t3 <<<"$A2"
+	assert_failure 1
+	assert_output ''
+	assert_equal "$(sort <<<"$stderr")" "$(lines \
+		"rep-push: $R2: staging failed on 3 of 3 targets; nothing switched" \
+		"rep-push: t1: releases/$R2 exists and differs from $A2" \
+		"rep-push: t2: releases/$R2 exists and differs from $A2" \
+		"rep-push: t3: releases/$R2 exists and differs from $A2")"
+	assert_unchanged
+	# every write to stderr, in whichever process: one line, whole
+	run grep -h '^write(2, ' trace.*
+	assert_success
+	assert_equal "${#lines[@]}" 4
+	run grep -hv '^write(2, "rep-push: [^"]*\\n", \([0-9]*\)) = \1$' <(grep -h '^write(2, ' trace.*)
+	assert_failure 1
+	assert_output ''
+}
+
 @test "two targets, one unusable (missing parent, a file in the way): exit 1, nothing switched, nothing printed" {
 	push "$A1" -- t1
 	snapshot t1
