@@ -1,6 +1,7 @@
 /* Messages, the exit-code policy and checked allocation. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -60,6 +61,22 @@ void rep_msg_context(const char *ctx)
 	context = ctx;
 }
 
+/* Writes all of buf to fd, over short writes and EINTR: 0, or -1 with
+ * errno set. */
+int rep_write_full(int fd, const void *buf, size_t n)
+{
+	for (const char *p = buf; n;) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
 /* One message line, "PROG: [CTX: ]MESSAGE[TAIL]\n", written to stderr
  * with one write(2): the children rep-push runs for its targets share
  * the parent's stderr, and a line put out in pieces could be cut into
@@ -85,14 +102,7 @@ void rep_vline(const char *ctx, const char *fmt, va_list ap, const char *tail)
 	vsnprintf(buf + head, (size_t)body + 1, fmt, ap);
 	snprintf(buf + head + body, (size_t)(n - head - body) + 1, "%s\n", tail ? tail : "");
 	fflush(stderr);
-	for (int off = 0; off < n;) {
-		ssize_t w = write(2, buf + off, (size_t)(n - off));
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (int)w;
-	}
+	(void)rep_write_full(2, buf, (size_t)n);
 	if (buf != small)
 		free(buf);
 }
@@ -114,6 +124,22 @@ vmsg(const char *fmt, va_list ap, const char *why)
 jmp_buf *rep_fuzz_jmp;
 #endif
 
+/* A thread that dies takes this lock for good: its message, the undo
+ * actions and exit(2) happen once, and never while another thread is
+ * between rep_die_hold and rep_die_release (rep-register recording in
+ * the database while its workers hash: the undo actions close it). */
+static pthread_mutex_t die_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
+void rep_die_hold(void)
+{
+	pthread_mutex_lock(&die_lock);
+}
+
+void rep_die_release(void)
+{
+	pthread_mutex_unlock(&die_lock);
+}
+
 static _Noreturn void die_now(void)
 {
 	for (size_t i = sizeof die_hooks / sizeof die_hooks[0]; i-- > 0;) {
@@ -123,8 +149,10 @@ static _Noreturn void die_now(void)
 			fn();
 	}
 #ifdef REP_FUZZ
-	if (rep_fuzz_jmp)
+	if (rep_fuzz_jmp) {
+		pthread_mutex_unlock(&die_lock);
 		longjmp(*rep_fuzz_jmp, 1);
+	}
 #endif
 	exit(2);
 }
@@ -132,6 +160,7 @@ static _Noreturn void die_now(void)
 void rep_die(const char *fmt, ...)
 {
 	va_list ap;
+	rep_die_hold();
 	va_start(ap, fmt);
 	vmsg(fmt, ap, NULL);
 	va_end(ap);
@@ -142,6 +171,7 @@ void rep_die_errno(const char *fmt, ...)
 {
 	const char *why = strerror(errno);
 	va_list ap;
+	rep_die_hold();
 	va_start(ap, fmt);
 	vmsg(fmt, ap, why);
 	va_end(ap);
@@ -153,6 +183,7 @@ void rep_usage_error(const char *fmt, ...)
 	va_list ap;
 	char tail[256];
 
+	rep_die_hold();
 	snprintf(tail, sizeof tail, " (try '%s --help')", rep_prog);
 	va_start(ap, fmt);
 	rep_vline(NULL, fmt, ap, tail);

@@ -564,6 +564,51 @@ load helper
 	assert_no_db
 }
 
+# Many applications (more than 4 per core) are hashed whole by the cores
+# while this thread records the finished ones, in name order.
+@test "--all over 60 applications: ids, history and cache rows in name order, one per file" {
+	mkapps 60
+	local i
+	for i in 007 031 059; do
+		mkdir rep_applications/app-$i/sub
+		printf 'x%s\n' $i >rep_applications/app-$i/sub/more
+	done
+	run --separate-stderr rep-register --all </dev/null
+	assert_success
+	assert_stderr '60 registered, 0 refreshed, 0 unchanged'
+	assert_equal "${#lines[@]}" 60
+	assert_equal "$(cut -f1 <<<"$output")" "$(cd rep_applications && printf '%s\n' app-*)"
+	assert_equal "$(sqlite3 metadata.db 'SELECT name FROM app ORDER BY id')" "$(cut -f1 <<<"$output")"
+	assert_equal "$(sqlite3 metadata.db 'SELECT a.name FROM history h JOIN app a ON a.id = h.app_id ORDER BY h.id')" \
+		"$(cut -f1 <<<"$output")"
+	assert_equal "$(sqlite3 metadata.db 'SELECT count(*) FROM file')" 63
+	assert_equal "$(sqlite3 metadata.db "SELECT cast(path AS text) FROM file JOIN app ON app.id = app_id WHERE name = 'app-031'")" \
+		"$(lines README sub/more)"
+	assert_equal "$(sqlite3 metadata.db 'PRAGMA integrity_check')" ok
+}
+
+@test "a FIFO in one of 60 applications: exit 2 naming it once, nothing recorded" {
+	mkapps 60
+	register app-001 app-002
+	local at
+	for at in 003 030 060; do
+		mkfifo rep_applications/app-$at/fifo
+		snapshot_db
+		run --separate-stderr timeout 20 rep-register --all </dev/null
+		assert_failure 2
+		assert_output ''
+		assert_stderr "rep-register: app-$at/fifo: not a regular file, directory or symlink"
+		assert_db_unchanged
+		rm rep_applications/app-$at/fifo
+	done
+	rm metadata.db
+	mkfifo rep_applications/app-045/fifo
+	run --separate-stderr timeout 20 rep-register --all </dev/null
+	assert_failure 2
+	assert_stderr 'rep-register: app-045/fifo: not a regular file, directory or symlink'
+	assert_no_db
+}
+
 @test "an unreadable file inside an application: exit 2, database unchanged" {
 	[ "$(id -u)" -ne 0 ] || skip "root can read any file"
 	mkapp app-a README secret
