@@ -491,20 +491,6 @@ static void source_close(struct source *s, char sha[65])
 	free(s->buf);
 }
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-	for (const char *p = buf; n;) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Reads and inflates path once for n local stagings: its tar stream goes
  * to the data pipe of each feed, then the verdict to its verdict pipe:
  * "ok SHA-256\n" once the whole file was read (the staging compares it
@@ -523,7 +509,7 @@ void rep_archive_tee(const char *path, const struct rep_feed *to, size_t n)
 	struct gunzip *g = gunzip_open(path, err);
 	while (g && left && (len = gunzip_next(g, &buf)) > 0)
 		for (size_t i = 0; i < n; i++)
-			if (!gone[i] && write_all(to[i].data, buf, (size_t)len) < 0) {
+			if (!gone[i] && rep_write_full(to[i].data, buf, (size_t)len) < 0) {
 				gone[i] = 1;
 				left--;
 			}

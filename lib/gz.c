@@ -41,17 +41,9 @@ struct rep_gz {
 
 static void write_all(struct rep_gz *g, const void *buf, size_t n)
 {
-	const char *p = buf;
-	while (n) {
-		ssize_t w = write(g->fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			rep_die_errno("%s", g->label);
-		p += w;
-		n -= (size_t)w;
-		g->written += w;
-	}
+	if (rep_write_full(g->fd, buf, n) < 0)
+		rep_die_errno("%s", g->label);
+	g->written += (int64_t)n;
 }
 
 static int compress_job(z_stream *z, struct job *j)

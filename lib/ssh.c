@@ -529,8 +529,8 @@ static int keeper_call(struct rep_target *t, const char *line, int fd, off_t siz
 {
 	char buf[256 * 1024];
 	size_t n = strlen(line);
-	int ok = t->keeper > 0 && write(t->keeper_in, line, n) == (ssize_t)n &&
-	    write(t->keeper_in, "\n", 1) == 1;
+	int ok = t->keeper > 0 && rep_write_full(t->keeper_in, line, n) == 0 &&
+	    rep_write_full(t->keeper_in, "\n", 1) == 0;
 
 	while (ok && size > 0) {
 		ssize_t r = read(fd, buf, size < (off_t)sizeof buf ? (size_t)size : sizeof buf);
@@ -538,9 +538,7 @@ static int keeper_call(struct rep_target *t, const char *line, int fd, off_t siz
 			continue;
 		if (r <= 0)
 			rep_die("%s: %s", line, r < 0 ? strerror(errno) : "shorter than it was");
-		for (ssize_t done = 0, w; ok && done < r; done += w)
-			if ((w = write(t->keeper_in, buf + done, (size_t)(r - done))) < 0)
-				ok = 0;
+		ok = rep_write_full(t->keeper_in, buf, (size_t)r) == 0;
 		size -= r;
 	}
 	char *out = ok ? read_reply(t->keeper_out, 1) : rep_xstrdup("");
