@@ -72,83 +72,13 @@ static size_t unregistered(struct input *in, struct rep_db *db, size_t *known)
 	return ninvalid;
 }
 
-/* What main hands the recording of each hashed application. */
-struct run {
-	struct rep_db *db;
-	struct rep_hash_job *jobs;
-	struct rep_app *apps, **changed;
-	size_t nchanged, added, refreshed;
-	int begun;
-	char now[32];
-};
-
-static void begin(struct run *r)
-{
-	if (r->begun)
-		return;
-	rep_now(r->now);
-	if (r->db && !rep_opt.dry_run)
-		rep_db_begin(r->db);
-	r->begun = 1;
-}
-
-/* Records application i once hashed: added, refreshed or, if another
- * run registered the same content meanwhile, only its cache rows. The
- * first call opens the transaction; the hashing of the last
- * applications may still be going on (rep_hash_apps_then). */
-static void record(size_t i, void *arg)
-{
-	struct run *r = arg;
-	struct rep_db *db = r->db;
-	struct rep_hash_job *job = &r->jobs[i];
-	struct rep_app *a = &r->apps[i];
-	const struct rep_sum *s = &job->sum;
-	char note[64];
-
-	begin(r);
-	int found = db && rep_db_app_get(db, job->name, a);
-	if (found && a->files == s->files && a->bytes == s->bytes &&
-	    strcmp(a->checksum, s->checksum) == 0) {
-		/* registered meanwhile by another run: its id is new */
-		job->app_id = a->id;
-		if (job->dirty && !rep_opt.dry_run)
-			rep_db_cache_store(db, job, 0);
-		return;
-	}
-	if (found) {
-		snprintf(note, sizeof note, "refreshed: %.12s -> %.12s", a->checksum, s->checksum);
-		r->refreshed++;
-	} else {
-		memset(a, 0, sizeof *a);
-		snprintf(a->name, sizeof a->name, "%s", job->name);
-		strcpy(a->status, "registered");
-		strcpy(a->registered, r->now);
-		r->added++;
-	}
-	a->files = s->files;
-	a->bytes = s->bytes;
-	strcpy(a->checksum, s->checksum);
-	strcpy(a->updated, r->now);
-	r->changed[r->nchanged++] = a;
-	if (rep_opt.dry_run)
-		return;
-	if (found) {
-		rep_db_app_update_sum(db, a);
-		rep_db_event(db, a->id, r->now, a->status, a->status, note);
-	} else {
-		rep_db_app_insert(db, a);
-		rep_db_event(db, a->id, r->now, NULL, "registered", NULL);
-	}
-	job->app_id = a->id;
-	rep_db_cache_store(db, job, !found);
-}
-
 int main(int argc, char **argv)
 {
 	struct input in = { 0 };
 	struct rep_db *db;
 	int all = 0, c;
-	size_t invalid = 0, known = 0;
+	size_t invalid = 0, added = 0, refreshed = 0, known = 0;
+	char now[32];
 
 	rep_init(argv[0]);
 	while ((c = rep_getopt(argc, argv, "anqH", longopts, usage)) != -1)
@@ -166,29 +96,70 @@ int main(int argc, char **argv)
 		invalid = unregistered(&in, db, &known);
 
 	struct rep_hash_job *jobs = calloc(in.names.n + 1, sizeof *jobs);
-	struct run r = {
-		.db = db, .jobs = jobs,
-		.apps = rep_xmalloc((in.names.n + 1) * sizeof *r.apps),
-		.changed = rep_xmalloc((in.names.n + 1) * sizeof *r.changed),
-	};
+	struct rep_app *apps = rep_xmalloc((in.names.n + 1) * sizeof *apps);
+	struct rep_app **changed = rep_xmalloc((in.names.n + 1) * sizeof *changed);
 	if (!jobs)
 		rep_die("out of memory");
 	/* --all names only applications the database does not know */
 	for (size_t i = 0; i < in.names.n; i++) {
 		jobs[i].name = in.names.v[i];
-		if (db && !all && rep_db_app_get(db, jobs[i].name, &r.apps[i]))
-			jobs[i].app_id = r.apps[i].id;
+		if (db && !all && rep_db_app_get(db, jobs[i].name, &apps[i]))
+			jobs[i].app_id = apps[i].id;
 	}
 	if (db)
 		rep_db_cache_load(db, jobs, in.names.n);
-	rep_hash_apps_then(in.appsfd, jobs, in.names.n, 0, record, &r);
-	begin(&r);
+	rep_hash_apps(in.appsfd, jobs, in.names.n, 0);
+
+	rep_now(now);
+	if (db && !rep_opt.dry_run)
+		rep_db_begin(db);
+	size_t nchanged = 0;
+	for (size_t i = 0; i < in.names.n; i++) {
+		struct rep_app *a = &apps[i];
+		const struct rep_sum *s = &jobs[i].sum;
+		int found = db && rep_db_app_get(db, jobs[i].name, a);
+		if (found && a->files == s->files && a->bytes == s->bytes &&
+		    strcmp(a->checksum, s->checksum) == 0) {
+			/* registered meanwhile by another run: its id is new */
+			jobs[i].app_id = a->id;
+			if (jobs[i].dirty && !rep_opt.dry_run)
+				rep_db_cache_store(db, &jobs[i], 0);
+			continue;
+		}
+		char note[64];
+		if (found) {
+			snprintf(note, sizeof note, "refreshed: %.12s -> %.12s", a->checksum, s->checksum);
+			refreshed++;
+		} else {
+			memset(a, 0, sizeof *a);
+			snprintf(a->name, sizeof a->name, "%s", jobs[i].name);
+			strcpy(a->status, "registered");
+			strcpy(a->registered, now);
+			added++;
+		}
+		a->files = s->files;
+		a->bytes = s->bytes;
+		strcpy(a->checksum, s->checksum);
+		strcpy(a->updated, now);
+		changed[nchanged++] = a;
+		if (rep_opt.dry_run)
+			continue;
+		if (found) {
+			rep_db_app_update_sum(db, a);
+			rep_db_event(db, a->id, now, a->status, a->status, note);
+		} else {
+			rep_db_app_insert(db, a);
+			rep_db_event(db, a->id, now, NULL, "registered", NULL);
+		}
+		jobs[i].app_id = a->id;
+		rep_db_cache_store(db, &jobs[i], !found);
+	}
 	/* The records are out before the commit: if they cannot be
 	 * written, nothing changes (exit 2, or SIGPIPE). */
 	if (rep_opt.header)
 		rep_put_header(stdout, rep_app_fields, NULL, REP_APP_NFIELDS);
-	for (size_t i = 0; i < r.nchanged; i++)
-		rep_put_app(stdout, r.changed[i], NULL, 0);
+	for (size_t i = 0; i < nchanged; i++)
+		rep_put_app(stdout, changed[i], NULL, 0);
 	rep_finish();
 	if (db && !rep_opt.dry_run)
 		rep_db_commit(db);
@@ -199,14 +170,14 @@ int main(int argc, char **argv)
 		if (invalid)
 			snprintf(skipped, sizeof skipped, ", %zu invalid skipped", invalid);
 		fprintf(stderr, "%s%zu registered, %zu refreshed, %zu unchanged%s\n",
-		    rep_opt.dry_run ? "dry run: " : "", r.added, r.refreshed,
-		    known + in.names.n - r.added - r.refreshed, skipped);
+		    rep_opt.dry_run ? "dry run: " : "", added, refreshed,
+		    known + in.names.n - added - refreshed, skipped);
 	}
 	for (size_t i = 0; i < in.names.n; i++)
 		rep_cache_free(&jobs[i]);
 	free(jobs);
-	free(r.apps);
-	free(r.changed);
+	free(apps);
+	free(changed);
 	rep_strset_free(&in.names);
 	close(in.appsfd);
 	return rep_finish();

@@ -124,20 +124,14 @@ vmsg(const char *fmt, va_list ap, const char *why)
 jmp_buf *rep_fuzz_jmp;
 #endif
 
-/* A thread that dies takes this lock for good: its message, the undo
- * actions and exit(2) happen once, and never while another thread is
- * between rep_die_hold and rep_die_release (rep-register recording in
- * the database while its workers hash: the undo actions close it). */
+/* A thread that dies takes this lock for good: when two of the threads
+ * that hash applications fail at once, one message is printed and the
+ * undo actions run once. Recursive: an undo action may die too. */
 static pthread_mutex_t die_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
 
-void rep_die_hold(void)
+static void die_begin(void)
 {
 	pthread_mutex_lock(&die_lock);
-}
-
-void rep_die_release(void)
-{
-	pthread_mutex_unlock(&die_lock);
 }
 
 static _Noreturn void die_now(void)
@@ -160,7 +154,7 @@ static _Noreturn void die_now(void)
 void rep_die(const char *fmt, ...)
 {
 	va_list ap;
-	rep_die_hold();
+	die_begin();
 	va_start(ap, fmt);
 	vmsg(fmt, ap, NULL);
 	va_end(ap);
@@ -171,7 +165,7 @@ void rep_die_errno(const char *fmt, ...)
 {
 	const char *why = strerror(errno);
 	va_list ap;
-	rep_die_hold();
+	die_begin();
 	va_start(ap, fmt);
 	vmsg(fmt, ap, why);
 	va_end(ap);
@@ -183,7 +177,7 @@ void rep_usage_error(const char *fmt, ...)
 	va_list ap;
 	char tail[256];
 
-	rep_die_hold();
+	die_begin();
 	snprintf(tail, sizeof tail, " (try '%s --help')", rep_prog);
 	va_start(ap, fmt);
 	rep_vline(NULL, fmt, ap, tail);

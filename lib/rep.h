@@ -29,8 +29,6 @@ char *rep_xstrdup(const char *s);
 int rep_stderr_tty(void);
 void rep_msg_context(const char *ctx);
 int rep_write_full(int fd, const void *buf, size_t n);
-void rep_die_hold(void);
-void rep_die_release(void);
 void rep_vline(const char *ctx, const char *fmt, va_list ap, const char *tail)
 	__attribute__((format(printf, 2, 0)));
 #ifdef REP_FUZZ
@@ -212,9 +210,6 @@ void rep_fold_add(struct rep_fold *f, char type, const char *path,
     const unsigned char *digest, int64_t size);
 void rep_fold_end(struct rep_fold *f, struct rep_sum *sum);
 void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags);
-typedef void (*rep_hashed_fn)(size_t i, void *arg);
-void rep_hash_apps_then(int appsfd, struct rep_hash_job *jobs, size_t n, int flags,
-    rep_hashed_fn fn, void *arg);
 void rep_cache_free(struct rep_hash_job *job);
 void rep_list_apps(int appsfd, struct rep_strset *valid, struct rep_strset *invalid);
 int rep_open_apps(void);

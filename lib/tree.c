@@ -31,7 +31,6 @@ struct tree {
 	struct pool *pool;       /* set: hash files as the walk meets them */
 	unsigned char *buf;
 	char *dirbuf;            /* getdents64 */
-	atomic_int finished;     /* job filled in (app_worker) */
 };
 
 struct file_job {
@@ -49,7 +48,6 @@ struct pool {
 	size_t nfiles, total;
 	atomic_size_t next, done;
 	atomic_llong bytes;
-	atomic_llong files_done;  /* files of the finished applications */
 };
 
 void rep_hex(const unsigned char *d, size_t n, char *out)
@@ -529,8 +527,6 @@ static void *app_worker(void *arg)
 		if (t->n)
 			qsort(t->e, t->n, sizeof *t->e, by_path);
 		finish_tree(p, t);
-		atomic_fetch_add(&p->files_done, (long long)t->job->sum.files);
-		atomic_store_explicit(&t->finished, 1, memory_order_release);
 		atomic_fetch_add(&p->done, 1);
 	}
 	free(buf);
@@ -609,80 +605,11 @@ static int64_t cache_time(void)
 	return ts.tv_sec * 1000000000LL;
 }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* What recording one file's cache row and its share of the records
- * costs, roughly (rep-register: about 1.5 us on the bench's machine). */
-#define RECORD_NS_PER_FILE 1000
-
-/* Whether to start handing finished jobs on: once what is left to hash
- * should take no longer than recording what is done. Then the
- * recording overlaps the end of the hashing, and the write lock it
- * takes is held about as long as when it followed the hashing. */
-static int time_to_record(struct pool *p, int64_t start)
-{
-	long long done = (long long)atomic_load(&p->done), left = (long long)p->ntrees - done;
-
-	if (left == 0)
-		return 1;
-	if (done == 0)
-		return 0;
-	double elapsed = (double)(mono_ns() - start);
-	return elapsed * (double)left / (double)done <=
-	    (double)atomic_load(&p->files_done) * RECORD_NS_PER_FILE;
-}
-
-/* Many applications, and a callback: every core hashes; this thread
- * hands the finished jobs on in order, draws the progress line, and
- * holds the die lock in the callback, so that a worker that dies
- * (rep_die: the undo actions, exit) never does so in its midst. */
-static void hash_then(struct pool *p, int show, rep_hashed_fn fn, void *arg)
-{
-	int n = rep_nthreads(), started = 0, recording = 0;
-	int64_t start = mono_ns(), drawn = start;
-	struct timespec nap = { 0, 1000 * 1000 };
-	pthread_t tid[16];
-
-	for (; started < n; started++)
-		if (pthread_create(&tid[started], NULL, app_worker, p) != 0)
-			break;
-	if (started == 0)
-		app_worker(p);
-	for (size_t k = 0; k < p->ntrees;) {
-		if (atomic_load_explicit(&p->trees[k].finished, memory_order_acquire) &&
-		    (recording || (recording = time_to_record(p, start)))) {
-			rep_die_hold();
-			fn(k++, arg);
-			rep_die_release();
-			continue;
-		}
-		if (show && mono_ns() - drawn >= 100 * 1000 * 1000) {
-			progress(p, "applications");
-			drawn = mono_ns();
-		}
-		nanosleep(&nap, NULL);
-	}
-	for (int i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
-	if (show) {
-		progress(p, "applications");
-		fputs("\r\033[K", stderr);
-	}
-}
-
 /* Fills in each job's files, bytes and checksum, using and refreshing
  * its cache rows. Many applications are shared out whole (walk, hash,
  * fold: no waiting between steps, memory bounded by one application
- * per core). fn, if given, is called with each job's index, in order,
- * on this thread: with many applications while the last of them are
- * still being hashed, else after all. */
-void rep_hash_apps_then(int appsfd, struct rep_hash_job *jobs, size_t n, int flags,
-    rep_hashed_fn fn, void *arg)
+ * per core). */
+void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags)
 {
 	struct pool p = { .appsfd = appsfd, .flags = flags, .ntrees = n, .total = n };
 	int show = !rep_opt.quiet && rep_stderr_tty();
@@ -697,19 +624,9 @@ void rep_hash_apps_then(int appsfd, struct rep_hash_job *jobs, size_t n, int fla
 	}
 	if (n < 4 * (size_t)rep_nthreads())
 		hash_by_file(&p, show);
-	else if (fn)
-		hash_then(&p, show, fn, arg);
 	else
 		run_pool(app_worker, &p, show, "applications");
 	free(p.trees);
-	if (fn && n < 4 * (size_t)rep_nthreads())
-		for (size_t i = 0; i < n; i++)
-			fn(i, arg);
-}
-
-void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags)
-{
-	rep_hash_apps_then(appsfd, jobs, n, flags, NULL, NULL);
 }
 
 void rep_cache_free(struct rep_hash_job *job)

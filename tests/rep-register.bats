@@ -564,8 +564,8 @@ load helper
 	assert_no_db
 }
 
-# Many applications (more than 4 per core) are hashed whole by the cores
-# while this thread records the finished ones, in name order.
+# Many applications (more than 4 per core) are hashed whole, one per core
+# at a time, not file by file: the results still come in name order.
 @test "--all over 60 applications: ids, history and cache rows in name order, one per file" {
 	mkapps 60
 	local i
