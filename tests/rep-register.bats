@@ -607,6 +607,12 @@ load helper
 	assert_failure 2
 	assert_stderr 'rep-register: app-045/fifo: not a regular file, directory or symlink'
 	assert_no_db
+	# two threads failing at once: one message, the undo actions once
+	mkfifo rep_applications/app-046/fifo
+	run --separate-stderr timeout 20 rep-register --all </dev/null
+	assert_failure 2
+	assert_stderr --regexp '^rep-register: app-04[56]/fifo: not a regular file, directory or symlink$'
+	assert_no_db
 }
 
 @test "an unreadable file inside an application: exit 2, database unchanged" {
