@@ -83,28 +83,23 @@ int rep_write_full(int fd, const void *buf, size_t n)
  * by another's (a pipe keeps a write of up to PIPE_BUF bytes whole). */
 void rep_vline(const char *ctx, const char *fmt, va_list ap, const char *tail)
 {
-	char small[1024], *buf = small;
-	int head, body, n;
-	va_list again;
+	char *body = NULL, *line = NULL;
+	int n = -1;
 
-	head = snprintf(small, sizeof small, "%s: %s%s", rep_prog, ctx ? ctx : "", ctx ? ": " : "");
-	if (head < 0)
-		return;
-	va_copy(again, ap);
-	body = vsnprintf(NULL, 0, fmt, again);
-	va_end(again);
-	if (body < 0)
-		return;
-	n = head + body + (int)strlen(tail ? tail : "") + 1;
-	if ((size_t)n >= sizeof small && !(buf = malloc((size_t)n + 1)))
-		return;
-	snprintf(buf, (size_t)head + 1, "%s: %s%s", rep_prog, ctx ? ctx : "", ctx ? ": " : "");
-	vsnprintf(buf + head, (size_t)body + 1, fmt, ap);
-	snprintf(buf + head + body, (size_t)(n - head - body) + 1, "%s\n", tail ? tail : "");
+	/* on failure, what they leave in body and line is undefined */
+	if (vasprintf(&body, fmt, ap) < 0)
+		body = NULL;
+	else if ((n = asprintf(&line, "%s: %s%s%s%s\n", rep_prog, ctx ? ctx : "", ctx ? ": " : "",
+	    body, tail ? tail : "")) < 0)
+		line = NULL;
 	fflush(stderr);
-	(void)rep_write_full(2, buf, (size_t)n);
-	if (buf != small)
-		free(buf);
+	if (n >= 0)
+		(void)rep_write_full(2, line, (size_t)n);
+	else /* out of memory: the bare message rather than none */
+		fprintf(stderr, "%s: %s%s%s%s\n", rep_prog, ctx ? ctx : "", ctx ? ": " : "",
+		    body ? body : fmt, tail ? tail : "");
+	free(body);
+	free(line);
 }
 
 static void __attribute__((format(printf, 1, 0)))
