@@ -12,10 +12,12 @@ CFLAGS ?= -O2 -g
 PKG_CONFIG ?= pkg-config
 override CFLAGS += -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
 	-D_GNU_SOURCE -DREP_VERSION='"$(VERSION)"' -Ilib -pthread \
-	$(shell $(PKG_CONFIG) --cflags sqlite3 nettle libarchive zlib 2>/dev/null)
+	$(shell $(PKG_CONFIG) --cflags sqlite3 nettle liburing libarchive zlib 2>/dev/null)
 override LDFLAGS += -pthread -Wl,--as-needed
 LIBS_SQLITE := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
 LIBS_NETTLE := $(shell $(PKG_CONFIG) --libs nettle 2>/dev/null || echo -lnettle)
+# liburing: files read in batches, lib/ring.c
+LIBS_NETTLE += $(shell $(PKG_CONFIG) --libs liburing 2>/dev/null || echo -luring)
 LIBS_ARCHIVE := $(shell $(PKG_CONFIG) --libs libarchive zlib 2>/dev/null || echo -larchive -lz)
 
 # Build outputs go to $(O) (bin/ and its objects); check-sanitize uses another.

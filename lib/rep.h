@@ -217,6 +217,17 @@ int rep_app_dir_exists(int appsfd, const char *name);
 void rep_hex(const unsigned char *d, size_t n, char *out);
 int rep_nthreads(void);
 
+/* ring.c: small files opened, read and closed in batches (io_uring) */
+enum { REP_RING_SLOTS = 16, REP_RING_BUF = 64 * 1024 };
+struct rep_ring;
+struct rep_ring *rep_ring_new(void);
+void rep_ring_free(struct rep_ring *r);
+int rep_ring_add(struct rep_ring *r, int dirfd, const char *name);
+int rep_ring_queued(const struct rep_ring *r);
+int rep_ring_run(struct rep_ring *r);
+ssize_t rep_ring_got(const struct rep_ring *r, int slot);
+unsigned char *rep_ring_buf(struct rep_ring *r, int slot);
+
 /* gz.c: gzip on every core, the same bytes for any number of threads */
 struct rep_gz;
 struct rep_gz *rep_gz_open(int fd, const char *label, int level, int threads);

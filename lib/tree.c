@@ -31,6 +31,8 @@ struct tree {
 	struct pool *pool;       /* set: hash files as the walk meets them */
 	unsigned char *buf;
 	char *dirbuf;            /* getdents64 */
+	struct rep_ring *ring;   /* the worker's, if it has one */
+	size_t slot[REP_RING_SLOTS]; /* entry of each queued file */
 };
 
 struct file_job {
@@ -216,10 +218,8 @@ static void match_row(struct pool *p, struct rep_entry *e, const struct rep_cach
 	e->hit = 1;
 }
 
-/* A regular file: listed, matched with its cache row, hashed unless the
- * row served; fd is the file already open, or -1. */
-static void visit_file(struct tree *t, int dirfd, const char *nm, const struct stat *st,
-    const char *rel, int fd)
+/* A regular file, listed and matched with its cache row. */
+static struct rep_entry *note_file(struct tree *t, const struct stat *st, const char *rel)
 {
 	struct rep_entry *e = add_entry(t, rel, st->st_mode & S_IXUSR ? 'x' : 'f');
 
@@ -227,6 +227,16 @@ static void visit_file(struct tree *t, int dirfd, const char *nm, const struct s
 	if (t->pool && t->job->ncache)
 		match_row(t->pool, e, bsearch(rel, t->job->cache, t->job->ncache,
 		    sizeof *t->job->cache, row_cmp));
+	return e;
+}
+
+/* A regular file: listed, matched with its cache row, hashed unless the
+ * row served; fd is the file already open, or -1. */
+static void visit_file(struct tree *t, int dirfd, const char *nm, const struct stat *st,
+    const char *rel, int fd)
+{
+	struct rep_entry *e = note_file(t, st, rel);
+
 	if (!t->pool || e->hit) {
 		if (fd >= 0)
 			close(fd);
@@ -238,14 +248,79 @@ static void visit_file(struct tree *t, int dirfd, const char *nm, const struct s
 	atomic_fetch_add(&t->pool->bytes, e->size);
 }
 
-/* When every file will be read anyway (no cache rows, or --rehash), a
- * file is opened first and its stat data taken from the open file: one
- * path lookup instead of two. Anything but a regular file goes the
- * usual way. */
+/* Whether every file will be read anyway (no cache rows, or --rehash). */
+static int read_all(const struct tree *t)
+{
+	return t->pool && ((t->pool->flags & REP_HASH_ALL) || !t->job->ncache);
+}
+
+/* The files queued in the ring, read: each hashed from its buffer if
+ * it was read whole (no error, not shorter than its stat size, not
+ * filling the buffer), else read again the usual way, which reports an
+ * error as usual. len: the length of the directory's part of a path. */
+static void ring_flush(struct tree *t, int dirfd, size_t len)
+{
+	int n = rep_ring_queued(t->ring);
+
+	if (rep_ring_run(t->ring) < 0) {
+		rep_ring_free(t->ring);
+		t->ring = NULL;
+	}
+	for (int k = 0; k < n; k++) {
+		struct rep_entry *e = &t->e[t->slot[k]];
+		ssize_t got = t->ring ? rep_ring_got(t->ring, k) : -1;
+		if (got >= 0 && got >= e->st.size && got < REP_RING_BUF) {
+			struct sha256_ctx c;
+			sha256_init(&c);
+			sha256_update(&c, (size_t)got, rep_ring_buf(t->ring, k));
+			sha256_digest(&c, sizeof e->digest, e->digest);
+			e->size = got;
+		} else {
+			int fd = openat(dirfd, e->path + len, OPEN_FILE);
+			e->err = fd < 0 ? errno : hash_fd(fd, e, t->buf);
+		}
+		atomic_fetch_add(&t->pool->bytes, e->size);
+	}
+}
+
+/* With a ring, when every file will be read anyway: a small regular
+ * file's stat data are taken by path, and its bytes read in the
+ * directory's batch (ring_flush, before the directory is closed). A
+ * file that is larger is hashed at once. Anything but a regular file
+ * goes the usual way. */
+static int ring_first(struct tree *t, int dirfd, const char *nm, const char *rel, size_t len,
+    struct stat *st)
+{
+	if (!t->ring || !read_all(t) || fstatat(dirfd, nm, st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !S_ISREG(st->st_mode))
+		return 0;
+	if (st->st_size >= REP_RING_BUF) {
+		visit_file(t, dirfd, nm, st, rel, -1);
+		return 1;
+	}
+	struct rep_entry *e = note_file(t, st, rel);
+	if (e->hit)
+		return 1;
+	if (rep_ring_queued(t->ring) == REP_RING_SLOTS)
+		ring_flush(t, dirfd, len);
+	int k = t->ring ? rep_ring_add(t->ring, dirfd, e->path + len) : -1;
+	if (k >= 0) {
+		t->slot[k] = t->n - 1;
+	} else {
+		int fd = openat(dirfd, nm, OPEN_FILE);
+		e->err = fd < 0 ? errno : hash_fd(fd, e, t->buf);
+		atomic_fetch_add(&t->pool->bytes, e->size);
+	}
+	return 1;
+}
+
+/* When every file will be read anyway, a file is opened first and its
+ * stat data taken from the open file: one path lookup instead of two.
+ * Anything but a regular file goes the usual way. */
 static int open_first(struct tree *t, int dirfd, const char *nm, const char *rel,
     struct stat *st)
 {
-	if (!t->pool || (!(t->pool->flags & REP_HASH_ALL) && t->job->ncache))
+	if (!read_all(t))
 		return 0;
 	int fd = openat(dirfd, nm, OPEN_FILE);
 	if (fd < 0)
@@ -281,7 +356,8 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 			if (len + nlen + 2 > 4096)
 				rep_die("%s/%s%s: path too long", t->name, rel, nm);
 			memcpy(rel + len, nm, nlen + 1);
-			if (de->d_type == DT_REG && open_first(t, dirfd, nm, rel, &st))
+			if (de->d_type == DT_REG && (ring_first(t, dirfd, nm, rel, len, &st) ||
+			    open_first(t, dirfd, nm, rel, &st)))
 				continue;
 			if (de->d_type == DT_DIR && !t->with_dirs)
 				st.st_mode = S_IFDIR;
@@ -307,6 +383,8 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 	rel[len] = 0;
 	if (got < 0)
 		rep_die("%s/%s: %s", t->name, rel, strerror(errno));
+	if (t->ring && rep_ring_queued(t->ring))
+		ring_flush(t, dirfd, len);
 	for (size_t i = 0; i < nsub; i++) {
 		size_t nlen = strlen(subdirs[i]);
 		memcpy(rel + len, subdirs[i], nlen);
@@ -517,18 +595,22 @@ static void *app_worker(void *arg)
 {
 	struct pool *p = arg;
 	unsigned char *buf = rep_xmalloc(READ_BUF);
+	struct rep_ring *ring = rep_ring_new();
 	size_t i;
 
 	while ((i = atomic_fetch_add(&p->next_tree, 1)) < p->ntrees) {
 		struct tree *t = &p->trees[i];
 		t->pool = p;
 		t->buf = buf;
+		t->ring = ring;
 		walk_app(p->appsfd, t);
+		ring = t->ring;    /* gone if it failed */
 		if (t->n)
 			qsort(t->e, t->n, sizeof *t->e, by_path);
 		finish_tree(p, t);
 		atomic_fetch_add(&p->done, 1);
 	}
+	rep_ring_free(ring);
 	free(buf);
 	return NULL;
 }

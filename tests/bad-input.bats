@@ -431,6 +431,26 @@ reader_input() {
 	refuse /dev/null 'rep-tar: app-b/README: Permission denied' as_unprivileged rep-tar -d out app-b
 }
 
+# 70 applications: more than 4 per core on up to 16 cores, so each is walked
+# and hashed whole by one thread, its small files read in batches (io_uring)
+# where the kernel allows it. A file the batch cannot read is read again the
+# usual way, which names it; with REP_IO_URING=0 the message is the same.
+@test "an unreadable file among many applications (the batched reader): the same message, exit 2, nothing made" {
+	need_unprivileged
+	mkapps 70
+	register app-001 app-002 app-003 app-004 app-005 app-006 app-007 app-008 app-009 app-010
+	chmod 000 rep_applications/app-040/README
+	baseline
+	refuse /dev/null 'rep-register: app-040/README: Permission denied' as_unprivileged rep-register --all
+	refuse /dev/null 'rep-register: app-040/README: Permission denied' as_unprivileged env REP_IO_URING=0 rep-register --all
+	chmod 644 rep_applications/app-040/README
+	register app-040
+	chmod 000 rep_applications/app-007/README
+	baseline
+	refuse /dev/null 'rep-diff: app-007/README: Permission denied' as_unprivileged rep-diff --rehash
+	refuse /dev/null 'rep-diff: app-007/README: Permission denied' as_unprivileged env REP_IO_URING=0 rep-diff --rehash
+}
+
 @test "an output directory that cannot be written or made: rep-tar exits 2, writes nothing" {
 	need_unprivileged
 	mkdir ro

@@ -196,6 +196,37 @@ assert_recipe() {
 	assert_recipe as-file
 }
 
+# 70 applications: more than 4 per core on up to 16 cores, so each is walked
+# and hashed whole by one thread, its files under 64 KiB read in batches of
+# up to 16 (io_uring) where the kernel allows it.
+@test "many applications (the batched reader): sizes around its 64 KiB buffer, 40 files in a directory; by the recipe, and as without io_uring" {
+	local n with
+	mkapps 68
+	mkapp sizes README
+	for n in 0 1 65535 65536 65537 200000; do
+		head -c "$n" /dev/urandom >$A/sizes/f$n
+	done
+	chmod 755 $A/sizes/f65535 $A/sizes/f65536
+	mkapp wide sub/deeper/y f{00..39}
+	ln -s f01 $A/wide/link
+	run --separate-stderr rep-register -q --all </dev/null
+	assert_success
+	assert_stderr ''
+	assert_equal "${#lines[@]}" 70
+	assert_equal "$(rep-ls -o checksum,files,bytes sizes </dev/null)" \
+		"$(recompute_checksum $A/sizes)${TAB}7${TAB}$((65535 + 65536 + 65537 + 200000 + 1 + 13))"
+	assert_equal "$(rep-ls -o checksum,files app-033 sizes wide </dev/null)" \
+		"$(lines "$(recompute_checksum $A/app-033)${TAB}1" "$(recompute_checksum $A/sizes)${TAB}7" \
+			"$(recompute_checksum $A/wide)${TAB}42")"
+	with=$output
+	REP_IO_URING=0 run --separate-stderr rep-register -q --db other.db --all </dev/null
+	assert_success
+	assert_equal "$(cut -f1-5 <<<"$output")" "$(cut -f1-5 <<<"$with")"
+	# the stat cache rows too
+	assert_equal "$(sqlite3 other.db 'SELECT app_id, hex(path), size, ino, mode, hex(hash) FROM file ORDER BY 1, 2')" \
+		"$(sqlite3 metadata.db 'SELECT app_id, hex(path), size, ino, mode, hex(hash) FROM file ORDER BY 1, 2')"
+}
+
 @test "a FIFO inside an application: exit 2, nothing registered" {
 	mkapp app-a README
 	mkfifo $A/app-a/fifo

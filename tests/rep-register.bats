@@ -587,6 +587,36 @@ load helper
 	assert_equal "$(sqlite3 metadata.db 'PRAGMA integrity_check')" ok
 }
 
+# The batched reader of lib/ring.c: used for many applications where the
+# kernel allows io_uring, never with REP_IO_URING=0.
+@test "many applications are read through io_uring where the kernel allows it; REP_IO_URING=0 turns it off" {
+	command -v strace >/dev/null || skip 'needs strace'
+	strace -f -o /dev/null true 2>/dev/null || skip 'strace cannot trace here'
+	# LeakSanitizer cannot stop the world under a tracer (check-sanitize)
+	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+	mkapps 70
+	strace -f -qq -e trace=io_uring_setup -o trace rep-register -q --db probe.db --all </dev/null >/dev/null
+	grep -q 'io_uring_setup(.*) = [0-9]' trace || skip "the kernel refuses io_uring here: $(head -n 1 trace)"
+	rm -f probe.db*
+	run --separate-stderr strace -f -qq -e trace=io_uring_setup,io_uring_enter,openat -o trace rep-register --all </dev/null
+	assert_success
+	assert_stderr '70 registered, 0 refreshed, 0 unchanged'
+	assert_equal "${#lines[@]}" 70
+	# the READMEs are opened by the ring, not by openat(2)
+	run grep -c README trace
+	assert_output 0
+	run grep -c 'io_uring_enter(' trace
+	assert [ "$output" -ge 70 ]
+	rm metadata.db
+	REP_IO_URING=0 run --separate-stderr strace -f -qq -e trace=io_uring_setup,io_uring_enter,openat -o trace rep-register --all </dev/null
+	assert_success
+	assert_stderr '70 registered, 0 refreshed, 0 unchanged'
+	run grep -c io_uring trace
+	assert_output 0
+	run grep -c 'README", O_RDONLY' trace
+	assert_output 70
+}
+
 @test "a FIFO in one of 60 applications: exit 2 naming it once, nothing recorded" {
 	mkapps 60
 	register app-001 app-002
