@@ -218,12 +218,13 @@ void rep_hex(const unsigned char *d, size_t n, char *out);
 int rep_nthreads(void);
 
 /* ring.c: small files opened, read and closed in batches (io_uring) */
-enum { REP_RING_SLOTS = 16, REP_RING_BUF = 64 * 1024 };
+enum { REP_RING_SLOTS = 32, REP_RING_BUF = 64 * 1024 };
 struct rep_ring;
 struct rep_ring *rep_ring_new(void);
 void rep_ring_free(struct rep_ring *r);
 int rep_ring_add(struct rep_ring *r, int dirfd, const char *name);
 int rep_ring_queued(const struct rep_ring *r);
+int rep_ring_close(struct rep_ring *r, int fd);
 int rep_ring_run(struct rep_ring *r);
 ssize_t rep_ring_got(const struct rep_ring *r, int slot);
 unsigned char *rep_ring_buf(struct rep_ring *r, int slot);

@@ -5,15 +5,17 @@
  * mitigations), the four per file of open, fstat, read and close cost
  * as much as hashing 16 KiB. A batch makes three of them ring entries,
  * linked per file (open into a slot of the ring's own file table, read,
- * close), and submits a directory's worth at once. Whatever does not
- * come out plainly (an error, a file that grew or shrank, a short read)
- * is for the caller to do again the usual way, which reports it as
- * usual. REP_IO_URING=0 in the environment, a kernel without io_uring,
+ * close), and submits up to REP_RING_SLOTS files at once, with the
+ * closes of directories whose files an earlier batch read. Whatever
+ * does not come out plainly (an error, a file that grew or shrank, a
+ * short read) is for the caller to do again the usual way, which
+ * reports it as usual. REP_IO_URING=0 in the environment, a kernel without io_uring,
  * or one that refuses it (seccomp, kernel.io_uring_disabled): no ring,
  * and the caller does it all the usual way. */
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,10 +28,15 @@
 #define VALGRIND_MAKE_MEM_DEFINED(p, n) ((void)(p), (void)(n))
 #endif
 
+/* a batch: three entries per file, and as many closes as files */
+#define RING_SQ (4 * REP_RING_SLOTS)
+#define CLOSE_TAG UINT64_MAX
+
 struct rep_ring {
 	struct io_uring ring;
 	unsigned char *buf;             /* REP_RING_SLOTS x REP_RING_BUF */
 	int n;                          /* files queued */
+	int nclose;                     /* plain closes queued */
 	int broken;                     /* reads may still be in flight */
 	ssize_t got[REP_RING_SLOTS];    /* per slot: bytes read, or -errno */
 };
@@ -45,8 +52,8 @@ struct rep_ring *rep_ring_new(void)
 	r = rep_xmalloc(sizeof *r);
 	memset(r, 0, sizeof *r);
 	/* the flags are hints (Linux 6.0); an older kernel refuses them */
-	if (io_uring_queue_init_params(4 * REP_RING_SLOTS, &r->ring, &p) < 0 &&
-	    io_uring_queue_init(4 * REP_RING_SLOTS, &r->ring, 0) < 0) {
+	if (io_uring_queue_init_params(RING_SQ, &r->ring, &p) < 0 &&
+	    io_uring_queue_init(RING_SQ, &r->ring, 0) < 0) {
 		free(r);
 		return NULL;
 	}
@@ -63,6 +70,8 @@ void rep_ring_free(struct rep_ring *r)
 {
 	if (!r)
 		return;
+	if (r->nclose && !r->broken)
+		rep_ring_run(r);
 	io_uring_queue_exit(&r->ring);
 	/* kept if the kernel may still write to it (never seen) */
 	if (!r->broken)
@@ -103,6 +112,20 @@ int rep_ring_add(struct rep_ring *r, int dirfd, const char *name)
 	return k;
 }
 
+/* Queues the close of FD, a plain descriptor that nothing queued or
+ * running refers to, for the next rep_ring_run; -1 if there is no
+ * room (the caller closes it itself). */
+int rep_ring_close(struct rep_ring *r, int fd)
+{
+	if (r->nclose == REP_RING_SLOTS || io_uring_sq_space_left(&r->ring) < 1)
+		return -1;
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+	io_uring_prep_close(sqe, fd);
+	sqe->user_data = CLOSE_TAG;
+	r->nclose++;
+	return 0;
+}
+
 unsigned char *rep_ring_buf(struct rep_ring *r, int slot)
 {
 	return r->buf + (size_t)slot * REP_RING_BUF;
@@ -120,10 +143,10 @@ ssize_t rep_ring_got(const struct rep_ring *r, int slot)
  * whole: then no slot has a result, and the ring is to be freed. */
 int rep_ring_run(struct rep_ring *r)
 {
-	int want = 3 * r->n, seen = 0, rc;
+	int want = 3 * r->n + r->nclose, seen = 0, rc;
 	struct io_uring_cqe *cqe;
 
-	r->n = 0;
+	r->n = r->nclose = 0;
 	if (!want)
 		return 0;
 	do
@@ -140,7 +163,9 @@ int rep_ring_run(struct rep_ring *r)
 			r->broken = 1;
 			return -1;
 		}
-		unsigned k = (unsigned)(cqe->user_data / 3), step = (unsigned)(cqe->user_data % 3);
+		/* a close's result is of no use: the descriptor is gone either way */
+		uint64_t tag = cqe->user_data == CLOSE_TAG ? 3 * REP_RING_SLOTS : cqe->user_data;
+		unsigned k = (unsigned)(tag / 3), step = (unsigned)(tag % 3);
 		if (k < REP_RING_SLOTS && step == 0 && cqe->res < 0)
 			r->got[k] = cqe->res;
 		else if (k < REP_RING_SLOTS && step == 1 && r->got[k] == -ECANCELED) {

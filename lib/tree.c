@@ -32,7 +32,13 @@ struct tree {
 	unsigned char *buf;
 	char *dirbuf;            /* getdents64 */
 	struct rep_ring *ring;   /* the worker's, if it has one */
-	size_t slot[REP_RING_SLOTS]; /* entry of each queued file */
+	struct {                 /* each file queued in it */
+		size_t entry;
+		int dirfd;
+		size_t len;      /* of the directory's part of its path */
+	} slot[REP_RING_SLOTS];
+	int done[REP_RING_SLOTS]; /* directories walked, to close after the batch */
+	int ndone;
 };
 
 struct file_job {
@@ -257,17 +263,18 @@ static int read_all(const struct tree *t)
 /* The files queued in the ring, read: each hashed from its buffer if
  * it was read whole (no error, not shorter than its stat size, not
  * filling the buffer), else read again the usual way, which reports an
- * error as usual. len: the length of the directory's part of a path. */
-static void ring_flush(struct tree *t, int dirfd, size_t len)
+ * error as usual. Then the directories walked before are let go: their
+ * closes go with the next batch. */
+static void ring_flush(struct tree *t)
 {
-	int n = rep_ring_queued(t->ring);
+	int n = rep_ring_queued(t->ring), ndone = t->ndone;
 
 	if (rep_ring_run(t->ring) < 0) {
 		rep_ring_free(t->ring);
 		t->ring = NULL;
 	}
 	for (int k = 0; k < n; k++) {
-		struct rep_entry *e = &t->e[t->slot[k]];
+		struct rep_entry *e = &t->e[t->slot[k].entry];
 		ssize_t got = t->ring ? rep_ring_got(t->ring, k) : -1;
 		if (got >= 0 && got >= e->st.size && got < REP_RING_BUF) {
 			struct sha256_ctx c;
@@ -276,18 +283,34 @@ static void ring_flush(struct tree *t, int dirfd, size_t len)
 			sha256_digest(&c, sizeof e->digest, e->digest);
 			e->size = got;
 		} else {
-			int fd = openat(dirfd, e->path + len, OPEN_FILE);
+			int fd = openat(t->slot[k].dirfd, e->path + t->slot[k].len, OPEN_FILE);
 			e->err = fd < 0 ? errno : hash_fd(fd, e, t->buf);
 		}
 		atomic_fetch_add(&t->pool->bytes, e->size);
 	}
+	for (int i = 0; i < ndone; i++)
+		if (!t->ring || rep_ring_close(t->ring, t->done[i]) < 0)
+			close(t->done[i]);
+	t->ndone = 0;
+}
+
+/* A directory walked: with a ring, its files may still be queued, so
+ * it is closed after their batch. */
+static void release_dir(struct tree *t, int dirfd)
+{
+	if (t->ring && t->ndone == REP_RING_SLOTS)
+		ring_flush(t);
+	if (t->ring)
+		t->done[t->ndone++] = dirfd;
+	else
+		close(dirfd);
 }
 
 /* With a ring, when every file will be read anyway: a small regular
- * file's stat data are taken by path, and its bytes read in the
- * directory's batch (ring_flush, before the directory is closed). A
- * file that is larger is hashed at once. Anything but a regular file
- * goes the usual way. */
+ * file's stat data are taken by path, and its bytes read in a batch of
+ * up to REP_RING_SLOTS files of the application (ring_flush, before
+ * their directories are closed). A file that is larger is hashed at
+ * once. Anything but a regular file goes the usual way. */
 static int ring_first(struct tree *t, int dirfd, const char *nm, const char *rel, size_t len,
     struct stat *st)
 {
@@ -302,10 +325,12 @@ static int ring_first(struct tree *t, int dirfd, const char *nm, const char *rel
 	if (e->hit)
 		return 1;
 	if (rep_ring_queued(t->ring) == REP_RING_SLOTS)
-		ring_flush(t, dirfd, len);
+		ring_flush(t);
 	int k = t->ring ? rep_ring_add(t->ring, dirfd, e->path + len) : -1;
 	if (k >= 0) {
-		t->slot[k] = t->n - 1;
+		t->slot[k].entry = t->n - 1;
+		t->slot[k].dirfd = dirfd;
+		t->slot[k].len = len;
 	} else {
 		int fd = openat(dirfd, nm, OPEN_FILE);
 		e->err = fd < 0 ? errno : hash_fd(fd, e, t->buf);
@@ -383,8 +408,6 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 	rel[len] = 0;
 	if (got < 0)
 		rep_die("%s/%s: %s", t->name, rel, strerror(errno));
-	if (t->ring && rep_ring_queued(t->ring))
-		ring_flush(t, dirfd, len);
 	for (size_t i = 0; i < nsub; i++) {
 		size_t nlen = strlen(subdirs[i]);
 		memcpy(rel + len, subdirs[i], nlen);
@@ -398,7 +421,7 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 	}
 	rel[len] = 0;
 	free(subdirs);
-	close(dirfd);
+	release_dir(t, dirfd);
 }
 
 static void walk_app(int appsfd, struct tree *t)
@@ -410,6 +433,8 @@ static void walk_app(int appsfd, struct tree *t)
 		rep_die("%s: %s", t->name, errno == ENOTDIR || errno == ELOOP
 		    ? "not a directory" : strerror(errno));
 	walk(t, fd, rel, 0);
+	if (t->ring && (rep_ring_queued(t->ring) || t->ndone))
+		ring_flush(t);
 	free(t->dirbuf);
 	t->dirbuf = NULL;
 }

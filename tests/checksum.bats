@@ -198,10 +198,12 @@ assert_recipe() {
 
 # 70 applications: more than 4 per core on up to 16 cores, so each is walked
 # and hashed whole by one thread, its files under 64 KiB read in batches of
-# up to 16 (io_uring) where the kernel allows it.
-@test "many applications (the batched reader): sizes around its 64 KiB buffer, 40 files in a directory; by the recipe, and as without io_uring" {
+# up to 32 (io_uring) where the kernel allows it, its directories closed
+# after the batch that read their files.
+@test "many applications (the batched reader): sizes around its 64 KiB buffer, 40 files in a directory, 40 directories; by the recipe, and as without io_uring" {
 	local n with
-	mkapps 68
+	mkapps 67
+	mkapp deep d{00..39}/f x/y/z/{a..c}
 	mkapp sizes README
 	for n in 0 1 65535 65536 65537 200000; do
 		head -c "$n" /dev/urandom >$A/sizes/f$n
@@ -213,6 +215,7 @@ assert_recipe() {
 	assert_success
 	assert_stderr ''
 	assert_equal "${#lines[@]}" 70
+	assert_equal "$(rep-ls -o checksum,files deep </dev/null)" "$(recompute_checksum $A/deep)${TAB}43"
 	assert_equal "$(rep-ls -o checksum,files,bytes sizes </dev/null)" \
 		"$(recompute_checksum $A/sizes)${TAB}7${TAB}$((65535 + 65536 + 65537 + 200000 + 1 + 13))"
 	assert_equal "$(rep-ls -o checksum,files app-033 sizes wide </dev/null)" \
