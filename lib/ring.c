@@ -9,9 +9,10 @@
  * closes of directories whose files an earlier batch read. Whatever
  * does not come out plainly (an error, a file that grew or shrank, a
  * short read) is for the caller to do again the usual way, which
- * reports it as usual. REP_IO_URING=0 in the environment, a kernel without io_uring,
- * or one that refuses it (seccomp, kernel.io_uring_disabled): no ring,
- * and the caller does it all the usual way. */
+ * reports it as usual. REP_IO_URING=0 in the environment, a kernel
+ * without io_uring, or one that refuses it (seccomp,
+ * kernel.io_uring_disabled): no ring, and the caller does it all the
+ * usual way. */
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>

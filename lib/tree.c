@@ -141,12 +141,20 @@ static void set_stat(struct rep_entry *e, const struct stat *st)
 	};
 }
 
+static void digest_of(const void *p, size_t n, unsigned char digest[SHA256_DIGEST_SIZE])
+{
+	struct sha256_ctx c;
+
+	sha256_init(&c);
+	sha256_update(&c, n, p);
+	sha256_digest(&c, SHA256_DIGEST_SIZE, digest);
+}
+
 /* A symlink's target is kept (rep-tar stores it) and hashed. */
 static struct rep_entry *hash_link(struct tree *t, int dirfd, const char *name, const char *rel)
 {
 	char target[4097];
 	ssize_t n = readlinkat(dirfd, name, target, sizeof target);
-	struct sha256_ctx c;
 
 	if (n < 0 || n == sizeof target)
 		rep_die("%s/%s: cannot read symlink: %s", t->name, rel,
@@ -154,9 +162,7 @@ static struct rep_entry *hash_link(struct tree *t, int dirfd, const char *name, 
 	struct rep_entry *e = add_entry(t, rel, 'l');
 	target[n] = 0;
 	e->target = rep_xstrdup(target);
-	sha256_init(&c);
-	sha256_update(&c, (size_t)n, (const uint8_t *)target);
-	sha256_digest(&c, sizeof e->digest, e->digest);
+	digest_of(target, (size_t)n, e->digest);
 	return e;
 }
 
@@ -236,6 +242,16 @@ static struct rep_entry *note_file(struct tree *t, const struct stat *st, const 
 	return e;
 }
 
+/* Reads and hashes a file: fd is the file NAME of DIRFD already open,
+ * or -1. */
+static void read_file(struct tree *t, struct rep_entry *e, int dirfd, const char *name, int fd)
+{
+	if (fd < 0)
+		fd = openat(dirfd, name, OPEN_FILE);
+	e->err = fd < 0 ? errno : hash_fd(fd, e, t->buf);
+	atomic_fetch_add(&t->pool->bytes, e->size);
+}
+
 /* A regular file: listed, matched with its cache row, hashed unless the
  * row served; fd is the file already open, or -1. */
 static void visit_file(struct tree *t, int dirfd, const char *nm, const struct stat *st,
@@ -243,15 +259,10 @@ static void visit_file(struct tree *t, int dirfd, const char *nm, const struct s
 {
 	struct rep_entry *e = note_file(t, st, rel);
 
-	if (!t->pool || e->hit) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	if (fd < 0)
-		fd = openat(dirfd, nm, OPEN_FILE);
-	e->err = fd < 0 ? errno : hash_fd(fd, e, t->buf);
-	atomic_fetch_add(&t->pool->bytes, e->size);
+	if (t->pool && !e->hit)
+		read_file(t, e, dirfd, nm, fd);
+	else if (fd >= 0)
+		close(fd);
 }
 
 /* Whether every file will be read anyway (no cache rows, or --rehash). */
@@ -277,16 +288,12 @@ static void ring_flush(struct tree *t)
 		struct rep_entry *e = &t->e[t->slot[k].entry];
 		ssize_t got = t->ring ? rep_ring_got(t->ring, k) : -1;
 		if (got >= 0 && got >= e->st.size && got < REP_RING_BUF) {
-			struct sha256_ctx c;
-			sha256_init(&c);
-			sha256_update(&c, (size_t)got, rep_ring_buf(t->ring, k));
-			sha256_digest(&c, sizeof e->digest, e->digest);
+			digest_of(rep_ring_buf(t->ring, k), (size_t)got, e->digest);
 			e->size = got;
+			atomic_fetch_add(&t->pool->bytes, e->size);
 		} else {
-			int fd = openat(t->slot[k].dirfd, e->path + t->slot[k].len, OPEN_FILE);
-			e->err = fd < 0 ? errno : hash_fd(fd, e, t->buf);
+			read_file(t, e, t->slot[k].dirfd, e->path + t->slot[k].len, -1);
 		}
-		atomic_fetch_add(&t->pool->bytes, e->size);
 	}
 	for (int i = 0; i < ndone; i++)
 		if (!t->ring || rep_ring_close(t->ring, t->done[i]) < 0)
@@ -327,15 +334,13 @@ static int ring_first(struct tree *t, int dirfd, const char *nm, const char *rel
 	if (rep_ring_queued(t->ring) == REP_RING_SLOTS)
 		ring_flush(t);
 	int k = t->ring ? rep_ring_add(t->ring, dirfd, e->path + len) : -1;
-	if (k >= 0) {
-		t->slot[k].entry = t->n - 1;
-		t->slot[k].dirfd = dirfd;
-		t->slot[k].len = len;
-	} else {
-		int fd = openat(dirfd, nm, OPEN_FILE);
-		e->err = fd < 0 ? errno : hash_fd(fd, e, t->buf);
-		atomic_fetch_add(&t->pool->bytes, e->size);
+	if (k < 0) {
+		read_file(t, e, dirfd, nm, -1);
+		return 1;
 	}
+	t->slot[k].entry = t->n - 1;
+	t->slot[k].dirfd = dirfd;
+	t->slot[k].len = len;
 	return 1;
 }
 
