@@ -286,10 +286,11 @@ static char *immutable_uri(const char *path)
 	return uri;
 }
 
-static int wal_exists(void)
+/* Whether the database's side file -wal or -journal exists. */
+static int side_file_exists(const char *suffix)
 {
 	char path[4200];
-	snprintf(path, sizeof path, "%s-wal", rep_opt.db_path);
+	snprintf(path, sizeof path, "%s%s", rep_opt.db_path, suffix);
 	return access(path, F_OK) == 0;
 }
 
@@ -305,7 +306,11 @@ static int try_open(struct rep_db *db, const char *name, int flags)
 
 /* A reader who cannot create the -shm file next to a WAL database
  * cannot open it normally; with no -wal present there is no writer
- * whose pages it could miss, so it reads the file as immutable. */
+ * whose pages it could miss, so it reads the file as immutable. A
+ * -journal is a writer's, of a rollback-journal database: a hot one
+ * (its writer killed) must be rolled back, which a read-only
+ * connection cannot do, and an immutable one would read the pages the
+ * writer had written before it died. */
 static void open_readonly(struct rep_db *db)
 {
 	if (try_open(db, rep_opt.db_path, SQLITE_OPEN_READONLY) != SQLITE_OK)
@@ -315,7 +320,10 @@ static void open_readonly(struct rep_db *db)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(st) == SQLITE_ROW ? SQLITE_OK : sqlite3_errcode(db->h);
 	sqlite3_finalize(st);
-	if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_NOTADB || wal_exists())
+	if ((rc & 0xff) == SQLITE_READONLY && side_file_exists("-journal"))
+		rep_die("%s: a write to it was interrupted: any rep tool that writes it, run by a user "
+		    "who can, rolls it back", rep_opt.db);
+	if (rc == SQLITE_OK || (rc & 0xff) == SQLITE_NOTADB || side_file_exists("-wal"))
 		return;
 	sqlite3_close(db->h);
 	char *uri = immutable_uri(rep_opt.db_path);

@@ -189,6 +189,53 @@ called() {
 	status=$(cat "calls/$1.rc") output=$(cat "calls/$1.out") stderr=$(cat "calls/$1.err")
 }
 
+# A database in rollback-journal mode (a network file system's), its writer
+# killed after its first pages reached the file: readers open it read-only,
+# so they cannot roll the hot journal back, and must not read the file as if
+# nothing had happened (as immutable): they refuse; the next writer rolls
+# the change back.
+@test "a writer killed with a hot -journal: readers refuse it, root or not; the next writer rolls it back" {
+	local expected history
+	expected=$(rep-ls </dev/null)
+	history=$(rep-ls --history </dev/null)
+	sqlite3 metadata.db 'PRAGMA journal_mode = DELETE' >/dev/null
+	# a cache of a few pages: the change spills into the file before the kill
+	sqlite3 metadata.db >/dev/null 2>&1 <<-'EOF' || true
+		PRAGMA cache_size = 1;
+		BEGIN;
+		UPDATE app SET status = 'retired', updated = 'interrupted';
+		INSERT INTO history (app_id, time, new_status, user, note)
+		  SELECT 1, 'interrupted', 'retired', 'killer', hex(randomblob(200)) FROM generate_series(1, 2000);
+		.shell kill -9 $PPID
+	EOF
+	assert [ -s metadata.db-journal ]
+	assert_not_equal "$(sqlite3 'file:metadata.db?immutable=1' 'SELECT DISTINCT updated FROM app')" \
+		"$(cut -f7 <<<"$expected" | sort -u)"
+	run --separate-stderr rep-ls </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-ls: metadata.db: a write to it was interrupted: any rep tool that writes it, run by a user who can, rolls it back'
+	run --separate-stderr rep-ls --history </dev/null
+	assert_failure 2
+	assert_output ''
+	if [ "$(id -u)" -eq 0 ] && as_nobody true 2>/dev/null; then
+		nobody_fixture
+		cp metadata.db-journal "$RO/db/"
+		chmod 644 "$RO/db/metadata.db-journal"
+		run --separate-stderr as_nobody "$RO/bin/rep-ls" --db "$RO/db/metadata.db" </dev/null
+		assert_failure 2
+		assert_output ''
+		assert_stderr "rep-ls: $RO/db/metadata.db: a write to it was interrupted: any rep tool that writes it, run by a user who can, rolls it back"
+		assert [ -s "$RO/db/metadata.db-journal" ]
+	fi
+	run --separate-stderr rep-setstatus -m after ready app-a </dev/null
+	assert_success
+	assert_no_side_files
+	assert_equal "$(rep-ls </dev/null | cut -f1,2)" "$(lines "app-a${TAB}ready" "app-b${TAB}ready")"
+	assert_equal "$(rep-ls --history </dev/null | head -n -1)" "$history"
+	assert_equal "$(sqlite3 metadata.db 'PRAGMA journal_mode; PRAGMA integrity_check')" "$(lines wal ok)"
+}
+
 @test "a database on a read-only file system: rep-ls, rep-diff, rep-tar work; writes exit 2, change nothing" {
 	local expected history before
 	expected=$(rep-ls </dev/null)
