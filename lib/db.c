@@ -1,5 +1,6 @@
 /* The metadata database. All SQL of rep lives in this file. */
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,9 @@
 #include <unistd.h>
 
 #include "rep.h"
+
+/* how long a connection waits for another one's lock */
+#define BUSY_TIMEOUT_MS 30000
 
 #define REP_APPLICATION_ID 0x72657031 /* "rep1" */
 
@@ -219,7 +223,21 @@ static int tune_writer(struct rep_db *db)
 	wal = strcmp(col(st, 0), "wal") == 0;
 	sqlite3_finalize(st);
 	if (!wal && !on_network_fs(rep_opt.db_path)) {
-		exec(db, "PRAGMA journal_mode = WAL");
+		/* The switch takes a lock on top of the one its read holds:
+		 * when another connection is doing the same, SQLite fails one
+		 * of them at once (database is locked), without the busy
+		 * timeout, lest they wait for each other. Having failed, it
+		 * holds nothing, so it waits here and tries again. */
+		struct timespec tick = { 0, 10 * 1000 * 1000 };
+		int rc;
+		for (int waited = 0;; waited += 10) {
+			rc = sqlite3_exec(db->h, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+			if ((rc & 0xff) != SQLITE_BUSY || waited >= BUSY_TIMEOUT_MS)
+				break;
+			nanosleep(&tick, NULL);
+		}
+		if (rc != SQLITE_OK)
+			db_die(db);
 		wal = 1;
 	}
 	/* A batch of 100,000 changes touches a few tens of MiB of pages;
@@ -298,7 +316,7 @@ static int try_open(struct rep_db *db, const char *name, int flags)
 {
 	int rc = sqlite3_open_v2(name, &db->h, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
-		sqlite3_busy_timeout(db->h, 30000);
+		sqlite3_busy_timeout(db->h, BUSY_TIMEOUT_MS);
 		sqlite3_extended_result_codes(db->h, 1);
 	}
 	return rc;
@@ -338,17 +356,31 @@ static void open_readonly(struct rep_db *db)
 static void open_writer(struct rep_db *db, int exists, enum rep_open how)
 {
 	int flags = SQLITE_OPEN_READWRITE | (exists ? 0 : SQLITE_OPEN_CREATE);
-	int appid, version, objects;
+	int appid, version, objects, made = 0;
 
-	if (try_open(db, rep_opt.db_path, flags) != SQLITE_OK)
+	/* One creator: of two runs that both found no database, the one
+	 * that makes the file is the one that removes it if it fails; the
+	 * other takes it as existing (an empty file is a new database to
+	 * rep-register). Any other error, SQLite's open reports. */
+	if (!exists) {
+		int fd = open(rep_opt.db_path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			close(fd);
+			made = 1;
+		}
+	}
+	if (try_open(db, rep_opt.db_path, flags) != SQLITE_OK) {
+		if (made)
+			unlink(rep_opt.db_path);
 		db_die(db);
+	}
 	/* SQLite opens read-only what it cannot open for writing */
 	if (sqlite3_db_readonly(db->h, "main") == 1) {
 		if (access(rep_opt.db_path, W_OK) < 0)
 			rep_die_errno("%s", rep_opt.db);
 		rep_die("%s: cannot be opened for writing", rep_opt.db);
 	}
-	if (!exists) {
+	if (made) {
 		created_db = db;
 		rep_on_die(remove_created);
 	}
