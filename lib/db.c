@@ -2,8 +2,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -115,6 +117,11 @@ static const char *const stmt_sql[ST_COUNT] = {
 struct rep_db {
 	sqlite3 *h;
 	int readonly;
+	/* A new database is built under the name aside (the database's
+	 * name and ".new"), locked by a flock of its directory (lockfd),
+	 * and renamed into place by its commit. */
+	char *aside;
+	int lockfd;
 	sqlite3_stmt *st[ST_COUNT];
 };
 
@@ -180,18 +187,35 @@ static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int i)
 	dst[n] = 0;
 }
 
-/* Unlinks a database this run created, when the run fails: a failed
- * command leaves the disk as it found it. */
-static void remove_created(void)
+static void unlink_side_files(const char *name)
 {
-	static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+	static const char *const suffix[] = { "-wal", "-shm", "-journal" };
 	char path[4200];
 
-	rep_db_close(created_db);
 	for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
-		snprintf(path, sizeof path, "%s%s", rep_opt.db_path, suffix[i]);
+		snprintf(path, sizeof path, "%s%s", name, suffix[i]);
 		unlink(path);
 	}
+}
+
+static void unlink_with_side_files(const char *name)
+{
+	unlink(name);
+	unlink_side_files(name);
+}
+
+/* Unlinks a database this run created, when the run fails: a failed
+ * command leaves the disk as it found it. One built aside may be in use
+ * by the main thread while a hashing thread dies: its files go, its
+ * connection and the lock of its directory stay until the exit. */
+static void remove_created(void)
+{
+	if (created_db->aside) {
+		unlink_with_side_files(created_db->aside);
+		return;
+	}
+	rep_db_close(created_db);
+	unlink_with_side_files(rep_opt.db_path);
 }
 
 static int on_network_fs(const char *path)
@@ -351,12 +375,76 @@ static void open_readonly(struct rep_db *db)
 		db_die(db);
 }
 
+/* Builds a new database aside (see struct rep_db), in its directory,
+ * which stays locked until the commit publishes it or the run ends:
+ * another run that would create it waits, then finds it made. Until
+ * then readers find no database, and a run that fails or is killed
+ * leaves none. With no journal file and no syncs before the one at the
+ * end, a first registration writes its data once.
+ * Returns 1 if opened so, 0 if the database now exists (made by the
+ * run that held the lock), -1 for the way below (a network file
+ * system, where flock may not work and WAL does not). */
+static int open_aside(struct rep_db *db, enum rep_open how)
+{
+	size_t n = strlen(rep_opt.db_path);
+	char *dir = rep_xstrdup(rep_opt.db_path), *slash = strrchr(dir, '/');
+
+	/* db_path is absolute */
+	slash[slash == dir] = '\0';
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (dfd < 0 || on_network_fs(rep_opt.db_path)) {
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	if (flock(dfd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK && rep_stderr_tty() && !rep_opt.quiet)
+			fprintf(stderr, "%s: %s: another run is creating it: waiting\n", rep_prog, rep_opt.db);
+		while (flock(dfd, LOCK_EX) < 0)
+			if (errno != EINTR)
+				rep_die_errno("%s: locking its directory", rep_opt.db);
+	}
+	if (access(rep_opt.db_path, F_OK) == 0) {
+		close(dfd);
+		return 0;
+	}
+	db->lockfd = dfd;
+	db->aside = rep_xmalloc(n + sizeof ".new");
+	memcpy(db->aside, rep_opt.db_path, n);
+	memcpy(db->aside + n, ".new", sizeof ".new");
+	/* only a run holding the lock makes these: any there are left
+	 * from a run that was killed */
+	unlink_with_side_files(db->aside);
+	created_db = db;
+	rep_on_die(remove_created);
+	int fd = open(db->aside, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		rep_die_errno("%s.new", rep_opt.db);
+	close(fd);
+	if (try_open(db, db->aside, SQLITE_OPEN_READWRITE) != SQLITE_OK)
+		db_die(db);
+	/* a failed run removes the file: it needs no journal on disk, and
+	 * publish() syncs it once */
+	exec(db, "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF;"
+	    " PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456");
+	migrate(db, how);
+	return 1;
+}
+
 /* Opens for writing, creating the database if it is not there (a run
  * that fails unlinks the database it created). */
 static void open_writer(struct rep_db *db, int exists, enum rep_open how)
 {
-	int flags = SQLITE_OPEN_READWRITE | (exists ? 0 : SQLITE_OPEN_CREATE);
 	int appid, version, objects, made = 0;
+
+	if (!exists && how == REP_RW_CREATE) {
+		int rc = open_aside(db, how);
+		if (rc == 1)
+			return;
+		exists = rc == 0;
+	}
+	int flags = SQLITE_OPEN_READWRITE | (exists ? 0 : SQLITE_OPEN_CREATE);
 
 	/* One creator: of two runs that both found no database, the one
 	 * that makes the file is the one that removes it if it fails; the
@@ -414,6 +502,7 @@ struct rep_db *rep_db_open(enum rep_open how)
 	if (!db)
 		rep_die("out of memory");
 	db->readonly = how == REP_RO;
+	db->lockfd = -1;
 	if (db->readonly) {
 		open_readonly(db);
 		migrate(db, how);
@@ -437,6 +526,14 @@ void rep_db_close(struct rep_db *db)
 		sqlite3_finalize(db->st[i]);
 	if (sqlite3_close(db->h) != SQLITE_OK)
 		db_die(db);
+	/* built aside and not published: nobody else knows it, and the
+	 * lock keeps any other creator out until it is gone */
+	if (db->aside) {
+		unlink_with_side_files(db->aside);
+		free(db->aside);
+	}
+	if (db->lockfd >= 0)
+		close(db->lockfd);
 	if (db == created_db)
 		created_db = NULL;
 	if (db == opened)
@@ -449,9 +546,53 @@ void rep_db_begin(struct rep_db *db)
 	exec(db, "BEGIN IMMEDIATE");
 }
 
+/* Publishes a database built aside: WAL mode, as every writer wants
+ * it (it is on a local file system), the file synced, then renamed to its
+ * name unless something else has taken that meanwhile, then the
+ * directory synced. The connection ends here. */
+static void publish(struct rep_db *db)
+{
+	exec(db, "PRAGMA journal_mode = WAL");
+	for (int i = 0; i < ST_COUNT; i++) {
+		sqlite3_finalize(db->st[i]);
+		db->st[i] = NULL;
+	}
+	if (sqlite3_close(db->h) != SQLITE_OK)
+		db_die(db);
+	db->h = NULL;
+	int fd = open(db->aside, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fdatasync(fd) < 0)
+		rep_die_errno("%s.new", rep_opt.db);
+	close(fd);
+	/* Side files with no database are left from one removed by hand:
+	 * a -wal among them would be read as part of this one. (The lock
+	 * keeps rep's creators out; with no database, no connection.) */
+	unlink_side_files(rep_opt.db_path);
+	int rc = renameat2(AT_FDCWD, db->aside, AT_FDCWD, rep_opt.db_path, RENAME_NOREPLACE);
+	if (rc < 0 && (errno == EINVAL || errno == ENOSYS)) {
+		/* a file system without RENAME_NOREPLACE: link is as exclusive */
+		rc = link(db->aside, rep_opt.db_path);
+		if (rc == 0)
+			unlink(db->aside);
+	}
+	if (rc < 0 && errno == EEXIST)
+		rep_die("%s: made meanwhile by another program: this run's changes are not in it",
+		    rep_opt.db);
+	if (rc < 0)
+		rep_die_errno("%s", rep_opt.db);
+	free(db->aside);
+	db->aside = NULL;
+	created_db = NULL;
+	rep_on_die_cancel(remove_created);
+	if (fsync(db->lockfd) < 0)
+		rep_die_errno("%s: syncing its directory", rep_opt.db);
+}
+
 void rep_db_commit(struct rep_db *db)
 {
 	exec(db, "COMMIT");
+	if (db->aside)
+		publish(db);
 	if (db == created_db) {
 		created_db = NULL;
 		rep_on_die_cancel(remove_created);

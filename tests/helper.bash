@@ -166,10 +166,12 @@ assert_appdata_unchanged() {
 	fi
 }
 
-# assert_no_db [FILE]: neither the database nor any of its side files exist.
+# assert_no_db [FILE]: neither the database nor any of its side files exist,
+# nor the new database rep-register builds beside it (FILE.new).
 assert_no_db() {
 	local db=${1:-metadata.db} f
-	for f in "$db" "$db-wal" "$db-shm" "$db-journal"; do
+	for f in "$db" "$db-wal" "$db-shm" "$db-journal" "$db.new" "$db.new-wal" \
+		"$db.new-shm" "$db.new-journal"; do
 		if [ -e "$f" ] || [ -L "$f" ]; then
 			fail "$f exists but should not"
 		fi

@@ -78,6 +78,134 @@ load helper
 	assert_equal "$(sqlite3 metadata.db "SELECT name, status FROM app")" 'app-a|registered'
 }
 
+@test "a new database is built as metadata.db.new, synced, and renamed into place in WAL mode" {
+	command -v strace >/dev/null || skip 'needs strace'
+	strace -f -o /dev/null true 2>/dev/null || skip 'strace cannot trace here'
+	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+	mkapp app-a README
+	run --separate-stderr strace -f -qq -e trace=fdatasync,renameat2 -o trace rep-register app-a </dev/null
+	assert_success
+	assert_records "$(record app-a registered)"
+	assert_stderr '1 registered, 0 refreshed, 0 unchanged'
+	# one sync, of the new file, then the rename that publishes it
+	run grep -c 'fdatasync(' trace
+	assert_output 1
+	run grep -o 'renameat2(.*' trace
+	assert_output "renameat2(AT_FDCWD, \"$PWD/metadata.db.new\", AT_FDCWD, \"$PWD/metadata.db\", RENAME_NOREPLACE) = 0"
+	assert_equal "$(sqlite3 metadata.db 'PRAGMA journal_mode')" wal
+	assert_equal "$(sqlite3 metadata.db 'PRAGMA integrity_check')" ok
+	assert_no_db metadata.db.new
+}
+
+@test "a metadata.db.new left by a killed run, and its side files, give way to the next one" {
+	mkapp app-a README
+	local f
+	for f in metadata.db.new metadata.db.new-journal metadata.db.new-wal metadata.db.new-shm; do
+		printf 'left by a killed run\n' >"$f"
+	done
+	run --separate-stderr rep-register app-a </dev/null
+	assert_success
+	assert_records "$(record app-a registered)"
+	assert_stderr '1 registered, 0 refreshed, 0 unchanged'
+	assert_no_db metadata.db.new
+	assert_equal "$(rep-ls -o name </dev/null)" app-a
+}
+
+@test "side files of a database removed by hand are not read into the new one" {
+	mkapp app-a README
+	# a -wal holding a committed page 1 of another database, its
+	# writer gone before the checkpoint
+	sqlite3 old.db <<-'EOF'
+		PRAGMA journal_mode = WAL;
+		CREATE TABLE app (other);
+		INSERT INTO app VALUES ('not rep');
+		.shell cp old.db-wal metadata.db-wal
+		.shell cp old.db-shm metadata.db-shm
+	EOF
+	assert [ -s metadata.db-wal ]
+	run --separate-stderr rep-register app-a </dev/null
+	assert_success
+	assert_records "$(record app-a registered)"
+	assert_stderr '1 registered, 0 refreshed, 0 unchanged'
+	assert_equal "$(rep-ls -o name,status </dev/null)" "app-a${TAB}registered"
+	assert_equal "$(sqlite3 metadata.db 'PRAGMA integrity_check')" ok
+}
+
+# hold_creation_lock SECONDS CMD: in the background, holds the lock that a
+# creating rep-register takes (a flock of the directory) for SECONDS, then
+# runs CMD; returns once the lock is held.
+hold_creation_lock() {
+	# shellcheck disable=SC2016 # the inner sh expands them
+	flock . sh -c ': >locked; sleep "$1"; eval "$2"' sh "$@" &
+	holder=$!
+	while ! [ -e locked ]; do sleep 0.05; done
+}
+
+@test "a run that would create the database waits for the one creating it, then registers into it" {
+	mkapp app-a README
+	mkapp app-b README
+	rep-register -q --db made.db app-a </dev/null >/dev/null
+	hold_creation_lock 1 'cp made.db metadata.db'
+	run --separate-stderr rep-register --all </dev/null
+	wait "$holder"
+	assert_success
+	assert_records "$(record app-b registered)"
+	assert_stderr '1 registered, 0 refreshed, 1 unchanged'
+	assert_equal "$(rep-ls -o name </dev/null)" "$(lines app-a app-b)"
+	assert_no_db metadata.db.new
+}
+
+@test "waiting for another creator is said on a terminal, not with -q" {
+	command -v script >/dev/null || skip 'needs script(1)'
+	mkapp app-a README
+	hold_creation_lock 1 :
+	run script -qec 'rep-register app-a </dev/null >/dev/null' /dev/null
+	wait "$holder"
+	assert_success
+	assert_line --index 0 --partial 'rep-register: metadata.db: another run is creating it: waiting'
+	assert_line --index 1 --partial '1 registered, 0 refreshed, 0 unchanged'
+	rm metadata.db locked
+	hold_creation_lock 1 :
+	run script -qec 'rep-register -q app-a </dev/null >/dev/null' /dev/null
+	wait "$holder"
+	assert_success
+	assert_output ''
+}
+
+@test "a database made meanwhile by another program is left alone: exit 2, this run's discarded" {
+	command -v strace >/dev/null || skip 'needs strace'
+	strace -f -o /dev/null true 2>/dev/null || skip 'strace cannot trace here'
+	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+	mkapp app-a README
+	# the rename finds a database there (as if another program made it)
+	run --separate-stderr strace -f -qq -o /dev/null -e trace=renameat2 \
+		-e inject=renameat2:error=EEXIST rep-register app-a </dev/null
+	assert_failure 2
+	assert_records "$(record app-a registered)"
+	assert_stderr "rep-register: metadata.db: made meanwhile by another program: this run's changes are not in it"
+	assert_no_db
+	# the sync of the new file fails
+	run --separate-stderr strace -f -qq -o /dev/null -e trace=fdatasync \
+		-e inject=fdatasync:error=EIO rep-register app-a </dev/null
+	assert_failure 2
+	assert_stderr 'rep-register: metadata.db.new: Input/output error'
+	assert_no_db
+}
+
+@test "a directory the user cannot write: exit 2, nothing made" {
+	[ "$(id -u)" -eq 0 ] || skip "needs root to run a command as nobody (runuser)"
+	command -v runuser >/dev/null || skip "runuser not installed"
+	RO=$(mktemp -d /tmp/rep-ro.XXXXXX)
+	chmod 755 "$RO"
+	APPS=$RO/rep_applications mkapp app-a README
+	run --separate-stderr runuser -u nobody -- "$REP_BIN_DIR/rep-register" -C "$RO" app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: metadata.db.new: Permission denied'
+	assert_no_db "$RO/metadata.db"
+	rm -rf "$RO"
+}
+
 @test "the history table is append-only" {
 	mkapp app-a
 	register app-a
