@@ -115,7 +115,7 @@ static void check(struct diff *d, struct rep_db *db, int appsfd, int flags)
 		d->jobs[i].app_id = d->apps[i].id;
 	}
 	rep_db_cache_load(db, d->jobs, d->napps);
-	rep_hash_apps(appsfd, d->jobs, d->napps, flags);
+	rep_hash_apps(appsfd, d->jobs, d->napps, flags, NULL, NULL);
 	for (size_t i = 0; i < d->napps; i++) {
 		const struct rep_sum *s = &d->jobs[i].sum;
 		const struct rep_app *a = &d->apps[i];

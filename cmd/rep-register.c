@@ -72,13 +72,68 @@ static size_t unregistered(struct input *in, struct rep_db *db, size_t *known)
 	return ninvalid;
 }
 
+/* What the run records: each hashed job, in order, becomes an added or
+ * refreshed application, or is left as it is. */
+struct run {
+	struct rep_db *db;
+	struct rep_hash_job *jobs;
+	struct rep_app *apps;
+	struct rep_app **changed;
+	size_t nchanged, added, refreshed;
+	char now[32];
+};
+
+static void record(size_t i, void *arg)
+{
+	struct run *r = arg;
+	struct rep_hash_job *job = &r->jobs[i];
+	struct rep_app *a = &r->apps[i];
+	const struct rep_sum *s = &job->sum;
+	int found = r->db && rep_db_app_get(r->db, job->name, a);
+
+	if (found && a->files == s->files && a->bytes == s->bytes &&
+	    strcmp(a->checksum, s->checksum) == 0) {
+		/* registered meanwhile by another run: its id is new */
+		job->app_id = a->id;
+		if (job->dirty && !rep_opt.dry_run)
+			rep_db_cache_store(r->db, job, 0);
+		return;
+	}
+	char note[64];
+	if (found) {
+		snprintf(note, sizeof note, "refreshed: %.12s -> %.12s", a->checksum, s->checksum);
+		r->refreshed++;
+	} else {
+		memset(a, 0, sizeof *a);
+		snprintf(a->name, sizeof a->name, "%s", job->name);
+		strcpy(a->status, "registered");
+		strcpy(a->registered, r->now);
+		r->added++;
+	}
+	a->files = s->files;
+	a->bytes = s->bytes;
+	strcpy(a->checksum, s->checksum);
+	strcpy(a->updated, r->now);
+	r->changed[r->nchanged++] = a;
+	if (rep_opt.dry_run)
+		return;
+	if (found) {
+		rep_db_app_update_sum(r->db, a);
+		rep_db_event(r->db, a->id, r->now, a->status, a->status, note);
+	} else {
+		rep_db_app_insert(r->db, a);
+		rep_db_event(r->db, a->id, r->now, NULL, "registered", NULL);
+	}
+	job->app_id = a->id;
+	rep_db_cache_store(r->db, job, !found);
+}
+
 int main(int argc, char **argv)
 {
 	struct input in = { 0 };
-	struct rep_db *db;
+	struct run r = { 0 };
 	int all = 0, c;
-	size_t invalid = 0, added = 0, refreshed = 0, known = 0;
-	char now[32];
+	size_t invalid = 0, known = 0;
 
 	rep_init(argv[0]);
 	while ((c = rep_getopt(argc, argv, "anqH", longopts, usage)) != -1)
@@ -91,93 +146,63 @@ int main(int argc, char **argv)
 	in.appsfd = rep_open_apps();
 	if (!all)
 		rep_each_input(argc, argv, add_name, &in);
-	db = rep_opt.dry_run ? rep_db_open_maybe() : rep_db_open(REP_RW_CREATE);
+	r.db = rep_opt.dry_run ? rep_db_open_maybe() : rep_db_open(REP_RW_CREATE);
 	if (all)
-		invalid = unregistered(&in, db, &known);
+		invalid = unregistered(&in, r.db, &known);
 
-	struct rep_hash_job *jobs = calloc(in.names.n + 1, sizeof *jobs);
-	struct rep_app *apps = rep_xmalloc((in.names.n + 1) * sizeof *apps);
-	struct rep_app **changed = rep_xmalloc((in.names.n + 1) * sizeof *changed);
-	if (!jobs)
+	size_t n = in.names.n;
+	r.jobs = calloc(n + 1, sizeof *r.jobs);
+	r.apps = rep_xmalloc((n + 1) * sizeof *r.apps);
+	r.changed = rep_xmalloc((n + 1) * sizeof *r.changed);
+	if (!r.jobs)
 		rep_die("out of memory");
 	/* --all names only applications the database does not know */
-	for (size_t i = 0; i < in.names.n; i++) {
-		jobs[i].name = in.names.v[i];
-		if (db && !all && rep_db_app_get(db, jobs[i].name, &apps[i]))
-			jobs[i].app_id = apps[i].id;
+	for (size_t i = 0; i < n; i++) {
+		r.jobs[i].name = in.names.v[i];
+		if (r.db && !all && rep_db_app_get(r.db, r.jobs[i].name, &r.apps[i]))
+			r.jobs[i].app_id = r.apps[i].id;
 	}
-	if (db)
-		rep_db_cache_load(db, jobs, in.names.n);
-	rep_hash_apps(in.appsfd, jobs, in.names.n, 0);
-
-	rep_now(now);
-	if (db && !rep_opt.dry_run)
-		rep_db_begin(db);
-	size_t nchanged = 0;
-	for (size_t i = 0; i < in.names.n; i++) {
-		struct rep_app *a = &apps[i];
-		const struct rep_sum *s = &jobs[i].sum;
-		int found = db && rep_db_app_get(db, jobs[i].name, a);
-		if (found && a->files == s->files && a->bytes == s->bytes &&
-		    strcmp(a->checksum, s->checksum) == 0) {
-			/* registered meanwhile by another run: its id is new */
-			jobs[i].app_id = a->id;
-			if (jobs[i].dirty && !rep_opt.dry_run)
-				rep_db_cache_store(db, &jobs[i], 0);
-			continue;
-		}
-		char note[64];
-		if (found) {
-			snprintf(note, sizeof note, "refreshed: %.12s -> %.12s", a->checksum, s->checksum);
-			refreshed++;
-		} else {
-			memset(a, 0, sizeof *a);
-			snprintf(a->name, sizeof a->name, "%s", jobs[i].name);
-			strcpy(a->status, "registered");
-			strcpy(a->registered, now);
-			added++;
-		}
-		a->files = s->files;
-		a->bytes = s->bytes;
-		strcpy(a->checksum, s->checksum);
-		strcpy(a->updated, now);
-		changed[nchanged++] = a;
-		if (rep_opt.dry_run)
-			continue;
-		if (found) {
-			rep_db_app_update_sum(db, a);
-			rep_db_event(db, a->id, now, a->status, a->status, note);
-		} else {
-			rep_db_app_insert(db, a);
-			rep_db_event(db, a->id, now, NULL, "registered", NULL);
-		}
-		jobs[i].app_id = a->id;
-		rep_db_cache_store(db, &jobs[i], !found);
+	if (r.db)
+		rep_db_cache_load(r.db, r.jobs, n);
+	/* A new database is this run's alone until its commit: its
+	 * transaction can take the applications as they are hashed. An
+	 * existing one is locked only once all are. */
+	int early = r.db && !rep_opt.dry_run && rep_db_is_new(r.db);
+	rep_now(r.now);
+	if (early)
+		rep_db_begin(r.db);
+	rep_hash_apps(in.appsfd, r.jobs, n, 0, early ? record : NULL, &r);
+	if (!early) {
+		rep_now(r.now);
+		if (r.db && !rep_opt.dry_run)
+			rep_db_begin(r.db);
+		for (size_t i = 0; i < n; i++)
+			record(i, &r);
 	}
 	/* The records are out before the commit: if they cannot be
 	 * written, nothing changes (exit 2, or SIGPIPE). */
 	if (rep_opt.header)
 		rep_put_header(stdout, rep_app_fields, NULL, REP_APP_NFIELDS);
-	for (size_t i = 0; i < nchanged; i++)
-		rep_put_app(stdout, changed[i], NULL, 0);
+	for (size_t i = 0; i < r.nchanged; i++)
+		rep_put_app(stdout, r.changed[i], NULL, 0);
 	rep_finish();
-	if (db && !rep_opt.dry_run)
-		rep_db_commit(db);
-	rep_db_close(db);
+	if (r.db && !rep_opt.dry_run)
+		rep_db_commit(r.db);
+	rep_db_close(r.db);
 	if (!rep_opt.quiet) {
 		char skipped[64] = "";
 
 		if (invalid)
 			snprintf(skipped, sizeof skipped, ", %zu invalid skipped", invalid);
 		fprintf(stderr, "%s%zu registered, %zu refreshed, %zu unchanged%s\n",
-		    rep_opt.dry_run ? "dry run: " : "", added, refreshed,
-		    known + in.names.n - added - refreshed, skipped);
+		    rep_opt.dry_run ? "dry run: " : "", r.added, r.refreshed,
+		    known + n - r.added - r.refreshed, skipped);
 	}
-	for (size_t i = 0; i < in.names.n; i++)
-		rep_cache_free(&jobs[i]);
-	free(jobs);
-	free(apps);
-	free(changed);
+	for (size_t i = 0; i < n; i++)
+		rep_cache_free(&r.jobs[i]);
+	free(r.jobs);
+	free(r.apps);
+	free(r.changed);
 	rep_strset_free(&in.names);
 	close(in.appsfd);
 	return rep_finish();

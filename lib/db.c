@@ -855,6 +855,13 @@ void rep_db_cache_store(struct rep_db *db, const struct rep_hash_job *job, int i
 	}
 }
 
+/* Whether the database is new, built aside and unknown to any other
+ * process until its commit. */
+int rep_db_is_new(const struct rep_db *db)
+{
+	return db->aside != NULL;
+}
+
 int rep_db_readonly(const struct rep_db *db)
 {
 	return db->readonly;

@@ -130,6 +130,7 @@ struct rep_db *rep_db_open_maybe(void);
 void rep_db_close(struct rep_db *db);
 void rep_db_begin(struct rep_db *db);
 void rep_db_commit(struct rep_db *db);
+int rep_db_is_new(const struct rep_db *db);
 int rep_db_app_get(struct rep_db *db, const char *name, struct rep_app *a);
 void rep_db_app_insert(struct rep_db *db, struct rep_app *a);
 void rep_db_app_update_sum(struct rep_db *db, const struct rep_app *a);
@@ -209,7 +210,12 @@ void rep_fold_init(struct rep_fold *f);
 void rep_fold_add(struct rep_fold *f, char type, const char *path,
     const unsigned char *digest, int64_t size);
 void rep_fold_end(struct rep_fold *f, struct rep_sum *sum);
-void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags);
+/* each (may be NULL) is called with the index of every job, in order,
+ * by the calling thread, as soon as that job and all before it are
+ * done: while the other threads still hash, when there are many. */
+typedef void rep_hashed_fn(size_t i, void *arg);
+void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags,
+    rep_hashed_fn *each, void *arg);
 void rep_cache_free(struct rep_hash_job *job);
 void rep_list_apps(int appsfd, struct rep_strset *valid, struct rep_strset *invalid);
 int rep_open_apps(void);

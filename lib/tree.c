@@ -39,6 +39,7 @@ struct tree {
 	} slot[REP_RING_SLOTS];
 	int done[REP_RING_SLOTS]; /* directories walked, to close after the batch */
 	int ndone;
+	atomic_int finished;      /* hashed and folded: its job is complete */
 };
 
 struct file_job {
@@ -56,7 +57,22 @@ struct pool {
 	size_t nfiles, total;
 	atomic_size_t next, done;
 	atomic_llong bytes;
+	rep_hashed_fn *each;  /* called for jobs in order, by the calling thread */
+	void *arg;
+	size_t passed;        /* jobs handed to each */
+	pthread_t caller;
 };
+
+/* Hands each finished job to p->each, in order, up to the first one not
+ * finished. Only the calling thread does this. */
+static void pass_finished(struct pool *p)
+{
+	if (!p->each)
+		return;
+	while (p->passed < p->ntrees &&
+	    atomic_load_explicit(&p->trees[p->passed].finished, memory_order_acquire))
+		p->each(p->passed++, p->arg);
+}
 
 void rep_hex(const unsigned char *d, size_t n, char *out)
 {
@@ -638,7 +654,10 @@ static void *app_worker(void *arg)
 		if (t->n)
 			qsort(t->e, t->n, sizeof *t->e, by_path);
 		finish_tree(p, t);
+		atomic_store_explicit(&t->finished, 1, memory_order_release);
 		atomic_fetch_add(&p->done, 1);
+		if (pthread_equal(pthread_self(), p->caller))
+			pass_finished(p);
 	}
 	rep_ring_free(ring);
 	free(buf);
@@ -668,6 +687,7 @@ static void run_pool(void *(*fn)(void *), struct pool *p, int show, const char *
 		fn(p);
 	while (show && atomic_load(&p->done) < p->total) {
 		progress(p, unit);
+		pass_finished(p);
 		nanosleep(&tick, NULL);
 	}
 	for (int i = 0; i < started; i++)
@@ -721,9 +741,11 @@ static int64_t cache_time(void)
  * its cache rows. Many applications are shared out whole (walk, hash,
  * fold: no waiting between steps, memory bounded by one application
  * per core). */
-void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags)
+void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags,
+    rep_hashed_fn *each, void *arg)
 {
-	struct pool p = { .appsfd = appsfd, .flags = flags, .ntrees = n, .total = n };
+	struct pool p = { .appsfd = appsfd, .flags = flags, .ntrees = n, .total = n,
+		.each = each, .arg = arg, .caller = pthread_self() };
 	int show = !rep_opt.quiet && rep_stderr_tty();
 
 	p.cache_time = cache_time();
@@ -738,6 +760,9 @@ void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags)
 		hash_by_file(&p, show);
 	else
 		run_pool(app_worker, &p, show, "applications");
+	for (size_t i = 0; i < n; i++)
+		atomic_store_explicit(&p.trees[i].finished, 1, memory_order_relaxed);
+	pass_finished(&p);
 	free(p.trees);
 }
 
