@@ -4,8 +4,8 @@
 load helper
 
 teardown() {
-	if [ -n "${RO:-}" ] && [ -d "$RO" ]; then
-		rm -rf -- "$RO"
+	if [ -n "${NOBODY_DIR:-}" ]; then
+		rm -rf -- "$NOBODY_DIR"
 	fi
 }
 
@@ -65,13 +65,8 @@ teardown() {
 }
 
 @test "a user who cannot write the directory can list but not change" {
-	[ "$(id -u)" -eq 0 ] || skip "needs root to run a command as nobody (runuser)"
-	command -v runuser >/dev/null || skip "runuser not installed"
-	RO=$(mktemp -d /tmp/rep-ro.XXXXXX)
-	chmod 755 "$RO"
-	mkdir "$RO/bin"
-	cp "$REP_BIN_DIR"/rep-* "$RO/bin/"
-	chmod 755 "$RO"/bin/*
+	nobody_dir
+	RO=$NOBODY_DIR
 	APPS=$RO/rep_applications mkapp app-a
 	APPS=$RO/rep_applications mkapp app-b README bin/run
 	rep-register -q -C "$RO" app-a app-b </dev/null >/dev/null

@@ -166,6 +166,21 @@ assert_appdata_unchanged() {
 	fi
 }
 
+# nobody_dir: skips the test unless root can run commands as nobody;
+# else sets NOBODY_DIR to a new directory in /tmp that nobody can enter
+# (BATS_TEST_TMPDIR may be in a private TMPDIR), with a copy of the tools
+# in NOBODY_DIR/bin (nobody may not reach REP_BIN_DIR either). The
+# test file's teardown removes it.
+nobody_dir() {
+	[ "$(id -u)" -eq 0 ] || skip 'needs root to run a command as nobody (runuser)'
+	command -v runuser >/dev/null || skip 'runuser not installed'
+	NOBODY_DIR=$(mktemp -d /tmp/rep-nobody.XXXXXX)
+	chmod 755 "$NOBODY_DIR"
+	mkdir "$NOBODY_DIR/bin"
+	cp "$REP_BIN_DIR"/rep-* "$NOBODY_DIR/bin/"
+	chmod 755 "$NOBODY_DIR"/bin/*
+}
+
 # assert_no_db [FILE]: neither the database nor any of its side files exist,
 # nor the new database rep-register builds beside it (FILE.new).
 assert_no_db() {

@@ -6,8 +6,8 @@ load helper
 bats_require_minimum_version 1.5.0
 
 teardown() {
-	if [ -n "${RO_DIR:-}" ]; then
-		rm -rf -- "$RO_DIR"
+	if [ -n "${NOBODY_DIR:-}" ]; then
+		rm -rf -- "$NOBODY_DIR"
 	fi
 }
 
@@ -737,11 +737,8 @@ same_size_edit() {
 }
 
 @test "a read-only database: works, reports the same, changes nothing" {
-	[ "$(id -u)" -eq 0 ] || skip 'needs root to run as nobody'
-	RO_DIR=$(mktemp -d /tmp/rep-diff-ro.XXXXXX)
-	chmod 755 "$RO_DIR"
-	mkdir "$RO_DIR/bin"
-	cp "$REP_BIN_DIR/rep-diff" "$REP_BIN_DIR/rep-register" "$RO_DIR/bin/"
+	nobody_dir
+	RO_DIR=$NOBODY_DIR
 	cd "$RO_DIR"
 	umask 022
 	mkdir rep_applications

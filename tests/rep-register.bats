@@ -3,6 +3,12 @@
 
 load helper
 
+teardown() {
+	if [ -n "${NOBODY_DIR:-}" ]; then
+		rm -rf -- "$NOBODY_DIR"
+	fi
+}
+
 # --- registering -----------------------------------------------------------
 
 @test "registers named applications with status registered, echoing their records" {
@@ -193,17 +199,13 @@ hold_creation_lock() {
 }
 
 @test "a directory the user cannot write: exit 2, nothing made" {
-	[ "$(id -u)" -eq 0 ] || skip "needs root to run a command as nobody (runuser)"
-	command -v runuser >/dev/null || skip "runuser not installed"
-	RO=$(mktemp -d /tmp/rep-ro.XXXXXX)
-	chmod 755 "$RO"
-	APPS=$RO/rep_applications mkapp app-a README
-	run --separate-stderr runuser -u nobody -- "$REP_BIN_DIR/rep-register" -C "$RO" app-a </dev/null
+	nobody_dir
+	APPS=$NOBODY_DIR/rep_applications mkapp app-a README
+	run --separate-stderr runuser -u nobody -- "$NOBODY_DIR/bin/rep-register" -C "$NOBODY_DIR" app-a </dev/null
 	assert_failure 2
 	assert_output ''
 	assert_stderr 'rep-register: metadata.db.new: Permission denied'
-	assert_no_db "$RO/metadata.db"
-	rm -rf "$RO"
+	assert_no_db "$NOBODY_DIR/metadata.db"
 }
 
 @test "the history table is append-only" {
