@@ -168,9 +168,10 @@ int main(int argc, char **argv)
 	 * transaction can take the applications as they are hashed. An
 	 * existing one is locked only once all are. */
 	int early = r.db && !rep_opt.dry_run && rep_db_is_new(r.db);
-	rep_now(r.now);
-	if (early)
+	if (early) {
+		rep_now(r.now);
 		rep_db_begin(r.db);
+	}
 	rep_hash_apps(in.appsfd, r.jobs, n, 0, early ? record : NULL, &r);
 	if (!early) {
 		rep_now(r.now);
