@@ -195,7 +195,7 @@ called() {
 # nothing had happened (as immutable): they refuse; the next writer rolls
 # the change back.
 @test "a writer killed with a hot -journal: readers refuse it, root or not; the next writer rolls it back" {
-	local expected history
+	local expected history dist
 	expected=$(rep-ls </dev/null)
 	history=$(rep-ls --history </dev/null)
 	sqlite3 metadata.db 'PRAGMA journal_mode = DELETE' >/dev/null
@@ -218,6 +218,17 @@ called() {
 	run --separate-stderr rep-ls --history </dev/null
 	assert_failure 2
 	assert_output ''
+	# every other tool that only reads refuses alike, and makes nothing
+	run --separate-stderr rep-setstatus -n ready app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-setstatus: metadata.db: a write to it was interrupted: any rep tool that writes it, run by a user who can, rolls it back'
+	dist=$(ls -A dist)
+	run --separate-stderr rep-tar -q -d dist app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-tar: metadata.db: a write to it was interrupted: any rep tool that writes it, run by a user who can, rolls it back'
+	assert_equal "$(ls -A dist)" "$dist"
 	if [ "$(id -u)" -eq 0 ] && as_nobody true 2>/dev/null; then
 		nobody_fixture
 		cp metadata.db-journal "$RO/db/"
@@ -226,6 +237,11 @@ called() {
 		assert_failure 2
 		assert_output ''
 		assert_stderr "rep-ls: $RO/db/metadata.db: a write to it was interrupted: any rep tool that writes it, run by a user who can, rolls it back"
+		# rep-diff cannot write the database, so it only reads it: it refuses too
+		run --separate-stderr as_nobody "$RO/bin/rep-diff" --db "$RO/db/metadata.db" --apps "$RO/db/rep_applications" </dev/null
+		assert_failure 2
+		assert_output ''
+		assert_stderr "rep-diff: $RO/db/metadata.db: a write to it was interrupted: any rep tool that writes it, run by a user who can, rolls it back"
 		assert [ -s "$RO/db/metadata.db-journal" ]
 	fi
 	run --separate-stderr rep-setstatus -m after ready app-a </dev/null
