@@ -10,7 +10,7 @@
  * four it mutates the compressed bytes themselves. */
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -25,28 +25,38 @@ static char base[1024], path[1100], out[1100];
 static int fd, basefd, cwd;
 static struct rep_manifest m;
 
-/* Removing a tree whose directories may be read-only. */
-static int open_up(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+/* Removing a tree whose directories may be read-only, and whose paths
+ * may be longer than PATH_MAX (which nftw cannot walk): by descriptor. */
+static int remove_at(int dirfd, const char *name)
 {
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_D)
-		chmod(p, 0700);
-	return 0;
-}
+	struct stat st;
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0);
+	if (fchmodat(dirfd, name, 0700, 0) < 0)
+		return -1;
+	int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = sub < 0 ? NULL : fdopendir(sub);
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d) {
+		if (sub >= 0)
+			close(sub);
+		return -1;
+	}
+	while (rc == 0 && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			rc = remove_at(sub, e->d_name);
+	closedir(d);
+	return rc ? rc : unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
 static int remove_tree(const char *dir)
 {
-	nftw(dir, open_up, 16, FTW_PHYS);
-	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return remove_at(AT_FDCWD, dir);
 }
 
 static void remove_base(void)
@@ -91,24 +101,44 @@ static int beside_release(void)
 	return n;
 }
 
-/* A symlink of the unpacked release: it must be in an application, and
- * point inside it. */
-static int link_inside(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+/* Every symlink of the unpacked release, walked by descriptor (its paths
+ * may be longer than PATH_MAX): it must be in an application, and point
+ * inside it. rel is the path below the release, of capacity cap. */
+static void links_inside(int dirfd, char *rel, size_t len, size_t cap)
 {
-	(void)st;
-	(void)ftw;
-	if (flag != FTW_SL)
-		return 0;
-	const char *top = "/rep_applications/", *in = p + strlen(out);
-	FUZZ_CHECK(strncmp(in, top, strlen(top)) == 0);
-	const char *rel = strchr(in + strlen(top), '/');
-	FUZZ_CHECK(rel && rel[1]);
-	char target[4096];
-	ssize_t n = readlink(p, target, sizeof target - 1);
-	FUZZ_CHECK(n > 0);
-	target[n] = 0;
-	FUZZ_CHECK(!fuzz_climbs_out(rel + 1, target));
-	return 0;
+	DIR *d = fdopendir(dirfd);
+	struct dirent *e;
+
+	if (!d)
+		abort();
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		size_t n = strlen(e->d_name);
+		struct stat st;
+		if (len + n + 2 > cap || fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			abort();
+		snprintf(rel + len, cap - len, "%s%s", len ? "/" : "", e->d_name);
+		size_t sub = len + n + (len > 0);
+		if (S_ISDIR(st.st_mode)) {
+			int below = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (below < 0)
+				abort();
+			links_inside(below, rel, sub, cap);
+		} else if (S_ISLNK(st.st_mode)) {
+			const char *top = "rep_applications/";
+			FUZZ_CHECK(strncmp(rel, top, strlen(top)) == 0);
+			const char *in = strchr(rel + strlen(top), '/');
+			FUZZ_CHECK(in && in[1]);
+			char target[PATH_MAX];
+			ssize_t got = readlinkat(dirfd, e->d_name, target, sizeof target - 1);
+			FUZZ_CHECK(got > 0);
+			target[got] = 0;
+			FUZZ_CHECK(!fuzz_climbs_out(in + 1, target));
+		}
+		rel[len] = 0;
+	}
+	closedir(d);
 }
 
 static void unpacked(void)
@@ -123,7 +153,12 @@ static void unpacked(void)
 	if (fchdir(cwd) < 0)
 		abort();
 	FUZZ_CHECK(beside_release() == 0);
-	nftw(out, link_inside, 16, FTW_PHYS);
+	static char rel[1 << 20];
+	int top = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (top < 0)
+		abort();
+	rel[0] = 0;
+	links_inside(top, rel, 0, sizeof rel);
 	if (remove_tree(out) != 0)
 		abort();
 }

@@ -5,6 +5,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -536,6 +537,7 @@ struct app_seen {
 	struct rep_entry *e;
 	size_t n, cap;
 	int64_t bytes;            /* of its regular files so far */
+	struct rep_strset paths;  /* every entry, without a trailing '/' */
 	struct rep_strset links;  /* an entry below one would be written through it */
 };
 
@@ -614,6 +616,20 @@ static int bad_path(const char *p)
 	for (const char *s = p; *s;) {
 		size_t n = strcspn(s, "/");
 		if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+			return 1;
+		s += n;
+		s += *s == '/';
+	}
+	return 0;
+}
+
+/* A path no directory can hold: a component longer than NAME_MAX bytes.
+ * No tree rep-tar reads has one, and unpacking it would fail half-way. */
+static int long_name(const char *p)
+{
+	for (const char *s = p; *s;) {
+		size_t n = strcspn(s, "/");
+		if (n > NAME_MAX)
 			return 1;
 		s += n;
 		s += *s == '/';
@@ -778,6 +794,8 @@ static void check_entry(struct archive *a, struct archive_entry *ae, struct unpa
 
 	if (!path || bad_path(path))
 		rep_die("%s: %s: unsafe path", label, path ? path : "(none)");
+	if (long_name(path))
+		rep_die("%s: %s: file name too long", label, path);
 	if (archive_entry_hardlink(ae))
 		rep_die("%s: %s: hard links are not allowed", label, path);
 	if (type != AE_IFDIR && type != AE_IFREG && type != AE_IFLNK)
@@ -805,23 +823,33 @@ static void check_entry(struct archive *a, struct archive_entry *ae, struct unpa
 		disk_entry(u, NULL, ae, NULL);
 		return;
 	}
-	for (const char *slash = rel; (slash = strchr(slash, '/')); slash++) {
-		char *parent = rep_xstrdup(rel);
-		parent[slash - rel] = 0;
-		int through = rep_strset_find(&s->links, parent) >= 0;
-		free(parent);
-		if (through)
+	char *key = rep_xstrdup(rel);
+	size_t len = strlen(key);
+	if (key[len - 1] == '/')
+		key[len - 1] = 0;
+	for (char *slash = key; (slash = strchr(slash, '/')); *slash++ = '/') {
+		*slash = 0;
+		if (rep_strset_find(&s->links, key) >= 0)
 			rep_die("%s: %s: path goes through a symlink", label, path);
 	}
+	/* One entry per path, whatever its types: unpacking, which
+	 * overwrites nothing, would skip the second or fail on it. */
+	int first = rep_strset_add(&s->paths, key, NULL);
+	if (type == AE_IFLNK)
+		rep_strset_add(&s->links, key, NULL);
+	free(key);
+	if (!first)
+		rep_die("%s: %s: entry twice", label, path);
 	if (type == AE_IFDIR) {
 		disk_entry(u, name, ae, rel);
 		return;
 	}
 	if (type == AE_IFLNK) {
-		rep_strset_add(&s->links, rel, NULL);
 		const char *target = archive_entry_symlink(ae);
 		if (!target || !rep_link_inside(rel, target))
 			rep_die("%s: %s: symlink points outside its application", label, path);
+		if (strlen(target) >= PATH_MAX)
+			rep_die("%s: %s: symlink target too long", label, path);
 		within_manifest(s, ae, label, path);
 		add_seen(s, rel, 'l');
 		struct rep_entry *e = &s->e[s->n - 1];
@@ -858,6 +886,7 @@ static void free_seen(struct app_seen *s)
 	free(s->e);
 	s->e = NULL;
 	s->n = s->cap = 0;
+	rep_strset_free(&s->paths);
 	rep_strset_free(&s->links);
 }
 
@@ -877,11 +906,8 @@ static void compare(const char *label, struct app_seen *s)
 	if (s->n)
 		qsort(s->e, s->n, sizeof *s->e, by_path);
 	rep_fold_init(&f);
-	for (size_t i = 0; i < s->n; i++) {
-		if (i && strcmp(s->e[i - 1].path, s->e[i].path) == 0)
-			rep_die("%s: %s/%s/%s: entry twice", label, TOP, s->want.name, s->e[i].path);
+	for (size_t i = 0; i < s->n; i++)   /* no path twice: check_entry() */
 		rep_fold_add(&f, s->e[i].type, s->e[i].path, s->e[i].digest, s->e[i].size);
-	}
 	free_seen(s);
 	rep_fold_end(&f, &sum);
 	if (sum.files != s->want.files || sum.bytes != s->want.bytes ||

@@ -129,3 +129,71 @@ pushed_nowhere() {
 	linkarchive rep_applications_20200101_000000.tar.gz l/ ..
 	pushed_nowhere rep_applications_20200101_000000.tar.gz 'rep_applications/app-a/l/: symlink points outside its application'
 }
+
+@test "a name longer than 255 bytes is refused by the check: file name too long (was: passed, then failed half-way through unpacking)" {
+	local long
+	long=$(printf 'x%.0s' {1..256})
+	pytar rep_applications_20200101_000000.tar.gz "f:MANIFEST:app-a${TAB}0${TAB}0${TAB}$EMPTY_SHA256"$'\n' \
+		d:rep_applications/ d:rep_applications/app-a/ "d:rep_applications/app-a/$long/"
+	pushed_nowhere rep_applications_20200101_000000.tar.gz "rep_applications/app-a/$long/: file name too long"
+	linkarchive rep_applications_20200101_000001.tar.gz "sub/$long" ../README
+	pushed_nowhere rep_applications_20200101_000001.tar.gz "rep_applications/app-a/sub/$long: file name too long"
+}
+
+@test "a name of 255 bytes, the most a directory holds, passes and is pushed" {
+	local name
+	name=$(printf 'x%.0s' {1..255})
+	linkarchive rep_applications_20200101_000000.tar.gz "$name" README
+	run --separate-stderr rep-tar -t rep_applications_20200101_000000.tar.gz </dev/null
+	assert_success
+	assert_output --regexp "^app-a${TAB}1${TAB}0${TAB}[0-9a-f]{64}\$"
+	refute_stderr
+	mkdir target
+	run --separate-stderr rep-push -q target <<<rep_applications_20200101_000000.tar.gz
+	assert_success
+	assert_output "app-a${TAB}rep_applications_20200101_000000${TAB}target"
+	refute_stderr
+	assert_equal "$(readlink "target/current/rep_applications/app-a/$name")" README
+}
+
+@test "a symlink target of 4096 bytes or more is refused: symlink target too long; 4095 bytes pass" {
+	local target
+	target=$(printf 'a/%.0s' {1..2047})a
+	assert_equal "${#target}" 4095
+	linkarchive rep_applications_20200101_000000.tar.gz l "$target"
+	run --separate-stderr rep-tar -t rep_applications_20200101_000000.tar.gz </dev/null
+	assert_success
+	refute_stderr
+	mkdir target
+	run --separate-stderr rep-push -q target <<<rep_applications_20200101_000000.tar.gz
+	assert_success
+	assert_equal "$(readlink target/current/rep_applications/app-a/l)" "$target"
+	rm -rf target
+	linkarchive rep_applications_20200101_000001.tar.gz l "${target}a"
+	pushed_nowhere rep_applications_20200101_000001.tar.gz 'rep_applications/app-a/l: symlink target too long'
+}
+
+# twice OUT MESSAGE ENTRY...: an archive of app-a whose manifest lists one
+# file of 2 bytes, holding ENTRY... (pytar specs below rep_applications/app-a/),
+# is refused with MESSAGE before its content is compared.
+twice() {
+	local out=$1 msg=$2 specs=() e
+	shift 2
+	for e; do
+		specs+=("${e%%:*}:rep_applications/app-a/${e#*:}")
+	done
+	pytar "$out" "f:MANIFEST:app-a${TAB}1${TAB}2${TAB}$EMPTY_SHA256"$'\n' \
+		d:rep_applications/ d:rep_applications/app-a/ "${specs[@]}"
+	pushed_nowhere "$out" "$msg"
+}
+
+@test "one entry per path, whatever its types: entry twice (was: a directory and a file or symlink of one name passed, then unpacking failed or kept the directory)" {
+	twice rep_applications_20200101_000000.tar.gz 'rep_applications/app-a/x: entry twice' d:x/ f:x:hi
+	twice rep_applications_20200101_000001.tar.gz 'rep_applications/app-a/x: entry twice' d:x l:x:y
+	twice rep_applications_20200101_000002.tar.gz 'rep_applications/app-a/x/: entry twice' f:x:hi d:x/
+	twice rep_applications_20200101_000003.tar.gz 'rep_applications/app-a/d/: entry twice' d:d d:d/
+}
+
+@test "an entry below a symlink named with a trailing / goes through it (was: passed, then unpacking failed)" {
+	twice rep_applications_20200101_000000.tar.gz 'rep_applications/app-a/l/x: path goes through a symlink' l:l/:sub f:l/x:hi
+}
