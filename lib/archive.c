@@ -537,8 +537,10 @@ struct app_seen {
 	struct rep_entry *e;
 	size_t n, cap;
 	int64_t bytes;            /* of its regular files so far */
-	struct rep_strset paths;  /* every entry, without a trailing '/' */
-	struct rep_strset links;  /* an entry below one would be written through it */
+	/* paths below the application, without a trailing '/' */
+	struct rep_strset paths;  /* every entry */
+	struct rep_strset links;  /* its symlinks */
+	struct rep_strset dirs;   /* its directories, and those entries lie below */
 };
 
 /* A count of a manifest record: decimal digits, at most 18 of them, so
@@ -827,19 +829,25 @@ static void check_entry(struct archive *a, struct archive_entry *ae, struct unpa
 	size_t len = strlen(key);
 	if (key[len - 1] == '/')
 		key[len - 1] = 0;
+	/* One tree: an entry's parents are directories, and each path is
+	 * one entry. Unpacking, which overwrites nothing, would otherwise
+	 * fail half-way, or skip an entry and leave another tree. */
 	for (char *slash = key; (slash = strchr(slash, '/')); *slash++ = '/') {
 		*slash = 0;
 		if (rep_strset_find(&s->links, key) >= 0)
 			rep_die("%s: %s: path goes through a symlink", label, path);
+		if (rep_strset_add(&s->dirs, key, NULL) && rep_strset_find(&s->paths, key) >= 0)
+			rep_die("%s: %s: path goes through a file", label, path);
 	}
-	/* One entry per path, whatever its types: unpacking, which
-	 * overwrites nothing, would skip the second or fail on it. */
-	int first = rep_strset_add(&s->paths, key, NULL);
+	if (!rep_strset_add(&s->paths, key, NULL))
+		rep_die("%s: %s: entry twice", label, path);
+	if (type == AE_IFDIR)
+		rep_strset_add(&s->dirs, key, NULL);
+	else if (rep_strset_find(&s->dirs, key) >= 0)
+		rep_die("%s: %s: not a directory, but entries lie below it", label, path);
 	if (type == AE_IFLNK)
 		rep_strset_add(&s->links, key, NULL);
 	free(key);
-	if (!first)
-		rep_die("%s: %s: entry twice", label, path);
 	if (type == AE_IFDIR) {
 		disk_entry(u, name, ae, rel);
 		return;
@@ -888,6 +896,7 @@ static void free_seen(struct app_seen *s)
 	s->n = s->cap = 0;
 	rep_strset_free(&s->paths);
 	rep_strset_free(&s->links);
+	rep_strset_free(&s->dirs);
 }
 
 void rep_manifest_free(struct rep_manifest *m)

@@ -194,6 +194,31 @@ twice() {
 	twice rep_applications_20200101_000003.tar.gz 'rep_applications/app-a/d/: entry twice' d:d d:d/
 }
 
+@test "an entry's parents are directories: path goes through a file, not a directory but entries lie below it (was: passed, then unpacking failed)" {
+	twice rep_applications_20200101_000000.tar.gz 'rep_applications/app-a/x/y/: path goes through a file' f:x:hi d:x/y/
+	twice rep_applications_20200101_000001.tar.gz 'rep_applications/app-a/x: not a directory, but entries lie below it' d:x/y/ f:x:hi
+	twice rep_applications_20200101_000002.tar.gz 'rep_applications/app-a/x: not a directory, but entries lie below it' d:x/y/ l:x:y
+}
+
+@test "the control: a directory entry after the entries below it passes and is pushed" {
+	local line manifest
+	line="f $(printf hi | sha256sum | cut -d' ' -f1) x/y/z"
+	manifest="app-a${TAB}1${TAB}2${TAB}$(printf '%s\n' "$line" | sha256sum | cut -d' ' -f1)"$'\n'
+	pytar rep_applications_20200101_000000.tar.gz "f:MANIFEST:$manifest" \
+		d:rep_applications/ d:rep_applications/app-a/ f:rep_applications/app-a/x/y/z:hi \
+		d:rep_applications/app-a/x/y/ d:rep_applications/app-a/x/
+	run --separate-stderr rep-tar -t rep_applications_20200101_000000.tar.gz </dev/null
+	assert_success
+	assert_output "${manifest%$'\n'}"
+	refute_stderr
+	mkdir target
+	run --separate-stderr rep-push -q target <<<rep_applications_20200101_000000.tar.gz
+	assert_success
+	assert_output "app-a${TAB}rep_applications_20200101_000000${TAB}target"
+	refute_stderr
+	assert_equal "$(cat target/current/rep_applications/app-a/x/y/z)" hi
+}
+
 @test "an entry below a symlink named with a trailing / goes through it (was: passed, then unpacking failed)" {
 	twice rep_applications_20200101_000000.tar.gz 'rep_applications/app-a/l/x: path goes through a symlink' l:l/:sub f:l/x:hi
 }
