@@ -858,6 +858,8 @@ static void check_entry(struct archive *a, struct archive_entry *ae, struct unpa
 			rep_die("%s: %s: symlink points outside its application", label, path);
 		if (strlen(target) >= PATH_MAX)
 			rep_die("%s: %s: symlink target too long", label, path);
+		if (rel[strlen(rel) - 1] == '/')   /* unpacked, it would lose the '/' */
+			rep_die("%s: %s: not a directory", label, path);
 		within_manifest(s, ae, label, path);
 		add_seen(s, rel, 'l');
 		struct rep_entry *e = &s->e[s->n - 1];

@@ -219,6 +219,8 @@ twice() {
 	assert_equal "$(cat target/current/rep_applications/app-a/x/y/z)" hi
 }
 
-@test "an entry below a symlink named with a trailing / goes through it (was: passed, then unpacking failed)" {
-	twice rep_applications_20200101_000000.tar.gz 'rep_applications/app-a/l/x: path goes through a symlink' l:l/:sub f:l/x:hi
+@test "a symlink named with a trailing / is refused: not a directory (was: passed, and an entry below it too, then unpacking failed)" {
+	linkarchive rep_applications_20200101_000000.tar.gz l/ sub
+	pushed_nowhere rep_applications_20200101_000000.tar.gz 'rep_applications/app-a/l/: not a directory'
+	twice rep_applications_20200101_000001.tar.gz 'rep_applications/app-a/l/: not a directory' l:l/:sub f:l/x:hi
 }
