@@ -430,9 +430,12 @@ static int open_aside(struct rep_db *db, enum rep_open how)
 	if (try_open(db, db->aside, SQLITE_OPEN_READWRITE) != SQLITE_OK)
 		db_die(db);
 	/* a failed run removes the file: it needs no journal on disk, and
-	 * publish() syncs it once */
+	 * publish() syncs it once. SQLite's 2 MiB page cache, as for a
+	 * writer: spilling into the file costs less than 64 MiB of fresh
+	 * heap pages (10,000 applications of 20 files: 1.01 s and 46 MiB
+	 * against 1.08 s and 71 MiB) */
 	exec(db, "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF;"
-	    " PRAGMA cache_size = -65536; PRAGMA mmap_size = 268435456");
+	    " PRAGMA mmap_size = 268435456");
 	migrate(db, how);
 	return 1;
 }
