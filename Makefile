@@ -25,16 +25,36 @@ O ?= build
 TOOLS = rep-register rep-setstatus rep-ls rep-diff rep-tar rep-push
 LIBOBJ = $(patsubst lib/%.c,$(O)/lib/%.o,$(wildcard lib/*.c))
 BINS = $(addprefix $(O)/bin/,$(TOOLS))
+# rep-push with the fault-injecting transport of tests/fault.c instead of
+# lib/transports.c's table: for the tests only, never installed.
+TESTBINS = $(O)/test/rep-push
 
-all: $(BINS) bin
+all: $(BINS) $(TESTBINS) bin
 
 bin: $(BINS)
 	@mkdir -p bin
 	@for t in $(TOOLS); do ln -sf ../$(O)/bin/$$t bin/$$t; done
 
-$(O)/lib/%.o: lib/%.c lib/rep.h
+$(O)/lib/%.o: lib/%.c lib/rep.h lib/transport.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The far side of an ssh target is lib/far.sh, linted as a shell program
+# and turned into a C string here.
+$(O)/gen/far.h: lib/far.sh
+	@mkdir -p $(@D)
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' lib/far.sh >$@.tmp
+	mv $@.tmp $@
+$(O)/lib/ssh.o: $(O)/gen/far.h
+$(O)/lib/ssh.o: override CFLAGS += -I$(O)/gen
+
+$(O)/tests/%.o: tests/%.c lib/rep.h lib/transport.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(O)/test/rep-push: $(O)/cmd/rep-push.o $(O)/tests/fault.o $(O)/librep.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS_NETTLE) $(LIBS_ARCHIVE)
 
 $(O)/cmd/%.o: cmd/%.c lib/rep.h
 	@mkdir -p $(@D)
@@ -64,7 +84,7 @@ check: deps
 
 SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 check-sanitize: deps
-	$(MAKE) O=build-san CFLAGS='$(SANFLAGS)' LDFLAGS='-fsanitize=address,undefined' $(addprefix build-san/bin/,$(TOOLS))
+	$(MAKE) O=build-san CFLAGS='$(SANFLAGS)' LDFLAGS='-fsanitize=address,undefined' $(addprefix build-san/bin/,$(TOOLS)) build-san/test/rep-push
 	REP_BIN=$(CURDIR)/build-san/bin ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run
 
 # The whole suite under ThreadSanitizer: the threads that hash
@@ -74,7 +94,7 @@ check-sanitize: deps
 # process with exit(2) while the others still run, by design.
 TSANFLAGS = -O1 -g -fsanitize=thread
 check-tsan: deps
-	$(MAKE) O=build-tsan CFLAGS='$(TSANFLAGS)' LDFLAGS='-fsanitize=thread' $(addprefix build-tsan/bin/,$(TOOLS))
+	$(MAKE) O=build-tsan CFLAGS='$(TSANFLAGS)' LDFLAGS='-fsanitize=thread' $(addprefix build-tsan/bin/,$(TOOLS)) build-tsan/test/rep-push
 	REP_BIN=$(CURDIR)/build-tsan/bin TSAN_OPTIONS=report_thread_leaks=0 tests/run
 
 # The tool tests with every tool run under valgrind (memcheck): any error
@@ -122,16 +142,18 @@ $(O)/fuzz/%: fuzz/%.c fuzz/fuzz.h $(O)/librep.a
 # suppressed at its line with the reason. cppcheck 2.10 does not know
 # C11's _Noreturn (rep_die), hence the -D.
 analyze: deps
-	@for f in lib/*.c cmd/*.c; do \
+	@$(MAKE) --no-print-directory $(O)/gen/far.h
+	@for f in lib/*.c cmd/*.c tests/*.c; do \
 		echo "gcc -fanalyzer $$f"; \
-		gcc $(CPPFLAGS) $(CFLAGS) -fanalyzer -Werror -c -o /dev/null $$f || exit 1; \
+		gcc $(CPPFLAGS) $(CFLAGS) -I$(O)/gen -fanalyzer -Werror -c -o /dev/null $$f || exit 1; \
 	done
 	cppcheck -q --enable=warning,portability,performance --inline-suppr --error-exitcode=1 \
-		-Ilib -D_GNU_SOURCE -D'_Noreturn=__attribute__((noreturn))' lib/*.c cmd/*.c
+		-Ilib -I$(O)/gen -D_GNU_SOURCE -D'_Noreturn=__attribute__((noreturn))' lib/*.c cmd/*.c tests/*.c
 
 lint: deps
 	@$(MAKE) --no-print-directory all
 	mandoc -Tlint -W warning man/*.[0-9]
+	shellcheck -s sh lib/far.sh
 	shellcheck -s bash scripts/deps scripts/demo tests/run tests/sshd tests/soak fuzz/run .ci/run bench/run completions/rep.bash
 	shellcheck -s bash -e SC2034,SC2030,SC2031 tests/*.bash tests/*.bats
 

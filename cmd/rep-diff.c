@@ -5,25 +5,23 @@
 
 #include "rep.h"
 
-static const char usage[] =
+enum { OPT_REHASH = REP_OPT_TOOL };
+
+static const struct rep_optdef opts[] = {
+	{OPT_REHASH, "rehash", NULL, "hash every file, trusting no cached stat data"},
+	REP_OPTDEF_QUIET,
+	REP_OPTDEF_HEADER,
+	{0},
+};
+
+static const struct rep_tool tool = {
+	.synopsis =
 	"usage: rep-diff [-q] [-H] [--rehash] [NAME...]\n"
 	"Compare the applications directory with the database and print one\n"
 	"line per discrepancy: name<TAB>kind, kind being unregistered, missing,\n"
-	"modified or invalid. Exit 0 when in sync, 1 when not, 2 on error.\n"
-	"\n"
-	"      --rehash          hash every file, trusting no cached stat data\n"
-	"  -q, --quiet           no summary on stderr\n"
-	"  -H, --header          print a header line first\n"
-	REP_USAGE_COMMON;
-
-enum { OPT_REHASH = REP_OPT_TOOL };
-
-static const struct option longopts[] = {
-	REP_COMMON_LONGOPTS,
-	{"rehash", no_argument, NULL, OPT_REHASH},
-	{"quiet", no_argument, NULL, 'q'},
-	{"header", no_argument, NULL, 'H'},
-	{NULL, 0, NULL, 0},
+	"modified or invalid. Exit 0 when in sync, 1 when not, 2 on error.\n",
+	.opts = opts,
+	.files = 1,
 };
 
 struct found {
@@ -154,7 +152,7 @@ int main(int argc, char **argv)
 	int flags = 0, c;
 
 	rep_init(argv[0]);
-	while ((c = rep_getopt(argc, argv, "qH", longopts, usage)) != -1)
+	while ((c = rep_getopt(argc, argv, &tool)) != -1)
 		if (c == OPT_REHASH)
 			flags |= REP_HASH_ALL;
 	rep_opt_finish();

@@ -4,28 +4,25 @@
 
 #include "rep.h"
 
-static const char usage[] =
-	"usage: rep-ls [-H] [-s STATUS]... [-o FIELDS] [--history] [NAME...]\n"
-	"Print application records sorted by name: all, the named ones, or those\n"
-	"in any of the given statuses; with --history, their status history.\n"
-	"\n"
-	"  -s, --status STATUS   only applications in STATUS (repeatable)\n"
-	"  -o, --output FIELDS   fields to print, comma-separated:\n"
-	"                        name,status,files,bytes,checksum,registered,updated\n"
-	"                        (--history: name,time,from,to,user,note)\n"
-	"      --history         print the history, oldest first\n"
-	"  -H, --header          print a header line first\n"
-	REP_USAGE_COMMON;
-
 enum { OPT_HISTORY = REP_OPT_TOOL };
 
-static const struct option longopts[] = {
-	REP_COMMON_LONGOPTS,
-	{"status", required_argument, NULL, 's'},
-	{"output", required_argument, NULL, 'o'},
-	{"history", no_argument, NULL, OPT_HISTORY},
-	{"header", no_argument, NULL, 'H'},
-	{NULL, 0, NULL, 0},
+static const struct rep_optdef opts[] = {
+	{'s', "status", "STATUS", "only applications in STATUS (repeatable)"},
+	{'o', "output", "FIELDS", "fields to print, comma-separated:\n"
+	    "name,status,files,bytes,checksum,registered,updated\n"
+	    "(--history: name,time,from,to,user,note)"},
+	{OPT_HISTORY, "history", NULL, "print the history, oldest first"},
+	REP_OPTDEF_HEADER,
+	{0},
+};
+
+static const struct rep_tool tool = {
+	.synopsis =
+	"usage: rep-ls [-H] [-s STATUS]... [-o FIELDS] [--history] [NAME...]\n"
+	"Print application records sorted by name: all, the named ones, or those\n"
+	"in any of the given statuses; with --history, their status history.\n",
+	.opts = opts,
+	.files = 1,
 };
 
 struct filter {
@@ -75,7 +72,7 @@ int main(int argc, char **argv)
 	int history = 0, c;
 
 	rep_init(argv[0]);
-	while ((c = rep_getopt(argc, argv, "s:o:H", longopts, usage)) != -1) {
+	while ((c = rep_getopt(argc, argv, &tool)) != -1) {
 		switch (c) {
 		case 's': add_status(&f, optarg); break;
 		case 'o': fields = optarg; break;

@@ -6,25 +6,20 @@
 
 #include "rep.h"
 
-static const char usage[] =
+static const struct rep_optdef opts[] = {
+	{'a', "all", NULL, "every valid application directory not registered yet"},
+	REP_OPTDEF_WRITER,
+	{0},
+};
+
+static const struct rep_tool tool = {
+	.synopsis =
 	"usage: rep-register [-n] [-q] [-H] (--all | NAME...)\n"
 	"Hash the named applications and add them to the database with status\n"
-	"'registered'; a registered one whose content changed is refreshed.\n"
-	"With no NAME, names are read from stdin (first field of each record).\n"
-	"\n"
-	"  -a, --all             every valid application directory not registered yet\n"
-	"  -n, --dry-run         report what would be done, change nothing\n"
-	"  -q, --quiet           no summary on stderr\n"
-	"  -H, --header          print a header line first\n"
-	REP_USAGE_COMMON;
-
-static const struct option longopts[] = {
-	REP_COMMON_LONGOPTS,
-	{"all", no_argument, NULL, 'a'},
-	{"dry-run", no_argument, NULL, 'n'},
-	{"quiet", no_argument, NULL, 'q'},
-	{"header", no_argument, NULL, 'H'},
-	{NULL, 0, NULL, 0},
+	"'registered'; a registered one whose content changed is refreshed.\n",
+	.opts = opts,
+	.files = 1,
+	.names_from_stdin = 1,
 };
 
 struct input {
@@ -136,7 +131,7 @@ int main(int argc, char **argv)
 	size_t invalid = 0, known = 0;
 
 	rep_init(argv[0]);
-	while ((c = rep_getopt(argc, argv, "anqH", longopts, usage)) != -1)
+	while ((c = rep_getopt(argc, argv, &tool)) != -1)
 		if (c == 'a')
 			all = 1;
 	rep_opt_finish();

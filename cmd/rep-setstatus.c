@@ -4,29 +4,22 @@
 
 #include "rep.h"
 
-static const char usage[] =
+static const struct rep_optdef opts[] = {
+	{'f', "from", "FROM", "change only applications whose status is FROM"},
+	{'m', "note", "NOTE", "record NOTE in the history"},
+	{'M', "note-from-input", NULL, "take each note from the rest of its input record"},
+	REP_OPTDEF_WRITER,
+	{0},
+};
+
+static const struct rep_tool tool = {
+	.synopsis =
 	"usage: rep-setstatus [-n] [-q] [-H] [-f FROM] [-m NOTE | -M] STATUS [NAME...]\n"
 	"Set the status of the named applications and echo their records.\n"
-	"With no NAME, names are read from stdin (first field of each record).\n"
-	"Statuses: registered ready pending_deployment deployed failed retired\n"
-	"\n"
-	"  -f, --from FROM       change only applications whose status is FROM\n"
-	"  -m, --note NOTE       record NOTE in the history\n"
-	"  -M, --note-from-input take each note from the rest of its input record\n"
-	"  -n, --dry-run         report what would be done, change nothing\n"
-	"  -q, --quiet           no summary on stderr\n"
-	"  -H, --header          print a header line first\n"
-	REP_USAGE_COMMON;
-
-static const struct option longopts[] = {
-	REP_COMMON_LONGOPTS,
-	{"from", required_argument, NULL, 'f'},
-	{"note", required_argument, NULL, 'm'},
-	{"note-from-input", no_argument, NULL, 'M'},
-	{"dry-run", no_argument, NULL, 'n'},
-	{"quiet", no_argument, NULL, 'q'},
-	{"header", no_argument, NULL, 'H'},
-	{NULL, 0, NULL, 0},
+	"Statuses: registered ready pending_deployment deployed failed retired\n",
+	.opts = opts,
+	.files = 1,
+	.names_from_stdin = 1,
 };
 
 static int note_from_input;
@@ -55,7 +48,7 @@ int main(int argc, char **argv)
 	int c;
 
 	rep_init(argv[0]);
-	while ((c = rep_getopt(argc, argv, "f:m:MnqH", longopts, usage)) != -1) {
+	while ((c = rep_getopt(argc, argv, &tool)) != -1) {
 		switch (c) {
 		case 'f': from = optarg; break;
 		case 'm': note = optarg; break;

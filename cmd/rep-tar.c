@@ -12,29 +12,25 @@
 
 #include "rep.h"
 
-static const char usage[] =
+static const struct rep_optdef opts[] = {
+	{'d', "dist", "DIR", "output directory (default: $REP_DIST or ./dist)"},
+	{'l', "level", "LEVEL", "gzip level 1-9 (default 6)"},
+	{'j', "threads", "N", "compression threads (default: the number of cores)"},
+	{'t', "test", "ARCHIVE", "verify ARCHIVE against its manifest, print the manifest"},
+	REP_OPTDEF_QUIET,
+	{0},
+};
+
+static const struct rep_tool tool = {
+	.synopsis =
 	"usage: rep-tar [-q] [-d DIR] [-l LEVEL] [-j THREADS] [NAME...]\n"
 	"       rep-tar -t ARCHIVE\n"
 	"Package the named registered applications into\n"
 	"DIR/rep_applications_YYYYMMDD_HHMMSS.tar.gz and print its path; every\n"
-	"file is checked against the registered checksum while it is read.\n"
-	"With no NAME, names are read from stdin (first field of each record).\n"
-	"\n"
-	"  -d, --dist DIR        output directory (default: $REP_DIST or ./dist)\n"
-	"  -l, --level LEVEL     gzip level 1-9 (default 6)\n"
-	"  -j, --threads N       compression threads (default: the number of cores)\n"
-	"  -t, --test ARCHIVE    verify ARCHIVE against its manifest, print the manifest\n"
-	"  -q, --quiet           no summary on stderr\n"
-	REP_USAGE_COMMON;
-
-static const struct option longopts[] = {
-	REP_COMMON_LONGOPTS,
-	{"dist", required_argument, NULL, 'd'},
-	{"level", required_argument, NULL, 'l'},
-	{"threads", required_argument, NULL, 'j'},
-	{"test", required_argument, NULL, 't'},
-	{"quiet", no_argument, NULL, 'q'},
-	{NULL, 0, NULL, 0},
+	"file is checked against the registered checksum while it is read.\n",
+	.opts = opts,
+	.files = 1,
+	.names_from_stdin = 1,
 };
 
 #define READ_BUF (256 * 1024)
@@ -42,22 +38,14 @@ static const struct option longopts[] = {
 static char tmp_path[4200];          /* the archive being written */
 static char *made_dist;              /* the output directory, if we made it */
 
-static void remove_tmp(void)
+/* Run on die, on a signal and at exit (cleanup.c): async-signal-safe. */
+static void remove_tmp(void *unused)
 {
+	(void)unused;
 	if (tmp_path[0])
 		unlink(tmp_path);
 	if (made_dist)
 		rmdir(made_dist);
-}
-
-static void on_signal(int sig)
-{
-	if (tmp_path[0])
-		unlink(tmp_path);
-	if (made_dist)
-		rmdir(made_dist);
-	signal(sig, SIG_DFL);
-	raise(sig);
 }
 
 static int64_t source_date_epoch(void)
@@ -200,11 +188,7 @@ static char *publish(const char *dir, int dirfd)
 			sprintf(final, "%s/rep_applications_%s.tar.gz", dir, stamp);
 		else
 			sprintf(final, "%s/rep_applications_%s_%d.tar.gz", dir, stamp, i);
-		/* rename without replacing; link where the file system has no
-		 * RENAME_NOREPLACE */
-		int rc = renameat2(AT_FDCWD, tmp_path, AT_FDCWD, final, RENAME_NOREPLACE);
-		if (rc < 0 && errno == EINVAL && (rc = link(tmp_path, final)) == 0)
-			unlink(tmp_path);
+		int rc = rep_rename_noreplace(AT_FDCWD, tmp_path, AT_FDCWD, final);
 		if (rc == 0)
 			break;
 		if (errno != EEXIST)
@@ -292,7 +276,7 @@ int main(int argc, char **argv)
 	/* pax stores non-ASCII names as UTF-8: the same bytes whatever the
 	 * user's locale, and names that are not UTF-8 as binary. */
 	setlocale(LC_CTYPE, "C.UTF-8");
-	while ((c = rep_getopt(argc, argv, "d:l:j:t:q", longopts, usage)) != -1) {
+	while ((c = rep_getopt(argc, argv, &tool)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'l': level = (int)rep_opt_number("-l", optarg, 1, 9); break;
@@ -318,10 +302,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "nothing to package\n");
 		return rep_finish();
 	}
-	rep_on_die(remove_tmp);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
+	static struct rep_cleanup cleanup;
+	rep_cleanup_add(&cleanup, remove_tmp, NULL);
+	rep_cleanup_signals();
 	package(&names, dir, level, threads);
 	rep_strset_free(&names);
 	return rep_finish();

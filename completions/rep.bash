@@ -29,7 +29,8 @@ _rep_opts()
         rep-tar)
             opts+=' -q --quiet -d --dist -l --level -j --threads -t --test' ;;
         rep-push)
-            opts+=' -n --dry-run -q --quiet -j --jobs -k --keep --rollback' ;;
+            opts+=' -n --dry-run -q --quiet -j --jobs -k --keep --rollback'
+            opts+=' --timeout' ;;
     esac
     printf '%s\n' "$opts"
 }
@@ -43,7 +44,7 @@ _rep_argopts()
         rep-setstatus) opts+=' -f --from -m --note' ;;
         rep-ls) opts+=' -s --status -o --output' ;;
         rep-tar) opts+=' -d --dist -l --level -j --threads -t --test' ;;
-        rep-push) opts+=' -j --jobs -k --keep' ;;
+        rep-push) opts+=' -j --jobs -k --keep --timeout' ;;
     esac
     printf '%s\n' "$opts"
 }
@@ -198,6 +199,7 @@ _rep_optarg()
             _rep_words '1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16' ;;
         rep-push:-j | rep-push:--jobs) _rep_words "$(echo {1..64})" ;;
         rep-push:-k | rep-push:--keep) ;; # any number: nothing to offer
+        rep-push:--timeout) ;; # any number of seconds: nothing to offer
     esac
 }
 

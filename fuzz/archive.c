@@ -25,43 +25,11 @@ static char base[1024], path[1100], out[1100];
 static int fd, basefd, cwd;
 static struct rep_manifest m;
 
-/* Removing a tree whose directories may be read-only, and whose paths
- * may be longer than PATH_MAX (which nftw cannot walk): by descriptor. */
-static int remove_at(int dirfd, const char *name)
-{
-	struct stat st;
-
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode))
-		return unlinkat(dirfd, name, 0);
-	if (fchmodat(dirfd, name, 0700, 0) < 0)
-		return -1;
-	int sub = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d = sub < 0 ? NULL : fdopendir(sub);
-	struct dirent *e;
-	int rc = 0;
-
-	if (!d) {
-		if (sub >= 0)
-			close(sub);
-		return -1;
-	}
-	while (rc == 0 && (e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			rc = remove_at(sub, e->d_name);
-	closedir(d);
-	return rc ? rc : unlinkat(dirfd, name, AT_REMOVEDIR);
-}
-
-static int remove_tree(const char *dir)
-{
-	return remove_at(AT_FDCWD, dir);
-}
-
+/* Trees whose directories may be read-only and whose paths may be
+ * longer than PATH_MAX: rep_rm_tree walks them by descriptor. */
 static void remove_base(void)
 {
-	remove_tree(base);
+	rep_rm_tree(AT_FDCWD, base);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -159,7 +127,7 @@ static void unpacked(void)
 		abort();
 	rel[0] = 0;
 	links_inside(top, rel, 0, sizeof rel);
-	if (remove_tree(out) != 0)
+	if (rep_rm_tree(AT_FDCWD, out) != 0)
 		abort();
 }
 

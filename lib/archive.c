@@ -412,16 +412,9 @@ struct source {
 static void feed_verdict(struct source *s)
 {
 	char v[1024];
-	size_t n = 0;
+	ssize_t r = rep_read_full(s->feed->verdict, v, sizeof v - 1);
+	size_t n = r > 0 ? (size_t)r : 0;
 
-	while (n < sizeof v - 1) {
-		ssize_t r = read(s->feed->verdict, v + n, sizeof v - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
 	v[n] = 0;
 	if (n == 68 && strncmp(v, "ok ", 3) == 0 && v[67] == '\n' &&
 	    strspn(v + 3, "0123456789abcdef") == 64) {

@@ -211,8 +211,11 @@ static void unlink_with_side_files(const char *name)
  * command leaves the disk as it found it. One built aside may be in use
  * by the main thread while a hashing thread dies: its files go, its
  * connection and the lock of its directory stay until the exit. */
-static void remove_created(void)
+static struct rep_cleanup created_cleanup;
+
+static void remove_created(void *unused)
 {
+	(void)unused;
 	if (created_db->aside) {
 		unlink_with_side_files(created_db->aside);
 		return;
@@ -422,7 +425,7 @@ static int open_aside(struct rep_db *db, enum rep_open how)
 	 * from a run that was killed */
 	unlink_with_side_files(db->aside);
 	created_db = db;
-	rep_on_die(remove_created);
+	rep_cleanup_add(&created_cleanup, remove_created, NULL);
 	int fd = open(db->aside, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		rep_die_errno("%s.new", rep_opt.db);
@@ -478,7 +481,7 @@ static void open_writer(struct rep_db *db, int exists, enum rep_open how)
 	}
 	if (made) {
 		created_db = db;
-		rep_on_die(remove_created);
+		rep_cleanup_add(&created_cleanup, remove_created, NULL);
 	}
 	/* before WAL mode, which rewrites the header of a database that
 	 * may not be ours */
@@ -576,13 +579,7 @@ static void publish(struct rep_db *db)
 	 * a -wal among them would be read as part of this one. (The lock
 	 * keeps rep's creators out; with no database, no connection.) */
 	unlink_side_files(rep_opt.db_path);
-	int rc = renameat2(AT_FDCWD, db->aside, AT_FDCWD, rep_opt.db_path, RENAME_NOREPLACE);
-	if (rc < 0 && (errno == EINVAL || errno == ENOSYS)) {
-		/* a file system without RENAME_NOREPLACE: link is as exclusive */
-		rc = link(db->aside, rep_opt.db_path);
-		if (rc == 0)
-			unlink(db->aside);
-	}
+	int rc = rep_rename_noreplace(AT_FDCWD, db->aside, AT_FDCWD, rep_opt.db_path);
 	if (rc < 0 && errno == EEXIST)
 		rep_die("%s: made meanwhile by another program: this run's changes are not in it",
 		    rep_opt.db);
@@ -591,7 +588,7 @@ static void publish(struct rep_db *db)
 	free(db->aside);
 	db->aside = NULL;
 	created_db = NULL;
-	rep_on_die_cancel(remove_created);
+	rep_cleanup_remove(&created_cleanup);
 	if (fsync(db->lockfd) < 0)
 		rep_die_errno("%s: syncing its directory", rep_opt.db);
 }
@@ -603,7 +600,7 @@ void rep_db_commit(struct rep_db *db)
 		publish(db);
 	if (db == created_db) {
 		created_db = NULL;
-		rep_on_die_cancel(remove_created);
+		rep_cleanup_remove(&created_cleanup);
 	}
 }
 
@@ -634,14 +631,20 @@ int rep_db_app_get(struct rep_db *db, const char *name, struct rep_app *a)
 	return 1;
 }
 
+/* files, bytes and checksum as parameters k, k+1 and k+2 */
+static void bind_sum(sqlite3_stmt *st, int k, const struct rep_app *a)
+{
+	sqlite3_bind_int64(st, k, a->files);
+	sqlite3_bind_int64(st, k + 1, a->bytes);
+	bind_text(st, k + 2, a->checksum);
+}
+
 void rep_db_app_insert(struct rep_db *db, struct rep_app *a)
 {
 	sqlite3_stmt *st = stmt(db, ST_APP_INSERT);
 	bind_text(st, 1, a->name);
 	bind_text(st, 2, a->status);
-	sqlite3_bind_int64(st, 3, a->files);
-	sqlite3_bind_int64(st, 4, a->bytes);
-	bind_text(st, 5, a->checksum);
+	bind_sum(st, 3, a);
 	bind_text(st, 6, a->registered);
 	bind_text(st, 7, a->updated);
 	step(db, st);
@@ -652,9 +655,7 @@ void rep_db_app_update_sum(struct rep_db *db, const struct rep_app *a)
 {
 	sqlite3_stmt *st = stmt(db, ST_APP_UPDATE_SUM);
 	sqlite3_bind_int64(st, 1, a->id);
-	sqlite3_bind_int64(st, 2, a->files);
-	sqlite3_bind_int64(st, 3, a->bytes);
-	bind_text(st, 4, a->checksum);
+	bind_sum(st, 2, a);
 	bind_text(st, 5, a->updated);
 	step(db, st);
 }

@@ -12,7 +12,6 @@
 #include "rep.h"
 
 const char *rep_prog = "rep";
-static void (*die_hooks[4])(void);
 
 static void ensure_std_fds(void)
 {
@@ -31,25 +30,6 @@ void rep_init(const char *argv0)
 	rep_prog = slash ? slash + 1 : argv0 ? argv0 : rep_prog;
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
-}
-
-/* Undo actions for a failing run (a created database, a temporary
- * file); run once, newest first, before exit 2. */
-void rep_on_die(void (*fn)(void))
-{
-	for (size_t i = 0; i < sizeof die_hooks / sizeof die_hooks[0]; i++)
-		if (!die_hooks[i]) {
-			die_hooks[i] = fn;
-			return;
-		}
-	rep_die("too many cleanup hooks");
-}
-
-void rep_on_die_cancel(void (*fn)(void))
-{
-	for (size_t i = 0; i < sizeof die_hooks / sizeof die_hooks[0]; i++)
-		if (die_hooks[i] == fn)
-			die_hooks[i] = NULL;
 }
 
 static const char *context;
@@ -102,6 +82,35 @@ void rep_vline(const char *ctx, const char *fmt, va_list ap, const char *tail)
 	free(line);
 }
 
+/* A message about something other than the tool as a whole: a target,
+ * a file. */
+void rep_error_at(const char *ctx, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rep_vline(ctx, fmt, ap, NULL);
+	va_end(ap);
+}
+
+/* The first n bytes of s with every control byte shown as \xHH, so that
+ * text from elsewhere (a remote shell, a file) can neither move the
+ * terminal's cursor nor forge a line of its own; malloc'd. */
+char *rep_visible(const char *s, size_t n)
+{
+	char *out = rep_xmalloc(4 * n + 1), *w = out;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c == 0x7f)
+			w += sprintf(w, "\\x%02x", c);
+		else
+			*w++ = (char)c;
+	}
+	*w = 0;
+	return out;
+}
+
 static void __attribute__((format(printf, 1, 0)))
 vmsg(const char *fmt, va_list ap, const char *why)
 {
@@ -129,14 +138,11 @@ static void die_begin(void)
 	pthread_mutex_lock(&die_lock);
 }
 
+/* The undo actions (a created database, a temporary file, a lock) run
+ * before exit 2: cleanup.c. */
 static _Noreturn void die_now(void)
 {
-	for (size_t i = sizeof die_hooks / sizeof die_hooks[0]; i-- > 0;) {
-		void (*fn)(void) = die_hooks[i];
-		die_hooks[i] = NULL;
-		if (fn)
-			fn();
-	}
+	rep_cleanup_run();
 #ifdef REP_FUZZ
 	if (rep_fuzz_jmp) {
 		pthread_mutex_unlock(&die_lock);
@@ -146,20 +152,12 @@ static _Noreturn void die_now(void)
 	exit(2);
 }
 
-void rep_die(const char *fmt, ...)
+/* rep_die() and rep_die_errno() (rep.h): the message, with why after it
+ * if not NULL, then exit 2. */
+void rep_die_why(const char *why, const char *fmt, ...)
 {
 	va_list ap;
-	die_begin();
-	va_start(ap, fmt);
-	vmsg(fmt, ap, NULL);
-	va_end(ap);
-	die_now();
-}
 
-void rep_die_errno(const char *fmt, ...)
-{
-	const char *why = strerror(errno);
-	va_list ap;
 	die_begin();
 	va_start(ap, fmt);
 	vmsg(fmt, ap, why);
@@ -184,6 +182,7 @@ void rep_usage_error(const char *fmt, ...)
  * any filter: by SIGPIPE, even when the caller ignored the signal. */
 static _Noreturn void broken_pipe(void)
 {
+	rep_cleanup_run();
 	signal(SIGPIPE, SIG_DFL);
 	raise(SIGPIPE);
 	_exit(2);

@@ -1,5 +1,7 @@
 /* Local directory targets: the lock, staging with libarchive, the
- * switch of current and pruning, all relative to the target's dirfd. */
+ * switch of current and pruning, all relative to the target's directory
+ * descriptor, and never through a link out of it (releases/, the lock
+ * and the temporaries are opened without following links). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,75 +11,46 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rep.h"
+#include "transport.h"
 
 #define LOCK ".rep-push.lock"
 #define STAGING ".rep-push-"
 #define NEXT_CURRENT ".rep-push-current"
 
-/* Removes a file or a whole tree below dirfd, never following a link. */
-int rep_rm_tree(int dirfd, const char *name)
+struct local {
+	char *dir;
+	int dirfd;
+	char lock[1024];              /* our lock line, while we hold it */
+	struct rep_cleanup unlock;    /* drops it if rep-push dies */
+};
+
+static struct local *priv(const struct rep_target *t)
+{
+	return t->priv;
+}
+
+/* Any operand that no other kind claimed is a local directory. */
+static int local_parse(struct rep_target *t, const char *arg)
+{
+	if (arg[0] == '-')
+		rep_die("%s: a directory beginning with '-' (write ./ before it)", arg);
+	struct local *l = rep_xmalloc(sizeof *l);
+	memset(l, 0, sizeof *l);
+	l->dir = rep_xstrdup(arg);
+	l->dirfd = -1;
+	t->priv = l;
+	return 1;
+}
+
+/* Two operands that are one directory would lock each other out. */
+static void local_identity(const struct rep_target *t, char *buf, size_t size)
 {
 	struct stat st;
 
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -1;
-	if (!S_ISDIR(st.st_mode))
-		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d = fd < 0 ? NULL : fdopendir(fd);
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	struct dirent *de;
-	int rc = 0;
-	while (rc == 0 && (errno = 0, de = readdir(d)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			rc = rep_rm_tree(fd, de->d_name);
-	if (rc == 0 && errno)
-		rc = -1;
-	int saved = errno;
-	closedir(d);
-	errno = saved;
-	if (rc == 0 && unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		rc = -1;
-	return rc;
-}
-
-static char *read_at(int dirfd, const char *name, size_t max)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return NULL;
-	char *buf = rep_xmalloc(max + 1);
-	size_t n = 0;
-	ssize_t r;
-	while (n < max && (r = read(fd, buf + n, max - n)) > 0)
-		n += (size_t)r;
-	close(fd);
-	buf[n] = 0;
-	return buf;
-}
-
-static int sha256_at(int dirfd, const char *name, char out[65])
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -1;
-	struct sha256_ctx c;
-	unsigned char buf[65536], d[SHA256_DIGEST_SIZE];
-	ssize_t r;
-	sha256_init(&c);
-	while ((r = read(fd, buf, sizeof buf)) > 0)
-		sha256_update(&c, (size_t)r, buf);
-	close(fd);
-	if (r < 0)
-		return -1;
-	sha256_digest(&c, sizeof d, d);
-	rep_hex(d, sizeof d, out);
-	return 0;
+	if (stat(priv(t)->dir, &st) == 0)
+		snprintf(buf, size, "local:%ju:%ju", (uintmax_t)st.st_dev, (uintmax_t)st.st_ino);
+	else
+		buf[0] = 0;
 }
 
 /* The release current points to: "" when there is no current; -1 when
@@ -106,60 +79,64 @@ static int read_current(int dirfd, char out[REP_NAME_MAX + 1])
 	return 0;
 }
 
-/* Reads current and releases/ into t; removes what crashed pushes left
- * (only under the lock: a running push's files look the same). */
+/* releases/, never through a link: what a push writes and prunes stays
+ * inside DIR. -1 with errno ENOENT when there is none. */
+static int open_releases(const struct rep_target *t)
+{
+	int fd = openat(priv(t)->dirfd, "releases", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR) &&
+	    fstatat(priv(t)->dirfd, "releases", &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		rep_error_at(t->arg, "releases: %s (refused: rep-push writes only inside the target)",
+		    S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
+		errno = EPERM;
+		return -2;
+	}
+	return fd;
+}
+
+/* Reads current and releases/ into t; under the lock, removes what
+ * crashed pushes left (a running push's files look the same), warning of
+ * what cannot go: a name of its own is never reused, so it is in no
+ * push's way. */
 static int read_state(struct rep_target *t, int clean)
 {
 	struct stat st;
 
-	if (fstatat(t->dirfd, "current", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode)) {
-		rep_target_error(t, "current: exists and is not a symbolic link");
+	if (fstatat(priv(t)->dirfd, "current", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode)) {
+		rep_error_at(t->arg, "current: exists and is not a symbolic link");
 		return -1;
 	}
-	if (read_current(t->dirfd, t->current) < 0) {
-		rep_target_error(t, "current: %s", strerror(errno));
+	if (read_current(priv(t)->dirfd, t->current) < 0) {
+		rep_error_at(t->arg, "current: %s", strerror(errno));
 		return -1;
 	}
-	int fd = openat(t->dirfd, "releases", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT)
+	int fd = open_releases(t);
+	if (fd == -1 && errno == ENOENT)
 		return 0;
 	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	if (!d) {
-		rep_target_error(t, "releases: %s", strerror(errno));
+		if (fd == -1)
+			rep_error_at(t->arg, "releases: %s", strerror(errno));
 		return -1;
 	}
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		char sha[65] = "-", man[300];
 		if (clean && strncmp(de->d_name, STAGING, strlen(STAGING)) == 0 &&
-		    rep_rm_tree(fd, de->d_name) < 0) {
-			rep_target_error(t, "releases/%s: %s", de->d_name, strerror(errno));
-			closedir(d);
-			return -1;
-		}
+		    rep_rm_tree(fd, de->d_name) < 0)
+			rep_error_at(t->arg, "releases/%s: cannot remove what a failed push left: %s",
+			    de->d_name, strerror(errno));
 		if (!rep_release_name(de->d_name) ||
 		    fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
 			continue;
 		snprintf(man, sizeof man, "%s/MANIFEST", de->d_name);
-		sha256_at(fd, man, sha);
-		rep_target_add_release(t, de->d_name, sha);
+		rep_sha256_at(fd, man, sha);
+		rep_releases_put(&t->releases, de->d_name, sha);
 	}
 	closedir(d);
 	return 0;
-}
-
-/* Locked local targets, unlocked if rep-push dies. */
-static struct rep_target **held;
-static size_t nheld;
-static pid_t held_by;
-
-static void unlock_all(void)
-{
-	if (getpid() != held_by)
-		return;
-	for (size_t i = 0; i < nheld; i++)
-		if (held[i])
-			rep_local_unlock(held[i]);
 }
 
 static int stale(const char *line)
@@ -188,69 +165,117 @@ static int mine(const char *line)
 	return strncmp(line, own, strlen(own)) == 0;
 }
 
+/* The lock file's first line; NULL, errno set, if there is none. A link
+ * there is not a lock: it is refused, never followed. */
+static char *lock_line(int dirfd)
+{
+	char *line = rep_read_small(dirfd, LOCK, 1024);
+
+	if (line)
+		line[strcspn(line, "\n")] = 0;
+	return line;
+}
+
+/* Drops the lock if it is still ours. Run by the cleanup registry, on a
+ * signal too: only system calls, no allocation. */
+static void unlock_now(void *arg)
+{
+	struct local *l = arg;
+	char buf[1100];
+	size_t n = strlen(l->lock);
+
+	if (!l->lock[0] || l->dirfd < 0)
+		return;
+	int fd = openat(l->dirfd, LOCK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t r = fd < 0 ? -1 : read(fd, buf, sizeof buf);
+	if (fd >= 0)
+		close(fd);
+	if (r == (ssize_t)n + 1 && memcmp(buf, l->lock, n) == 0 && buf[n] == '\n')
+		unlinkat(l->dirfd, LOCK, 0);
+	l->lock[0] = 0;
+}
+
+/* A live holder: the lock's holder is told, REP_OPEN_BUSY. */
+static int busy(struct rep_target *t, const char *line)
+{
+	char who[600];
+
+	rep_lock_holder(line, who, sizeof who);
+	if (mine(line)) {
+		rep_error_at(t->arg, "the same directory as another target");
+		return REP_OPEN_FAILED;
+	}
+	rep_error_at(t->arg, "locked by %s", who);
+	return REP_OPEN_BUSY;
+}
+
+/* Moves a lock whose holder died on this host aside, checks it is the
+ * one judged dead, and removes it: 1 if broken. */
+static int break_stale(struct rep_target *t, const char *line, const char *aside)
+{
+	int dirfd = priv(t)->dirfd;
+	char who[600];
+
+	if (!stale(line) || renameat(dirfd, LOCK, dirfd, aside) < 0)
+		return 0;
+	char *moved = rep_read_small(dirfd, aside, 1024);
+	int same = moved && strncmp(moved, line, strlen(line)) == 0;
+	if (!same)
+		linkat(dirfd, aside, dirfd, LOCK, 0);
+	unlinkat(dirfd, aside, 0);
+	free(moved);
+	if (same) {
+		rep_lock_holder(line, who, sizeof who);
+		rep_error_at(t->arg, "breaking a stale lock: held by %s, which is gone", who);
+	}
+	return same;
+}
+
 /* The lock appears complete or not at all: written under a private name,
- * then linked to LOCK, which fails if it exists. A lock whose holder died
- * on this host is moved aside, checked to be the one judged dead, and
- * removed; anything else there is a live lock. */
+ * then linked to LOCK, which fails if anything is there (a link too). */
 static int take_lock(struct rep_target *t)
 {
-	char tmp[64], aside[80], who[600];
+	struct local *l = priv(t);
+	char tmp[64], aside[80];
+	int rc = 0;
 
 	snprintf(tmp, sizeof tmp, LOCK ".%ld", (long)getpid());
 	snprintf(aside, sizeof aside, "%s.stale", tmp);
-	rep_lock_line(t->lock, sizeof t->lock, (long)getpid());
-	unlinkat(t->dirfd, tmp, 0);
-	int fd = openat(t->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0 || dprintf(fd, "%s\n", t->lock) < 0 || close(fd) < 0) {
-		rep_target_error(t, "%s: %s", LOCK, strerror(errno));
-		unlinkat(t->dirfd, tmp, 0);
-		return -1;
+	rep_lock_line(l->lock, sizeof l->lock, (long)getpid());
+	unlinkat(l->dirfd, tmp, 0);
+	int fd = openat(l->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || dprintf(fd, "%s\n", l->lock) < 0 || close(fd) < 0) {
+		rep_error_at(t->arg, "%s: %s", LOCK, strerror(errno));
+		unlinkat(l->dirfd, tmp, 0);
+		l->lock[0] = 0;
+		return REP_OPEN_FAILED;
 	}
-	for (int tries = 0, broken = 0;; tries++) {
-		if (linkat(t->dirfd, tmp, t->dirfd, LOCK, 0) == 0)
-			break;
+	for (int tries = 0, broken = 0; linkat(l->dirfd, tmp, l->dirfd, LOCK, 0) < 0; tries++) {
 		int err = errno;
-		char *line = err == EEXIST ? read_at(t->dirfd, LOCK, 1024) : NULL;
+		struct stat st;
+		char *line = err == EEXIST ? lock_line(l->dirfd) : NULL;
 		/* released between the link and the read: try again */
 		if (err == EEXIST && !line && errno == ENOENT && tries < 100)
 			continue;
-		if (line)
-			line[strcspn(line, "\n")] = 0;
-		if (line && !broken && stale(line) &&
-		    renameat(t->dirfd, LOCK, t->dirfd, aside) == 0) {
-			char *moved = read_at(t->dirfd, aside, 1024);
-			int same = moved && strncmp(moved, line, strlen(line)) == 0;
-			if (!same)
-				linkat(t->dirfd, aside, t->dirfd, LOCK, 0);
-			unlinkat(t->dirfd, aside, 0);
-			free(moved);
-			if (same) {
-				broken = 1;
-				rep_lock_holder(line, who, sizeof who);
-				rep_target_error(t, "breaking a stale lock: held by %s, which is gone", who);
-				free(line);
-				continue;
-			}
+		if (!line && err == EEXIST && fstatat(l->dirfd, LOCK, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    !S_ISREG(st.st_mode))
+			rep_error_at(t->arg, "%s: not a regular file (refused, not followed)", LOCK);
+		else if (!line)
+			rep_error_at(t->arg, "%s: %s", LOCK, strerror(err == EEXIST ? errno : err));
+		if (line && !broken && (broken = break_stale(t, line, aside))) {
+			free(line);
+			continue;
 		}
-		unlinkat(t->dirfd, tmp, 0);
-		if (line)
-			rep_lock_holder(line, who, sizeof who);
-		if (line && mine(line))
-			rep_target_error(t, "the same directory as another target");
-		else if (line)
-			rep_target_error(t, "locked by %s", who);
-		else
-			rep_target_error(t, "%s: %s", LOCK, strerror(err));
+		rc = line ? busy(t, line) : REP_OPEN_FAILED;
 		free(line);
-		t->lock[0] = 0;
-		return -1;
+		break;
 	}
-	unlinkat(t->dirfd, tmp, 0);
-	if (!held)
-		rep_on_die(unlock_all);
-	held_by = getpid();
-	held = rep_xrealloc(held, (nheld + 1) * sizeof *held);
-	held[nheld++] = t;
+	unlinkat(l->dirfd, tmp, 0);
+	if (rc < 0) {
+		l->lock[0] = 0;
+		return rc;
+	}
+	rep_cleanup_add(&l->unlock, unlock_now, l);
 	return 0;
 }
 
@@ -279,177 +304,195 @@ static void remove_dead_lock_files(int dirfd)
 		close(fd);
 }
 
-/* Opens the target and, unless how is REP_LOCK_READ, locks it; then
- * reads its state. A push makes DIR (its parent must exist) and
- * releases/ if missing; a rollback makes nothing. */
-int rep_local_lock(struct rep_target *t, enum rep_lock how)
+/* Opens DIR; a push makes it if missing (its parent must exist). */
+static int open_dir(struct rep_target *t, enum rep_lock how)
 {
-	t->dirfd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (t->dirfd < 0 && errno == ENOENT && how != REP_LOCK_PUSH)
-		return 0;       /* nothing there: nothing live, nothing to lock */
-	if (t->dirfd < 0 && errno == ENOENT && how == REP_LOCK_PUSH) {
+	struct local *l = priv(t);
+	struct stat st;
+
+	l->dirfd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (l->dirfd < 0 && errno == ENOENT && how == REP_LOCK_PUSH) {
 		/* another push may make it first: then it is there to open */
-		if (mkdir(t->dir, 0777) < 0 && errno != EEXIST) {
-			rep_target_error(t, "cannot create the directory: %s", strerror(errno));
-			return -1;
+		if (mkdir(l->dir, 0777) < 0 && errno != EEXIST) {
+			rep_error_at(t->arg, "cannot create the directory: %s", errno == ENOENT ?
+			    "its parent directory does not exist" : strerror(errno));
+			return REP_OPEN_FAILED;
 		}
-		t->dirfd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		l->dirfd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	}
-	if (t->dirfd < 0) {
-		rep_target_error(t, "%s", strerror(errno));
-		return -1;
-	}
-	if (how == REP_LOCK_READ) {
-		char *line = read_at(t->dirfd, LOCK, 1024);
-		if (line) {
-			line[strcspn(line, "\n")] = 0;
-			if (stale(line))
-				rep_lock_holder(line, t->stale, sizeof t->stale);
-			else
-				rep_lock_holder(line, t->holder, sizeof t->holder);
-			free(line);
-		}
-		return read_state(t, 0);
-	}
-	if (how == REP_LOCK_PUSH && mkdirat(t->dirfd, "releases", 0777) < 0 && errno != EEXIST) {
-		rep_target_error(t, "releases: %s", strerror(errno));
-		return -1;
-	}
-	if (take_lock(t) < 0)
-		return -1;
-	remove_dead_lock_files(t->dirfd);
-	if (unlinkat(t->dirfd, NEXT_CURRENT, 0) < 0 && errno != ENOENT) {
-		rep_target_error(t, "%s: %s", NEXT_CURRENT, strerror(errno));
-		return -1;
-	}
-	return read_state(t, 1);
+	if (l->dirfd >= 0 || (errno == ENOENT && how != REP_LOCK_PUSH))
+		return 0;
+	if (errno == ENOTDIR && stat(l->dir, &st) == 0)
+		rep_error_at(t->arg, "not a directory");
+	else
+		rep_error_at(t->arg, "%s", strerror(errno));
+	return REP_OPEN_FAILED;
 }
 
-void rep_local_unlock(struct rep_target *t)
+static void read_holder(struct rep_target *t)
 {
-	if (t->dirfd < 0)
-		return;
-	if (t->lock[0]) {
-		char *line = read_at(t->dirfd, LOCK, 1024);
-		if (line && strncmp(line, t->lock, strlen(t->lock)) == 0 && line[strlen(t->lock)] == '\n')
-			unlinkat(t->dirfd, LOCK, 0);
-		free(line);
-		t->lock[0] = 0;
+	char *line = lock_line(priv(t)->dirfd);
+
+	if (line && stale(line))
+		rep_lock_holder(line, t->stale, sizeof t->stale);
+	else if (line)
+		rep_lock_holder(line, t->holder, sizeof t->holder);
+	free(line);
+}
+
+/* Opens the target and, unless how is REP_LOCK_READ, locks it; then
+ * reads its state. A push makes DIR and releases/ if missing; a rollback
+ * makes nothing. */
+static int local_open(struct rep_target *t, enum rep_lock how)
+{
+	struct local *l = priv(t);
+	int rc = open_dir(t, how);
+
+	if (rc < 0 || l->dirfd < 0)
+		return rc;      /* nothing there: nothing live, nothing to lock */
+	if (how == REP_LOCK_READ) {
+		read_holder(t);
+		return read_state(t, 0) < 0 ? REP_OPEN_FAILED : 0;
 	}
-	for (size_t i = 0; i < nheld; i++)
-		if (held[i] == t)
-			held[i] = NULL;
-	close(t->dirfd);
-	t->dirfd = -1;
+	if (how == REP_LOCK_PUSH && mkdirat(l->dirfd, "releases", 0777) < 0 && errno != EEXIST) {
+		rep_error_at(t->arg, "releases: %s", strerror(errno));
+		return REP_OPEN_FAILED;
+	}
+	if ((rc = take_lock(t)) < 0)
+		return rc;
+	remove_dead_lock_files(l->dirfd);
+	if (unlinkat(l->dirfd, NEXT_CURRENT, 0) < 0 && errno != ENOENT) {
+		rep_error_at(t->arg, "%s: %s", NEXT_CURRENT, strerror(errno));
+		return REP_OPEN_FAILED;
+	}
+	return read_state(t, 1) < 0 ? REP_OPEN_FAILED : 0;
+}
+
+static void local_close(struct rep_target *t)
+{
+	struct local *l = priv(t);
+
+	if (!l)
+		return;
+	rep_cleanup_remove(&l->unlock);
+	unlock_now(l);
+	if (l->dirfd >= 0)
+		close(l->dirfd);
+	free(l->dir);
+	free(l);
+	t->priv = NULL;
 }
 
 /* Staging runs in a child process of its own: a failure dies there,
  * taking its half-unpacked directory with it. */
-static int staging_fd = -1;
-static char staging[64];
+struct staging {
+	int fd;
+	char name[64];
+	struct rep_cleanup remove;
+};
 
-static void remove_staging(void)
+static void remove_staging(void *arg)
 {
-	if (staging[0])
-		rep_rm_tree(staging_fd, staging);
+	struct staging *s = arg;
+
+	if (s->name[0])
+		rep_rm_tree(s->fd, s->name);
 }
 
-/* The archive is read from its file, or (feed) from a reader process
- * that inflates it for several targets at once. */
-int rep_local_stage_from(struct rep_target *t, const struct rep_feed *feed, const char *archive,
-    const char *stem, const struct rep_manifest *m)
+static int local_stage(struct rep_target *t, const struct rep_stage_src *src, const char *release,
+    const struct rep_manifest *m)
 {
-	staging_fd = openat(t->dirfd, "releases", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (staging_fd < 0)
+	static struct staging s;
+
+	if ((s.fd = open_releases(t)) < 0)
 		rep_die_errno("releases");
-	snprintf(staging, sizeof staging, STAGING "%ld", (long)getpid());
-	rep_on_die(remove_staging);
-	if (mkdirat(staging_fd, staging, 0700) < 0)
-		rep_die_errno("releases/%s", staging);
-	int fd = openat(staging_fd, staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(s.name, sizeof s.name, STAGING "%ld", (long)getpid());
+	rep_cleanup_add(&s.remove, remove_staging, &s);
+	if (mkdirat(s.fd, s.name, 0700) < 0)
+		rep_die_errno("releases/%s", s.name);
+	int fd = openat(s.fd, s.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	/* 0755 whatever the umask, as everything the archive holds */
 	if (fd < 0 || fchmod(fd, 0755) < 0)
-		rep_die_errno("releases/%s", staging);
-	rep_archive_unpack_from(feed, archive, fd, m);
+		rep_die_errno("releases/%s", s.name);
+	rep_archive_unpack_from(src->feed, src->path, fd, m);
 	close(fd);
-	int rc = renameat2(staging_fd, staging, staging_fd, stem, RENAME_NOREPLACE);
-	if (rc < 0 && errno == EINVAL) {
-		struct stat st;
-		if (fstatat(staging_fd, stem, &st, AT_SYMLINK_NOFOLLOW) == 0)
-			errno = EEXIST;
-		else
-			rc = renameat(staging_fd, staging, staging_fd, stem);
-	}
-	if (rc < 0)
-		rep_die_errno("releases/%s", stem);
-	staging[0] = 0;
-	if (fsync(staging_fd) < 0)
+	if (rep_rename_noreplace(s.fd, s.name, s.fd, release) < 0)
+		rep_die_errno("releases/%s", release);
+	s.name[0] = 0;
+	rep_cleanup_remove(&s.remove);
+	if (fsync(s.fd) < 0)
 		rep_die_errno("releases");
+	close(s.fd);
 	return 0;
 }
 
-int rep_local_stage(struct rep_target *t, const char *archive, const char *stem,
-    const struct rep_manifest *m)
+static int local_switch(struct rep_target *t, const char *to)
 {
-	return rep_local_stage_from(t, NULL, archive, stem, m);
-}
-
-int rep_local_switch(struct rep_target *t, const char *to)
-{
+	int dirfd = priv(t)->dirfd;
 	char now[REP_NAME_MAX + 1], link[REP_NAME_MAX + 16];
 
-	if (read_current(t->dirfd, now) < 0 || strcmp(now, t->current) != 0) {
-		rep_target_error(t, "current changed during the push (now '%s')", now);
-		return -1;
+	if (read_current(dirfd, now) < 0 || strcmp(now, t->current) != 0) {
+		rep_error_at(t->arg, "current changed during the push (now '%s')", now);
+		return REP_SWITCH_FAILED;
 	}
 	if (!*to) {
-		if (unlinkat(t->dirfd, "current", 0) < 0 && errno != ENOENT) {
-			rep_target_error(t, "current: %s", strerror(errno));
-			return -1;
+		if (unlinkat(dirfd, "current", 0) < 0 && errno != ENOENT) {
+			rep_error_at(t->arg, "current: %s", strerror(errno));
+			return REP_SWITCH_FAILED;
 		}
 	} else {
 		snprintf(link, sizeof link, "releases/%s", to);
-		unlinkat(t->dirfd, NEXT_CURRENT, 0);
-		if (symlinkat(link, t->dirfd, NEXT_CURRENT) < 0 ||
-		    renameat(t->dirfd, NEXT_CURRENT, t->dirfd, "current") < 0) {
-			rep_target_error(t, "current: %s", strerror(errno));
-			unlinkat(t->dirfd, NEXT_CURRENT, 0);
-			return -1;
+		unlinkat(dirfd, NEXT_CURRENT, 0);
+		if (symlinkat(link, dirfd, NEXT_CURRENT) < 0 ||
+		    renameat(dirfd, NEXT_CURRENT, dirfd, "current") < 0) {
+			rep_error_at(t->arg, "current: %s", strerror(errno));
+			unlinkat(dirfd, NEXT_CURRENT, 0);
+			return REP_SWITCH_FAILED;
 		}
 	}
-	if (fsync(t->dirfd) < 0 || read_current(t->dirfd, now) < 0 || strcmp(now, to) != 0) {
-		rep_target_error(t, "current does not point to %s%s after the switch",
+	if (fsync(dirfd) < 0 || read_current(dirfd, now) < 0 || strcmp(now, to) != 0) {
+		rep_error_at(t->arg, "current does not point to %s%s after the switch",
 		    *to ? "releases/" : "nothing", to);
-		return -1;
+		return REP_SWITCH_UNKNOWN;
 	}
 	return 0;
 }
 
-int rep_local_prune(struct rep_target *t, char **names, size_t n)
+static int local_prune(struct rep_target *t, char *const *names, size_t n)
 {
-	int fd = openat(t->dirfd, "releases", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = open_releases(t);
 
+	if (fd == -1)
+		rep_error_at(t->arg, "releases: %s", strerror(errno));
 	for (size_t i = 0; fd >= 0 && i < n; i++)
 		if (rep_rm_tree(fd, names[i]) < 0) {
-			rep_target_error(t, "releases/%s: %s", names[i], strerror(errno));
+			rep_error_at(t->arg, "releases/%s: %s", names[i], strerror(errno));
 			close(fd);
 			return -1;
 		}
-	if (fd < 0) {
-		rep_target_error(t, "releases: %s", strerror(errno));
+	if (fd < 0)
 		return -1;
-	}
 	close(fd);
 	return 0;
 }
 
-char *rep_local_manifest(struct rep_target *t, const char *release)
+static char *local_manifest(struct rep_target *t, const char *release)
 {
 	char path[REP_NAME_MAX + 32];
+	int fd = open_releases(t);
 
-	snprintf(path, sizeof path, "releases/%s/MANIFEST", release);
-	char *text = read_at(t->dirfd, path, 64 * 1024 * 1024);
-	if (!text)
-		rep_target_error(t, "%s: %s", path, strerror(errno));
+	snprintf(path, sizeof path, "%s/MANIFEST", release);
+	char *text = fd < 0 ? NULL : rep_read_small(fd, path, 64 * 1024 * 1024);
+	if (!text && fd != -2)
+		rep_error_at(t->arg, "releases/%s: %s", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
 	return text;
 }
+
+const struct rep_transport rep_local_transport = {
+	.kind = "local", .parse = local_parse, .identity = local_identity,
+	.open = local_open, .stage = local_stage, .shares_feed = 1,
+	.switch_to = local_switch, .prune = local_prune, .manifest = local_manifest,
+	.close = local_close,
+};

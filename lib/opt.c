@@ -12,9 +12,67 @@
 struct rep_opts rep_opt;
 static const char *chdir_to;
 
-static _Noreturn void print_usage(const char *usage)
+/* The options every tool has, after its own: -C, then --db and --apps
+ * where the tool reads them, then -h and -V. */
+static const struct rep_optdef chdir_opt[] = { {'C', NULL, "DIR", "work as if started in DIR"}, {0} };
+static const struct rep_optdef files_opts[] = {
+	{REP_OPT_DB, "db", "FILE", "metadata database (default: $REP_DB or ./metadata.db)"},
+	{REP_OPT_APPS, "apps", "DIR", "applications directory (default: $REP_APPS or ./rep_applications)"},
+	{0},
+};
+static const struct rep_optdef last_opts[] = {
+	{'h', "help", NULL, "show this help"},
+	{'V', "version", NULL, "show the version"},
+	{0},
+};
+
+/* The help line of one option: "  -c, --name ARG" then its text from
+ * column 24; a line break in the text goes on at that column. */
+static void put_option(const struct rep_optdef *o)
 {
-	fputs(usage, stdout);
+	char left[64];
+	int n = 0;
+
+	if (o->val < 128)
+		n = snprintf(left, sizeof left, "-%c%s", o->val, o->name ? ", " : "");
+	else
+		n = snprintf(left, sizeof left, "    ");
+	if (o->name)
+		n += snprintf(left + n, sizeof left - (size_t)n, "--%s", o->name);
+	if (o->arg)
+		snprintf(left + n, sizeof left - (size_t)n, " %s", o->arg);
+	printf("  %-21s ", left);
+	for (const char *p = o->help; *p; p++) {
+		putchar(*p);
+		if (*p == '\n')
+			printf("%24s", "");
+	}
+	putchar('\n');
+}
+
+static const struct rep_optdef *const *all_opts(const struct rep_tool *tool)
+{
+	static const struct rep_optdef *sets[5];
+	int n = 0;
+
+	sets[n++] = tool->opts;
+	sets[n++] = chdir_opt;
+	if (tool->files)
+		sets[n++] = files_opts;
+	sets[n++] = last_opts;
+	sets[n] = NULL;
+	return sets;
+}
+
+static _Noreturn void print_usage(const struct rep_tool *tool)
+{
+	fputs(tool->synopsis, stdout);
+	if (tool->names_from_stdin)
+		puts("With no NAME, names are read from stdin (first field of each record).");
+	putchar('\n');
+	for (const struct rep_optdef *const *set = all_opts(tool); *set; set++)
+		for (const struct rep_optdef *o = *set; o->val; o++)
+			put_option(o);
 	rep_finish();
 	exit(0);
 }
@@ -43,16 +101,40 @@ static const char *bad_option(char **argv, int *has_value)
 	return shortname;
 }
 
-int rep_getopt(int argc, char **argv, const char *shortopts,
-    const struct option *longopts, const char *usage)
+/* getopt_long's short option string and long options, from the table */
+static void getopt_tables(const struct rep_tool *tool, char *shortopts, size_t size,
+    struct option *longopts, size_t nlong)
 {
-	char opts[64];
+	size_t ns = 0, nl = 0;
+
+	shortopts[ns++] = ':';
+	for (const struct rep_optdef *const *set = all_opts(tool); *set; set++)
+		for (const struct rep_optdef *o = *set; o->val; o++) {
+			if (o->val < 128 && ns + 3 < size) {
+				shortopts[ns++] = (char)o->val;
+				if (o->arg)
+					shortopts[ns++] = ':';
+			}
+			if (o->name && nl + 1 < nlong)
+				longopts[nl++] = (struct option){ o->name, o->arg ? required_argument : no_argument,
+				    NULL, o->val };
+		}
+	shortopts[ns] = 0;
+	longopts[nl] = (struct option){ 0 };
+}
+
+/* The next option of the tool's own; the shared ones are handled here. */
+int rep_getopt(int argc, char **argv, const struct rep_tool *tool)
+{
+	static char opts[64];
+	static struct option longopts[32];
 	int c, value;
 
-	snprintf(opts, sizeof opts, ":hVC:%s", shortopts);
+	if (!opts[0])
+		getopt_tables(tool, opts, sizeof opts, longopts, sizeof longopts / sizeof longopts[0]);
 	while ((c = getopt_long(argc, argv, opts, longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h': print_usage(usage);
+		case 'h': print_usage(tool);
 		case 'V': print_version();
 		case 'C': chdir_to = optarg; break;
 		case 'q': rep_opt.quiet = 1; break;

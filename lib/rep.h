@@ -2,12 +2,14 @@
 #ifndef REP_H
 #define REP_H
 
+#include <errno.h>
 #include <getopt.h>
 #include <nettle/sha2.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -17,11 +19,10 @@
 /* err.c: messages, exit policy, memory */
 extern const char *rep_prog;
 void rep_init(const char *argv0);
-_Noreturn void rep_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-_Noreturn void rep_die_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void rep_die_why(const char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define rep_die(...) rep_die_why(NULL, __VA_ARGS__)
+#define rep_die_errno(...) rep_die_why(strerror(errno), __VA_ARGS__)
 _Noreturn void rep_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void rep_on_die(void (*fn)(void));
-void rep_on_die_cancel(void (*fn)(void));
 int rep_finish(void);
 void *rep_xmalloc(size_t n);
 void *rep_xrealloc(void *p, size_t n);
@@ -31,6 +32,8 @@ void rep_msg_context(const char *ctx);
 int rep_write_full(int fd, const void *buf, size_t n);
 void rep_vline(const char *ctx, const char *fmt, va_list ap, const char *tail)
 	__attribute__((format(printf, 2, 0)));
+void rep_error_at(const char *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *rep_visible(const char *s, size_t n);
 #ifdef REP_FUZZ
 #include <setjmp.h>
 extern jmp_buf *rep_fuzz_jmp;  /* rep_die() longjmps there if set */
@@ -46,20 +49,27 @@ struct rep_opts {
 };
 extern struct rep_opts rep_opt;
 enum { REP_OPT_DB = 0x100, REP_OPT_APPS, REP_OPT_TOOL };
-#define REP_COMMON_LONGOPTS \
-	{"help", no_argument, NULL, 'h'}, \
-	{"version", no_argument, NULL, 'V'}, \
-	{"db", required_argument, NULL, REP_OPT_DB}, \
-	{"apps", required_argument, NULL, REP_OPT_APPS}
-/* The option lines every tool's --help ends with. */
-#define REP_USAGE_COMMON \
-	"  -C DIR                work as if started in DIR\n" \
-	"      --db FILE         metadata database (default: $REP_DB or ./metadata.db)\n" \
-	"      --apps DIR        applications directory (default: $REP_APPS or ./rep_applications)\n" \
-	"  -h, --help            show this help\n" \
-	"  -V, --version         show the version\n"
-int rep_getopt(int argc, char **argv, const char *shortopts,
-    const struct option *longopts, const char *usage);
+/* A tool's options, in the order --help lists them: val is what
+ * rep_getopt returns (a letter is the short option too), name the long
+ * option, arg the argument's name (NULL: none), help the text (a line
+ * break goes on at the column of the text). */
+struct rep_optdef {
+	int val;
+	const char *name, *arg, *help;
+};
+struct rep_tool {
+	const char *synopsis;        /* the usage lines and what the tool does */
+	const struct rep_optdef *opts; /* its own, ending with {0} */
+	int files;                   /* it takes --db and --apps */
+	int names_from_stdin;        /* it reads names from stdin when given none */
+};
+/* Options several tools share. */
+#define REP_OPTDEF_DRY_RUN {'n', "dry-run", NULL, "report what would be done, change nothing"}
+#define REP_OPTDEF_QUIET {'q', "quiet", NULL, "no summary on stderr"}
+#define REP_OPTDEF_HEADER {'H', "header", NULL, "print a header line first"}
+/* -n, -q and -H: a tool that changes the database and echoes the records */
+#define REP_OPTDEF_WRITER REP_OPTDEF_DRY_RUN, REP_OPTDEF_QUIET, REP_OPTDEF_HEADER
+int rep_getopt(int argc, char **argv, const struct rep_tool *tool);
 void rep_opt_finish(void);
 long rep_opt_number(const char *opt, const char *s, long lo, long hi);
 char *rep_now(char buf[32]);
@@ -221,6 +231,8 @@ void rep_list_apps(int appsfd, struct rep_strset *valid, struct rep_strset *inva
 int rep_open_apps(void);
 int rep_app_dir_exists(int appsfd, const char *name);
 void rep_hex(const unsigned char *d, size_t n, char *out);
+int rep_sha256_fd(int fd, char out[65]);
+int rep_sha256_at(int dirfd, const char *name, char out[65]);
 int rep_nthreads(void);
 
 /* ring.c: small files opened, read and closed in batches (io_uring) */
@@ -273,26 +285,43 @@ void rep_manifest_free(struct rep_manifest *m);
 void rep_fuzz_archive_reset(void);  /* after rep_die() returned to a harness */
 #endif
 
-/* target.c: where rep-push deploys, and the steps it takes there */
-struct rep_target {
-	const char *arg;             /* as given: for messages and the output */
-	int index;                   /* its place among the operands */
-	char *user, *host, *dir;     /* host NULL: a local directory */
-	char current[REP_NAME_MAX + 1]; /* the live release, "" for none */
-	struct rep_strset releases;  /* release -> its MANIFEST's SHA-256 ("-": none) */
-	char lock[1024];             /* our lock line, while we hold it */
-	char holder[640];            /* who holds the lock (rep-push -n) */
-	char stale[640];             /* who held it and is gone (rep-push -n) */
-	int dirfd;                   /* local */
-	pid_t keeper;                /* ssh: the session holding the lock */
-	int keeper_in, keeper_out, keeper_err;
+/* cleanup.c: one list of things to undo, run on die, on exit and on the
+ * signals a tool catches; entries run newest first, each once, and only
+ * in the process that added them (not in its children). An entry that
+ * may run on a signal must be async-signal-safe. The node is the
+ * caller's (static or in a struct), so the list never allocates. */
+struct rep_cleanup {
+	void (*fn)(void *arg);
+	void *arg;
+	pid_t owner;
+	struct rep_cleanup *next;
+	int linked;
 };
-void rep_target_parse(struct rep_target *t, const char *arg);
-void rep_target_error(const struct rep_target *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void rep_cleanup_add(struct rep_cleanup *c, void (*fn)(void *arg), void *arg);
+void rep_cleanup_remove(struct rep_cleanup *c);
+void rep_cleanup_run(void);
+void rep_cleanup_signals(void);
+void rep_cleanup_child(void);
+
+/* child.c: the one way to start and reap child processes */
+enum { REP_CHILD_GROUP = 1 };  /* in a process group of its own */
+pid_t rep_child_fork(int deathsig, int flags);
+pid_t rep_child_spawn(const char *const *argv, int in, int out, int err, int deathsig);
+int rep_child_wait(pid_t pid);
+
+/* fs.c: file-system steps every tool takes the same way */
+int rep_rename_noreplace(int fromfd, const char *from, int tofd, const char *to);
+int rep_rm_tree(int dirfd, const char *name);
+char *rep_read_small(int dirfd, const char *name, size_t max);
+ssize_t rep_read_full(int fd, void *buf, size_t n);
+
+/* release.c: release names and their order, a target's set of
+ * releases, lock lines */
 int rep_release_name(const char *s);
 int rep_release_cmp(const char *a, const char *b);
 char *rep_release_of(const char *archive);
+void rep_releases_put(struct rep_strset *s, const char *name, const char *msha);
+const char *rep_releases_get(const struct rep_strset *s, const char *name);
 const char *rep_hostname(void);
 const char *rep_pusher(void);
 void rep_lock_line(char *buf, size_t size, long pid);
@@ -300,36 +329,41 @@ void rep_lock_holder(const char *line, char *out, size_t size);
 /* how a target is opened: read only (-n), locked for a push (DIR and
  * releases/ made if missing), locked for a rollback (nothing made) */
 enum rep_lock { REP_LOCK_READ, REP_LOCK_PUSH, REP_LOCK_ROLLBACK };
-int rep_target_lock(struct rep_target *t, enum rep_lock how);
-int rep_target_stage(struct rep_target *t, const char *archive, const char *stem,
-    const struct rep_manifest *m);
-int rep_target_switch(struct rep_target *t, const char *to);
-int rep_target_prune(struct rep_target *t, char **names, size_t n);
-char *rep_target_manifest(struct rep_target *t, const char *release);
-void rep_target_unlock(struct rep_target *t);
-const char *rep_target_release(const struct rep_target *t, const char *name);
-void rep_target_add_release(struct rep_target *t, const char *name, const char *msha);
 
-/* local.c: a target that is a local directory */
-int rep_rm_tree(int dirfd, const char *name);
-int rep_local_lock(struct rep_target *t, enum rep_lock how);
-int rep_local_stage(struct rep_target *t, const char *archive, const char *stem,
+/* deploy.c: the two-phase deploy over any kind of target (transport.h):
+ * lock all, stage all, switch all or switch back, prune, roll back.
+ * Messages about steps and outcomes, and the records of what went live,
+ * go through the callbacks; per-target errors go to stderr as they
+ * happen. */
+enum rep_deploy_rc {
+	REP_DEPLOY_OK = 0,
+	REP_DEPLOY_UNCHANGED = 1,   /* no target changed */
+	REP_DEPLOY_MIXED = 3,       /* targets changed, not as asked or not reported */
+};
+struct rep_deploy_cb {
+	/* a step on a target; plan: part of a dry run's plan, else progress */
+	void (*step)(void *arg, int plan, const char *target, const char *fmt, va_list ap)
+	    __attribute__((format(printf, 4, 0)));
+	/* the outcome for a release (or "rollback") */
+	void (*outcome)(void *arg, const char *release, const char *fmt, va_list ap)
+	    __attribute__((format(printf, 3, 0)));
+	/* m's applications are live on every target (where: the operands
+	 * joined by commas); 0, or -1 if they could not be recorded */
+	int (*live)(void *arg, const struct rep_manifest *m, const char *release, const char *where);
+};
+struct rep_deploy {
+	long jobs, keep;
+	long timeout;                /* seconds a target may stay silent; 0: its default */
+	int dry_run;
+	const struct rep_deploy_cb *cb;
+	void *arg;
+	struct rep_deploy_state *s;  /* deploy.c's own */
+};
+void rep_deploy_targets(struct rep_deploy *d, char *const *args, size_t n);
+int rep_deploy_open(struct rep_deploy *d, enum rep_lock how, const char *what);
+int rep_deploy_push(struct rep_deploy *d, const char *archive, const char *release,
     const struct rep_manifest *m);
-int rep_local_stage_from(struct rep_target *t, const struct rep_feed *feed, const char *archive,
-    const char *stem, const struct rep_manifest *m);
-int rep_local_switch(struct rep_target *t, const char *to);
-int rep_local_prune(struct rep_target *t, char **names, size_t n);
-char *rep_local_manifest(struct rep_target *t, const char *release);
-void rep_local_unlock(struct rep_target *t);
-
-/* ssh.c: a target on [user@]host:DIR, over $REP_SSH */
-void rep_ssh_init(void);
-int rep_ssh_lock(struct rep_target *t, enum rep_lock how);
-int rep_ssh_stage(struct rep_target *t, const char *archive, const char *stem,
-    const struct rep_manifest *m);
-int rep_ssh_switch(struct rep_target *t, const char *to);
-int rep_ssh_prune(struct rep_target *t, char **names, size_t n);
-char *rep_ssh_manifest(struct rep_target *t, const char *release);
-void rep_ssh_unlock(struct rep_target *t);
+int rep_deploy_rollback(struct rep_deploy *d);
+void rep_deploy_close(struct rep_deploy *d);
 
 #endif

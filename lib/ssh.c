@@ -1,180 +1,104 @@
-/* Targets over ssh. The far side runs one POSIX sh script (below) and
- * needs nothing of rep: sh, tar, gzip, sha256sum, find, mv. Every word
- * that reaches the remote shell goes through shell_quote(). One session
- * per target for the whole run: the one that holds the lock also runs
- * every later step, so a remote login (and its shell's start-up files)
- * happens once. */
+/* Targets on [user@]host:DIR, over $REP_SSH. The far side runs one POSIX
+ * sh program (lib/far.sh, which tells the protocol) and needs nothing of
+ * rep. Every word that reaches the remote shell goes through
+ * shell_quote(). One session per target for the whole run: the one that
+ * holds the lock also runs every later step, so a remote login (and its
+ * shell's start-up files) happens once, and the lock goes when the
+ * session does, however rep-push ends. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "rep.h"
+#include "transport.h"
 
-/* The far side. `sh -c SCRIPT rep-push state DIR` lists a target (-n);
- * `... lock DIR WHO TIME [make]` takes the lock and then serves, on the
- * same session, one command per line of its stdin until EOF, when it
- * drops the lock: "stage RELEASE SHA256 SIZE MANIFEST_SHA256 FILES" and
- * SIZE bytes of archive, "switch TO WAS" ("-" for none), "prune NAME...",
- * "manifest NAME". Each reply ends with a line "ok", "busy<TAB>lock" or
- * "error<TAB>why"; lines of a MANIFEST sent back start with "|". A
- * command runs in a subshell: its failure leaves the lock held. */
 static const char script[] =
-	"set -u\n"
-	"LC_ALL=C; export LC_ALL\n"
-	"op=$1 dir=$2; shift 2\n"
-	"tab=$(printf '\\t')\n"
-	"fail() { printf 'error\\t%s\\n' \"$*\"; exit 1; }\n"
-	"live() {\n"
-	"	[ -h current ] || return 0\n"
-	"	p=$(cd -P current 2>/dev/null && pwd -P) || return 0\n"
-	"	r=$(cd -P releases 2>/dev/null && pwd -P) || return 0\n"
-	"	if [ \"${p%/*}\" = \"$r\" ]; then printf '%s' \"${p##*/}\"; fi\n"
-	"}\n"
-	"listing() {\n"
-	"	if [ -e current ] && [ ! -h current ]; then fail 'current: exists and is not a symbolic link'; fi\n"
-	"	printf 'current\\t%s\\n' \"$(live)\"\n"
-	"	for d in releases/rep_applications_*; do\n"
-	"		if [ ! -d \"$d\" ] || [ -h \"$d\" ]; then continue; fi\n"
-	"		s=-\n"
-	"		if [ -f \"$d/MANIFEST\" ]; then s=$(sha256sum < \"$d/MANIFEST\") || s=-; s=${s%% *}; fi\n"
-	"		printf 'release\\t%s\\t%s\\n' \"${d#releases/}\" \"$s\"\n"
-	"	done\n"
-	"}\n"
-	"held() { cat .rep-push.lock 2>/dev/null; }\n"
-	"mine() { [ \"$(held)\" = \"$lock\" ] || fail 'lost the lock (removed or broken by someone else)'; }\n"
-	"alive() { kill -0 \"$1\" 2>/dev/null || ps -p \"$1\" >/dev/null 2>&1 || [ -d \"/proc/$1\" ]; }\n"
-	"enter() { cd -- \"$dir\" 2>/dev/null || fail \"$dir: cannot enter the directory\"; }\n"
-	"holder_pid() { pid=${1#*$tab}; pid=${pid%%$tab*}; case $pid in ''|*[!0-9]*) pid= ;; esac; }\n"
-	"stage() {\n"
-	"	stem=$1 sha=$2 size=$3 msha=$4 nfiles=$5\n"
-	"	t=releases/.rep-push-$$\n"
-	"	trap 'rm -rf -- \"$t\" \"$t.tar.gz\"' EXIT\n"
-	"	rm -rf -- \"$t\" \"$t.tar.gz\"\n"
-	"	s=$(head -c \"$size\" | tee \"$t.tar.gz\" | sha256sum) || fail 'sha256sum failed'; s=${s%% *}\n"
-	"	n=$(wc -c < \"$t.tar.gz\") || fail \"$t.tar.gz: cannot read\"\n"
-	"	[ \"$((n))\" -eq \"$size\" ] || fail \"the archive arrived incomplete ($((n)) of $size bytes)\"\n"
-	"	[ \"$s\" = \"$sha\" ] || fail \"the archive arrived damaged (SHA-256 $s, sent $sha)\"\n"
-	"	mine\n"
-	"	if [ -e \"releases/$stem\" ]; then fail \"releases/$stem: already exists\"; fi\n"
-	"	e=$(mkdir \"$t\" 2>&1) || fail \"$e\"\n"
-	"	e=$(cd \"$t\" && tar -xpzf - --no-same-owner < \"../${t#releases/}.tar.gz\" 2>&1) ||\n"
-	"	    fail \"unpacking: $(printf '%s\\n' \"$e\" | head -n 1)\"\n"
-	"	rm -f \"$t.tar.gz\"\n"
-	"	s=$(sha256sum < \"$t/MANIFEST\") || fail 'no MANIFEST after unpacking'\n"
-	"	[ \"${s%% *}\" = \"$msha\" ] || fail 'MANIFEST differs after unpacking'\n"
-	"	while IFS=$tab read -r name rest; do\n"
-	"		case $name in ''|'#'*) continue ;; esac\n"
-	"		[ -d \"$t/rep_applications/$name\" ] || fail \"$name: missing after unpacking\"\n"
-	"	done < \"$t/MANIFEST\"\n"
-	"	n=$(find \"$t/rep_applications\" '(' -type f -o -type l ')' | wc -l)\n"
-	"	[ \"$((n))\" -eq \"$nfiles\" ] || fail \"$((n)) files and symlinks after unpacking, $nfiles in the manifest\"\n"
-	"	mine\n"
-	"	if [ -e \"releases/$stem\" ]; then fail \"releases/$stem: already exists\"; fi\n"
-	"	e=$(mv -- \"$t\" \"releases/$stem\" 2>&1) || fail \"$e\"\n"
-	"	trap - EXIT; echo ok\n"
-	"}\n"
-	"switch() {\n"
-	"	to=${1#-} expect=${2#-}\n"
-	"	mine\n"
-	"	if [ -e current ] && [ ! -h current ]; then fail 'current: exists and is not a symbolic link'; fi\n"
-	"	now=$(live)\n"
-	"	[ \"$now\" = \"$expect\" ] || fail \"current changed during the push (now '$now')\"\n"
-	"	if [ -z \"$to\" ]; then\n"
-	"		e=$(rm -f current 2>&1) || fail \"current: $e\"\n"
-	"	else\n"
-	"		[ -d \"releases/$to\" ] || fail \"releases/$to: no such release\"\n"
-	"		rm -f .rep-push-current\n"
-	"		e=$(ln -s \"releases/$to\" .rep-push-current 2>&1) || fail \"$e\"\n"
-	"		if ! e=$(mv -T .rep-push-current current 2>&1) && ! mv -h .rep-push-current current 2>/dev/null; then\n"
-	"			rm -f .rep-push-current; fail \"current: $e\"\n"
-	"		fi\n"
-	"	fi\n"
-	"	[ \"$(live)\" = \"$to\" ] || fail \"current does not point to releases/$to after the switch\"\n"
-	"	echo ok\n"
-	"}\n"
-	"prune() {\n"
-	"	mine\n"
-	"	for n in \"$@\"; do e=$(rm -rf -- \"releases/$n\" 2>&1) || fail \"releases/$n: $e\"; done\n"
-	"	echo ok\n"
-	"}\n"
-	"manifest() {\n"
-	"	[ -f \"releases/$1/MANIFEST\" ] || fail \"releases/$1/MANIFEST: no such file\"\n"
-	"	sed 's/^/|/' \"releases/$1/MANIFEST\" || fail \"releases/$1/MANIFEST: cannot read\"\n"
-	"	echo ok\n"
-	"}\n"
-	"case $op in\n"
-	"state)\n"
-	"	if [ ! -d \"$dir\" ]; then echo ok; exit 0; fi\n"
-	"	enter\n"
-	"	h=$(held); holder_pid \"$h\"\n"
-	"	if [ -n \"$h\" ] && [ \"${h%%$tab*}\" = \"$(uname -n)\" ] && [ -n \"$pid\" ] && ! alive \"$pid\"; then\n"
-	"		printf 'stale-holder\\t%s\\n' \"$h\"\n"
-	"	elif [ -n \"$h\" ]; then printf 'holder\\t%s\\n' \"$h\"; fi\n"
-	"	listing; echo ok ;;\n"
-	"lock)\n"
-	"	me=$1 now=$2 make=$3\n"
-	"	if [ ! -d \"$dir\" ] && [ \"$make\" != make ]; then echo ok; cat >/dev/null; exit 0; fi\n"
-	"	if [ ! -d \"$dir\" ]; then e=$(mkdir -- \"$dir\" 2>&1) || [ -d \"$dir\" ] || fail \"$e\"; fi\n"
-	"	enter\n"
-	"	if [ ! -d releases ] && [ \"$make\" = make ]; then e=$(mkdir releases 2>&1) || [ -d releases ] || fail \"$e\"; fi\n"
-	"	host=$(uname -n)\n"
-	"	lock=$host$tab$$$tab$me$tab$now\n"
-	"	tmp=.rep-push.lock.$$\n"
-	"	rm -f \"$tmp\"\n"
-	"	e=$( { printf '%s\\n' \"$lock\" > \"$tmp\"; } 2>&1) || fail \".rep-push.lock: $e\"\n"
-	"	if ! ln \"$tmp\" .rep-push.lock 2>/dev/null; then\n"
-	"		h=$(held); holder_pid \"$h\"\n"
-	"		if [ \"${h%%$tab*}\" = \"$host\" ] && [ -n \"$pid\" ] && ! alive \"$pid\" &&\n"
-	"		    mv -f .rep-push.lock \"$tmp.stale\" 2>/dev/null; then\n"
-	"			if [ \"$(cat \"$tmp.stale\")\" = \"$h\" ]; then printf 'stale\\t%s\\n' \"$h\";\n"
-	"			else ln \"$tmp.stale\" .rep-push.lock 2>/dev/null; fi\n"
-	"			rm -f \"$tmp.stale\"\n"
-	"		fi\n"
-	"		if ! ln \"$tmp\" .rep-push.lock 2>/dev/null; then\n"
-	"			rm -f \"$tmp\"; printf 'busy\\t%s\\n' \"$(held)\"; exit 0\n"
-	"		fi\n"
-	"	fi\n"
-	"	rm -f \"$tmp\"\n"
-	"	trap 'if [ \"$(held)\" = \"$lock\" ]; then rm -f .rep-push.lock; fi' EXIT\n"
-	"	trap 'exit 1' HUP INT TERM PIPE\n"
-	"	for d in releases/.rep-push-*; do\n"
-	"		if [ -e \"$d\" ] || [ -h \"$d\" ]; then rm -rf -- \"$d\" || fail \"$d: cannot remove\"; fi\n"
-	"	done\n"
-	"	rm -f .rep-push-current\n"
-	"	printf 'locked\\t%s\\n' \"$lock\"\n"
-	"	listing; echo ok\n"
-	"	set -f\n"
-	"	while IFS=' ' read -r cmd args; do\n"
-	"		set -- $args\n"
-	"		case $cmd in\n"
-	"		stage|switch|prune|manifest) ( \"$cmd\" \"$@\" ) ;;\n"
-	"		*) printf 'error\\tunknown command %s\\n' \"$cmd\" ;;\n"
-	"		esac\n"
-	"	done ;;\n"
-	"*) fail \"unknown operation $op\" ;;\n"
-	"esac\n";
+#include "far.h"
+;
 
-/* The one function that quotes for the remote shell: 'it'\''s'. */
-static void shell_quote(FILE *f, const char *s)
+/* One run of the far side: ssh's pid, the pipe to its stdin, its
+ * replies, and its stderr (an unlinked file, read for why it failed). */
+struct session {
+	pid_t pid;         /* -1: none */
+	int in, err;
+	int dead;          /* out of step or gone: nothing more is sent */
+	struct rep_frame out;
+};
+
+struct ssh {
+	char *user, *host, *dir;
+	struct session keeper;  /* the one holding the lock */
+	struct rep_cleanup undo;
+};
+
+/* --- the operand ------------------------------------------------------- */
+
+/* Host names and users reach ssh's command line and the remote shell:
+ * only the bytes a host name or login can hold. */
+static int plain_word(const char *s, const char *extra)
 {
-	fputc('\'', f);
-	for (; *s; s++)
-		if (*s == '\'')
-			fputs("'\\''", f);
-		else
-			fputc(*s, f);
-	fputc('\'', f);
+	for (const char *c = s; *c; c++)
+		if (!(*c >= 'a' && *c <= 'z') && !(*c >= 'A' && *c <= 'Z') &&
+		    !(*c >= '0' && *c <= '9') && !strchr(extra, *c))
+			return 0;
+	return 1;
+}
+
+/* [2001:db8::1] or [fe80::1%eth0]: hex digits, ':' and '.', a zone. */
+static int ipv6(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdefABCDEF:.");
+
+	return strchr(s, ':') && (s[n] == 0 || (s[n] == '%' && s[n + 1] && plain_word(s + n + 1, "._-")));
+}
+
+static char *parse_user(const char *arg, const char *host)
+{
+	char *user = rep_xstrdup(arg);
+
+	user[host - 1 - arg] = 0;
+	if (!*user)
+		rep_die("%s: empty user name", arg);
+	if (user[0] == '-')
+		rep_die("%s: a user name beginning with '-'", arg);
+	if (!plain_word(user, "._-"))
+		rep_die("%s: a user name with characters other than letters, digits, '.', '_' and '-'", arg);
+	return user;
+}
+
+static char *parse_host(const char *arg, const char *host, const char *colon)
+{
+	char *h = rep_xstrdup(host);
+	size_t n = (size_t)(colon - host);
+
+	h[n] = 0;
+	if (!*h)
+		rep_die("%s: empty host name", arg);
+	if (h[0] == '-')
+		rep_die("%s: a host name beginning with '-'", arg);
+	if (h[0] != '[') {
+		if (!plain_word(h, ".-_"))
+			rep_die("%s: a host name with characters other than letters, digits, '.', '-' and '_'", arg);
+		return h;
+	}
+	if (n < 3 || h[n - 1] != ']')
+		rep_die("%s: not an IPv6 address between [ and ]", arg);
+	h[n - 1] = 0;
+	memmove(h, h + 1, n - 1);
+	if (!ipv6(h))
+		rep_die("%s: not an IPv6 address between [ and ]", arg);
+	return h;
 }
 
 /* $REP_SSH split into words like a shell would, as rsync splits
  * $RSYNC_RSH: blanks separate, '...' and "..." quote, \ escapes. Split
- * at start (rep_ssh_init), so that a bad one fails before anything. */
+ * when the first ssh target is parsed, so that a bad one fails before
+ * anything. */
 static char **ssh_words(size_t *n)
 {
 	static char **words;
@@ -220,18 +144,61 @@ static char **ssh_words(size_t *n)
 	return words;
 }
 
-void rep_ssh_init(void)
+/* TARGET is [user@]host:DIR when a ':' comes before any '/' (as with
+ * scp and rsync; ./a:b is a local directory named a:b). Anything
+ * doubtful is refused before any connection, and so is a bad $REP_SSH. */
+static int ssh_parse(struct rep_target *t, const char *arg)
 {
-	size_t n;
-	ssh_words(&n);
+	size_t slash = strcspn(arg, "/"), at = strcspn(arg, "@"), nw;
+	const char *host = at < slash && at < strcspn(arg, ":") ? arg + at + 1 : arg;
+	const char *colon = host[0] == '[' && strstr(host, "]:") ? strstr(host, "]:") + 1 : strchr(host, ':');
+
+	if (!colon || (size_t)(colon - arg) > slash)
+		return 0;
+	struct ssh *s = rep_xmalloc(sizeof *s);
+	memset(s, 0, sizeof *s);
+	s->keeper.pid = -1;
+	s->user = host != arg ? parse_user(arg, host) : NULL;
+	s->host = parse_host(arg, host, colon);
+	s->dir = rep_xstrdup(colon + 1);
+	if (s->dir[0] != '/')
+		rep_die("%s: a remote directory must be an absolute path", arg);
+	ssh_words(&nw);
+	t->priv = s;
+	return 1;
 }
 
-struct ssh_proc {
-	pid_t pid;
-	int out;      /* its stdout */
-	int in;       /* its stdin, when a pipe */
-	int err;      /* its stderr: an unlinked file, read once it ended */
-};
+/* ssh:user@host:DIR, the host in lower case and DIR without repeated or
+ * trailing slashes: two spellings of one place are caught, not aliases. */
+static void ssh_identity(const struct rep_target *t, char *buf, size_t size)
+{
+	const struct ssh *s = t->priv;
+	int n = snprintf(buf, size, "ssh:%s%s", s->user ? s->user : "", s->user ? "@" : "");
+	size_t w = n < 0 ? 0 : (size_t)n;
+
+	for (const char *c = s->host; *c && w + 1 < size; c++)
+		buf[w++] = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+	if (w + 1 < size)
+		buf[w++] = ':';
+	for (const char *c = s->dir; *c && w + 1 < size; c++)
+		if (!(*c == '/' && (c[1] == '/' || (c[1] == 0 && c != s->dir))))
+			buf[w++] = *c;
+	buf[w < size ? w : size - 1] = 0;
+}
+
+/* --- starting the far side ----------------------------------------------- */
+
+/* The one function that quotes for the remote shell: 'it'\''s'. */
+static void shell_quote(FILE *f, const char *s)
+{
+	fputc('\'', f);
+	for (; *s; s++)
+		if (*s == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*s, f);
+	fputc('\'', f);
+}
 
 static int err_file(void)
 {
@@ -252,12 +219,38 @@ static int err_file(void)
 	return fd;
 }
 
-static void ssh_start(struct rep_target *t, int in, struct ssh_proc *p,
-    const char *op, const char *const *args, size_t nargs)
+/* sh -c SCRIPT rep-push OP DIR ARGS..., each word quoted; malloc'd. */
+static char *remote_command(const struct ssh *s, const char *op, const char *const *args, size_t nargs)
 {
+	char *cmd;
+	size_t len;
+	FILE *f = open_memstream(&cmd, &len);
+
+	if (!f)
+		rep_die("out of memory");
+	fputs("sh -c ", f);
+	shell_quote(f, script);
+	fputs(" rep-push ", f);
+	shell_quote(f, op);
+	fputc(' ', f);
+	shell_quote(f, s->dir);
+	for (size_t i = 0; i < nargs; i++) {
+		fputc(' ', f);
+		shell_quote(f, args[i]);
+	}
+	if (fclose(f) != 0)
+		rep_die("out of memory");
+	return cmd;
+}
+
+/* Starts the far side's OP on the host; its stdin is a pipe of ours
+ * (s->in) when with_input, else /dev/null. */
+static void session_start(const struct rep_target *t, struct session *p, const char *op,
+    const char *const *args, size_t nargs, int with_input)
+{
+	const struct ssh *s = t->priv;
 	size_t nw, n = 0;
-	char **w = ssh_words(&nw), dest[600], *cmd;
-	size_t cmdlen;
+	char **w = ssh_words(&nw), dest[600];
 	const char **argv = rep_xmalloc((nw + 8) * sizeof *argv);
 	int outp[2], inp[2] = { -1, -1 };
 
@@ -271,170 +264,201 @@ static void ssh_start(struct rep_target *t, int in, struct ssh_proc *p,
 	argv[n++] = "-o";
 	argv[n++] = "ServerAliveInterval=15";
 	argv[n++] = "--";
-	snprintf(dest, sizeof dest, "%s%s%s", t->user ? t->user : "", t->user ? "@" : "", t->host);
+	snprintf(dest, sizeof dest, "%s%s%s", s->user ? s->user : "", s->user ? "@" : "", s->host);
 	argv[n++] = dest;
-	FILE *f = open_memstream(&cmd, &cmdlen);
-	if (!f)
-		rep_die("out of memory");
-	fputs("sh -c ", f);
-	shell_quote(f, script);
-	fputs(" rep-push ", f);
-	shell_quote(f, op);
-	fputc(' ', f);
-	shell_quote(f, t->dir);
-	for (size_t i = 0; i < nargs; i++) {
-		fputc(' ', f);
-		shell_quote(f, args[i]);
-	}
-	if (fclose(f) != 0)
-		rep_die("out of memory");
+	char *cmd = remote_command(s, op, args, nargs);
 	argv[n++] = cmd;
 	argv[n] = NULL;
-
-	if (pipe2(outp, O_CLOEXEC) < 0 || (in < 0 && pipe2(inp, O_CLOEXEC) < 0))
+	if (pipe2(outp, O_CLOEXEC) < 0)
 		rep_die_errno("pipe");
+	if (with_input ? pipe2(inp, O_CLOEXEC) < 0 : (inp[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+		rep_die_errno("%s", with_input ? "pipe" : "/dev/null");
 	p->err = err_file();
-	fflush(NULL);
-	pid_t parent = getpid();
-	p->pid = fork();
-	if (p->pid < 0)
-		rep_die_errno("fork");
-	if (p->pid == 0) {
-		/* ssh goes when rep-push goes, even by SIGKILL: its session
-		 * ends, and the far side drops the lock */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() != parent)
-			_exit(255);
-		signal(SIGPIPE, SIG_DFL);
-		if (dup2(in >= 0 ? in : inp[0], 0) < 0 || dup2(outp[1], 1) < 0 || dup2(p->err, 2) < 0)
-			_exit(255);
-		execvp(argv[0], (char *const *)argv);
-		dprintf(2, "%s: %s\n", argv[0], strerror(errno));
-		_exit(255);
-	}
+	/* ssh goes when rep-push goes, even by SIGKILL: its session ends,
+	 * and the far side drops the lock */
+	p->pid = rep_child_spawn(argv, inp[0], outp[1], p->err, SIGTERM);
 	close(outp[1]);
-	if (inp[0] >= 0)
-		close(inp[0]);
-	p->out = outp[0];
-	p->in = inp[1];
+	close(inp[0]);
+	p->in = with_input ? inp[1] : -1;
+	p->dead = 0;
+	p->out.fd = outp[0];
+	p->out.timeout = t->timeout;
+	p->out.off = p->out.len = 0;
 	free(cmd);
 	free(argv);
 }
 
-/* Reads from fd until EOF or, with stop_at_final, until a final line. */
-static char *read_reply(int fd, int stop_at_final)
+/* Reads what p still says and drops it, until EOF: 0, or -1 when it
+ * stayed silent for the idle timeout. */
+static int drain(struct session *p)
 {
-	size_t n = 0, cap = 4096;
-	char *buf = rep_xmalloc(cap);
-	ssize_t r;
+	char buf[4096];
 
 	for (;;) {
-		if (n + 1 >= cap)
-			buf = rep_xrealloc(buf, cap *= 2);
-		r = read(fd, buf + n, cap - n - 1);
-		if (r < 0 && errno == EINTR)
+		struct pollfd pfd = { .fd = p->out.fd, .events = POLLIN };
+		int ready = poll(&pfd, 1, rep_frame_seconds(p->out.timeout) * 1000);
+		if (ready < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-		buf[n] = 0;
-		if (stop_at_final && n && buf[n - 1] == '\n') {
-			char *last = buf + n - 1;
-			while (last > buf && last[-1] != '\n')
-				last--;
-			if (strcmp(last, "ok\n") == 0 || strncmp(last, "busy\t", 5) == 0 ||
-			    strncmp(last, "error\t", 6) == 0)
-				break;
-		}
+		if (ready <= 0)
+			return -1;
+		ssize_t n = read(p->out.fd, buf, sizeof buf);
+		if (n == 0 || (n < 0 && errno != EINTR))
+			return 0;
 	}
-	buf[n] = 0;
-	return buf;
 }
 
-/* Why ssh failed: the last line it wrote to stderr, else its status. */
-static void ssh_failure(const struct rep_target *t, int err, int status)
+/* Ends a session: its stdin closed (the far side then drops the lock),
+ * what it still says dropped, ssh reaped (killed if it stays silent);
+ * ssh's wait status. */
+static int session_end(struct session *p)
 {
-	char buf[4096], *line;
-	ssize_t n = pread(err, buf, sizeof buf - 1, 0);
-	struct stat st;
+	if (p->pid < 0)
+		return -1;
+	if (p->in >= 0)
+		close(p->in);
+	if (drain(p) < 0)
+		kill(p->pid, SIGTERM);
+	int status = rep_child_wait(p->pid);
+	close(p->out.fd);
+	close(p->err);
+	p->pid = -1;
+	p->in = -1;
+	return status;
+}
 
-	if (fstat(err, &st) == 0 && st.st_size > (off_t)sizeof buf - 1)
-		n = pread(err, buf, sizeof buf - 1, st.st_size - (off_t)sizeof buf + 1);
+/* On rep_die() or a signal: no waiting for the far side, and no kill
+ * either (a staging process may still be feeding it, and would take a
+ * lost connection for a failure of its own): the session's stdin is
+ * closed, and ssh gets its death signal when rep-push is gone. The far
+ * side, cut off, drops the lock and its temporaries itself. */
+static void undo_session(void *arg)
+{
+	struct session *p = arg;
+
+	if (p->in >= 0)
+		close(p->in);
+}
+
+/* --- replies ---------------------------------------------------------------- */
+
+/* The far side's message lines, one message each, control bytes shown. */
+static void tell(const struct rep_target *t, const char *text)
+{
+	for (const char *line = text; line && *line;) {
+		size_t n = strcspn(line, "\n");
+		char *v = rep_visible(line, n);
+		rep_error_at(t->arg, "%s", v);
+		free(v);
+		line += n + (line[n] == '\n');
+	}
+}
+
+/* The last line ssh (or the far side) wrote to its stderr, or "". */
+static void last_words(int err, char *buf, size_t size)
+{
+	struct stat st;
+	off_t from = fstat(err, &st) == 0 && st.st_size > (off_t)size - 1 ? st.st_size - (off_t)size + 1 : 0;
+	ssize_t n = pread(err, buf, size - 1, from);
+	char *line;
+
 	buf[n > 0 ? n : 0] = 0;
 	while ((line = strrchr(buf, '\n')) && line[1] == 0)
 		*line = 0;
 	line = strrchr(buf, '\n') ? strrchr(buf, '\n') + 1 : buf;
-	line[strcspn(line, "\r")] = 0;
-	if (*line)
-		rep_target_error(t, "%s", line);
-	else if (WIFSIGNALED(status))
-		rep_target_error(t, "ssh killed by signal %d", WTERMSIG(status));
+	memmove(buf, line, strlen(line) + 1);
+	buf[strcspn(buf, "\r")] = 0;
+}
+
+/* Why no whole reply came on p: told, and p is of no more use. Out of
+ * step (silent, or talking nonsense), its ssh is ended, and with it the
+ * far side and its lock. A session that ends before its first reply is
+ * ssh failing: its last words, else its status; one that ends later
+ * took the lock with it. */
+static void reply_lost(const struct rep_target *t, struct session *p, int rc, const struct rep_reply *r,
+    int first)
+{
+	char why[512];
+
+	p->dead = 1;
+	if (rc == REP_FRAME_TIMEOUT || rc == REP_FRAME_BAD)
+		kill(p->pid, SIGTERM);
+	if (rc == REP_FRAME_TIMEOUT) {
+		rep_error_at(t->arg, "no reply for %d seconds: giving up (see --timeout)",
+		    rep_frame_seconds(t->timeout));
+		return;
+	}
+	if (rc == REP_FRAME_BAD) {
+		rep_error_at(t->arg, "protocol error: the far side sent '%s'%s", r->bad,
+		    first ? " (do the login shell's start-up files print anything?)" : "");
+		return;
+	}
+	last_words(p->err, why, sizeof why);
+	char *v = rep_visible(why, strlen(why));
+	if (*v)
+		rep_error_at(t->arg, "%s", v);
+	free(v);
+	if (!first)
+		rep_error_at(t->arg, "the connection holding the lock is gone");
+	if (!first || *why)
+		return;
+	int status = session_end(p);
+	if (status >= 0 && WIFSIGNALED(status))
+		rep_error_at(t->arg, "ssh killed by signal %d", WTERMSIG(status));
 	else
-		rep_target_error(t, "ssh exited with status %d", WEXITSTATUS(status));
+		rep_error_at(t->arg, "ssh exited with status %d", status >= 0 ? WEXITSTATUS(status) : -1);
 }
 
-static int wait_for(pid_t pid)
+/* The words a reply may end with, in the order of the answers;
+ * NOT_SENT: a command that never reached the far side. */
+enum { NOT_SENT = -2, DONE = 0, FAILED, UNKNOWN, BUSY };
+static const char *const command_words[] = { "ok", "error", "unknown", NULL };
+static const char *const lock_words[] = { "ok", "error", "unknown", "busy", NULL };
+
+/* One reply on p into r: its final word's index in words (NULL
+ * terminated), its messages told. -1 when none came whole or its word is
+ * not one of words: the reason told, p of no more use. */
+static int reply_read(const struct rep_target *t, struct session *p, struct rep_reply *r,
+    const char *const *words, int first)
 {
-	int status;
+	int rc = rep_frame_read(&p->out, r);
 
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -1;
-	return status;
-}
-
-/* The reply's last line decides; the lines before it are returned in
- * *body (if body). */
-static int finish(struct rep_target *t, struct ssh_proc *p, char *out, int status, char **body)
-{
-	size_t n = strlen(out);
-	char *last = out + n;
-
-	if (n && out[n - 1] == '\n')
-		last--;
-	while (last > out && last[-1] != '\n')
-		last--;
-	if (strncmp(last, "ok\n", 3) == 0 && status == 0) {
-		*last = 0;
-		if (body)
-			*body = out;
-		else
-			free(out);
-		close(p->err);
-		return 0;
+	if (rc < 0) {
+		reply_lost(t, p, rc, r, first);
+		return -1;
 	}
-	if (strncmp(last, "error\t", 6) == 0) {
-		last[strcspn(last, "\n")] = 0;
-		rep_target_error(t, "%s", last + 6);
-	} else {
-		ssh_failure(t, p->err, status);
-	}
-	free(out);
-	close(p->err);
+	tell(t, r->text);
+	for (int i = 0; words[i]; i++)
+		if (strcmp(r->word, words[i]) == 0) {
+			if ((i == FAILED || i == UNKNOWN) && !r->text)
+				rep_error_at(t->arg, "the far side failed (.%s) without saying why", r->word);
+			return i;
+		}
+	snprintf(r->bad, sizeof r->bad, ".%s", r->word);
+	reply_lost(t, p, REP_FRAME_BAD, r, 0);
 	return -1;
 }
 
-static int ssh_run(struct rep_target *t, int in, const char *op,
-    const char *const *args, size_t nargs, char **body)
-{
-	struct ssh_proc p;
-	int devnull = -1;
+/* --- the listing ------------------------------------------------------------- */
 
-	if (in < 0 && (in = devnull = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
-		rep_die_errno("/dev/null");
-	ssh_start(t, in, &p, op, args, nargs);
-	if (devnull >= 0)
-		close(devnull);
-	char *out = read_reply(p.out, 0);
-	close(p.out);
-	return finish(t, &p, out, wait_for(p.pid), body);
+/* A holder's lock line as a message shows it; one that is not a single
+ * lock line is "an unreadable lock". */
+static void holder(const char *line, char *out, size_t size)
+{
+	char who[640];
+
+	rep_lock_holder(line, who, sizeof who);
+	char *v = rep_visible(who, strlen(who));
+	snprintf(out, size, "%s", v);
+	free(v);
 }
 
-static void parse_listing(struct rep_target *t, char *text)
+/* The records of a listing: current, release, holder, stale-holder,
+ * stale. Unknown kinds are skipped, for far sides newer than us. */
+static void take_listing(struct rep_target *t, char *data)
 {
-	char *save, *line;
+	char *save = NULL, *line, who[640];
 
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+	for (line = data ? strtok_r(data, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
 		char *f1 = strchr(line, '\t'), *f2;
 		if (!f1)
 			continue;
@@ -444,155 +468,164 @@ static void parse_listing(struct rep_target *t, char *text)
 		} else if (strcmp(line, "release") == 0 && (f2 = strchr(f1, '\t'))) {
 			*f2++ = 0;
 			if (rep_release_name(f1))
-				rep_target_add_release(t, f1, f2);
-		} else if (strcmp(line, "locked") == 0) {
-			snprintf(t->lock, sizeof t->lock, "%s", f1);
+				rep_releases_put(&t->releases, f1, strlen(f2) == 64 ? f2 : "-");
 		} else if (strcmp(line, "holder") == 0) {
-			rep_lock_holder(f1, t->holder, sizeof t->holder);
+			holder(f1, t->holder, sizeof t->holder);
 		} else if (strcmp(line, "stale-holder") == 0) {
-			rep_lock_holder(f1, t->stale, sizeof t->stale);
+			holder(f1, t->stale, sizeof t->stale);
 		} else if (strcmp(line, "stale") == 0) {
-			char who[600];
-			rep_lock_holder(f1, who, sizeof who);
-			rep_target_error(t, "breaking a stale lock: held by %s, which is gone", who);
+			holder(f1, who, sizeof who);
+			rep_error_at(t->arg, "breaking a stale lock: held by %s, which is gone", who);
 		}
 	}
 }
 
+/* --- the operations -------------------------------------------------------- */
+
+/* rep-push -n: the state, the lock's holder, and no lock taken. */
+static int read_state(struct rep_target *t)
+{
+	struct session p;
+	struct rep_reply r;
+
+	session_start(t, &p, "state", NULL, 0, 0);
+	int rc = reply_read(t, &p, &r, command_words, 1);
+	if (rc == DONE)
+		take_listing(t, r.data);
+	rep_reply_free(&r);
+	session_end(&p);
+	return rc == DONE ? 0 : REP_OPEN_FAILED;
+}
+
 /* Takes the lock with a session that holds it for as long as its stdin
- * stays open, and drops it when we close that or die; REP_LOCK_READ only
- * reads the state (rep-push -n). */
-int rep_ssh_lock(struct rep_target *t, enum rep_lock how)
+ * stays open, and drops it when we close that or die. */
+static int ssh_open(struct rep_target *t, enum rep_lock how)
 {
-	char now[32], *body;
+	struct ssh *s = t->priv;
+	struct session *p = &s->keeper;
+	struct rep_reply r;
+	char now[32];
 
-	if (how == REP_LOCK_READ) {
-		if (ssh_run(t, -1, "state", NULL, 0, &body) < 0)
-			return -1;
-		parse_listing(t, body);
-		free(body);
-		return 0;
-	}
+	if (how == REP_LOCK_READ)
+		return read_state(t);
 	const char *args[] = { rep_pusher(), rep_now(now), how == REP_LOCK_PUSH ? "make" : "" };
-	struct ssh_proc p;
-	ssh_start(t, -1, &p, "lock", args, 3);
-	char *out = read_reply(p.out, 1);
-	size_t n = strlen(out);
-	char *last = out + n - (n && out[n - 1] == '\n');
-	while (last > out && last[-1] != '\n')
-		last--;
-	if (strncmp(last, "ok\n", 3) == 0) {
-		*last = 0;
-		parse_listing(t, out);
-		free(out);
-		t->keeper = p.pid;
-		t->keeper_in = p.in;
-		t->keeper_out = p.out;
-		t->keeper_err = p.err;
-		return 0;
+	session_start(t, p, "lock", args, 3, 1);
+	int rc = reply_read(t, p, &r, lock_words, 1);
+	if (rc == DONE) {
+		take_listing(t, r.data);
+		rep_cleanup_add(&s->undo, undo_session, p);
+	} else if (rc == BUSY) {
+		char *tab = r.data ? strchr(r.data, '\t') : NULL;
+		if (tab)
+			tab[strcspn(tab, "\n")] = 0;
+		holder(tab ? tab + 1 : "", t->holder, sizeof t->holder);
+		rep_error_at(t->arg, "locked by %s", t->holder);
 	}
-	close(p.in);
-	if (strncmp(last, "busy\t", 5) == 0) {
-		char who[600];
-		last[strcspn(last, "\n")] = 0;
-		rep_lock_holder(last + 5, who, sizeof who);
-		rep_target_error(t, "locked by %s", who);
-		free(out);
-		close(p.out);
-		wait_for(p.pid);
-		close(p.err);
-		return -1;
-	}
-	char *rest = read_reply(p.out, 0);
-	free(rest);
-	close(p.out);
-	return finish(t, &p, out, wait_for(p.pid), NULL);
+	rep_reply_free(&r);
+	if (rc != DONE)
+		session_end(p);
+	return rc == DONE ? 0 : rc == BUSY ? REP_OPEN_BUSY : REP_OPEN_FAILED;
 }
 
-void rep_ssh_unlock(struct rep_target *t)
+/* Sends size bytes of the file fd after a command line (a staged
+ * archive). A file that shrinks ends the staging process, and the
+ * session with it, which now waits for bytes that will not come. */
+static int send_archive(const struct rep_target *t, struct session *p, int fd, off_t size,
+    const char *path)
 {
-	if (t->keeper < 0)
-		return;
-	close(t->keeper_in);
-	free(read_reply(t->keeper_out, 0));
-	close(t->keeper_out);
-	wait_for(t->keeper);
-	close(t->keeper_err);
-	t->keeper = -1;
-}
+	static char buf[256 * 1024];
 
-/* One command to the session holding the lock, with size bytes of fd
- * after it (a staged archive), and its reply: 0 on "ok", with the lines
- * before it in *body (if body); else -1, the reason told. Also run by a
- * staging process, which inherited the session's pipes. */
-static int keeper_call(struct rep_target *t, const char *line, int fd, off_t size, char **body)
-{
-	char buf[256 * 1024];
-	size_t n = strlen(line);
-	int ok = t->keeper > 0 && rep_write_full(t->keeper_in, line, n) == 0 &&
-	    rep_write_full(t->keeper_in, "\n", 1) == 0;
-
-	while (ok && size > 0) {
+	while (size > 0) {
 		ssize_t r = read(fd, buf, size < (off_t)sizeof buf ? (size_t)size : sizeof buf);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			rep_die("%s: %s", line, r < 0 ? strerror(errno) : "shorter than it was");
-		ok = rep_write_full(t->keeper_in, buf, (size_t)r) == 0;
+		if (r <= 0) {
+			kill(p->pid, SIGTERM);
+			rep_die("%s: %s while it was sent", path, r < 0 ? strerror(errno) : "shorter");
+		}
+		if (rep_frame_send(p->in, buf, (size_t)r, t->timeout) < 0)
+			return -1;
 		size -= r;
 	}
-	char *out = ok ? read_reply(t->keeper_out, 1) : rep_xstrdup("");
-	size_t len = strlen(out);
-	char *last = out + len - (len && out[len - 1] == '\n');
-	while (last > out && last[-1] != '\n')
-		last--;
-	if (strcmp(last, "ok\n") == 0) {
-		*last = 0;
-		if (body)
-			*body = out;
-		else
-			free(out);
-		return 0;
-	}
-	if (strncmp(last, "error\t", 6) == 0) {
-		last[strcspn(last, "\n")] = 0;
-		rep_target_error(t, "%s", last + 6);
-	} else {
-		ssh_failure(t, t->keeper_err, 0);
-		rep_target_error(t, "the connection holding the lock is gone");
-	}
-	free(out);
-	return -1;
+	return 0;
 }
 
-int rep_ssh_stage(struct rep_target *t, const char *archive, const char *stem,
+/* Sends a command line, and for a staging the archive after it: 0, or
+ * NOT_SENT when not even the line went (a line is one atomic write),
+ * else -1; the reason told. */
+static int send_command(const struct rep_target *t, struct session *p, const char *line,
+    const char *path, int fd, off_t size)
+{
+	if (p->pid < 0 || p->dead) {
+		rep_error_at(t->arg, "the connection holding the lock is gone");
+		return NOT_SENT;
+	}
+	int sent = rep_frame_send(p->in, line, strlen(line), t->timeout) == 0;
+	if (sent && (fd < 0 || send_archive(t, p, fd, size, path) == 0))
+		return 0;
+	if (errno != ETIMEDOUT) {
+		reply_lost(t, p, REP_FRAME_EOF, NULL, 0);
+		return sent ? -1 : NOT_SENT;
+	}
+	p->dead = 1;
+	kill(p->pid, SIGTERM);
+	rep_error_at(t->arg, "the far side stopped reading for %d seconds: giving up (see --timeout)",
+	    rep_frame_seconds(t->timeout));
+	return sent ? -1 : NOT_SENT;
+}
+
+/* One command (a line ending in a newline) to the session holding the
+ * lock, with the file path (fd) after it for a staging: its answer
+ * (DONE, FAILED, UNKNOWN) with the reply in r, or NOT_SENT, or -1 when
+ * no reply came; the reason told. A session that fails is of no more
+ * use: the lock went with it. Also run in a staging process, which
+ * inherited the session. */
+static int call(const struct rep_target *t, const char *line, const char *path, int fd, off_t size,
+    struct rep_reply *r)
+{
+	struct ssh *s = t->priv;
+	int rc = send_command(t, &s->keeper, line, path, fd, size);
+
+	memset(r, 0, sizeof *r);
+	return rc < 0 ? rc : reply_read(t, &s->keeper, r, command_words, 0);
+}
+
+static int ssh_stage(struct rep_target *t, const struct rep_stage_src *src, const char *release,
     const struct rep_manifest *m)
 {
 	char line[512];
 	struct stat st;
-	int fd = open(archive, O_RDONLY | O_CLOEXEC);
+	struct rep_reply r;
+	int fd = open(src->path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0 || fstat(fd, &st) < 0)
-		rep_die_errno("%s", archive);
-	snprintf(line, sizeof line, "stage %s %s %lld %s %lld", stem, m->sha256,
+		rep_die_errno("%s", src->path);
+	snprintf(line, sizeof line, "stage %s %s %lld %s %lld\n", release, m->sha256,
 	    (long long)st.st_size, m->manifest_sha256, (long long)m->files);
-	int rc = keeper_call(t, line, fd, st.st_size, NULL);
+	int rc = call(t, line, src->path, fd, st.st_size, &r);
 	close(fd);
-	return rc;
+	rep_reply_free(&r);
+	return rc == DONE ? 0 : -1;
 }
 
-int rep_ssh_switch(struct rep_target *t, const char *to)
+/* A switch whose command was sent and whose reply never came may have
+ * moved current: that is REP_SWITCH_UNKNOWN. */
+static int ssh_switch(struct rep_target *t, const char *to)
 {
 	char line[REP_NAME_MAX * 2 + 16];
+	struct rep_reply r;
 
-	snprintf(line, sizeof line, "switch %s %s", *to ? to : "-", *t->current ? t->current : "-");
-	return keeper_call(t, line, -1, 0, NULL);
+	snprintf(line, sizeof line, "switch %s %s\n", *to ? to : "-", *t->current ? t->current : "-");
+	int rc = call(t, line, NULL, -1, 0, &r);
+	rep_reply_free(&r);
+	return rc == DONE ? 0 : rc == FAILED || rc == NOT_SENT ? REP_SWITCH_FAILED : REP_SWITCH_UNKNOWN;
 }
 
-int rep_ssh_prune(struct rep_target *t, char **names, size_t n)
+static int ssh_prune(struct rep_target *t, char *const *names, size_t n)
 {
 	char *line;
 	size_t len;
+	struct rep_reply r;
 	FILE *f = open_memstream(&line, &len);
 
 	if (!f)
@@ -600,30 +633,51 @@ int rep_ssh_prune(struct rep_target *t, char **names, size_t n)
 	fputs("prune", f);
 	for (size_t i = 0; i < n; i++)
 		fprintf(f, " %s", names[i]);
+	fputc('\n', f);
 	if (fclose(f) != 0)
 		rep_die("out of memory");
-	int rc = keeper_call(t, line, -1, 0, NULL);
+	int rc = call(t, line, NULL, -1, 0, &r);
+	rep_reply_free(&r);
 	free(line);
-	return rc;
+	return rc == DONE ? 0 : -1;
 }
 
-/* A release's MANIFEST, sent back with every line after a '|'. */
-char *rep_ssh_manifest(struct rep_target *t, const char *release)
+/* A release's MANIFEST: its lines as the far side sent them, each
+ * ended by a newline (the last one too, had it none). */
+static char *ssh_manifest(struct rep_target *t, const char *release)
 {
-	char line[REP_NAME_MAX + 16], *body;
+	char line[REP_NAME_MAX + 16];
+	struct rep_reply r;
 
-	snprintf(line, sizeof line, "manifest %s", release);
-	if (keeper_call(t, line, -1, 0, &body) < 0)
+	snprintf(line, sizeof line, "manifest %s\n", release);
+	if (call(t, line, NULL, -1, 0, &r) != DONE) {
+		rep_reply_free(&r);
 		return NULL;
-	char *w = body;
-	for (char *r = body; *r;) {
-		size_t n = strcspn(r, "\n");
-		if (*r == '|')
-			memmove(w, r + 1, n - 1), w += n - 1;
-		r += n;
-		if (*r == '\n')
-			*w++ = *r++;
 	}
-	*w = 0;
-	return body;
+	char *text = r.data ? r.data : rep_xstrdup("");
+	free(r.text);
+	return text;
 }
+
+static void ssh_close(struct rep_target *t)
+{
+	struct ssh *s = t->priv;
+
+	if (!s)
+		return;
+	if (s->keeper.pid >= 0) {
+		rep_cleanup_remove(&s->undo);
+		session_end(&s->keeper);
+	}
+	free(s->user);
+	free(s->host);
+	free(s->dir);
+	free(s);
+	t->priv = NULL;
+}
+
+const struct rep_transport rep_ssh_transport = {
+	.kind = "ssh", .parse = ssh_parse, .identity = ssh_identity, .open = ssh_open,
+	.stage = ssh_stage, .shares_feed = 0, .switch_to = ssh_switch,
+	.prune = ssh_prune, .manifest = ssh_manifest, .close = ssh_close,
+};

@@ -774,3 +774,35 @@ void rep_cache_free(struct rep_hash_job *job)
 	job->cache = NULL;
 	job->ncache = 0;
 }
+
+/* The SHA-256 of what is left to read of fd, as hex: 0, or -1. */
+int rep_sha256_fd(int fd, char out[65])
+{
+	struct sha256_ctx c;
+	unsigned char buf[65536], d[SHA256_DIGEST_SIZE];
+	ssize_t r;
+
+	sha256_init(&c);
+	while ((r = read(fd, buf, sizeof buf)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		sha256_update(&c, (size_t)r, buf);
+	}
+	sha256_digest(&c, sizeof d, d);
+	rep_hex(d, sizeof d, out);
+	return 0;
+}
+
+int rep_sha256_at(int dirfd, const char *name, char out[65])
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	int rc = rep_sha256_fd(fd, out);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}

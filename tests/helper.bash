@@ -35,6 +35,9 @@ REP_BIN_DIR=${REP_BIN:-$BATS_TEST_DIRNAME/../bin}
 [[ $REP_BIN_DIR == /* ]] || REP_BIN_DIR=$PWD/$REP_BIN_DIR
 PATH="$REP_BIN_DIR:$PATH"
 export PATH
+# rep-push built with the fault-injecting transport (tests/fault.c), beside
+# the tools under test: build/test/rep-push for build/bin/rep-push.
+FAULT_PUSH=$(dirname "$(readlink -f "$REP_BIN_DIR/rep-push")")/../test/rep-push
 
 # A timestamp as the tools print it: UTC, RFC 3339, second precision.
 TS_RE='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z'

@@ -75,6 +75,9 @@ teardown() {
 	if [ -n "${SLEEP_PID:-}" ]; then
 		kill "$SLEEP_PID" 2>/dev/null || true
 	fi
+	if [ -n "${NOBODY_DIR:-}" ]; then
+		rm -rf "$NOBODY_DIR"
+	fi
 }
 
 # --- helpers -------------------------------------------------------------------------
@@ -238,7 +241,9 @@ start_push() {
 	shift 2
 	for try in 1 2 3 4 5; do
 		left=$(shopt -s nullglob && echo " " "$dir"/releases/.rep-push-* " ")
-		rep-push "$@" <list >out 2>err 3>&- &
+		# bash starts a background job with SIGINT ignored, and rep-push
+		# leaves ignored signals ignored (nohup)
+		env --default-signal=INT rep-push "$@" <list >out 2>err 3>&- &
 		PUSH_PID=$!
 		if untraced _wait_staging "$dir" "$left"; then
 			return 0
@@ -780,30 +785,30 @@ reader_of() {
 	run --separate-stderr rep-push t1 missing/t2 <<<"$A2"
 	assert_failure 1
 	assert_output ''
-	assert_stderr "$(lines 'rep-push: missing/t2: cannot create the directory: No such file or directory' \
-		"rep-push: $R2: cannot lock 1 of 2 targets; nothing done")"
+	assert_stderr "$(lines 'rep-push: missing/t2: cannot create the directory: its parent directory does not exist' \
+		"rep-push: $R2: 1 of 2 targets could not be opened; nothing done")"
 	assert_unchanged
 	assert_absent missing
 	# the unusable one first: the same
 	run --separate-stderr rep-push missing/t2 t1 <<<"$A2"
 	assert_failure 1
 	assert_output ''
-	assert_stderr "$(lines 'rep-push: missing/t2: cannot create the directory: No such file or directory' \
-		"rep-push: $R2: cannot lock 1 of 2 targets; nothing done")"
+	assert_stderr "$(lines 'rep-push: missing/t2: cannot create the directory: its parent directory does not exist' \
+		"rep-push: $R2: 1 of 2 targets could not be opened; nothing done")"
 	assert_unchanged
 	echo data >file
 	run --separate-stderr rep-push t1 file <<<"$A2"
 	assert_failure 1
 	assert_output ''
-	assert_stderr "$(lines 'rep-push: file: Not a directory' \
-		"rep-push: $R2: cannot lock 1 of 2 targets; nothing done")"
+	assert_stderr "$(lines 'rep-push: file: not a directory' \
+		"rep-push: $R2: 1 of 2 targets could not be opened; nothing done")"
 	assert_unchanged
 	assert_equal "$(cat file)" data
 	run --separate-stderr rep-push t1 file/t2 <<<"$A2"
 	assert_failure 1
 	assert_output ''
 	assert_stderr "$(lines 'rep-push: file/t2: Not a directory' \
-		"rep-push: $R2: cannot lock 1 of 2 targets; nothing done")"
+		"rep-push: $R2: 1 of 2 targets could not be opened; nothing done")"
 	assert_unchanged
 }
 
@@ -815,7 +820,7 @@ reader_of() {
 	assert_failure 1
 	assert_output ''
 	assert_stderr "$(lines 'rep-push: t2: current: exists and is not a symbolic link' \
-		"rep-push: $R2: cannot lock 1 of 2 targets; nothing done")"
+		"rep-push: $R2: 1 of 2 targets could not be opened; nothing done")"
 	assert_unchanged
 }
 
@@ -1167,7 +1172,7 @@ _refused_names() {
 
 # --- -n ------------------------------------------------------------------------------------
 
-@test "-n: the plan on stderr, the records on stdout, nothing created or changed, no lock" {
+@test "-n: the plan on stderr, nothing on stdout (no record of what did not happen), nothing created or changed, no lock" {
 	push "$A1" "$A2" -- t1
 	snapshot t1 t2
 	# a lock taken and removed would change the directory's times
@@ -1175,7 +1180,7 @@ _refused_names() {
 	times=$(stat -c '%y %z' t1 t1/releases)
 	run --separate-stderr rep-push -n t1 t2 <<<"$A3"
 	assert_success
-	assert_output "$(push_records "$R3" t1,t2 app-a app-b app-c)"
+	assert_output ''
 	assert_stderr "$(lines "rep-push: t1: would stage $R3" "rep-push: t2: would stage $R3" \
 		"rep-push: t1: would switch current from $R2 to $R3" "rep-push: t2: would point current to $R3" \
 		"rep-push: $R3: dry run: live on 2 targets")"
@@ -1184,12 +1189,12 @@ _refused_names() {
 	# pruning, -q
 	run --separate-stderr rep-push -n -k 1 t1 <<<"$A3"
 	assert_success
-	assert_output "$(push_records "$R3" t1 app-a app-b app-c)"
+	assert_output ''
 	assert_stderr "$(lines "rep-push: t1: would stage $R3" "rep-push: t1: would switch current from $R2 to $R3" \
 		"rep-push: t1: would remove releases/$R1" "rep-push: $R3: dry run: live on 1 target")"
 	run --separate-stderr rep-push -n -q -k 1 t1 t2 <<<"$A3"
 	assert_success
-	assert_output "$(push_records "$R3" t1,t2 app-a app-b app-c)"
+	assert_output ''
 	refute_stderr
 	assert_unchanged
 	# a target locked by someone else
@@ -1201,7 +1206,7 @@ _refused_names() {
 	assert_failure 1
 	assert_output ''
 	assert_stderr "$(lines "rep-push: t1: locked by pid $SLEEP_PID on $HOST (bob@build since 2026-01-01T00:00:00Z)" \
-		"rep-push: $R3: dry run: cannot lock 1 of 2 targets; nothing done")"
+		"rep-push: $R3: dry run: 1 of 2 targets locked by another push; nothing done")"
 	assert_unchanged
 }
 
@@ -1213,7 +1218,7 @@ _refused_names() {
 	snapshot t1
 	run --separate-stderr rep-push -n t1 <<<"$A2"
 	assert_success
-	assert_output "$(push_records "$R2" t1 app-a app-b app-c)"
+	assert_output ''
 	assert_stderr "$(lines "rep-push: t1: would break a stale lock: held by pid $pid on $HOST (bob@build since 2026-01-01T00:00:00Z), which is gone" \
 		"rep-push: t1: would stage $R2" "rep-push: t1: would switch current from $R1 to $R2" \
 		"rep-push: $R2: dry run: live on 1 target")"
@@ -1229,18 +1234,18 @@ _refused_names() {
 	run --separate-stderr rep-push -n t1 t2 <<<"$A3"
 	assert_unchanged
 	assert_success
-	assert_output "$(push_records "$R3" t1,t2 app-a app-b app-c)"
+	assert_output ''
 	assert_stderr "$(lines "rep-push: t1: $R3 is already staged" "rep-push: t2: $R3 is already staged" \
 		"rep-push: t1: $R3 is already live" "rep-push: t2: $R3 is already live" \
 		"rep-push: $R3: dry run: live on 2 targets")"
 	run --separate-stderr rep-push -n t1 <<<"$A1"
 	assert_success
-	assert_output "$(push_records "$R1" t1 app-a app-b)"
+	assert_output ''
 	assert_stderr "$(lines "rep-push: t1: $R1 is already staged" \
 		"rep-push: t1: would switch current from $R3 to $R1" "rep-push: $R1: dry run: live on 1 target")"
 	run --separate-stderr rep-push -n -k 1 t1 <<<"$A3"
 	assert_success
-	assert_output "$(push_records "$R3" t1 app-a app-b app-c)"
+	assert_output ''
 	assert_stderr "$(lines "rep-push: t1: $R3 is already staged" "rep-push: t1: $R3 is already live" \
 		"rep-push: t1: would remove releases/$R1" "rep-push: $R3: dry run: live on 1 target")"
 	assert_unchanged
@@ -1251,7 +1256,7 @@ _refused_names() {
 	snapshot t1
 	run --separate-stderr rep-push -n t1 < <(printf '%s\n' "$A2" "$A3")
 	assert_success
-	assert_output "$(lines "$(push_records "$R2" t1 app-a app-b app-c)" "$(push_records "$R3" t1 app-a app-b app-c)")"
+	assert_output ''
 	assert_stderr "$(lines "rep-push: t1: would stage $R2" "rep-push: t1: would switch current from $R1 to $R2" \
 		"rep-push: $R2: dry run: live on 1 target" \
 		"rep-push: t1: would stage $R3" "rep-push: t1: would switch current from $R2 to $R3" \
@@ -1402,7 +1407,7 @@ _refused_names() {
 	snapshot t1 t2
 	run --separate-stderr rep-push -n --rollback t1 t2 <<<$'not read\r'
 	assert_success
-	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_output ''
 	assert_stderr "$(lines "rep-push: t1: would switch current from $R2 to $R1" \
 		"rep-push: t2: would switch current from $R2 to $R1" "rep-push: $R1: dry run: live again on 2 targets")"
 	assert_unchanged
@@ -1476,13 +1481,13 @@ _refused_names() {
 	assert_failure 1
 	assert_output ''
 	assert_stderr "$(lines "rep-push: t2: locked by pid $SLEEP_PID on $HOST (bob@build since 2026-01-01T00:00:00Z)" \
-		"rep-push: $R2: cannot lock 1 of 2 targets; nothing done")"
+		"rep-push: $R2: 1 of 2 targets locked by another push; nothing done")"
 	assert_unchanged
 	run --separate-stderr rep-push --rollback t2 </dev/null
 	assert_failure 1
 	assert_output ''
 	assert_stderr "$(lines "rep-push: t2: locked by pid $SLEEP_PID on $HOST (bob@build since 2026-01-01T00:00:00Z)" \
-		'rep-push: rollback: cannot lock 1 of 1 targets; nothing done')"
+		'rep-push: rollback: 1 of 1 targets locked by another push; nothing done')"
 	assert_unchanged
 }
 
@@ -1510,7 +1515,7 @@ _refused_names() {
 	assert_failure 1
 	assert_output ''
 	assert_stderr "$(lines "rep-push: t1: locked by pid $pid on not-$HOST (bob@build since 2026-01-01T00:00:00Z)" \
-		"rep-push: $R2: cannot lock 1 of 1 targets; nothing done")"
+		"rep-push: $R2: 1 of 1 targets locked by another push; nothing done")"
 	assert_unchanged
 	echo 'garbage' >t1/.rep-push.lock
 	snapshot t1
@@ -1518,7 +1523,7 @@ _refused_names() {
 	assert_failure 1
 	assert_output ''
 	assert_stderr "$(lines 'rep-push: t1: locked by an unreadable lock' \
-		"rep-push: $R2: cannot lock 1 of 1 targets; nothing done")"
+		"rep-push: $R2: 1 of 1 targets locked by another push; nothing done")"
 	assert_unchanged
 }
 
@@ -1534,7 +1539,7 @@ _refused_names() {
 	run --separate-stderr rep-push t1 <<<"$A2"
 	assert_failure 1
 	assert_output ''
-	assert_stderr --regexp "^rep-push: t1: locked by pid $PUSH_PID on $HOST \\(tester@$HOST since $TS_RE\\)"$'\n'"rep-push: $R2: cannot lock 1 of 1 targets; nothing done\$"
+	assert_stderr --regexp "^rep-push: t1: locked by pid $PUSH_PID on $HOST \\(tester@$HOST since $TS_RE\\)"$'\n'"rep-push: $R2: 1 of 1 targets locked by another push; nothing done\$"
 	assert_equal "$(readlink t1/current)" "releases/$R1"
 	kill -CONT "$PUSH_PID"
 	finish_push
@@ -1562,7 +1567,7 @@ _refused_names() {
 	else
 		assert_equal "$s1" 1
 		assert_equal "$(cat out1)" ''
-		assert_regex "$(cat err1)" "^rep-push: t1: locked by pid $p2 on $HOST \\(tester@$HOST since $TS_RE\\)"$'\n'"rep-push: $RBIG: cannot lock 1 of 1 targets; nothing done\$"
+		assert_regex "$(cat err1)" "^rep-push: t1: locked by pid $p2 on $HOST \\(tester@$HOST since $TS_RE\\)"$'\n'"rep-push: $RBIG: 1 of 1 targets locked by another push; nothing done\$"
 	fi
 	if [ "$s2" -eq 0 ]; then
 		assert_equal "$(cat out2)" "$(push_records "$R2" t1 app-a app-b app-c)"
@@ -1570,7 +1575,7 @@ _refused_names() {
 	else
 		assert_equal "$s2" 1
 		assert_equal "$(cat out2)" ''
-		assert_regex "$(cat err2)" "^rep-push: t1: locked by pid $p1 on $HOST \\(tester@$HOST since $TS_RE\\)"$'\n'"rep-push: $R2: cannot lock 1 of 1 targets; nothing done\$"
+		assert_regex "$(cat err2)" "^rep-push: t1: locked by pid $p1 on $HOST \\(tester@$HOST since $TS_RE\\)"$'\n'"rep-push: $R2: 1 of 1 targets locked by another push; nothing done\$"
 	fi
 	[ "$s1" -eq 0 ] || [ "$s2" -eq 0 ] || fail "both failed: $(cat err1 err2)"
 	live=$(readlink t1/current)
@@ -1644,6 +1649,256 @@ _refused_names() {
 	assert_live t1 "$RBIG"
 }
 
+# --- the deploy protocol under injected faults (tests/fault.c) -------------------------------
+
+# fpush OPTION/TARGET... < list: the fault-injecting build of rep-push, run.
+fpush() {
+	run --separate-stderr "$FAULT_PUSH" "$@"
+}
+
+@test "fault: a switch that fails on target 3 of 3: targets 1 and 2 switched back, exit 1" {
+	push "$A1" -- t1 t2 t3
+	printf '%s\n' "$A2" >list
+	fpush t1 t2 fault:switch:t3 <list
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: fault:switch:t3: injected fault: switch1" \
+		"rep-push: t2: switched back to $R1" "rep-push: t1: switched back to $R1" \
+		"rep-push: $R2: a switch failed; no target was left on it")"
+	assert_live t1 "$R1"
+	assert_live t2 "$R1"
+	assert_live t3 "$R1"
+	assert_releases t3 "$R1" "$R2"
+	assert_clean t1
+	assert_clean t3
+}
+
+@test "fault: a stage that fails after the others staged: nothing switched, exit 1, the staged release kept" {
+	push "$A1" -- t1 t2
+	printf '%s\n' "$A2" >list
+	fpush -j 1 t1 fault:stage:t2 <list
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: fault:stage:t2: injected fault: stage" \
+		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
+	assert_live t1 "$R1"
+	assert_live t2 "$R1"
+	assert_releases t1 "$R1" "$R2"
+	assert_releases t2 "$R1"
+	assert_clean t1
+	assert_clean t2
+}
+
+@test "fault: the connection lost mid-switch: the others switched back, exit 3 saying what is where" {
+	push "$A1" -- t1 t2 t3
+	printf '%s\n' "$A2" >list
+	fpush t1 fault:lost1:t2 t3 <list
+	assert_failure 3
+	assert_output ''
+	assert_stderr "$(lines "rep-push: fault:lost1:t2: connection lost" \
+		"rep-push: fault:lost1:t2: may be on $R2 or still on $R1: it stopped answering during the switch" \
+		"rep-push: t1: switched back to $R1" \
+		"rep-push: $R2: what is live now: $R1 on t1, unknown on fault:lost1:t2, $R1 on t3" \
+		"rep-push: $R2: a switch failed, and 1 target could not be switched back")"
+	assert_live t1 "$R1"
+	assert_live t2 "$R2"
+	assert_live t3 "$R1"
+	# the lock is released whatever happened
+	assert_clean t2
+}
+
+@test "fault: a switch-back that fails: exit 3, the fleet's releases named, -q does not hide it" {
+	push "$A1" -- t1 t2 t3
+	printf '%s\n' "$A2" >list
+	fpush -q t1 fault:switch2:t2 fault:switch1:t3 <list
+	assert_failure 3
+	assert_output ''
+	assert_stderr "$(lines "rep-push: fault:switch1:t3: injected fault: switch1" \
+		"rep-push: fault:switch2:t2: injected fault: switch2" \
+		"rep-push: fault:switch2:t2: could not switch back to $R1: still on $R2" \
+		"rep-push: t1: switched back to $R1" \
+		"rep-push: $R2: what is live now: $R1 on t1, $R2 on fault:switch2:t2, $R1 on fault:switch1:t3")"
+	assert_live t1 "$R1"
+	assert_live t2 "$R2"
+	assert_live t3 "$R1"
+	assert_clean t1
+	assert_clean t2
+	assert_clean t3
+}
+
+@test "fault: a rollback whose switch fails on one target: the other goes back to where it was" {
+	push "$A1" "$A2" -- t1 t2
+	fpush --rollback t1 fault:switch:t2 </dev/null
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: fault:switch:t2: injected fault: switch1" \
+		"rep-push: t1: switched back to $R2" \
+		"rep-push: $R1: a switch failed; no target was left on it")"
+	assert_live t1 "$R2"
+	assert_live t2 "$R2"
+}
+
+@test "fault: a target that cannot be opened: nothing done anywhere, the others let go" {
+	push "$A1" -- t1
+	snapshot t1
+	printf '%s\n' "$A2" >list
+	fpush t1 fault:open:t2 <list
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: fault:open:t2: injected fault: open" \
+		"rep-push: $R2: 1 of 2 targets could not be opened; nothing done")"
+	assert_unchanged
+	assert_absent t2
+}
+
+@test "fault: pruning that fails is told, the release stays live, exit 0" {
+	push "$A1" "$A2" -- t1
+	printf '%s\n' "$A3" >list
+	fpush -k 1 fault:prune:t1 <list
+	assert_success
+	assert_output "$(push_records "$R3" fault:prune:t1 app-a app-b app-c)"
+	assert_stderr "$(lines "rep-push: fault:prune:t1: injected fault: prune" "rep-push: $R3: live on 1 target")"
+	assert_live t1 "$R3"
+	assert_releases t1 "$R1" "$R2" "$R3"
+}
+
+@test "the installed rep-push has no fault transport: fault:SPEC:DIR is a host" {
+	printf '%s\n' "$A1" >list
+	REP_SSH=false run --separate-stderr rep-push fault:/t1 <list
+	assert_failure 1
+	assert_output ''
+	assert_stderr --partial "rep-push: fault:/t1: "
+	run --separate-stderr rep-push fault:switch:/t1 <list
+	assert_failure 2
+	assert_stderr "rep-push: fault:switch:/t1: a remote directory must be an absolute path"
+}
+
+# --- exits after the switch -------------------------------------------------------------------
+
+@test "a reader gone after the switch (| head -0): exit 3 naming the live release, the lock released" {
+	push "$A1" -- t1
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	run --separate-stderr bash -c 'rep-push t1 <<<"$1" | head -c 0; exit "${PIPESTATUS[0]}"' - "$A2"
+	assert_failure 3
+	assert_output ''
+	assert_stderr "rep-push: $R2: live on t1, but its records could not be written: Broken pipe"
+	assert_live t1 "$R2"
+	assert_absent t1/.rep-push.lock
+}
+
+@test "a full stdout after the switch: exit 3 naming the live release, the lock released" {
+	push "$A1" -- t1 t2
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	run --separate-stderr bash -c 'rep-push t1 t2 <<<"$1" >/dev/full' - "$A2"
+	assert_failure 3
+	assert_output ''
+	assert_stderr "rep-push: $R2: live on t1,t2, but its records could not be written: No space left on device"
+	assert_live t1 "$R2"
+	assert_live t2 "$R2"
+	assert_absent t1/.rep-push.lock t2/.rep-push.lock
+}
+
+@test "a reader gone after a rollback: exit 3, the lock released" {
+	push "$A1" "$A2" -- t1
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	run --separate-stderr bash -c 'rep-push --rollback t1 </dev/null | head -c 0; exit "${PIPESTATUS[0]}"'
+	assert_failure 3
+	assert_output ''
+	assert_stderr "rep-push: $R1: live on t1, but its records could not be written: Broken pipe"
+	assert_live t1 "$R1"
+	assert_absent t1/.rep-push.lock
+}
+
+@test "signals ignored on entry stay ignored (nohup): SIGHUP while staging does not stop the push" {
+	big_archive
+	push "$A1" -- t1
+	printf '%s\n' "$ABIG" >list
+	env --ignore-signal=HUP rep-push t1 <list >out 2>err 3>&- &
+	PUSH_PID=$!
+	untraced _wait_staging t1 "  " || fail "rep-push ended before it staged: $(cat err)"
+	kill -HUP "$PUSH_PID"
+	finish_push
+	assert_equal "$status" 0
+	assert_output "$(push_records "$RBIG" t1 app-big)"
+	assert_stderr "rep-push: $RBIG: live on 1 target"
+	assert_live t1 "$RBIG"
+}
+
+# --- the target directory is hostile -------------------------------------------------------
+
+@test "releases/ a symlink: refused, nothing written where it points, exit 1" {
+	mkdir -p t1 elsewhere
+	ln -s ../elsewhere t1/releases
+	snapshot t1 elsewhere
+	printf '%s\n' "$A1" >list
+	run --separate-stderr rep-push t1 <list
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t1: releases: a symbolic link (refused: rep-push writes only inside the target)" \
+		"rep-push: $R1: 1 of 1 targets could not be opened; nothing done")"
+	assert_unchanged
+	run --separate-stderr rep-push --rollback t1 </dev/null
+	assert_failure 1
+	assert_unchanged
+}
+
+@test ".rep-push.lock a symlink: refused, never followed or removed" {
+	push "$A1" -- t1
+	echo precious >precious
+	ln -s ../precious t1/.rep-push.lock
+	snapshot t1
+	printf '%s\n' "$A2" >list
+	run --separate-stderr rep-push t1 <list
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t1: .rep-push.lock: not a regular file (refused, not followed)" \
+		"rep-push: $R2: 1 of 1 targets could not be opened; nothing done")"
+	assert_unchanged
+	assert_equal "$(cat precious)" precious
+}
+
+# deep_dir DIR DEPTH: DIR/d/d/.../d, DEPTH levels, deeper than PATH_MAX
+# allows to name from the top.
+deep_dir() {
+	local i
+	mkdir -p "$1" && cd "$1" || return
+	for ((i = 0; i < $2; i++)); do
+		mkdir d && cd d || return
+	done
+	echo bottom >file
+}
+
+@test "a failed staging 1,100 levels deep is removed by the next push, which succeeds" {
+	push "$A1" -- t1
+	(untraced deep_dir t1/releases/.rep-push-99999999 1100) || fail 'could not make the deep tree'
+	printf '%s\n' "$A2" >list
+	run --separate-stderr rep-push t1 <list
+	assert_success
+	assert_output "$(push_records "$R2" t1 app-a app-b app-c)"
+	assert_stderr "rep-push: $R2: live on 1 target"
+	assert_live t1 "$R2"
+	assert_clean t1
+}
+
+@test "as a login that is not root: a failed staging with 0555 and 0000 directories is removed; old releases pruned" {
+	nobody_dir
+	local t=$NOBODY_DIR/t1
+	cp "$A1" "$A2" "$A3" "$NOBODY_DIR/"
+	mkdir "$t" && chown nobody "$t"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	runuser -u nobody -- sh -c 'printf "%s\n" "$1" | "$2"/rep-push -q "$3"' - "$NOBODY_DIR/$R1.tar.gz" "$NOBODY_DIR/bin" "$t" >/dev/null
+	runuser -u nobody -- mkdir -p "$t/releases/.rep-push-99999999/a/b" "$t/releases/.rep-push-99999999/c"
+	chmod 0555 "$t/releases/.rep-push-99999999/a/b" "$t/releases/.rep-push-99999999/a"
+	chmod 0000 "$t/releases/.rep-push-99999999/c"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	run --separate-stderr runuser -u nobody -- sh -c 'printf "%s\n" "$1" "$2" | "$3"/rep-push -k 1 "$4"' - \
+		"$NOBODY_DIR/$R2.tar.gz" "$NOBODY_DIR/$R3.tar.gz" "$NOBODY_DIR/bin" "$t"
+	assert_success
+	assert_stderr "$(lines "rep-push: $R2: live on 1 target" "rep-push: $R3: live on 1 target")"
+	assert_equal "$(ls -A "$t/releases")" "$(lines "$R2" "$R3")"
+	assert_equal "$(readlink "$t/current")" "releases/$R3"
+}
+
 # --- usage -----------------------------------------------------------------------------------
 
 # usage_error MESSAGE ARG...: rep-push ARG... (stdin: A1) exits 2, nothing on
@@ -1707,8 +1962,8 @@ _usage_error() {
 @test "-h prints the usage on stdout, -V the version" {
 	run --separate-stderr rep-push -h </dev/null
 	assert_success
-	assert_line --index 0 'usage: rep-push [-nq] [-j N] [-k KEEP] TARGET... < archives'
-	assert_line --index 1 '       rep-push [-nq] --rollback TARGET...'
+	assert_line --index 0 'usage: rep-push [-nq] [-j N] [-k KEEP] [--timeout SECONDS] TARGET... < archives'
+	assert_line --index 1 '       rep-push [-nq] [--timeout SECONDS] --rollback TARGET...'
 	local opt
 	for opt in '-n, --dry-run' '-q, --quiet' '-j, --jobs N' '-k, --keep KEEP' '--rollback' '-C DIR' \
 		'-h, --help' '-V, --version'; do

@@ -224,7 +224,9 @@ EOF
 pack_and_kill() {
 	local sig=$1 dir=$2 delay=0.2 try pid i
 	for try in 1 2 3; do
-		rep-tar -j 1 -d "$dir" <names >out 2>err &
+		# bash starts a background job with SIGINT ignored, and rep-tar
+		# leaves ignored signals ignored (nohup)
+		env --default-signal=INT rep-tar -j 1 -d "$dir" <names >out 2>err &
 		pid=$!
 		for ((i = 0; i < 1000; i++)); do
 			if compgen -G "$dir/.rep-tar-*.tmp" >/dev/null; then
@@ -992,6 +994,31 @@ pack_and_kill() {
 	refute_stderr
 	assert_equal "$(find dist -mindepth 1 -printf '%P\n' | grep -Ec '^\.rep-tar-[A-Za-z0-9]{6}\.tmp$')" 1
 	assert_equal "$(find dist -mindepth 1 | wc -l)" 1
+}
+
+@test "signals ignored on entry stay ignored (nohup): SIGHUP mid-run does not stop rep-tar" {
+	local tree pid i
+	shared_tree tree -n 50 -f 20 -s 65536 --seed 3
+	export REP_APPS=$tree
+	rep-register -q --all >/dev/null </dev/null
+	rep-ls -o name </dev/null >names
+	mkdir dist
+	env --ignore-signal=HUP rep-tar -q -j 1 -d dist <names >out 2>err &
+	pid=$!
+	for ((i = 0; i < 1000; i++)); do
+		if compgen -G "dist/.rep-tar-*.tmp" >/dev/null; then
+			break
+		fi
+		sleep 0.01
+	done
+	kill -HUP "$pid" 2>/dev/null || true
+	status=0
+	wait "$pid" || status=$?
+	assert_equal "$status" 0
+	assert_equal "$(cat err)" ''
+	assert_equal "$(cat out)" "$(ls dist/rep_applications_*.tar.gz)"
+	run --separate-stderr rep-tar -t "$(cat out)"
+	assert_success
 }
 
 @test "a signal also removes the output directory the run created" {

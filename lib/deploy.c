@@ -1,0 +1,562 @@
+/* The deploy protocol, over any kind of target (transport.h): lock every
+ * target, stage the release on all of them (each in a process of its
+ * own, up to -j at once), and only if all staged switch every current to
+ * it; a failed switch switches back the targets already switched. Then
+ * prune. A rollback switches every target to the release before its live
+ * one. What happens is told through the caller's callbacks; what went
+ * wrong on a target, on stderr as it happens. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "transport.h"
+
+enum { MAX_JOBS = 64 };
+
+struct rep_deploy_state {
+	struct rep_target *t;
+	size_t n;
+	int *failed;                /* targets out of the run, by index */
+	pid_t *staging;             /* running staging processes, by target */
+	pid_t readers[MAX_JOBS];    /* running rep_archive_tee processes */
+	size_t nreaders;
+	char *where;                /* the operands joined by commas */
+	struct rep_cleanup stop;    /* stops the stagings if rep-push dies */
+};
+
+static void __attribute__((format(printf, 4, 5)))
+step(struct rep_deploy *d, int plan, const struct rep_target *t, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	d->cb->step(d->arg, plan, t->arg, fmt, ap);
+	va_end(ap);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+outcome(struct rep_deploy *d, const char *release, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	d->cb->outcome(d->arg, release, fmt, ap);
+	va_end(ap);
+}
+
+/* On a signal too: only kill(2). The stagings' groups take their
+ * children (ssh, tar) with them. */
+static void stop_children(void *arg)
+{
+	struct rep_deploy_state *s = arg;
+
+	for (size_t i = 0; s->staging && i < s->n; i++)
+		if (s->staging[i] > 0)
+			kill(-s->staging[i], SIGTERM);
+	for (size_t i = 0; i < s->nreaders; i++)
+		kill(-s->readers[i], SIGTERM);
+}
+
+/* Parses the operands; one place named twice is refused, as two locks of
+ * one directory would shut each other out. */
+void rep_deploy_targets(struct rep_deploy *d, char *const *args, size_t n)
+{
+	struct rep_deploy_state *s = rep_xmalloc(sizeof *s);
+	char (*id)[600] = rep_xmalloc(n * sizeof *id);
+	size_t len;
+	FILE *f;
+
+	memset(s, 0, sizeof *s);
+	d->s = s;
+	s->n = n;
+	s->t = rep_xmalloc(n * sizeof *s->t);
+	s->failed = calloc(n, sizeof *s->failed);
+	s->staging = calloc(n, sizeof *s->staging);
+	if (!s->failed || !s->staging || !(f = open_memstream(&s->where, &len)))
+		rep_die("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		rep_target_parse(&s->t[i], args[i]);
+		s->t[i].index = (int)i;
+		s->t[i].timeout = (int)d->timeout;
+		fprintf(f, "%s%s", i ? "," : "", args[i]);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(args[i], args[j]) == 0)
+				rep_die("%s: target given twice", args[i]);
+	}
+	if (fclose(f) != 0)
+		rep_die("out of memory");
+	for (size_t i = 0; i < n; i++) {
+		s->t[i].ops->identity(&s->t[i], id[i], sizeof id[i]);
+		for (size_t j = 0; id[i][0] && j < i; j++)
+			if (strcmp(id[i], id[j]) == 0)
+				rep_die("%s: the same directory as %s", args[i], args[j]);
+	}
+	free(id);
+}
+
+/* Opens every target (locked unless a dry run): 0, or
+ * REP_DEPLOY_UNCHANGED when any cannot be, all then let go. */
+int rep_deploy_open(struct rep_deploy *d, enum rep_lock how, const char *what)
+{
+	struct rep_deploy_state *s = d->s;
+	size_t nbusy = 0, nfailed = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct rep_target *t = &s->t[i];
+		int rc = rep_target_open(t, how);
+		if (rc == 0 && how == REP_LOCK_READ && t->holder[0]) {
+			rep_error_at(t->arg, "locked by %s", t->holder);
+			rc = REP_OPEN_BUSY;
+		} else if (rc == 0 && how == REP_LOCK_READ && t->stale[0]) {
+			step(d, 1, t, "would break a stale lock: held by %s, which is gone", t->stale);
+		}
+		if (rc < 0) {
+			s->failed[i] = 1;
+			nfailed++;
+			nbusy += rc == REP_OPEN_BUSY;
+		}
+	}
+	/* newer than the targets' own entries, so run before them: the
+	 * stagings stop before their locks go */
+	rep_cleanup_add(&s->stop, stop_children, s);
+	if (!nfailed)
+		return 0;
+	if (nbusy == nfailed)
+		outcome(d, what, "%zu of %zu targets locked by another push; nothing done", nfailed, s->n);
+	else
+		outcome(d, what, "%zu of %zu targets could not be opened; nothing done", nfailed, s->n);
+	return REP_DEPLOY_UNCHANGED;
+}
+
+/* Whether target t needs the release staged; says why not. */
+static int needs_staging(struct rep_deploy *d, struct rep_target *t, const char *archive,
+    const char *release, const struct rep_manifest *m, size_t *nfailed)
+{
+	const char *have = rep_releases_get(&t->releases, release);
+
+	if (d->s->failed[t->index])
+		return 0;
+	if (have && strcmp(have, m->manifest_sha256) == 0) {
+		step(d, d->dry_run, t, "%s is already staged", release);
+		return 0;
+	}
+	if (have) {
+		rep_error_at(t->arg, "releases/%s exists and differs from %s", release, archive);
+		d->s->failed[t->index] = 1;
+		(*nfailed)++;
+		return 0;
+	}
+	if (d->dry_run) {
+		step(d, 1, t, "would stage %s", release);
+		rep_releases_put(&t->releases, release, m->manifest_sha256);
+		return 0;
+	}
+	return 1;
+}
+
+static void close_feeds(const struct rep_feed *f, size_t n, size_t except)
+{
+	for (size_t i = 0; i < n; i++)
+		if (i != except) {
+			close(f[i].data);
+			close(f[i].verdict);
+		}
+}
+
+struct stage_job {
+	const char *archive, *release;
+	const struct rep_manifest *m;
+};
+
+static _Noreturn void stage_here(struct rep_target *t, const struct stage_job *j,
+    const struct rep_feed *feed)
+{
+	struct rep_stage_src src = { j->archive, feed };
+
+	rep_msg_context(t->arg);
+	_exit(rep_target_stage(t, &src, j->release, j->m) == 0 ? 0 : 1);
+}
+
+/* Starts staging on n targets, each in a process of its own, killed if
+ * rep-push dies. Several that take a feed share one reading and
+ * inflating of the archive: a reader process feeds each of them the tar
+ * stream, then the verdict on the file (rep_archive_tee). */
+static void start_staging(struct rep_deploy_state *s, const struct stage_job *j,
+    struct rep_target **group, size_t n)
+{
+	if (n == 1) {
+		pid_t pid = rep_child_fork(SIGKILL, REP_CHILD_GROUP);
+		if (pid == 0)
+			stage_here(group[0], j, NULL);
+		s->staging[group[0]->index] = pid;
+		return;
+	}
+	/* on the stack: the processes end inside this frame, where heap
+	 * memory held only by it would count as leaked */
+	struct rep_feed in[MAX_JOBS], out[MAX_JOBS];
+	for (size_t i = 0; i < n; i++) {
+		int data[2], verdict[2];
+		if (pipe2(data, O_CLOEXEC) < 0 || pipe2(verdict, O_CLOEXEC) < 0)
+			rep_die_errno("pipe");
+		/* fewer switches between the reader and the stagings; the
+		 * default size works too */
+		fcntl(data[1], F_SETPIPE_SZ, 1 << 20);
+		in[i] = (struct rep_feed){ data[0], verdict[0] };
+		out[i] = (struct rep_feed){ data[1], verdict[1] };
+	}
+	for (size_t i = 0; i < n; i++) {
+		pid_t pid = rep_child_fork(SIGKILL, REP_CHILD_GROUP);
+		if (pid == 0) {
+			/* only its own read ends: EOF when the reader is gone,
+			 * EPIPE for the reader when this process is */
+			close_feeds(out, n, SIZE_MAX);
+			close_feeds(in, n, i);
+			stage_here(group[i], j, &in[i]);
+		}
+		s->staging[group[i]->index] = pid;
+	}
+	pid_t pid = rep_child_fork(SIGKILL, REP_CHILD_GROUP);
+	if (pid == 0) {
+		close_feeds(in, n, SIZE_MAX);
+		signal(SIGPIPE, SIG_IGN);
+		rep_archive_tee(j->archive, out, n);
+		_exit(0);
+	}
+	s->readers[s->nreaders++] = pid;
+	close_feeds(in, n, SIZE_MAX);
+	close_feeds(out, n, SIZE_MAX);
+}
+
+/* A target that takes a feed waits while such stagings run, if fewer
+ * places are free than the feeding targets left could take: those
+ * stagings, fed by one reader, end about together, and the next ones can
+ * then share one. */
+static int wait_for_group(struct rep_deploy *d, size_t next, size_t running)
+{
+	struct rep_deploy_state *s = d->s;
+	size_t busy = 0, left = 0, free_now = (size_t)d->jobs - running;
+
+	for (size_t i = 0; i < s->n; i++)
+		busy += s->staging[i] > 0 && s->t[i].ops->shares_feed;
+	for (size_t i = next; busy && i < s->n && left <= free_now; i++)
+		left += s->t[i].ops->shares_feed && !s->failed[i];
+	return busy && free_now < left;
+}
+
+/* A staging process ended: its target staged, or is out of the run. */
+static void staged(struct rep_deploy *d, pid_t pid, int status, const struct stage_job *j,
+    size_t *running, size_t *nfailed)
+{
+	struct rep_deploy_state *s = d->s;
+
+	/* a reader's end says nothing: its stagings report */
+	for (size_t i = 0; i < s->nreaders; i++)
+		if (s->readers[i] == pid)
+			s->readers[i] = s->readers[--s->nreaders];
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->staging[i] != pid)
+			continue;
+		s->staging[i] = 0;
+		(*running)--;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			rep_releases_put(&s->t[i].releases, j->release, j->m->manifest_sha256);
+			step(d, 0, &s->t[i], "staged %s", j->release);
+		} else {
+			if (WIFSIGNALED(status))
+				rep_error_at(s->t[i].arg, "staging killed by signal %d", WTERMSIG(status));
+			s->failed[i] = 1;
+			(*nfailed)++;
+		}
+	}
+}
+
+/* Stages on every target that lacks the release, up to -j at once;
+ * returns the number of targets that failed. */
+static size_t stage_all(struct rep_deploy *d, const struct stage_job *j)
+{
+	struct rep_deploy_state *s = d->s;
+	size_t next = 0, running = 0, nfailed = 0;
+	struct rep_target *group[MAX_JOBS];
+
+	for (;;) {
+		size_t n = 0;
+		while (running + n < (size_t)d->jobs && next < s->n) {
+			struct rep_target *t = &s->t[next];
+			if (t->ops->shares_feed && n == 0 && wait_for_group(d, next, running))
+				break;
+			next++;
+			if (!needs_staging(d, t, j->archive, j->release, j->m, &nfailed))
+				continue;
+			if (t->ops->shares_feed) {
+				group[n++] = t;
+			} else {
+				start_staging(s, j, &t, 1);
+				running++;
+			}
+		}
+		if (n)
+			start_staging(s, j, group, n);
+		running += n;
+		if (running == 0 && s->nreaders == 0)
+			return nfailed;
+		int status;
+		pid_t pid = wait(&status);
+		if (pid < 0 && errno == EINTR)
+			continue;
+		if (pid < 0)
+			rep_die_errno("wait");
+		staged(d, pid, status, j, &running, &nfailed);
+	}
+}
+
+/* After a failed switch and the switches back: what is live where, for
+ * the operator to act on (not silenced by -q). */
+static void tell_mixed(struct rep_deploy *d, const char *release, const int *unknown)
+{
+	struct rep_deploy_state *s = d->s;
+	char *text;
+	size_t len;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		rep_die("out of memory");
+	for (size_t i = 0; i < s->n; i++)
+		fprintf(f, "%s%s on %s", i ? ", " : "", unknown[i] ? "unknown" :
+		    *s->t[i].current ? s->t[i].current : "no release", s->t[i].arg);
+	if (fclose(f) != 0)
+		rep_die("out of memory");
+	rep_error_at(release, "what is live now: %s", text);
+	free(text);
+}
+
+/* Switches every target to release; if one fails, the targets already
+ * switched go back to where they were. REP_DEPLOY_OK when all switched;
+ * REP_DEPLOY_UNCHANGED when all are back; REP_DEPLOY_MIXED when some
+ * could not go back (or may have moved), and then says what is where. */
+static int switch_all(struct rep_deploy *d, const char *release)
+{
+	struct rep_deploy_state *s = d->s;
+	char (*was)[REP_NAME_MAX + 1] = rep_xmalloc(s->n * sizeof *was);
+	int *unknown = calloc(s->n, sizeof *unknown), rc = REP_DEPLOY_OK;
+	size_t i, stuck = 0;
+
+	if (!unknown)
+		rep_die("out of memory");
+	for (i = 0; i < s->n; i++) {
+		struct rep_target *t = &s->t[i];
+		snprintf(was[i], sizeof was[i], "%s", t->current);
+		if (strcmp(t->current, release) == 0) {
+			step(d, d->dry_run, t, "%s is already live", release);
+		} else if (d->dry_run) {
+			if (t->current[0])
+				step(d, 1, t, "would switch current from %s to %s", t->current, release);
+			else
+				step(d, 1, t, "would point current to %s", release);
+			snprintf(t->current, sizeof t->current, "%s", release);
+		} else {
+			int r = rep_target_switch(t, release);
+			if (r == REP_SWITCH_UNKNOWN) {
+				rep_error_at(t->arg, "may be on %s or still on %s: it stopped answering during the switch",
+				    release, *was[i] ? was[i] : "no release");
+				unknown[i] = 1;
+				stuck++;
+			}
+			if (r < 0)
+				break;
+			step(d, 0, t, "current is now %s", release);
+		}
+	}
+	if (i < s->n) {
+		rc = REP_DEPLOY_UNCHANGED;
+		for (size_t k = i; k-- > 0;) {
+			struct rep_target *t = &s->t[k];
+			if (strcmp(t->current, was[k]) == 0)
+				continue;
+			int r = rep_target_switch(t, was[k]);
+			if (r == 0) {
+				rep_error_at(t->arg, "switched back to %s", *was[k] ? was[k] : "no release");
+				continue;
+			}
+			unknown[k] = r == REP_SWITCH_UNKNOWN;
+			rep_error_at(t->arg, "could not switch back to %s: %s %s",
+			    *was[k] ? was[k] : "no release", unknown[k] ? "perhaps still on" : "still on", release);
+			stuck++;
+		}
+		if (stuck) {
+			tell_mixed(d, release, unknown);
+			outcome(d, release, "a switch failed, and %zu target%s could not be switched back",
+			    stuck, stuck == 1 ? "" : "s");
+			rc = REP_DEPLOY_MIXED;
+		} else {
+			outcome(d, release, "a switch failed; no target was left on it");
+		}
+	}
+	free(was);
+	free(unknown);
+	return rc;
+}
+
+static int newest_first(const void *a, const void *b)
+{
+	return rep_release_cmp(*(char *const *)b, *(char *const *)a);
+}
+
+/* Old releases go, except the KEEP newest, the live one and the one
+ * before it; nothing that is not named like a release is touched. */
+static void prune(struct rep_deploy *d, struct rep_target *t)
+{
+	char **v = rep_xmalloc((t->releases.n + 1) * sizeof *v);
+	char **gone = rep_xmalloc((t->releases.n + 1) * sizeof *gone);
+	size_t n = 0, ngone = 0;
+	int before_live = 0;
+
+	for (size_t i = 0; i < t->releases.n; i++)
+		if (t->releases.val[i])
+			v[n++] = t->releases.v[i];
+	qsort(v, n, sizeof *v, newest_first);
+	for (size_t i = 0; i < n; i++) {
+		int live = strcmp(v[i], t->current) == 0;
+		int older = t->current[0] && rep_release_cmp(v[i], t->current) < 0;
+		if (live || (older && !before_live++) || (long)i < d->keep)
+			continue;
+		gone[ngone++] = v[i];
+	}
+	if (ngone && d->dry_run) {
+		for (size_t i = 0; i < ngone; i++)
+			step(d, 1, t, "would remove releases/%s", gone[i]);
+	} else if (ngone && rep_target_prune(t, gone, ngone) == 0) {
+		for (size_t i = 0; i < ngone; i++)
+			step(d, 0, t, "removed releases/%s", gone[i]);
+	}
+	free(v);
+	free(gone);
+}
+
+/* The records of what went live: if they cannot be written, the
+ * release is live all the same, which the caller must say. */
+static int went_live(struct rep_deploy *d, const struct rep_manifest *m, const char *release)
+{
+	if (d->dry_run)
+		return REP_DEPLOY_OK;
+	return d->cb->live(d->arg, m, release, d->s->where) < 0 ? REP_DEPLOY_MIXED : REP_DEPLOY_OK;
+}
+
+int rep_deploy_push(struct rep_deploy *d, const char *archive, const char *release,
+    const struct rep_manifest *m)
+{
+	struct rep_deploy_state *s = d->s;
+	struct stage_job j = { archive, release, m };
+	size_t nfailed = stage_all(d, &j);
+	int rc;
+
+	if (nfailed) {
+		outcome(d, release, "staging failed on %zu of %zu targets; nothing switched", nfailed, s->n);
+		return REP_DEPLOY_UNCHANGED;
+	}
+	if ((rc = switch_all(d, release)) != REP_DEPLOY_OK)
+		return rc;
+	for (size_t i = 0; i < s->n; i++)
+		prune(d, &s->t[i]);
+	if ((rc = went_live(d, m, release)) != REP_DEPLOY_OK)
+		return rc;
+	outcome(d, release, "live on %zu target%s", s->n, s->n == 1 ? "" : "s");
+	return REP_DEPLOY_OK;
+}
+
+static const char *release_before(const struct rep_target *t)
+{
+	const char *best = NULL;
+
+	for (size_t i = 0; i < t->releases.n; i++) {
+		const char *r = t->releases.v[i];
+		if (t->releases.val[i] && rep_release_cmp(r, t->current) < 0 &&
+		    (!best || rep_release_cmp(r, best) > 0))
+			best = r;
+	}
+	return best;
+}
+
+/* The release every target would go back to, the same on all of them,
+ * or NULL (each reason told). */
+static const char *rollback_target(struct rep_deploy *d)
+{
+	struct rep_deploy_state *s = d->s;
+	const char *to = NULL, *first = NULL, *sha = NULL;
+	size_t nfailed = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct rep_target *t = &s->t[i];
+		const char *r = t->current[0] ? release_before(t) : NULL;
+		if (!t->current[0]) {
+			rep_error_at(t->arg, "no release is live");
+		} else if (!r) {
+			rep_error_at(t->arg, "no release before %s", t->current);
+		} else if (!to) {
+			to = r, first = t->arg, sha = rep_releases_get(&t->releases, r);
+			continue;
+		} else if (strcmp(r, to) != 0) {
+			rep_error_at(t->arg, "would go back to %s, but %s to %s", r, first, to);
+		} else if (strcmp(rep_releases_get(&t->releases, r), sha) != 0) {
+			rep_error_at(t->arg, "releases/%s differs from the one on %s", r, first);
+		} else {
+			continue;
+		}
+		s->failed[i] = 1;
+		nfailed++;
+	}
+	if (nfailed || !to) {
+		outcome(d, "rollback", "not possible on %zu of %zu targets; nothing switched", nfailed, s->n);
+		return NULL;
+	}
+	return to;
+}
+
+/* Every target goes back to the release before its live one, the same
+ * release on all of them, or none does. */
+int rep_deploy_rollback(struct rep_deploy *d)
+{
+	struct rep_deploy_state *s = d->s;
+	const char *to = rollback_target(d);
+
+	if (!to)
+		return REP_DEPLOY_UNCHANGED;
+	char *text = rep_target_manifest(&s->t[0], to);
+	if (!text) {
+		outcome(d, "rollback", "nothing switched");
+		return REP_DEPLOY_UNCHANGED;
+	}
+	struct rep_manifest m = { 0 };
+	char label[REP_NAME_MAX + 700];
+	snprintf(label, sizeof label, "%s: releases/%s", s->t[0].arg, to);
+	rep_manifest_parse(label, text, &m);
+	free(text);
+	char *release = rep_xstrdup(to);
+	int rc = switch_all(d, release);
+	if (rc == REP_DEPLOY_OK && (rc = went_live(d, &m, release)) == REP_DEPLOY_OK)
+		outcome(d, release, "live again on %zu target%s", s->n, s->n == 1 ? "" : "s");
+	rep_manifest_free(&m);
+	free(release);
+	return rc;
+}
+
+void rep_deploy_close(struct rep_deploy *d)
+{
+	struct rep_deploy_state *s = d->s;
+
+	if (!s)
+		return;
+	rep_cleanup_remove(&s->stop);
+	for (size_t i = 0; i < s->n; i++)
+		rep_target_close(&s->t[i]);
+	free(s->t);
+	free(s->failed);
+	free(s->staging);
+	free(s->where);
+	free(s);
+	d->s = NULL;
+}

@@ -1,0 +1,230 @@
+/* File-system steps that every tool takes the same way: a rename that
+ * never replaces, a tree removed at any depth and mode, a small file
+ * read whole. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rep.h"
+
+/* renameat2(RENAME_NOREPLACE), or where the file system lacks it, link
+ * and unlink (as exclusive) for a file, and a check before a plain
+ * rename for a directory (which cannot be linked): there only a
+ * directory made in between by another program could be replaced. */
+int rep_rename_noreplace(int fromfd, const char *from, int tofd, const char *to)
+{
+	struct stat st;
+
+	if (renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (fstatat(fromfd, from, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		if (linkat(fromfd, from, tofd, to, 0) < 0)
+			return -1;
+		return unlinkat(fromfd, from, 0);
+	}
+	if (fstatat(tofd, to, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		errno = EEXIST;
+		return -1;
+	}
+	return renameat(fromfd, from, tofd, to);
+}
+
+/* One directory on the way down: how to find it again from its parent
+ * (name) and how to know it is the same one (dev, ino). */
+struct level {
+	char *name;
+	dev_t dev;
+	ino_t ino;
+};
+
+/* Opens directory name below dirfd without following a link, making it
+ * readable and writable first if we may (a 0555 or 0000 directory left
+ * by a failed unpack is ours to remove). */
+static int open_dir(int dirfd, const char *name, struct level *l)
+{
+	struct stat st;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0 && errno == EACCES && fchmodat(dirfd, name, 0700, 0) == 0)
+		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		goto fail;
+	if ((st.st_mode & 0700) != 0700)
+		(void)fchmod(fd, st.st_mode | 0700);
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* The next entry of directory fd other than . and ..: 1 with its name
+ * in out, 0 when there is none left, -1 on error. */
+static int first_entry(int fd, char *out, size_t size)
+{
+	int dup_fd = dup(fd);
+	DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return -1;
+	}
+	rewinddir(d);
+	while ((errno = 0, de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			snprintf(out, size, "%s", de->d_name);
+			rc = 1;
+			break;
+		}
+	if (!de && errno)
+		rc = -1;
+	int saved = errno;
+	closedir(d);
+	errno = saved;
+	return rc;
+}
+
+/* Back up from fd to its parent, which must be the directory we came
+ * down from: a tree moved meanwhile ends the removal instead of leading
+ * it out of the tree. */
+static int go_up(int fd, const struct level *parent)
+{
+	struct stat st;
+	int up = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	close(fd);
+	if (up < 0)
+		return -1;
+	if (fstat(up, &st) < 0 || st.st_dev != parent->dev || st.st_ino != parent->ino) {
+		close(up);
+		errno = ESTALE;
+		return -1;
+	}
+	return up;
+}
+
+/* Removes a file or a whole tree below dirfd, never following a link.
+ * One descriptor at a time whatever the depth (a tree 1,100 levels deep
+ * would exhaust them if each level kept one), the way back checked
+ * against what was seen on the way down. */
+int rep_rm_tree(int dirfd, const char *name)
+{
+	struct stat st;
+	struct level *lv = NULL;
+	size_t depth = 0, cap = 0;
+	char entry[NAME_MAX + 1];
+	int fd, rc = -1;
+
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -1 : 0;
+	lv = rep_xmalloc(sizeof *lv * (cap = 16));
+	lv[0].name = rep_xstrdup(name);
+	if ((fd = open_dir(dirfd, name, &lv[0])) < 0)
+		goto out;
+	for (;;) {
+		int got = first_entry(fd, entry, sizeof entry);
+		if (got < 0)
+			break;
+		if (got == 0) {
+			/* empty: remove it from its parent */
+			if (depth == 0) {
+				close(fd);
+				fd = -1;
+				rc = unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT ? -1 : 0;
+				break;
+			}
+			if ((fd = go_up(fd, &lv[depth - 1])) < 0)
+				break;
+			if (fstatat(fd, lv[depth].name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+			    st.st_dev != lv[depth].dev || st.st_ino != lv[depth].ino ||
+			    unlinkat(fd, lv[depth].name, AT_REMOVEDIR) < 0)
+				break;
+			free(lv[depth--].name);
+			continue;
+		}
+		if (fstatat(fd, entry, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			break;
+		if (!S_ISDIR(st.st_mode)) {
+			if (unlinkat(fd, entry, 0) < 0 && errno != ENOENT)
+				break;
+			continue;
+		}
+		if (depth + 1 == cap)
+			lv = rep_xrealloc(lv, sizeof *lv * (cap *= 2));
+		struct level *next = &lv[depth + 1];
+		int sub = open_dir(fd, entry, next);
+		if (sub < 0)
+			break;
+		next->name = rep_xstrdup(entry);
+		depth++;
+		close(fd);
+		fd = sub;
+	}
+out:;
+	int saved = errno;
+	if (fd >= 0)
+		close(fd);
+	for (size_t i = 0; i <= depth; i++)
+		free(lv[i].name);
+	free(lv);
+	errno = saved;
+	return rc;
+}
+
+/* Up to max bytes of a file below dirfd, NUL-terminated; NULL with errno
+ * set if it cannot be opened (a link is not followed). */
+char *rep_read_small(int dirfd, const char *name, size_t max)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return NULL;
+	char *buf = rep_xmalloc(max + 1);
+	size_t n = 0;
+	ssize_t r = 0;
+	while (n < max && ((r = read(fd, buf + n, max - n)) > 0 || (r < 0 && errno == EINTR)))
+		n += r > 0 ? (size_t)r : 0;
+	int saved = errno;
+	close(fd);
+	if (r < 0) {
+		free(buf);
+		errno = saved;
+		return NULL;
+	}
+	buf[n] = 0;
+	return buf;
+}
+
+/* Reads up to n bytes, over short reads and EINTR, stopping at EOF: the
+ * number read, or -1 with errno set. */
+ssize_t rep_read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}

@@ -1,0 +1,120 @@
+/* The transport interface: what the deploy protocol (deploy.c) asks of a
+ * kind of target, and what each kind (local.c, ssh.c; the tests' fault
+ * transport) provides. Private to the library, as xbps_api_impl.h is:
+ * the tools see only rep.h's deploy section.
+ *
+ * A kind of target is one file exporting one `struct rep_transport`;
+ * transports.c lists the kinds in the order they are asked to claim an
+ * operand. A backend keeps its own state behind t->priv and depends only
+ * on leaf modules (release.c, fs.c, child.c, frame.c, cleanup.c, err.c,
+ * archive.c), never on target.c or deploy.c. */
+#ifndef REP_TRANSPORT_H
+#define REP_TRANSPORT_H
+
+#include "rep.h"
+
+/* What is known of a target: filled by open(), kept current by
+ * target.c as the protocol switches and prunes. */
+struct rep_target {
+	const char *arg;              /* the operand as given: messages, records */
+	int index;                    /* its place among the operands */
+	const struct rep_transport *ops;
+	void *priv;                   /* the transport's own state */
+	char current[REP_NAME_MAX + 1]; /* the live release, "" for none */
+	struct rep_strset releases;   /* release -> its MANIFEST's SHA-256 ("-": none) */
+	char holder[640];             /* REP_LOCK_READ: who holds the lock */
+	char stale[640];              /* REP_LOCK_READ: who held it and is gone */
+	int timeout;                  /* seconds a reply may be silent (rep-push --timeout) */
+};
+
+/* Where a staging reads the archive: the file, or the tar stream of a
+ * reader shared by several stagings (rep_archive_tee), for transports
+ * that set shares_feed. */
+struct rep_stage_src {
+	const char *path;
+	const struct rep_feed *feed;  /* NULL: read path */
+};
+
+/* open()'s answers besides 0 */
+enum { REP_OPEN_FAILED = -1, REP_OPEN_BUSY = -2 };
+/* switch_to()'s answers besides 0 */
+enum { REP_SWITCH_FAILED = -1,  /* current is as it was */
+       REP_SWITCH_UNKNOWN = -2  /* it may have moved: the target stopped answering */ };
+
+struct rep_transport {
+	const char *kind;
+	/* 1 if arg names a target of this kind (t->priv then set), 0 if
+	 * not; dies naming arg when it is of this kind but unusable. */
+	int (*parse)(struct rep_target *t, const char *arg);
+	/* The place a target names, so that one place named twice is
+	 * refused before any lock: written to buf, "" if unknown. */
+	void (*identity)(const struct rep_target *t, char *buf, size_t size);
+	/* Opens the target and, unless how is REP_LOCK_READ, locks it
+	 * (registering the unlock with the cleanup registry); reads
+	 * current, releases and, for REP_LOCK_READ, the lock's holder into
+	 * t. 0, REP_OPEN_BUSY (locked by another push, holder told) or
+	 * REP_OPEN_FAILED (the reason told). */
+	int (*open)(struct rep_target *t, enum rep_lock how);
+	/* Unpacks and checks the archive as releases/RELEASE, nothing live
+	 * changed. Runs in a child process of its own (deploy.c), which it
+	 * may end by dying; 0 or -1 (the reason told). */
+	int (*stage)(struct rep_target *t, const struct rep_stage_src *src, const char *release,
+	    const struct rep_manifest *m);
+	int shares_feed;              /* stage() takes src->feed */
+	/* Points current at releases/TO ("" removes it), if it still is
+	 * t->current; 0 or a REP_SWITCH_ answer (the reason told). */
+	int (*switch_to)(struct rep_target *t, const char *to);
+	/* Removes the named releases; 0 or -1 (the reason told). */
+	int (*prune)(struct rep_target *t, char *const *names, size_t n);
+	/* A release's MANIFEST, malloc'd, or NULL (the reason told). */
+	char *(*manifest)(struct rep_target *t, const char *release);
+	/* Drops the lock and the connection, frees priv; safe to call on a
+	 * target that was never opened. */
+	void (*close)(struct rep_target *t);
+};
+
+/* target.c: the dispatcher. Parses an operand into the kind that claims
+ * it, and runs each operation through t->ops, keeping t->current and
+ * t->releases as the operations change them. */
+void rep_target_parse(struct rep_target *t, const char *arg);
+int rep_target_open(struct rep_target *t, enum rep_lock how);
+int rep_target_stage(struct rep_target *t, const struct rep_stage_src *src, const char *release,
+    const struct rep_manifest *m);
+int rep_target_switch(struct rep_target *t, const char *to);
+int rep_target_prune(struct rep_target *t, char *const *names, size_t n);
+char *rep_target_manifest(struct rep_target *t, const char *release);
+void rep_target_close(struct rep_target *t);
+
+extern const struct rep_transport rep_local_transport, rep_ssh_transport;
+/* The kinds rep-push knows, NULL-terminated, asked in order: the tests'
+ * build links a table of its own (tests/fault.c), the tools this one. */
+extern const struct rep_transport *const rep_transports[];
+
+/* frame.c: the far side's replies (lib/far.sh), each read whole: lines
+ * tagged '|' (data), '!' (message) and '+' (keepalive), ended by one
+ * line '.WORD'. Any other line is a protocol error. Reads wait, and
+ * writes to the session wait, at most timeout seconds of silence (0:
+ * REP_FRAME_IDLE): a far side that stops answering or reading cannot
+ * hang rep. */
+enum { REP_FRAME_IDLE = 300 };
+struct rep_frame {
+	int fd;
+	int timeout;
+	size_t off, len;              /* buf[off..len): read, not parsed yet */
+	char buf[REP_LINE_MAX + 2];
+};
+struct rep_reply {
+	char *data;                   /* the '|' lines untagged, each ending in \n */
+	char *text;                   /* the '!' lines likewise; both NULL if none */
+	size_t ndata, ntext;
+	char word[16];                /* the final word, without its '.' */
+	char bad[256];                /* REP_FRAME_BAD: the line, control bytes visible */
+};
+/* rep_frame_read()'s answers besides 0 (a whole reply) */
+enum { REP_FRAME_EOF = -1, REP_FRAME_TIMEOUT = -2, REP_FRAME_BAD = -3 };
+int rep_frame_read(struct rep_frame *f, struct rep_reply *r);
+void rep_reply_free(struct rep_reply *r);
+int rep_frame_send(int fd, const void *buf, size_t n, int timeout);
+int rep_frame_seconds(int timeout);
+
+#endif
