@@ -36,10 +36,12 @@ pid_t rep_child_fork(int deathsig, int flags)
 	return pid;
 }
 
-/* Runs argv with in, out and err as its stdin, stdout and stderr. */
+/* Runs argv with in, out and err as its stdin, stdout and stderr, in a
+ * process group of its own: a signal from the terminal is for rep (an
+ * ssh session killed by it mid-switch would leave the fleet unknown). */
 pid_t rep_child_spawn(const char *const *argv, int in, int out, int err, int deathsig)
 {
-	pid_t pid = rep_child_fork(deathsig, 0);
+	pid_t pid = rep_child_fork(deathsig, REP_CHILD_GROUP);
 
 	if (pid == 0) {
 		signal(SIGPIPE, SIG_DFL);

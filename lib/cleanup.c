@@ -105,6 +105,24 @@ void rep_cleanup_signals(void)
 	}
 }
 
+/* Between rep_cleanup_hold() and rep_cleanup_deliver() the caught
+ * signals wait: a step that must not stop half-way (switching a fleet
+ * and reporting it) ends first, then the signal has its way. */
+static sigset_t held_mask;
+static int holding;
+
+void rep_cleanup_hold(void)
+{
+	if (!holding++)
+		block(&held_mask);
+}
+
+void rep_cleanup_deliver(void)
+{
+	if (holding && !--holding)
+		pthread_sigmask(SIG_SETMASK, &held_mask, NULL);
+}
+
 /* In a new child: the signals caught for the parent take their default
  * action again (ignored ones stay ignored); the inherited list is the
  * parent's and is never run here (rep_cleanup_run checks the owner). */
@@ -114,5 +132,9 @@ void rep_cleanup_child(void)
 		struct sigaction was;
 		if (sigaction(caught[i], NULL, &was) == 0 && was.sa_handler == on_signal)
 			signal(caught[i], SIG_DFL);
+	}
+	if (holding) {
+		holding = 0;
+		pthread_sigmask(SIG_SETMASK, &held_mask, NULL);
 	}
 }

@@ -458,12 +458,17 @@ int rep_deploy_push(struct rep_deploy *d, const char *archive, const char *relea
 		outcome(d, release, "staging failed on %zu of %zu targets; nothing switched", nfailed, s->n);
 		return REP_DEPLOY_UNCHANGED;
 	}
-	if ((rc = switch_all(d, release)) != REP_DEPLOY_OK)
+	/* a signal now would leave the fleet half switched, or switched and
+	 * not reported: it waits until the records are out */
+	rep_cleanup_hold();
+	rc = switch_all(d, release);
+	if (rc == REP_DEPLOY_OK)
+		rc = went_live(d, m, release);
+	rep_cleanup_deliver();
+	if (rc != REP_DEPLOY_OK)
 		return rc;
 	for (size_t i = 0; i < s->n; i++)
 		prune(d, &s->t[i]);
-	if ((rc = went_live(d, m, release)) != REP_DEPLOY_OK)
-		return rc;
 	outcome(d, release, "live on %zu target%s", s->n, s->n == 1 ? "" : "s");
 	return REP_DEPLOY_OK;
 }
@@ -536,8 +541,12 @@ int rep_deploy_rollback(struct rep_deploy *d)
 	rep_manifest_parse(label, text, &m);
 	free(text);
 	char *release = rep_xstrdup(to);
+	rep_cleanup_hold();
 	int rc = switch_all(d, release);
-	if (rc == REP_DEPLOY_OK && (rc = went_live(d, &m, release)) == REP_DEPLOY_OK)
+	if (rc == REP_DEPLOY_OK)
+		rc = went_live(d, &m, release);
+	rep_cleanup_deliver();
+	if (rc == REP_DEPLOY_OK)
 		outcome(d, release, "live again on %zu target%s", s->n, s->n == 1 ? "" : "s");
 	rep_manifest_free(&m);
 	free(release);

@@ -16,9 +16,11 @@ const char *rep_prog = "rep";
 static void ensure_std_fds(void)
 {
 	/* A closed 0, 1 or 2 would be taken by the next open(), and a
-	 * message could end up in the database. */
+	 * message could end up in the database. The stand-in is read-only:
+	 * output written to a closed stdout fails (EBADF) as it would have,
+	 * instead of vanishing into /dev/null. */
 	for (int fd = 0; fd < 3; fd++)
-		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDONLY) < 0)
 			_exit(2);
 }
 
@@ -27,6 +29,9 @@ void rep_init(const char *argv0)
 	const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
 
 	ensure_std_fds();
+	/* a file-size limit makes a write fail (EFBIG), which is reported
+	 * and cleaned up after, instead of killing the tool mid-write */
+	signal(SIGXFSZ, SIG_IGN);
 	rep_prog = slash ? slash + 1 : argv0 ? argv0 : rep_prog;
 	static char outbuf[1 << 16];
 	setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);

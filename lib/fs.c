@@ -54,7 +54,7 @@ static int open_dir(int dirfd, const char *name, struct level *l)
 	struct stat st;
 	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-	if (fd < 0 && errno == EACCES && fchmodat(dirfd, name, 0700, 0) == 0)
+	if (fd < 0 && errno == EACCES && fchmodat(dirfd, name, 0700, AT_SYMLINK_NOFOLLOW) == 0)
 		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0)
 		goto fail;
@@ -69,13 +69,17 @@ fail:
 	return -1;
 }
 
-/* The next entry of directory fd other than . and ..: 1 with its name
- * in out, 0 when there is none left, -1 on error. */
-static int first_entry(int fd, char *out, size_t size)
+/* Removes the files and links of directory fd as it reads it, and stops
+ * at its first subdirectory: 1 with its name in out, 0 when nothing is
+ * left, -1 on error. Each file costs one readdir entry, so a directory of
+ * many files is read once; only the way back from a subdirectory reads
+ * it again, to find what is left. */
+static int next_subdir(int fd, char *out, size_t size)
 {
 	int dup_fd = dup(fd);
 	DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
 	struct dirent *de;
+	struct stat st;
 	int rc = 0;
 
 	if (!d) {
@@ -84,13 +88,17 @@ static int first_entry(int fd, char *out, size_t size)
 		return -1;
 	}
 	rewinddir(d);
-	while ((errno = 0, de = readdir(d)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-			snprintf(out, size, "%s", de->d_name);
-			rc = 1;
-			break;
-		}
-	if (!de && errno)
+	while (rc == 0 && (errno = 0, de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = errno == ENOENT ? 0 : -1;
+		else if (S_ISDIR(st.st_mode))
+			rc = snprintf(out, size, "%s", de->d_name) > 0;
+		else if (unlinkat(fd, de->d_name, 0) < 0 && errno != ENOENT)
+			rc = -1;
+	}
+	if (rc == 0 && !de && errno)
 		rc = -1;
 	int saved = errno;
 	closedir(d);
@@ -138,7 +146,7 @@ int rep_rm_tree(int dirfd, const char *name)
 	if ((fd = open_dir(dirfd, name, &lv[0])) < 0)
 		goto out;
 	for (;;) {
-		int got = first_entry(fd, entry, sizeof entry);
+		int got = next_subdir(fd, entry, sizeof entry);
 		if (got < 0)
 			break;
 		if (got == 0) {
@@ -156,13 +164,6 @@ int rep_rm_tree(int dirfd, const char *name)
 			    unlinkat(fd, lv[depth].name, AT_REMOVEDIR) < 0)
 				break;
 			free(lv[depth--].name);
-			continue;
-		}
-		if (fstatat(fd, entry, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			break;
-		if (!S_ISDIR(st.st_mode)) {
-			if (unlinkat(fd, entry, 0) < 0 && errno != ENOENT)
-				break;
 			continue;
 		}
 		if (depth + 1 == cap)
@@ -188,10 +189,11 @@ out:;
 }
 
 /* Up to max bytes of a file below dirfd, NUL-terminated; NULL with errno
- * set if it cannot be opened (a link is not followed). */
+ * set if it cannot be opened (a link is not followed), and with EINVAL
+ * if it is not a regular file (a FIFO there would block for ever). */
 char *rep_read_small(int dirfd, const char *name, size_t max)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = rep_open_regular(dirfd, name);
 	if (fd < 0)
 		return NULL;
 	char *buf = rep_xmalloc(max + 1);
@@ -208,6 +210,24 @@ char *rep_read_small(int dirfd, const char *name, size_t max)
 	}
 	buf[n] = 0;
 	return buf;
+}
+
+/* Opens a regular file below dirfd for reading, not through a link, and
+ * without blocking on a FIFO: the descriptor, or -1 with errno set
+ * (EINVAL: not a regular file). */
+int rep_open_regular(int dirfd, const char *name)
+{
+	struct stat st = { 0 };
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		return fd;
+	int saved = S_ISREG(st.st_mode) ? errno : EINVAL;
+	close(fd);
+	errno = saved;
+	return -1;
 }
 
 /* Reads up to n bytes, over short reads and EINTR, stopping at EOF: the

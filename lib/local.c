@@ -53,8 +53,10 @@ static void local_identity(const struct rep_target *t, char *buf, size_t size)
 		buf[0] = 0;
 }
 
-/* The release current points to: "" when there is no current; -1 when
- * current is something else than a link to a release in releases/. */
+/* The release current points to: "" when there is none, or when current
+ * leads anywhere else than to a release in releases/ (a name that is
+ * not a release's is never taken for one, nor printed); -1 when it
+ * cannot be read. */
 static int read_current(int dirfd, char out[REP_NAME_MAX + 1])
 {
 	char link[4096];
@@ -72,7 +74,7 @@ static int read_current(int dirfd, char out[REP_NAME_MAX + 1])
 		return 0;
 	memcpy(rel, "releases/", 9);
 	memcpy(rel + 9, base, len + 1);
-	if (fstatat(dirfd, "current", &a, 0) < 0 || fstatat(dirfd, rel, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
+	if (!rep_release_name(base) || fstatat(dirfd, "current", &a, 0) < 0 || fstatat(dirfd, rel, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
 		return 0;
 	memcpy(out, base, len + 1);
@@ -186,7 +188,7 @@ static void unlock_now(void *arg)
 
 	if (!l->lock[0] || l->dirfd < 0)
 		return;
-	int fd = openat(l->dirfd, LOCK, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(l->dirfd, LOCK, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	ssize_t r = fd < 0 ? -1 : read(fd, buf, sizeof buf);
 	if (fd >= 0)
 		close(fd);
@@ -242,10 +244,11 @@ static int take_lock(struct rep_target *t)
 	snprintf(tmp, sizeof tmp, LOCK ".%ld", (long)getpid());
 	snprintf(aside, sizeof aside, "%s.stale", tmp);
 	rep_lock_line(l->lock, sizeof l->lock, (long)getpid());
-	unlinkat(l->dirfd, tmp, 0);
+	/* our own pid's name: anything there is a dead push's */
+	rep_rm_tree(l->dirfd, tmp);
 	int fd = openat(l->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0 || dprintf(fd, "%s\n", l->lock) < 0 || close(fd) < 0) {
-		rep_error_at(t->arg, "%s: %s", LOCK, strerror(errno));
+		rep_error_at(t->arg, "%s: %s", tmp, strerror(errno));
 		unlinkat(l->dirfd, tmp, 0);
 		l->lock[0] = 0;
 		return REP_OPEN_FAILED;
@@ -337,6 +340,8 @@ static void read_holder(struct rep_target *t)
 		rep_lock_holder(line, t->stale, sizeof t->stale);
 	else if (line)
 		rep_lock_holder(line, t->holder, sizeof t->holder);
+	else if (errno != ENOENT)
+		rep_lock_holder("", t->holder, sizeof t->holder);
 	free(line);
 }
 
@@ -458,22 +463,32 @@ static int local_switch(struct rep_target *t, const char *to)
 	return 0;
 }
 
+/* Each release first leaves the release names (renamed to a name the
+ * next lock's cleaning removes), then is removed: one that cannot be
+ * removed whole is never a release a rollback could return to, and it
+ * does not keep the others from going. -1 if any could not be renamed. */
 static int local_prune(struct rep_target *t, char *const *names, size_t n)
 {
-	int fd = open_releases(t);
+	int fd = open_releases(t), rc = 0;
+	char gone[REP_NAME_MAX + 64];
 
-	if (fd == -1)
-		rep_error_at(t->arg, "releases: %s", strerror(errno));
-	for (size_t i = 0; fd >= 0 && i < n; i++)
-		if (rep_rm_tree(fd, names[i]) < 0) {
-			rep_error_at(t->arg, "releases/%s: %s", names[i], strerror(errno));
-			close(fd);
-			return -1;
-		}
-	if (fd < 0)
+	if (fd < 0) {
+		if (fd == -1)
+			rep_error_at(t->arg, "releases: %s", strerror(errno));
 		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		snprintf(gone, sizeof gone, STAGING "%ld-%s", (long)getpid(), names[i]);
+		if (rep_rename_noreplace(fd, names[i], fd, gone) < 0) {
+			rep_error_at(t->arg, "releases/%s: %s", names[i], strerror(errno));
+			rc = -1;
+		} else if (rep_rm_tree(fd, gone) < 0) {
+			rep_error_at(t->arg, "releases/%s: cannot remove all of it (left as releases/%s): %s",
+			    names[i], gone, strerror(errno));
+		}
+	}
 	close(fd);
-	return 0;
+	return rc;
 }
 
 static char *local_manifest(struct rep_target *t, const char *release)
@@ -484,7 +499,7 @@ static char *local_manifest(struct rep_target *t, const char *release)
 	snprintf(path, sizeof path, "%s/MANIFEST", release);
 	char *text = fd < 0 ? NULL : rep_read_small(fd, path, 64 * 1024 * 1024);
 	if (!text && fd != -2)
-		rep_error_at(t->arg, "releases/%s: %s", path, strerror(errno));
+		rep_error_at(t->arg, "releases/%s: %s", path, errno == EINVAL ? "not a regular file" : strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	return text;

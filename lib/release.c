@@ -96,21 +96,25 @@ void rep_lock_line(char *buf, size_t size, long pid)
 	snprintf(buf, size, "%s\t%ld\t%s\t%s", rep_hostname(), pid, rep_pusher(), rep_now(now));
 }
 
-/* "locked by pid 42 on web1 (alice@build since ...)" from a lock line. */
+/* "pid 42 on web1 (alice@build since ...)" from a lock line, for
+ * "locked by ...": a lock is text from the target, shown with its
+ * control bytes visible. */
 void rep_lock_holder(const char *line, char *out, size_t size)
 {
 	char *f[4] = { 0 }, *copy = rep_xstrdup(line);
 	int nf = 0;
 
 	for (char *p = copy; nf < 4 && p; nf++) {
-		f[nf] = p;
+		f[nf] = rep_visible(p, strcspn(p, "\t"));
 		if ((p = strchr(p, '\t')))
-			*p++ = 0;
+			p++;
 	}
 	if (nf == 4)
 		snprintf(out, size, "pid %s on %s (%s since %s)", f[1], f[0], f[2], f[3]);
 	else
 		snprintf(out, size, "an unreadable lock");
+	for (int i = 0; i < nf; i++)
+		free(f[i]);
 	free(copy);
 }
 

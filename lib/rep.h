@@ -301,10 +301,14 @@ void rep_cleanup_add(struct rep_cleanup *c, void (*fn)(void *arg), void *arg);
 void rep_cleanup_remove(struct rep_cleanup *c);
 void rep_cleanup_run(void);
 void rep_cleanup_signals(void);
+void rep_cleanup_hold(void);
+void rep_cleanup_deliver(void);
 void rep_cleanup_child(void);
 
 /* child.c: the one way to start and reap child processes */
 enum { REP_CHILD_GROUP = 1 };  /* in a process group of its own */
+/* rep_child_spawn's children are always in a group of their own: a
+ * Ctrl-C at the terminal reaches rep alone, which decides what stops. */
 pid_t rep_child_fork(int deathsig, int flags);
 pid_t rep_child_spawn(const char *const *argv, int in, int out, int err, int deathsig);
 int rep_child_wait(pid_t pid);
@@ -312,6 +316,7 @@ int rep_child_wait(pid_t pid);
 /* fs.c: file-system steps every tool takes the same way */
 int rep_rename_noreplace(int fromfd, const char *from, int tofd, const char *to);
 int rep_rm_tree(int dirfd, const char *name);
+int rep_open_regular(int dirfd, const char *name);
 char *rep_read_small(int dirfd, const char *name, size_t max);
 ssize_t rep_read_full(int fd, void *buf, size_t n);
 

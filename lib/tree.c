@@ -797,7 +797,7 @@ int rep_sha256_fd(int fd, char out[65])
 
 int rep_sha256_at(int dirfd, const char *name, char out[65])
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = rep_open_regular(dirfd, name);
 	if (fd < 0)
 		return -1;
 	int rc = rep_sha256_fd(fd, out);

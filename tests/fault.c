@@ -7,12 +7,15 @@
  *   switchN    the Nth switch fails, current untouched ("switch": the 1st)
  *   lostN      the Nth switch is made, then the target stops answering:
  *              that switch and every later step report a lost connection
+ *   slow       every switch takes a second more (to signal rep-push
+ *              while it switches)
  *   prune      pruning fails
  *   manifest   reading a release's MANIFEST fails
  * so that every compensation path of lib/deploy.c can be driven from a
  * test with real directories. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "transport.h"
 
@@ -105,6 +108,8 @@ static int fault_switch(struct rep_target *t, const char *to)
 
 	if (gone(t))
 		return REP_SWITCH_UNKNOWN;
+	if (has(f, "slow"))
+		sleep(1);
 	f->switches++;
 	snprintf(word, sizeof word, "switch%d", f->switches);
 	if (has(f, word) || (f->switches == 1 && has(f, "switch"))) {

@@ -1824,6 +1824,45 @@ fpush() {
 	assert_live t1 "$RBIG"
 }
 
+@test "a signal while the fleet switches waits: every target switched, the records out, then the signal; no lock left" {
+	push "$A1" -- t1 t2 t3
+	printf '%s\n' "$A2" >list
+	env --default-signal=INT "$FAULT_PUSH" fault:slow:t1 fault:slow:t2 fault:slow:t3 <list >out 2>err 3>&- &
+	PUSH_PID=$!
+	local i
+	for ((i = 0; i < 500; i++)); do
+		[ "$(readlink t1/current)" = "releases/$R2" ] && break
+		sleep 0.01
+	done
+	kill -TERM "$PUSH_PID"
+	finish_push
+	assert_equal "$status" 143
+	assert_output "$(push_records "$R2" fault:slow:t1,fault:slow:t2,fault:slow:t3 app-a app-b app-c)"
+	refute_stderr
+	assert_live t1 "$R2"
+	assert_live t2 "$R2"
+	assert_live t3 "$R2"
+}
+
+@test "stdout closed (>&-): the records cannot be written, exit 3 naming the live release" {
+	push "$A1" -- t1
+	run --separate-stderr bash -c 'rep-push t1 <<<"$1" >&-' - "$A2"
+	assert_failure 3
+	assert_output ''
+	assert_stderr "rep-push: $R2: live on t1, but its records could not be written: Bad file descriptor"
+	assert_live t1 "$R2"
+}
+
+@test "a file-size limit on stdout: exit 3 naming the live release, not killed by SIGXFSZ; the lock released" {
+	push "$A1" -- t1
+	head -c 1024 /dev/zero >records
+	run --separate-stderr bash -c 'ulimit -f 1; rep-push t1 <<<"$1" >>records' - "$A2"
+	assert_failure 3
+	assert_output ''
+	assert_stderr "rep-push: $R2: live on t1, but its records could not be written: File too large"
+	assert_live t1 "$R2"
+}
+
 # --- the target directory is hostile -------------------------------------------------------
 
 @test "releases/ a symlink: refused, nothing written where it points, exit 1" {
@@ -1855,6 +1894,82 @@ fpush() {
 		"rep-push: $R2: 1 of 1 targets could not be opened; nothing done")"
 	assert_unchanged
 	assert_equal "$(cat precious)" precious
+}
+
+@test "a FIFO where the lock or a MANIFEST should be: refused or passed over, never waited on" {
+	push "$A1" -- t1
+	mkfifo t1/.rep-push.lock
+	printf '%s\n' "$A2" >list
+	run --separate-stderr timeout 20 rep-push t1 <list
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t1: .rep-push.lock: not a regular file (refused, not followed)" \
+		"rep-push: $R2: 1 of 1 targets could not be opened; nothing done")"
+	run --separate-stderr timeout 20 rep-push -n t1 <list
+	assert_failure 1
+	assert_stderr "$(lines "rep-push: t1: locked by an unreadable lock" \
+		"rep-push: $R2: dry run: 1 of 1 targets locked by another push; nothing done")"
+	rm t1/.rep-push.lock
+	mkdir "t1/releases/rep_applications_20200101_000000"
+	mkfifo "t1/releases/rep_applications_20200101_000000/MANIFEST"
+	run --separate-stderr timeout 20 rep-push t1 <list
+	assert_success
+	assert_stderr "rep-push: $R2: live on 1 target"
+	assert_live t1 "$R2"
+}
+
+@test "control bytes in a lock are shown escaped; current leading to a name that is not a release's is no release" {
+	mkdir -p t1
+	printf '%s\t%s\t\033[31mevil@x\t2026-01-01T00:00:00Z\n' "not-$(uname -n)" 1 >t1/.rep-push.lock
+	printf '%s\n' "$A1" >list
+	run --separate-stderr rep-push t1 <list
+	assert_failure 1
+	assert_stderr "$(lines "rep-push: t1: locked by pid 1 on not-$HOST (\\x1b[31mevil@x since 2026-01-01T00:00:00Z)" \
+		"rep-push: $R1: 1 of 1 targets locked by another push; nothing done")"
+	rm t1/.rep-push.lock
+	mkdir -p t1/releases/$'EVIL\e[31m\nline2'
+	ln -s releases/$'EVIL\e[31m\nline2' t1/current
+	run --separate-stderr rep-push -n t1 <list
+	assert_success
+	assert_stderr "$(lines "rep-push: t1: would stage $R1" "rep-push: t1: would point current to $R1" \
+		"rep-push: $R1: dry run: live on 1 target")"
+}
+
+@test "a leftover in the way of the lock's private name is cleared" {
+	push "$A1" -- t1
+	printf '%s\n' "$A2" >list
+	# the private name of the next process: bash's pid for exec
+	run --separate-stderr bash -c 'mkdir -p "t1/.rep-push.lock.$$/x" && exec rep-push t1 <list'
+	assert_success
+	assert_stderr "rep-push: $R2: live on 1 target"
+	assert_live t1 "$R2"
+	assert_clean t1
+}
+
+@test "as a login that is not root: a release that cannot be removed whole leaves the release names and does not stop pruning" {
+	nobody_dir
+	local t=$NOBODY_DIR/t1 r
+	mkdir "$t" && chown nobody "$t"
+	for r in "$A1" "$A2" "$A3"; do
+		cp "$r" "$NOBODY_DIR/"
+	done
+	runuser -u nobody -- sh -c 'printf "%s\n" "$1" "$2" | "$3"/rep-push -q "$4"' - \
+		"$NOBODY_DIR/$R1.tar.gz" "$NOBODY_DIR/$R2.tar.gz" "$NOBODY_DIR/bin" "$t" >/dev/null
+	# R1 holds a directory the login cannot empty
+	mkdir "$t/releases/$R1/rep_applications/app-a/root-owned"
+	touch "$t/releases/$R1/rep_applications/app-a/root-owned/f"
+	run --separate-stderr runuser -u nobody -- sh -c 'printf "%s\n" "$1" | "$2"/rep-push -k 1 "$3"' - \
+		"$NOBODY_DIR/$R3.tar.gz" "$NOBODY_DIR/bin" "$t"
+	assert_success
+	assert_stderr --regexp "^rep-push: $NOBODY_DIR/t1: releases/$R1: cannot remove all of it \\(left as releases/\\.rep-push-[0-9]+-$R1\\): Permission denied"$'\n'"rep-push: $R3: live on 1 target\$"
+	assert_equal "$(cd "$t/releases" && ls)" "$(lines "$R2" "$R3")"
+	# a rollback goes to R2, never to the half-removed R1
+	run --separate-stderr runuser -u nobody -- "$NOBODY_DIR/bin/rep-push" --rollback "$t"
+	assert_success
+	run --separate-stderr runuser -u nobody -- "$NOBODY_DIR/bin/rep-push" --rollback "$t"
+	assert_failure 1
+	# what is left is named at every lock, and stays out of the way
+	assert_stderr --regexp "^rep-push: $t: releases/\\.rep-push-[0-9]+-$R1: cannot remove what a failed push left: Permission denied"$'\n'"rep-push: $t: no release before $R2"$'\n'"rep-push: rollback: not possible on 1 of 1 targets; nothing switched\$"
 }
 
 # deep_dir DIR DEPTH: DIR/d/d/.../d, DEPTH levels, deeper than PATH_MAX
