@@ -1,6 +1,8 @@
 /* The metadata database. All SQL of rep lives in this file. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +19,14 @@
 
 #define REP_APPLICATION_ID 0x72657031 /* "rep1" */
 
-/* Each step brings the schema from version-1 to version; applied in
- * order, in one BEGIN IMMEDIATE transaction, by writers only. */
-static const struct { int version; const char *sql; } migrations[] = {
-	{ 1,
+/* Each step brings the schema from version-1 to version; its statements
+ * are applied in order, in one BEGIN IMMEDIATE transaction, by writers
+ * only. Each is written as SQLite keeps it in sqlite_schema ("CREATE",
+ * its kind and its name, one space apart; no ';'): check_objects takes
+ * a database's schema for rep's by comparing it with them. */
+enum { STEP_MAX = 8 }; /* statements in a step */
+static const struct { int version; const char *const sql[STEP_MAX]; } migrations[] = {
+	{ 1, {
 	  "CREATE TABLE app ("
 	  " id INTEGER PRIMARY KEY,"
 	  " name TEXT NOT NULL UNIQUE,"
@@ -30,7 +36,7 @@ static const struct { int version; const char *sql; } migrations[] = {
 	  " bytes INTEGER NOT NULL CHECK (bytes >= 0),"
 	  " checksum TEXT NOT NULL,"
 	  " registered TEXT NOT NULL,"
-	  " updated TEXT NOT NULL);"
+	  " updated TEXT NOT NULL)",
 	  "CREATE TABLE history ("
 	  " id INTEGER PRIMARY KEY,"
 	  " app_id INTEGER NOT NULL REFERENCES app(id),"
@@ -38,27 +44,27 @@ static const struct { int version; const char *sql; } migrations[] = {
 	  " old_status TEXT,"
 	  " new_status TEXT NOT NULL,"
 	  " user TEXT NOT NULL,"
-	  " note TEXT NOT NULL DEFAULT '');"
-	  "CREATE INDEX history_by_app ON history(app_id, id);"
+	  " note TEXT NOT NULL DEFAULT '')",
+	  "CREATE INDEX history_by_app ON history(app_id, id)",
 	  "CREATE TRIGGER history_no_update BEFORE UPDATE ON history"
-	  " BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;"
+	  " BEGIN SELECT RAISE(ABORT, 'history is append-only'); END",
 	  "CREATE TRIGGER history_no_delete BEFORE DELETE ON history"
-	  " BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;" },
+	  " BEGIN SELECT RAISE(ABORT, 'history is append-only'); END" } },
 	/* The stat cache of rep-diff: what each file looked like when it was
 	 * last hashed. Not part of any record; any writer may replace it. */
-	{ 2,
+	{ 2, {
 	  "CREATE TABLE file ("
 	  " app_id INTEGER NOT NULL REFERENCES app(id),"
 	  " path BLOB NOT NULL,"
 	  " size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL,"
 	  " ino INTEGER NOT NULL, dev INTEGER NOT NULL, mode INTEGER NOT NULL,"
 	  " hash BLOB NOT NULL, cached_ns INTEGER NOT NULL,"
-	  " PRIMARY KEY (app_id, path)) WITHOUT ROWID;" },
+	  " PRIMARY KEY (app_id, path)) WITHOUT ROWID" } },
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
 enum stmt {
-	ST_SCHEMA, ST_APP_GET, ST_APP_INSERT, ST_APP_UPDATE_SUM,
+	ST_SCHEMA, ST_SCHEMA_ROWS, ST_APP_GET, ST_APP_INSERT, ST_APP_UPDATE_SUM,
 	ST_INPUT_PUT, ST_INPUT_UNKNOWN, ST_SET_SELECT, ST_SET_EVENTS, ST_SET_UPDATE,
 	ST_EVENT, ST_APPS, ST_EVENTS, ST_CACHE_ALL, ST_CACHE_APP, ST_CACHE_DEL,
 	ST_CACHE_PUT1, ST_CACHE_PUT4, ST_CACHE_PUT16,
@@ -75,6 +81,14 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_SCHEMA] = "SELECT (SELECT application_id FROM pragma_application_id),"
 	    " (SELECT user_version FROM pragma_user_version),"
 	    " (SELECT count(*) FROM sqlite_schema)",
+	/* The schema's statements, which SQLite runs to load it, but for
+	 * those of its own statistics tables (ANALYZE makes them; they hold
+	 * numbers and run nothing). A row without one is an index SQLite made
+	 * for a table's UNIQUE or PRIMARY KEY: it runs nothing either. */
+	[ST_SCHEMA_ROWS] = "SELECT type, name, sql FROM sqlite_schema WHERE sql IS NOT NULL"
+	    " AND NOT (type IS 'table' AND name IS tbl_name AND"
+	    " (name IS 'sqlite_stat1' AND sql IS 'CREATE TABLE sqlite_stat1(tbl,idx,stat)' OR"
+	    "  name IS 'sqlite_stat4' AND sql IS 'CREATE TABLE sqlite_stat4(tbl,idx,neq,nlt,ndlt,sample)'))",
 	[ST_APP_GET] = "SELECT id, name, status, files, bytes, checksum, registered, updated"
 	    " FROM app WHERE name = ?1",
 	[ST_APP_INSERT] = "INSERT INTO app (name, status, files, bytes, checksum, registered, updated)"
@@ -126,18 +140,30 @@ struct rep_db {
 	char *aside;
 	int lockfd;
 	sqlite3_stmt *st[ST_COUNT];
+	/* the wait for another's lock (busy_wait): since when, whether the
+	 * user was told, whether it timed out */
+	struct timespec busy_since;
+	int busy_told, busy_gave_up;
 };
 
 static struct rep_db *created_db;
 
+static void check_side_files(void);
+
 /* SQLite's message, and for a failed I/O the system's reason ("disk I/O
- * error" alone does not say that the disk is full). */
+ * error" alone does not say that the disk is full). A side file that
+ * SQLite could not open gets its own message, which says why. */
 static _Noreturn void db_die(struct rep_db *db)
 {
 	int rc = sqlite3_extended_errcode(db->h) & 0xff, err = sqlite3_system_errno(db->h);
 
+	if (rc == SQLITE_CANTOPEN)
+		check_side_files();
 	if (rc == SQLITE_IOERR && err > 0)
 		rep_die("%s: %s: %s", rep_opt.db, sqlite3_errmsg(db->h), strerror(err));
+	if (rc == SQLITE_BUSY && db->busy_gave_up)
+		rep_die("%s: %s: another process held it for %d s", rep_opt.db, sqlite3_errmsg(db->h),
+		    BUSY_TIMEOUT_MS / 1000);
 	rep_die("%s: %s", rep_opt.db, sqlite3_errmsg(db->h));
 }
 
@@ -190,14 +216,54 @@ static void copy_col(char *dst, size_t size, sqlite3_stmt *st, int i)
 	dst[n] = 0;
 }
 
+static const char *const side_suffix[] = { "-wal", "-shm", "-journal" };
+#define NSIDE (sizeof side_suffix / sizeof side_suffix[0])
+
 static void unlink_side_files(const char *name)
 {
-	static const char *const suffix[] = { "-wal", "-shm", "-journal" };
 	char path[4200];
 
-	for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
-		snprintf(path, sizeof path, "%s%s", name, suffix[i]);
+	for (size_t i = 0; i < NSIDE; i++) {
+		snprintf(path, sizeof path, "%s%s", name, side_suffix[i]);
 		unlink(path);
+	}
+}
+
+/* The side file of the database with this suffix: its path, and its
+ * name for messages. SQLite resolves a symlink to the database and keeps
+ * the side files beside its target, so they are named by that; else
+ * by the database's name as configured. */
+static void side_file(const char *suffix, char *path, char *label, size_t size)
+{
+	struct stat st;
+	char real[PATH_MAX];
+
+	if (lstat(rep_opt.db_path, &st) == 0 && S_ISLNK(st.st_mode) && realpath(rep_opt.db_path, real)) {
+		snprintf(path, size, "%s%s", real, suffix);
+		snprintf(label, size, "%s%s", real, suffix);
+		return;
+	}
+	snprintf(path, size, "%s%s", rep_opt.db_path, suffix);
+	snprintf(label, size, "%s%s", rep_opt.db, suffix);
+}
+
+/* SQLite opens a -wal, -shm or -journal without following a symlink
+ * (so that one cannot make it write elsewhere) and fails with a bare
+ * "unable to open database file"; one that is not a regular file it
+ * would misread. Either way, say which file and why. */
+static void check_side_files(void)
+{
+	char path[4200], label[4200];
+	struct stat st;
+
+	for (size_t i = 0; i < NSIDE; i++) {
+		side_file(side_suffix[i], path, label, sizeof path);
+		if (lstat(path, &st) < 0)
+			continue;
+		if (S_ISLNK(st.st_mode))
+			rep_die("%s: a symbolic link (refused)", label);
+		if (!S_ISREG(st.st_mode))
+			rep_die("%s: not a regular file", label);
 	}
 }
 
@@ -291,7 +357,7 @@ static void read_schema(struct rep_db *db, int *appid, int *version, int *object
 
 /* Only rep-register makes an empty file (a new database) a rep database:
  * to any other program it is as good as none. */
-static void check_schema(int appid, int version, int objects, enum rep_open how)
+static void check_ids(int appid, int version, int objects, enum rep_open how)
 {
 	if (appid != REP_APPLICATION_ID && (appid != 0 || version != 0 || objects != 0))
 		rep_die("%s: not a rep database", rep_opt.db);
@@ -301,22 +367,127 @@ static void check_schema(int appid, int version, int objects, enum rep_open how)
 		rep_die("%s: not a rep database (empty)", rep_opt.db);
 }
 
-static void migrate(struct rep_db *db, enum rep_open how)
+/* The kth statement of the migrations to a version, or NULL. */
+static const char *our_sql(int version, int k)
+{
+	for (int i = 0; i < version; i++)
+		for (int j = 0; j < STEP_MAX && migrations[i].sql[j]; j++)
+			if (k-- == 0)
+				return migrations[i].sql[j];
+	return NULL;
+}
+
+/* Which of them row's statement is, or -1. */
+static int our_statement(sqlite3_stmt *row, int version)
+{
+	const char *sql = col(row, 2), *s;
+
+	for (int k = 0; (s = our_sql(version, k)); k++)
+		if ((size_t)sqlite3_column_bytes(row, 2) == strlen(s) && strcmp(s, sql) == 0)
+			return k;
+	return -1;
+}
+
+/* "kind name" of one of rep's statements ("CREATE KIND NAME ..."). */
+static void our_object(const char *sql, char *buf, size_t size)
+{
+	char kind[16], name[64];
+
+	if (sscanf(sql, "CREATE %15s %63[^ (]", kind, name) != 2) {
+		snprintf(buf, size, "%.60s", sql);
+		return;
+	}
+	for (char *p = kind; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	snprintf(buf, size, "%s %s", kind, name);
+}
+
+/* "type name" of row's object, its control bytes shown: anyone who
+ * can write the file chooses them. */
+static void object_name(sqlite3_stmt *row, char *buf, size_t size)
+{
+	char *type = rep_visible(col(row, 0), (size_t)sqlite3_column_bytes(row, 0));
+	char *name = rep_visible(col(row, 1), (size_t)sqlite3_column_bytes(row, 1));
+
+	snprintf(buf, size, "%.40s %.200s", type, name);
+	free(type);
+	free(name);
+}
+
+/* Whether rep makes an object of that type and name, by another statement. */
+static int ours_by_name(const char *what, int version)
+{
+	char ours[96];
+	const char *s;
+
+	for (int k = 0; (s = our_sql(version, k)); k++) {
+		our_object(s, ours, sizeof ours);
+		if (strcmp(ours, what) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Every object in the database is one that rep made, as it made it, and
+ * every one it made is there: a trigger, a view, an index on an
+ * expression that anyone else put in would run inside rep's
+ * transactions, whatever SQLite's defensive settings allow. SQLite
+ * builds a schema from its statements alone, so they are what is
+ * compared. */
+static void check_objects(struct rep_db *db, int version)
+{
+	sqlite3_stmt *row = stmt(db, ST_SCHEMA_ROWS);
+	char found[SCHEMA_VERSION * STEP_MAX] = { 0 };
+	char what[256];
+	const char *s;
+	int k;
+
+	while (step(db, row)) {
+		if ((k = our_statement(row, version)) >= 0) {
+			found[k] = 1;
+			continue;
+		}
+		object_name(row, what, sizeof what);
+		if (ours_by_name(what, version))
+			rep_die("%s: not as rep created it: %s changed (restore a backup, or start a new database)",
+			    rep_opt.db, what);
+		rep_die("%s: not created by rep: %s (remove it with sqlite3, or start a new database)",
+		    rep_opt.db, what);
+	}
+	sqlite3_reset(row);
+	for (k = 0; (s = our_sql(version, k)); k++)
+		if (!found[k]) {
+			our_object(s, what, sizeof what);
+			rep_die("%s: not as rep created it: %s missing (restore a backup, or start a new database)",
+			    rep_opt.db, what);
+		}
+}
+
+/* Reads the schema and dies unless it is rep's: returns its version. */
+static int check_schema(struct rep_db *db, enum rep_open how)
 {
 	int appid, version, objects;
 
 	read_schema(db, &appid, &version, &objects);
-	check_schema(appid, version, objects, how);
+	check_ids(appid, version, objects, how);
+	if (objects)
+		check_objects(db, version);
+	return version;
+}
+
+/* Brings a database of the version checked to this rep's. */
+static void migrate(struct rep_db *db, enum rep_open how, int version)
+{
 	if (version == SCHEMA_VERSION)
 		return;
 	if (db->readonly)
 		rep_die("%s: schema version %d is older than this rep (%d): any writing rep tool upgrades it",
 		    rep_opt.db, version, SCHEMA_VERSION);
 	rep_db_begin(db);
-	read_schema(db, &appid, &version, &objects);
-	check_schema(appid, version, objects, how);
+	version = check_schema(db, how);
 	for (int i = version; i < SCHEMA_VERSION; i++)
-		exec(db, migrations[i].sql);
+		for (int j = 0; j < STEP_MAX && migrations[i].sql[j]; j++)
+			exec(db, migrations[i].sql[j]);
 	char sql[128];
 	snprintf(sql, sizeof sql, "PRAGMA user_version = %d; PRAGMA application_id = %d",
 	    SCHEMA_VERSION, REP_APPLICATION_ID);
@@ -339,18 +510,63 @@ static char *immutable_uri(const char *path)
 /* Whether the database's side file -wal or -journal exists. */
 static int side_file_exists(const char *suffix)
 {
-	char path[4200];
-	snprintf(path, sizeof path, "%s%s", rep_opt.db_path, suffix);
+	char path[4200], label[4200];
+	side_file(suffix, path, label, sizeof path);
 	return access(path, F_OK) == 0;
 }
 
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* SQLite's busy timeout, and a word when a wait begins: nobody should
+ * sit through 30 silent seconds. SQLite cannot tell who holds the lock,
+ * so the word says what can be said. On a terminal only, and not with
+ * -q, as the progress display: a lock is held for milliseconds by
+ * another rep run most of the time, and a cron job's mail or a script's
+ * stderr should not say so; when the wait times out, the error does. */
+static int busy_wait(void *arg, int tries)
+{
+	struct rep_db *db = arg;
+
+	if (tries == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &db->busy_since);
+		db->busy_gave_up = 0;
+		if (!db->busy_told && !rep_opt.quiet && rep_stderr_tty()) {
+			db->busy_told = 1;
+			rep_error_at(NULL, "%s: locked by another process; waiting up to %d s", rep_opt.db,
+			    BUSY_TIMEOUT_MS / 1000);
+		}
+	}
+	long left = BUSY_TIMEOUT_MS - ms_since(&db->busy_since);
+	if (left <= 0) {
+		db->busy_gave_up = 1;
+		return 0;
+	}
+	/* short naps first, as SQLite's own timeout: most waits are short */
+	long nap = tries < 7 ? 1L << tries : 100;
+	struct timespec ts = { 0, (nap < left ? nap : left) * 1000000 };
+	nanosleep(&ts, NULL);
+	return 1;
+}
+
+/* Every connection treats the file as input: defensive mode refuses the
+ * SQL that corrupts a database (writable_schema and the like), and an
+ * untrusted schema may call no function with side effects; check_schema
+ * makes sure the schema is rep's own before anything else runs. */
 static int try_open(struct rep_db *db, const char *name, int flags)
 {
 	int rc = sqlite3_open_v2(name, &db->h, flags | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_busy_timeout(db->h, BUSY_TIMEOUT_MS);
-		sqlite3_extended_result_codes(db->h, 1);
-	}
+	if (rc != SQLITE_OK)
+		return rc;
+	sqlite3_busy_handler(db->h, busy_wait, db);
+	sqlite3_extended_result_codes(db->h, 1);
+	if (sqlite3_db_config(db->h, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL) != SQLITE_OK ||
+	    sqlite3_db_config(db->h, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL) != SQLITE_OK)
+		db_die(db);
 	return rc;
 }
 
@@ -439,7 +655,7 @@ static int open_aside(struct rep_db *db, enum rep_open how)
 	 * against 1.08 s and 71 MiB) */
 	exec(db, "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF;"
 	    " PRAGMA mmap_size = 268435456");
-	migrate(db, how);
+	migrate(db, how, check_schema(db, how));
 	return 1;
 }
 
@@ -447,7 +663,7 @@ static int open_aside(struct rep_db *db, enum rep_open how)
  * that fails unlinks the database it created). */
 static void open_writer(struct rep_db *db, int exists, enum rep_open how)
 {
-	int appid, version, objects, made = 0;
+	int made = 0;
 
 	if (!exists && how == REP_RW_CREATE) {
 		int rc = open_aside(db, how);
@@ -485,12 +701,11 @@ static void open_writer(struct rep_db *db, int exists, enum rep_open how)
 	}
 	/* before WAL mode, which rewrites the header of a database that
 	 * may not be ours */
-	read_schema(db, &appid, &version, &objects);
-	check_schema(appid, version, objects, how);
+	int version = check_schema(db, how);
 	/* NORMAL is enough with WAL: a commit is synced at checkpoint */
 	if (tune_writer(db))
 		exec(db, "PRAGMA synchronous = NORMAL");
-	migrate(db, how);
+	migrate(db, how, version);
 }
 
 /* The database open, until it is closed: a run that dies (rep_die)
@@ -507,8 +722,13 @@ struct rep_db *rep_db_open(enum rep_open how)
 		rep_die_errno("%s", rep_opt.db);
 	if (!exists && how != REP_RW_CREATE)
 		rep_die("%s: no such database (create it with rep-register)", rep_opt.db);
-	if (exists && S_ISDIR(st.st_mode))
-		rep_die("%s: is a directory", rep_opt.db);
+	/* A FIFO would block SQLite's open for ever (a reader) or fail it
+	 * with "Illegal seek"; stat(2) neither blocks nor follows anything
+	 * but a symlink, which may point to the database. */
+	if (exists && !S_ISREG(st.st_mode))
+		rep_die("%s: not a regular file", rep_opt.db);
+	if (exists)
+		check_side_files();
 	struct rep_db *db = opened = calloc(1, sizeof *db);
 	if (!db)
 		rep_die("out of memory");
@@ -516,7 +736,7 @@ struct rep_db *rep_db_open(enum rep_open how)
 	db->lockfd = -1;
 	if (db->readonly) {
 		open_readonly(db);
-		migrate(db, how);
+		migrate(db, how, check_schema(db, how));
 	} else {
 		open_writer(db, exists, how);
 	}
