@@ -3,10 +3,11 @@
 # this file a C string). A POSIX sh and standard tools, nothing of rep.
 #
 #   state DIR                 lists the target (rep-push -n)
-#   lock DIR WHO TIME [make]  takes the lock (make: DIR and releases/ made
+#   lock DIR WHO TIME [make] [IDLE]
+#                             takes the lock (make: DIR and releases/ made
 #                             if missing), lists the target, then runs one
 #                             command per line of stdin until EOF, when it
-#                             drops the lock:
+#                             drops the lock; IDLE: rep-push's --timeout
 #     stage RELEASE SHA256 SIZE MANIFEST_SHA256 FILES, then SIZE bytes
 #     switch TO WAS           (- for none)
 #     prune NAME...
@@ -16,13 +17,22 @@
 # stderr. Every line of a reply begins with a tag:
 #   '|' TEXT  a line of data: a record of the listing, a MANIFEST's line
 #   '!' TEXT  a line of a message (an error; before .ok, a warning)
-#   '+'       a keepalive between the long steps of a staging
+#   '+'       a keepalive: between the long steps of a staging or a
+#             pruning, and every fifth of IDLE while one runs
 #   '.' WORD  the end: .ok; .error (not done, nothing changed); .busy (the
 #             lock is held: a holder record); .unknown (stopped part-way:
 #             a switch may have moved current)
 # Text read from the target (names, files, a lock, error messages) goes
 # out only through emit, which tags every line of it, and a record is
 # one line, so nothing read there can pass for protocol.
+#
+# Anyone who may write DIR may rename what is in it and put a link in its
+# place at any moment. So no path through DIR is trusted for longer than
+# one call: DIR's own entries are named from $root, its physical path,
+# and only read through, or acted on in their last component (ln -n, mv
+# -T, rm, none of which follows a link there); and each directory of our
+# own is made with mkdir, entered once, its path checked (into), and then
+# used only relative to itself, from the command's own subshell.
 set -u
 LC_ALL=C
 export LC_ALL
@@ -32,18 +42,30 @@ shift 2
 tab=$(printf '\t')
 nl='
 '
-# our private names: the lock being taken, the session's own directory
-# (the uploaded archive, the next current), the staging
-w=.rep-push.lock.$$ own=.rep-push-$$ t=releases/.rep-push-$$
-lock=
+# our private names: the lock being taken, a switch's directory (the next
+# current) and, in releases/, a staging's (the uploaded archive, the
+# unpacked tree); a release being pruned is releases/.rep-push-PID-NAME.
+# The next push removes what a killed one left (tidy).
+w=.rep-push.lock.$$ own=.rep-push-$$
+# lock: our lock line, once the lock is ours; root: DIR's physical path;
+# private: the private directory the command is in, if any; ticker: the
+# keepalive's process, while one runs
+lock='' root='' private='' ticker=''
 inside='(refused: rep-push writes only inside the target)'
 
-emit() { printf '%s\n' "$2" | awk -v tag="$1" '{ print tag $0 }' >&3; }
+emit() {
+	tick_off
+	printf '%s\n' "$2" | awk -v tag="$1" '{ print tag $0 }' >&3
+}
 say() { emit '!' "$*"; }
-reply() { printf '.%s\n' "$1" >&3; }
+reply() {
+	tick_off
+	printf '.%s\n' "$1" >&3
+}
 tick() { printf '+\n' >&3; }
 fail() {
 	say "$@"
+	cleanup
 	reply error
 	exit 1
 }
@@ -61,35 +83,120 @@ why() {
 	printf '%s' "${e##*: }"
 }
 
-# remove PATH: a file, or a tree at any depth whatever the modes a failed
-# unpack left in it (0555, 0000); a link is removed, never followed
+# pace IDLE: the keepalive's period, a fifth of rep-push's idle timeout
+# IDLE (default 300 s) in whole seconds, slept a second at a time (steps
+# of step seconds); under 5 s, one step of a fifth of IDLE, where sleep
+# takes tenths (GNU, BusyBox, the BSDs), else of a second.
+pace() {
+	idle=300
+	case ${1:-} in '' | 0* | *[!0-9]*) ;; *) idle=$1 ;; esac
+	step=1 steps=$((idle / 5))
+	if [ "$steps" -lt 1 ]; then step=0.$((idle * 2)) steps=1; fi
+}
+pace ''
+
+# tick_on ... tick_off: a keepalive every period while a long step runs
+# (an unpack, the checks, a removal), so that a slow but healthy step
+# never times out while a dead far side still does. The shell that
+# starts it stops it, and writes nothing else to fd 3 meanwhile: emit and
+# reply stop it first, so no tick falls inside a reply's line. It is
+# stopped by SIGKILL, which no trap it inherited can delay or lose, and
+# its sleep holds none of the session's descriptors and ends within a
+# second: nothing of it keeps the session open.
+tick_on() {
+	tick_off
+	(
+		exec </dev/null >/dev/null 2>&1
+		n=0
+		while sleep "$step" 3>&- || sleep 1 3>&-; do
+			n=$((n + 1))
+			if [ "$n" -ge "$steps" ]; then
+				n=0
+				tick || exit 0
+			fi
+		done
+	) &
+	ticker=$!
+}
+tick_off() {
+	if [ -n "$ticker" ]; then
+		kill -s KILL "$ticker" 2>/dev/null
+		wait "$ticker" 2>/dev/null
+		ticker=''
+	fi
+}
+
+# regular PATH: a file that may be read: not a FIFO (cat would wait for
+# a writer for ever), a device or a link
+regular() { [ -f "$1" ] && [ ! -h "$1" ]; }
+
+# into NAME: into the directory NAME in the working directory, checked to
+# be that one and not one a link swapped in for it leads to; false, and
+# perhaps somewhere else, if not (the caller fails at once)
+into() {
+	here=$(pwd -P)
+	cd -P -- "$1" 2>/dev/null && [ "$(pwd -P)" = "${here%/}/$1" ]
+}
+
+# remove NAME: NAME in the working directory, a file, or a tree at any
+# depth whatever the modes a failed unpack left in it (0555, 0000); a
+# link is removed, never followed. chmod -R follows a link given to it,
+# so it runs from inside the tree, once that is checked to be NAME.
 remove() {
-	if [ -d "$1" ] && [ ! -h "$1" ]; then chmod -R u+rwx -- "$1" 2>/dev/null; fi
+	if [ ! -e "$1" ] && [ ! -h "$1" ]; then return 0; fi
+	if [ -d "$1" ] && [ ! -h "$1" ]; then
+		(into "$1" && chmod -R u+rwx . 2>/dev/null)
+	fi
 	rm -rf -- "$1"
 }
 
-# own NAME: a directory of our own at NAME; mkdir never follows a link,
-# and one planted there is refused, not removed
+# own NAME [SHOWN]: a new directory of ours at NAME in the working
+# directory, entered; mkdir never follows a link, and one planted there
+# is refused, not removed
 own() {
-	if [ -h "$1" ]; then fail "$1: a symbolic link (refused, not followed)"; fi
+	shown=${2:-$1}
+	if [ -h "$1" ]; then fail "$shown: a symbolic link (refused, not followed)"; fi
 	remove "$1"
-	e=$(mkdir -m 700 "$1" 2>&1) || fail "$1: $(why "$e")"
+	e=$(mkdir -m 700 "$1" 2>&1) || fail "$shown: $(why "$e")"
+	into "$1" || fail "$shown: replaced as it was made (refused, not followed)"
+}
+
+# cleanup: the command's private directory (it is in it) removed, with
+# keepalives while that takes; before its reply, and on its way out
+cleanup() {
+	if [ -n "$private" ]; then
+		tick_on
+		if cd -P ..; then remove "$private"; fi
+		private=''
+	fi
+	tick_off
+}
+
+# rename FROM TO: FROM renamed to TO, over a link at TO rather than into
+# the directory it leads to (mv -T, or BSD's mv -h)
+rename() {
+	e=$(mv -T -- "$1" "$2" 2>&1) || mv -h -- "$1" "$2" 2>/dev/null || {
+		printf '%s\n' "$e" >&2
+		return 1
+	}
 }
 
 absent() {
-	if [ -e "$1" ] || [ -h "$1" ]; then fail "$1: already exists"; fi
+	if [ -e "$1" ] || [ -h "$1" ]; then fail "$2: already exists"; fi
 }
 
 alive() { kill -0 "$1" 2>/dev/null || ps -p "$1" >/dev/null 2>&1 || [ -d "/proc/$1" ]; }
 
 # The lock is a file in DIR, never a link: ln and mv would act where a
-# link points.
+# link points. It is read only when it is a regular file.
 lock_file_ok() {
-	if [ -h .rep-push.lock ] || { [ -e .rep-push.lock ] && [ ! -f .rep-push.lock ]; }; then
+	if [ -h "$root/.rep-push.lock" ] || { [ -e "$root/.rep-push.lock" ] && [ ! -f "$root/.rep-push.lock" ]; }; then
 		fail '.rep-push.lock: not a regular file (refused, not followed)'
 	fi
 }
-held() { cat .rep-push.lock 2>/dev/null; }
+held() {
+	if regular "$root/.rep-push.lock"; then cat -- "$root/.rep-push.lock" 2>/dev/null; fi
+}
 mine() {
 	lock_file_ok
 	[ "$(held)" = "$lock" ] || fail 'lost the lock (removed or broken by someone else)'
@@ -109,7 +216,9 @@ stale() {
 
 enter() {
 	if [ ! -d "$dir" ]; then fail 'not a directory'; fi
-	cd -- "$dir" 2>/dev/null || fail 'Permission denied'
+	cd -P -- "$dir" 2>/dev/null || fail 'Permission denied'
+	root=$(pwd -P)
+	root=${root%/}
 }
 
 # makedir: DIR for a push; its parent must exist
@@ -135,9 +244,9 @@ named() {
 
 # live: the release current points to, if it is one: a name in releases/
 live() {
-	[ -h current ] || return 0
-	p=$(cd -P current 2>/dev/null && pwd -P) || return 0
-	r=$(cd -P releases 2>/dev/null && pwd -P) || return 0
+	[ -h "$root/current" ] || return 0
+	p=$(cd -P "$root/current" 2>/dev/null && pwd -P) || return 0
+	r=$(cd -P "$root/releases" 2>/dev/null && pwd -P) || return 0
 	if [ "${p%/*}" = "$r" ] && named "${p##*/}"; then printf '%s' "${p##*/}"; fi
 }
 
@@ -145,6 +254,12 @@ live() {
 releases_ok() {
 	if [ -h releases ]; then fail "releases: a symbolic link $inside"; fi
 	if [ -e releases ] && [ ! -d releases ]; then fail "releases: not a directory $inside"; fi
+}
+
+# in_releases: into releases/, for a command that writes there
+in_releases() {
+	releases_ok
+	into releases || fail "releases: moved or replaced during the push $inside"
 }
 
 # listing: what is wrong with current or releases/, or the live release
@@ -158,7 +273,7 @@ listing() {
 	for d in releases/rep_applications_*; do
 		if ! named "${d#releases/}" || [ ! -d "$d" ] || [ -h "$d" ]; then continue; fi
 		s=-
-		if [ -f "$d/MANIFEST" ] && [ ! -h "$d/MANIFEST" ]; then
+		if regular "$d/MANIFEST"; then
 			s=$(sha256sum <"$d/MANIFEST") || s=-
 			s=${s%% *}
 		fi
@@ -168,56 +283,76 @@ listing() {
 
 # take_lock WHO TIME: the lock line appears whole or not at all: written
 # in a directory of our own, then linked to .rep-push.lock, which fails
-# if that exists. A lock whose holder died on this host is moved aside,
-# checked to be the one judged dead, and removed.
+# if that exists. ln -n (GNU, BSD and BusyBox have it): a link to a
+# directory planted there fails too, instead of getting our line inside
+# that directory. A lock whose holder died on this host is moved aside,
+# checked to be the one judged dead, and removed. lock is set only once
+# the lock is ours.
 take_lock() {
-	lock=$(uname -n)$tab$$$tab$1$tab$2
+	line=$(uname -n)$tab$$$tab$1$tab$2
 	own "$w"
-	e=$({ printf '%s\n' "$lock" >"$w/line"; } 2>&1) || fail ".rep-push.lock: $(why "$e")"
+	e=$({ printf '%s\n' "$line" >line; } 2>&1) || fail ".rep-push.lock: $(why "$e")"
 	lock_file_ok
-	if ! ln "$w/line" .rep-push.lock 2>/dev/null; then
+	if ! ln -n line "$root/.rep-push.lock" 2>/dev/null; then
 		lock_file_ok
 		break_stale
 		lock_file_ok
-		if ! ln "$w/line" .rep-push.lock 2>/dev/null; then
+		if ! ln -n line "$root/.rep-push.lock" 2>/dev/null; then
 			record holder "$(held)"
 			reply busy
 			exit 0
 		fi
 	fi
+	lock=$line
+	mine
+	cd -P -- "$root" || fail 'cannot enter the directory again'
 	remove "$w"
 }
 
+# break_stale: run in our directory $w
 break_stale() {
 	h=$(held)
 	stale "$h" || return 0
-	mv -f .rep-push.lock "$w/stale" 2>/dev/null || return 0
-	if [ "$(cat "$w/stale")" = "$h" ]; then
+	mv -f -- "$root/.rep-push.lock" stale 2>/dev/null || return 0
+	if regular stale && [ "$(cat stale)" = "$h" ]; then
 		record stale "$h"
 	else
-		ln "$w/stale" .rep-push.lock 2>/dev/null
+		ln -n stale "$root/.rep-push.lock" 2>/dev/null
 	fi
-	rm -f "$w/stale"
+	rm -f stale
 }
 
-# drop: on the way out, the lock if it is still ours, and our temporaries
-# (a staging killed by a signal could not remove its own)
+# drop: on the way out, the lock if it is still ours, then our temporaries
+# (a command killed by a signal could not remove its own), with
+# keepalives while rep-push waits for the session to end
 drop() {
-	if [ -n "$lock" ] && [ ! -h .rep-push.lock ] && [ "$(held)" = "$lock" ]; then rm -f .rep-push.lock; fi
-	remove "$t"
+	tick_off
+	cd -P -- "$root" 2>/dev/null || return 0
+	if [ -n "$lock" ] && [ "$(held)" = "$lock" ]; then rm -f -- "$root/.rep-push.lock"; fi
+	tick_on
+	if [ -d releases ]; then (into releases && remove "$own"); fi
 	remove "$own"
 	remove "$w"
+	tick_off
+}
+
+# leftovers [SHOWN]: what killed pushes left in the working directory
+leftovers() {
+	for d in .rep-push-*; do
+		if [ -e "$d" ] || [ -h "$d" ]; then
+			tick_on
+			e=$(remove "$d" 2>&1) || say "${1:-}$d: cannot remove what a failed push left: $(why "$e")"
+			tick_off
+		fi
+	done
 }
 
 # tidy: what killed pushes left (only under the lock: a running push's
 # files look the same). One that cannot be removed is told, and the push
 # goes on: it must not lock the target out for good.
 tidy() {
-	for d in .rep-push-* releases/.rep-push-*; do
-		if [ -e "$d" ] || [ -h "$d" ]; then
-			e=$(remove "$d" 2>&1) || say "$d: cannot remove what a failed push left: $(why "$e")"
-		fi
-	done
+	leftovers
+	if [ -d releases ] && [ ! -h releases ]; then (into releases && leftovers releases/); fi
 	for d in .rep-push.lock.*; do
 		p=${d#.rep-push.lock.}
 		case $p in '' | *[!0-9]*) continue ;; esac
@@ -225,60 +360,62 @@ tidy() {
 	done
 }
 
+# stage: uploaded, checked and unpacked in a staging directory of ours in
+# releases/, then moved to its name beside it (.. of where we are: the
+# releases/ that holds the staging directory, whatever is at that name now)
 stage() {
 	stem=$1 sha=$2 size=$3 msha=$4 nfiles=$5
 	named "$stem" || fail "$stem: not a release name"
-	a=$own/archive
-	trap 'remove "$t"; rm -f "$a"' EXIT
-	s=$(head -c "$size" | tee "$a" | sha256sum) || fail 'sha256sum failed'
+	in_releases
+	own "$own" "releases/$own"
+	private=$own
+	s=$(head -c "$size" | tee archive | sha256sum) || fail 'sha256sum failed'
 	s=${s%% *}
-	n=$(wc -c <"$a") || fail 'cannot read the uploaded archive'
+	n=$(wc -c <archive) || fail 'cannot read the uploaded archive'
 	[ "$((n))" -eq "$size" ] || fail "the archive arrived incomplete ($((n)) of $size bytes)"
 	[ "$s" = "$sha" ] || fail "the archive arrived damaged (SHA-256 $s, sent $sha)"
 	tick
 	mine
-	absent "releases/$stem"
-	own "$t"
-	chmod 755 "$t"
-	e=$( (cd "$t" && exec tar -xpzf - --no-same-owner) <"$a" 2>&1) || fail "unpacking: $(first "$e")"
-	rm -f "$a"
+	absent "../$stem" "releases/$stem"
+	tick_on
+	e=$(mkdir -m 755 tree 2>&1) || fail "unpacking: $(why "$e")"
+	e=$( (cd -P tree && exec tar -xpzf - --no-same-owner) <archive 2>&1) || fail "unpacking: $(first "$e")"
+	rm -f archive
 	tick
-	s=$(sha256sum <"$t/MANIFEST") || fail 'no MANIFEST after unpacking'
+	regular tree/MANIFEST || fail 'no MANIFEST after unpacking'
+	s=$(sha256sum <tree/MANIFEST) || fail 'no MANIFEST after unpacking'
 	[ "${s%% *}" = "$msha" ] || fail 'MANIFEST differs after unpacking'
 	# shellcheck disable=SC2013 # application names are words
-	for name in $(awk -F "$tab" '$1 != "" && substr($1, 1, 1) != "#" { print $1 }' "$t/MANIFEST"); do
-		[ -d "$t/rep_applications/$name" ] || fail "$name: missing after unpacking"
+	for name in $(awk -F "$tab" '$1 != "" && substr($1, 1, 1) != "#" { print $1 }' tree/MANIFEST); do
+		[ -d "tree/rep_applications/$name" ] || fail "$name: missing after unpacking"
 	done
-	n=$(find "$t/rep_applications" '(' -type f -o -type l ')' -exec printf '%.0sx\n' {} + | wc -l)
+	n=$(find tree/rep_applications '(' -type f -o -type l ')' -exec printf '%.0sx\n' {} + | wc -l)
 	[ "$((n))" -eq "$nfiles" ] || fail "$((n)) files and symlinks after unpacking, $nfiles in the manifest"
 	tick
 	mine
-	absent "releases/$stem"
-	e=$(mv -- "$t" "releases/$stem" 2>&1) || fail "releases/$stem: $(why "$e")"
-	trap - EXIT
+	absent "../$stem" "releases/$stem"
+	e=$(rename tree "../$stem" 2>&1) || fail "releases/$stem: $(why "$e")"
+	cleanup
 	reply ok
 }
 
-# switch TO WAS: current replaced by a new link, made in our own
-# directory and renamed over it (mv -T, or BSD's mv -h: a plain mv would
-# move it into the directory current points to)
+# switch TO WAS: current replaced by a new link, made in a directory of
+# ours and renamed over it
 switch() {
 	to=${1#-} expect=${2#-}
 	mine
-	if [ -e current ] && [ ! -h current ]; then fail 'current: exists and is not a symbolic link'; fi
+	if [ -e "$root/current" ] && [ ! -h "$root/current" ]; then fail 'current: exists and is not a symbolic link'; fi
 	now=$(live)
 	[ "$now" = "$expect" ] || fail "current changed during the push (now '$now')"
 	if [ -z "$to" ]; then
-		e=$(rm -f current 2>&1) || fail "current: $(why "$e")"
+		e=$(rm -f -- "$root/current" 2>&1) || fail "current: $(why "$e")"
 	else
-		if [ ! -d "releases/$to" ] || [ -h "releases/$to" ]; then fail "releases/$to: no such release"; fi
-		next=$own/current
-		rm -f "$next"
-		e=$(ln -s "releases/$to" "$next" 2>&1) || fail "$(why "$e")"
-		if ! e=$(mv -T "$next" current 2>&1) && ! mv -h "$next" current 2>/dev/null; then
-			rm -f "$next"
-			fail "current: $(why "$e")"
-		fi
+		if [ ! -d "$root/releases/$to" ] || [ -h "$root/releases/$to" ]; then fail "releases/$to: no such release"; fi
+		own "$own"
+		private=$own
+		e=$(ln -s "releases/$to" next 2>&1) || fail "$(why "$e")"
+		e=$(rename next "$root/current" 2>&1) || fail "current: $(why "$e")"
+		cleanup
 	fi
 	if [ "$(live)" != "$to" ]; then
 		say "current does not point to releases/$to after the switch"
@@ -288,26 +425,48 @@ switch() {
 	reply ok
 }
 
+# prune NAME...: each release first renamed out of a rollback's reach (it
+# must never switch to a release half removed), to a name tidy removes at
+# the next lock if need be, then removed. One that cannot be removed does
+# not stop the others: each failure is told; .ok when every rename worked
+# (a release renamed is gone for rollback), .error when one did not. A
+# record `gone NAME` for each release that is out of releases/NAME.
 prune() {
 	mine
 	for n in "$@"; do
 		named "$n" || fail "$n: not a release name"
-		e=$(remove "releases/$n" 2>&1) || fail "releases/$n: cannot remove it:$nl$(some "$e")"
+	done
+	in_releases
+	word=ok
+	for n in "$@"; do
+		g=.rep-push-$$-$n
+		if [ -e "$n" ] || [ -h "$n" ]; then
+			remove "$g"
+			if ! e=$(rename "$n" "$g" 2>&1); then
+				say "releases/$n: cannot remove it: $(why "$e")"
+				word=error
+				continue
+			fi
+		fi
+		record gone "$n"
+		tick_on
+		e=$(remove "$g" 2>&1) || say "releases/$n: cannot remove all of it (left as releases/$g):$nl$(some "$e")"
 		tick
 	done
-	reply ok
+	reply "$word"
 }
 
 manifest() {
 	named "$1" || fail "$1: not a release name"
 	m=releases/$1/MANIFEST
-	if [ ! -f "$m" ] || [ -h "$m" ]; then fail "$m: no such file"; fi
-	awk '{ print "|" $0 }' "$m" >&3 || fail "$m: cannot read"
+	regular "$root/$m" || fail "$m: no such file"
+	awk '{ print "|" $0 }' "$root/$m" >&3 || fail "$m: cannot read"
 	reply ok
 }
 
 # serve: one command per line of stdin, each in a subshell (a failure
-# leaves the lock held) and each answered, even one that dies
+# leaves the lock held) and each answered, even one that dies; a
+# command's private directory and ticker go with it, however it ends
 serve() {
 	set -f
 	while IFS=' ' read -r cmd args; do
@@ -322,7 +481,11 @@ serve() {
 			;;
 		esac
 		rc=0
-		("$cmd" "$@") || rc=$?
+		(
+			trap cleanup EXIT
+			trap 'exit 1' HUP INT TERM PIPE
+			"$cmd" "$@"
+		) || rc=$?
 		case $rc in
 		0 | 1) ;;
 		*)
@@ -349,6 +512,7 @@ state)
 	reply ok
 	;;
 lock)
+	pace "${4:-}"
 	if [ ! -e "$dir" ] && [ ! -h "$dir" ] && [ "$3" != make ]; then
 		# nothing there to lock or roll back
 		reply ok
@@ -368,7 +532,6 @@ lock)
 	trap 'exit 1' HUP INT TERM PIPE
 	take_lock "$1" "$2"
 	tidy
-	own "$own"
 	listing
 	reply ok
 	serve

@@ -7,7 +7,10 @@
  * Every wait is bounded by an idle timeout: silence for that long, on a
  * read or on a write to the session, gives up. Any byte that arrives
  * counts as life, so the far side sends a keepalive ('+') between the
- * long steps of a staging, and a big archive needs no longer timeout. */
+ * long steps of a staging or a pruning, and every fifth of the timeout
+ * while one runs (it is told the timeout when it takes the lock): a big
+ * archive or a slow disk needs no longer timeout, and a far side that
+ * died is still given up on. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -504,12 +504,15 @@ static int ssh_open(struct rep_target *t, enum rep_lock how)
 	struct ssh *s = t->priv;
 	struct session *p = &s->keeper;
 	struct rep_reply r;
-	char now[32];
+	char now[32], idle[16];
 
 	if (how == REP_LOCK_READ)
 		return read_state(t);
-	const char *args[] = { rep_pusher(), rep_now(now), how == REP_LOCK_PUSH ? "make" : "" };
-	session_start(t, p, "lock", args, 3, 1);
+	/* the idle timeout: the far side sends keepalives five times as
+	 * often while a long step runs */
+	snprintf(idle, sizeof idle, "%d", rep_frame_seconds(t->timeout));
+	const char *args[] = { rep_pusher(), rep_now(now), how == REP_LOCK_PUSH ? "make" : "", idle };
+	session_start(t, p, "lock", args, 4, 1);
 	int rc = reply_read(t, p, &r, lock_words, 1);
 	if (rc == DONE) {
 		take_listing(t, r.data);
@@ -621,6 +624,20 @@ static int ssh_switch(struct rep_target *t, const char *to)
 	return rc == DONE ? 0 : rc == FAILED || rc == NOT_SENT ? REP_SWITCH_FAILED : REP_SWITCH_UNKNOWN;
 }
 
+/* The releases a prune reply says are out of releases/ ("gone NAME"
+ * records: renamed out of a rollback's reach, even if not all removed)
+ * are gone from t->releases, even when the reply is .error because
+ * another could not be renamed; on .ok rep_target_prune() drops them
+ * all. */
+static void take_gone(struct rep_target *t, char *data)
+{
+	char *save = NULL;
+
+	for (char *line = data ? strtok_r(data, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save))
+		if (strncmp(line, "gone\t", 5) == 0 && rep_release_name(line + 5))
+			rep_releases_put(&t->releases, line + 5, NULL);
+}
+
 static int ssh_prune(struct rep_target *t, char *const *names, size_t n)
 {
 	char *line;
@@ -637,6 +654,8 @@ static int ssh_prune(struct rep_target *t, char *const *names, size_t n)
 	if (fclose(f) != 0)
 		rep_die("out of memory");
 	int rc = call(t, line, NULL, -1, 0, &r);
+	if (rc >= 0)
+		take_gone(t, r.data);
 	rep_reply_free(&r);
 	free(line);
 	return rc == DONE ? 0 : -1;

@@ -237,7 +237,7 @@ release	$R1	forged"
 		'!switch stopped part-way (status 2)' .unknown \
 		'!stage stopped part-way (status 2)' .unknown \
 		'!unknown command rm' .error \
-		'+' .ok \
+		"|gone	$R1" '+' .ok \
 		'!../x: not a release name' .error \
 		"!releases/$R1/MANIFEST: no such file" .error \
 		'!../../../etc: not a release name' .error)"
@@ -334,7 +334,7 @@ release	$R1	forged"
 	assert_equal "$(ls -A "$d")" releases
 }
 
-@test "as a user: a release that cannot be pruned is told in several lines, the lock kept to the end" {
+@test "as a user: a release that cannot be removed is renamed out of reach and told, the others pruned; a failed rename is .error" {
 	nobody_dir
 	local d=$NOBODY_DIR/t
 	release "$d" "$R1"
@@ -344,17 +344,303 @@ release	$R1	forged"
 	touch "$d/releases/$R1/rep_applications/app-a/f1" "$d/releases/$R1/rep_applications/app-a/f2"
 	local m
 	m=$(sha "$d/releases/$R1/MANIFEST")
-	printf 'prune %s\nprune %s\n' "$R1" "$R2" >cmds
+	printf 'prune %s %s\n' "$R1" "$R2" >cmds
 	run --separate-stderr runuser -u nobody -- dash -c "$FAR" rep-push lock "$d" me@here now make <cmds
 	assert_success
 	assert_framed
-	local rm="!rm: cannot remove 'releases/$R1/rep_applications/app-a"
-	assert_equal "$(sed -n '1,4p' <<<"$output")" "$(lines '|current	' "|release	$R1	$m" "|release	$R2	$m" .ok)"
-	assert_equal "$(sed -n 5p <<<"$output")" "!releases/$R1: cannot remove it:"
-	assert_equal "$(sed -n '6,7p' <<<"$output" | LC_ALL=C sort)" "$(lines "$rm/f1': Permission denied" \
-		"$rm/f2': Permission denied")"
-	assert_equal "$(sed -n '8,$p' <<<"$output")" "$(lines .error + .ok)"
 	refute_stderr
-	assert_equal "$(ls -A "$d/releases")" "$R1"
+	# R1 is no longer under its name (a rollback cannot reach it), but
+	# under one the next lock tidies; R2 went all the same
+	local left
+	left=$(ls -A "$d/releases")
+	[[ $left =~ ^\.rep-push-[0-9]+-$R1$ ]] || fail "releases/ holds: $left"
+	local rm="!rm: cannot remove '$left/rep_applications/app-a"
+	assert_equal "$(sed -n '1,5p' <<<"$output")" "$(lines '|current	' "|release	$R1	$m" "|release	$R2	$m" .ok \
+		"|gone	$R1")"
+	assert_equal "$(sed -n 6p <<<"$output")" "!releases/$R1: cannot remove all of it (left as releases/$left):"
+	assert_equal "$(sed -n '7,8p' <<<"$output" | LC_ALL=C sort)" "$(lines "$rm/f1': Permission denied" \
+		"$rm/f2': Permission denied")"
+	assert_equal "$(sed -n '9,$p' <<<"$output")" "$(lines + "|gone	$R2" + .ok)"
 	assert_equal "$(ls -A "$d")" releases
+	# a release that cannot even be renamed (root's, in a sticky
+	# releases/) stays whole under its name: .error, the others pruned
+	# all the same; the leftover is told at the next lock
+	release "$d" "$R1"
+	release "$d" "$R2"
+	chown -R nobody "$d/releases/$R2"
+	chown root "$d/releases"
+	chmod 1777 "$d/releases"
+	printf 'prune %s %s\n' "$R1" "$R2" >cmds
+	run --separate-stderr runuser -u nobody -- dash -c "$FAR" rep-push lock "$d" me@here now make <cmds
+	assert_success
+	assert_framed
+	refute_stderr
+	assert_output "$(lines \
+		"!releases/$left: cannot remove what a failed push left: Permission denied" \
+		'|current	' "|release	$R1	$m" "|release	$R2	$m" .ok \
+		"!releases/$R1: cannot remove it: Operation not permitted" "|gone	$R2" + .error)"
+	assert_equal "$(ls -A "$d/releases")" "$(lines "$left" "$R1")"
+	assert_equal "$(ls -A "$d")" releases
+}
+
+@test "prune: a release already gone is gone, not an error" {
+	release "$D" "$R1"
+	local m
+	m=$(sha "$D/releases/$R1/MANIFEST")
+	IN=<(printf 'prune %s %s\n' "$R2" "$R1") run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_output "$(lines '|current	' "|release	$R1	$m" .ok \
+		"|gone	$R2" + "|gone	$R1" + .ok)"
+	refute_stderr
+	assert_equal "$(ls -A "$D/releases")" ''
+}
+
+# --- what is read: regular files only ---------------------------------------------------------
+
+@test "a FIFO at .rep-push.lock is refused and never read: no hang; nor is one as a MANIFEST" {
+	mkdir -p "$D/releases"
+	mkfifo "$D/.rep-push.lock"
+	local op
+	for op in lock state; do
+		run --separate-stderr timeout 20 dash -c "$FAR" rep-push "$op" "$D" me@here now make </dev/null
+		assert_failure 1
+		assert_output "$(lines '!.rep-push.lock: not a regular file (refused, not followed)' .error)"
+		refute_stderr
+	done
+	assert_equal "$(ls -A "$D")" "$(lines .rep-push.lock releases)"
+	rm "$D/.rep-push.lock"
+	release "$D" "$R1"
+	rm "$D/releases/$R1/MANIFEST"
+	mkfifo "$D/releases/$R1/MANIFEST"
+	printf 'manifest %s\n' "$R1" >cmds
+	run --separate-stderr timeout 20 dash -c "$FAR" rep-push lock "$D" me@here now make <cmds
+	assert_success
+	assert_output "$(lines '|current	' "|release	$R1	-" .ok "!releases/$R1/MANIFEST: no such file" .error)"
+	refute_stderr
+}
+
+# --- names swapped under the far side ---------------------------------------------------------
+#
+# Anyone who may write DIR may rename what is in it and put a link in its
+# place, at any moment. The shims below do it at a set moment: just
+# before the far side runs a tool.
+
+# swap_shim TOOL WHEN GLOB...: bin/TOOL, which, when its arguments and
+# working directory ("ARGS:DIR") match the pattern WHEN, first moves every
+# directory at GLOB (under D) aside, to moved<name>, and puts a link to
+# victim/ in its place; then it runs the real TOOL
+swap_shim() {
+	local tool=$1 when=$2 real g globs=''
+	real=$(command -v "$tool")
+	shift 2
+	for g; do
+		globs+=" \"$D\"/$g"
+	done
+	mkdir -p bin victim
+	cat >"bin/$tool" <<EOF
+#!/bin/sh
+case "\$*:\$(pwd -P)" in
+$when)
+	for d in$globs; do
+		if [ -d "\$d" ] && [ ! -h "\$d" ]; then
+			$(command -v mv) "\$d" "\${d%/*}/moved\${d##*/}" &&
+				$(command -v ln) -s "$BATS_TEST_TMPDIR/victim" "\$d"
+		fi
+	done
+	;;
+esac
+exec $real "\$@"
+EOF
+	chmod +x "bin/$tool"
+}
+
+# stage_input ARCHIVE [COMMAND...]: the input of a session that stages
+# ARCHIVE, then sends each COMMAND; the release in REL
+stage_input() {
+	local a=$1 m
+	shift
+	REL=$(basename "$a" .tar.gz)
+	m=$(tar -xOzf "$a" MANIFEST | sha256sum)
+	{
+		printf 'stage %s %s %s %s %s\n' "$REL" "$(sha "$a")" "$(stat -c %s "$a")" "${m%% *}" \
+			"$(tar -tzf "$a" | grep -c '^rep_applications/.*[^/]$')"
+		cat "$a"
+		if [ $# -gt 0 ]; then printf '%s\n' "$@"; fi
+	} >in
+}
+
+# small_archive: app-a packaged, its path in A
+small_archive() {
+	mkapp app-a README sub/file
+	rep-register -q app-a </dev/null >/dev/null
+	A=$(rep-tar -q app-a </dev/null)
+}
+
+@test "stage: the staging directory swapped for a link during the upload: nothing written or removed where it leads" {
+	small_archive
+	mkdir -p "$D/releases" victim
+	echo precious >victim/archive
+	swap_shim tee '*' '.rep-push-[0-9]*' 'releases/.rep-push-[0-9]*'
+	stage_input "$A"
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH IN=in run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_output "$(lines '|current	' .ok + + + .ok)"
+	refute_stderr
+	assert_equal "$(ls -A victim)" archive
+	assert_equal "$(cat victim/archive)" precious
+	[ -d "$D/releases/$REL" ] && [ ! -L "$D/releases/$REL" ] || fail "releases/$REL is not a directory"
+	diff -r rep_applications/app-a "$D/releases/$REL/rep_applications/app-a"
+}
+
+@test "stage: the staging directory swapped for a link before the unpacking: nothing unpacked where it leads" {
+	small_archive
+	mkdir -p "$D/releases" victim
+	chmod 700 victim
+	swap_shim chmod '*' 'releases/.rep-push-[0-9]*'
+	cp bin/chmod bin/mkdir
+	sed -i "s|^exec .*|exec $(command -v mkdir) \"\$@\"|" bin/mkdir
+	stage_input "$A"
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH IN=in run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_output "$(lines '|current	' .ok + + + .ok)"
+	refute_stderr
+	assert_equal "$(ls -A victim)" ''
+	assert_equal "$(stat -c %a victim)" 700
+	[ -d "$D/releases/$REL" ] && [ ! -L "$D/releases/$REL" ] || fail "releases/$REL is not a directory"
+	diff -r rep_applications/app-a "$D/releases/$REL/rep_applications/app-a"
+}
+
+@test "switch: a link at the far side's private name, or swapped in during the switch: another deployment's current untouched" {
+	release "$D" "$R1"
+	release "$D" "$R2"
+	ln -s "releases/$R1" "$D/current"
+	mkdir -p victim/releases/keep
+	ln -s releases/keep victim/current
+	# planted at the private name before the switch (the lock tells the
+	# pid): refused, not followed
+	mkfifo cmds
+	dash -c "$FAR" rep-push lock "$D" me@here now make <cmds >out 2>err &
+	local pid=$! i
+	exec 4>cmds
+	for ((i = 0; i < 100; i++)); do
+		if grep -qx '\.ok' out; then
+			break
+		fi
+		sleep 0.1
+	done
+	if [ -d "$D/.rep-push-$pid" ]; then
+		mv "$D/.rep-push-$pid" "$D/moved"
+	fi
+	ln -s "$BATS_TEST_TMPDIR/victim" "$D/.rep-push-$pid"
+	printf 'switch %s %s\n' "$R2" "$R1" >&4
+	exec 4>&-
+	wait "$pid" || true
+	assert_equal "$(readlink victim/current)" releases/keep
+	assert_equal "$(ls -A victim)" "$(lines current releases)"
+	assert_equal "$(sed -n '5,$p' out)" "$(lines "!.rep-push-$pid: a symbolic link (refused, not followed)" .error)"
+	assert_equal "$(cat err)" ''
+	assert_equal "$(readlink "$D/current")" "releases/$R1"
+	rm -rf "$D/.rep-push-$pid" "$D/moved"
+	# swapped in as the new link is made: the switch goes on, unharmed
+	swap_shim ln '*' '.rep-push-[0-9]*'
+	IN=<(printf 'switch %s %s\n' "$R2" "$R1") PATH=$BATS_TEST_TMPDIR/bin:$PATH \
+		run --separate-stderr far lock "$D" me@here now make
+	assert_equal "$(readlink victim/current)" releases/keep
+	assert_equal "$(ls -A victim)" "$(lines current releases)"
+	assert_success
+	assert_equal "$(sed -n '5,$p' <<<"$output")" .ok
+	refute_stderr
+	assert_equal "$(readlink "$D/current")" "releases/$R2"
+}
+
+@test "prune: a release swapped for a link as it is removed: the modes where it leads unchanged" {
+	release "$D" "$R1"
+	mkdir -p victim/ro
+	chmod 500 victim/ro
+	# as the release is removed: when chmod is given its path, or is
+	# run from inside it under the name it was renamed to
+	swap_shim chmod "*releases/$R1*|*/releases/.rep-push-*-$R1" "releases/$R1" 'releases/.rep-push-[0-9]*'
+	IN=<(printf 'prune %s\n' "$R1") PATH=$BATS_TEST_TMPDIR/bin:$PATH \
+		run --separate-stderr far lock "$D" me@here now make
+	assert_equal "$(stat -c %a victim victim/ro)" "$(lines 755 500)"
+	assert_success
+	assert_equal "$(sed -n '4,$p' <<<"$output")" "$(lines "|gone	$R1" + .ok)"
+	refute_stderr
+	[ ! -e "$D/releases/$R1" ] && [ ! -L "$D/releases/$R1" ] || fail "releases/$R1 is still there"
+}
+
+@test "lock: a link to a directory planted at .rep-push.lock as the lock is taken: nothing made inside it" {
+	mkdir -p "$D/releases" victim
+	mkdir bin
+	cat >bin/ln <<EOF
+#!/bin/sh
+if [ ! -e "$D/.rep-push.lock" ] && [ ! -L "$D/.rep-push.lock" ]; then
+	$(command -v ln) -s "$BATS_TEST_TMPDIR/victim" "$D/.rep-push.lock"
+fi
+exec $(command -v ln) "\$@"
+EOF
+	chmod +x bin/ln
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH run --separate-stderr far lock "$D" me@here now make
+	assert_failure 1
+	assert_output "$(lines '!.rep-push.lock: not a regular file (refused, not followed)' .error)"
+	refute_stderr
+	assert_equal "$(ls -A victim)" ''
+	assert_equal "$(ls -A "$D")" "$(lines .rep-push.lock releases)"
+}
+
+# --- keepalives during long steps ---------------------------------------------------------------
+
+# slow_shim TOOL SECONDS: bin/TOOL, which sleeps, then runs the real one
+slow_shim() {
+	mkdir -p bin
+	printf '#!/bin/sh\nsleep %s\nexec %s "$@"\n' "$2" "$(command -v "$1")" >"bin/$1"
+	chmod +x "bin/$1"
+}
+
+@test "a long step: a keepalive every fifth of IDLE while it runs, none inside a reply or after it" {
+	small_archive
+	release "$D" "$R1"
+	slow_shim tar 2
+	stage_input "$A" "manifest $R1"
+	# IDLE 1: a tick every 0.2 s while tar runs, besides the three
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH IN=in run --separate-stderr far lock "$D" me@here now make 1
+	assert_success
+	assert_framed
+	refute_stderr
+	local m
+	m=$(sha "$D/releases/$R1/MANIFEST")
+	assert_equal "$(sed -n '1,3p' <<<"$output")" "$(lines '|current	' "|release	$R1	$m" .ok)"
+	# the staging's reply: ticks, then .ok; the manifest's: no tick
+	local reply re
+	reply=$(sed -n '4,$p' <<<"$output")
+	re="^(\\+"$'\n'"){6,}\\.ok"$'\n'"\\|app-a${TAB}1${TAB}2${TAB}$EMPTY_SHA256"$'\n'"\\.ok\$"
+	[[ $reply =~ $re ]] || fail "not ticks, .ok, the MANIFEST and .ok: $reply"
+	diff -r rep_applications/app-a "$D/releases/$REL/rep_applications/app-a"
+}
+
+@test "a ticker stopped mid-sleep holds nothing open: the session ends with its input" {
+	small_archive
+	mkdir -p "$D/releases"
+	slow_shim tar 1
+	stage_input "$A"
+	# IDLE 60: the ticker sleeps 12 s; stopped after 1 s, it must not
+	# keep the session's output open for the 11 s left
+	local start=$SECONDS
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH IN=in run --separate-stderr far lock "$D" me@here now make 60
+	assert_success
+	assert_output "$(lines '|current	' .ok + + + .ok)"
+	[ $((SECONDS - start)) -lt 8 ] || fail "took $((SECONDS - start)) s"
+}
+
+@test "prune: a long removal sends keepalives" {
+	release "$D" "$R1"
+	slow_shim rm 2
+	IN=<(printf 'prune %s\n' "$R1") PATH=$BATS_TEST_TMPDIR/bin:$PATH \
+		run --separate-stderr far lock "$D" me@here now make 1
+	assert_success
+	assert_framed
+	local reply
+	reply=$(sed -n '4,$p' <<<"$output")
+	[[ $reply =~ ^\|gone$'\t'$R1$'\n'(\+$'\n'){6,}\.ok$ ]] || fail "not gone, ticks and .ok: $reply"
+	[ ! -e "$D/releases/$R1" ] || fail "releases/$R1 is still there"
 }

@@ -526,18 +526,96 @@ wait_gone() {
 	# shellcheck disable=SC2086 # two paths without blanks
 	chattr +i $IMMUTABLE 2>/dev/null || skip 'chattr +i is not supported here'
 	run --separate-stderr timeout 60 rep-push -k 1 "$T" <<<"$R3"
+	# R1 was renamed out of a rollback's reach before it was removed
+	local left
+	left=$(cd "$D/releases" && echo .rep-push-*-"$R1_REL")
+	if [ -d "$D/releases/$left" ]; then
+		app=$D/releases/$left/rep_applications/app-a
+		IMMUTABLE="$app/README $app/NOTES"
+	fi
 	# shellcheck disable=SC2086
 	chattr -i $IMMUTABLE
 	assert_success
 	assert_output "$(push_records "$R3_REL" "$T" app-a)"
 	# rm goes through a directory in no set order
-	local rm="rep-push: $T: rm: cannot remove 'releases/$R1_REL/rep_applications/app-a"
-	assert_equal "$(sed -n 1p <<<"$stderr")" "rep-push: $T: releases/$R1_REL: cannot remove it:"
+	local rm="rep-push: $T: rm: cannot remove '$left/rep_applications/app-a"
+	assert_equal "$(sed -n 1p <<<"$stderr")" \
+		"rep-push: $T: releases/$R1_REL: cannot remove all of it (left as releases/$left):"
 	assert_equal "$(sed -n 2,3p <<<"$stderr" | LC_ALL=C sort)" "$(lines \
 		"$rm/NOTES': Operation not permitted" "$rm/README': Operation not permitted")"
 	assert_equal "$(sed -n '4,$p' <<<"$stderr")" "rep-push: $R3_REL: live on 1 target"
 	assert_live "$D" "$R3_REL"
-	assert_equal "$(ls "$D/releases")" "$(lines "$R1_REL" "$R2_REL" "$R3_REL")"
+	assert_equal "$(ls "$D/releases")" "$(lines "$R2_REL" "$R3_REL")"
+	# --rollback cannot reach it: it goes back to R2
+	run --separate-stderr timeout 60 rep-push --rollback "$T" </dev/null
+	assert_success
+	assert_output "$(push_records "$R2_REL" "$T" app-a)"
+	assert_live "$D" "$R2_REL"
+	# the session that took the lock removed what was left
+	assert_clean "$D"
+	assert_equal "$(ls -A "$D/releases")" "$(lines "$R2_REL" "$R3_REL")"
+	assert_tmp_empty
+}
+
+@test "a release that cannot be renamed out of the way: told, the others pruned all the same, the push done" {
+	mkapp app-a
+	local i
+	for i in 1 2 3 4; do
+		echo "$i" >rep_applications/app-a/README
+		mkarchive "R$i" app-a
+	done
+	plant "$D" "$R1"
+	plant "$D" "$R2"
+	plant "$D" "$R3" live
+	# R2, pruned first (newest first), cannot be renamed, not even by root
+	IMMUTABLE=$D/releases/$R2_REL
+	chattr +i "$IMMUTABLE" 2>/dev/null || skip 'chattr +i is not supported here'
+	run --separate-stderr timeout 60 rep-push -k 1 "$T" <<<"$R4"
+	chattr -i "$IMMUTABLE"
+	assert_success
+	assert_output "$(push_records "$R4_REL" "$T" app-a)"
+	assert_stderr "$(lines "rep-push: $T: releases/$R2_REL: cannot remove it: Operation not permitted" \
+		"rep-push: $R4_REL: live on 1 target")"
+	assert_live "$D" "$R4_REL"
+	assert_equal "$(ls "$D/releases")" "$(lines "$R2_REL" "$R3_REL" "$R4_REL")"
+	assert_clean "$D"
+	assert_tmp_empty
+}
+
+# path_ssh: PATH_SSH, a REP_SSH that puts $BATS_TEST_TMPDIR/bin first on
+# the far side's PATH, for the shims there
+path_ssh() {
+	mkdir -p bin
+	cat >path-ssh <<'EOS'
+#!/bin/bash
+bin=$(cd "$(dirname "$0")" && pwd)/bin
+set -- "${@:1:$#-1}" "PATH=$bin:\$PATH ${*: -1}"
+exec ssh "$@"
+EOS
+	chmod +x path-ssh
+	PATH_SSH="$BATS_TEST_TMPDIR/path-ssh ${REP_SSH#ssh }"
+}
+
+# slow TOOL SECONDS [PATTERN]: bin/TOOL, which sleeps that long (when its
+# arguments match PATTERN) before it runs the real TOOL
+slow() {
+	mkdir -p bin
+	printf '#!/bin/sh\ncase "$*" in %s) sleep %s ;; esac\nexec %s "$@"\n' "${3:-*}" "$2" "$(command -v "$1")" >"bin/$1"
+	chmod +x "bin/$1"
+}
+
+@test "steps longer than --timeout on a healthy target (an unpack, a removal): keepalives, no timeout" {
+	three_releases
+	path_ssh
+	slow tar 4
+	slow rm 4 "*.rep-push-*-$R1_REL"
+	run --separate-stderr timeout 60 env REP_SSH="$PATH_SSH" rep-push --timeout 2 -k 1 "$T" <<<"$R3"
+	assert_success
+	assert_output "$(push_records "$R3_REL" "$T" app-a)"
+	assert_stderr "rep-push: $R3_REL: live on 1 target"
+	assert_live "$D" "$R3_REL"
+	assert_staged "$D" "$R3"
+	assert_equal "$(ls -A "$D/releases")" "$(lines "$R2_REL" "$R3_REL")"
 	assert_clean "$D"
 	assert_tmp_empty
 }
@@ -1053,11 +1131,13 @@ EOF
 	# the command, as the far side's shell splits it
 	local -a cmd
 	eval "cmd=(${argv[n - 1]})"
-	assert_equal "${#cmd[@]}" 9
+	assert_equal "${#cmd[@]}" 10
 	assert_equal "${cmd[0]} ${cmd[1]}" 'sh -c'
 	assert_equal "${cmd[3]} ${cmd[4]} ${cmd[5]} ${cmd[6]}" "rep-push lock $D tester@$HOST"
 	[[ ${cmd[7]} =~ ^$TS_RE$ ]] || fail "not a time: ${cmd[7]}"
 	assert_equal "${cmd[8]}" make
+	# the idle timeout, which paces the far side's keepalives
+	assert_equal "${cmd[9]}" 300
 	assert_equal "$(find argv -type f | wc -l)" 1
 	assert_tmp_empty
 }
@@ -1213,7 +1293,7 @@ push_and_kill() {
 	pid=$!
 	local size
 	for ((i = 0; i < 600; i++)); do
-		size=$(stat -c %s "$D"/.rep-push-*/archive 2>/dev/null) || size=0
+		size=$(stat -c %s "$D"/releases/.rep-push-*/archive 2>/dev/null) || size=0
 		if [ "${size:-0}" -ge 65536 ]; then
 			break
 		fi
