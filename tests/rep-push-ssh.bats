@@ -292,6 +292,17 @@ wait_gone() {
 
 # --- a push ---------------------------------------------------------------------------------
 
+# four_archives: R1..R4, four versions of app-a (mkarchive sets R1..R4,
+# R1_REL..R4_REL).
+four_archives() {
+	local i
+	mkapp app-a
+	for i in 1 2 3 4; do
+		echo "$i" >rep_applications/app-a/README
+		mkarchive "R$i" app-a
+	done
+}
+
 @test "a push over ssh: releases/<release> as in the archive, current, the records" {
 	mkapp app-a README bin/run sub/file
 	mkapp app-b
@@ -558,12 +569,7 @@ wait_gone() {
 }
 
 @test "a release that cannot be renamed out of the way: told, the others pruned all the same, the push done" {
-	mkapp app-a
-	local i
-	for i in 1 2 3 4; do
-		echo "$i" >rep_applications/app-a/README
-		mkarchive "R$i" app-a
-	done
+	four_archives
 	plant "$D" "$R1"
 	plant "$D" "$R2"
 	plant "$D" "$R3" live
@@ -1394,12 +1400,7 @@ push_after_kill() {
 }
 
 @test "-k over ssh, two archives in one push: the older releases go, not the one before the live one nor other names" {
-	mkapp app-a
-	local i
-	for i in 1 2 3 4; do
-		echo "$i" >rep_applications/app-a/README
-		mkarchive "R$i" app-a
-	done
+	four_archives
 	plant "$D" "$R1"
 	plant "$D" "$R2" live
 	mkdir "$D/releases/notes" "$D/releases/rep_applications_2020"

@@ -217,23 +217,29 @@ while i + 512 <= len(d):
 EOF
 }
 
+# wait_tmp DIR: wait (10 s at most) until rep-tar's temporary appears in DIR.
+wait_tmp() {
+	local i
+	for ((i = 0; i < 1000; i++)); do
+		if compgen -G "$1/.rep-tar-*.tmp" >/dev/null; then
+			return 0
+		fi
+		sleep 0.01
+	done
+}
+
 # pack_and_kill SIGNAL DIR: start rep-tar -j 1 on the names in ./names with
 # output directory DIR, send SIGNAL 0.2 s after its temporary appeared, wait;
 # sets status, output and stderr as run does.  If it finished first, it
 # starts again and signals at once.
 pack_and_kill() {
-	local sig=$1 dir=$2 delay=0.2 try pid i
+	local sig=$1 dir=$2 delay=0.2 try pid
 	for try in 1 2 3; do
 		# bash starts a background job with SIGINT ignored, and rep-tar
 		# leaves ignored signals ignored (nohup)
 		env --default-signal=INT rep-tar -j 1 -d "$dir" <names >out 2>err &
 		pid=$!
-		for ((i = 0; i < 1000; i++)); do
-			if compgen -G "$dir/.rep-tar-*.tmp" >/dev/null; then
-				break
-			fi
-			sleep 0.01
-		done
+		wait_tmp "$dir"
 		sleep "$delay"
 		kill -s "$sig" "$pid" 2>/dev/null || true
 		status=0
@@ -997,7 +1003,7 @@ pack_and_kill() {
 }
 
 @test "signals ignored on entry stay ignored (nohup): SIGHUP mid-run does not stop rep-tar" {
-	local tree pid i
+	local tree pid
 	shared_tree tree -n 50 -f 20 -s 65536 --seed 3
 	export REP_APPS=$tree
 	rep-register -q --all >/dev/null </dev/null
@@ -1005,12 +1011,7 @@ pack_and_kill() {
 	mkdir dist
 	env --ignore-signal=HUP rep-tar -q -j 1 -d dist <names >out 2>err &
 	pid=$!
-	for ((i = 0; i < 1000; i++)); do
-		if compgen -G "dist/.rep-tar-*.tmp" >/dev/null; then
-			break
-		fi
-		sleep 0.01
-	done
+	wait_tmp dist
 	kill -HUP "$pid" 2>/dev/null || true
 	status=0
 	wait "$pid" || status=$?
