@@ -148,11 +148,22 @@ static struct rep_entry *add_entry(struct tree *t, const char *path, char type)
 	return e;
 }
 
+/* Nanoseconds, saturated: a time past 2262 or before 1678 (which some
+ * file systems hold) would overflow them. */
+static int64_t ns(const struct timespec *t)
+{
+	int64_t v;
+
+	if (__builtin_mul_overflow((int64_t)t->tv_sec, 1000000000LL, &v) ||
+	    __builtin_add_overflow(v, (int64_t)t->tv_nsec, &v))
+		return t->tv_sec < 0 ? INT64_MIN : INT64_MAX;
+	return v;
+}
+
 static void set_stat(struct rep_entry *e, const struct stat *st)
 {
 	e->st = (struct rep_fstat){
-		st->st_size, st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec,
-		st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec,
+		st->st_size, ns(&st->st_mtim), ns(&st->st_ctim),
 		(int64_t)st->st_ino, (int64_t)st->st_dev, st->st_mode,
 	};
 }
@@ -474,7 +485,7 @@ static int by_path(const void *a, const void *b)
 /* Sorts the entries and matches them with the cache rows (sorted too). */
 static void use_cache(struct pool *p, struct tree *t)
 {
-	const struct rep_cached *c = t->job->cache, *end = c + t->job->ncache;
+	const struct rep_cached *c = t->job->cache, *end = c ? c + t->job->ncache : c;
 
 	if (t->n)
 		qsort(t->e, t->n, sizeof *t->e, by_path);
