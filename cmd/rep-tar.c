@@ -122,19 +122,31 @@ static void pack_file(struct pack *p, const char *app, struct rep_entry *e, cons
 	p->bytes += e->size;
 }
 
-static void pack_app(struct pack *p, const struct rep_app *a)
+/* An application's tree, listed before the MANIFEST is written: its
+ * record counts the directories. */
+static void list_app(struct pack *p, const struct rep_app *a, struct rep_tree *t, int64_t *dirs,
+    int64_t *mtime)
 {
-	char path[4096 + 2 * REP_NAME_MAX];
-	struct rep_tree t;
-	struct rep_fold f;
-	struct rep_sum sum;
 	struct stat st;
 
 	if (fstatat(p->appsfd, a->name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
 		rep_die("%s: no such directory in %s", a->name, rep_opt.apps);
-	rep_tree_list(p->appsfd, a->name, &t);
+	*mtime = st.st_mtim.tv_sec;
+	rep_tree_list(p->appsfd, a->name, t);
+	*dirs = 0;
+	for (size_t i = 0; i < t->n; i++)
+		*dirs += t->e[i].type == 'd';
+}
+
+static void pack_app(struct pack *p, const struct rep_app *a, struct rep_tree *tree, int64_t mtime)
+{
+	char path[4096 + 2 * REP_NAME_MAX];
+	struct rep_tree t = *tree;
+	struct rep_fold f;
+	struct rep_sum sum;
+
 	snprintf(path, sizeof path, "rep_applications/%s/", a->name);
-	rep_tar_dir(p->tar, path, st.st_mtim.tv_sec);
+	rep_tar_dir(p->tar, path, mtime);
 	rep_fold_init(&f);
 	for (size_t i = 0; i < t.n; i++) {
 		struct rep_entry *e = &t.e[i];
@@ -229,21 +241,35 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 
 	int64_t clamp = source_date_epoch();
 	p.tar = rep_tar_open(fd, tmp_path, level, threads, clamp);
+	struct rep_tree *trees = rep_xmalloc((names->n + 1) * sizeof *trees);
+	int64_t *mtimes = rep_xmalloc((names->n + 1) * sizeof *mtimes);
+	struct rep_manifest mf = { .version = 2 };
+	for (size_t i = 0; i < names->n; i++) {
+		struct rep_manifest_app *r = calloc(1, sizeof *r);
+		if (!r)
+			rep_die("out of memory");
+		r->app = apps[i];
+		r->offset = -1;
+		list_app(&p, &apps[i], &trees[i], &r->dirs, &mtimes[i]);
+		rep_strset_add(&mf.apps, apps[i].name, r);
+	}
 	char *manifest = NULL;
 	size_t mlen = 0;
 	FILE *m = open_memstream(&manifest, &mlen);
 	if (!m)
 		rep_die_errno("memory");
-	for (size_t i = 0; i < names->n; i++)
-		rep_put_app(m, &apps[i], rep_manifest_fields, REP_MANIFEST_NFIELDS);
+	rep_manifest_print(m, &mf);
 	if (fclose(m) != 0)
 		rep_die_errno("memory");
+	rep_manifest_free(&mf);
 	rep_tar_file(p.tar, "MANIFEST", 0, (int64_t)mlen, clamp < 0 ? 0 : clamp);
 	rep_tar_data(p.tar, manifest, mlen);
 	free(manifest);
 	rep_tar_dir(p.tar, "rep_applications/", clamp < 0 ? 0 : clamp);
 	for (size_t i = 0; i < names->n; i++)
-		pack_app(&p, &apps[i]);
+		pack_app(&p, &apps[i], &trees[i], mtimes[i]);
+	free(trees);
+	free(mtimes);
 	int64_t size = rep_tar_close(p.tar);
 	if (fchmod(fd, 0666 & ~mask) < 0 || fsync(fd) < 0 || close(fd) < 0)
 		rep_die_errno("%s", tmp_path);
@@ -291,8 +317,7 @@ int main(int argc, char **argv)
 			rep_usage_error("-t takes no names");
 		struct rep_manifest m;
 		rep_archive_check(test, &m);
-		for (size_t i = 0; i < m.apps.n; i++)
-			rep_put_app(stdout, m.apps.val[i], rep_manifest_fields, REP_MANIFEST_NFIELDS);
+		rep_manifest_print(stdout, &m);
 		rep_manifest_free(&m);
 		return rep_finish();
 	}

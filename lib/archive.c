@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -191,6 +192,7 @@ static struct {
 	struct archive *a;
 	struct gunzip *g;
 	char *text;               /* the MANIFEST */
+	struct rep_form *form;
 } fuzz_left;
 #define FUZZ_LEFT(field, v) (fuzz_left.field = (v))
 #else
@@ -309,11 +311,16 @@ static struct gunzip *gunzip_open(const char *path, char err[512])
 		rep_die("out of memory");
 	g->path = path;
 	sha256_init(&g->raw);
-	if (!(g->fp = fopen(path, "rb")) || fstat(fileno(g->fp), &st) < 0) {
+	/* O_NONBLOCK: a FIFO named as an archive is refused, not waited on */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		snprintf(err, 512, "%s: %s", path, strerror(errno));
 	} else if (!S_ISREG(st.st_mode)) {
 		snprintf(err, 512, "%s: not a regular file", path);
+	} else if (fcntl(fd, F_SETFL, 0) < 0 || !(g->fp = fdopen(fd, "rb"))) {
+		snprintf(err, 512, "%s: %s", path, strerror(errno));
 	} else {
+		fd = -1;
 		int c0 = getc(g->fp), c1 = getc(g->fp);
 		if (ferror(g->fp))
 			snprintf(err, 512, "%s: %s", path, strerror(errno));
@@ -322,6 +329,8 @@ static struct gunzip *gunzip_open(const char *path, char err[512])
 		else
 			err[0] = 0;
 	}
+	if (fd >= 0)
+		close(fd);
 	if (err[0]) {
 		if (g->fp)
 			fclose(g->fp);
@@ -382,6 +391,10 @@ void rep_fuzz_archive_reset(void)
 	if (fuzz_left.a)
 		archive_read_free(fuzz_left.a);
 	free(fuzz_left.text);
+	if (fuzz_left.form) {
+		rep_form_free(fuzz_left.form);
+		free(fuzz_left.form);
+	}
 	if (g && g->tid) {
 		gunzip_stop(g);
 	} else if (g) {
@@ -405,6 +418,7 @@ struct source {
 	int64_t delivered;        /* bytes handed out */
 	int ended;                /* the feed's verdict was read */
 	char sha256[65];          /* of the file, from the verdict */
+	struct rep_form *form;    /* of the tar stream, as it is handed out */
 };
 
 /* The feed's verdict, once its tar stream ended: the file's SHA-256, or
@@ -454,6 +468,8 @@ static la_ssize_t source_read(struct archive *a, void *arg, const void **buf)
 	long n = s->g ? gunzip_next(s->g, buf) : feed_read(s, buf);
 	if (n < 0)
 		rep_die("%s", s->g->err);
+	if (n > 0 && rep_form_feed(s->form, *buf, (size_t)n) < 0)
+		rep_die("%s: %s", s->path, s->form->err);
 	if (n > 0) {
 		s->last = *buf;
 		s->len = (size_t)n;
@@ -469,6 +485,9 @@ static void source_open(struct source *s, const char *path, const struct rep_fee
 	memset(s, 0, sizeof *s);
 	s->path = path;
 	s->feed = feed;
+	if (!(s->form = calloc(1, sizeof *s->form)))
+		rep_die("out of memory");
+	FUZZ_LEFT(form, s->form);
 	if (feed)
 		s->buf = rep_xmalloc(GZ_OUT);
 	else if (!(s->g = gunzip_open(path, err)))
@@ -483,6 +502,9 @@ static void source_close(struct source *s, char sha[65])
 	else
 		memcpy(sha, s->sha256, 65);
 	free(s->buf);
+	rep_form_free(s->form);
+	free(s->form);
+	FUZZ_LEFT(form, NULL);
 }
 
 /* Reads and inflates path once for n local stagings: its tar stream goes
@@ -524,17 +546,10 @@ void rep_archive_tee(const char *path, const struct rep_feed *to, size_t n)
 }
 
 /* Reading an archive back: the manifest first, then every entry checked
- * against it; an application's checksum is folded from its entries. */
-struct app_seen {
-	struct rep_app want;      /* first, so a pointer to it is a struct rep_app */
-	struct rep_entry *e;
-	size_t n, cap;
-	int64_t bytes;            /* of its regular files so far */
-	/* paths below the application, without a trailing '/' */
-	struct rep_strset paths;  /* every entry */
-	struct rep_strset links;  /* its symlinks */
-	struct rep_strset dirs;   /* its directories, and those entries lie below */
-};
+ * against it, in the order rep-tar writes them, so that an application
+ * is folded into its checksum as its entries come, and compared with the
+ * manifest as soon as it ends: what is held at once is the manifest and
+ * the directories of one application. */
 
 /* A count of a manifest record: decimal digits, at most 18 of them, so
  * that no sum of a few overflows. */
@@ -548,47 +563,100 @@ static int manifest_count(const char *s, int64_t *v)
 	return 1;
 }
 
-/* MANIFEST text into m->apps: name -> struct rep_app, in manifest order. */
+static int manifest_sum(const char *s)
+{
+	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
+/* MANIFEST text into m->apps: name -> struct rep_manifest_app, in
+ * manifest order. Version 1: NAME FILES BYTES CHECKSUM. Version 2, whose
+ * first line says so: NAME FILES BYTES CHECKSUM DIRS STATE OFFSET; a
+ * version 1 reader finds 7 fields and refuses the record rather than
+ * misread it. */
 void rep_manifest_parse(const char *label, char *text, struct rep_manifest *m)
 {
 	unsigned long lineno = 0;
+	const char *v2 = "#rep-manifest\t2";
 
+	m->version = 1;
+	if (strncmp(text, "#rep-manifest\t", 14) == 0) {
+		size_t n = strcspn(text, "\n");
+		if (n != strlen(v2) || strncmp(text, v2, n) != 0) {
+			size_t d = strspn(text + 14, "0123456789");
+			if (d == 0 || d > 9 || 14 + d != n)
+				rep_die("%s: %s:1: not a manifest record", label, MANIFEST);
+			rep_die("%s: %s: version %.*s, written by a newer rep-tar", label, MANIFEST,
+			    (int)d, text + 14);
+		}
+		m->version = 2;
+	}
 	for (char *line = text, *next; line; line = next) {
-		char *f[5] = { 0 };
-		int nf = 0;
+		char *f[8] = { 0 };
+		int nf = 0, want = m->version == 2 ? 7 : 4;
 		if ((next = strchr(line, '\n')))
 			*next++ = 0;
 		lineno++;
 		if (!*line || *line == '#')
 			continue;
-		for (char *p = line; nf < 5 && p; nf++) {
+		for (char *p = line; nf < 8 && p; nf++) {
 			f[nf] = p;
 			if ((p = strchr(p, '\t')))
 				*p++ = 0;
 		}
-		int64_t files, bytes;
-		if (nf != 4 || !rep_name_valid(f[0]) || !manifest_count(f[1], &files) ||
-		    !manifest_count(f[2], &bytes) || strlen(f[3]) != 64 ||
-		    strspn(f[3], "0123456789abcdef") != 64 ||
+		int64_t files, bytes, dirs = -1, offset = -1;
+		int remove = 0;
+		if (nf != want || !rep_name_valid(f[0]) || !manifest_count(f[1], &files) ||
+		    !manifest_count(f[2], &bytes) || !manifest_sum(f[3]) ||
+		    (want == 7 && (!manifest_count(f[4], &dirs) ||
+		     (strcmp(f[5], "add") != 0 && !(remove = strcmp(f[5], "remove") == 0)) ||
+		     (strcmp(f[6], "-") != 0 && !manifest_count(f[6], &offset)))) ||
+		    (remove && (files || bytes || dirs || offset >= 0 ||
+		     strcmp(f[3], REP_EMPTY_SHA256) != 0)) ||
 		    __builtin_add_overflow(m->files, files, &m->files))
 			rep_die("%s: %s:%lu: not a manifest record", label, MANIFEST, lineno);
 		if (rep_strset_find(&m->apps, f[0]) >= 0)
 			rep_die("%s: %s: %s listed twice", label, MANIFEST, f[0]);
-		struct app_seen *s = calloc(1, sizeof *s);
+		if (m->apps.n >= REP_MANIFEST_APPS)
+			rep_die("%s: %s: more than %d applications", label, MANIFEST, REP_MANIFEST_APPS);
+		struct rep_manifest_app *s = calloc(1, sizeof *s);
 		if (!s)
 			rep_die("out of memory");
-		snprintf(s->want.name, sizeof s->want.name, "%s", f[0]);
-		s->want.files = files;
-		s->want.bytes = bytes;
-		memcpy(s->want.checksum, f[3], 65);
+		snprintf(s->app.name, sizeof s->app.name, "%s", f[0]);
+		s->app.files = files;
+		s->app.bytes = bytes;
+		memcpy(s->app.checksum, f[3], 65);
+		s->dirs = dirs;
+		s->offset = offset;
+		s->remove = remove;
 		rep_strset_add(&m->apps, f[0], s);
+	}
+}
+
+/* The manifest as rep-tar -t prints it: its records, without comments. */
+void rep_manifest_print(FILE *fp, const struct rep_manifest *m)
+{
+	if (m->version == 2)
+		fputs("#rep-manifest\t2\n", fp);
+	for (size_t i = 0; i < m->apps.n; i++) {
+		const struct rep_manifest_app *s = m->apps.val[i];
+		fprintf(fp, "%s\t%lld\t%lld\t%s", s->app.name, (long long)s->app.files,
+		    (long long)s->app.bytes, s->app.checksum);
+		if (m->version == 2) {
+			fprintf(fp, "\t%lld\t%s\t", (long long)s->dirs, s->remove ? "remove" : "add");
+			if (s->offset >= 0)
+				fprintf(fp, "%lld\n", (long long)s->offset);
+			else
+				fputs("-\n", fp);
+		} else {
+			fputc('\n', fp);
+		}
 	}
 }
 
 static char *read_whole(struct archive *a, const char *label, int64_t size)
 {
-	if (size < 0 || size > 64 * 1024 * 1024)
-		rep_die("%s: %s: too large", label, MANIFEST);
+	if (size < 0 || size > REP_MANIFEST_MAX)
+		rep_die("%s: %s: too large (more than %d MiB)", label, MANIFEST, REP_MANIFEST_MAX >> 20);
 	char *buf = rep_xmalloc((size_t)size + 1);
 	FUZZ_LEFT(text, buf);
 	if (archive_read_data(a, buf, (size_t)size) != (la_ssize_t)size)
@@ -754,185 +822,256 @@ static void hash_data(struct archive *a, struct archive *disk, int hash, const c
 		disk_check(disk, archive_write_finish_entry(disk), label, path);
 }
 
-static void add_seen(struct app_seen *s, const char *rel, char type)
+/* What one reading holds: the application being read, its directories,
+ * and the path of the entry before, which the next must follow. */
+struct reading {
+	const char *label;
+	struct archive *a;
+	struct unpack *u;
+	int hash;
+	struct rep_manifest *m;
+	struct source *s;
+	unsigned long entries;    /* read so far */
+	struct rep_manifest_app *app; /* the one being read, or NULL */
+	char last_app[REP_NAME_MAX + 1];
+	char *last;               /* the previous entry's path in it */
+	struct rep_strset dirs;   /* its directories, without the '/' */
+	int64_t files, bytes, ndirs, max_dirs;
+	struct rep_fold fold;
+};
+
+static _Noreturn void form_die(struct reading *r, const char *path, const char *what)
 {
-	if (s->n == s->cap) {
-		s->cap = s->cap ? 2 * s->cap : 32;
-		s->e = rep_xrealloc(s->e, s->cap * sizeof *s->e);
-	}
-	memset(&s->e[s->n], 0, sizeof *s->e);
-	s->e[s->n].path = rep_xstrdup(rel);
-	s->e[s->n].type = type;
-	s->n++;
+	char *shown = rep_visible(path, strlen(path));
+	rep_die("%s: %s: %s (not in the form rep-tar writes)", r->label, shown, what);
 }
 
-/* No more files and bytes than the manifest lists, so that a bomb (or
- * any archive that lies) stops at once rather than once all is read. */
-static void within_manifest(const struct app_seen *s, struct archive_entry *ae,
-    const char *label, const char *path)
+/* The application read so far is complete: compared with its row. */
+static void end_app(struct reading *r)
 {
-	if ((int64_t)s->n >= s->want.files)
-		rep_die("%s: %s: more files than %s lists for %s", label, path, MANIFEST, s->want.name);
-	if (archive_entry_filetype(ae) == AE_IFREG && (archive_entry_size(ae) < 0 ||
-	    archive_entry_size(ae) > s->want.bytes - s->bytes))
-		rep_die("%s: %s: more bytes than %s lists for %s", label, path, MANIFEST, s->want.name);
+	struct rep_manifest_app *s = r->app;
+	struct rep_sum sum;
+
+	if (!s)
+		return;
+	rep_fold_end(&r->fold, &sum);
+	if (r->ndirs != s->dirs && s->dirs >= 0)
+		rep_die("%s: %s: %lld directories, %lld in %s", r->label, s->app.name,
+		    (long long)r->ndirs, (long long)s->dirs, MANIFEST);
+	if (r->hash && (sum.files != s->app.files || sum.bytes != s->app.bytes ||
+	    strcmp(sum.checksum, s->app.checksum) != 0))
+		rep_die("%s: %s: content does not match the manifest", r->label, s->app.name);
+	if (r->files != s->app.files || r->bytes != s->app.bytes)
+		rep_die("%s: %s: content does not match the manifest", r->label, s->app.name);
+	rep_strset_free(&r->dirs);
+	free(r->last);
+	r->last = NULL;
+	r->app = NULL;
 }
 
-/* One entry, refused unless it is safe and in the manifest, then (if
- * disk) written: nothing reaches the disk before it has been checked. */
-static void check_entry(struct archive *a, struct archive_entry *ae, struct unpack *u,
-    int hash, const char *label, struct rep_manifest *m)
+/* The entry libarchive returned is the one the form check passed, with
+ * the same type, mode and size. Its path and link target are taken from
+ * the headers as they are: libarchive converts pax names to the locale's
+ * charset, normalising decomposed UTF-8 to NFC, where GNU tar keeps the
+ * bytes; the check, the checksum and the unpacking all use these. */
+static void same_view(struct reading *r, struct archive_entry *ae, struct rep_form_entry *fe)
 {
 	const char *path = archive_entry_pathname(ae);
-	char name[REP_NAME_MAX + 1];
 	int type = (int)archive_entry_filetype(ae);
 
-	if (!path || bad_path(path))
-		rep_die("%s: %s: unsafe path", label, path ? path : "(none)");
+	if (!rep_form_next(r->s->form, fe))
+		form_die(r, path ? path : "(none)", "an entry read two ways");
+	int ftype = fe->type == '0' ? AE_IFREG : fe->type == '5' ? AE_IFDIR : AE_IFLNK;
+	if (type != ftype || (int)archive_entry_perm(ae) != fe->mode || archive_entry_hardlink(ae) ||
+	    archive_entry_size(ae) != (fe->type == '0' ? fe->size : 0) ||
+	    (fe->link != NULL) != (archive_entry_symlink(ae) != NULL))
+		form_die(r, fe->path, "an entry read two ways");
+	archive_entry_copy_pathname(ae, fe->path);
+	if (fe->link)
+		archive_entry_copy_symlink(ae, fe->link);
+}
+
+/* No more files, bytes and directories than the manifest lists, so that
+ * a bomb (or any archive that lies) stops at once. */
+static void within_manifest(struct reading *r, int type, int64_t size, const char *path)
+{
+	const struct rep_manifest_app *s = r->app;
+
+	if (type == AE_IFDIR) {
+		if (++r->ndirs > r->max_dirs)
+			rep_die("%s: %s: more directories than %s lists for %s", r->label, path,
+			    MANIFEST, s->app.name);
+		return;
+	}
+	if (++r->files > s->app.files)
+		rep_die("%s: %s: more files than %s lists for %s", r->label, path, MANIFEST, s->app.name);
+	if (type == AE_IFREG && (size < 0 || size > s->app.bytes - r->bytes))
+		rep_die("%s: %s: more bytes than %s lists for %s", r->label, path, MANIFEST, s->app.name);
+	if (type == AE_IFREG)
+		r->bytes += size;
+}
+
+/* The directory of an application, which opens it: the next in name
+ * order, listed in the manifest to be added. */
+static void begin_app(struct reading *r, const char *name, const char *path, int type,
+    const struct rep_form_entry *fe)
+{
+	long i = rep_strset_find(&r->m->apps, name);
+	if (i < 0)
+		rep_die("%s: %s: application not in the manifest", r->label, path);
+	if (r->last_app[0] && strcmp(name, r->last_app) <= 0)
+		form_die(r, path, "out of order");
+	end_app(r);
+	struct rep_manifest_app *s = r->m->apps.val[i];
+	if (s->remove)
+		rep_die("%s: %s: %s marks %s as removed", r->label, path, MANIFEST, name);
+	if (type != AE_IFDIR || path[strlen(TOP) + 1 + strlen(name)] != '/' ||
+	    path[strlen(TOP) + 2 + strlen(name)])
+		form_die(r, path, "before the directory of its application");
+	if (s->offset >= 0 && s->offset != fe->offset)
+		rep_die("%s: %s: at offset %lld, not %lld as %s says", r->label, path,
+		    (long long)fe->offset, (long long)s->offset, MANIFEST);
+	snprintf(r->last_app, sizeof r->last_app, "%s", name);
+	s->seen = 1;
+	r->app = s;
+	r->files = r->bytes = r->ndirs = 0;
+	/* a version 1 manifest does not count directories: as many as an
+	 * application of that many files could sensibly have */
+	r->max_dirs = s->dirs >= 0 ? s->dirs : 2 * s->app.files + 256;
+	rep_fold_init(&r->fold);
+}
+
+/* One entry, refused unless it is safe, in its place and in the
+ * manifest, then (if unpacking) written: nothing reaches the disk
+ * before it has been checked. */
+static void check_entry(struct reading *r, struct archive_entry *ae)
+{
+	struct rep_form_entry fe;
+	same_view(r, ae, &fe);
+	const char *path = fe.path, *label = r->label;
+	char name[REP_NAME_MAX + 1];
+	int type = (int)archive_entry_filetype(ae);
+	struct unpack *u = r->u;
+
+	/* past this, path has no control byte to show escaped */
+	if (bad_path(path))
+		rep_die("%s: %s: unsafe path", label, rep_visible(path, strlen(path)));
 	if (long_name(path))
 		rep_die("%s: %s: file name too long", label, path);
-	if (archive_entry_hardlink(ae))
-		rep_die("%s: %s: hard links are not allowed", label, path);
-	if (type != AE_IFDIR && type != AE_IFREG && type != AE_IFLNK)
-		rep_die("%s: %s: not a regular file, directory or symlink", label, path);
 	size_t top = strlen(TOP);
 	if (strncmp(path, TOP, top) != 0 || (path[top] != '/' && path[top] != 0))
 		rep_die("%s: %s: outside %s/", label, path, TOP);
 	const char *p = path + top + (path[top] == '/');
 	size_t n = strcspn(p, "/");
-	if (n == 0) {
-		if (type != AE_IFDIR)
-			rep_die("%s: %s: not a directory", label, path);
+	if (++r->entries == 2) {
+		if (n != 0 || type != AE_IFDIR)
+			form_die(r, path, "not " TOP "/ after " MANIFEST);
 		disk_entry(u, NULL, ae, NULL);
+		rep_form_entry_free(&fe);
 		return;
 	}
+	if (n == 0)
+		form_die(r, path, TOP "/ twice");
 	snprintf(name, sizeof name, "%.*s", (int)(n > REP_NAME_MAX ? REP_NAME_MAX + 1 : n), p);
-	long i = rep_strset_find(&m->apps, name);
-	if (n > REP_NAME_MAX || i < 0)
+	if (n > REP_NAME_MAX || !rep_name_valid(name))
 		rep_die("%s: %s: application not in the manifest", label, path);
-	struct app_seen *s = m->apps.val[i];
 	const char *rel = p + n + (p[n] == '/');
-	if (!*rel) {
-		if (type != AE_IFDIR)
-			rep_die("%s: %s: not a directory", label, path);
+	if (!r->app || strcmp(r->app->app.name, name) != 0 || !*rel) {
+		begin_app(r, name, path, type, &fe);
+		archive_entry_set_perm(ae, 0755);
 		disk_entry(u, NULL, ae, NULL);
+		rep_form_entry_free(&fe);
 		return;
+	}
+	if (type == AE_IFLNK) {
+		if (!rep_link_inside(rel, fe.link))
+			rep_die("%s: %s: symlink points outside its application", label, path);
+		if (strlen(fe.link) >= PATH_MAX)
+			rep_die("%s: %s: symlink target too long", label, path);
 	}
 	char *key = rep_xstrdup(rel);
 	size_t len = strlen(key);
 	if (key[len - 1] == '/')
 		key[len - 1] = 0;
-	/* One tree: an entry's parents are directories, and each path is
-	 * one entry. Unpacking, which overwrites nothing, would otherwise
-	 * fail half-way, or skip an entry and leave another tree. */
-	for (char *slash = key; (slash = strchr(slash, '/')); *slash++ = '/') {
-		*slash = 0;
-		if (rep_strset_find(&s->links, key) >= 0)
-			rep_die("%s: %s: path goes through a symlink", label, path);
-		if (rep_strset_add(&s->dirs, key, NULL) && rep_strset_find(&s->paths, key) >= 0)
-			rep_die("%s: %s: path goes through a file", label, path);
-	}
-	if (!rep_strset_add(&s->paths, key, NULL))
+	/* One tree, in rep-tar's order: each path after the one before, so
+	 * none twice, and below a directory listed before it. */
+	if (r->last && strcmp(key, r->last) == 0)
 		rep_die("%s: %s: entry twice", label, path);
-	if (type == AE_IFDIR)
-		rep_strset_add(&s->dirs, key, NULL);
-	else if (rep_strset_find(&s->dirs, key) >= 0)
-		rep_die("%s: %s: not a directory, but entries lie below it", label, path);
-	if (type == AE_IFLNK)
-		rep_strset_add(&s->links, key, NULL);
-	free(key);
+	if (r->last && strcmp(key, r->last) < 0)
+		form_die(r, path, "out of order");
+	char *slash = strrchr(key, '/');
+	if (slash) {
+		*slash = 0;
+		if (rep_strset_find(&r->dirs, key) < 0)
+			form_die(r, path, "below no directory of the archive");
+		*slash = '/';
+	}
+	free(r->last);
+	r->last = key;
 	if (type == AE_IFDIR) {
+		within_manifest(r, type, 0, path);
+		rep_strset_add(&r->dirs, key, NULL);
+		archive_entry_set_perm(ae, 0755);
 		disk_entry(u, name, ae, rel);
+		rep_form_entry_free(&fe);
 		return;
 	}
+	struct rep_entry e = { 0 };
 	if (type == AE_IFLNK) {
-		const char *target = archive_entry_symlink(ae);
-		if (!target || !rep_link_inside(rel, target))
-			rep_die("%s: %s: symlink points outside its application", label, path);
-		if (strlen(target) >= PATH_MAX)
-			rep_die("%s: %s: symlink target too long", label, path);
-		if (rel[strlen(rel) - 1] == '/')   /* unpacked, it would lose the '/' */
-			rep_die("%s: %s: not a directory", label, path);
-		within_manifest(s, ae, label, path);
-		add_seen(s, rel, 'l');
-		struct rep_entry *e = &s->e[s->n - 1];
+		const char *target = fe.link;
+		within_manifest(r, type, 0, path);
 		struct sha256_ctx c;
 		sha256_init(&c);
 		sha256_update(&c, strlen(target), (const uint8_t *)target);
-		sha256_digest(&c, sizeof e->digest, e->digest);
+		sha256_digest(&c, sizeof e.digest, e.digest);
+		rep_fold_add(&r->fold, 'l', key, e.digest, 0);
 		disk_entry(u, name, ae, rel);
+		rep_form_entry_free(&fe);
 		return;
 	}
-	within_manifest(s, ae, label, path);
-	add_seen(s, rel, archive_entry_perm(ae) & 0100 ? 'x' : 'f');
-	struct rep_entry *e = &s->e[s->n - 1];
+	within_manifest(r, type, fe.size, path);
+	int exec = fe.mode & 0100;
+	archive_entry_set_perm(ae, exec ? 0755 : 0644);
 	struct archive *w = NULL;
 	char *shown = rep_xstrdup(path);
 	if (u) {
 		w = writer_for(u, name, ae, rel);
 		disk_check(w, archive_write_header(w, ae), label, shown);
 	}
-	hash_data(a, w, hash, label, shown, e);
-	s->bytes += e->size;
+	hash_data(r->a, w, r->hash, label, shown, &e);
+	if (e.size != fe.size)
+		rep_die("%s: %s: %lld bytes of data, %lld in its header", label, shown,
+		    (long long)e.size, (long long)fe.size);
+	rep_fold_add(&r->fold, exec ? 'x' : 'f', r->last, e.digest, e.size);
 	free(shown);
-}
-
-static int by_path(const void *a, const void *b)
-{
-	return strcmp(((const struct rep_entry *)a)->path, ((const struct rep_entry *)b)->path);
-}
-
-static void free_seen(struct app_seen *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->e[i].path);
-	free(s->e);
-	s->e = NULL;
-	s->n = s->cap = 0;
-	rep_strset_free(&s->paths);
-	rep_strset_free(&s->links);
-	rep_strset_free(&s->dirs);
+	rep_form_entry_free(&fe);
 }
 
 void rep_manifest_free(struct rep_manifest *m)
 {
-	for (size_t i = 0; i < m->apps.n; i++)
-		free_seen(m->apps.val[i]);
-	rep_strset_free(&m->apps);
+	rep_strset_free(&m->apps);   /* and the records, its values */
 	memset(m, 0, sizeof *m);
 }
 
-static void compare(const char *label, struct app_seen *s)
-{
-	struct rep_fold f;
-	struct rep_sum sum;
-
-	if (s->n)
-		qsort(s->e, s->n, sizeof *s->e, by_path);
-	rep_fold_init(&f);
-	for (size_t i = 0; i < s->n; i++)   /* no path twice: check_entry() */
-		rep_fold_add(&f, s->e[i].type, s->e[i].path, s->e[i].digest, s->e[i].size);
-	free_seen(s);
-	rep_fold_end(&f, &sum);
-	if (sum.files != s->want.files || sum.bytes != s->want.bytes ||
-	    strcmp(sum.checksum, s->want.checksum) != 0)
-		rep_die("%s: %s: content does not match the manifest", label, s->want.name);
-}
-
-static void read_manifest(struct archive *a, struct archive_entry *ae, struct unpack *u,
-    const char *path, struct rep_manifest *m)
+static void read_manifest(struct reading *r, struct archive_entry *ae)
 {
 	struct sha256_ctx c;
+	struct rep_form_entry fe;
+	struct rep_manifest *m = r->m;
 	int64_t size = archive_entry_size(ae);
+	const char *path = r->label;
 
-	if (strcmp(archive_entry_pathname(ae), MANIFEST) != 0 || archive_entry_filetype(ae) != AE_IFREG)
+	same_view(r, ae, &fe);
+	if (strcmp(fe.path, MANIFEST) != 0 || fe.type != '0' || fe.mode != 0644)
 		rep_die("%s: first entry is not %s", path, MANIFEST);
-	char *text = read_whole(a, path, size);
+	rep_form_entry_free(&fe);
+	r->entries = 1;
+	char *text = read_whole(r->a, path, size);
 	sha256_init(&c);
 	sha256_update(&c, (size_t)size, (const uint8_t *)text);
 	sha256_hex(&c, m->manifest_sha256);
-	if (u) {
-		struct archive *w = u->outer;
+	if (r->u) {
+		struct archive *w = r->u->outer;
 		disk_check(w, archive_write_header(w, ae), path, MANIFEST);
 		if (size && archive_write_data(w, text, (size_t)size) != (la_ssize_t)size)
 			disk_check(w, ARCHIVE_FATAL, path, MANIFEST);
@@ -944,19 +1083,27 @@ static void read_manifest(struct archive *a, struct archive_entry *ae, struct un
 }
 
 /* Reads an archive, every entry checked before it is written to disk (if
- * disk); with hash, every application against its manifest as well. */
+ * u); with hash, every application against its manifest as well. */
 static void read_archive(const char *path, const struct rep_feed *feed, struct unpack *u, int hash,
     struct rep_manifest *m)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *ae;
 	struct source s;
+	struct reading r = { .label = path, .a = a, .u = u, .hash = hash, .m = m, .s = &s };
 	int rc;
 
 	if (!a)
 		rep_die("out of memory");
 	FUZZ_LEFT(a, a);
 	memset(m, 0, sizeof *m);
+	/* pax paths are UTF-8, or binary (hdrcharset): libarchive converts
+	 * them to the locale's charset, which in the C locale fails for any
+	 * non-ASCII name; in C.UTF-8 the bytes stay as they are */
+	static locale_t utf8;
+	if (!utf8 && !(utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0)))
+		rep_die("the C.UTF-8 locale is missing");
+	locale_t was = uselocale(utf8);
 	source_open(&s, path, feed);
 	if (u && fchdir(u->top) < 0)
 		rep_die_errno("%s", path);
@@ -968,42 +1115,40 @@ static void read_archive(const char *path, const struct rep_feed *feed, struct u
 		rep_die("%s: %s", path, rc == ARCHIVE_EOF ? "empty archive" : read_error(a));
 	if ((archive_format(a) & ARCHIVE_FORMAT_BASE_MASK) != ARCHIVE_FORMAT_TAR)
 		rep_die("%s: not a gzip-compressed tar archive", path);
-	read_manifest(a, ae, u, path, m);
+	read_manifest(&r, ae);
 	while ((rc = archive_read_next_header(a, &ae)) == ARCHIVE_OK)
-		check_entry(a, ae, u, hash, path, m);
+		check_entry(&r, ae);
 	if (rc != ARCHIVE_EOF)
 		rep_die("%s: %s", path, read_error(a));
-	/* After the tar's end: zero padding to the end of the gzip data, and
-	 * nothing else (tar would not unpack it, so it was never checked).
-	 * First what libarchive read ahead and left, at the end of the last
-	 * buffer handed out (it reads ahead no more than one record). */
+	if (r.entries < 2)
+		rep_die("%s: no %s/ after %s (not in the form rep-tar writes)", path, TOP, MANIFEST);
+	end_app(&r);
+	/* After the tar's end: zero blocks to the end of the gzip data, and
+	 * nothing else (tar would not unpack it, so it was never checked);
+	 * the form check sees every byte. */
 	const void *rest;
 	la_ssize_t n;
-	int64_t padding = s.delivered - archive_filter_bytes(a, 0);
-	if (s.last) {
-		if (padding < 0 || (size_t)padding > s.len)
-			rep_die("%s: cannot tell where the archive ends", path);
-		const unsigned char *tail = s.last + s.len - padding;
-		for (int64_t i = 0; i < padding; i++)
-			if (tail[i])
-				rep_die("%s: data after the end of the archive", path);
-	}
-	while ((n = source_read(a, &s, &rest)) > 0) {
-		for (la_ssize_t i = 0; i < n; i++)
-			if (((const unsigned char *)rest)[i])
-				rep_die("%s: data after the end of the archive", path);
+	int64_t padding = 0;
+	while ((n = source_read(a, &s, &rest)) > 0)
 		if ((padding += n) > 1024 * 1024)
 			rep_die("%s: more than 1 MiB of padding after the end of the archive", path);
+	if (rep_form_end(s.form) < 0)
+		rep_die("%s: %s", path, s.form->err);
+	if (s.form->n) {
+		struct rep_form_entry fe;
+		rep_form_next(s.form, &fe);
+		form_die(&r, fe.path, "an entry read two ways");
 	}
 	archive_read_free(a);
 	source_close(&s, m->sha256);
+	uselocale(was);
 	FUZZ_LEFT(a, NULL);
 	FUZZ_LEFT(g, NULL);
-	for (size_t i = 0; i < m->apps.n; i++)
-		if (hash)
-			compare(path, m->apps.val[i]);
-		else
-			free_seen(m->apps.val[i]);
+	for (size_t i = 0; i < m->apps.n; i++) {
+		struct rep_manifest_app *app = m->apps.val[i];
+		if (!app->seen && !app->remove)
+			rep_die("%s: %s: listed in %s, not in the archive", path, app->app.name, MANIFEST);
+	}
 }
 
 /* Checks an archive against its manifest, filling m. Dies on the first

@@ -262,13 +262,57 @@ void rep_tar_file(struct rep_tar *t, const char *path, int exec, int64_t size, i
 void rep_tar_data(struct rep_tar *t, const void *buf, size_t n);
 int64_t rep_tar_close(struct rep_tar *t);
 int rep_link_inside(const char *rel, const char *target);
+/* form.c: the form of rep's tar stream, checked on its bytes before the
+ * archive reader's view of them counts */
+struct rep_form_entry {
+	char *path, *link;         /* as its headers say; link for a symlink */
+	int type;                  /* '0' file, '5' directory, '2' symlink */
+	int mode;
+	int64_t size, mtime;
+	int64_t offset;            /* of its first header in the tar stream */
+};
+struct rep_form {
+	int state, failed, in_pax, pax_keys;
+	unsigned char block[512];
+	size_t have;               /* bytes of block so far */
+	int64_t pos;               /* bytes of the stream fed */
+	int64_t left, pad;         /* of the data being skipped, then its padding */
+	int64_t zeros;             /* zero bytes at the end */
+	unsigned char *pax;        /* the records of a pax header */
+	size_t paxlen;
+	int64_t pax_offset, pax_size;
+	char *pax_path, *pax_link;
+	struct rep_form_entry *q;  /* entries seen, not yet taken */
+	size_t head, n, cap;
+	char name[512];            /* of the header at hand, for messages */
+	char err[2560];            /* why the stream was refused */
+};
+int rep_form_feed(struct rep_form *f, const void *buf, size_t n);
+int rep_form_end(struct rep_form *f);
+int rep_form_next(struct rep_form *f, struct rep_form_entry *e);
+void rep_form_entry_free(struct rep_form_entry *e);
+void rep_form_free(struct rep_form *f);
+
+/* A MANIFEST's record: version 1 has no dirs (-1), state or offset. */
+struct rep_manifest_app {
+	struct rep_app app;        /* first: a pointer to it is a struct rep_app */
+	int64_t dirs;              /* directories below its own, or -1 */
+	int64_t offset;            /* of its directory's header in the tar, or -1 */
+	int remove;                /* a removal row: no entries in the archive */
+	int seen;                  /* its directory was read */
+};
+#define REP_MANIFEST_MAX (16 * 1024 * 1024)  /* bytes of a MANIFEST */
+#define REP_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define REP_MANIFEST_APPS 100000             /* records of a MANIFEST */
 struct rep_manifest {
-	struct rep_strset apps;    /* name -> struct rep_app *, in manifest order */
+	struct rep_strset apps;    /* name -> struct rep_manifest_app *, in order */
+	int version;               /* of the MANIFEST: 1 or 2 */
 	int64_t files;             /* files and symlinks of all applications */
 	char sha256[65];           /* of the archive file, as it was read */
 	char manifest_sha256[65];  /* of its MANIFEST */
 };
 void rep_archive_check(const char *path, struct rep_manifest *m);
+void rep_manifest_print(FILE *fp, const struct rep_manifest *m);
 void rep_archive_unpack(const char *path, int dirfd, const struct rep_manifest *checked);
 /* An archive read and inflated once for several stagings: the two pipes
  * between the reader (rep_archive_tee) and one staging, the tar stream

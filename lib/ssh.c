@@ -599,10 +599,15 @@ static int ssh_stage(struct rep_target *t, const struct rep_stage_src *src, cons
 	char line[512];
 	struct stat st;
 	struct rep_reply r;
-	int fd = open(src->path, O_RDONLY | O_CLOEXEC);
+	/* the file checked may have been swapped for a FIFO since: refused,
+	 * not waited on (another file's bytes the far side refuses by their
+	 * SHA-256) */
+	int fd = open(src->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 
-	if (fd < 0 || fstat(fd, &st) < 0)
+	if (fd < 0 || fstat(fd, &st) < 0 || fcntl(fd, F_SETFL, 0) < 0)
 		rep_die_errno("%s", src->path);
+	if (!S_ISREG(st.st_mode))
+		rep_die("%s: not a regular file", src->path);
 	snprintf(line, sizeof line, "stage %s %s %lld %s %lld\n", release, m->sha256,
 	    (long long)st.st_size, m->manifest_sha256, (long long)m->files);
 	int rc = call(t, line, src->path, fd, st.st_size, &r);

@@ -76,7 +76,7 @@ def entry(path, kind, arg=None):
     if kind == 'h':
         ti.type, ti.linkname = tarfile.LNKTYPE, arg
     elif kind == 'l':
-        ti.type, ti.linkname = tarfile.SYMTYPE, arg
+        ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, arg, 0o777
     elif kind == 'c':
         ti.type, ti.devmajor, ti.devminor = tarfile.CHRTYPE, 1, 3
     return ti, None
@@ -112,7 +112,7 @@ put('dotdot', gz(tar([entry('rep_applications/app-a/../../x', 'f', b'evil\n')]))
 put('absolute', gz(tar([entry('/tmp/rep-evil', 'f', b'evil\n')])))
 put('hardlink', gz(tar([entry('rep_applications/app-a/hard', 'h', 'rep_applications/app-a/README')])))
 put('device', gz(tar([entry('rep_applications/app-a/null', 'c')])))
-put('symlink', gz(tar([entry('rep_applications/app-a/out', 'l', '../../../etc')])))
+put('symlink', gz(tar(swap=entry('rep_applications/app-a/start', 'l', '../../../etc'))))
 put('through', gz(tar([entry('rep_applications/app-a/start/x', 'f', b'evil\n')])))
 put('manifestname', with_manifest(manifest.replace(b'app-b\t', b'../x\t')))
 put('manifestcrlf', with_manifest(manifest.replace(b'\n', b'\r\n')))
@@ -531,11 +531,11 @@ in_full_fs() {
 		[padding]='more than 1 MiB of padding after the end of the archive'
 		[dotdot]='rep_applications/app-a/../../x: unsafe path'
 		[absolute]='/tmp/rep-evil: unsafe path'
-		[hardlink]='rep_applications/app-a/hard: hard links are not allowed'
-		[device]='rep_applications/app-a/null: not a regular file, directory or symlink'
-		[symlink]='rep_applications/app-a/out: symlink points outside its application'
-		[through]='rep_applications/app-a/start/x: path goes through a symlink'
-		[manifestname]='MANIFEST:2: not a manifest record'
+		[hardlink]='rep_applications/app-a/hard: a hard link (not in the form rep-tar writes)'
+		[device]='rep_applications/app-a/null: a character device (not in the form rep-tar writes)'
+		[symlink]='rep_applications/app-a/start: symlink points outside its application'
+		[through]='rep_applications/app-a/start/x: out of order (not in the form rep-tar writes)'
+		[manifestname]='MANIFEST:3: not a manifest record'
 		[manifestcrlf]='MANIFEST:1: not a manifest record'
 	)
 	mkdir "$HOSTILE" # a directory by an archive's name

@@ -6,6 +6,8 @@
 
 load helper
 
+FORM='(not in the form rep-tar writes)'
+
 bats_require_minimum_version 1.5.0
 
 # mkarchive OUT MANIFEST-TEXT: a tar.gz holding MANIFEST and one empty
@@ -64,7 +66,8 @@ refused() {
 }
 
 # linkarchive OUT PATH TARGET: a rep archive of one application, app-a,
-# holding one symlink at rep_applications/app-a/PATH pointing to TARGET,
+# holding one symlink at rep_applications/app-a/PATH pointing to TARGET
+# (below the directory sub/ if PATH begins with it),
 # with the manifest record that matches it (rep(7)'s checksum of the tree).
 linkarchive() {
 	"$PYTHON" - "$@" <<'PY'
@@ -77,12 +80,15 @@ with tarfile.open(fileobj=buf, mode='w', format=tarfile.PAX_FORMAT) as t:
     ti = tarfile.TarInfo('MANIFEST')
     ti.size = len(manifest)
     t.addfile(ti, io.BytesIO(manifest))
-    for d in ('rep_applications/', 'rep_applications/app-a/'):
+    dirs = ['rep_applications/', 'rep_applications/app-a/']
+    if path.startswith('sub/'):
+        dirs.append('rep_applications/app-a/sub/')
+    for d in dirs:
         ti = tarfile.TarInfo(d)
         ti.type, ti.mode = tarfile.DIRTYPE, 0o755
         t.addfile(ti)
     ti = tarfile.TarInfo('rep_applications/app-a/' + path)
-    ti.type, ti.linkname = tarfile.SYMTYPE, target
+    ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, target, 0o777
     t.addfile(ti)
 open(out, 'wb').write(gzip.compress(buf.getvalue(), mtime=0))
 PY
@@ -127,7 +133,7 @@ pushed_nowhere() {
 
 @test "a symlink named with a trailing / is as deep as without it: points outside (was: one level deeper)" {
 	linkarchive rep_applications_20200101_000000.tar.gz l/ ..
-	pushed_nowhere rep_applications_20200101_000000.tar.gz 'rep_applications/app-a/l/: symlink points outside its application'
+	pushed_nowhere rep_applications_20200101_000000.tar.gz "rep_applications/app-a/l/: a non-directory name with a trailing '/' $FORM"
 }
 
 @test "a name longer than 255 bytes is refused by the check: file name too long (was: passed, then failed half-way through unpacking)" {
@@ -194,33 +200,66 @@ twice() {
 	twice rep_applications_20200101_000003.tar.gz 'rep_applications/app-a/d/: entry twice' d:d d:d/
 }
 
-@test "an entry's parents are directories: path goes through a file, not a directory but entries lie below it (was: passed, then unpacking failed)" {
-	twice rep_applications_20200101_000000.tar.gz 'rep_applications/app-a/x/y/: path goes through a file' f:x:hi d:x/y/
-	twice rep_applications_20200101_000001.tar.gz 'rep_applications/app-a/x: not a directory, but entries lie below it' d:x/y/ f:x:hi
-	twice rep_applications_20200101_000002.tar.gz 'rep_applications/app-a/x: not a directory, but entries lie below it' d:x/y/ l:x:y
+@test "an entry's parents are directories listed before it: below no directory of the archive (was: passed, then unpacking failed)" {
+	twice rep_applications_20200101_000000.tar.gz "rep_applications/app-a/x/y/: below no directory of the archive $FORM" f:x:hi d:x/y/
+	twice rep_applications_20200101_000001.tar.gz "rep_applications/app-a/x/y/: below no directory of the archive $FORM" d:x/y/ f:x:hi
+	twice rep_applications_20200101_000002.tar.gz "rep_applications/app-a/x/y/: below no directory of the archive $FORM" d:x/y/ l:x:y
 }
 
-@test "the control: a directory entry after the entries below it passes and is pushed" {
+@test "a directory entry after the entries below it is refused: below no directory of the archive (was: passed, issue 16)" {
 	local line manifest
 	line="f $(printf hi | sha256sum | cut -d' ' -f1) x/y/z"
 	manifest="app-a${TAB}1${TAB}2${TAB}$(printf '%s\n' "$line" | sha256sum | cut -d' ' -f1)"$'\n'
 	pytar rep_applications_20200101_000000.tar.gz "f:MANIFEST:$manifest" \
 		d:rep_applications/ d:rep_applications/app-a/ f:rep_applications/app-a/x/y/z:hi \
 		d:rep_applications/app-a/x/y/ d:rep_applications/app-a/x/
-	run --separate-stderr rep-tar -t rep_applications_20200101_000000.tar.gz </dev/null
-	assert_success
-	assert_output "${manifest%$'\n'}"
-	refute_stderr
-	mkdir target
-	run --separate-stderr rep-push -q target <<<rep_applications_20200101_000000.tar.gz
-	assert_success
-	assert_output "app-a${TAB}rep_applications_20200101_000000${TAB}target"
-	refute_stderr
-	assert_equal "$(cat target/current/rep_applications/app-a/x/y/z)" hi
+	pushed_nowhere rep_applications_20200101_000000.tar.gz "rep_applications/app-a/x/y/z: below no directory of the archive $FORM"
 }
 
-@test "a symlink named with a trailing / is refused: not a directory (was: passed, and an entry below it too, then unpacking failed)" {
+@test "a symlink named with a trailing / is refused (was: passed, and an entry below it too, then unpacking failed)" {
 	linkarchive rep_applications_20200101_000000.tar.gz l/ sub
-	pushed_nowhere rep_applications_20200101_000000.tar.gz 'rep_applications/app-a/l/: not a directory'
-	twice rep_applications_20200101_000001.tar.gz 'rep_applications/app-a/l/: not a directory' l:l/:sub f:l/x:hi
+	pushed_nowhere rep_applications_20200101_000000.tar.gz "rep_applications/app-a/l/: a non-directory name with a trailing '/' $FORM"
+	twice rep_applications_20200101_000001.tar.gz "rep_applications/app-a/l/: a non-directory name with a trailing '/' $FORM" l:l/:sub f:l/x:hi
+}
+
+# What fuzz/roundtrip found: rep-tar's own archives the check refused.
+
+@test "a decomposed UTF-8 name (a + U+0301) is packed, checked and deployed with its bytes (was: refused, libarchive made it NFC)" {
+	local nfd=$'a\xcc\x81' nfc=$'\xc3\xa1'
+	mkapp app-a README
+	echo x >"rep_applications/app-a/$nfd"
+	register app-a
+	run --separate-stderr rep-tar -q app-a </dev/null
+	assert_success
+	refute_stderr
+	local a=$output
+	run --separate-stderr rep-tar -t "$a" </dev/null
+	assert_success
+	assert_output --partial "app-a${TAB}2${TAB}"
+	refute_stderr
+	mkdir target
+	run --separate-stderr rep-push -q target <<<"$a"
+	assert_success
+	refute_stderr
+	assert [ -f "target/current/rep_applications/app-a/$nfd" ]
+	assert [ ! -e "target/current/rep_applications/app-a/$nfc" ]
+}
+
+@test "mtimes before 1970 and from 2242 on (base 256 in the header) pass the form check and deploy" {
+	mkapp app-a README old new
+	touch -d '1960-01-01T00:00:00Z' rep_applications/app-a/old
+	touch -d '2250-01-01T00:00:00Z' rep_applications/app-a/new
+	register app-a
+	run --separate-stderr rep-tar -q app-a </dev/null
+	assert_success
+	local a=$output
+	run --separate-stderr rep-tar -t "$a" </dev/null
+	assert_success
+	refute_stderr
+	mkdir target
+	run --separate-stderr rep-push -q target <<<"$a"
+	assert_success
+	refute_stderr
+	assert_equal "$(date -u -r target/current/rep_applications/app-a/old +%Y)" 1960
+	assert_equal "$(date -u -r target/current/rep_applications/app-a/new +%Y)" 2250
 }

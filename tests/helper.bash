@@ -413,7 +413,7 @@ def write(out, specs):
             kind, rest = spec.split(':', 1)
             path, _, arg = rest.partition(':')
             ti = tarfile.TarInfo(path)
-            ti.mode = 0o755 if kind == 'd' else 0o644
+            ti.mode = 0o755 if kind == 'd' else 0o777 if kind == 'l' else 0o644
             data = None
             if kind == 'f':
                 data = arg.encode()
@@ -446,9 +446,51 @@ flip_byte() {
 	printf "\\x$(printf %02x $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
-# rebuild DIR OUT: GNU tar's own archive of an extraction (MANIFEST first).
+# rebuild DIR OUT [PATH...]: an archive of an extraction in DIR, in the form
+# rep-tar writes (MANIFEST, rep_applications/, each application's entries in
+# path order, modes 0644/0755, owner 0), written by python's tarfile: other
+# bytes, the same form; PATH... of DIR are added at the end.
 rebuild() {
-	tar -C "$1" --sort=name --owner=0 --group=0 --numeric-owner -czf "$2" MANIFEST rep_applications
+	"$PYTHON" - "$@" <<'PY'
+import io, os, stat, sys, tarfile
+top, out = sys.argv[1], sys.argv[2]
+
+def walk(rel):
+    found = []
+    def rec(r):
+        for n in os.listdir(os.path.join(top.encode(), r)):
+            p = os.path.join(r, n)
+            found.append(p)
+            if stat.S_ISDIR(os.lstat(os.path.join(top.encode(), p)).st_mode):
+                rec(p)
+    rec(rel)
+    return sorted(found)
+
+with tarfile.open(out, 'w:gz', format=tarfile.PAX_FORMAT) as t:
+    def add(p):
+        full = os.path.join(top.encode(), p)
+        st = os.lstat(full)
+        ti = tarfile.TarInfo(os.fsdecode(p))
+        ti.mtime = int(st.st_mtime)
+        data = None
+        if stat.S_ISDIR(st.st_mode):
+            ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+        elif stat.S_ISLNK(st.st_mode):
+            ti.type, ti.mode, ti.linkname = tarfile.SYMTYPE, 0o777, os.fsdecode(os.readlink(full))
+        else:
+            ti.mode = 0o755 if st.st_mode & 0o100 else 0o644
+            data = open(full, 'rb').read()
+            ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data) if data is not None else None)
+    add(b'MANIFEST')
+    add(b'rep_applications')
+    for app in sorted(os.listdir(os.path.join(top.encode(), b'rep_applications'))):
+        add(os.path.join(b'rep_applications', app))
+        for p in walk(os.path.join(b'rep_applications', app)):
+            add(p)
+    for extra in sorted(sys.argv[3:]):
+        add(extra.encode())
+PY
 }
 
 # push_records RELEASE TARGETS APP...: the records rep-push prints for these
@@ -460,4 +502,41 @@ push_records() {
 		out+="$app$TAB$release$TAB$where"$'\n'
 	done
 	printf '%s' "${out%$'\n'}"
+}
+
+# state DIR: every entry under DIR, with its type, mode and link target.
+state() {
+	find "$1" -printf '%y %m %p %l\n' | LC_ALL=C sort
+}
+
+# snapshot DIR... / assert_unchanged: the state of each DIR before,
+# compared after (rep-push.bats has its own, with times and inodes).
+snapshot() {
+	local d
+	BEFORE=''
+	for d; do
+		BEFORE+=$(state "$d")$'\n'
+	done
+	SNAPPED=("$@")
+}
+
+assert_unchanged() {
+	local d after=''
+	for d in "${SNAPPED[@]}"; do
+		after+=$(state "$d")$'\n'
+	done
+	if [ "$after" != "$BEFORE" ]; then
+		diff <(printf '%s' "$BEFORE") <(printf '%s' "$after") | head -n 20 |
+			batslib_decorate 'a target changed' | fail
+	fi
+}
+
+# assert_live DIR RELEASE: DIR/current is the relative link releases/RELEASE
+# (rep-push.bats has its own, which compares the tree as well).
+assert_live() {
+	if [ ! -L "$1/current" ]; then
+		fail "$1/current is not a symbolic link"
+		return
+	fi
+	assert_equal "$(readlink "$1/current")" "releases/$2"
 }
