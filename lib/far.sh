@@ -12,6 +12,12 @@
 #     switch TO WAS           (- for none)
 #     prune NAME...
 #     manifest NAME
+#     verify NAME [MANIFEST_SHA256]
+#                             releases/NAME checked where it is, as a
+#                             staging checks what it unpacked (modes
+#                             refused, not forced), and its MANIFEST's
+#                             SHA-256 if given: before a rollback
+#                             switches to it
 #
 # Replies go to fd 3, the session's stdout; what the tools print goes to
 # stderr. Every line of a reply begins with a tag:
@@ -360,6 +366,265 @@ tidy() {
 	done
 }
 
+# The modes rep writes: a directory, and a file with the owner-execute
+# bit, 0755; another file 0644. Symbolic, so that setuid, setgid and the
+# sticky bit go too (GNU chmod keeps a directory's for a numeric mode),
+# whatever the umask.
+exe=a-st,u=rwx,go=rx plain=a-st,u=rw,go=r
+
+# force_modes TREE: the modes rep writes, in the tree GNU tar unpacked
+# with the archive's. Directories first, a round at a time: one left
+# unreadable is opened before the next round goes into it; a round that
+# changes nothing ends it, and check_release tells what is left. A file
+# with several links (a hard link: refused) is not touched.
+force_modes() {
+	last=-
+	while :; do
+		round=$(find "$1" -type d ! -perm 755 -print -exec chmod "$exe" {} + -o \
+			-type f -links 1 -perm -100 ! -perm 755 -exec chmod "$exe" {} + -o \
+			-type f -links 1 ! -perm -100 ! -perm 644 -exec chmod "$plain" {} + 2>/dev/null)
+		if [ -z "$round" ] || [ "$round" = "$last" ]; then break; fi
+		last=$round
+	done
+}
+
+# The links given to `sh -c "$links" sh LINK...`, as lines "L LINK", then
+# their targets in the same order as lines "T TARGET": one readlink for
+# all of them where it takes several (GNU), else one for each, else what
+# ls -ld prints after "LINK -> ". A target with a newline breaks the count
+# (check_release refuses it).
+# shellcheck disable=SC2016 # expanded by that sh
+links='printf "L %s\n" "$@"
+if t=$(readlink -- "$@" 2>/dev/null) && [ $(($(printf "%s\n" "$t" | wc -l))) -eq $# ]; then
+	printf "%s\n" "$t"
+else
+	for p; do
+		readlink -- "$p" 2>/dev/null || { u=$(ls -ld -- "$p") && printf "%s\n" "${u#*" $p -> "}"; }
+	done
+fi | sed "s/^/T /"'
+# shellcheck disable=SC2016 # expanded by that sh
+xsums='sha256sum "$@" | sed "s/^/X/"'
+
+# check_release TREE WHERE LINKS: the release at TREE (a path from the
+# private directory we are in) is exactly what its MANIFEST says, or fail
+# with what is not, each message naming a path relative to the release
+# and ending with WHERE ("after unpacking"). Checked:
+#  - every entry a directory, a regular file or a symbolic link, none with
+#    a control character in its name, no regular file with more than
+#    LINKS links (+1 refuses hard links; 0 checks nothing);
+#  - the modes rep writes: 0755 for directories (TREE too), 0755 or 0644
+#    for files, 0644 for MANIFEST; a directory may have the setgid bit,
+#    which changes nothing of what others may do, and which a setgid
+#    releases/ gave the release directory of earlier versions (mkdir -m
+#    755 keeps it);
+#  - TREE holds MANIFEST and rep_applications/ only, rep_applications/ the
+#    directory of each application its MANIFEST adds (version 2: STATE
+#    add; version 1: each) and nothing else;
+#  - for each, the files and symbolic links, the directories below it
+#    (version 2; version 1: at most 2 x FILES + 256) and the checksum of
+#    rep(7), computed from the tree, those of the MANIFEST.
+# One find for the whole tree: it tags each entry by kind, hashes the
+# regular files with sha256sum and reads the links' targets, a process a
+# batch of entries (not one an entry; but one a link where readlink takes
+# only one); awk sorts that out per application. Each link's target goes
+# to a file of its own, l/N, so that one sha256sum hashes them all; each
+# application's checksum lines to c/NAME, hashed the same way. Names
+# with a backslash come out of GNU sha256sum escaped, a line beginning
+# with \; BusyBox's are as they are. No parentheses in the find
+# expressions: BusyBox's find (1.35) never runs an -exec {} + batch made
+# inside them. total: the files and symbolic links.
+check_release() {
+	tree=$1 where=$2
+	e=$(mkdir l c 2>&1) || fail "checking: $(why "$e")"
+	find "$tree" -name '*[[:cntrl:]]*' -prune -exec printf 'C %s\n' {} + -o \
+		-type d ! -perm 755 ! -perm 2755 -exec printf 'N %s\n' {} + -o \
+		-type d -exec printf 'D %s\n' {} + -o \
+		-type l -exec sh -c "$links" sh {} + -o \
+		-type f -links "$3" -exec printf 'H %s\n' {} + -o \
+		-type f ! -perm 755 ! -perm 644 -exec printf 'M %s\n' {} + -o \
+		-type f -perm 755 -exec sh -c "$xsums" sh {} + -o \
+		-type f -exec sha256sum {} + -o \
+		-exec printf 'O %s\n' {} + >walk 2>walk.err
+	found=$?
+	awk -v tree="$tree" -v top="$tree/" -v where="$where" '
+	function bad(m) { print m; if (++nbad > 50) { stop = 1; exit } }
+	function count(s) { return s ~ /^[0-9]+$/ && length(s) <= 18 }
+	function unescape(s,   o, i, c) {
+		o = ""
+		while ((i = index(s, "\\")) > 0) {
+			c = substr(s, i + 1, 1)
+			o = o substr(s, 1, i - 1) (c == "n" ? "\n" : c == "r" ? "\r" : c)
+			s = substr(s, i + 2)
+		}
+		return o s
+	}
+	# where P (an entry of kind K: D, L, F, X) is: its application and its
+	# path in it ("APP/REL"), or "" when it is no entry of an application;
+	# what is not in its place is told
+	function place(p, k,   r, i, a) {
+		if (p == tree) return ""
+		if (substr(p, 1, length(top)) != top) { bad(p ": not in the release " where); return "" }
+		r = substr(p, length(top) + 1)
+		if (r == "MANIFEST") {
+			if (k == "X") bad("MANIFEST: mode other than 0644 " where)
+			else if (k != "F") bad("MANIFEST: not a regular file " where)
+			return ""
+		}
+		if (r == "rep_applications") {
+			if (k == "D") apps = 1
+			else bad("rep_applications: not a directory " where)
+			return ""
+		}
+		if (substr(r, 1, 17) != "rep_applications/") {
+			if (index(r, "/") == 0) bad(r ": not part of a release " where)
+			return ""
+		}
+		r = substr(r, 18)
+		if ((i = index(r, "/")) == 0) {
+			if (!(r in state)) bad("rep_applications/" r ": not in the manifest " where)
+			else if (state[r] != "add") bad("rep_applications/" r ": removed in the manifest, yet there " where)
+			else if (k != "D") bad("rep_applications/" r ": not a directory " where)
+			seen[r] = 1
+			return ""
+		}
+		a = substr(r, 1, i - 1)
+		if (!(a in state) || state[a] != "add") return ""
+		return r
+	}
+	# a regular file: a line of sha256sum
+	function sum(s, k,   esc, h, p, r) {
+		if ((esc = substr(s, 1, 1) == "\\")) s = substr(s, 2)
+		h = substr(s, 1, 64)
+		if (h !~ /^[0-9a-f]+$/ || length(h) != 64 || (substr(s, 65, 2) != "  " && substr(s, 65, 2) != " *")) {
+			bad("sha256sum: unexpected output " where)
+			return
+		}
+		p = substr(s, 67)
+		if (esc) p = unescape(p)
+		if ((r = place(p, k)) == "") return
+		entry(r, (k == "X" ? "x " : "f ") h)
+	}
+	function entry(r, line,   i, a) {
+		i = index(r, "/")
+		a = substr(r, 1, i - 1)
+		files[a]++
+		print a "\t" substr(r, i + 1) "\t" line >"ents"
+	}
+	function rel(p) { return p == tree ? "the release directory" : substr(p, length(top) + 1) }
+	pass == 1 {
+		if (FNR == 1 && substr($0, 1, 14) == "#rep-manifest\t") {
+			if ($0 != "#rep-manifest\t2") { bad("MANIFEST: version " substr($0, 15) ", written by a newer rep-tar"); stop = 1; exit }
+			v = 2
+			next
+		}
+		if ($0 == "" || substr($0, 1, 1) == "#") next
+		n = split($0, f, "\t")
+		if (n != (v == 2 ? 7 : 4) || length(f[1]) > 128 || f[1] !~ /^[A-Za-z0-9_+][A-Za-z0-9._+-]*$/ ||
+		    !count(f[2]) || !count(f[3]) || f[4] !~ /^[0-9a-f]+$/ || length(f[4]) != 64 ||
+		    (v == 2 && (!count(f[5]) || (f[6] != "add" && f[6] != "remove") || (f[7] != "-" && !count(f[7]))))) {
+			bad("MANIFEST: line " FNR ": not a manifest record")
+			stop = 1
+			exit
+		}
+		if (f[1] in state) { bad("MANIFEST: " f[1] " listed twice"); stop = 1; exit }
+		state[f[1]] = v == 2 ? f[6] : "add"
+		if (state[f[1]] == "add") {
+			order[++napps] = f[1]
+			want[f[1]] = f[2] "\t" f[4] "\t" (v == 2 ? f[5] : -1)
+		}
+		next
+	}
+	pass == 2 && (t = substr($0, 1, 1)) == "C" {
+		# the rest of its name may be on the next lines: nothing more is read
+		bad(rel(substr($0, 3)) ": a control character in its name " where)
+		stop = 1
+		exit
+	}
+	pass == 2 {
+		p = substr($0, 3)
+		if (t == "D" || t == "N") {
+			if (t == "N") bad(rel(p) ": mode other than 0755 " where)
+			if ((r = place(p, "D")) != "") dirs[substr(r, 1, index(r, "/") - 1)]++
+		} else if (t == "L") {
+			queue[++nl] = place(p, "L")
+		} else if (t == "T") {
+			if (++nt > nl) { bad("symbolic links: their targets misread " where); stop = 1; exit }
+			if ((r = queue[nt]) != "") {
+				printf "%s", p >("l/" nt)
+				close("l/" nt)
+				print nt "\t" r >"lidx"
+				files[substr(r, 1, index(r, "/") - 1)]++
+			}
+			delete queue[nt]
+		} else if (t == "H") {
+			bad(rel(p) ": a hard link " where)
+		} else if (t == "M") {
+			bad(rel(p) ": mode other than 0644 or 0755 " where)
+		} else if (t == "O") {
+			bad(rel(p) ": not a regular file, directory or symbolic link " where)
+		} else if (t == "X") {
+			sum(substr($0, 2), "X")
+		} else if (t ~ /[0-9a-f\\]/) {
+			sum($0, "F")
+		} else {
+			bad("find: unexpected output " where)
+		}
+	}
+	END {
+		if (stop) exit
+		if (nt != nl) bad("symbolic links: their targets misread " where)
+		if (!apps) bad("rep_applications: missing " where)
+		for (i = 1; i <= napps; i++) {
+			a = order[i]
+			if (!(a in seen)) {
+				bad(a ": missing " where)
+				continue
+			}
+			print a "\t" want[a] "\t" files[a] + 0 "\t" dirs[a] + 0 >"rows"
+		}
+		close("ents")
+		close("rows")
+	}' pass=1 "$tree/MANIFEST" pass=2 walk >errs || fail "checking the release $where: awk failed"
+	if [ -s errs ]; then fail "$(some "$(sort errs)")"; fi
+	[ "$found" -eq 0 ] || fail "checking the release $where: $(first "$(cat walk.err)")"
+	: >>ents
+	: >>rows
+	if [ -s lidx ]; then
+		find l -type f -exec sha256sum {} + >lsums || fail "checking the release $where: sha256sum failed"
+		awk -F "$tab" 'pass == 1 { r[$1] = $2; next }
+		{
+			n = substr($0, 69)
+			i = index(r[n], "/")
+			print substr(r[n], 1, i - 1) "\t" substr(r[n], i + 1) "\tl " substr($0, 1, 64)
+		}' pass=1 lidx pass=2 lsums >>ents || fail "checking the release $where: awk failed"
+	fi
+	# each application's checksum lines in the order of rep(7): its
+	# entries bytewise by path (no byte of a path sorts before the TAB)
+	sort ents | awk -F "$tab" 'pass == 1 { printf "" >("c/" $1); close("c/" $1); next }
+	$1 != a { close("c/" a); a = $1 }
+	{ print $3 " " $2 >("c/" a) }' pass=1 rows pass=2 - ||
+		fail "checking the release $where: awk failed"
+	find c -type f -exec sha256sum {} + >csums || fail "checking the release $where: sha256sum failed"
+	e=$(awk -F "$tab" -v where="$where" '
+	pass == 1 { sum[substr($0, 69)] = substr($0, 1, 64); next }
+	{
+		a = $1
+		if ($5 != $2)
+			print a ": " $5 " files and symlinks " where ", " $2 " in the manifest"
+		if ($4 >= 0 && $6 != $4)
+			print a ": " $6 " directories " where ", " $4 " in the manifest"
+		if ($4 < 0 && $6 > 2 * $2 + 256)
+			print a ": " $6 " directories " where ", more than a version 1 manifest allows (2 x files + 256)"
+		if (sum[a] != $3)
+			print a ": content differs " where
+		total += $5
+	}
+	END { print "=" total + 0 }' pass=1 csums pass=2 rows) || fail "checking the release $where: awk failed"
+	total=${e##*=}
+	e=${e%=*}
+	if [ -n "$e" ]; then fail "$(some "${e%"$nl"}")"; fi
+}
+
 # stage: uploaded, checked and unpacked in a staging directory of ours in
 # releases/, then moved to its name beside it (.. of where we are: the
 # releases/ that holds the staging directory, whatever is at that name now)
@@ -382,15 +647,13 @@ stage() {
 	e=$( (cd -P tree && exec tar -xpzf - --no-same-owner) <archive 2>&1) || fail "unpacking: $(first "$e")"
 	rm -f archive
 	tick
+	force_modes tree
 	regular tree/MANIFEST || fail 'no MANIFEST after unpacking'
+	chmod "$plain" tree/MANIFEST || fail 'MANIFEST: cannot set its mode after unpacking'
 	s=$(sha256sum <tree/MANIFEST) || fail 'no MANIFEST after unpacking'
 	[ "${s%% *}" = "$msha" ] || fail 'MANIFEST differs after unpacking'
-	# shellcheck disable=SC2013 # application names are words
-	for name in $(awk -F "$tab" '$1 != "" && substr($1, 1, 1) != "#" { print $1 }' tree/MANIFEST); do
-		[ -d "tree/rep_applications/$name" ] || fail "$name: missing after unpacking"
-	done
-	n=$(find tree/rep_applications '(' -type f -o -type l ')' -exec printf '%.0sx\n' {} + | wc -l)
-	[ "$((n))" -eq "$nfiles" ] || fail "$((n)) files and symlinks after unpacking, $nfiles in the manifest"
+	check_release tree 'after unpacking' +1
+	[ "$total" -eq "$nfiles" ] || fail "$total files and symlinks after unpacking, $nfiles in the manifest"
 	tick
 	mine
 	absent "../$stem" "releases/$stem"
@@ -464,6 +727,26 @@ manifest() {
 	reply ok
 }
 
+# verify NAME [MANIFEST_SHA256]: releases/NAME checked where it is, from
+# a directory of ours beside it (for the temporaries)
+verify() {
+	mine
+	named "$1" || fail "$1: not a release name"
+	in_releases
+	if [ ! -d "$1" ] || [ -h "$1" ]; then fail "releases/$1: no such release"; fi
+	own "$own" "releases/$own"
+	private=$own
+	regular "../$1/MANIFEST" || fail "releases/$1/MANIFEST: no such file"
+	if [ -n "${2:-}" ]; then
+		s=$(sha256sum <"../$1/MANIFEST") || fail "releases/$1/MANIFEST: cannot read"
+		[ "${s%% *}" = "$2" ] || fail "releases/$1/MANIFEST: SHA-256 ${s%% *}, not $2"
+	fi
+	tick_on
+	check_release "../$1" "in releases/$1" 0
+	cleanup
+	reply ok
+}
+
 # serve: one command per line of stdin, each in a subshell (a failure
 # leaves the lock held) and each answered, even one that dies; a
 # command's private directory and ticker go with it, however it ends
@@ -473,7 +756,7 @@ serve() {
 		# shellcheck disable=SC2086 # the arguments are words
 		set -- $args
 		case $cmd in
-		stage | switch | prune | manifest) ;;
+		stage | switch | prune | manifest | verify) ;;
 		*)
 			say "unknown command $cmd"
 			reply error

@@ -644,3 +644,461 @@ slow_shim() {
 	[[ $reply =~ ^\|gone$'\t'$R1$'\n'(\+$'\n'){6,}\.ok$ ]] || fail "not gone, ticks and .ok: $reply"
 	[ ! -e "$D/releases/$R1" ] || fail "releases/$R1 is still there"
 }
+
+# --- what a staging unpacked, verified (issue 16) ---------------------------------------------
+#
+# Archives made here with GNU tar from a tree in src/, whatever it holds
+# (modes, FIFOs, hard links, names), with a MANIFEST written from src/ by
+# rep(7)'s own recipe, so the far side is checked against an independent
+# computation.
+
+# checksum DIR: the rep(7) checksum of the tree at DIR, by its recipe
+checksum() {
+	recompute_checksum "$1"
+}
+
+# row VERSION NAME[:remove]: NAME's manifest record, from src/rep_applications/NAME
+row() {
+	local n=${2%:remove} d=src/rep_applications/${2%:remove} files bytes dirs
+	if [ "$n" != "$2" ]; then
+		printf '%s\t0\t0\t%s\t0\tremove\t-\n' "$n" "$EMPTY_SHA256"
+		return
+	fi
+	files=$(find "$d" -mindepth 1 \( -type f -o -type l \) -printf x | wc -c)
+	bytes=$(find "$d" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+	dirs=$(find "$d" -mindepth 1 -type d -printf x | wc -c)
+	printf '%s\t%s\t%s\t%s' "$n" "$files" "$bytes" "$(untraced checksum "$d")"
+	if [ "$1" = 2 ]; then
+		printf '\t%s\tadd\t-' "$dirs"
+	fi
+	printf '\n'
+}
+
+# manifest VERSION NAME[:remove]...: src/MANIFEST for those applications
+manifest() {
+	local v=$1 n
+	shift
+	{
+		if [ "$v" = 2 ]; then
+			printf '#rep-manifest\t2\n'
+		fi
+		for n; do
+			row "$v" "$n"
+		done
+	} >src/MANIFEST
+}
+
+# archive: src/ as GNU tar packs it (modes, kinds and links as they are)
+# into A, a release's archive; the staging's input in `in`, the release
+# in REL
+archive() {
+	A=$BATS_TEST_TMPDIR/rep_applications_20300101_000000.tar.gz
+	REL=rep_applications_20300101_000000
+	local m files top
+	mapfile -t top < <(cd src && ls -A)
+	tar -czf "$A" -C src --sort=name --owner=0 --group=0 "${top[@]}"
+	m=$(sha src/MANIFEST)
+	files=$(awk -F '\t' '!/^#/ && $6 != "remove" { n += $2 } END { print n + 0 }' src/MANIFEST)
+	{
+		printf 'stage %s %s %s %s %s\n' "$REL" "$(sha "$A")" "$(stat -c %s "$A")" "$m" "$files"
+		cat "$A"
+	} >in
+}
+
+# staged: the session that stages A on D
+staged() {
+	mkdir -p "$D/releases"
+	IN=in run --separate-stderr far lock "$D" me@here now make
+}
+
+# refused MESSAGE...: A staged, refused with those messages, nothing left
+refused() {
+	staged
+	assert_success
+	assert_framed
+	assert_output "$(lines '|current	' .ok + + "${@/#/!}" .error)"
+	assert_equal "$(ls -A "$D/releases")" ''
+	assert_equal "$(ls -A "$D")" releases
+}
+
+# odd_app NAME: src/rep_applications/NAME with names rep must carry
+odd_app() {
+	local d=src/rep_applications/$1
+	mkdir -p "$d/bin" "$d/sub dir/empty" "$d/-dash"
+	echo readme >"$d/README"
+	printf '#!/bin/sh\n' >"$d/bin/run"
+	chmod 755 "$d/bin/run"
+	echo a >"$d/sub dir/a b"
+	echo b >"$d/sub dir/back\\slash"
+	echo c >"$d/-dash/-x"
+	echo d >"$d/sub dir/*star?"
+	echo e >"$d/sub dir/quo'te\"s"
+	echo f >"$d/sub dir/"$'\xff\xfe latin1 \xe9'
+	ln -s ../README "$d/bin/readme"
+	ln -s $'back\\slash \xff' "$d/sub dir/odd link"
+}
+
+@test "stage: version 1 and 2 manifests, names with spaces, backslashes, dashes and bytes that are not UTF-8: verified and in place" {
+	mkdir src
+	odd_app app-a
+	mkdir -p src/rep_applications/app-b
+	manifest 1 app-a app-b
+	archive
+	staged
+	assert_success
+	assert_output "$(lines '|current	' .ok + + + .ok)"
+	refute_stderr
+	diff -r --no-dereference src "$D/releases/$REL"
+	rm -rf "$D"
+	# version 2, with a removal row
+	manifest 2 app-a app-b app-gone:remove
+	archive
+	staged
+	assert_success
+	assert_output "$(lines '|current	' .ok + + + .ok)"
+	refute_stderr
+	diff -r --no-dereference src "$D/releases/$REL"
+	assert_equal "$(ls -A "$D/releases")" "$REL"
+}
+
+@test "stage: the modes rep writes, whatever the archive's and the umask: 0755 directories, 0755 or 0644 files, 0644 MANIFEST" {
+	mkdir -p src/rep_applications/app-a/open src/rep_applications/app-a/shut src/rep_applications/app-a/sgid
+	cd src/rep_applications/app-a
+	echo 1 >private
+	echo 2 >suid
+	echo 3 >world
+	echo 4 >none
+	echo 5 >gexec
+	echo 6 >open/f
+	echo 7 >shut/f
+	ln -s private link
+	chmod 600 private
+	chmod 4755 suid
+	chmod 666 world
+	chmod 000 none
+	chmod 610 gexec
+	chmod 1777 open
+	chmod 700 shut
+	chmod 2775 sgid
+	cd "$BATS_TEST_TMPDIR"
+	manifest 2 app-a
+	chmod 4755 src/MANIFEST
+	chmod 2777 src/rep_applications
+	archive
+	# a setgid releases/: what is made in it is setgid
+	mkdir -p "$D/releases"
+	chmod 2755 "$D/releases"
+	umask 077
+	staged
+	assert_success
+	assert_output "$(lines '|current	' .ok + + + .ok)"
+	refute_stderr
+	assert_equal "$(cd "$D/releases/$REL" && find . ! -type l -printf '%p %m\n' | LC_ALL=C sort)" "$(lines \
+		'. 755' './MANIFEST 644' './rep_applications 755' './rep_applications/app-a 755' \
+		'./rep_applications/app-a/gexec 644' './rep_applications/app-a/none 644' \
+		'./rep_applications/app-a/open 755' './rep_applications/app-a/open/f 644' \
+		'./rep_applications/app-a/private 644' './rep_applications/app-a/sgid 755' \
+		'./rep_applications/app-a/shut 755' './rep_applications/app-a/shut/f 644' \
+		'./rep_applications/app-a/suid 755' './rep_applications/app-a/world 644')"
+	assert_equal "$(readlink "$D/releases/$REL/rep_applications/app-a/link")" private
+}
+
+@test "as a user: directories the archive leaves unreadable (0000 at two depths) are opened, the release verified" {
+	nobody_dir
+	local d=$NOBODY_DIR/t
+	mkdir -p src/rep_applications/app-a/a/b/c
+	echo x >src/rep_applications/app-a/a/b/c/f
+	echo y >src/rep_applications/app-a/a/g
+	manifest 2 app-a
+	chmod 000 src/rep_applications/app-a/a src/rep_applications/app-a/a/b src/rep_applications/app-a/a/g
+	archive
+	mkdir -p "$d/releases"
+	chown -R nobody "$d"
+	cp in "$NOBODY_DIR/in"
+	chmod 644 "$NOBODY_DIR/in"
+	run --separate-stderr runuser -u nobody -- dash -c "$FAR" rep-push lock "$d" me@here now make <"$NOBODY_DIR/in"
+	assert_success
+	assert_output "$(lines '|current	' .ok + + + .ok)"
+	refute_stderr
+	assert_equal "$(cd "$d/releases/$REL/rep_applications/app-a" && find . -printf '%p %m\n' | LC_ALL=C sort)" \
+		"$(lines '. 755' './a 755' './a/b 755' './a/b/c 755' './a/b/c/f 644' './a/g 644')"
+}
+
+@test "stage: a file changed after the manifest (content, owner-execute bit, a link's target): refused, nothing left" {
+	mkdir src
+	odd_app app-a
+	manifest 2 app-a
+	printf 'README\n' >src/rep_applications/app-a/README
+	archive
+	refused 'app-a: content differs after unpacking'
+	manifest 2 app-a
+	chmod 755 src/rep_applications/app-a/README
+	archive
+	refused 'app-a: content differs after unpacking'
+	chmod 644 src/rep_applications/app-a/README
+	manifest 2 app-a
+	ln -sfn ../READ.ME src/rep_applications/app-a/bin/readme
+	archive
+	refused 'app-a: content differs after unpacking'
+}
+
+@test "stage: an extra file, directory, application or top-level entry; a missing application: refused" {
+	mkdir -p src/rep_applications/app-a/d
+	echo a >src/rep_applications/app-a/f
+	manifest 2 app-a
+	echo extra >src/rep_applications/app-a/d/g
+	archive
+	refused 'app-a: 2 files and symlinks after unpacking, 1 in the manifest' 'app-a: content differs after unpacking'
+	rm src/rep_applications/app-a/d/g
+	mkdir src/rep_applications/app-a/d/e
+	archive
+	refused 'app-a: 2 directories after unpacking, 1 in the manifest'
+	rmdir src/rep_applications/app-a/d/e
+	mkdir src/rep_applications/app-x
+	archive
+	refused 'rep_applications/app-x: not in the manifest after unpacking'
+	rmdir src/rep_applications/app-x
+	echo x >src/junk
+	archive
+	refused 'junk: not part of a release after unpacking'
+	rm src/junk
+	echo x >src/rep_applications/stray
+	archive
+	refused 'rep_applications/stray: not in the manifest after unpacking'
+	rm src/rep_applications/stray
+	mkdir -p src/rep_applications/app-b
+	manifest 2 app-a app-b
+	rmdir src/rep_applications/app-b
+	archive
+	refused 'app-b: missing after unpacking'
+	# the application a link, to a directory that checks out
+	mkdir other
+	cp -a src/rep_applications/app-a other/app-a
+	manifest 2 app-a
+	rm -r src/rep_applications/app-a
+	ln -s ../../other/app-a src/rep_applications/app-a
+	archive
+	refused 'rep_applications/app-a: not a directory after unpacking'
+}
+
+@test "stage: an application a removal row names, present in the archive: refused" {
+	mkdir -p src/rep_applications/app-a src/rep_applications/app-r
+	echo a >src/rep_applications/app-a/f
+	manifest 2 app-a app-r:remove
+	archive
+	refused 'rep_applications/app-r: removed in the manifest, yet there after unpacking'
+}
+
+@test "stage: version 1: at most 2 x FILES + 256 directories an application" {
+	mkdir -p src/rep_applications/app-a
+	echo a >src/rep_applications/app-a/f
+	(cd src/rep_applications/app-a && mkdir $(seq 259))
+	manifest 1 app-a
+	archive
+	refused 'app-a: 259 directories after unpacking, more than a version 1 manifest allows (2 x files + 256)'
+	rmdir src/rep_applications/app-a/259
+	manifest 1 app-a
+	archive
+	staged
+	assert_success
+	assert_output "$(lines '|current	' .ok + + + .ok)"
+}
+
+@test "stage: a FIFO, a hard link, a name with a control character: refused" {
+	mkdir -p src/rep_applications/app-a
+	echo a >src/rep_applications/app-a/f
+	mkfifo src/rep_applications/app-a/p
+	manifest 2 app-a
+	archive
+	refused 'rep_applications/app-a/p: not a regular file, directory or symbolic link after unpacking'
+	rm src/rep_applications/app-a/p
+	ln src/rep_applications/app-a/f src/rep_applications/app-a/h
+	manifest 2 app-a
+	archive
+	tar -tvzf "$A" | grep -q '^h.* rep_applications/app-a/h link to rep_applications/app-a/f$' ||
+		fail "no hard link in the archive"
+	refused 'rep_applications/app-a/f: a hard link after unpacking' 'rep_applications/app-a/h: a hard link after unpacking'
+	rm src/rep_applications/app-a/h
+	echo t >src/rep_applications/app-a/$'a\tb'
+	manifest 2 app-a
+	archive
+	refused $'rep_applications/app-a/a\tb: a control character in its name after unpacking'
+	rm src/rep_applications/app-a/$'a\tb'
+	mkdir src/rep_applications/app-a/$'new\nD line'
+	echo t >src/rep_applications/app-a/$'new\nD line/f'
+	manifest 2 app-a
+	archive
+	# named up to the newline: what follows is never read
+	refused 'rep_applications/app-a/new: a control character in its name after unpacking'
+}
+
+@test "stage: a MANIFEST of a newer version, or with a record that is none: refused" {
+	mkdir -p src/rep_applications/app-a
+	printf '#rep-manifest\t3\napp-a\t0\t0\t%s\t0\tadd\t-\n' "$EMPTY_SHA256" >src/MANIFEST
+	archive
+	refused 'MANIFEST: version 3, written by a newer rep-tar'
+	printf '#rep-manifest\t2\napp-a\t0\t0\t%s\n' "$EMPTY_SHA256" >src/MANIFEST
+	archive
+	refused 'MANIFEST: line 2: not a manifest record'
+	printf 'app-a\t0\t0\t%s\t0\tadd\t-\n' "$EMPTY_SHA256" >src/MANIFEST
+	archive
+	refused 'MANIFEST: line 1: not a manifest record'
+	printf '#rep-manifest\t2\n' >src/MANIFEST
+	rmdir src/rep_applications/app-a src/rep_applications
+	archive
+	refused 'rep_applications: missing after unpacking'
+}
+
+# --- verify: a release checked again where it is ---------------------------------------------
+
+@test "verify: a release as staged is .ok (and its MANIFEST's SHA-256 if given); nothing left of the check" {
+	mkdir src
+	odd_app app-a
+	manifest 2 app-a
+	archive
+	staged
+	assert_success
+	local m
+	m=$(sha src/MANIFEST)
+	IN=<(printf '%s\n' "verify $REL" "verify $REL $m" "verify $REL $EMPTY_SHA256" 'verify rep_applications_x' \
+		'verify ../etc') run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_framed
+	assert_output "$(lines '|current	' "|release	$REL	$m" .ok .ok .ok \
+		"!releases/$REL/MANIFEST: SHA-256 $m, not $EMPTY_SHA256" .error \
+		'!releases/rep_applications_x: no such release' .error \
+		'!../etc: not a release name' .error)"
+	refute_stderr
+	assert_equal "$(ls -A "$D/releases")" "$REL"
+	assert_equal "$(ls -A "$D")" releases
+}
+
+# verified MESSAGE...: verify REL refused with those messages, nothing left but the release
+verified() {
+	IN=<(printf 'verify %s\n' "$REL") run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_framed
+	assert_equal "$(sed -n '4,$p' <<<"$output")" "$(lines "${@/#/!}" .error)"
+	assert_equal "$(ls -A "$D/releases")" "$REL"
+	assert_equal "$(ls -A "$D")" releases
+}
+
+@test "verify: a file changed in place, a mode changed, an entry added: refused" {
+	mkdir src
+	odd_app app-a
+	manifest 2 app-a
+	archive
+	staged
+	assert_success
+	local r=$D/releases/$REL
+	printf 'READMF\n' >"$r/rep_applications/app-a/README"
+	verified "app-a: content differs in releases/$REL"
+	printf 'readme\n' >"$r/rep_applications/app-a/README"
+	chmod 664 "$r/rep_applications/app-a/README"
+	verified "rep_applications/app-a/README: mode other than 0644 or 0755 in releases/$REL"
+	chmod 644 "$r/rep_applications/app-a/README"
+	chmod 744 "$r/rep_applications/app-a/bin/run"
+	verified "rep_applications/app-a/bin/run: mode other than 0644 or 0755 in releases/$REL"
+	chmod 644 "$r/rep_applications/app-a/bin/run"
+	verified "app-a: content differs in releases/$REL"
+	chmod 755 "$r/rep_applications/app-a/bin/run"
+	chmod 3755 "$r/rep_applications/app-a/bin"
+	verified "rep_applications/app-a/bin: mode other than 0755 in releases/$REL"
+	chmod 775 "$r/rep_applications/app-a/bin"
+	verified "rep_applications/app-a/bin: mode other than 0755 in releases/$REL"
+	chmod 755 "$r/rep_applications/app-a/bin"
+	chmod g-s "$r/rep_applications/app-a/bin"
+	chmod 664 "$r/MANIFEST"
+	verified "MANIFEST: mode other than 0644 or 0755 in releases/$REL"
+	chmod 755 "$r/MANIFEST"
+	verified "MANIFEST: mode other than 0644 in releases/$REL"
+	chmod 644 "$r/MANIFEST"
+	chmod 775 "$r"
+	verified "the release directory: mode other than 0755 in releases/$REL"
+	chmod 755 "$r"
+	# the setgid bit, as a setgid releases/ gave earlier stagings'
+	# release directory, is no change anyone else can make
+	chmod 2755 "$r" "$r/rep_applications"
+	IN=<(printf 'verify %s\n' "$REL") run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_equal "$(sed -n '4,$p' <<<"$output")" .ok
+	mkfifo "$r/rep_applications/app-a/p"
+	verified "rep_applications/app-a/p: not a regular file, directory or symbolic link in releases/$REL"
+	rm "$r/rep_applications/app-a/p"
+	mkdir "$r/rep_applications/app-a/new"
+	verified "app-a: 5 directories in releases/$REL, 4 in the manifest"
+	rmdir "$r/rep_applications/app-a/new"
+	IN=<(printf 'verify %s\n' "$REL") run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_equal "$(sed -n '4,$p' <<<"$output")" .ok
+}
+
+@test "verify: a long check sends keepalives" {
+	mkdir src
+	odd_app app-a
+	manifest 2 app-a
+	archive
+	staged
+	assert_success
+	slow_shim sha256sum 1
+	IN=<(printf 'verify %s\n' "$REL") PATH=$BATS_TEST_TMPDIR/bin:$PATH \
+		run --separate-stderr far lock "$D" me@here now make 1
+	assert_success
+	assert_framed
+	local reply
+	reply=$(sed -n '4,$p' <<<"$output")
+	[[ $reply =~ ^(\+$'\n'){6,}\.ok$ ]] || fail "not ticks and .ok: $reply"
+	assert_equal "$(ls -A "$D/releases")" "$REL"
+}
+
+@test "under BusyBox's tools (sh, find, sha256sum that does not escape, readlink of one link, tar, awk): the same checks" {
+	command -v busybox >/dev/null || skip 'busybox is not installed'
+	mkdir bb
+	local a
+	for a in $(busybox --list); do
+		ln -s "$(command -v busybox)" "bb/$a"
+	done
+	mkdir src
+	odd_app app-a
+	manifest 2 app-a
+	archive
+	mkdir -p "$D/releases"
+	PATH=$BATS_TEST_TMPDIR/bb:$PATH IN=in run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_output "$(lines '|current	' .ok + + + .ok)"
+	diff -r --no-dereference src "$D/releases/$REL"
+	IN=<(printf 'verify %s\n' "$REL") PATH=$BATS_TEST_TMPDIR/bb:$PATH run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_equal "$(sed -n '4,$p' <<<"$output")" .ok
+	printf 'x\n' >"$D/releases/$REL/rep_applications/app-a/sub dir/back\\slash"
+	IN=<(printf 'verify %s\n' "$REL") PATH=$BATS_TEST_TMPDIR/bb:$PATH run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_equal "$(sed -n '4,$p' <<<"$output")" "$(lines "!app-a: content differs in releases/$REL" .error)"
+	rm -r "$D/releases/$REL"
+	chmod 600 src/rep_applications/app-a/README
+	chmod 4755 src/rep_applications/app-a/bin/run
+	archive
+	PATH=$BATS_TEST_TMPDIR/bb:$PATH IN=in run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_output "$(lines '|current	' .ok + + + .ok)"
+	assert_equal "$(stat -c %a "$D/releases/$REL/rep_applications/app-a/README" "$D/releases/$REL/rep_applications/app-a/bin/run")" \
+		"$(lines 644 755)"
+}
+
+@test "without readlink (GNU ls): the links' targets as ls -ld shows them" {
+	mkdir src bin
+	odd_app app-a
+	manifest 2 app-a
+	archive
+	printf '#!/bin/sh\nexit 127\n' >bin/readlink
+	chmod +x bin/readlink
+	mkdir -p "$D/releases"
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH IN=in run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_output "$(lines '|current	' .ok + + + .ok)"
+	refute_stderr
+	ln -sfn '../README ' "$D/releases/$REL/rep_applications/app-a/bin/readme"
+	IN=<(printf 'verify %s\n' "$REL") PATH=$BATS_TEST_TMPDIR/bin:$PATH run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_equal "$(sed -n '4,$p' <<<"$output")" "$(lines "!app-a: content differs in releases/$REL" .error)"
+}
