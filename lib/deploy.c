@@ -142,6 +142,14 @@ static int needs_staging(struct rep_deploy *d, struct rep_target *t, const char 
 	if (d->s->failed[t->index])
 		return 0;
 	if (have && strcmp(have, m->manifest_sha256) == 0) {
+		/* what was staged earlier goes live only as it was checked */
+		if (!d->dry_run && strcmp(t->current, release) != 0 &&
+		    rep_target_verify(t, release) < 0) {
+			rep_error_at(t->arg, "releases/%s is not what its MANIFEST lists", release);
+			d->s->failed[t->index] = 1;
+			(*nfailed)++;
+			return 0;
+		}
 		step(d, d->dry_run, t, "%s is already staged", release);
 		return 0;
 	}
@@ -540,6 +548,19 @@ int rep_deploy_rollback(struct rep_deploy *d)
 	snprintf(label, sizeof label, "%s: releases/%s", s->t[0].arg, to);
 	rep_manifest_parse(label, text, &m);
 	free(text);
+	/* a release goes live again only as it was checked when staged:
+	 * whoever could write it since could have changed it */
+	size_t nfailed = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (rep_target_verify(&s->t[i], to) < 0) {
+			rep_error_at(s->t[i].arg, "releases/%s is not what its MANIFEST lists", to);
+			nfailed++;
+		}
+	if (nfailed) {
+		outcome(d, "rollback", "not possible on %zu of %zu targets; nothing switched", nfailed, s->n);
+		rep_manifest_free(&m);
+		return REP_DEPLOY_UNCHANGED;
+	}
 	char *release = rep_xstrdup(to);
 	rep_cleanup_hold();
 	int rc = switch_all(d, release);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "transport.h"
@@ -491,6 +492,31 @@ static int local_prune(struct rep_target *t, char *const *names, size_t n)
 	return rc;
 }
 
+/* In a process of its own, which dies naming what differs. */
+static int local_verify(struct rep_target *t, const char *release, const char *msha)
+{
+	pid_t pid = rep_child_fork(SIGKILL, 0);
+
+	if (pid == 0) {
+		char label[REP_NAME_MAX + 16];
+		int fd = open_releases(t);
+		snprintf(label, sizeof label, "releases/%s", release);
+		rep_msg_context(t->arg);
+		int dirfd = fd < 0 ? -1 : openat(fd, release, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dirfd < 0)
+			rep_die_errno("%s", label);
+		rep_release_verify(dirfd, label, msha);
+		_exit(0);
+	}
+	int status = rep_child_wait(pid);
+	if (status < 0)
+		rep_die_errno("wait");
+	if (WIFSIGNALED(status))
+		rep_error_at(t->arg, "releases/%s: checking it was killed by signal %d", release,
+		    WTERMSIG(status));
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
 static char *local_manifest(struct rep_target *t, const char *release)
 {
 	char path[REP_NAME_MAX + 32];
@@ -508,6 +534,6 @@ static char *local_manifest(struct rep_target *t, const char *release)
 const struct rep_transport rep_local_transport = {
 	.kind = "local", .parse = local_parse, .identity = local_identity,
 	.open = local_open, .stage = local_stage, .shares_feed = 1,
-	.switch_to = local_switch, .prune = local_prune, .manifest = local_manifest,
+	.switch_to = local_switch, .prune = local_prune, .verify = local_verify, .manifest = local_manifest,
 	.close = local_close,
 };

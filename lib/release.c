@@ -1,9 +1,14 @@
 /* Release names and their order, the set of releases a target holds,
  * and the lock line: the leaf that every kind of target and the deploy
  * protocol share. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 #include "rep.h"
 
@@ -135,4 +140,121 @@ void rep_releases_put(struct rep_strset *s, const char *name, const char *msha)
 	} else if (msha) {
 		rep_strset_add(s, name, rep_xstrdup(msha));
 	}
+}
+
+/* Every name in the directory dirfd but . and .., hidden ones too. */
+static void dir_names(int dirfd, const char *label, struct rep_strset *out)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+
+	if (!d)
+		rep_die_errno("%s", label);
+	while ((errno = 0, de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			rep_strset_add(out, de->d_name, NULL);
+	if (errno)
+		rep_die_errno("%s", label);
+	closedir(d);
+}
+
+/* A release on a local target is exactly what its MANIFEST says: the
+ * MANIFEST with the SHA-256 msha (unless NULL or "-"), rep_applications/
+ * beside it and nothing else, in it the applications the MANIFEST adds
+ * and nothing else, each with its files, bytes, checksum and (version 2)
+ * directories, and the modes a release has (0755 directories, 0644 and
+ * 0755 files). Dies naming what differs, and quiets rep_opt: run it in a
+ * child process. */
+void rep_release_verify(int dirfd, const char *label, const char *msha)
+{
+	struct rep_manifest m = { 0 };
+	struct stat st;
+	char sha[65];
+	int fd = rep_open_regular(dirfd, "MANIFEST");
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		rep_die_errno("%s/MANIFEST", label);
+	if (st.st_size > REP_MANIFEST_MAX || (st.st_mode & 07777) != 0644)
+		rep_die("%s/MANIFEST: not as rep-push leaves it", label);
+	char *text = rep_xmalloc((size_t)st.st_size + 1);
+	ssize_t n = rep_read_full(fd, text, (size_t)st.st_size + 1);
+	if (n != st.st_size || memchr(text, 0, (size_t)n))
+		rep_die("%s/MANIFEST: changed while being read", label);
+	text[n] = 0;
+	close(fd);
+	struct sha256_ctx c;
+	unsigned char d[SHA256_DIGEST_SIZE];
+	sha256_init(&c);
+	sha256_update(&c, (size_t)n, (const uint8_t *)text);
+	sha256_digest(&c, sizeof d, d);
+	rep_hex(d, sizeof d, sha);
+	if (msha && strcmp(msha, "-") != 0 && strcmp(sha, msha) != 0)
+		rep_die("%s/MANIFEST: changed since it was listed", label);
+	rep_manifest_parse(label, text, &m);
+	free(text);
+
+	struct rep_strset top = { 0 };
+	const char *want[] = { "MANIFEST", "rep_applications" };
+	dir_names(dirfd, label, &top);
+	for (size_t i = 0; i < top.n; i++)
+		if (strcmp(top.v[i], want[0]) != 0 && strcmp(top.v[i], want[1]) != 0)
+			rep_die("%s/%s: not part of a release", label, top.v[i]);
+	rep_strset_free(&top);
+	int appsfd = openat(dirfd, "rep_applications", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (appsfd < 0 || fstat(appsfd, &st) < 0)
+		rep_die_errno("%s/rep_applications", label);
+	if ((st.st_mode & 07777) != 0755)
+		rep_die("%s/rep_applications: mode %o, not 755", label, (unsigned)(st.st_mode & 07777));
+	struct rep_strset apps = { 0 };
+	dir_names(appsfd, label, &apps);
+	for (size_t i = 0; i < apps.n; i++) {
+		long k = rep_strset_find(&m.apps, apps.v[i]);
+		const struct rep_manifest_app *a = k >= 0 ? m.apps.val[k] : NULL;
+		if (!a || a->remove)
+			rep_die("%s/rep_applications/%s: not in its MANIFEST", label, apps.v[i]);
+	}
+	struct rep_hash_job *jobs = calloc(m.apps.n + 1, sizeof *jobs);
+	size_t nj = 0;
+	if (!jobs)
+		rep_die("out of memory");
+	for (size_t i = 0; i < m.apps.n; i++) {
+		const struct rep_manifest_app *a = m.apps.val[i];
+		if (a->remove)
+			continue;
+		if (rep_strset_find(&apps, a->app.name) < 0)
+			rep_die("%s/rep_applications/%s: missing", label, a->app.name);
+		if (fstatat(appsfd, a->app.name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+		    (st.st_mode & 07777) != 0755)
+			rep_die("%s/rep_applications/%s: not a directory of mode 755", label, a->app.name);
+		struct rep_tree t;
+		int64_t dirs = 0;
+		rep_tree_list(appsfd, a->app.name, &t);
+		for (size_t j = 0; j < t.n; j++) {
+			const struct rep_entry *e = &t.e[j];
+			unsigned mode = (unsigned)(e->st.mode & 07777);
+			unsigned want_mode = e->type == 'd' || e->type == 'x' ? 0755 : 0644;
+			dirs += e->type == 'd';
+			if (e->type != 'l' && mode != want_mode)
+				rep_die("%s/rep_applications/%s/%s: mode %o, not %o", label, a->app.name,
+				    e->path, mode, want_mode);
+		}
+		rep_tree_free(&t);
+		if (a->dirs >= 0 && dirs != a->dirs)
+			rep_die("%s/rep_applications/%s: %lld directories, %lld in its MANIFEST", label,
+			    a->app.name, (long long)dirs, (long long)a->dirs);
+		jobs[nj++].name = a->app.name;
+	}
+	rep_opt.quiet = 1;   /* no progress line of its own */
+	rep_hash_apps(appsfd, jobs, nj, REP_HASH_ALL, NULL, NULL);
+	for (size_t i = 0; i < nj; i++) {
+		const struct rep_manifest_app *a = m.apps.val[rep_strset_find(&m.apps, jobs[i].name)];
+		if (jobs[i].sum.files != a->app.files || jobs[i].sum.bytes != a->app.bytes ||
+		    strcmp(jobs[i].sum.checksum, a->app.checksum) != 0)
+			rep_die("%s/rep_applications/%s: content differs from its MANIFEST", label, a->app.name);
+	}
+	free(jobs);
+	close(appsfd);
+	rep_strset_free(&apps);
+	rep_manifest_free(&m);
 }

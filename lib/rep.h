@@ -371,6 +371,7 @@ int rep_release_cmp(const char *a, const char *b);
 char *rep_release_of(const char *archive);
 void rep_releases_put(struct rep_strset *s, const char *name, const char *msha);
 const char *rep_releases_get(const struct rep_strset *s, const char *name);
+void rep_release_verify(int dirfd, const char *label, const char *msha);
 const char *rep_hostname(void);
 const char *rep_pusher(void);
 void rep_lock_line(char *buf, size_t size, long pid);

@@ -666,6 +666,21 @@ static int ssh_prune(struct rep_target *t, char *const *names, size_t n)
 	return rc == DONE ? 0 : -1;
 }
 
+/* The far side checks the release in place (far.sh: verify). */
+static int ssh_verify(struct rep_target *t, const char *release, const char *msha)
+{
+	char line[REP_NAME_MAX + 96];
+	struct rep_reply r;
+
+	if (msha && strcmp(msha, "-") != 0)
+		snprintf(line, sizeof line, "verify %s %s\n", release, msha);
+	else
+		snprintf(line, sizeof line, "verify %s\n", release);
+	int rc = call(t, line, NULL, -1, 0, &r);
+	rep_reply_free(&r);
+	return rc == DONE ? 0 : -1;
+}
+
 /* A release's MANIFEST: its lines as the far side sent them, each
  * ended by a newline (the last one too, had it none). */
 static char *ssh_manifest(struct rep_target *t, const char *release)
@@ -703,5 +718,5 @@ static void ssh_close(struct rep_target *t)
 const struct rep_transport rep_ssh_transport = {
 	.kind = "ssh", .parse = ssh_parse, .identity = ssh_identity, .open = ssh_open,
 	.stage = ssh_stage, .shares_feed = 0, .switch_to = ssh_switch,
-	.prune = ssh_prune, .manifest = ssh_manifest, .close = ssh_close,
+	.prune = ssh_prune, .verify = ssh_verify, .manifest = ssh_manifest, .close = ssh_close,
 };

@@ -60,6 +60,11 @@ int rep_target_prune(struct rep_target *t, char *const *names, size_t n)
 	return rc;
 }
 
+int rep_target_verify(struct rep_target *t, const char *release)
+{
+	return t->ops->verify(t, release, rep_releases_get(&t->releases, release));
+}
+
 char *rep_target_manifest(struct rep_target *t, const char *release)
 {
 	return t->ops->manifest(t, release);

@@ -66,6 +66,11 @@ struct rep_transport {
 	int (*switch_to)(struct rep_target *t, const char *to);
 	/* Removes the named releases; 0 or -1 (the reason told). */
 	int (*prune)(struct rep_target *t, char *const *names, size_t n);
+	/* Checks that releases/RELEASE, already on the target, is still
+	 * exactly what its MANIFEST (whose SHA-256 is msha) lists, with the
+	 * modes a release has, before a switch makes it live again; 0 or -1
+	 * (the reason told). */
+	int (*verify)(struct rep_target *t, const char *release, const char *msha);
 	/* A release's MANIFEST, malloc'd, or NULL (the reason told). */
 	char *(*manifest)(struct rep_target *t, const char *release);
 	/* Drops the lock and the connection, frees priv; safe to call on a
@@ -82,6 +87,7 @@ int rep_target_stage(struct rep_target *t, const struct rep_stage_src *src, cons
     const struct rep_manifest *m);
 int rep_target_switch(struct rep_target *t, const char *to);
 int rep_target_prune(struct rep_target *t, char *const *names, size_t n);
+int rep_target_verify(struct rep_target *t, const char *release);
 char *rep_target_manifest(struct rep_target *t, const char *release);
 void rep_target_close(struct rep_target *t);
 

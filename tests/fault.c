@@ -11,6 +11,7 @@
  *              while it switches)
  *   prune      pruning fails
  *   manifest   reading a release's MANIFEST fails
+ *   verify     verifying a release already there fails (as if changed)
  * so that every compensation path of lib/deploy.c can be driven from a
  * test with real directories. */
 #include <stdlib.h>
@@ -146,6 +147,15 @@ static char *fault_manifest(struct rep_target *t, const char *release)
 	return LOCAL(t, rep_local_transport.manifest(t, release));
 }
 
+static int fault_verify(struct rep_target *t, const char *release, const char *msha)
+{
+	if (gone(t))
+		return -1;
+	if (has(t->priv, "verify"))
+		return injected(t, "verify");
+	return LOCAL(t, rep_local_transport.verify(t, release, msha));
+}
+
 static void fault_close(struct rep_target *t)
 {
 	struct fault *f = t->priv;
@@ -161,7 +171,8 @@ static void fault_close(struct rep_target *t)
 static const struct rep_transport fault_transport = {
 	.kind = "fault", .parse = fault_parse, .identity = fault_identity,
 	.open = fault_open, .stage = fault_stage, .shares_feed = 1,
-	.switch_to = fault_switch, .prune = fault_prune, .manifest = fault_manifest,
+	.switch_to = fault_switch, .prune = fault_prune, .verify = fault_verify,
+	.manifest = fault_manifest,
 	.close = fault_close,
 };
 

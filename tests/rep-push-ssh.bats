@@ -610,6 +610,38 @@ slow() {
 	assert_clean "$D"
 }
 
+@test "--rollback to a release changed since it was staged: the far side refuses it, nothing switched" {
+	mkapp app-a README bin/run
+	mkarchive R1 app-a
+	echo changed >rep_applications/app-a/README
+	mkarchive R2 app-a
+	run --separate-stderr rep-push "$T" <<<"$R1"$'\n'"$R2"
+	assert_success
+	local rel=$D/releases/$R1_REL c
+	cp -a "$rel" good
+	# each a change that leaves the MANIFEST as it was
+	for c in "printf X | dd of=$rel/rep_applications/app-a/README bs=1 conv=notrunc status=none@@app-a: content differs in releases/$R1_REL" \
+		"chmod 4755 $rel/rep_applications/app-a/bin/run@@rep_applications/app-a/bin/run: mode" \
+		"mkdir $rel/rep_applications/app-a/new@@app-a: 2 directories in releases/$R1_REL, 1 in the manifest"; do
+		rm -rf "$rel" && cp -a good "$rel"
+		eval "${c%%@@*}"
+		snapshot "$D"
+		run --separate-stderr timeout 60 rep-push --rollback "$T" </dev/null
+		assert_failure 1
+		assert_output ''
+		assert_stderr --partial "rep-push: $T: ${c#*@@}"
+		assert_stderr --partial "rep-push: $T: releases/$R1_REL is not what its MANIFEST lists"
+		assert_stderr --partial 'rep-push: rollback: not possible on 1 of 1 targets; nothing switched'
+		assert_unchanged
+		assert_live "$D" "$R2_REL"
+	done
+	rm -rf "$rel" && cp -a good "$rel"
+	run --separate-stderr timeout 60 rep-push --rollback "$T" </dev/null
+	assert_success
+	assert_output "$(push_records "$R1_REL" "$T" app-a)"
+	assert_live "$D" "$R1_REL"
+}
+
 @test "a lock file whose last line reads ok or .ok is a lock held, not one granted; -n says so too" {
 	mkapp app-a
 	mkarchive OLD app-a

@@ -1469,6 +1469,60 @@ _refused_names() {
 	assert_unchanged
 }
 
+@test "--rollback to a release changed since it was staged: exit 1 naming what differs, nothing switched" {
+	push "$A1" "$A2" -- t1 t2
+	local rel=t1/releases/$R1/rep_applications
+	# each a change that leaves the size and the MANIFEST as they were
+	local -a changes=(
+		"printf 'app-A' | dd of=$rel/app-a/README bs=1 conv=notrunc status=none@@releases/$R1/rep_applications/app-a: content differs from its MANIFEST"
+		"chmod 0666 $rel/app-a/README@@releases/$R1/rep_applications/app-a/README: mode 666, not 644"
+		"chmod 4755 $rel/app-a/bin/run@@releases/$R1/rep_applications/app-a/bin/run: mode 4755, not 755"
+		"chmod 0775 $rel/app-a/bin@@releases/$R1/rep_applications/app-a/bin: mode 775, not 755"
+		"mkdir $rel/app-a/new@@releases/$R1/rep_applications/app-a: 3 directories, 2 in its MANIFEST"
+		"ln -s README $rel/app-a/extra@@releases/$R1/rep_applications/app-a: content differs from its MANIFEST"
+		"mkfifo $rel/app-a/fifo@@app-a/fifo: not a regular file, directory or symlink"
+		"mkdir $rel/app-z@@releases/$R1/rep_applications/app-z: not in its MANIFEST"
+		"touch t1/releases/$R1/extra@@releases/$R1/extra: not part of a release"
+	)
+	local c
+	for c in "${changes[@]}"; do
+		rm -rf t1/releases/"$R1" && cp -a t2/releases/"$R1" t1/releases/
+		eval "${c%%@@*}"
+		snapshot t1 t2
+		run --separate-stderr rep-push --rollback t1 t2 </dev/null
+		assert_failure 1
+		assert_output ''
+		assert_stderr "$(lines "rep-push: t1: ${c#*@@}" \
+			"rep-push: t1: releases/$R1 is not what its MANIFEST lists" \
+			'rep-push: rollback: not possible on 1 of 2 targets; nothing switched')"
+		assert_unchanged
+	done
+	# the control: the release as it was staged goes live again
+	rm -rf t1/releases/"$R1" && cp -a t2/releases/"$R1" t1/releases/
+	run --separate-stderr rep-push --rollback t1 t2 </dev/null
+	assert_success
+	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_stderr "rep-push: $R1: live again on 2 targets"
+}
+
+@test "a release already staged but changed since: that target fails, nothing switched; as staged, it goes live" {
+	push "$A1" "$A2" -- t1 t2
+	printf 'app-A' | dd of="t1/releases/$R1/rep_applications/app-a/README" bs=1 conv=notrunc status=none
+	snapshot t1 t2
+	run --separate-stderr rep-push t1 t2 <<<"$A1"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t1: releases/$R1/rep_applications/app-a: content differs from its MANIFEST" \
+		"rep-push: t1: releases/$R1 is not what its MANIFEST lists" \
+		"rep-push: $R1: staging failed on 1 of 2 targets; nothing switched")"
+	assert_unchanged
+	rm -rf t1/releases/"$R1" && cp -a t2/releases/"$R1" t1/releases/
+	run --separate-stderr rep-push t1 t2 <<<"$A1"
+	assert_success
+	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_live t1 "$R1"
+}
+
 # --- locks ---------------------------------------------------------------------------------
 
 @test "a lock held by a live process on this host: exit 1 naming it, nothing done anywhere" {
@@ -1687,6 +1741,26 @@ fpush() {
 	assert_releases t2 "$R1"
 	assert_clean t1
 	assert_clean t2
+}
+
+@test "fault: a verification that fails on one target of two: no rollback and no reuse anywhere, exit 1" {
+	push "$A1" "$A2" -- t1 t2
+	snapshot t1 t2
+	fpush --rollback t1 fault:verify:t2 </dev/null
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: fault:verify:t2: injected fault: verify" \
+		"rep-push: fault:verify:t2: releases/$R1 is not what its MANIFEST lists" \
+		'rep-push: rollback: not possible on 1 of 2 targets; nothing switched')"
+	assert_unchanged
+	# a release already staged is verified before it goes live again
+	fpush t1 fault:verify:t2 <<<"$A1"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: fault:verify:t2: injected fault: verify" \
+		"rep-push: fault:verify:t2: releases/$R1 is not what its MANIFEST lists" \
+		"rep-push: $R1: staging failed on 1 of 2 targets; nothing switched")"
+	assert_unchanged
 }
 
 @test "fault: the connection lost mid-switch: the others switched back, exit 3 saying what is where" {
