@@ -121,18 +121,21 @@ check-valgrind: deps
 	done
 	REP_BIN=$(CURDIR)/$(O)/valgrind REP_FIXTURE_BIN=$(CURDIR)/$(O)/bin tests/run $(VALGRIND_TESTS)
 
-# The libFuzzer harnesses of fuzz/ (records, names, manifests, archives)
+# The libFuzzer harnesses of fuzz/ (records, names, manifests, archives,
+# the check against GNU tar, rep-tar's own archives against the check)
 # over the library built by clang with ASan, UBSan and -DREP_FUZZ (rep_die
 # returns to the harness, lib/err.c), each run FUZZ_TIME seconds (fuzz/run).
+# roundtrip runs the tools built the same way, in build-fuzz/bin.
 FUZZ_TIME ?= 30
-FUZZERS = rec name manifest archive
+FUZZERS = rec name manifest archive gnutar roundtrip
 FUZZFLAGS = -O1 -g -DREP_FUZZ -fsanitize=fuzzer-no-link,address,undefined \
 	-fno-sanitize-recover=all -fno-omit-frame-pointer
 fuzz: deps
-	$(MAKE) O=build-fuzz CC=clang CFLAGS='$(FUZZFLAGS)' $(addprefix build-fuzz/fuzz/,$(FUZZERS))
+	$(MAKE) O=build-fuzz CC=clang CFLAGS='$(FUZZFLAGS)' $(addprefix build-fuzz/fuzz/,$(FUZZERS)) \
+		build-fuzz/bin/rep-register build-fuzz/bin/rep-tar
 	fuzz/run $(FUZZ_TIME) $(FUZZERS)
 
-$(O)/fuzz/%: fuzz/%.c fuzz/fuzz.h $(O)/librep.a
+$(O)/fuzz/%: fuzz/%.c fuzz/fuzz.h fuzz/mutate.h $(O)/librep.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) -o $@ $< $(O)/librep.a \
 		$(LIBS_SQLITE) $(LIBS_NETTLE) $(LIBS_ARCHIVE)

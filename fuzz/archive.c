@@ -4,21 +4,17 @@
  * own, with nothing written beside it, and every symlink in it inside its
  * application (on the names: fuzz_climbs_out).
  *
- * Most mutations of gzip bytes only break the CRC, so the mutator below
- * mostly works on the tar inside: it inflates the input, mutates that,
- * mends the tar header checksums, and compresses it again. One time in
- * four it mutates the compressed bytes themselves. */
+ * The mutator (mutate.h, shared with gnutar.c) mostly works on the tar
+ * inside the gzip. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "fuzz.h"
+#include "mutate.h"
 
-size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
-size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned seed);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static char base[1024], path[1100], out[1100];
@@ -159,80 +155,4 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unpacked();
 	rep_manifest_free(&m);
 	return 0;
-}
-
-/* Mutating the tar inside the gzip. */
-#define TAR_MAX (1 << 20)
-
-static size_t gunzip(const uint8_t *in, size_t n, uint8_t *outbuf, size_t max)
-{
-	z_stream z = { 0 };
-	int rc = Z_OK;
-
-	if (inflateInit2(&z, 16 + 15) != Z_OK)
-		return 0;
-	z.next_in = (uint8_t *)in;
-	z.avail_in = (uInt)n;
-	z.next_out = outbuf;
-	z.avail_out = (uInt)max;
-	while (z.avail_in && z.avail_out) {
-		rc = inflate(&z, Z_NO_FLUSH);
-		if (rc == Z_STREAM_END)
-			inflateReset(&z);
-		else if (rc != Z_OK)
-			break;
-	}
-	size_t got = rc == Z_OK || rc == Z_STREAM_END ? max - z.avail_out : 0;
-	inflateEnd(&z);
-	return got;
-}
-
-static size_t gzip(const uint8_t *in, size_t n, uint8_t *outbuf, size_t max)
-{
-	z_stream z = { 0 };
-
-	if (deflateInit2(&z, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return 0;
-	z.next_in = (uint8_t *)in;
-	z.avail_in = (uInt)n;
-	z.next_out = outbuf;
-	z.avail_out = (uInt)max;
-	int rc = deflate(&z, Z_FINISH);
-	size_t got = rc == Z_STREAM_END ? max - z.avail_out : 0;
-	deflateEnd(&z);
-	return got;
-}
-
-/* Every block that looks like a ustar header gets its checksum right. */
-static void mend_headers(uint8_t *tar, size_t n)
-{
-	for (size_t off = 0; off + 512 <= n; off += 512) {
-		uint8_t *h = tar + off;
-		if (memcmp(h + 257, "ustar", 5) != 0)
-			continue;
-		unsigned sum = 0;
-		memset(h + 148, ' ', 8);
-		for (int i = 0; i < 512; i++)
-			sum += h[i];
-		char field[8];
-		snprintf(field, sizeof field, "%06o", sum & 0777777);
-		memcpy(h + 148, field, 7);
-	}
-}
-
-size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned seed)
-{
-	static uint8_t tar[TAR_MAX], packed[TAR_MAX];
-
-	size_t n = seed % 4 ? gunzip(data, size, tar, sizeof tar) : 0;
-	if (!n)
-		return LLVMFuzzerMutate(data, size, max_size);
-	n = LLVMFuzzerMutate(tar, n, sizeof tar);
-	if (seed % 8 != 1)
-		mend_headers(tar, n);
-	size_t z = gzip(tar, n, packed, sizeof packed);
-	if (!z || z > max_size)
-		return LLVMFuzzerMutate(data, size, max_size);
-	memcpy(data, packed, z);
-	return z;
 }

@@ -6,12 +6,15 @@
 #ifndef REP_FUZZ_H
 #define REP_FUZZ_H
 
+#include <fcntl.h>
 #include <sanitizer/common_interface_defs.h>
 #include <setjmp.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rep.h"
 
@@ -31,6 +34,83 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 } while (0)
 #define FUZZ_STR(x) FUZZ_STR_(x)
 #define FUZZ_STR_(x) #x
+
+/* A broken property, said in a line of its own (line breaks and other
+ * control bytes of the message shown escaped), then abort(). */
+static inline _Noreturn void __attribute__((format(printf, 1, 2)))
+fuzz_fail(const char *fmt, ...)
+{
+	static char msg[3000], line[sizeof msg * 4 + 32];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	char *w = line + snprintf(line, sizeof line, "property broken: ");
+	for (const unsigned char *c = (const unsigned char *)msg; *c; c++)
+		if (*c == '\n')
+			w += sprintf(w, " | ");
+		else if (*c < 0x20 || *c == 0x7f)
+			w += sprintf(w, "\\x%02x", *c);
+		else
+			*w++ = (char)*c;
+	*w = 0;
+	__sanitizer_report_error_summary(line);
+	abort();
+}
+
+/* Where a harness that writes many small files makes them: a tmpfs
+ * (/dev/shm) if there is one, where that is many times faster than on
+ * a disk; else $TMPDIR, else /tmp. $REP_FUZZ_TMPDIR overrides. A crash
+ * leaves the harness's directory there (rep-gnutar-*, rep-roundtrip-*). */
+static inline const char *fuzz_tmpdir(void)
+{
+	const char *dir = getenv("REP_FUZZ_TMPDIR");
+
+	if (dir && *dir)
+		return dir;
+	if (access("/dev/shm", W_OK | X_OK) == 0)
+		return "/dev/shm";
+	dir = getenv("TMPDIR");
+	return dir && *dir ? dir : "/tmp";
+}
+
+/* The messages of the library (lib/err.c writes them to fd 2, which
+ * libFuzzer's -close_fd_mask=2 closed) caught in a file from
+ * fuzz_catch() to fuzz_caught(), which gives them, up to cap bytes, as
+ * a string. The sanitizers' reports go elsewhere (libFuzzer gave them
+ * its own descriptor). */
+struct fuzz_catch {
+	int file, saved;
+};
+
+static inline void fuzz_catch(struct fuzz_catch *c, const char *path)
+{
+	if (!c->file) {
+		c->file = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (c->file < 0)
+			abort();
+	}
+	if (ftruncate(c->file, 0) < 0 || lseek(c->file, 0, SEEK_SET) < 0)
+		abort();
+	fflush(stderr);
+	c->saved = dup(2);
+	if (c->saved < 0 || dup2(c->file, 2) < 0)
+		abort();
+}
+
+static inline const char *fuzz_caught(struct fuzz_catch *c, char *buf, size_t cap)
+{
+	fflush(stderr);
+	if (c->saved >= 0) {
+		dup2(c->saved, 2);
+		close(c->saved);
+		c->saved = -1;
+	}
+	ssize_t n = pread(c->file, buf, cap - 1, 0);
+	buf[n > 0 ? n : 0] = 0;
+	return buf;
+}
 
 /* The input as a C string: up to its first NUL, in a buffer of its own
  * (so that ASan sees a read past its end). */
