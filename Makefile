@@ -64,7 +64,7 @@ $(O)/librep.a: $(LIBOBJ)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-$(O)/bin/rep-ls $(O)/bin/rep-setstatus: LDLIBS = $(LIBS_SQLITE)
+$(O)/bin/rep-ls $(O)/bin/rep-setstatus: LDLIBS = $(LIBS_SQLITE) $(LIBS_NETTLE)
 $(O)/bin/rep-register $(O)/bin/rep-diff: LDLIBS = $(LIBS_SQLITE) $(LIBS_NETTLE)
 $(O)/bin/rep-tar: LDLIBS = $(LIBS_SQLITE) $(LIBS_NETTLE) $(LIBS_ARCHIVE)
 $(O)/bin/rep-push: LDLIBS = $(LIBS_NETTLE) $(LIBS_ARCHIVE)
