@@ -117,6 +117,11 @@ static void check(struct diff *d, struct rep_db *db, int appsfd, int flags)
 	for (size_t i = 0; i < d->napps; i++) {
 		const struct rep_sum *s = &d->jobs[i].sum;
 		const struct rep_app *a = &d->apps[i];
+		/* what it holds is told, and the others are compared all the same */
+		if (rep_problems_tell(&d->jobs[i].bad)) {
+			report(d, a->name, "invalid");
+			continue;
+		}
 		if (a->files != s->files || a->bytes != s->bytes || strcmp(a->checksum, s->checksum))
 			report(d, a->name, "modified");
 		dirty += d->jobs[i].dirty;

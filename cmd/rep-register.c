@@ -75,6 +75,8 @@ struct run {
 	struct rep_app *apps;
 	struct rep_app **changed;
 	size_t nchanged, added, refreshed;
+	size_t nbad;             /* applications holding what rep cannot ship */
+	const char *bad;         /* the first of them */
 	char now[32];
 };
 
@@ -84,6 +86,15 @@ static void record(size_t i, void *arg)
 	struct rep_hash_job *job = &r->jobs[i];
 	struct rep_app *a = &r->apps[i];
 	const struct rep_sum *s = &job->sum;
+
+	if (job->bad.n) {
+		rep_problems_tell(&job->bad);
+		if (!r->nbad++)
+			r->bad = job->name;
+		return;
+	}
+	if (r->nbad)   /* nothing will be: the rest is only checked */
+		return;
 	int found = r->db && rep_db_app_get(r->db, job->name, a);
 
 	if (found && a->files == s->files && a->bytes == s->bytes &&
@@ -175,6 +186,8 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < n; i++)
 			record(i, &r);
 	}
+	if (r.nbad)
+		rep_problems_die(r.nbad, r.bad, "nothing registered");
 	/* The records are out before the commit: if they cannot be
 	 * written, nothing changes (exit 2, or SIGPIPE). */
 	if (rep_opt.header)

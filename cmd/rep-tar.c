@@ -155,8 +155,6 @@ static void pack_app(struct pack *p, const struct rep_app *a, struct rep_tree *t
 		if (e->type == 'd') {
 			rep_tar_dir(p->tar, path, e->st.mtime_ns / 1000000000);
 		} else if (e->type == 'l') {
-			if (!rep_link_inside(e->path, e->target))
-				rep_die("%s/%s: symlink points outside the application", a->name, e->path);
 			rep_tar_symlink(p->tar, path, e->target, e->st.mtime_ns / 1000000000);
 		} else {
 			pack_file(p, a->name, e, path);
@@ -244,6 +242,8 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 	struct rep_tree *trees = rep_xmalloc((names->n + 1) * sizeof *trees);
 	int64_t *mtimes = rep_xmalloc((names->n + 1) * sizeof *mtimes);
 	struct rep_manifest mf = { .version = 2 };
+	size_t nbad = 0;
+	const char *bad = NULL;
 	for (size_t i = 0; i < names->n; i++) {
 		struct rep_manifest_app *r = calloc(1, sizeof *r);
 		if (!r)
@@ -252,7 +252,11 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 		r->offset = -1;
 		list_app(&p, &apps[i], &trees[i], &r->dirs, &mtimes[i]);
 		rep_strset_add(&mf.apps, apps[i].name, r);
+		if (rep_problems_tell(&trees[i].bad) && !nbad++)
+			bad = apps[i].name;
 	}
+	if (nbad)
+		rep_problems_die(nbad, bad, "nothing packaged");
 	char *manifest = NULL;
 	size_t mlen = 0;
 	FILE *m = open_memstream(&manifest, &mlen);
@@ -281,10 +285,13 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 	if (p.show)
 		fputs("\r\033[K", stderr);
 	printf("%s\n", final);
-	if (!rep_opt.quiet)
+	if (!rep_opt.quiet) {
+		char *shown = rep_visible(final, strlen(final));
 		fprintf(stderr, "%zu application%s, %lld file%s, %lld byte%s in %s (%lld bytes)\n",
 		    names->n, names->n == 1 ? "" : "s", (long long)p.files, p.files == 1 ? "" : "s",
-		    (long long)p.bytes, p.bytes == 1 ? "" : "s", final, (long long)size);
+		    (long long)p.bytes, p.bytes == 1 ? "" : "s", shown, (long long)size);
+		free(shown);
+	}
 	free(final);
 	free(p.buf);
 	free(apps);

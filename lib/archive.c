@@ -110,43 +110,6 @@ int64_t rep_tar_close(struct rep_tar *t)
 	return n;
 }
 
-/* Whether a symlink at rel (inside an application) pointing to target
- * stays inside the application, on the names alone. Going up is allowed
- * only at the start of the target: then the ".." walk real parent
- * directories, and every later component goes down, so no chain of such
- * links can climb out (one to "." followed by "x/../.." could). The
- * depth of the link's directory counts names, not slashes: "./x", "a//x"
- * and "x/" are no deeper than "x" (make fuzz found that). */
-int rep_link_inside(const char *rel, const char *target)
-{
-	int depth = -1, ups = 0, down = 0;
-
-	if (target[0] == '/' || target[0] == 0)
-		return 0;
-	for (const char *p = rel; *p;) {
-		size_t n = strcspn(p, "/");
-		if (n == 2 && p[0] == '.' && p[1] == '.')
-			return 0;
-		if (n > 0 && !(n == 1 && p[0] == '.'))
-			depth++;
-		p += n;
-		p += *p == '/';
-	}
-	for (const char *p = target; *p;) {
-		size_t n = strcspn(p, "/");
-		if (n == 2 && p[0] == '.' && p[1] == '.') {
-			if (down)
-				return 0;
-			ups++;
-		} else if (n > 0 && !(n == 1 && p[0] == '.')) {
-			down++;
-		}
-		p += n;
-		p += *p == '/';
-	}
-	return ups <= depth;
-}
-
 /* libarchive's message, or what a reader with none would mean. */
 static const char *read_error(struct archive *a)
 {
@@ -842,8 +805,7 @@ struct reading {
 
 static _Noreturn void form_die(struct reading *r, const char *path, const char *what)
 {
-	char *shown = rep_visible(path, strlen(path));
-	rep_die("%s: %s: %s (not in the form rep-tar writes)", r->label, shown, what);
+	rep_die("%s: %s: %s (not in the form rep-tar writes)", r->label, path, what);
 }
 
 /* The application read so far is complete: compared with its row. */
@@ -953,11 +915,13 @@ static void check_entry(struct reading *r, struct archive_entry *ae)
 	int type = (int)archive_entry_filetype(ae);
 	struct unpack *u = r->u;
 
-	/* past this, path has no control byte to show escaped */
 	if (bad_path(path))
-		rep_die("%s: %s: unsafe path", label, rep_visible(path, strlen(path)));
+		rep_die("%s: %s: unsafe path", label, path);
 	if (long_name(path))
 		rep_die("%s: %s: file name too long", label, path);
+	if (strlen(path) > REP_PATH_MAX)
+		rep_die("%s: %s: path too long (an archive holds at most %d bytes)", label, path,
+		    REP_PATH_MAX);
 	size_t top = strlen(TOP);
 	if (strncmp(path, TOP, top) != 0 || (path[top] != '/' && path[top] != 0))
 		rep_die("%s: %s: outside %s/", label, path, TOP);
@@ -984,6 +948,9 @@ static void check_entry(struct reading *r, struct archive_entry *ae)
 		return;
 	}
 	if (type == AE_IFLNK) {
+		for (const unsigned char *c = (const unsigned char *)fe.link; *c; c++)
+			if (*c < 0x20 || *c == 0x7f)
+				rep_die("%s: %s: a symlink target with a control character", label, path);
 		if (!rep_link_inside(rel, fe.link))
 			rep_die("%s: %s: symlink points outside its application", label, path);
 		if (strlen(fe.link) >= PATH_MAX)

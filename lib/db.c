@@ -624,7 +624,7 @@ static int open_aside(struct rep_db *db, enum rep_open how)
 	}
 	if (flock(dfd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK && rep_stderr_tty() && !rep_opt.quiet)
-			fprintf(stderr, "%s: %s: another run is creating it: waiting\n", rep_prog, rep_opt.db);
+			rep_warn("%s: another run is creating it: waiting", rep_opt.db);
 		while (flock(dfd, LOCK_EX) < 0)
 			if (errno != EINTR)
 				rep_die_errno("%s: locking its directory", rep_opt.db);
@@ -998,6 +998,7 @@ static void add_cached(struct rep_hash_job *job, sqlite3_stmt *st, size_t *cap)
 	c->st = (struct rep_fstat){
 		sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),
 		sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 6), sqlite3_column_int64(st, 7),
+		-1,
 	};
 	memcpy(c->digest, digest, 32);
 	c->cached_ns = sqlite3_column_int64(st, 9);

@@ -65,18 +65,29 @@ int rep_write_full(int fd, const void *buf, size_t n)
 /* One message line, "PROG: [CTX: ]MESSAGE[TAIL]\n", written to stderr
  * with one write(2): the children rep-push runs for its targets share
  * the parent's stderr, and a line put out in pieces could be cut into
- * by another's (a pipe keeps a write of up to PIPE_BUF bytes whole). */
+ * by another's (a pipe keeps a write of up to PIPE_BUF bytes whole).
+ * Every message quotes its input (names, paths, lines read) through
+ * here, so its control bytes are shown as \xHH here, once for all the
+ * tools: a name or a file's line can neither drive the terminal nor
+ * forge a line of its own. (Escaping is idempotent: \xHH has none.) */
 void rep_vline(const char *ctx, const char *fmt, va_list ap, const char *tail)
 {
 	char *body = NULL, *line = NULL;
 	int n = -1;
 
 	/* on failure, what they leave in body and line is undefined */
-	if (vasprintf(&body, fmt, ap) < 0)
+	if (vasprintf(&body, fmt, ap) < 0) {
 		body = NULL;
-	else if ((n = asprintf(&line, "%s: %s%s%s%s\n", rep_prog, ctx ? ctx : "", ctx ? ": " : "",
-	    body, tail ? tail : "")) < 0)
-		line = NULL;
+	} else {
+		char *shown = rep_visible(body, strlen(body));
+		char *where = ctx ? rep_visible(ctx, strlen(ctx)) : NULL;
+		free(body);
+		body = shown;
+		if ((n = asprintf(&line, "%s: %s%s%s%s\n", rep_prog, where ? where : "", where ? ": " : "",
+		    body, tail ? tail : "")) < 0)
+			line = NULL;
+		free(where);
+	}
 	fflush(stderr);
 	if (n >= 0)
 		(void)rep_write_full(2, line, (size_t)n);
@@ -85,6 +96,17 @@ void rep_vline(const char *ctx, const char *fmt, va_list ap, const char *tail)
 		    body ? body : fmt, tail ? tail : "");
 	free(body);
 	free(line);
+}
+
+/* A message that does not end the run, in the context of every later
+ * message (rep_msg_context). */
+void rep_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	rep_vline(context, fmt, ap, NULL);
+	va_end(ap);
 }
 
 /* A message about something other than the tool as a whole: a target,

@@ -742,6 +742,10 @@ verify() {
 		[ "${s%% *}" = "$2" ] || fail "releases/$1/MANIFEST: SHA-256 ${s%% *}, not $2"
 	fi
 	tick_on
+	# another owner could change the release, through a hard link to a
+	# file of theirs put in its place, say
+	e=$(find "../$1" ! -user "$(id -u)" -print 2>&1 | head -n 1)
+	if [ -n "$e" ]; then fail "releases/${e#../}: not owned by the login that pushes"; fi
 	check_release "../$1" "in releases/$1" 0
 	cleanup
 	reply ok

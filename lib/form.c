@@ -63,6 +63,26 @@ static int octal(const unsigned char *f, size_t w, int64_t *v)
 	return 1;
 }
 
+/* A numeric field in base 256, as libarchive writes a value octal cannot
+ * hold (a size of 64 GiB or more, a time before 1970 or from 2242): a
+ * first byte 0x80 (positive) or 0xff (negative), then the value's bytes,
+ * which must fit in 64 bits (sign-extended beyond them). */
+static int base256(const unsigned char *f, size_t w, int64_t *v)
+{
+	if (f[0] != 0x80 && f[0] != 0xff)
+		return 0;
+	unsigned char fill = f[0] == 0xff ? 0xff : 0;
+	uint64_t u = 0;
+	for (size_t i = 1; i < w; i++) {
+		if (i < w - 8 && f[i] != fill)
+			return 0;
+		u = (u << 8) | f[i];
+	}
+	*v = (int64_t)u;
+	/* only for a value octal cannot hold: as libarchive writes it */
+	return fill ? *v < 0 : *v > OCTAL_11;
+}
+
 static int all_nul(const unsigned char *f, size_t w)
 {
 	for (size_t i = 0; i < w; i++)
@@ -230,12 +250,13 @@ static int header(struct rep_form *f, const unsigned char *h)
 			snprintf(what, sizeof what, "an entry of type '%c'", type > 0x20 && type < 0x7f ? type : '?');
 		return fail(f, "%s", k ? k : what);
 	}
-	/* device numbers: 0, or left empty as some writers do when the
-	 * entry is no device (both readers take that as 0) */
-	/* an mtime ustar cannot hold (before 1970, from 2242) is written in
-	 * base 256, which both readers take; it is no part of the tree */
+	/* a size or time ustar cannot hold is written in base 256, which
+	 * both readers take (a size must then be the pax size too); device
+	 * numbers are 0, or left empty as some writers do when the entry is
+	 * no device (both readers take that as 0) */
 	if (!octal(h + 100, 8, &mode) || !octal(h + 108, 8, &uid) || !octal(h + 116, 8, &gid) ||
-	    !octal(h + 124, 12, &size) || (!(h[136] & 0x80) && !octal(h + 136, 12, &mtime)) ||
+	    (!octal(h + 124, 12, &size) && !base256(h + 124, 12, &size)) ||
+	    (!octal(h + 136, 12, &mtime) && !base256(h + 136, 12, &mtime)) ||
 	    (!octal(h + 329, 8, &major) && !(major = 0, all_nul(h + 329, 8))) ||
 	    (!octal(h + 337, 8, &minor) && !(minor = 0, all_nul(h + 337, 8))))
 		return fail(f, "%s", "a numeric field in another form");
@@ -271,7 +292,13 @@ static int header(struct rep_form *f, const unsigned char *h)
 
 	struct rep_form_entry e = { .type = type, .mode = (int)mode, .mtime = mtime };
 	e.offset = f->in_pax ? f->pax_offset : f->pos;
-	e.size = f->pax_keys & 4 ? f->pax_size : size;
+	/* a reader that took the ustar size where the other takes the pax
+	 * size would split the stream elsewhere: the two must agree */
+	if ((f->pax_keys & 4) && size != f->pax_size)
+		return fail(f, "%s", "a pax size and a ustar size that differ");
+	if (!(f->pax_keys & 4) && size > OCTAL_11)
+		return fail(f, "%s", "a size of 8 GiB or more without a pax size");
+	e.size = size;
 	if (f->pax_path) {
 		e.path = f->pax_path;
 		f->pax_path = NULL;

@@ -206,6 +206,11 @@ void rep_release_verify(int dirfd, const char *label, const char *msha)
 		rep_die_errno("%s/rep_applications", label);
 	if ((st.st_mode & 07777) != 0755)
 		rep_die("%s/rep_applications: mode %o, not 755", label, (unsigned)(st.st_mode & 07777));
+	struct stat top_st;
+	if (fstat(dirfd, &top_st) < 0)
+		rep_die_errno("%s", label);
+	if (top_st.st_uid != geteuid() || st.st_uid != geteuid())
+		rep_die("%s: owned by another than the login that pushes", label);
 	struct rep_strset apps = { 0 };
 	dir_names(appsfd, label, &apps);
 	for (size_t i = 0; i < apps.n; i++) {
@@ -230,9 +235,16 @@ void rep_release_verify(int dirfd, const char *label, const char *msha)
 		struct rep_tree t;
 		int64_t dirs = 0;
 		rep_tree_list(appsfd, a->app.name, &t);
+		if (rep_problems_tell(&t.bad))
+			rep_die("%s/rep_applications/%s: holds what no release does", label, a->app.name);
 		for (size_t j = 0; j < t.n; j++) {
 			const struct rep_entry *e = &t.e[j];
 			unsigned mode = (unsigned)(e->st.mode & 07777);
+			/* another owner could change it, through a hard link to a
+			 * file of theirs put in its place, say */
+			if (e->st.uid != (int64_t)geteuid())
+				rep_die("%s/rep_applications/%s/%s: owned by uid %lld, not by the login that pushes",
+				    label, a->app.name, e->path, (long long)e->st.uid);
 			unsigned want_mode = e->type == 'd' || e->type == 'x' ? 0755 : 0644;
 			dirs += e->type == 'd';
 			if (e->type != 'l' && mode != want_mode)
@@ -249,10 +261,14 @@ void rep_release_verify(int dirfd, const char *label, const char *msha)
 	rep_hash_apps(appsfd, jobs, nj, REP_HASH_ALL, NULL, NULL);
 	for (size_t i = 0; i < nj; i++) {
 		const struct rep_manifest_app *a = m.apps.val[rep_strset_find(&m.apps, jobs[i].name)];
+		if (rep_problems_tell(&jobs[i].bad))
+			rep_die("%s/rep_applications/%s: cannot be read whole", label, a->app.name);
 		if (jobs[i].sum.files != a->app.files || jobs[i].sum.bytes != a->app.bytes ||
 		    strcmp(jobs[i].sum.checksum, a->app.checksum) != 0)
 			rep_die("%s/rep_applications/%s: content differs from its MANIFEST", label, a->app.name);
 	}
+	for (size_t i = 0; i < nj; i++)
+		rep_cache_free(&jobs[i]);
 	free(jobs);
 	close(appsfd);
 	rep_strset_free(&apps);

@@ -29,6 +29,7 @@ void *rep_xrealloc(void *p, size_t n);
 char *rep_xstrdup(const char *s);
 int rep_stderr_tty(void);
 void rep_msg_context(const char *ctx);
+void rep_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int rep_write_full(int fd, const void *buf, size_t n);
 void rep_vline(const char *ctx, const char *fmt, va_list ap, const char *tail)
 	__attribute__((format(printf, 2, 0)));
@@ -179,6 +180,7 @@ struct rep_sum {
 };
 struct rep_fstat {
 	int64_t size, mtime_ns, ctime_ns, ino, dev, mode;
+	int64_t uid;           /* not part of the stat cache */
 };
 struct rep_cached {            /* a row of the stat cache */
 	char *path;
@@ -186,6 +188,18 @@ struct rep_cached {            /* a row of the stat cache */
 	unsigned char digest[32];
 	int64_t cached_ns;     /* written at; a file not older is re-hashed */
 };
+/* What an application holds that rep cannot ship, each as one line
+ * "APP/PATH: why" (rep(7), APPLICATION CONTENTS): a name with a control
+ * character, anything but a directory, regular file or symlink, a
+ * symlink that leaves the application, what cannot be read. A tree with
+ * any is listed whole all the same, so that every one is told at once. */
+struct rep_problems {
+	char **v;
+	size_t n, cap;
+};
+size_t rep_problems_tell(struct rep_problems *p);
+_Noreturn void rep_problems_die(size_t napps, const char *name, const char *undone);
+void rep_problems_free(struct rep_problems *p);
 struct rep_hash_job {
 	const char *name;
 	int64_t app_id;        /* 0: not registered, no cache */
@@ -193,6 +207,7 @@ struct rep_hash_job {
 	size_t ncache;
 	int dirty;             /* cache rows replaced: store them */
 	struct rep_sum sum;
+	struct rep_problems bad; /* out: if any, sum means nothing */
 };
 enum { REP_HASH_ALL = 1 };     /* trust no cache row (--rehash) */
 struct rep_entry {
@@ -209,8 +224,10 @@ struct rep_entry {
 struct rep_tree {
 	struct rep_entry *e;
 	size_t n;
+	struct rep_problems bad;
 };
 void rep_tree_list(int appsfd, const char *name, struct rep_tree *out);
+int rep_link_inside(const char *rel, const char *target);
 void rep_tree_free(struct rep_tree *t);
 struct rep_fold {
 	struct sha256_ctx c;
@@ -261,7 +278,6 @@ void rep_tar_symlink(struct rep_tar *t, const char *path, const char *target, in
 void rep_tar_file(struct rep_tar *t, const char *path, int exec, int64_t size, int64_t mtime);
 void rep_tar_data(struct rep_tar *t, const void *buf, size_t n);
 int64_t rep_tar_close(struct rep_tar *t);
-int rep_link_inside(const char *rel, const char *target);
 /* form.c: the form of rep's tar stream, checked on its bytes before the
  * archive reader's view of them counts */
 struct rep_form_entry {
@@ -302,6 +318,10 @@ struct rep_manifest_app {
 	int seen;                  /* its directory was read */
 };
 #define REP_MANIFEST_MAX (16 * 1024 * 1024)  /* bytes of a MANIFEST */
+/* bytes of an entry's path in an archive, rep_applications/NAME/PATH:
+ * the far side unpacks and reads it below a directory of its own, and
+ * every path it opens must stay under PATH_MAX */
+#define REP_PATH_MAX 4000
 #define REP_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define REP_MANIFEST_APPS 100000             /* records of a MANIFEST */
 struct rep_manifest {

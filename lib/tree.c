@@ -5,6 +5,7 @@
  * the work is spread over every core. */
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <nettle/sha2.h>
 #include <pthread.h>
@@ -21,10 +22,12 @@
 #define DIRBUF (32 * 1024)
 
 struct pool;
+static void cache_drop(struct rep_hash_job *job);
 
 struct tree {
 	const char *name;
 	struct rep_hash_job *job;
+	struct rep_problems *bad; /* the job's or the listing's */
 	struct rep_entry *e;
 	size_t n, cap;
 	int with_dirs;
@@ -164,7 +167,7 @@ static void set_stat(struct rep_entry *e, const struct stat *st)
 {
 	e->st = (struct rep_fstat){
 		st->st_size, ns(&st->st_mtim), ns(&st->st_ctim),
-		(int64_t)st->st_ino, (int64_t)st->st_dev, st->st_mode,
+		(int64_t)st->st_ino, (int64_t)st->st_dev, st->st_mode, (int64_t)st->st_uid,
 	};
 }
 
@@ -177,19 +180,130 @@ static void digest_of(const void *p, size_t n, unsigned char digest[SHA256_DIGES
 	sha256_digest(&c, SHA256_DIGEST_SIZE, digest);
 }
 
-/* A symlink's target is kept (rep-tar stores it) and hashed. */
+/* Whether a symlink at rel (inside an application) pointing to target
+ * stays inside the application, on the names alone. Going up is allowed
+ * only at the start of the target: then the ".." walk real parent
+ * directories, and every later component goes down, so no chain of such
+ * links can climb out (one to "." followed by "x/../.." could). The
+ * depth of the link's directory counts names, not slashes: "./x", "a//x"
+ * and "x/" are no deeper than "x" (make fuzz found that). */
+int rep_link_inside(const char *rel, const char *target)
+{
+	int depth = -1, ups = 0, down = 0;
+
+	if (target[0] == '/' || target[0] == 0)
+		return 0;
+	for (const char *p = rel; *p;) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return 0;
+		if (n > 0 && !(n == 1 && p[0] == '.'))
+			depth++;
+		p += n;
+		p += *p == '/';
+	}
+	for (const char *p = target; *p;) {
+		size_t n = strcspn(p, "/");
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			if (down)
+				return 0;
+			ups++;
+		} else if (n > 0 && !(n == 1 && p[0] == '.')) {
+			down++;
+		}
+		p += n;
+		p += *p == '/';
+	}
+	return ups <= depth;
+}
+
+static void __attribute__((format(printf, 2, 3))) problem(struct tree *t, const char *fmt, ...)
+{
+	struct rep_problems *p = t->bad;
+	va_list ap;
+	char *line;
+
+	va_start(ap, fmt);
+	if (vasprintf(&line, fmt, ap) < 0)
+		rep_die("out of memory");
+	va_end(ap);
+	if (p->n == p->cap) {
+		p->cap = p->cap ? 2 * p->cap : 8;
+		p->v = rep_xrealloc(p->v, p->cap * sizeof *p->v);
+	}
+	p->v[p->n++] = line;
+}
+
+static int by_line(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Tells each problem, one message line each (control bytes escaped, as
+ * in every message), in path order whatever the order the directories
+ * were read in; returns how many. */
+size_t rep_problems_tell(struct rep_problems *p)
+{
+	if (p->n > 1)
+		qsort(p->v, p->n, sizeof *p->v, by_line);
+	for (size_t i = 0; i < p->n; i++)
+		rep_warn("%s", p->v[i]);
+	return p->n;
+}
+
+/* The end of a run that found applications holding what rep cannot
+ * ship, each problem told already: nothing was done. */
+_Noreturn void rep_problems_die(size_t napps, const char *name, const char *undone)
+{
+	if (napps == 1)
+		rep_die("%s: holds what rep cannot ship (see rep(7), APPLICATION CONTENTS); %s",
+		    name, undone);
+	rep_die("%zu applications hold what rep cannot ship (see rep(7), APPLICATION CONTENTS); %s",
+	    napps, undone);
+}
+
+void rep_problems_free(struct rep_problems *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i]);
+	free(p->v);
+	memset(p, 0, sizeof *p);
+}
+
+static int has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 1;
+	return 0;
+}
+
+static const char *kind_of(mode_t m)
+{
+	return S_ISFIFO(m) ? "a FIFO" : S_ISSOCK(m) ? "a socket" : S_ISCHR(m) ? "a character device" :
+	    S_ISBLK(m) ? "a block device" : "of an unknown type";
+}
+
+/* A symlink's target is kept (rep-tar stores it) and hashed; one that
+ * leaves the application is listed all the same, and told. */
 static struct rep_entry *hash_link(struct tree *t, int dirfd, const char *name, const char *rel)
 {
 	char target[4097];
 	ssize_t n = readlinkat(dirfd, name, target, sizeof target);
 
-	if (n < 0 || n == sizeof target)
-		rep_die("%s/%s: cannot read symlink: %s", t->name, rel,
+	if (n < 0 || n == sizeof target) {
+		problem(t, "%s/%s: cannot read symlink: %s", t->name, rel,
 		    n < 0 ? strerror(errno) : "target too long");
+		return NULL;
+	}
 	struct rep_entry *e = add_entry(t, rel, 'l');
 	target[n] = 0;
 	e->target = rep_xstrdup(target);
 	digest_of(target, (size_t)n, e->digest);
+	if (has_control(target))
+		problem(t, "%s/%s: a symlink target with a control character", t->name, rel);
+	else if (!rep_link_inside(rel, target))
+		problem(t, "%s/%s -> %s: symlink points outside the application", t->name, rel, target);
 	return e;
 }
 
@@ -410,20 +524,37 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 			if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2])))
 				continue;
 			size_t nlen = strlen(nm);
-			if (len + nlen + 2 > 4096)
-				rep_die("%s/%s%s: path too long", t->name, rel, nm);
+			/* as rep_applications/NAME/PATH/ in an archive */
+			if (strlen("rep_applications//") + strlen(t->name) + len + nlen + 1 > REP_PATH_MAX) {
+				problem(t, "%s/%s%s: path too long (an archive holds at most %d bytes)",
+				    t->name, rel, nm, REP_PATH_MAX);
+				continue;
+			}
 			memcpy(rel + len, nm, nlen + 1);
+			/* a newline in a name would make the checksum's lines
+			 * ambiguous (rep(7)): the entry is told, not listed */
+			if (has_control(nm)) {
+				problem(t, "%s/%s: a name with a control character", t->name, rel);
+				continue;
+			}
 			if (de->d_type == DT_REG && (ring_first(t, dirfd, nm, rel, len, &st) ||
 			    open_first(t, dirfd, nm, rel, &st)))
 				continue;
 			if (de->d_type == DT_DIR && !t->with_dirs)
 				st.st_mode = S_IFDIR;
-			else if (fstatat(dirfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0)
-				rep_die("%s/%s: %s", t->name, rel, strerror(errno));
+			else if (fstatat(dirfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				problem(t, "%s/%s: %s", t->name, rel, strerror(errno));
+				continue;
+			}
 			if (S_ISREG(st.st_mode)) {
+				/* listing only: what could not be packaged is told now */
+				if (t->with_dirs && faccessat(dirfd, nm, R_OK, AT_EACCESS) < 0)
+					problem(t, "%s/%s: %s", t->name, rel, strerror(errno));
 				visit_file(t, dirfd, nm, &st, rel, -1);
 			} else if (S_ISLNK(st.st_mode)) {
-				set_stat(hash_link(t, dirfd, nm, rel), &st);
+				struct rep_entry *e = hash_link(t, dirfd, nm, rel);
+				if (e)
+					set_stat(e, &st);
 			} else if (S_ISDIR(st.st_mode)) {
 				if (t->with_dirs)
 					set_stat(add_entry(t, rel, 'd'), &st);
@@ -433,13 +564,14 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 				}
 				subdirs[nsub++] = rep_xstrdup(nm);
 			} else {
-				rep_die("%s/%s: not a regular file, directory or symlink", t->name, rel);
+				problem(t, "%s/%s: %s, not a regular file, directory or symlink", t->name,
+				    rel, kind_of(st.st_mode));
 			}
 		}
 	}
 	rel[len] = 0;
 	if (got < 0)
-		rep_die("%s/%s: %s", t->name, rel, strerror(errno));
+		problem(t, "%s/%s: %s", t->name, rel, strerror(errno));
 	for (size_t i = 0; i < nsub; i++) {
 		size_t nlen = strlen(subdirs[i]);
 		memcpy(rel + len, subdirs[i], nlen);
@@ -447,8 +579,9 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 		rel[len + nlen + 1] = 0;
 		int fd = openat(dirfd, subdirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
-			rep_die("%s/%.*s: %s", t->name, (int)(len + nlen), rel, strerror(errno));
-		walk(t, fd, rel, len + nlen + 1);
+			problem(t, "%s/%.*s: %s", t->name, (int)(len + nlen), rel, strerror(errno));
+		else
+			walk(t, fd, rel, len + nlen + 1);
 		free(subdirs[i]);
 	}
 	rel[len] = 0;
@@ -461,9 +594,12 @@ static void walk_app(int appsfd, struct tree *t)
 	char rel[4096] = "";
 	int fd = openat(appsfd, t->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
-	if (fd < 0)
-		rep_die("%s: %s", t->name, errno == ENOTDIR || errno == ELOOP
-		    ? "not a directory" : strerror(errno));
+	if (fd < 0) {
+		if (errno == ENOTDIR || errno == ELOOP)
+			rep_die("%s: not a directory", t->name);
+		problem(t, "%s: %s", t->name, strerror(errno));
+		return;
+	}
 	walk(t, fd, rel, 0);
 	if (t->ring && (rep_ring_queued(t->ring) || t->ndone))
 		ring_flush(t);
@@ -516,10 +652,11 @@ static void refresh_cache(struct pool *p, struct tree *t)
 		kept += e->hit || (e->row && e->size == e->st.size &&
 		    memcmp(e->row->digest, e->digest, sizeof e->digest) == 0);
 	}
-	job->dirty = kept != files || job->ncache != files;
+	/* a tree with problems is not what any row could describe */
+	job->dirty = !job->bad.n && (kept != files || job->ncache != files);
 	if (!job->dirty)
 		return;
-	rep_cache_free(job);
+	cache_drop(job);
 	job->cache = rep_xmalloc((files ? files : 1) * sizeof *job->cache);
 	for (size_t i = 0; i < t->n; i++) {
 		struct rep_entry *e = &t->e[i];
@@ -580,7 +717,7 @@ static void fold(struct tree *t)
 	for (size_t i = 0; i < t->n; i++) {
 		struct rep_entry *e = &t->e[i];
 		if (e->err)
-			rep_die("%s/%s: %s", t->name, e->path, strerror(e->err));
+			problem(t, "%s/%s: %s", t->name, e->path, strerror(e->err));
 		rep_fold_add(&f, e->type, e->path, e->digest, e->size);
 	}
 	rep_fold_end(&f, &t->job->sum);
@@ -606,8 +743,9 @@ static void finish_tree(struct pool *p, struct tree *t)
 /* The entries of one application, directories too, in path order. */
 void rep_tree_list(int appsfd, const char *name, struct rep_tree *out)
 {
-	struct tree t = { .name = name, .with_dirs = 1 };
+	struct tree t = { .name = name, .with_dirs = 1, .bad = &out->bad };
 
+	memset(out, 0, sizeof *out);
 	walk_app(appsfd, &t);
 	if (t.n)
 		qsort(t.e, t.n, sizeof *t.e, by_path);
@@ -618,6 +756,7 @@ void rep_tree_list(int appsfd, const char *name, struct rep_tree *out)
 void rep_tree_free(struct rep_tree *t)
 {
 	free_entries(t->e, t->n);
+	rep_problems_free(&t->bad);
 	t->e = NULL;
 	t->n = 0;
 }
@@ -766,6 +905,7 @@ void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags,
 	for (size_t i = 0; i < n; i++) {
 		p.trees[i].job = &jobs[i];
 		p.trees[i].name = jobs[i].name;
+		p.trees[i].bad = &jobs[i].bad;
 	}
 	if (n < 4 * (size_t)rep_nthreads())
 		hash_by_file(&p, show);
@@ -777,13 +917,20 @@ void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags,
 	free(p.trees);
 }
 
-void rep_cache_free(struct rep_hash_job *job)
+static void cache_drop(struct rep_hash_job *job)
 {
 	for (size_t i = 0; i < job->ncache; i++)
 		free(job->cache[i].path);
 	free(job->cache);
 	job->cache = NULL;
 	job->ncache = 0;
+}
+
+/* What a job holds once its caller is done with it. */
+void rep_cache_free(struct rep_hash_job *job)
+{
+	cache_drop(job);
+	rep_problems_free(&job->bad);
 }
 
 /* The SHA-256 of what is left to read of fd, as hex: 0, or -1. */

@@ -192,19 +192,7 @@ count_case() {
 	fi
 }
 
-# as_unprivileged COMMAND...: COMMAND subject to file permissions: as root,
-# without the capabilities that override them (the files stay root's).
-as_unprivileged() {
-	if [ "$(id -u)" -eq 0 ]; then
-		setpriv --bounding-set=-dac_override,-dac_read_search -- "$@"
-	else
-		"$@"
-	fi
-}
-
-need_unprivileged() {
-	as_unprivileged true 2>/dev/null || skip 'cannot drop CAP_DAC_OVERRIDE (setpriv)'
-}
+# (as_unprivileged and need_unprivileged: see helper.bash)
 
 # The commands that read records on stdin, and what each reads: names, or
 # (rep-push) archive paths.
@@ -359,6 +347,55 @@ reader_input() {
 	refuse in-c1 'rep-setstatus: stdin:2: note: control character not allowed' rep-setstatus -M ready
 }
 
+# --- messages -----------------------------------------------------------------------
+
+@test "messages: control bytes in what they quote (names on stdin and as operands, --db, --apps, -C, -d, -t, archives, targets) are shown as \\xHH, one line each" {
+	local tool why
+	local -a cmd
+	printf 'app-a\n\e]0;pwned\a\n' >in-esc
+	for tool in "${READERS[@]}"; do
+		reader_input "${tool%% *}" in-esc >"in-esc-${tool%% *}"
+	done
+	printf '%s\n' "dist/$R1.tar.gz" $'dist/\e[1mx.tar.gz' >in-push-esc
+	mkdir $'arch/\e[1m'
+	cp "arch/truncated/$HOSTILE" $'arch/\e[1m/'"$HOSTILE"
+	printf '%s\n' "dist/$R1.tar.gz" $'arch/\e[1m/'"$HOSTILE" >in-push-arch
+	echo x >afile
+	baseline
+	why="\\x1b]0;pwned\\x07: invalid application name ($NAME_RULE)"
+	for tool in rep-register 'rep-setstatus ready' rep-tar; do
+		read -ra cmd <<<"$tool"
+		refuse "in-esc-${cmd[0]}" "${cmd[0]}: stdin:2: $why" "${cmd[@]}"
+	done
+	why="a\\x0ab: invalid application name ($NAME_RULE)"
+	for tool in rep-ls rep-diff 'rep-setstatus ready' rep-register rep-tar; do
+		read -ra cmd <<<"$tool"
+		refuse /dev/null "${cmd[0]}: $why" "${cmd[@]}" -- app-a $'a\nb'
+	done
+	why='x\x0a\x1b[1m.db: no such database (create it with rep-register)'
+	for tool in rep-ls rep-diff 'rep-setstatus ready app-a' 'rep-tar app-a'; do
+		read -ra cmd <<<"$tool"
+		refuse /dev/null "${cmd[0]}: $why" "${cmd[0]}" --db $'x\n\e[1m.db' "${cmd[@]:1}"
+	done
+	refuse /dev/null 'rep-register: x\x0a\x1b[1m/m.db: unable to open database file' \
+		rep-register --db $'x\n\e[1m/m.db' app-a
+	for tool in rep-diff 'rep-register app-a' 'rep-tar app-a'; do
+		read -ra cmd <<<"$tool"
+		refuse /dev/null "${cmd[0]}: no\\x0aapps: No such file or directory" "${cmd[0]}" --apps $'no\napps' "${cmd[@]:1}"
+	done
+	for tool in rep-ls rep-diff 'rep-setstatus ready app-a' 'rep-register app-a' 'rep-tar app-a' 'rep-push target'; do
+		read -ra cmd <<<"$tool"
+		refuse /dev/null "${cmd[0]}: -C no\\x0a\\x1b[1m: No such file or directory" "${cmd[0]}" -C $'no\n\e[1m' "${cmd[@]:1}"
+	done
+	refuse /dev/null 'rep-tar: afile/\x1b[1m: Not a directory' rep-tar -d $'afile/\e[1m' app-a
+	refuse /dev/null 'rep-tar: a\x0ab.tar.gz: No such file or directory' rep-tar -t $'a\nb.tar.gz'
+	refuse /dev/null "rep-tar: arch/\\x1b[1m/$HOSTILE: truncated archive" rep-tar -t $'arch/\e[1m/'"$HOSTILE"
+	refuse in-push-arch "rep-push: arch/\\x1b[1m/$HOSTILE: truncated archive" rep-push target
+	refuse in-push-esc "rep-push: dist/\\x1b[1mx.tar.gz: not a rep-tar archive name (rep_applications_YYYYMMDD_HHMMSS[_N].tar.gz)" \
+		rep-push target
+	refuse /dev/null 'rep-push: t\x1b[1m: control character in the target' rep-push target $'t\e[1m'
+}
+
 @test "options: unknown, missing or unwanted values, out of range, in conflict: a usage error from every tool" {
 	baseline
 	refuse /dev/null "rep-register: -Z: unknown option (try 'rep-register --help')" rep-register -Z app-a
@@ -410,7 +447,7 @@ reader_input() {
 
 # --- directories and the disk ---------------------------------------------------------
 
-@test "the applications directory missing, a file, unreadable, or an application unreadable: exit 2, nothing made" {
+@test "the applications directory missing, a file, unreadable, or an application's file unreadable: exit 2 (rep-diff: invalid), nothing made" {
 	need_unprivileged
 	echo x >afile
 	cp -a rep_applications noread
@@ -426,29 +463,94 @@ reader_input() {
 	refuse /dev/null 'rep-register: noread: Permission denied' as_unprivileged rep-register --apps noread --all
 	refuse /dev/null 'rep-diff: noread: Permission denied' as_unprivileged rep-diff --apps noread
 	refuse /dev/null 'rep-tar: noread: Permission denied' as_unprivileged rep-tar --apps noread -d out app-a
-	refuse /dev/null 'rep-register: app-b/README: Permission denied' as_unprivileged rep-register app-b
-	refuse /dev/null 'rep-diff: app-b/README: Permission denied' as_unprivileged rep-diff
-	refuse /dev/null 'rep-tar: app-b/README: Permission denied' as_unprivileged rep-tar -d out app-b
+	refuse /dev/null "$(lines 'rep-register: app-b/README: Permission denied' "$(holds rep-register app-b)")" \
+		as_unprivileged rep-register app-b
+	refuse /dev/null "$(lines 'rep-tar: app-b/README: Permission denied' "$(holds rep-tar app-b)")" \
+		as_unprivileged rep-tar -d out app-b
+	# rep-diff reports the application invalid, and compares the others
+	diff_invalid app-b 'rep-diff: app-b/README: Permission denied' as_unprivileged rep-diff
+}
+
+# diff_invalid APP PROBLEM COMMAND...: COMMAND (a rep-diff) exits 1 reporting
+# APP invalid, and nothing else, with PROBLEM and the summary on stderr; the
+# records, the history and APP's cache rows unchanged (rep-diff may refresh
+# the cache rows of the applications it compared).
+diff_invalid() {
+	local app=$1 problem=$2 out=$BATS_TEST_TMPDIR/case.out err=$BATS_TEST_TMPDIR/case.err
+	local sql="SELECT * FROM app; SELECT * FROM history;
+		SELECT * FROM file WHERE app_id = (SELECT id FROM app WHERE name = '$app')" before
+	shift 2
+	printf '# case:'
+	printf ' %q' "$@"
+	printf ' </dev/null\n'
+	before=$(sqlite3 metadata.db "$sql")
+	status=0
+	"$@" </dev/null >"$out" 2>"$err" || status=$?
+	output=$(<"$out") stderr=$(<"$err")
+	assert_failure 1
+	assert_output "$app${TAB}invalid"
+	assert_stderr "$(lines "$problem" '1 discrepancy')"
+	assert_equal "$(sqlite3 metadata.db "$sql")" "$before"
+	count_case "$problem"
 }
 
 # 70 applications: more than 4 per core on up to 16 cores, so each is walked
 # and hashed whole by one thread, its small files read in batches (io_uring)
 # where the kernel allows it. A file the batch cannot read is read again the
 # usual way, which names it; with REP_IO_URING=0 the message is the same.
-@test "an unreadable file among many applications (the batched reader): the same message, exit 2, nothing made" {
+@test "an unreadable file among many applications (the batched reader): the same message, exit 2 (rep-diff: invalid), nothing made" {
 	need_unprivileged
 	mkapps 70
 	register app-001 app-002 app-003 app-004 app-005 app-006 app-007 app-008 app-009 app-010
 	chmod 000 rep_applications/app-040/README
 	baseline
-	refuse /dev/null 'rep-register: app-040/README: Permission denied' as_unprivileged rep-register --all
-	refuse /dev/null 'rep-register: app-040/README: Permission denied' as_unprivileged env REP_IO_URING=0 rep-register --all
+	local told
+	told=$(lines 'rep-register: app-040/README: Permission denied' "$(holds rep-register app-040)")
+	refuse /dev/null "$told" as_unprivileged rep-register --all
+	refuse /dev/null "$told" as_unprivileged env REP_IO_URING=0 rep-register --all
 	chmod 644 rep_applications/app-040/README
-	register app-040
+	register --all
 	chmod 000 rep_applications/app-007/README
 	baseline
-	refuse /dev/null 'rep-diff: app-007/README: Permission denied' as_unprivileged rep-diff --rehash
-	refuse /dev/null 'rep-diff: app-007/README: Permission denied' as_unprivileged env REP_IO_URING=0 rep-diff --rehash
+	diff_invalid app-007 'rep-diff: app-007/README: Permission denied' as_unprivileged rep-diff --rehash
+	diff_invalid app-007 'rep-diff: app-007/README: Permission denied' as_unprivileged env REP_IO_URING=0 rep-diff --rehash
+}
+
+# rep(7), APPLICATION CONTENTS: each application here holds one problem
+# (the order of an application's own problems is the file system's).
+@test "application contents: a newline in a name, a FIFO, symlinks leaving: rep-register and rep-tar exit 2 telling each problem and what was not done, rep-diff says invalid; nothing changed" {
+	local A=rep_applications
+	: >$A/app-a/$'new\nline'
+	mkfifo $A/app-b/fifo
+	ln -s /usr/bin/python3 $A/abc/python
+	mkapp up
+	ln -s ../../share/doc $A/up/doc
+	local a='rep-register: app-a/new\x0aline: a name with a control character'
+	local b='rep-register: app-b/fifo: a FIFO, not a regular file, directory or symlink'
+	local c='rep-register: abc/python -> /usr/bin/python3: symlink points outside the application'
+	local u='rep-register: up/doc -> ../../share/doc: symlink points outside the application'
+	baseline
+	refuse /dev/null "$(lines "$a" "$(holds rep-register app-a)")" rep-register app-a
+	refuse /dev/null "$(lines "$u" "$(holds rep-register up)")" rep-register up
+	refuse /dev/null "$(lines "$u" "$(holds rep-register up)")" rep-register --all
+	# in the order given, every one
+	refuse /dev/null "$(lines "$b" "$c" "$a" "$u" "$(hold rep-register 4)")" rep-register app-b abc app-a up
+	refuse /dev/null "$(lines "$u" "$(holds rep-register up)")" rep-register --db new.db up
+	# rep-tar: in name order
+	refuse /dev/null "$(lines "${a/rep-register/rep-tar}" "$(holds rep-tar app-a)")" rep-tar app-a
+	refuse /dev/null "$(lines "${c/rep-register/rep-tar}" "${a/rep-register/rep-tar}" "${b/rep-register/rep-tar}" \
+		"$(hold rep-tar 3)")" rep-tar -d newdist app-b abc app-a
+	# rep-diff: each told, each invalid, the unregistered one not looked into
+	local out=$BATS_TEST_TMPDIR/case.out err=$BATS_TEST_TMPDIR/case.err
+	status=0
+	rep-diff </dev/null >"$out" 2>"$err" || status=$?
+	output=$(<"$out") stderr=$(<"$err")
+	assert_failure 1
+	assert_output "$(lines "abc${TAB}invalid" "app-a${TAB}invalid" "app-b${TAB}invalid" "up${TAB}unregistered")"
+	assert_stderr "$(lines "${c/rep-register/rep-diff}" "${a/rep-register/rep-diff}" "${b/rep-register/rep-diff}" \
+		'4 discrepancies')"
+	assert_unchanged
+	count_case "$stderr"
 }
 
 @test "an output directory that cannot be written or made: rep-tar exits 2, writes nothing" {

@@ -1033,6 +1033,22 @@ verified() {
 	assert_equal "$(sed -n '4,$p' <<<"$output")" .ok
 }
 
+@test "verify: an entry of another owner (a hard link to a file of theirs, say): refused" {
+	mkdir src
+	odd_app app-a
+	manifest 2 app-a
+	archive
+	staged
+	assert_success
+	local r=$D/releases/$REL
+	chown 4242 "$r/rep_applications/app-a/README"
+	verified "releases/$REL/rep_applications/app-a/README: not owned by the login that pushes"
+	chown "$(id -u)" "$r/rep_applications/app-a/README"
+	IN=<(printf 'verify %s\n' "$REL") run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_equal "$(sed -n '4,$p' <<<"$output")" .ok
+}
+
 @test "verify: a long check sends keepalives" {
 	mkdir src
 	odd_app app-a

@@ -263,3 +263,140 @@ twice() {
 	assert_equal "$(date -u -r target/current/rep_applications/app-a/old +%Y)" 1960
 	assert_equal "$(date -u -r target/current/rep_applications/app-a/new +%Y)" 2250
 }
+
+# What the hostile review of issue 16 found.
+
+@test "a symlink target with a control character: refused by the check (was: deployed locally, refused over ssh)" {
+	linkarchive rep_applications_20200101_000000.tar.gz sub/l $'README\n'
+	pushed_nowhere rep_applications_20200101_000000.tar.gz 'rep_applications/app-a/sub/l: a symlink target with a control character'
+	mkapp app-b README
+	ln -s $'README\x1b[2J' rep_applications/app-b/l
+	run --separate-stderr rep-register app-b </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "$(lines 'rep-register: app-b/l: a symlink target with a control character' \
+		'rep-register: app-b: holds what rep cannot ship (see rep(7), APPLICATION CONTENTS); nothing registered')"
+}
+
+@test "a path of more than 4000 bytes in an archive: refused by the check and by rep-register (was: deployed locally, refused over ssh)" {
+	local seg long='' i
+	seg=$(printf 'd%.0s' {1..250})
+	for i in {1..15}; do long+="$seg/"; done
+	# 17 + 6 + 15 x 251 + 235 = 4023 bytes for the file
+	local name
+	name=$long$(printf 'f%.0s' {1..235})
+	mkapp app-a README
+	mkdir -p "rep_applications/app-a/$long"
+	echo x >"rep_applications/app-a/$name"
+	run --separate-stderr rep-register app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "$(lines "rep-register: app-a/$name: path too long (an archive holds at most 4000 bytes)" \
+		'rep-register: app-a: holds what rep cannot ship (see rep(7), APPLICATION CONTENTS); nothing registered')"
+	rm "rep_applications/app-a/$name"
+	register app-a
+	run --separate-stderr rep-tar -q app-a </dev/null
+	assert_success
+	# the same tree with the long file, made by hand: the check refuses it
+	local a=$output
+	mkdir x
+	tar -C x -xzf "$a"
+	echo x >"x/rep_applications/app-a/$name"
+	local sum
+	sum=$(recompute_checksum x/rep_applications/app-a)
+	printf '%s\n' "app-a${TAB}2${TAB}$(( $(stat -c %s x/rep_applications/app-a/README) + 2 ))${TAB}$sum" >x/MANIFEST
+	rebuild x rep_applications_20200101_000000.tar.gz
+	pushed_nowhere rep_applications_20200101_000000.tar.gz \
+		"rep_applications/app-a/$name: path too long (an archive holds at most 4000 bytes)"
+}
+
+@test "sizes and times in base 256: taken only where octal cannot hold them, as libarchive writes them" {
+	"$PYTHON" - <<'PY'
+import gzip
+
+def header(name, size_field, mtime_field, typeflag=b'0', mode=0o644):
+    h = bytearray(512)
+    h[0:len(name)] = name
+    h[100:108] = b'%07o\0' % mode
+    h[108:116] = b'0000000\0'
+    h[116:124] = b'0000000\0'
+    h[124:136] = size_field
+    h[136:148] = mtime_field
+    h[148:156] = b'        '
+    h[156:157] = typeflag
+    h[257:265] = b'ustar\x0000'
+    s = sum(h)
+    h[148:156] = b'%06o\0 ' % s
+    return bytes(h)
+
+def pax(name, records):
+    # a record's length counts its own digits
+    out = b''
+    for r in records:
+        body = b' ' + r + b'\n'
+        n = len(body) + 1
+        while len(str(n)) + len(body) != n:
+            n += 1
+        out += str(n).encode() + body
+    return header(name, b'%011o ' % len(out), b'%011o ' % 0, b'x') + out + bytes(-len(out) % 512)
+
+def octal(v):
+    return b'%011o ' % v
+
+def b256(v):
+    return b'\x80' + v.to_bytes(11, 'big')
+
+big = 70_000_000_000
+manifest = ('app-a\t1\t%d\t%s\n' % (big, '0' * 64)).encode()
+def archive(path, size_field, mtime_field, with_pax):
+    t = header(b'MANIFEST', octal(len(manifest)), octal(0)) + manifest + bytes(-len(manifest) % 512)
+    t += header(b'rep_applications/', octal(0), octal(0), b'5', 0o755)
+    t += header(b'rep_applications/app-a/', octal(0), octal(0), b'5', 0o755)
+    if with_pax:
+        t += pax(b'PaxHeader/big', [b'size=%d' % big])
+    t += header(b'rep_applications/app-a/big', size_field, mtime_field)
+    t += bytes(4096)  # the data, cut short
+    open(path, 'wb').write(gzip.compress(t, mtime=0))
+
+archive('b256.tar.gz', b256(big), octal(0), True)          # as libarchive writes 70 GB
+archive('b256-nopax.tar.gz', b256(big), octal(0), False)   # no pax size
+archive('b256-small.tar.gz', b256(5), octal(0), False)     # base 256 where octal would do
+archive('b256-c0.tar.gz', octal(0), b'\xc0' + bytes(11), True)  # not a base-256 prefix
+PY
+	# the first passes the form and stops where the data ends
+	run --separate-stderr rep-tar -t b256.tar.gz </dev/null
+	assert_failure 2
+	assert_stderr --regexp '^rep-tar: b256\.tar\.gz: (truncated archive|rep_applications/app-a/big: .*(Truncated|truncated).*)$'
+	run --separate-stderr rep-tar -t b256-nopax.tar.gz </dev/null
+	assert_failure 2
+	assert_stderr 'rep-tar: b256-nopax.tar.gz: rep_applications/app-a/big: a size of 8 GiB or more without a pax size (not in the form rep-tar writes)'
+	run --separate-stderr rep-tar -t b256-small.tar.gz </dev/null
+	assert_failure 2
+	assert_stderr 'rep-tar: b256-small.tar.gz: rep_applications/app-a/big: a numeric field in another form (not in the form rep-tar writes)'
+	run --separate-stderr rep-tar -t b256-c0.tar.gz </dev/null
+	assert_failure 2
+	assert_stderr 'rep-tar: b256-c0.tar.gz: rep_applications/app-a/big: a numeric field in another form (not in the form rep-tar writes)'
+}
+
+@test "a rollback to a release of which an entry has another owner: refused (was: live again, and that owner could change it)" {
+	[ "$(id -u)" -eq 0 ] || skip 'chown to another user needs root'
+	mkapp app-a README
+	register app-a
+	local a1 a2
+	a1=$(rep-tar -q app-a </dev/null)
+	echo changed >rep_applications/app-a/README
+	register app-a
+	a2=$(rep-tar -q app-a </dev/null)
+	mkdir target
+	rep-push -q target <<<"$a1"$'\n'"$a2" >/dev/null
+	local r1
+	r1=$(basename "$a1" .tar.gz)
+	chown 4242 "target/releases/$r1/rep_applications/app-a/README"
+	run --separate-stderr rep-push --rollback target </dev/null
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: target: releases/$r1/rep_applications/app-a/README: owned by uid 4242, not by the login that pushes" \
+		"rep-push: target: releases/$r1 is not what its MANIFEST lists" \
+		'rep-push: rollback: not possible on 1 of 1 targets; nothing switched')"
+	assert_equal "$(readlink target/current)" "releases/$(basename "$a2" .tar.gz)"
+}

@@ -184,6 +184,21 @@ nobody_dir() {
 	chmod 755 "$NOBODY_DIR"/bin/*
 }
 
+# as_unprivileged COMMAND...: COMMAND subject to file permissions: as root,
+# without the capabilities that override them (the files stay root's).
+as_unprivileged() {
+	if [ "$(id -u)" -eq 0 ]; then
+		setpriv --bounding-set=-dac_override,-dac_read_search -- "$@"
+	else
+		"$@"
+	fi
+}
+
+# need_unprivileged: skips the test unless as_unprivileged works.
+need_unprivileged() {
+	as_unprivileged true 2>/dev/null || skip 'cannot drop CAP_DAC_OVERRIDE (setpriv)'
+}
+
 # assert_no_db [FILE]: neither the database nor any of its side files exist,
 # nor the new database rep-register builds beside it (FILE.new).
 assert_no_db() {
@@ -381,6 +396,36 @@ refute_stderr() {
 		batslib_print_kv_single_or_multi 6 stderr "$stderr" |
 			batslib_decorate 'stderr should be empty' | fail
 	fi
+}
+
+# assert_stderr_lines LINE...: $stderr is exactly these lines, the last one
+# last, the others in any order: the problems of one application are told
+# in the order its directories are read, which the file system decides.
+assert_stderr_lines() {
+	local want got
+	want=$(printf '%s\n' "${@:1:$#-1}" | LC_ALL=C sort)
+	got=$(printf '%s\n' "$stderr" | sed '$d' | LC_ALL=C sort)
+	if [ "$got" != "$want" ] || [ "${stderr##*$'\n'}" != "${!#}" ]; then
+		batslib_print_kv_single_or_multi 8 "expected (any order but the last)" "$(lines "$@")" \
+			stderr "$stderr" | batslib_decorate 'stderr differs' | fail
+	fi
+}
+
+# holds TOOL NAME / hold TOOL N: the last line of a run of TOOL (rep-register
+# or rep-tar) refused for what application NAME, or N applications, hold
+# (rep(7), APPLICATION CONTENTS).
+holds() {
+	printf '%s: %s: holds what rep cannot ship (see rep(7), APPLICATION CONTENTS); %s' \
+		"$1" "$2" "$(undone "$1")"
+}
+
+hold() {
+	printf '%s: %s applications hold what rep cannot ship (see rep(7), APPLICATION CONTENTS); %s' \
+		"$1" "$2" "$(undone "$1")"
+}
+
+undone() {
+	if [ "$1" = rep-tar ]; then echo 'nothing packaged'; else echo 'nothing registered'; fi
 }
 
 # field N [LINE]: the Nth TAB-separated field of LINE (default $output).

@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
 # rep-diff [-q] [-H] [--rehash] [NAME...]
+# shellcheck disable=SC2154 # output, stderr, stderr_lines, status: set by run
 
 load helper
 
@@ -9,6 +10,13 @@ teardown() {
 	if [ -n "${NOBODY_DIR:-}" ]; then
 		rm -rf -- "$NOBODY_DIR"
 	fi
+	# a directory made unreadable, that a user other than root could not remove
+	chmod -R u+rwX "$BATS_TEST_TMPDIR" 2>/dev/null || true
+}
+
+# rows_of NAME: the stat cache rows of application NAME.
+rows_of() {
+	sqlite3 metadata.db "SELECT * FROM file WHERE app_id = (SELECT id FROM app WHERE name = '$1')"
 }
 
 # The stat cache as SQL text, to compare before and after a call.
@@ -251,6 +259,103 @@ same_size_edit() {
 	assert_output "$(lines "B-new${TAB}unregistered" "Zeta${TAB}modified" "_file${TAB}invalid" \
 		"app-aa${TAB}invalid" "app-b${TAB}missing" "app-c${TAB}unregistered")"
 	assert_stderr '6 discrepancies'
+}
+
+# --- what an application may hold (rep(7), APPLICATION CONTENTS) --------------------
+
+@test "invalid: a name with a newline, TAB or ESC in a registered application, with and without --rehash; the others still compared" {
+	mkapp app-a
+	mkapp app-b
+	mkapp app-c README sub/file
+	mkapp app-d
+	register app-a app-b app-c app-d
+	: >rep_applications/app-a/$'new\nline'
+	echo changed >rep_applications/app-b/README
+	mkdir rep_applications/app-c/sub/$'\e[2Jx'
+	: >rep_applications/app-d/$'a\tb'
+	local rows
+	rows=$(rows_of app-a; rows_of app-c; rows_of app-d)
+	snapshot_appdata
+	local opt
+	for opt in '' --rehash; do
+		run --separate-stderr rep-diff $opt </dev/null
+		assert_failure 1
+		assert_output "$(lines "app-a${TAB}invalid" "app-b${TAB}modified" "app-c${TAB}invalid" "app-d${TAB}invalid")"
+		assert_stderr "$(lines 'rep-diff: app-a/new\x0aline: a name with a control character' \
+			'rep-diff: app-c/sub/\x1b[2Jx: a name with a control character' \
+			'rep-diff: app-d/a\x09b: a name with a control character' \
+			'4 discrepancies')"
+		# no cache row written for what cannot be described
+		assert_equal "$(rows_of app-a; rows_of app-c; rows_of app-d)" "$rows"
+		assert_appdata_unchanged
+	done
+	# -q silences the summary, not the problems
+	run --separate-stderr rep-diff -q app-a </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}invalid"
+	assert_stderr 'rep-diff: app-a/new\x0aline: a name with a control character'
+}
+
+# A virtualenv made inside an application links to the system's python
+# and libraries; /usr/share/doc-style links climb out with ../../.
+@test "invalid: a virtualenv, a link climbing out, a FIFO, unreadable files and directories: all told in one run; a modified application still reported" {
+	need_unprivileged
+	local A=rep_applications
+	mkapp venv README bin/activate lib/python3/site.py etc/key.pem
+	ln -s python $A/venv/bin/python3
+	mkdir $A/venv/cache
+	mkapp app-m
+	mkapp app-z
+	register venv app-m app-z
+	ln -s /usr/bin/python3 $A/venv/bin/python
+	ln -s /usr/lib/x86_64-linux-gnu/libz.so.1 $A/venv/lib/libz.so.1
+	ln -s ../../share/doc $A/venv/doc
+	mkfifo $A/venv/lib/python3/fifo
+	chmod 000 $A/venv/etc/key.pem $A/venv/cache
+	echo changed >>$A/app-m/README
+	rm -r $A/app-z
+	mkapp app-new
+	local opt
+	for opt in '' --rehash; do
+		run --separate-stderr as_unprivileged rep-diff $opt </dev/null
+		assert_failure 1
+		assert_output "$(lines "app-m${TAB}modified" "app-new${TAB}unregistered" "app-z${TAB}missing" "venv${TAB}invalid")"
+		assert_stderr_lines \
+			'rep-diff: venv/bin/python -> /usr/bin/python3: symlink points outside the application' \
+			'rep-diff: venv/cache: Permission denied' \
+			'rep-diff: venv/doc -> ../../share/doc: symlink points outside the application' \
+			'rep-diff: venv/etc/key.pem: Permission denied' \
+			'rep-diff: venv/lib/libz.so.1 -> /usr/lib/x86_64-linux-gnu/libz.so.1: symlink points outside the application' \
+			'rep-diff: venv/lib/python3/fifo: a FIFO, not a regular file, directory or symlink' \
+			'4 discrepancies'
+	done
+	chmod 755 $A/venv/cache
+}
+
+# 70 applications: more than 4 per core on up to 16 cores, so each is walked
+# and hashed whole by one thread (the batched reader).
+@test "a FIFO or an absolute symlink in some of 70 applications hides nothing: the others' discrepancies still reported" {
+	mkapps 70
+	register --all
+	mkfifo rep_applications/app-030/fifo
+	ln -s /etc/passwd rep_applications/app-066/passwd
+	echo changed >>rep_applications/app-010/README
+	rm -r rep_applications/app-050
+	mkapp app-new
+	local expected
+	expected=$(lines "app-010${TAB}modified" "app-030${TAB}invalid" "app-050${TAB}missing" \
+		"app-066${TAB}invalid" "app-new${TAB}unregistered")
+	run --separate-stderr timeout 20 rep-diff </dev/null
+	assert_failure 1
+	assert_output "$expected"
+	assert_stderr "$(lines 'rep-diff: app-030/fifo: a FIFO, not a regular file, directory or symlink' \
+		'rep-diff: app-066/passwd -> /etc/passwd: symlink points outside the application' \
+		'5 discrepancies')"
+	local with=$stderr
+	REP_IO_URING=0 run --separate-stderr timeout 20 rep-diff --rehash </dev/null
+	assert_failure 1
+	assert_output "$expected"
+	assert_stderr "$with"
 }
 
 # --- what is a modification -------------------------------------------------------

@@ -40,7 +40,7 @@ all_records() {
 @test "files counts regular files and symlinks, bytes only regular files" {
 	mkapp app-d one sub/two
 	ln -s one rep_applications/app-d/link
-	ln -s /nonexistent rep_applications/app-d/dangling
+	ln -s nonexistent rep_applications/app-d/dangling
 	: >rep_applications/app-d/empty
 	mkdir rep_applications/app-d/emptydir
 	register app-d

@@ -1020,7 +1020,7 @@ EOS
 	mkapp app-a
 	mkarchive A app-a
 	export REP_SSH=$NO_SSH
-	local h=127.0.0.1 d=$BATS_TEST_TMPDIR/d t why
+	local h=127.0.0.1 d=$BATS_TEST_TMPDIR/d t why nl=$'\n' shown_nl='\x0a'
 	local -a cases=(
 		"-oProxyCommand=sh:$d|a host name beginning with '-'"
 		"-p:$d|a host name beginning with '-'"
@@ -1055,7 +1055,8 @@ EOS
 		run --separate-stderr rep-push -- "$T" "$t" <<<"$A"
 		assert_failure 2
 		assert_output ''
-		assert_stderr "rep-push: $t: $why"
+		# control bytes shown as \xHH
+		assert_stderr "rep-push: ${t//$nl/$shown_nl}: $why"
 		assert_no_ssh
 	done
 	# without --, what begins with - is an option

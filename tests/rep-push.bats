@@ -1480,7 +1480,8 @@ _refused_names() {
 		"chmod 0775 $rel/app-a/bin@@releases/$R1/rep_applications/app-a/bin: mode 775, not 755"
 		"mkdir $rel/app-a/new@@releases/$R1/rep_applications/app-a: 3 directories, 2 in its MANIFEST"
 		"ln -s README $rel/app-a/extra@@releases/$R1/rep_applications/app-a: content differs from its MANIFEST"
-		"mkfifo $rel/app-a/fifo@@app-a/fifo: not a regular file, directory or symlink"
+		"mkfifo $rel/app-a/fifo@@app-a/fifo: a FIFO, not a regular file, directory or symlink
+rep-push: t1: releases/$R1/rep_applications/app-a: holds what no release does"
 		"mkdir $rel/app-z@@releases/$R1/rep_applications/app-z: not in its MANIFEST"
 		"touch t1/releases/$R1/extra@@releases/$R1/extra: not part of a release"
 	)
@@ -2140,9 +2141,10 @@ _usage_error() {
 @test "targets refused before anything: '-dir', a comma, a control character, empty, given twice" {
 	usage_error "-t: a directory beginning with '-' (write ./ before it)" -- ok -t
 	usage_error "a,b: comma in the target (the output joins targets with commas)" ok a,b
-	usage_error "a${TAB}b: control character in the target" ok "a${TAB}b"
-	usage_error $'a\nb: control character in the target' ok $'a\nb'
-	usage_error $'a\x7fb: control character in the target' ok $'a\x7fb'
+	# shown as \xHH, as every control byte in a message
+	usage_error 'a\x09b: control character in the target' ok "a${TAB}b"
+	usage_error 'a\x0ab: control character in the target' ok $'a\nb'
+	usage_error 'a\x7fb: control character in the target' ok $'a\x7fb'
 	usage_error "'': empty target" ok ''
 	usage_error 'ok: target given twice' ok t1 ok
 	usage_error 'ok: target given twice' --rollback ok ok

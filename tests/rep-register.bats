@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
 # rep-register [-n] [-q] [-H] (--all | NAME...)
+# shellcheck disable=SC2154 # output, stderr, stderr_lines, status: set by run
 
 load helper
 
@@ -7,6 +8,8 @@ teardown() {
 	if [ -n "${NOBODY_DIR:-}" ]; then
 		rm -rf -- "$NOBODY_DIR"
 	fi
+	# a directory made unreadable, that a user other than root could not remove
+	chmod -R u+rwX "$BATS_TEST_TMPDIR" 2>/dev/null || true
 }
 
 # --- registering -----------------------------------------------------------
@@ -690,7 +693,8 @@ hold_creation_lock() {
 	run --separate-stderr timeout 10 rep-register app-a </dev/null
 	assert_failure 2
 	assert_output ''
-	assert_stderr 'rep-register: app-a/sub/fifo: not a regular file, directory or symlink'
+	assert_stderr "$(lines 'rep-register: app-a/sub/fifo: a FIFO, not a regular file, directory or symlink' \
+		"$(holds rep-register app-a)")"
 	assert_no_db
 }
 
@@ -751,7 +755,7 @@ hold_creation_lock() {
 	assert_output 70
 }
 
-@test "a FIFO in one of 60 applications: exit 2 naming it once, nothing recorded" {
+@test "a FIFO in one or two of 60 applications: exit 2 naming each once, nothing recorded" {
 	mkapps 60
 	register app-001 app-002
 	local at
@@ -761,7 +765,8 @@ hold_creation_lock() {
 		run --separate-stderr timeout 20 rep-register --all </dev/null
 		assert_failure 2
 		assert_output ''
-		assert_stderr "rep-register: app-$at/fifo: not a regular file, directory or symlink"
+		assert_stderr "$(lines "rep-register: app-$at/fifo: a FIFO, not a regular file, directory or symlink" \
+			"$(holds rep-register "app-$at")")"
 		assert_db_unchanged
 		rm rep_applications/app-$at/fifo
 	done
@@ -769,27 +774,132 @@ hold_creation_lock() {
 	mkfifo rep_applications/app-045/fifo
 	run --separate-stderr timeout 20 rep-register --all </dev/null
 	assert_failure 2
-	assert_stderr 'rep-register: app-045/fifo: not a regular file, directory or symlink'
+	assert_stderr "$(lines 'rep-register: app-045/fifo: a FIFO, not a regular file, directory or symlink' \
+		"$(holds rep-register app-045)")"
 	assert_no_db
-	# two threads failing at once: one message, the undo actions once
+	# two threads finding one each: both told, in name order, the undo actions once
 	mkfifo rep_applications/app-046/fifo
 	run --separate-stderr timeout 20 rep-register --all </dev/null
 	assert_failure 2
-	assert_stderr --regexp '^rep-register: app-04[56]/fifo: not a regular file, directory or symlink$'
+	assert_stderr "$(lines 'rep-register: app-045/fifo: a FIFO, not a regular file, directory or symlink' \
+		'rep-register: app-046/fifo: a FIFO, not a regular file, directory or symlink' \
+		"$(hold rep-register 2)")"
 	assert_no_db
 }
 
 @test "an unreadable file inside an application: exit 2, database unchanged" {
-	[ "$(id -u)" -ne 0 ] || skip "root can read any file"
+	need_unprivileged
 	mkapp app-a README secret
 	mkapp app-b
 	register app-b
 	chmod 000 rep_applications/app-a/secret
 	snapshot_db
+	run --separate-stderr as_unprivileged rep-register app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "$(lines 'rep-register: app-a/secret: Permission denied' "$(holds rep-register app-a)")"
+	assert_db_unchanged
+}
+
+# --- what an application may hold (rep(7), APPLICATION CONTENTS) --------------------
+
+@test "a file name with a newline: exit 2 naming it with \\x0a, nothing registered, the database unchanged or not made" {
+	mkapp app-a
+	mkapp app-b README $'new\nline'
+	run --separate-stderr rep-register app-a app-b </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "$(lines 'rep-register: app-b/new\x0aline: a name with a control character' \
+		"$(holds rep-register app-b)")"
+	assert_no_db
+	register app-a
+	snapshot_db
+	run --separate-stderr rep-register app-b </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "$(lines 'rep-register: app-b/new\x0aline: a name with a control character' \
+		"$(holds rep-register app-b)")"
+	assert_db_unchanged
+	# one appearing in a registered application: not refreshed
+	touch rep_applications/app-a/$'\n'
 	run --separate-stderr rep-register app-a </dev/null
 	assert_failure 2
-	assert_stderr --regexp '^rep-register: .*secret.*: Permission denied$'
+	assert_output ''
+	assert_stderr "$(lines 'rep-register: app-a/\x0a: a name with a control character' \
+		"$(holds rep-register app-a)")"
 	assert_db_unchanged
+}
+
+# A virtualenv made inside an application links to the system's python
+# and libraries; /usr/share/doc-style links climb out with ../../.
+@test "a virtualenv, a link climbing out, a FIFO, unreadable files and directories: every problem of every application told in one run, nothing registered" {
+	need_unprivileged
+	mkapp good
+	register good
+	local A=rep_applications
+	mkapp venv README bin/activate lib/python3/site.py etc/key.pem
+	ln -s /usr/bin/python3 $A/venv/bin/python
+	ln -s python $A/venv/bin/python3 # inside: fine
+	ln -s /usr/lib/x86_64-linux-gnu/libz.so.1 $A/venv/lib/libz.so.1
+	ln -s ../../share/doc $A/venv/doc
+	ln -s ../../README $A/venv/lib/python3/readme # inside: fine
+	mkfifo $A/venv/lib/python3/fifo
+	chmod 000 $A/venv/etc/key.pem
+	mkdir $A/venv/cache
+	chmod 000 $A/venv/cache
+	mkapp other README
+	mkfifo $A/other/fifo
+	mkapp good2
+	snapshot_db
+	run --separate-stderr as_unprivileged rep-register good venv good2 other </dev/null
+	assert_failure 2
+	assert_output ''
+	local -a venv=(
+		'rep-register: venv/bin/python -> /usr/bin/python3: symlink points outside the application'
+		'rep-register: venv/cache: Permission denied'
+		'rep-register: venv/doc -> ../../share/doc: symlink points outside the application'
+		'rep-register: venv/etc/key.pem: Permission denied'
+		'rep-register: venv/lib/libz.so.1 -> /usr/lib/x86_64-linux-gnu/libz.so.1: symlink points outside the application'
+		'rep-register: venv/lib/python3/fifo: a FIFO, not a regular file, directory or symlink'
+	)
+	local other='rep-register: other/fifo: a FIFO, not a regular file, directory or symlink'
+	assert_stderr_lines "${venv[@]}" "$other" "$(hold rep-register 2)"
+	# the applications in the order given
+	assert_equal "${stderr_lines[6]}" "$other"
+	assert_db_unchanged
+	# --all: the same, in name order
+	run --separate-stderr as_unprivileged rep-register --all </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr_lines "$other" "${venv[@]}" "$(hold rep-register 2)"
+	assert_equal "${stderr_lines[0]}" "$other"
+	assert_db_unchanged
+	chmod 755 $A/venv/cache
+}
+
+@test "control bytes in what a message quotes (names on stdin and as operands, --db, --apps, -C) are shown as \\xHH, one line each" {
+	mkapp app-a
+	run --separate-stderr rep-register < <(printf 'app-a\n\e]0;pwned\a\n')
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-register: stdin:2: \\x1b]0;pwned\\x07: invalid application name ($NAME_RULE)"
+	run --separate-stderr rep-register -- app-a $'app\nb' </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-register: app\\x0ab: invalid application name ($NAME_RULE)"
+	run --separate-stderr rep-register --db $'no\e[1m/x.db' app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: no\x1b[1m/x.db: unable to open database file'
+	run --separate-stderr rep-register --apps $'no\napps' app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: no\x0aapps: No such file or directory'
+	run --separate-stderr rep-register -C $'no\ndir' app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: -C no\x0adir: No such file or directory'
+	assert_no_db
 }
 
 @test "CR before LF on stdin: exit 2 naming the line" {

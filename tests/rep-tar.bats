@@ -809,49 +809,69 @@ pack_and_kill() {
 	tar -tzf "$ARCHIVE" | grep -qx 'rep_applications/app-ok/empty/'
 }
 
-@test "a FIFO, a socket or a device inside an application: exit 2, nothing written" {
+@test "a FIFO, a socket or a device inside an application: exit 2, nothing written; all told in one run" {
 	mkapp app-fifo
 	mkapp app-sock
 	mkapp app-dev
 	register app-fifo app-sock app-dev
 	mkfifo rep_applications/app-fifo/fifo
 	(cd rep_applications/app-sock && "$PYTHON" -c 'import socket; socket.socket(socket.AF_UNIX).bind("sock")')
+	local -A kind=([app-fifo/fifo]='a FIFO' [app-sock/sock]='a socket' [app-dev/null]='a character device')
 	local kinds='app-fifo/fifo app-sock/sock' p
+	local -a all=()
 	if mknod rep_applications/app-dev/null c 1 3 2>/dev/null; then
-		kinds+=' app-dev/null'
+		kinds="app-dev/null $kinds"
 	fi
 	for p in $kinds; do
 		run --separate-stderr rep-tar "${p%/*}" </dev/null
 		assert_failure 2
 		assert_output ''
-		assert_stderr "rep-tar: $p: not a regular file, directory or symlink"
+		assert_stderr "$(lines "rep-tar: $p: ${kind[$p]}, not a regular file, directory or symlink" \
+			"$(holds rep-tar "${p%/*}")")"
 		assert_absent dist
+		all+=("rep-tar: $p: ${kind[$p]}, not a regular file, directory or symlink")
 	done
+	# every one at once, in name order
+	run --separate-stderr rep-tar app-sock app-fifo app-dev </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "$(lines "${all[@]}" "$(hold rep-tar ${#all[@]})")"
+	assert_absent dist
 }
 
-@test "a symlink leaving its application: exit 2 (absolute, climbing out, through a link to .)" {
+# (rep-register refuses them too: here they appear after registration)
+@test "a symlink leaving its application: exit 2 (absolute, climbing out, through a link to .); all told in one run" {
 	mkapp esc-abs
-	ln -s /etc/passwd rep_applications/esc-abs/abs
 	mkapp esc-up
-	ln -s ../../x rep_applications/esc-up/up
 	mkapp esc-app
-	ln -s ../esc-abs/README rep_applications/esc-app/other
 	mkapp esc-sub sub/file
-	ln -s ../../x rep_applications/esc-sub/sub/up
 	mkapp esc-chain
 	ln -s . rep_applications/esc-chain/q
-	ln -s q/../x rep_applications/esc-chain/p
 	mkapp esc-mid sub/file
-	ln -s sub/../../x rep_applications/esc-mid/m
 	register esc-abs esc-up esc-app esc-sub esc-chain esc-mid
+	ln -s /etc/passwd rep_applications/esc-abs/abs
+	ln -s ../../x rep_applications/esc-up/up
+	ln -s ../esc-abs/README rep_applications/esc-app/other
+	ln -s ../../x rep_applications/esc-sub/sub/up
+	ln -s q/../x rep_applications/esc-chain/p
+	ln -s sub/../../x rep_applications/esc-mid/m
 	local p
-	for p in esc-abs/abs esc-up/up esc-app/other esc-sub/sub/up esc-chain/p esc-mid/m; do
+	local -a all=()
+	# in name order
+	for p in 'esc-abs/abs -> /etc/passwd' 'esc-app/other -> ../esc-abs/README' 'esc-chain/p -> q/../x' \
+		'esc-mid/m -> sub/../../x' 'esc-sub/sub/up -> ../../x' 'esc-up/up -> ../../x'; do
 		run --separate-stderr rep-tar "${p%%/*}" </dev/null
 		assert_failure 2
 		assert_output ''
-		assert_stderr "rep-tar: $p: symlink points outside the application"
+		assert_stderr "$(lines "rep-tar: $p: symlink points outside the application" "$(holds rep-tar "${p%%/*}")")"
 		assert_absent dist
+		all+=("rep-tar: $p: symlink points outside the application")
 	done
+	run --separate-stderr rep-tar esc-up esc-abs esc-app esc-sub esc-chain esc-mid </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "$(lines "${all[@]}" "$(hold rep-tar 6)")"
+	assert_absent dist
 }
 
 @test "symlinks staying inside their application are stored as symlinks" {
@@ -876,6 +896,97 @@ pack_and_kill() {
 	assert_success
 	assert_output "$(manifest app-a)"
 	refute_stderr
+}
+
+@test "a name with a newline, TAB or ESC in a registered application: exit 2 naming each as \\xHH, nothing written" {
+	mkapp app-a README sub/file
+	mkapp app-b
+	mkapp app-c
+	register app-a app-b app-c
+	: >rep_applications/app-a/sub/$'new\nline'
+	mkdir rep_applications/app-b/$'\e[2J'
+	echo x >rep_applications/app-b/$'\e[2J/f'
+	ln -s README rep_applications/app-c/$'a\tb'
+	mkdir dist
+	run --separate-stderr rep-tar app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "$(lines 'rep-tar: app-a/sub/new\x0aline: a name with a control character' "$(holds rep-tar app-a)")"
+	assert_entries dist
+	run --separate-stderr rep-tar app-c app-b app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "$(lines 'rep-tar: app-a/sub/new\x0aline: a name with a control character' \
+		'rep-tar: app-b/\x1b[2J: a name with a control character' \
+		'rep-tar: app-c/a\x09b: a name with a control character' \
+		"$(hold rep-tar 3)")"
+	assert_entries dist
+}
+
+# A virtualenv made inside an application after its registration links to
+# the system's python and libraries; /usr/share/doc-style links climb out.
+@test "a virtualenv, a link climbing out, a FIFO, unreadable files and directories: every problem of every application told in one run, nothing written" {
+	need_unprivileged
+	local A=rep_applications
+	mkapp venv README bin/activate lib/python3/site.py etc/key.pem
+	mkdir $A/venv/cache
+	mkapp other
+	mkapp good
+	register venv other good
+	ln -s /usr/bin/python3 $A/venv/bin/python
+	ln -s python $A/venv/bin/python3 # inside: fine
+	ln -s /usr/lib/x86_64-linux-gnu/libz.so.1 $A/venv/lib/libz.so.1
+	ln -s ../../share/doc $A/venv/doc
+	mkfifo $A/venv/lib/python3/fifo
+	chmod 000 $A/venv/etc/key.pem $A/venv/cache
+	mkfifo $A/other/fifo
+	run --separate-stderr as_unprivileged rep-tar -d out venv good other </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr_lines \
+		'rep-tar: other/fifo: a FIFO, not a regular file, directory or symlink' \
+		'rep-tar: venv/bin/python -> /usr/bin/python3: symlink points outside the application' \
+		'rep-tar: venv/cache: Permission denied' \
+		'rep-tar: venv/doc -> ../../share/doc: symlink points outside the application' \
+		'rep-tar: venv/etc/key.pem: Permission denied' \
+		'rep-tar: venv/lib/libz.so.1 -> /usr/lib/x86_64-linux-gnu/libz.so.1: symlink points outside the application' \
+		'rep-tar: venv/lib/python3/fifo: a FIFO, not a regular file, directory or symlink' \
+		"$(hold rep-tar 2)"
+	# in name order
+	assert_equal "${stderr_lines[0]}" 'rep-tar: other/fifo: a FIFO, not a regular file, directory or symlink'
+	assert_absent out
+	chmod 755 $A/venv/cache
+}
+
+@test "control bytes in what a message quotes (a name on stdin, an archive path, the output directory) are shown as \\xHH, one line each" {
+	mkapp app-a
+	register app-a
+	run --separate-stderr rep-tar < <(printf 'app-a\n\e[2Japp-b\n')
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-tar: stdin:2: \\x1b[2Japp-b: invalid application name ($NAME_RULE)"
+	run --separate-stderr rep-tar -t $'a\nb.tar.gz' </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-tar: a\x0ab.tar.gz: No such file or directory'
+	run --separate-stderr rep-tar -t $'\e]0;x\a.tar.gz' </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-tar: \x1b]0;x\x07.tar.gz: No such file or directory'
+	: >afile
+	run --separate-stderr rep-tar -d $'afile/\e[1m' app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-tar: afile/\x1b[1m: Not a directory'
+	assert_absent dist
+	# the summary too (stdout has the path as it is, for the next tool)
+	local dir=$'out\e[1m\nx' nl=$'\n' esc=$'\e' shown
+	run --separate-stderr rep-tar -d "$dir" app-a </dev/null
+	assert_success
+	assert_archive "$dir"
+	shown=$(summary "$ARCHIVE")
+	shown=${shown//$esc/'\x1b'}
+	assert_stderr "${shown//$nl/'\x0a'}"
 }
 
 # --- output directory, atomicity ----------------------------------------------------------
