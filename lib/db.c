@@ -361,6 +361,8 @@ static void check_ids(int appid, int version, int objects, enum rep_open how)
 {
 	if (appid != REP_APPLICATION_ID && (appid != 0 || version != 0 || objects != 0))
 		rep_die("%s: not a rep database", rep_opt.db);
+	if (version < 0)   /* rep never writes one; migrations start at 0 */
+		rep_die("%s: not a rep database (schema version %d)", rep_opt.db, version);
 	if (version > SCHEMA_VERSION)
 		rep_die("%s: schema version %d is newer than this rep (%d)", rep_opt.db, version, SCHEMA_VERSION);
 	if (version == 0 && how != REP_RW_CREATE)

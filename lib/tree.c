@@ -524,10 +524,12 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 			if (nm[0] == '.' && (!nm[1] || (nm[1] == '.' && !nm[2])))
 				continue;
 			size_t nlen = strlen(nm);
-			/* as rep_applications/NAME/PATH/ in an archive */
-			if (strlen("rep_applications//") + strlen(t->name) + len + nlen + 1 > REP_PATH_MAX) {
-				problem(t, "%s/%s%s: path too long (an archive holds at most %d bytes)",
-				    t->name, rel, nm, REP_PATH_MAX);
+			/* as rep_applications/NAME/PATH in an archive (a
+			 * directory's with its '/', below) */
+			size_t in_archive = strlen("rep_applications//") + strlen(t->name) + len + nlen;
+			if (in_archive > REP_PATH_MAX) {
+				problem(t, "%s/%.*s%s: path too long (an archive holds at most %d bytes)",
+				    t->name, (int)len, rel, nm, REP_PATH_MAX);
 				continue;
 			}
 			memcpy(rel + len, nm, nlen + 1);
@@ -556,6 +558,11 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 				if (e)
 					set_stat(e, &st);
 			} else if (S_ISDIR(st.st_mode)) {
+				if (in_archive + 1 > REP_PATH_MAX) {
+					problem(t, "%s/%s: path too long (an archive holds at most %d bytes)",
+					    t->name, rel, REP_PATH_MAX);
+					continue;
+				}
 				if (t->with_dirs)
 					set_stat(add_entry(t, rel, 'd'), &st);
 				if (nsub == capsub) {

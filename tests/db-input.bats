@@ -73,6 +73,14 @@ entries() {
 	assert_equal "$(sqlite3 metadata.db "SELECT count(*) FROM history WHERE user = 'mallory'")" 0
 }
 
+@test "a negative schema version with rep's application id: refused by every tool (was: writers read before their migrations, fuzz/db)" {
+	rm -f metadata.db
+	sqlite3 metadata.db 'PRAGMA application_id = 1919250481; PRAGMA user_version = -1'
+	snapshot_db
+	refused_by_all 'metadata.db: not a rep database (schema version -1)'
+	assert_db_unchanged
+}
+
 @test "a trigger that writes elsewhere, on the history, is refused too" {
 	sqlite3 metadata.db "CREATE TRIGGER steal AFTER INSERT ON history BEGIN
 		UPDATE app SET status = 'deployed'; END"
