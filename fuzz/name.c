@@ -1,6 +1,6 @@
 /* The name rule (lib/name.c) and the rule for free text (rep_note_error
  * in lib/rec.c), each against a second, plainer statement of the same
- * rule; and rep_link_inside (lib/archive.c), which must never pass a
+ * rule; and rep_link_inside (lib/tree.c), which must never pass a
  * symlink whose target, resolved on the names, climbs out of its
  * application (fuzz_climbs_out). */
 #include "fuzz.h"
