@@ -300,19 +300,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /* --- the input -------------------------------------------------------- */
 
-struct src {
-	const uint8_t *p;
-	size_t n;
-};
-
-static unsigned byte(struct src *s)
-{
-	if (!s->n)
-		return 0;
-	s->n--;
-	return *s->p++;
-}
-
 /* A quoted name: one of rep's, or of the input's bytes. */
 static void name(struct src *s, char *out, size_t cap)
 {
@@ -339,11 +326,11 @@ static void name(struct src *s, char *out, size_t cap)
 	sqlite3_free(q);
 }
 
-static const char *pick(struct src *s, const char *const *v, size_t n)
+static const char *one_of(struct src *s, const char *const *v, size_t n)
 {
 	return v[byte(s) % n];
 }
-#define PICK(s, v) pick(s, v, sizeof v / sizeof *v)
+#define PICK(s, v) one_of(s, v, sizeof v / sizeof *v)
 
 static const char *const tables[] = { "app", "history", "file", "marker", "sqlite_stat1", "v" };
 static const char *const bodies[] = {

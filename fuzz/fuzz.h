@@ -164,4 +164,37 @@ static inline int fuzz_climbs_out(const char *rel, const char *target)
 	return rel_ok && (target[0] == '/' || !fuzz_walk(target, &depth));
 }
 
+/* The input, read as a stream of choices by the harnesses that build
+ * trees or databases from it; zeros once it is used up. */
+struct src {
+	const uint8_t *p;
+	size_t n;
+};
+
+static inline unsigned byte(struct src *s)
+{
+	if (!s->n)
+		return 0;
+	s->n--;
+	return *s->p++;
+}
+
+/* A number in [lo, hi]. */
+static inline unsigned pick(struct src *s, unsigned lo, unsigned hi)
+{
+	unsigned v = byte(s);
+	if (hi - lo > 255)
+		v = v << 8 | byte(s);
+	return lo + v % (hi - lo + 1);
+}
+
+/* Bytes that look random and are the same every run (file contents). */
+static inline void fuzz_noise(unsigned char *buf, size_t n, uint32_t x)
+{
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		buf[i] = (unsigned char)(x >> 24);
+	}
+}
+
 #endif

@@ -68,35 +68,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	rep_opt.apps = rep_opt.apps_path = apps;
 	rep_opt.quiet = 1;
 	umask(022);
-	uint32_t x = 17;
-	for (size_t i = 0; i < sizeof noise; i++) {
-		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-		noise[i] = (unsigned char)(x >> 24);
-	}
+	fuzz_noise(noise, sizeof noise, 17);
 	atexit(remove_base);
 	return 0;
-}
-
-/* The input, read as a stream of choices; zeros once it is used up. */
-struct src {
-	const uint8_t *p;
-	size_t n;
-};
-
-static unsigned byte(struct src *s)
-{
-	if (!s->n)
-		return 0;
-	s->n--;
-	return *s->p++;
-}
-
-static unsigned pick(struct src *s, unsigned lo, unsigned hi)
-{
-	unsigned v = byte(s);
-	if (hi - lo > 255)
-		v = v << 8 | byte(s);
-	return lo + v % (hi - lo + 1);
 }
 
 /* The model: directories (the application's own is 0) and entries. */
