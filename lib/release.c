@@ -175,7 +175,7 @@ void rep_release_verify(int dirfd, const char *label, const char *msha)
 
 	if (fd < 0 || fstat(fd, &st) < 0)
 		rep_die_errno("%s/MANIFEST", label);
-	if (st.st_size > REP_MANIFEST_MAX || (st.st_mode & 07777) != 0644)
+	if (st.st_size > REP_MANIFEST_MAX || (st.st_mode & 07777) != 0644 || st.st_uid != geteuid())
 		rep_die("%s/MANIFEST: not as rep-push leaves it", label);
 	char *text = rep_xmalloc((size_t)st.st_size + 1);
 	ssize_t n = rep_read_full(fd, text, (size_t)st.st_size + 1);
@@ -230,8 +230,9 @@ void rep_release_verify(int dirfd, const char *label, const char *msha)
 		if (rep_strset_find(&apps, a->app.name) < 0)
 			rep_die("%s/rep_applications/%s: missing", label, a->app.name);
 		if (fstatat(appsfd, a->app.name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
-		    (st.st_mode & 07777) != 0755)
-			rep_die("%s/rep_applications/%s: not a directory of mode 755", label, a->app.name);
+		    (st.st_mode & 07777) != 0755 || st.st_uid != geteuid())
+			rep_die("%s/rep_applications/%s: not a directory of mode 755 owned by the login that pushes",
+			    label, a->app.name);
 		struct rep_tree t;
 		int64_t dirs = 0;
 		rep_tree_list(appsfd, a->app.name, &t);
