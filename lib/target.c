@@ -36,15 +36,15 @@ int rep_target_open(struct rep_target *t, enum rep_lock how)
 }
 
 int rep_target_stage(struct rep_target *t, const struct rep_stage_src *src, const char *release,
-    const struct rep_manifest *m)
+    const struct rep_manifest *m, const struct rep_compose *c)
 {
-	return t->ops->stage(t, src, release, m);
+	return t->ops->stage(t, src, release, m, c);
 }
 
-/* Points current at release to ("" removes it). */
-int rep_target_switch(struct rep_target *t, const char *to)
+/* Logs line, then points current at release to ("" removes it). */
+int rep_target_switch(struct rep_target *t, const char *to, const char *line)
 {
-	int rc = t->ops->switch_to(t, to);
+	int rc = t->ops->switch_to(t, to, line);
 	if (rc == 0)
 		snprintf(t->current, sizeof t->current, "%s", to);
 	return rc;
@@ -75,4 +75,7 @@ void rep_target_close(struct rep_target *t)
 	if (t->ops)
 		t->ops->close(t);
 	rep_strset_free(&t->releases);
+	free(t->log);
+	free(t->live_manifest);
+	t->log = t->live_manifest = NULL;
 }

@@ -25,6 +25,17 @@ struct rep_target {
 	char holder[640];             /* REP_LOCK_READ: who holds the lock */
 	char stale[640];              /* REP_LOCK_READ: who held it and is gone */
 	int timeout;                  /* seconds a reply may be silent (rep-push --timeout) */
+	char *log;                    /* the deployment log as open() read it, NULL: none */
+	char *live_manifest;          /* current's MANIFEST as open() read it, NULL: no current */
+};
+
+/* What a staging makes of the archive on a target (lib/compose.c): the
+ * full MANIFEST of the new release, composed on the base release. */
+struct rep_compose {
+	const char *base;             /* the release composed on, "" for none */
+	const char *text;             /* the full MANIFEST */
+	size_t len;
+	char sha[65];                 /* its SHA-256 */
 };
 
 /* Where a staging reads the archive: the file, or the tar stream of a
@@ -55,16 +66,21 @@ struct rep_transport {
 	 * t. 0, REP_OPEN_BUSY (locked by another push, holder told) or
 	 * REP_OPEN_FAILED (the reason told). */
 	int (*open)(struct rep_target *t, enum rep_lock how);
-	/* Unpacks and checks the archive as releases/RELEASE, nothing live
-	 * changed. Runs in a child process of its own (deploy.c), which it
-	 * may end by dying; 0 or -1 (the reason told). */
+	/* Unpacks and checks the archive as store/RELEASE (or finds it
+	 * there), and makes releases/RELEASE of c: its MANIFEST and a link
+	 * for each application, into store/RELEASE for the archive's, else
+	 * where c->base's link leads; nothing live changed. Runs in a child
+	 * process of its own (deploy.c), which it may end by dying; 0 or -1
+	 * (the reason told). */
 	int (*stage)(struct rep_target *t, const struct rep_stage_src *src, const char *release,
-	    const struct rep_manifest *m);
+	    const struct rep_manifest *m, const struct rep_compose *c);
 	int shares_feed;              /* stage() takes src->feed */
-	/* Points current at releases/TO ("" removes it), if it still is
-	 * t->current; 0 or a REP_SWITCH_ answer (the reason told). */
-	int (*switch_to)(struct rep_target *t, const char *to);
-	/* Removes the named releases; 0 or -1 (the reason told). */
+	/* Appends line (no LF) to the deployment log, then points current
+	 * at releases/TO ("" removes it), if it still is t->current; 0 or a
+	 * REP_SWITCH_ answer (the reason told). */
+	int (*switch_to)(struct rep_target *t, const char *to, const char *line);
+	/* Removes the named releases, then what of store/ no release left
+	 * links to; 0 or -1 (the reason told). */
 	int (*prune)(struct rep_target *t, char *const *names, size_t n);
 	/* Checks that releases/RELEASE, already on the target, is still
 	 * exactly what its MANIFEST (whose SHA-256 is msha) lists, with the
@@ -84,8 +100,8 @@ struct rep_transport {
 void rep_target_parse(struct rep_target *t, const char *arg);
 int rep_target_open(struct rep_target *t, enum rep_lock how);
 int rep_target_stage(struct rep_target *t, const struct rep_stage_src *src, const char *release,
-    const struct rep_manifest *m);
-int rep_target_switch(struct rep_target *t, const char *to);
+    const struct rep_manifest *m, const struct rep_compose *c);
+int rep_target_switch(struct rep_target *t, const char *to, const char *line);
 int rep_target_prune(struct rep_target *t, char *const *names, size_t n);
 int rep_target_verify(struct rep_target *t, const char *release);
 char *rep_target_manifest(struct rep_target *t, const char *release);

@@ -95,14 +95,14 @@ static int fault_open(struct rep_target *t, enum rep_lock how)
 }
 
 static int fault_stage(struct rep_target *t, const struct rep_stage_src *src, const char *release,
-    const struct rep_manifest *m)
+    const struct rep_manifest *m, const struct rep_compose *c)
 {
 	if (has(t->priv, "stage"))
 		return injected(t, "stage");
-	return LOCAL(t, rep_local_transport.stage(t, src, release, m));
+	return LOCAL(t, rep_local_transport.stage(t, src, release, m, c));
 }
 
-static int fault_switch(struct rep_target *t, const char *to)
+static int fault_switch(struct rep_target *t, const char *to, const char *line)
 {
 	struct fault *f = t->priv;
 	char word[32];
@@ -118,7 +118,7 @@ static int fault_switch(struct rep_target *t, const char *to)
 		return REP_SWITCH_FAILED;
 	}
 	snprintf(word, sizeof word, "lost%d", f->switches);
-	int rc = LOCAL(t, rep_local_transport.switch_to(t, to));
+	int rc = LOCAL(t, rep_local_transport.switch_to(t, to, line));
 	if (rc == 0 && has(f, word)) {
 		f->lost = 1;
 		gone(t);
