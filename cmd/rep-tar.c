@@ -1,5 +1,7 @@
 /* rep-tar: package registered applications into one reproducible
- * .tar.gz, checking every file against the database as it is read. */
+ * .tar.gz, checking every file against the database as it is read. A
+ * retired application gets a removal row in the MANIFEST instead, and no
+ * entries: pushing the archive takes it out of service. */
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
@@ -27,7 +29,9 @@ static const struct rep_tool tool = {
 	"       rep-tar -t ARCHIVE\n"
 	"Package the named registered applications into\n"
 	"DIR/rep_applications_YYYYMMDD_HHMMSS.tar.gz and print its path; every\n"
-	"file is checked against the registered checksum while it is read.\n",
+	"file is checked against the registered checksum while it is read.\n"
+	"A retired application is marked as removed in the MANIFEST, with no files:\n"
+	"rep-ls -s retired | rep-tar | rep-push TARGET takes it out of service.\n",
 	.opts = opts,
 	.files = 1,
 	.names_from_stdin = 1,
@@ -210,19 +214,29 @@ static char *publish(const char *dir, int dirfd)
 	return final;
 }
 
+/* A retired application leaves service: a removal row, no entries, and
+ * its directory (if any) is not read. */
+static int retired(const struct rep_app *a)
+{
+	return strcmp(a->status, "retired") == 0;
+}
+
 static int package(struct rep_strset *names, const char *dir, int level, int threads)
 {
 	struct rep_db *db = rep_db_open(REP_RO);
 	struct rep_app *apps = rep_xmalloc((names->n + 1) * sizeof *apps);
 	char **sorted = rep_strset_sorted(names);
+	size_t nremove = 0;
 
-	for (size_t i = 0; i < names->n; i++)
+	for (size_t i = 0; i < names->n; i++) {
 		if (!rep_db_app_get(db, sorted[i], &apps[i]))
 			rep_die("%s: not registered", sorted[i]);
+		nremove += retired(&apps[i]);
+	}
 	rep_db_close(db);
 
 	struct pack p = { .appsfd = rep_open_apps(), .buf = rep_xmalloc(READ_BUF),
-		.total = names->n, .start = now() };
+		.total = names->n - nremove, .start = now() };
 	p.show = !rep_opt.quiet && rep_stderr_tty();
 	dir = dist_dir(dir);
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -250,6 +264,14 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 			rep_die("out of memory");
 		r->app = apps[i];
 		r->offset = -1;
+		if (retired(&apps[i])) {
+			/* name 0 0 EMPTY-SHA256 0 remove - */
+			r->remove = 1;
+			r->app.files = r->app.bytes = 0;
+			memcpy(r->app.checksum, REP_EMPTY_SHA256, sizeof r->app.checksum);
+			rep_strset_add(&mf.apps, apps[i].name, r);
+			continue;
+		}
 		list_app(&p, &apps[i], &trees[i], &r->dirs, &mtimes[i]);
 		rep_strset_add(&mf.apps, apps[i].name, r);
 		if (rep_problems_tell(&trees[i].bad) && !nbad++)
@@ -271,7 +293,8 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 	free(manifest);
 	rep_tar_dir(p.tar, "rep_applications/", clamp < 0 ? 0 : clamp);
 	for (size_t i = 0; i < names->n; i++)
-		pack_app(&p, &apps[i], &trees[i], mtimes[i]);
+		if (!retired(&apps[i]))
+			pack_app(&p, &apps[i], &trees[i], mtimes[i]);
 	free(trees);
 	free(mtimes);
 	int64_t size = rep_tar_close(p.tar);
@@ -286,10 +309,14 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 		fputs("\r\033[K", stderr);
 	printf("%s\n", final);
 	if (!rep_opt.quiet) {
-		char *shown = rep_visible(final, strlen(final));
-		fprintf(stderr, "%zu application%s, %lld file%s, %lld byte%s in %s (%lld bytes)\n",
-		    names->n, names->n == 1 ? "" : "s", (long long)p.files, p.files == 1 ? "" : "s",
-		    (long long)p.bytes, p.bytes == 1 ? "" : "s", shown, (long long)size);
+		char *shown = rep_visible(final, strlen(final)), removals[64] = "";
+		size_t nadd = names->n - nremove;
+		if (nremove)
+			snprintf(removals, sizeof removals, ", %zu removal%s", nremove,
+			    nremove == 1 ? "" : "s");
+		fprintf(stderr, "%zu application%s, %lld file%s, %lld byte%s%s in %s (%lld bytes)\n",
+		    nadd, nadd == 1 ? "" : "s", (long long)p.files, p.files == 1 ? "" : "s",
+		    (long long)p.bytes, p.bytes == 1 ? "" : "s", removals, shown, (long long)size);
 		free(shown);
 	}
 	free(final);

@@ -102,17 +102,22 @@ with_umask() {
 	"$@"
 }
 
-# manifest [APPS=DIR] NAME...: the expected MANIFEST (version 2, without
-# its last newline) for these applications, in the order given: files,
-# bytes and checksum recomputed from the trees, and their directories.
+# manifest [APPS=DIR] NAME[:remove]...: the expected MANIFEST (version 2,
+# without its last newline) for these applications, in the order given:
+# files, bytes and checksum recomputed from the trees, and their
+# directories; NAME:remove is the removal row of a retired application.
 manifest() {
 	local apps=${APPS:-rep_applications} n out="#rep-manifest${TAB}2"$'\n'
 	local -a dirs=()
 	for n; do
-		dirs+=("$apps/$n")
+		[[ $n == *:remove ]] || dirs+=("$apps/$n")
 	done
-	tree_infos "${dirs[@]}"
+	[ ${#dirs[@]} -eq 0 ] || tree_infos "${dirs[@]}"
 	for n; do
+		if [[ $n == *:remove ]]; then
+			out+="${n%:remove}${TAB}0${TAB}0$TAB$EMPTY_SHA256${TAB}0${TAB}remove$TAB-"$'\n'
+			continue
+		fi
 		out+="$n$TAB${TREE_INFO[$apps/$n]}$TAB$(find "$apps/$n" -mindepth 1 -type d | wc -l)${TAB}add$TAB-"$'\n'
 	done
 	printf '%s' "${out%$'\n'}"
@@ -135,14 +140,17 @@ plural() {
 }
 
 # summary ARCHIVE: the expected summary line for ARCHIVE as printed by rep-tar,
-# its counts taken from its manifest (files = regular files and symlinks).
+# its counts taken from its manifest (files = regular files and symlinks;
+# removal rows counted apart, and only told when there are some).
 summary() {
-	local apps files bytes size
-	read -r apps files bytes < <(tar -xOzf "$1" MANIFEST |
-		awk -F'\t' '!/^#/ { a++; f += $2; b += $3 } END { print a + 0, f + 0, b + 0 }')
+	local apps files bytes removals size
+	read -r apps files bytes removals < <(tar -xOzf "$1" MANIFEST |
+		awk -F'\t' '/^#/ { next } $6 == "remove" { r++; next } { a++; f += $2; b += $3 }
+			END { print a + 0, f + 0, b + 0, r + 0 }')
 	size=$(stat -c %s -- "$1")
-	printf '%s, %s, %s in %s (%s)' "$(plural "$apps" application)" "$(plural "$files" file)" \
-		"$(plural "$bytes" byte)" "$1" "$(plural "$size" byte)"
+	printf '%s, %s, %s%s in %s (%s)' "$(plural "$apps" application)" "$(plural "$files" file)" \
+		"$(plural "$bytes" byte)" "$(if [ "$removals" -gt 0 ]; then printf ', %s' "$(plural "$removals" removal)"; fi)" \
+		"$1" "$(plural "$size" byte)"
 }
 
 # assert_archive DIR: $output is one line DIR/rep_applications_YYYYMMDD_HHMMSS[_N].tar.gz
@@ -315,18 +323,153 @@ pack_and_kill() {
 	assert_equal "$(archive_manifest "$ARCHIVE")" "$(manifest app-a app-c)"
 }
 
-@test "'-' reads stdin among operands; duplicates are packed once; the status does not matter" {
+@test "'-' reads stdin among operands; duplicates are packed once; any status but retired is packed" {
+	mkapp app-a
+	mkapp app-b
+	mkapp app-c
+	mkapp app-d
+	register app-a app-b app-c app-d
+	setstatus failed app-c
+	setstatus deployed app-d
+	run --separate-stderr rep-tar app-b - app-a app-b app-d <<<$'app-c\tfailed\n\n# a comment\napp-a\n'
+	assert_success
+	assert_archive dist
+	assert_stderr "$(summary "$ARCHIVE")"
+	assert_stderr "4 applications, 4 files, 52 bytes in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
+	assert_equal "$(archive_manifest "$ARCHIVE")" "$(manifest app-a app-b app-c app-d)"
+	assert_equal "$(tar -tzf "$ARCHIVE" | grep -c '/README$')" 4
+}
+
+# --- retired applications: removal rows -----------------------------------------------
+
+@test "a retired application: a removal row and no entries; its directory is not read" {
+	mkapp app-a README sub/file
+	mkapp app-r README sub/file
+	register app-a app-r
+	setstatus retired app-r
+	# what would stop rep-tar in an application it packs: content changed
+	# since registration, a FIFO, a link leaving it
+	echo changed >rep_applications/app-r/README
+	mkfifo rep_applications/app-r/fifo
+	ln -s /etc/passwd rep_applications/app-r/out
+	run --separate-stderr rep-tar app-r </dev/null
+	assert_success
+	assert_archive dist
+	assert_stderr "0 applications, 0 files, 0 bytes, 1 removal in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
+	assert_stderr "$(summary "$ARCHIVE")"
+	assert_equal "$(archive_manifest "$ARCHIVE")" \
+		"$(printf '#rep-manifest\t2\napp-r\t0\t0\t%s\t0\tremove\t-' "$EMPTY_SHA256")"
+	assert_equal "$(tar -tzf "$ARCHIVE")" "$(lines MANIFEST rep_applications/)"
+	assert_equal "$(listing "$ARCHIVE" | cut -d ' ' -f 1,2)" "$(lines '-rw-r--r-- 0/0' 'drwxr-xr-x 0/0')"
+	assert_entries dist "${ARCHIVE#dist/}"
+	# the same without its directory
+	rm -r rep_applications/app-r
+	run --separate-stderr rep-tar app-r </dev/null
+	assert_success
+	assert_archive dist
+	assert_stderr "$(summary "$ARCHIVE")"
+	assert_equal "$(archive_manifest "$ARCHIVE")" "$(manifest app-r:remove)"
+	assert_equal "$(tar -tzf "$ARCHIVE")" "$(lines MANIFEST rep_applications/)"
+	# a removal has no content: the two archives hold the same bytes once
+	# their mtimes are clamped alike
+	rm -r dist
+	SOURCE_DATE_EPOCH=0 rep-tar -q -d one app-r </dev/null >/dev/null
+	mkapp app-r README
+	SOURCE_DATE_EPOCH=0 rep-tar -q -d two app-r </dev/null >/dev/null
+	cmp one/rep_applications_*.tar.gz two/rep_applications_*.tar.gz
+}
+
+@test "retired and other applications in one archive: removal rows in name order, the others packed" {
+	mkapp app-a README src/main.c
+	mkapp app-b
+	mkapp app-c
+	mkapp app-d
+	register app-a app-b app-c app-d
+	setstatus ready app-a app-c
+	setstatus retired app-b app-d
+	rm -r rep_applications/app-d
+	run --separate-stderr rep-tar app-d app-c app-b app-a </dev/null
+	assert_success
+	assert_archive dist
+	assert_stderr "2 applications, 3 files, $((13 + 17 + 13)) bytes, 2 removals in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
+	assert_stderr "$(summary "$ARCHIVE")"
+	assert_equal "$(archive_manifest "$ARCHIVE")" "$(manifest app-a app-b:remove app-c app-d:remove)"
+	assert_equal "$(tar -tzf "$ARCHIVE")" "$(lines MANIFEST rep_applications/ \
+		rep_applications/app-a/ rep_applications/app-a/README rep_applications/app-a/src/ \
+		rep_applications/app-a/src/main.c rep_applications/app-c/ rep_applications/app-c/README)"
+	# -t checks it and prints its MANIFEST as it is
+	run --separate-stderr rep-tar -t "$ARCHIVE" </dev/null
+	assert_success
+	assert_output "$(manifest app-a app-b:remove app-c app-d:remove)"
+	refute_stderr
+	# one of each, singular
+	run --separate-stderr rep-tar app-c app-d </dev/null
+	assert_success
+	assert_archive dist
+	assert_stderr "1 application, 1 file, 13 bytes, 1 removal in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
+}
+
+@test "rep-ls -s retired | rep-tar: an archive of removal rows only, which rep-tar -t accepts" {
 	mkapp app-a
 	mkapp app-b
 	mkapp app-c
 	register app-a app-b app-c
-	setstatus retired app-c
-	run --separate-stderr rep-tar app-b - app-a app-b <<<$'app-c\tretired\n\n# a comment\napp-a\n'
+	setstatus retired app-a app-c
+	rm -r rep_applications/app-a
+	run --separate-stderr bash -c 'rep-ls -s retired | rep-tar' </dev/null
 	assert_success
 	assert_archive dist
-	assert_stderr "$(summary "$ARCHIVE")"
-	assert_equal "$(archive_manifest "$ARCHIVE")" "$(manifest app-a app-b app-c)"
-	assert_equal "$(tar -tzf "$ARCHIVE" | grep -c '/README$')" 3
+	assert_stderr "0 applications, 0 files, 0 bytes, 2 removals in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
+	assert_equal "$(archive_manifest "$ARCHIVE")" "$(manifest app-a:remove app-c:remove)"
+	assert_equal "$(tar -tzf "$ARCHIVE")" "$(lines MANIFEST rep_applications/)"
+	run --separate-stderr rep-tar -t "$ARCHIVE" </dev/null
+	assert_success
+	assert_output "$(manifest app-a:remove app-c:remove)"
+	refute_stderr
+	# GNU tar unpacks it to an empty rep_applications/
+	mkdir x
+	tar -C x -xzf "$ARCHIVE"
+	assert_equal "$(cd x && find . | LC_ALL=C sort)" "$(lines . ./MANIFEST ./rep_applications)"
+	# nothing retired: nothing to package, as before
+	setstatus registered app-a app-c
+	run --separate-stderr bash -c 'rep-ls -s retired | rep-tar -d none' </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'nothing to package'
+	assert_absent none
+}
+
+@test "retired applications change none of the failures: unregistered names, bad content elsewhere, nothing written" {
+	mkapp app-a
+	mkapp app-b
+	mkapp app-r
+	register app-a app-b app-r
+	setstatus retired app-r
+	# an unregistered name is not a removal
+	run --separate-stderr rep-tar app-r app-x </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-tar: app-x: not registered'
+	assert_absent dist
+	run --separate-stderr rep-tar app-r .hidden </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-tar: .hidden: invalid application name ($NAME_RULE)"
+	assert_absent dist
+	# an application that is packed and changed: nothing written
+	same_size_edit rep_applications/app-b/README
+	run --separate-stderr rep-tar app-a app-b app-r </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-tar: app-b: content changed since it was registered (see rep-diff)'
+	assert_absent dist
+	# an application that is packed and gone: nothing written
+	rm -r rep_applications/app-a
+	run --separate-stderr rep-tar app-a app-r </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-tar: app-a: no such directory in rep_applications'
+	assert_absent dist
 }
 
 @test "-q silences the summary, the path is still printed" {
@@ -1454,6 +1597,79 @@ pack_and_kill() {
 	assert_failure 2
 	assert_output ''
 	assert_stderr --regexp '^rep-tar: missing\.tgz: (rep_applications/)?app-(a|b)/?: content does not match the manifest$'
+}
+
+@test "-t on removal rows: the application's entries, or a removal row that is not 0 0 EMPTY 0 remove -: exit 2" {
+	mkapp app-a
+	mkapp app-r
+	register app-a app-r
+	run --separate-stderr rep-tar -q app-a app-r </dev/null
+	assert_success
+	assert_archive dist
+	mkdir x
+	tar -C x -xzf "$ARCHIVE"
+	local good
+	good=$(cat x/MANIFEST)
+	# entries of an application its MANIFEST marks as removed
+	printf '%s\n' "$good" | sed "s/^app-r\t.*/app-r\t0\t0\t$EMPTY_SHA256\t0\tremove\t-/" >x/MANIFEST
+	rebuild x entries.tgz
+	run --separate-stderr rep-tar -t entries.tgz </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-tar: entries.tgz: rep_applications/app-r/: MANIFEST marks app-r as removed'
+	# the same without them is an archive of one application and one removal
+	rm -r x/rep_applications/app-r
+	rebuild x removal.tgz
+	run --separate-stderr rep-tar -t removal.tgz </dev/null
+	assert_success
+	assert_output "$(manifest app-a app-r:remove)"
+	refute_stderr
+	# removal rows with counts, another checksum, directories, an offset,
+	# or dirs "-": not a manifest record
+	local row
+	for row in "1${TAB}0$TAB$EMPTY_SHA256${TAB}0" "0${TAB}1$TAB$EMPTY_SHA256${TAB}0" \
+		"0${TAB}0$TAB${EMPTY_SHA256/e3/e4}${TAB}0" "0${TAB}0$TAB$EMPTY_SHA256${TAB}1" \
+		"0${TAB}0$TAB$EMPTY_SHA256${TAB}-"; do
+		printf '%s\n' "$good" | sed "s/^app-r\t.*/app-r\t$row\tremove\t-/" >x/MANIFEST
+		rebuild x bad.tgz
+		run --separate-stderr rep-tar -t bad.tgz </dev/null
+		assert_failure 2
+		assert_output ''
+		assert_stderr 'rep-tar: bad.tgz: MANIFEST:3: not a manifest record'
+	done
+	printf '%s\n' "$good" | sed "s/^app-r\t.*/app-r\t0\t0\t$EMPTY_SHA256\t0\tremove\t512/" >x/MANIFEST
+	rebuild x bad.tgz
+	run --separate-stderr rep-tar -t bad.tgz </dev/null
+	assert_failure 2
+	assert_stderr 'rep-tar: bad.tgz: MANIFEST:3: not a manifest record'
+}
+
+@test "-t on a version 2 MANIFEST with dirs '-': refused (only a release's full MANIFEST may say it; rep-tar always counts)" {
+	mkapp app-a README sub/file
+	register app-a
+	run --separate-stderr rep-tar -q app-a </dev/null
+	assert_success
+	assert_archive dist
+	mkdir x
+	tar -C x -xzf "$ARCHIVE"
+	local good f
+	good=$(cat x/MANIFEST)
+	# the control: the archive rebuilt as it was passes
+	rebuild x same.tgz
+	run --separate-stderr rep-tar -t same.tgz </dev/null
+	assert_success
+	assert_output "$good"
+	refute_stderr
+	# '-' in dirs, files or bytes: not the form rep-tar writes, and a
+	# wider bound on directories than the count it stands for
+	for f in 5 2 3; do
+		awk -F '\t' -v OFS='\t' -v f=$f '$1 == "app-a" { $f = "-" } { print }' <<<"$good" >x/MANIFEST
+		rebuild x bad.tgz
+		run --separate-stderr rep-tar -t bad.tgz </dev/null
+		assert_failure 2
+		assert_output ''
+		assert_stderr 'rep-tar: bad.tgz: MANIFEST:2: not a manifest record'
+	done
 }
 
 @test "-t on a hostile archive (../, absolute path, link tricks, devices): exit 2 naming the entry" {
