@@ -12,27 +12,29 @@
 
 #include "rep.h"
 
-enum { OPT_ROLLBACK = REP_OPT_TOOL, OPT_TIMEOUT };
+enum { OPT_ROLLBACK = REP_OPT_TOOL, OPT_TIMEOUT, OPT_REPLACE };
 
 static const struct rep_optdef opts[] = {
 	{'n', "dry-run", NULL, "check the archives and show the plan; change nothing"},
 	REP_OPTDEF_QUIET,
 	{'j', "jobs", "N", "stage on up to N targets at once (default 1)"},
-	{'k', "keep", "KEEP", "keep the KEEP newest releases on a target (default 5)"},
-	{OPT_ROLLBACK, "rollback", NULL, "switch every target back to its previous release"},
+	{'k', "keep", "KEEP", "keep the KEEP newest releases and those KEEP rollbacks could reach (default 5)"},
+	{OPT_REPLACE, "replace", NULL, "a release holds the archive's applications only, not what was live"},
+	{OPT_ROLLBACK, "rollback", NULL, "undo the most recent push still in effect on every target"},
 	{OPT_TIMEOUT, "timeout", "SECONDS", "give up on a target silent for SECONDS (default 300)"},
 	{0},
 };
 
 static const struct rep_tool tool = {
 	.synopsis =
-	"usage: rep-push [-nq] [-j N] [-k KEEP] [--timeout SECONDS] TARGET... < archives\n"
-	"       rep-push [-nq] [--timeout SECONDS] --rollback TARGET...\n"
+	"usage: rep-push [-nq] [-j N] [-k KEEP] [--replace] [--timeout SECONDS] TARGET... < archives\n"
+	"       rep-push [-nq] [-k KEEP] [--timeout SECONDS] --rollback TARGET...\n"
 	"Deploy each archive named on stdin (first field of each record) to every\n"
-	"TARGET, a local directory or [user@]host:DIR reached with $REP_SSH:\n"
-	"unpack it into DIR/releases/ on all targets first, then switch each\n"
-	"DIR/current to it. Print name, release and targets of every application\n"
-	"now live on all targets.\n",
+	"TARGET, a local directory or [user@]host:DIR reached with $REP_SSH: on all\n"
+	"targets first stage a release of what is live there with the archive's\n"
+	"applications added or replaced and those it removes taken out, then\n"
+	"switch each DIR/current to it and log the switch in DIR/log. Print name,\n"
+	"release and targets of every application the archive put live.\n",
 	.opts = opts,
 };
 
@@ -91,6 +93,8 @@ static int live(void *arg, const struct rep_manifest *m, const char *release, co
 	(void)arg;
 	for (size_t i = 0; i < m->apps.n; i++) {
 		const char *fields[] = { m->apps.v[i], release, where };
+		if (((const struct rep_manifest_app *)m->apps.val[i])->remove)
+			continue;
 		rep_put_fields(stdout, fields, 3);
 	}
 	if (fflush(stdout) == 0 && !ferror(stdout))
@@ -128,10 +132,13 @@ int main(int argc, char **argv)
 		case 'j': d.jobs = rep_opt_number("-j", optarg, 1, 64); break;
 		case 'k': d.keep = rep_opt_number("-k", optarg, 1, 1000000); break;
 		case OPT_ROLLBACK: back = 1; break;
+		case OPT_REPLACE: d.replace = 1; break;
 		case OPT_TIMEOUT: d.timeout = rep_opt_number("--timeout", optarg, 1, 86400); break;
 		}
 	}
 	rep_opt_finish();
+	if (back && d.replace)
+		rep_usage_error("--replace is for pushes, not --rollback");
 	d.dry_run = rep_opt.dry_run;
 	argc -= optind, argv += optind;
 	if (argc == 0)

@@ -29,8 +29,8 @@ _rep_opts()
         rep-tar)
             opts+=' -q --quiet -d --dist -l --level -j --threads -t --test' ;;
         rep-push)
-            opts+=' -n --dry-run -q --quiet -j --jobs -k --keep --rollback'
-            opts+=' --timeout' ;;
+            opts+=' -n --dry-run -q --quiet -j --jobs -k --keep --replace'
+            opts+=' --rollback --timeout' ;;
     esac
     printf '%s\n' "$opts"
 }

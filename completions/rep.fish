@@ -25,7 +25,7 @@ function __rep_argspec
         case rep-tar
             printf '%s\n' q/quiet d/dist= l/level= j/threads= t/test=
         case rep-push
-            printf '%s\n' n/dry-run q/quiet j/jobs= k/keep= rollback timeout=
+            printf '%s\n' n/dry-run q/quiet j/jobs= k/keep= replace rollback timeout=
     end
 end
 
@@ -162,7 +162,8 @@ complete -c rep-tar -n 'not __fish_seen_argument -s t -l test' -a '(__rep_names)
 complete -c rep-push -s n -l dry-run -d 'Check the archives and show the plan, change nothing'
 complete -c rep-push -s q -l quiet -d 'Do not print the summary'
 complete -c rep-push -s j -l jobs -x -a '(seq 1 64)' -n 'not __fish_seen_argument -l rollback' -d 'Stage on up to N targets at once (default 1)'
-complete -c rep-push -s k -l keep -x -n 'not __fish_seen_argument -l rollback' -d 'Keep the KEEP newest releases on a target (default 5)'
-complete -c rep-push -l rollback -n 'not __fish_seen_argument -s j -l jobs -s k -l keep' -d 'Switch every target back to its previous release'
+complete -c rep-push -s k -l keep -x -d 'Keep the KEEP newest releases and those KEEP rollbacks could reach (default 5)'
+complete -c rep-push -l replace -n 'not __fish_seen_argument -l rollback' -d "A release holds the archive's applications only, not what was live"
+complete -c rep-push -l rollback -n 'not __fish_seen_argument -s j -l jobs -l replace' -d 'Undo the most recent push still in effect on every target'
 complete -c rep-push -l timeout -x -d 'Give up on a target silent for SECONDS (default 300)'
 complete -c rep-push -a '(__fish_complete_directories)'

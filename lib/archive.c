@@ -535,7 +535,10 @@ static int manifest_sum(const char *s)
  * manifest order. Version 1: NAME FILES BYTES CHECKSUM. Version 2, whose
  * first line says so: NAME FILES BYTES CHECKSUM DIRS STATE OFFSET; a
  * version 1 reader finds 7 fields and refuses the record rather than
- * misread it. */
+ * misread it. In a release's full MANIFEST (m->release), DIRS may be
+ * "-", not counted, copied from a version 1 row: dirs is then -1, as in
+ * version 1; never in an archive's, which rep-tar writes whole. A
+ * removal row is NAME 0 0 EMPTY-SHA256 0 remove -. */
 void rep_manifest_parse(const char *label, char *text, struct rep_manifest *m)
 {
 	unsigned long lineno = 0;
@@ -570,7 +573,7 @@ void rep_manifest_parse(const char *label, char *text, struct rep_manifest *m)
 		int remove = 0;
 		if (nf != want || !rep_name_valid(f[0]) || !manifest_count(f[1], &files) ||
 		    !manifest_count(f[2], &bytes) || !manifest_sum(f[3]) ||
-		    (want == 7 && (!manifest_count(f[4], &dirs) ||
+		    (want == 7 && (((!m->release || strcmp(f[4], "-") != 0) && !manifest_count(f[4], &dirs)) ||
 		     (strcmp(f[5], "add") != 0 && !(remove = strcmp(f[5], "remove") == 0)) ||
 		     (strcmp(f[6], "-") != 0 && !manifest_count(f[6], &offset)))) ||
 		    (remove && (files || bytes || dirs || offset >= 0 ||
@@ -605,7 +608,11 @@ void rep_manifest_print(FILE *fp, const struct rep_manifest *m)
 		fprintf(fp, "%s\t%lld\t%lld\t%s", s->app.name, (long long)s->app.files,
 		    (long long)s->app.bytes, s->app.checksum);
 		if (m->version == 2) {
-			fprintf(fp, "\t%lld\t%s\t", (long long)s->dirs, s->remove ? "remove" : "add");
+			if (s->dirs >= 0)
+				fprintf(fp, "\t%lld", (long long)s->dirs);
+			else
+				fputs("\t-", fp);
+			fprintf(fp, "\t%s\t", s->remove ? "remove" : "add");
 			if (s->offset >= 0)
 				fprintf(fp, "%lld\n", (long long)s->offset);
 			else

@@ -27,6 +27,9 @@ struct rep_deploy_state {
 	size_t nreaders;
 	char *where;                /* the operands joined by commas */
 	struct rep_cleanup stop;    /* stops the stagings if rep-push dies */
+	struct rep_compose *comp;   /* what the push at hand makes, by target */
+	struct rep_history *hist;   /* each target's undo stack */
+	char **plan;                /* what the push at hand does there, in words */
 };
 
 static void __attribute__((format(printf, 4, 5)))
@@ -77,7 +80,10 @@ void rep_deploy_targets(struct rep_deploy *d, char *const *args, size_t n)
 	s->t = rep_xmalloc(n * sizeof *s->t);
 	s->failed = calloc(n, sizeof *s->failed);
 	s->staging = calloc(n, sizeof *s->staging);
-	if (!s->failed || !s->staging || !(f = open_memstream(&s->where, &len)))
+	s->comp = calloc(n, sizeof *s->comp);
+	s->hist = calloc(n, sizeof *s->hist);
+	s->plan = calloc(n, sizeof *s->plan);
+	if (!s->failed || !s->staging || !s->comp || !s->hist || !s->plan || !(f = open_memstream(&s->where, &len)))
 		rep_die("out of memory");
 	for (size_t i = 0; i < n; i++) {
 		rep_target_parse(&s->t[i], args[i]);
@@ -124,6 +130,9 @@ int rep_deploy_open(struct rep_deploy *d, enum rep_lock how, const char *what)
 	/* newer than the targets' own entries, so run before them: the
 	 * stagings stop before their locks go */
 	rep_cleanup_add(&s->stop, stop_children, s);
+	for (size_t i = 0; i < s->n; i++)
+		if (!s->failed[i])
+			rep_history_read(&s->hist[i], s->t[i].log, s->t[i].current, &s->t[i].releases);
 	if (!nfailed)
 		return 0;
 	if (nbusy == nfailed)
@@ -138,10 +147,15 @@ static int needs_staging(struct rep_deploy *d, struct rep_target *t, const char 
     const char *release, const struct rep_manifest *m, size_t *nfailed)
 {
 	const char *have = rep_releases_get(&t->releases, release);
+	const struct rep_compose *c = &d->s->comp[t->index];
 
 	if (d->s->failed[t->index])
 		return 0;
-	if (have && strcmp(have, m->manifest_sha256) == 0) {
+	/* live already: made by this push, or by an earlier rep-push, whose
+	 * releases were the archive's MANIFEST alone */
+	if (have && strcmp(t->current, release) == 0 && strcmp(have, m->manifest_sha256) == 0)
+		have = c->sha;
+	if (have && strcmp(have, c->sha) == 0) {
 		/* what was staged earlier goes live only as it was checked */
 		if (!d->dry_run && strcmp(t->current, release) != 0 &&
 		    rep_target_verify(t, release) < 0) {
@@ -154,14 +168,16 @@ static int needs_staging(struct rep_deploy *d, struct rep_target *t, const char 
 		return 0;
 	}
 	if (have) {
-		rep_error_at(t->arg, "releases/%s exists and differs from %s", release, archive);
+		/* a release composes on what was live when it was staged */
+		rep_error_at(t->arg, "releases/%s exists and differs from %s (staged on another live set?"
+		    " a new archive from rep-tar pushes the same applications)", release, archive);
 		d->s->failed[t->index] = 1;
 		(*nfailed)++;
 		return 0;
 	}
 	if (d->dry_run) {
 		step(d, 1, t, "would stage %s", release);
-		rep_releases_put(&t->releases, release, m->manifest_sha256);
+		rep_releases_put(&t->releases, release, c->sha);
 		return 0;
 	}
 	return 1;
@@ -181,13 +197,13 @@ struct stage_job {
 	const struct rep_manifest *m;
 };
 
-static _Noreturn void stage_here(struct rep_target *t, const struct stage_job *j,
-    const struct rep_feed *feed)
+static _Noreturn void stage_here(struct rep_deploy_state *s, struct rep_target *t,
+    const struct stage_job *j, const struct rep_feed *feed)
 {
 	struct rep_stage_src src = { j->archive, feed };
 
 	rep_msg_context(t->arg);
-	_exit(rep_target_stage(t, &src, j->release, j->m) == 0 ? 0 : 1);
+	_exit(rep_target_stage(t, &src, j->release, j->m, &s->comp[t->index]) == 0 ? 0 : 1);
 }
 
 /* Starts staging on n targets, each in a process of its own, killed if
@@ -200,7 +216,7 @@ static void start_staging(struct rep_deploy_state *s, const struct stage_job *j,
 	if (n == 1) {
 		pid_t pid = rep_child_fork(SIGKILL, REP_CHILD_GROUP);
 		if (pid == 0)
-			stage_here(group[0], j, NULL);
+			stage_here(s, group[0], j, NULL);
 		s->staging[group[0]->index] = pid;
 		return;
 	}
@@ -224,7 +240,7 @@ static void start_staging(struct rep_deploy_state *s, const struct stage_job *j,
 			 * EPIPE for the reader when this process is */
 			close_feeds(out, n, SIZE_MAX);
 			close_feeds(in, n, i);
-			stage_here(group[i], j, &in[i]);
+			stage_here(s, group[i], j, &in[i]);
 		}
 		s->staging[group[i]->index] = pid;
 	}
@@ -272,7 +288,7 @@ static void staged(struct rep_deploy *d, pid_t pid, int status, const struct sta
 		s->staging[i] = 0;
 		(*running)--;
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-			rep_releases_put(&s->t[i].releases, j->release, j->m->manifest_sha256);
+			rep_releases_put(&s->t[i].releases, j->release, s->comp[i].sha);
 			step(d, 0, &s->t[i], "staged %s", j->release);
 		} else {
 			if (WIFSIGNALED(status))
@@ -324,7 +340,7 @@ static size_t stage_all(struct rep_deploy *d, const struct stage_job *j)
 
 /* After a failed switch and the switches back: what is live where, for
  * the operator to act on (not silenced by -q). */
-static void tell_mixed(struct rep_deploy *d, const char *release, const int *unknown)
+static void tell_mixed(struct rep_deploy *d, const char *what, const int *unknown)
 {
 	struct rep_deploy_state *s = d->s;
 	char *text;
@@ -338,18 +354,25 @@ static void tell_mixed(struct rep_deploy *d, const char *release, const int *unk
 		    *s->t[i].current ? s->t[i].current : "no release", s->t[i].arg);
 	if (fclose(f) != 0)
 		rep_die("out of memory");
-	rep_error_at(release, "what is live now: %s", text);
+	rep_error_at(what, "what is live now: %s", text);
 	free(text);
 }
 
-/* Switches every target to release; if one fails, the targets already
- * switched go back to where they were. REP_DEPLOY_OK when all switched;
+static const char *shown(const char *release)
+{
+	return *release ? release : "no release";
+}
+
+/* Switches every target t[i] to to[i], logging each switch as event;
+ * if one fails, the targets already switched go back to where they
+ * were (logged as reverts). REP_DEPLOY_OK when all switched;
  * REP_DEPLOY_UNCHANGED when all are back; REP_DEPLOY_MIXED when some
- * could not go back (or may have moved), and then says what is where. */
-static int switch_all(struct rep_deploy *d, const char *release)
+ * could not go back (or may have moved), and then says what is where.
+ * was[i] gets where each was. */
+static int switch_all(struct rep_deploy *d, const char *what, char *const *to, const char *event,
+    char (*was)[REP_NAME_MAX + 1])
 {
 	struct rep_deploy_state *s = d->s;
-	char (*was)[REP_NAME_MAX + 1] = rep_xmalloc(s->n * sizeof *was);
 	int *unknown = calloc(s->n, sizeof *unknown), rc = REP_DEPLOY_OK;
 	size_t i, stuck = 0;
 
@@ -358,25 +381,27 @@ static int switch_all(struct rep_deploy *d, const char *release)
 	for (i = 0; i < s->n; i++) {
 		struct rep_target *t = &s->t[i];
 		snprintf(was[i], sizeof was[i], "%s", t->current);
-		if (strcmp(t->current, release) == 0) {
-			step(d, d->dry_run, t, "%s is already live", release);
+		if (strcmp(t->current, to[i]) == 0) {
+			step(d, d->dry_run, t, "%s is already live", shown(to[i]));
 		} else if (d->dry_run) {
 			if (t->current[0])
-				step(d, 1, t, "would switch current from %s to %s", t->current, release);
+				step(d, 1, t, "would switch current from %s to %s", t->current, to[i]);
 			else
-				step(d, 1, t, "would point current to %s", release);
-			snprintf(t->current, sizeof t->current, "%s", release);
+				step(d, 1, t, "would point current to %s", to[i]);
+			snprintf(t->current, sizeof t->current, "%s", to[i]);
 		} else {
-			int r = rep_target_switch(t, release);
+			char *line = rep_log_line(event, to[i], t->current);
+			int r = rep_target_switch(t, to[i], line);
+			free(line);
 			if (r == REP_SWITCH_UNKNOWN) {
 				rep_error_at(t->arg, "may be on %s or still on %s: it stopped answering during the switch",
-				    release, *was[i] ? was[i] : "no release");
+				    shown(to[i]), shown(was[i]));
 				unknown[i] = 1;
 				stuck++;
 			}
 			if (r < 0)
 				break;
-			step(d, 0, t, "current is now %s", release);
+			step(d, 0, t, "current is now %s", to[i]);
 		}
 	}
 	if (i < s->n) {
@@ -385,26 +410,27 @@ static int switch_all(struct rep_deploy *d, const char *release)
 			struct rep_target *t = &s->t[k];
 			if (strcmp(t->current, was[k]) == 0)
 				continue;
-			int r = rep_target_switch(t, was[k]);
+			char *line = rep_log_line("revert", was[k], t->current);
+			int r = rep_target_switch(t, was[k], line);
+			free(line);
 			if (r == 0) {
-				rep_error_at(t->arg, "switched back to %s", *was[k] ? was[k] : "no release");
+				rep_error_at(t->arg, "switched back to %s", shown(was[k]));
 				continue;
 			}
 			unknown[k] = r == REP_SWITCH_UNKNOWN;
 			rep_error_at(t->arg, "could not switch back to %s: %s %s",
-			    *was[k] ? was[k] : "no release", unknown[k] ? "perhaps still on" : "still on", release);
+			    shown(was[k]), unknown[k] ? "perhaps still on" : "still on", to[k]);
 			stuck++;
 		}
 		if (stuck) {
-			tell_mixed(d, release, unknown);
-			outcome(d, release, "a switch failed, and %zu target%s could not be switched back",
+			tell_mixed(d, what, unknown);
+			outcome(d, what, "a switch failed, and %zu target%s could not be switched back",
 			    stuck, stuck == 1 ? "" : "s");
 			rc = REP_DEPLOY_MIXED;
 		} else {
-			outcome(d, release, "a switch failed; no target was left on it");
+			outcome(d, what, "a switch failed; no target was left on it");
 		}
 	}
-	free(was);
 	free(unknown);
 	return rc;
 }
@@ -414,30 +440,29 @@ static int newest_first(const void *a, const void *b)
 	return rep_release_cmp(*(char *const *)b, *(char *const *)a);
 }
 
-/* Old releases go, except the KEEP newest, the live one and the one
- * before it; nothing that is not named like a release is touched. */
+/* Old releases go, except the KEEP newest, the live one and those KEEP
+ * successive rollbacks could return to; nothing that is not named like
+ * a release is touched. */
 static void prune(struct rep_deploy *d, struct rep_target *t)
 {
 	char **v = rep_xmalloc((t->releases.n + 1) * sizeof *v);
 	char **gone = rep_xmalloc((t->releases.n + 1) * sizeof *gone);
 	size_t n = 0, ngone = 0;
-	int before_live = 0;
 
 	for (size_t i = 0; i < t->releases.n; i++)
 		if (t->releases.val[i])
 			v[n++] = t->releases.v[i];
 	qsort(v, n, sizeof *v, newest_first);
 	for (size_t i = 0; i < n; i++) {
-		int live = strcmp(v[i], t->current) == 0;
-		int older = t->current[0] && rep_release_cmp(v[i], t->current) < 0;
-		if (live || (older && !before_live++) || (long)i < d->keep)
+		if (strcmp(v[i], t->current) == 0 || (long)i < d->keep ||
+		    rep_history_reaches(&d->s->hist[t->index], &t->releases, v[i], d->keep))
 			continue;
 		gone[ngone++] = v[i];
 	}
 	if (ngone && d->dry_run) {
 		for (size_t i = 0; i < ngone; i++)
 			step(d, 1, t, "would remove releases/%s", gone[i]);
-	} else if (ngone && rep_target_prune(t, gone, ngone) == 0) {
+	} else if (!d->dry_run && rep_target_prune(t, gone, ngone) == 0) {
 		for (size_t i = 0; i < ngone; i++)
 			step(d, 0, t, "removed releases/%s", gone[i]);
 	}
@@ -447,11 +472,90 @@ static void prune(struct rep_deploy *d, struct rep_target *t)
 
 /* The records of what went live: if they cannot be written, the
  * release is live all the same, which the caller must say. */
-static int went_live(struct rep_deploy *d, const struct rep_manifest *m, const char *release)
+static int went_live(struct rep_deploy *d, const struct rep_manifest *m, const char *release,
+    const char *where)
 {
 	if (d->dry_run)
 		return REP_DEPLOY_OK;
-	return d->cb->live(d->arg, m, release, d->s->where) < 0 ? REP_DEPLOY_MIXED : REP_DEPLOY_OK;
+	return d->cb->live(d->arg, m, release, where) < 0 ? REP_DEPLOY_MIXED : REP_DEPLOY_OK;
+}
+
+static void plan_line(FILE *f, size_t n, const char *one, const char *many, const char *names)
+{
+	fprintf(f, "%zu %s", n, n == 1 ? one : many);
+	if (n)
+		fprintf(f, " (%s%s)", names, n > 8 ? ", ..." : "");
+}
+
+/* What the push makes of each target's live release, and the plan in
+ * words: a dry run tells it for each target; a push, in its summary,
+ * once for all when it is the same everywhere (the return value), else
+ * for each target first. */
+static const char *plan_all(struct rep_deploy *d, const char *release, const struct rep_manifest *m,
+    size_t *nfailed)
+{
+	struct rep_deploy_state *s = d->s;
+	const char *first = NULL, *same = NULL;
+	int differ = 0, seen = 0, plans_differ = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		struct rep_target *t = &s->t[i];
+		struct rep_plan p;
+		char label[REP_NAME_MAX + 700], *text;
+		size_t len;
+		if (s->failed[i])
+			continue;
+		if (t->current[0] && !t->live_manifest) {
+			/* composed on nothing, it would take every live
+			 * application out of service */
+			rep_error_at(t->arg, "releases/%s/MANIFEST: missing or unreadable: no release can be composed on it",
+			    t->current);
+			s->failed[i] = 1;
+			(*nfailed)++;
+			continue;
+		}
+		if (seen++ && (!first != !t->live_manifest || (first && strcmp(first, t->live_manifest) != 0)))
+			differ = 1;
+		first = t->live_manifest;
+		free((char *)s->comp[i].text);
+		snprintf(label, sizeof label, "%s: releases/%s", t->arg, t->current);
+		rep_compose(t->live_manifest, label, m, d->replace, &s->comp[i], &p);
+		s->comp[i].base = t->current;
+		FILE *f = open_memstream(&text, &len);
+		if (!f)
+			rep_die("out of memory");
+		plan_line(f, p.enter, "enters", "enter", p.enter_names);
+		fputs(", ", f);
+		plan_line(f, p.change, "changes", "change", p.change_names);
+		fprintf(f, ", %zu %s, ", p.stay, p.stay == 1 ? "stays" : "stay");
+		plan_line(f, p.leave, "leaves", "leave", p.leave_names);
+		if (fclose(f) != 0)
+			rep_die("out of memory");
+		free(s->plan[i]);
+		s->plan[i] = text;
+		plans_differ |= same && strcmp(same, text) != 0;
+		same = text;
+		rep_plan_free(&p);
+	}
+	if (differ)
+		outcome(d, release, "the targets' live sets differ; each keeps its own");
+	for (size_t i = 0; i < s->n; i++)
+		if (s->plan[i] && (d->dry_run || plans_differ))
+			step(d, 1, &s->t[i], "%s: %s", release, s->plan[i]);
+	return d->dry_run || plans_differ ? NULL : same;
+}
+
+/* A push that only takes applications out of service is logged so. */
+static const char *push_event(const struct rep_manifest *m)
+{
+	int adds = 0, removes = 0;
+
+	for (size_t i = 0; i < m->apps.n; i++) {
+		const struct rep_manifest_app *a = m->apps.val[i];
+		adds += !a->remove;
+		removes += a->remove;
+	}
+	return !adds && removes ? "retire" : "push";
 }
 
 int rep_deploy_push(struct rep_deploy *d, const char *archive, const char *release,
@@ -459,118 +563,197 @@ int rep_deploy_push(struct rep_deploy *d, const char *archive, const char *relea
 {
 	struct rep_deploy_state *s = d->s;
 	struct stage_job j = { archive, release, m };
-	size_t nfailed = stage_all(d, &j);
-	int rc;
-
+	size_t nfailed = 0;
+	const char *plan = plan_all(d, release, m, &nfailed);
+	if (nfailed) {
+		outcome(d, release, "not possible on %zu of %zu targets; nothing switched", nfailed, s->n);
+		return REP_DEPLOY_UNCHANGED;
+	}
+	nfailed = stage_all(d, &j);
 	if (nfailed) {
 		outcome(d, release, "staging failed on %zu of %zu targets; nothing switched", nfailed, s->n);
 		return REP_DEPLOY_UNCHANGED;
 	}
+	char **to = rep_xmalloc(s->n * sizeof *to);
+	char (*was)[REP_NAME_MAX + 1] = rep_xmalloc(s->n * sizeof *was);
+	const char *event = push_event(m);
+	for (size_t i = 0; i < s->n; i++)
+		to[i] = (char *)release;
 	/* a signal now would leave the fleet half switched, or switched and
 	 * not reported: it waits until the records are out */
 	rep_cleanup_hold();
-	rc = switch_all(d, release);
+	int rc = switch_all(d, release, to, event, was);
 	if (rc == REP_DEPLOY_OK)
-		rc = went_live(d, m, release);
+		rc = went_live(d, m, release, s->where);
 	rep_cleanup_deliver();
-	if (rc != REP_DEPLOY_OK)
-		return rc;
-	for (size_t i = 0; i < s->n; i++)
-		prune(d, &s->t[i]);
-	outcome(d, release, "live on %zu target%s", s->n, s->n == 1 ? "" : "s");
-	return REP_DEPLOY_OK;
-}
-
-static const char *release_before(const struct rep_target *t)
-{
-	const char *best = NULL;
-
-	for (size_t i = 0; i < t->releases.n; i++) {
-		const char *r = t->releases.v[i];
-		if (t->releases.val[i] && rep_release_cmp(r, t->current) < 0 &&
-		    (!best || rep_release_cmp(r, best) > 0))
-			best = r;
+	if (rc == REP_DEPLOY_OK) {
+		for (size_t i = 0; i < s->n; i++) {
+			struct rep_target *t = &s->t[i];
+			if (strcmp(was[i], release) != 0)
+				rep_history_apply(&s->hist[i], event, release, was[i]);
+			free(t->live_manifest);
+			t->live_manifest = rep_xstrdup(s->comp[i].text);
+		}
+		for (size_t i = 0; i < s->n; i++)
+			prune(d, &s->t[i]);
+		outcome(d, release, "live on %zu target%s%s%s", s->n, s->n == 1 ? "" : "s",
+		    plan ? ": " : "", plan ? plan : "");
 	}
-	return best;
+	free(to);
+	free(was);
+	return rc;
 }
 
-/* The release every target would go back to, the same on all of them,
- * or NULL (each reason told). */
-static const char *rollback_target(struct rep_deploy *d)
+/* Where each target goes back to (to[i]), or 0 when one cannot (each
+ * reason told). Targets that go back to different releases are told,
+ * not refused: their histories differ. */
+static int rollback_targets(struct rep_deploy *d, char **to)
 {
 	struct rep_deploy_state *s = d->s;
-	const char *to = NULL, *first = NULL, *sha = NULL;
 	size_t nfailed = 0;
+	int differ = 0;
 
 	for (size_t i = 0; i < s->n; i++) {
 		struct rep_target *t = &s->t[i];
-		const char *r = t->current[0] ? release_before(t) : NULL;
+		const char *r = t->current[0] ? rep_history_back(&s->hist[i], &t->releases, NULL) : NULL;
+		to[i] = r ? rep_xstrdup(r) : NULL;
 		if (!t->current[0]) {
 			rep_error_at(t->arg, "no release is live");
 		} else if (!r) {
 			rep_error_at(t->arg, "no release before %s", t->current);
-		} else if (!to) {
-			to = r, first = t->arg, sha = rep_releases_get(&t->releases, r);
-			continue;
-		} else if (strcmp(r, to) != 0) {
-			rep_error_at(t->arg, "would go back to %s, but %s to %s", r, first, to);
-		} else if (strcmp(rep_releases_get(&t->releases, r), sha) != 0) {
-			rep_error_at(t->arg, "releases/%s differs from the one on %s", r, first);
 		} else {
+			differ |= i > 0 && to[0] && strcmp(to[0], r) != 0;
 			continue;
 		}
 		s->failed[i] = 1;
 		nfailed++;
 	}
-	if (nfailed || !to) {
+	if (nfailed) {
 		outcome(d, "rollback", "not possible on %zu of %zu targets; nothing switched", nfailed, s->n);
-		return NULL;
+		return 0;
 	}
-	return to;
+	if (differ)
+		outcome(d, "rollback", "the targets go back to different releases, as their logs say");
+	return 1;
 }
 
-/* Every target goes back to the release before its live one, the same
- * release on all of them, or none does. */
+/* The records of a rollback: each application of the releases gone
+ * back to, once for the targets where the same content of it is live
+ * again (one release name may hold other applications, or other
+ * content, on other targets: a release composes on what was live on
+ * each). */
+struct rolled {
+	char *where;                       /* the targets, joined by commas */
+	const char *release;
+	const struct rep_manifest_app *a;  /* its row on the first of them */
+};
+
+static int rolled_back(struct rep_deploy *d, char **to, char **text)
+{
+	struct rep_deploy_state *s = d->s;
+	struct rep_manifest *m = calloc(s->n, sizeof *m);
+	struct rep_strset seen = { 0 };   /* name TAB release TAB checksum -> struct rolled */
+	int rc = REP_DEPLOY_OK;
+
+	if (!m)
+		rep_die("out of memory");
+	for (size_t i = 0; i < s->n; i++) {
+		char label[REP_NAME_MAX + 700], *copy = rep_xstrdup(text[i]);
+		m[i].release = 1;
+		snprintf(label, sizeof label, "%s: releases/%s", s->t[i].arg, to[i]);
+		rep_manifest_parse(label, copy, &m[i]);
+		free(copy);
+		for (size_t k = 0; k < m[i].apps.n; k++) {
+			const struct rep_manifest_app *a = m[i].apps.val[k];
+			char key[REP_NAME_MAX * 2 + 80];
+			if (a->remove)
+				continue;
+			snprintf(key, sizeof key, "%s\t%s\t%s", a->app.name, to[i], a->app.checksum);
+			long w = rep_strset_find(&seen, key);
+			struct rolled *r = w >= 0 ? seen.val[w] : NULL;
+			char *where;
+			if (asprintf(&where, "%s%s%s", r ? r->where : "", r ? "," : "", s->t[i].arg) < 0)
+				rep_die("out of memory");
+			if (!r) {
+				r = rep_xmalloc(sizeof *r);
+				*r = (struct rolled){ NULL, to[i], a };
+				rep_strset_add(&seen, key, r);
+			}
+			free(r->where);
+			r->where = where;
+		}
+	}
+	for (size_t w = 0; w < seen.n; w++) {
+		struct rolled *r = seen.val[w];
+		struct rep_manifest one = { 0 };
+		struct rep_manifest_app *a = rep_xmalloc(sizeof *a);
+		*a = *r->a;
+		rep_strset_add(&one.apps, a->app.name, a);
+		if (rc == REP_DEPLOY_OK)
+			rc = went_live(d, &one, r->release, r->where);
+		rep_manifest_free(&one);
+		free(r->where);
+	}
+	rep_strset_free(&seen);
+	for (size_t i = 0; i < s->n; i++)
+		rep_manifest_free(&m[i]);
+	free(m);
+	return rc;
+}
+
+/* Every target goes back to where its history says, or none does. */
 int rep_deploy_rollback(struct rep_deploy *d)
 {
 	struct rep_deploy_state *s = d->s;
-	const char *to = rollback_target(d);
-
-	if (!to)
-		return REP_DEPLOY_UNCHANGED;
-	char *text = rep_target_manifest(&s->t[0], to);
-	if (!text) {
-		outcome(d, "rollback", "nothing switched");
-		return REP_DEPLOY_UNCHANGED;
-	}
-	struct rep_manifest m = { 0 };
-	char label[REP_NAME_MAX + 700];
-	snprintf(label, sizeof label, "%s: releases/%s", s->t[0].arg, to);
-	rep_manifest_parse(label, text, &m);
-	free(text);
-	/* a release goes live again only as it was checked when staged:
-	 * whoever could write it since could have changed it */
+	char **to = calloc(s->n, sizeof *to), **text = calloc(s->n, sizeof *text);
+	char (*was)[REP_NAME_MAX + 1] = rep_xmalloc(s->n * sizeof *was);
+	int rc = REP_DEPLOY_UNCHANGED;
 	size_t nfailed = 0;
-	for (size_t i = 0; i < s->n; i++)
-		if (rep_target_verify(&s->t[i], to) < 0) {
-			rep_error_at(s->t[i].arg, "releases/%s is not what its MANIFEST lists", to);
+
+	if (!to || !text)
+		rep_die("out of memory");
+	if (!rollback_targets(d, to))
+		goto out;
+	/* a release goes live again only as it was checked when staged:
+	 * whoever could write it since could have changed it. A dry run
+	 * holds no lock, under which alone a far side checks anything */
+	for (size_t i = 0; i < s->n && !d->dry_run; i++) {
+		if (!(text[i] = rep_target_manifest(&s->t[i], to[i]))) {
+			nfailed++;
+		} else if (rep_target_verify(&s->t[i], to[i]) < 0) {
+			rep_error_at(s->t[i].arg, "releases/%s is not what its MANIFEST lists", to[i]);
 			nfailed++;
 		}
+	}
 	if (nfailed) {
 		outcome(d, "rollback", "not possible on %zu of %zu targets; nothing switched", nfailed, s->n);
-		rep_manifest_free(&m);
-		return REP_DEPLOY_UNCHANGED;
+		goto out;
 	}
-	char *release = rep_xstrdup(to);
 	rep_cleanup_hold();
-	int rc = switch_all(d, release);
-	if (rc == REP_DEPLOY_OK)
-		rc = went_live(d, &m, release);
+	rc = switch_all(d, "rollback", to, "rollback", was);
+	if (rc == REP_DEPLOY_OK && !d->dry_run)
+		rc = rolled_back(d, to, text);
 	rep_cleanup_deliver();
-	if (rc == REP_DEPLOY_OK)
-		outcome(d, release, "live again on %zu target%s", s->n, s->n == 1 ? "" : "s");
-	rep_manifest_free(&m);
-	free(release);
+	if (rc == REP_DEPLOY_OK) {
+		for (size_t i = 0; i < s->n; i++) {
+			rep_history_apply(&s->hist[i], "rollback", to[i], was[i]);
+			free(s->t[i].live_manifest);
+			s->t[i].live_manifest = text[i];
+			text[i] = NULL;
+		}
+		if (s->n && strcmp(to[0], to[s->n - 1]) == 0)
+			outcome(d, to[0], "live again on %zu target%s", s->n, s->n == 1 ? "" : "s");
+		else
+			outcome(d, "rollback", "done on %zu targets", s->n);
+	}
+out:
+	for (size_t i = 0; i < s->n; i++) {
+		free(to[i]);
+		free(text[i]);
+	}
+	free(to);
+	free(text);
+	free(was);
 	return rc;
 }
 
@@ -586,6 +769,14 @@ void rep_deploy_close(struct rep_deploy *d)
 	free(s->t);
 	free(s->failed);
 	free(s->staging);
+	for (size_t i = 0; i < s->n; i++) {
+		free((char *)s->comp[i].text);
+		free(s->plan[i]);
+		rep_history_free(&s->hist[i]);
+	}
+	free(s->plan);
+	free(s->comp);
+	free(s->hist);
 	free(s->where);
 	free(s);
 	d->s = NULL;

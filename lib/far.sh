@@ -8,16 +8,50 @@
 #                             if missing), lists the target, then runs one
 #                             command per line of stdin until EOF, when it
 #                             drops the lock; IDLE: rep-push's --timeout
-#     stage RELEASE SHA256 SIZE MANIFEST_SHA256 FILES, then SIZE bytes
-#     switch TO WAS           (- for none)
-#     prune NAME...
+#     stage RELEASE SHA256 SIZE MANIFEST_SHA256 FILES BASE FULLSIZE FULLSHA,
+#           then FULLSIZE bytes, the release's MANIFEST (its SHA-256
+#           FULLSHA), then SIZE bytes, the archive
+#                             the archive unpacked and checked as
+#                             store/RELEASE (or that one kept, when it is
+#                             the same, and checked whole), releases/BASE
+#                             copied to store/BASE if it is of the old
+#                             format and the release keeps some of it
+#                             (BASE: - for none; one there kept, when the
+#                             same, and checked whole), then releases/
+#                             RELEASE made of the MANIFEST and a link for
+#                             each application, in directories of store/
+#                             only the login may change
+#     switch TO WAS TIME EVENT USER HOST
+#                             the line TIME EVENT TO WAS USER HOST
+#                             (TAB-separated; TO, WAS: - for none)
+#                             appended to the log, then current moved
+#                             (switch TO WAS: no line; a log with a NUL
+#                             byte, or beyond 64 MiB: refused)
+#     prune NAME...           the releases, then what of store/ (named
+#                             exactly as a release) no release left
+#                             links to
 #     manifest NAME
 #     verify NAME [MANIFEST_SHA256]
 #                             releases/NAME checked where it is, as a
 #                             staging checks what it unpacked (modes
 #                             refused, not forced), and its MANIFEST's
 #                             SHA-256 if given: before a rollback
-#                             switches to it
+#                             switches to it; a release of links, its
+#                             links and each store/S it links into
+#
+# The listing: one record a line, KIND TAB VALUE: current (the live
+# release, empty if none), release (NAME TAB its MANIFEST's SHA-256, or
+# -), log (a line of DIR/log, in order; a log with a NUL byte is
+# refused), manifest (a line of the live release's MANIFEST, in order),
+# and the lock's holder, stale-holder (state) or stale (a stale lock
+# broken).
+#
+# The layout of DIR: current -> releases/R, the live release; each
+# releases/R a MANIFEST (the full one: every application live in R) and
+# rep_applications/NAME, a link ../../../store/S/rep_applications/NAME,
+# or, made by earlier versions (the old format), a directory; store/S
+# what the archive of push S unpacked (the old format); log, one line a
+# switch.
 #
 # Replies go to fd 3, the session's stdout; what the tools print goes to
 # stderr. Every line of a reply begins with a tag:
@@ -49,9 +83,12 @@ tab=$(printf '\t')
 nl='
 '
 # our private names: the lock being taken, a switch's directory (the next
-# current) and, in releases/, a staging's (the uploaded archive, the
-# unpacked tree); a release being pruned is releases/.rep-push-PID-NAME.
-# The next push removes what a killed one left (tidy).
+# log and current), in store/, a staging's (the uploaded archive, the
+# unpacked tree, a copy of an old release), and in releases/, a
+# staging's second one (the release of links) or a verify's; a release
+# being pruned is releases/.rep-push-PID-NAME, a store entry
+# store/.rep-push-PID-NAME. The next push removes what a killed one left
+# (tidy).
 w=.rep-push.lock.$$ own=.rep-push-$$
 # lock: our lock line, once the lock is ours; root: DIR's physical path;
 # private: the private directory the command is in, if any; ticker: the
@@ -248,6 +285,21 @@ named() {
 	esac
 }
 
+# release_name NAME: NAME is exactly a release's, as rep-push names one
+# (lib/release.c): rep_applications_YYYYMMDD_HHMMSS, then for a later
+# one of the same second _N, N 2 to 999999999 without a leading zero.
+# What is removed from store/, and what a link may name there.
+release_name() {
+	case $1 in
+	rep_applications_[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]_[0-9][0-9][0-9][0-9][0-9][0-9]) return 0 ;;
+	rep_applications_[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]_[0-9][0-9][0-9][0-9][0-9][0-9]_*) ;;
+	*) return 1 ;;
+	esac
+	case ${1#rep_applications_????????_??????_} in
+	'' | 0* | 1 | *[!0-9]* | ??????????*) return 1 ;;
+	esac
+}
+
 # live: the release current points to, if it is one: a name in releases/
 live() {
 	[ -h "$root/current" ] || return 0
@@ -268,23 +320,77 @@ in_releases() {
 	into releases || fail "releases: moved or replaced during the push $inside"
 }
 
-# listing: what is wrong with current or releases/, or the live release
-# and every release with its MANIFEST's SHA-256
+# store/ is never a link either
+store_ok() {
+	if [ -h store ]; then fail "store: a symbolic link $inside"; fi
+	if [ -e store ] && [ ! -d store ]; then fail "store: not a directory $inside"; fi
+}
+
+# in_store: into store/, made if missing (0755 whatever the umask: what
+# another may rename in store/ could become what a release links to),
+# for a staging
+in_store() {
+	store_ok
+	if [ ! -e store ]; then
+		e=$(mkdir -m 755 store 2>&1) || [ -d store ] || fail "store: $(why "$e")"
+	fi
+	into store || fail "store: moved or replaced during the push $inside"
+}
+
+# The log is a file in DIR, never a link, read only when it is a regular
+# file, never beyond 64 MiB (rep-push's bound), and text: a NUL byte in
+# it is refused (as local targets refuse it), not turned into another.
+log_ok() {
+	if [ -h "$root/log" ] || { [ -e "$root/log" ] && [ ! -f "$root/log" ]; }; then
+		fail 'log: not a regular file (refused, not followed)'
+	fi
+}
+
+# log_text FILE: FILE, the log or its hard link, is one rep-push reads:
+# at most 64 MiB, no NUL byte
+log_text() {
+	z=$(wc -c <"$1") || fail 'log: cannot read it'
+	[ "$((z))" -le 67108864 ] || fail 'log: larger than 64 MiB'
+	y=$(tr -d '\000' <"$1" | wc -c) || fail 'log: cannot read it'
+	[ "$((y))" -eq "$((z))" ] || fail 'log: not text: a NUL byte in it'
+}
+
+# records KIND FILE: a record for each line of FILE, in order, cut to
+# 4096 bytes and a NUL made '?' (none in a log: text), so that each is
+# one line of a reply
+records() {
+	tr '\000' '?' <"$2" | awk -v kind="$1" -v tab="$tab" '{ print "|" kind tab substr($0, 1, 4096) }' >&3
+}
+
+# listing: what is wrong with current, releases/, store/ or the log, or
+# the live release, every release with its MANIFEST's SHA-256, the live
+# release's MANIFEST and the log
 listing() {
 	if [ -e current ] && [ ! -h current ]; then fail 'current: exists and is not a symbolic link'; fi
 	releases_ok
-	record current "$(live)"
-	if [ ! -d releases ]; then return 0; fi
-	if [ ! -r releases ] || [ ! -x releases ]; then fail 'releases: Permission denied'; fi
-	for d in releases/rep_applications_*; do
-		if ! named "${d#releases/}" || [ ! -d "$d" ] || [ -h "$d" ]; then continue; fi
-		s=-
-		if regular "$d/MANIFEST"; then
-			s=$(sha256sum <"$d/MANIFEST") || s=-
-			s=${s%% *}
-		fi
-		record release "${d#releases/}$tab$s"
-	done
+	store_ok
+	log_ok
+	r=$(live)
+	record current "$r"
+	if [ -d releases ]; then
+		if [ ! -r releases ] || [ ! -x releases ]; then fail 'releases: Permission denied'; fi
+		for d in releases/rep_applications_*; do
+			if ! named "${d#releases/}" || [ ! -d "$d" ] || [ -h "$d" ]; then continue; fi
+			s=-
+			if regular "$d/MANIFEST"; then
+				s=$(sha256sum <"$d/MANIFEST") || s=-
+				s=${s%% *}
+			fi
+			record release "${d#releases/}$tab$s"
+		done
+	fi
+	if [ -n "$r" ] && regular "releases/$r/MANIFEST"; then
+		records manifest "releases/$r/MANIFEST" || fail "releases/$r/MANIFEST: cannot read it"
+	fi
+	if [ -e log ]; then
+		log_text log
+		records log log || fail 'log: cannot read it'
+	fi
 }
 
 # take_lock WHO TIME: the lock line appears whole or not at all: written
@@ -337,6 +443,7 @@ drop() {
 	if [ -n "$lock" ] && [ "$(held)" = "$lock" ]; then rm -f -- "$root/.rep-push.lock"; fi
 	tick_on
 	if [ -d releases ]; then (into releases && remove "$own"); fi
+	if [ -d store ]; then (into store && remove "$own"); fi
 	remove "$own"
 	remove "$w"
 	tick_off
@@ -359,6 +466,7 @@ leftovers() {
 tidy() {
 	leftovers
 	if [ -d releases ] && [ ! -h releases ]; then (into releases && leftovers releases/); fi
+	if [ -d store ] && [ ! -h store ]; then (into store && leftovers store/); fi
 	for d in .rep-push.lock.*; do
 		p=${d#.rep-push.lock.}
 		case $p in '' | *[!0-9]*) continue ;; esac
@@ -421,8 +529,9 @@ xsums='sha256sum "$@" | sed "s/^/X/"'
 #    directory of each application its MANIFEST adds (version 2: STATE
 #    add; version 1: each) and nothing else;
 #  - for each, the files and symbolic links, the directories below it
-#    (version 2; version 1: at most 2 x FILES + 256) and the checksum of
-#    rep(7), computed from the tree, those of the MANIFEST.
+#    (version 2; version 1, or - in a version 2 row, carried from a
+#    version 1 one: at most 2 x FILES + 256) and the checksum of rep(7),
+#    computed from the tree, those of the MANIFEST.
 # One find for the whole tree: it tags each entry by kind, hashes the
 # regular files with sha256sum and reads the links' targets, a process a
 # batch of entries (not one an entry; but one a link where readlink takes
@@ -432,9 +541,11 @@ xsums='sha256sum "$@" | sed "s/^/X/"'
 # with a backslash come out of GNU sha256sum escaped, a line beginning
 # with \; BusyBox's are as they are. No parentheses in the find
 # expressions: BusyBox's find (1.35) never runs an -exec {} + batch made
-# inside them. total: the files and symbolic links.
+# inside them. total: the files and symbolic links. What an earlier
+# check left in the private directory goes first.
 check_release() {
 	tree=$1 where=$2
+	rm -rf -- l c walk walk.err errs ents rows lidx lsums csums
 	e=$(mkdir l c 2>&1) || fail "checking: $(why "$e")"
 	find "$tree" -name '*[[:cntrl:]]*' -prune -exec printf 'C %s\n' {} + -o \
 		-type d ! -perm 755 ! -perm 2755 -exec printf 'N %s\n' {} + -o \
@@ -521,7 +632,7 @@ check_release() {
 		n = split($0, f, "\t")
 		if (n != (v == 2 ? 7 : 4) || length(f[1]) > 128 || f[1] !~ /^[A-Za-z0-9_+][A-Za-z0-9._+-]*$/ ||
 		    !count(f[2]) || !count(f[3]) || f[4] !~ /^[0-9a-f]+$/ || length(f[4]) != 64 ||
-		    (v == 2 && (!count(f[5]) || (f[6] != "add" && f[6] != "remove") || (f[7] != "-" && !count(f[7]))))) {
+		    (v == 2 && ((f[5] != "-" && !count(f[5])) || (f[6] != "add" && f[6] != "remove") || (f[7] != "-" && !count(f[7]))))) {
 			bad("MANIFEST: line " FNR ": not a manifest record")
 			stop = 1
 			exit
@@ -530,7 +641,7 @@ check_release() {
 		state[f[1]] = v == 2 ? f[6] : "add"
 		if (state[f[1]] == "add") {
 			order[++napps] = f[1]
-			want[f[1]] = f[2] "\t" f[4] "\t" (v == 2 ? f[5] : -1)
+			want[f[1]] = f[2] "\t" f[4] "\t" (v == 2 && f[5] != "-" ? f[5] : -1)
 		}
 		next
 	}
@@ -625,23 +736,146 @@ check_release() {
 	if [ -n "$e" ]; then fail "$(some "${e%"$nl"}")"; fi
 }
 
-# stage: uploaded, checked and unpacked in a staging directory of ours in
-# releases/, then moved to its name beside it (.. of where we are: the
-# releases/ that holds the staging directory, whatever is at that name now)
+# release_row: awk's row(), which reads the line $0 of a release's
+# MANIFEST (named label in messages), split at TABs: 1 for the row of an
+# application (name, files, bytes, checksum, directories or -, add, -),
+# 0 for a line that is none (the first, #rep-manifest TAB 2, which sets
+# head; an empty line, a comment), -1 (told) for one that is neither.
+# A release's MANIFEST is of version 2, and has no removal rows.
+# shellcheck disable=SC2016 # awk's
+release_row='function count(s) { return s ~ /^[0-9]+$/ && length(s) <= 18 }
+function row() {
+	if (FNR == 1) {
+		if ($0 == "#rep-manifest\t2") { head = 1; return 0 }
+		if (substr($0, 1, 14) == "#rep-manifest\t") print label ": version " substr($0, 15) ", written by a newer rep-tar"
+		else print label ": version 1, not the MANIFEST of a release"
+		return -1
+	}
+	if ($0 == "" || substr($0, 1, 1) == "#") return 0
+	if (NF == 7 && $6 == "remove") { print label ": " $1 ": a removal row"; return -1 }
+	if (NF != 7 || length($1) > 128 || $1 !~ /^[A-Za-z0-9_+][A-Za-z0-9._+-]*$/ || !count($2) || !count($3) ||
+	    $4 !~ /^[0-9a-f]+$/ || length($4) != 64 || ($5 != "-" && !count($5)) || $6 != "add" || $7 != "-") {
+		print label ": line " FNR ": not a row of a release"
+		return -1
+	}
+	if ($1 in listed) { print label ": " $1 " listed twice"; return -1 }
+	listed[$1] = 1
+	return 1
+}
+'
+
+# release_ok FILE LABEL: FILE (named LABEL) is the MANIFEST of a release
+release_ok() {
+	e=$(awk -F "$tab" -v label="$2" "$release_row"'
+	row() < 0 { stop = 1; exit }
+	END { if (!stop && !head) print label ": version 1, not the MANIFEST of a release" }' "$1") ||
+		fail "$2: awk failed"
+	if [ -n "$e" ]; then fail "$e"; fi
+}
+
+# same_rows STORE LABEL PLAN MANIFEST: each row of the release's
+# MANIFEST (named LABEL) as STORE/S/MANIFEST adds it, for the S that
+# PLAN (lines NAME TAB S) gives its application: files, bytes, checksum,
+# and directories unless either is - (unknown: a version 1 row); each
+# STORE/S/MANIFEST already found a regular file
+same_rows() {
+	e=$(awk -F "$tab" -v store="$1" -v label="$2" '
+	# the rows STORE/S/MANIFEST adds (version 1: every row), as
+	# add[S, NAME] = FILES TAB BYTES TAB CHECKSUM TAB DIRS
+	function load(s,   f, line, g, n, v, k, r) {
+		loaded[s] = 1
+		f = store "/" s "/MANIFEST"
+		v = 1
+		while ((r = (getline line < f)) > 0) {
+			if (++k == 1 && line == "#rep-manifest\t2") { v = 2; continue }
+			if (line == "" || substr(line, 1, 1) == "#") continue
+			n = split(line, g, "\t")
+			if (v == 1 && n == 4) add[s, g[1]] = g[2] "\t" g[3] "\t" g[4] "\t-"
+			else if (v == 2 && n == 7 && g[6] == "add") add[s, g[1]] = g[2] "\t" g[3] "\t" g[4] "\t" g[5]
+		}
+		if (r < 0) print "store/" s "/MANIFEST: cannot read it"
+		close(f)
+	}
+	pass == 1 { at[$1] = $2; next }
+	FNR == 1 || $0 == "" || substr($0, 1, 1) == "#" || !($1 in at) { next }
+	{
+		s = at[$1]
+		if (!(s in loaded)) load(s)
+		split((s, $1) in add ? add[s, $1] : "", g, "\t")
+		if (!((s, $1) in add) || g[1] != $2 || g[2] != $3 || g[3] != $4 || (g[4] != "-" && $5 != "-" && g[4] != $5))
+			print label ": " $1 ": not as store/" s "/MANIFEST lists it"
+	}' pass=1 "$3" pass=2 "$4") || fail "$2: awk failed"
+	if [ -n "$e" ]; then fail "$(some "$e")"; fi
+}
+
+# link_text LINK: what the link LINK holds (readlink, else what ls -ld
+# prints after "LINK -> ")
+link_text() {
+	readlink -- "$1" 2>/dev/null || { u=$(ls -ld -- "$1") && printf '%s\n' "${u#*" $1 -> "}"; }
+}
+
+# kept DIR MANIFEST_SHA256: DIR, a directory of store/, is the release
+# whose MANIFEST has that SHA-256
+kept() {
+	[ -d "$1" ] && [ ! -h "$1" ] && regular "$1/MANIFEST" && s=$(sha256sum <"$1/MANIFEST") &&
+		[ "${s%% *}" = "$2" ]
+}
+
+# whole S: store/S (../S from the staging directory), found there and
+# kept, checked whole before a release links to it, as verify checks a
+# store entry: it is not this staging's, and whoever may write DIR could
+# have made it, or changed it since the release that was live on it went
+whole() {
+	tick_on
+	owned "../$1" "store/$1"
+	check_release "../$1" "in store/$1" 0
+	tick
+}
+
+# as_left PATH SHOWN: PATH, a directory (not a link), is as rep-push
+# leaves it: the login's, mode 755 (no other bit), so that no other
+# could have put or changed anything in it
+as_left() {
+	[ -n "$(find "$1" -prune -user "$(id -u)" -perm 755 2>/dev/null)" ] ||
+		fail "$2: not as rep-push leaves it (owned by the login that pushes, mode 755)"
+}
+
+# stage RELEASE SHA256 SIZE MANIFEST_SHA256 FILES BASE FULLSIZE FULLSHA:
+# in a staging directory of ours in store/, the release's MANIFEST and
+# the archive uploaded, the archive checked and unpacked, the tree moved
+# beside it as store/RELEASE (or that one kept: the same archive, pushed
+# before), and the place of each application of the release found
+# (compose); then, in a directory of ours in releases/, the release made
+# (build) and moved beside it
 stage() {
-	stem=$1 sha=$2 size=$3 msha=$4 nfiles=$5
+	stem=$1 sha=$2 size=$3 msha=$4 nfiles=$5 base=$6 fullsize=$7 fullsha=$8
+	for n in "$fullsize" "$size"; do
+		case $n in '' | *[!0-9]*) fail "$n: not a size" ;; esac
+	done
 	named "$stem" || fail "$stem: not a release name"
-	in_releases
-	own "$own" "releases/$own"
+	if [ "$base" != - ]; then named "$base" || fail "$base: not a release name"; fi
+	in_store
+	own "$own" "store/$own"
 	private=$own
-	s=$(head -c "$size" | tee archive | sha256sum) || fail 'sha256sum failed'
+	# one head for both: BusyBox's reads ahead from a pipe, so a second
+	# one would miss what the first took beyond its count; dd, one byte
+	# a read, takes exactly the MANIFEST's
+	s=$(head -c "$((fullsize + size))" | {
+		dd bs=1 count="$fullsize" of=full 2>/dev/null
+		tee archive | sha256sum
+	}) || fail 'sha256sum failed'
 	s=${s%% *}
+	n=$(wc -c <full) || fail "cannot read the release's MANIFEST uploaded"
+	[ "$((n))" -eq "$fullsize" ] || fail "the release's MANIFEST arrived incomplete ($((n)) of $fullsize bytes)"
 	n=$(wc -c <archive) || fail 'cannot read the uploaded archive'
 	[ "$((n))" -eq "$size" ] || fail "the archive arrived incomplete ($((n)) of $size bytes)"
 	[ "$s" = "$sha" ] || fail "the archive arrived damaged (SHA-256 $s, sent $sha)"
+	s=$(sha256sum <full) || fail 'sha256sum failed'
+	[ "${s%% *}" = "$fullsha" ] || fail "the release's MANIFEST arrived damaged (SHA-256 ${s%% *}, sent $fullsha)"
+	release_ok full "the release's MANIFEST"
 	tick
 	mine
-	absent "../$stem" "releases/$stem"
+	absent "$root/releases/$stem" "releases/$stem"
 	tick_on
 	e=$(mkdir -m 755 tree 2>&1) || fail "unpacking: $(why "$e")"
 	e=$( (cd -P tree && exec tar -xpzf - --no-same-owner) <archive 2>&1) || fail "unpacking: $(first "$e")"
@@ -656,30 +890,179 @@ stage() {
 	[ "$total" -eq "$nfiles" ] || fail "$total files and symlinks after unpacking, $nfiles in the manifest"
 	tick
 	mine
-	absent "../$stem" "releases/$stem"
-	e=$(rename tree "../$stem" 2>&1) || fail "releases/$stem: $(why "$e")"
+	if [ -e "../$stem" ] || [ -h "../$stem" ]; then
+		kept "../$stem" "$msha" || fail "store/$stem exists and differs from the archive"
+		whole "$stem"
+	else
+		e=$(rename tree "../$stem" 2>&1) || fail "store/$stem: $(why "$e")"
+	fi
+	compose
+	# what build needs of the staging directory, which goes
+	text=$(cat full && echo .) || fail "cannot read the release's MANIFEST uploaded"
+	targets=$(awk -F "$tab" '{ print "../../../store/" $2 "/rep_applications/" $1 }' plan) ||
+		fail 'composing the release: awk failed'
 	cleanup
+	cd -P -- "$root" || fail 'cannot enter the directory again'
+	build
 	reply ok
 }
 
-# switch TO WAS: current replaced by a new link, made in a directory of
-# ours and renamed over it
+# compose: in the staging directory, where each application of the
+# release (full) is, as lines NAME TAB S in plan: store/RELEASE (..) for
+# those the archive adds as the release has them, else where releases/
+# BASE has it: the store/S its link leads into, or store/BASE for a
+# release of the old format, copied there first if need be (upgrade).
+# Each checked there, in directories only the login may change (store/
+# the login's and writable by none other; store/S, its rep_applications/
+# and the application's own directory, not links, the login's, mode
+# 755): its content was checked as this staging unpacked or copied it,
+# or found it (whole), or is live already; and its row in the release's
+# MANIFEST as store/S/MANIFEST adds it.
+compose() {
+	awk -F "$tab" -v label="the release's MANIFEST" -v stem="$stem" "$release_row"'
+	pass == 1 {
+		if (FNR == 1 && $0 == "#rep-manifest\t2") v = 2
+		else if ($0 != "" && substr($0, 1, 1) != "#" && (v != 2 || $6 == "add")) sum[$1] = $4
+		next
+	}
+	(r = row()) < 0 { stop = 1; exit }
+	r { print $1 "\t" (($1 in sum) && sum[$1] == $4 ? stem : "-") >"found" }
+	END { if (!stop && !head) print label ": version 1, not the MANIFEST of a release" }' \
+		pass=1 "../$stem/MANIFEST" pass=2 full >errs || fail 'composing the release: awk failed'
+	if [ -s errs ]; then fail "$(cat errs)"; fi
+	: >>found
+	: >plan
+	old=''
+	while IFS="$tab" read -r n s; do
+		if [ "$s" = - ]; then
+			[ "$base" != - ] || fail "$n: in the release's MANIFEST, not in the archive, and no release to take it from"
+			r=$root/releases/$base
+			if [ ! -d "$r" ] || [ -h "$r" ]; then fail "releases/$base: no such release"; fi
+			if [ -h "$r/rep_applications/$n" ]; then
+				t=$(link_text "$r/rep_applications/$n")
+				s=${t#../../../store/}
+				s=${s%/rep_applications/"$n"}
+				if [ "$t" != "../../../store/$s/rep_applications/$n" ] || ! release_name "$s"; then
+					fail "releases/$base/rep_applications/$n: not a link to ../../../store/RELEASE/rep_applications/$n"
+				fi
+			elif [ -d "$r/rep_applications/$n" ]; then
+				s=$base old=1
+			elif [ -e "$r/rep_applications/$n" ]; then
+				fail "releases/$base/rep_applications/$n: neither a directory nor a symbolic link"
+			else
+				fail "releases/$base/rep_applications/$n: missing (the release's MANIFEST lists it)"
+			fi
+		fi
+		printf '%s\t%s\n' "$n" "$s" >>plan
+	done <found
+	if [ -n "$old" ]; then upgrade; fi
+	if [ -s plan ] && [ -z "$(find .. -prune -user "$(id -u)" ! -perm -020 ! -perm -002 2>/dev/null)" ]; then
+		fail 'store: not as rep-push leaves it (owned by the login that pushes, writable by none other)'
+	fi
+	while IFS="$tab" read -r n s; do
+		if [ ! -d "../$s" ] || [ -h "../$s" ]; then fail "store/$s: no such directory"; fi
+		as_left "../$s" "store/$s"
+		regular "../$s/MANIFEST" || fail "store/$s/MANIFEST: no such file"
+		d=../$s/rep_applications
+		if [ ! -d "$d" ] || [ -h "$d" ]; then fail "store/$s/rep_applications: not a directory"; fi
+		as_left "$d" "store/$s/rep_applications"
+		d=$d/$n
+		if [ ! -d "$d" ] || [ -h "$d" ]; then fail "store/$s/rep_applications/$n: not a directory"; fi
+		as_left "$d" "store/$s/rep_applications/$n"
+	done <plan
+	same_rows .. "the release's MANIFEST" plan full
+}
+
+# upgrade: store/BASE for the old format's releases/BASE, whose
+# applications the release keeps: kept if there (the same MANIFEST;
+# checked whole: it is not this staging's),
+# else copied (cp -RP: links as links) here, given the modes rep writes,
+# checked as an unpacked archive against its own MANIFEST, and moved
+# beside us. Once for a target of earlier versions, at its first push.
+upgrade() {
+	r=$root/releases/$base
+	regular "$r/MANIFEST" || fail "releases/$base/MANIFEST: no such file"
+	m=$(sha256sum <"$r/MANIFEST") || fail "releases/$base/MANIFEST: cannot read it"
+	m=${m%% *}
+	if [ -e "../$base" ] || [ -h "../$base" ]; then
+		kept "../$base" "$m" || fail "store/$base exists and differs from releases/$base"
+		whole "$base"
+		return 0
+	fi
+	tick
+	tick_on
+	e=$(cp -RP -- "$r" copy 2>&1) || fail "releases/$base: cannot copy it to store/: $(first "$e")"
+	if [ ! -d copy ] || [ -h copy ]; then fail "releases/$base: not a directory (refused, not followed)"; fi
+	force_modes copy
+	regular copy/MANIFEST || fail "releases/$base/MANIFEST: no such file in its copy"
+	chmod "$plain" copy/MANIFEST || fail "releases/$base/MANIFEST: cannot set its mode in its copy"
+	s=$(sha256sum <copy/MANIFEST) || fail "releases/$base/MANIFEST: cannot read its copy"
+	[ "${s%% *}" = "$m" ] || fail "releases/$base: changed as it was copied"
+	check_release copy "in the copy of releases/$base" +1
+	tick
+	mine
+	e=$(rename copy "../$base" 2>&1) || fail "store/$base: $(why "$e")"
+}
+
+# build: in a directory of ours in releases/, the release: its MANIFEST
+# (text, checked against its SHA-256 again) and, in rep_applications/,
+# a link for each application (targets, the links' texts: each named
+# for what it leads to), then moved beside it as releases/RELEASE
+build() {
+	in_releases
+	own "$own" "releases/$own"
+	private=$own
+	e=$(mkdir release release/rep_applications 2>&1) || fail "$(why "$e")"
+	chmod "$exe" release release/rep_applications || fail 'rep_applications: cannot set its mode'
+	e=$({ printf '%s' "${text%.}" >release/MANIFEST; } 2>&1) || fail "MANIFEST: $(why "$e")"
+	chmod "$plain" release/MANIFEST || fail 'MANIFEST: cannot set its mode'
+	s=$(sha256sum <release/MANIFEST) || fail 'sha256sum failed'
+	[ "${s%% *}" = "$fullsha" ] || fail "MANIFEST: SHA-256 ${s%% *} as written, not $fullsha"
+	# shellcheck disable=SC2086 # one word a link: names and paths of release names
+	set -- $targets
+	if [ $# -gt 0 ]; then
+		e=$(ln -s -- "$@" release/rep_applications 2>&1) || fail "rep_applications: $(why "$e")"
+	fi
+	tick
+	mine
+	absent "../$stem" "releases/$stem"
+	e=$(rename release "../$stem" 2>&1) || fail "releases/$stem: $(why "$e")"
+	cleanup
+}
+
+# switch TO WAS [TIME EVENT USER HOST]: in a directory of ours, the
+# line TIME EVENT TO WAS USER HOST added to a copy of the log, which is
+# renamed over it (a kill before: no line; after: a line of a switch
+# that may not have happened); then current replaced by a new link, made
+# there and renamed over it. The log is read through a hard link to it
+# made there (ln -P, or ln, which makes one to a link itself: GNU,
+# BusyBox), and only when that is a regular file: a link or a FIFO
+# swapped in at DIR/log is replaced, never read.
 switch() {
 	to=${1#-} expect=${2#-}
+	for f in "$@"; do
+		case $f in *[!!-~]*) fail "switch: a byte other than ! to ~ in '$f'" ;; esac
+	done
+	for f in "$to" "$expect"; do
+		if [ -n "$f" ]; then named "$f" || fail "$f: not a release name"; fi
+	done
 	mine
 	if [ -e "$root/current" ] && [ ! -h "$root/current" ]; then fail 'current: exists and is not a symbolic link'; fi
 	now=$(live)
 	[ "$now" = "$expect" ] || fail "current changed during the push (now '$now')"
+	if [ -n "$to" ]; then
+		if [ ! -d "$root/releases/$to" ] || [ -h "$root/releases/$to" ]; then fail "releases/$to: no such release"; fi
+	fi
+	own "$own"
+	private=$own
+	if [ $# -gt 2 ]; then log "$3$tab$4$tab$1$tab$2$tab$5$tab$6"; fi
 	if [ -z "$to" ]; then
 		e=$(rm -f -- "$root/current" 2>&1) || fail "current: $(why "$e")"
 	else
-		if [ ! -d "$root/releases/$to" ] || [ -h "$root/releases/$to" ]; then fail "releases/$to: no such release"; fi
-		own "$own"
-		private=$own
 		e=$(ln -s "releases/$to" next 2>&1) || fail "$(why "$e")"
 		e=$(rename next "$root/current" 2>&1) || fail "current: $(why "$e")"
-		cleanup
 	fi
+	cleanup
 	if [ "$(live)" != "$to" ]; then
 		say "current does not point to releases/$to after the switch"
 		reply unknown
@@ -688,12 +1071,29 @@ switch() {
 	reply ok
 }
 
+# log LINE: LINE appended to the log, from our directory in DIR
+log() {
+	if [ -e ../log ] || [ -h ../log ]; then
+		e=$(ln -P -- ../log old 2>&1) || e=$(ln -- ../log old 2>&1) || fail "log: $(why "$e")"
+		if regular old; then
+			log_text old
+			e=$(cat old 2>&1 >log) || fail "log: $(why "$e")"
+			if [ -n "$(tail -c 1 log)" ]; then echo >>log; fi
+		fi
+	fi
+	e=$({ printf '%s\n' "$1" >>log; } 2>&1) || fail "log: $(why "$e")"
+	chmod "$plain" log || fail 'log: cannot set its mode'
+	mine
+	e=$(rename log ../log 2>&1) || fail "log: $(why "$e")"
+}
+
 # prune NAME...: each release first renamed out of a rollback's reach (it
 # must never switch to a release half removed), to a name tidy removes at
 # the next lock if need be, then removed. One that cannot be removed does
 # not stop the others: each failure is told; .ok when every rename worked
 # (a release renamed is gone for rollback), .error when one did not. A
-# record `gone NAME` for each release that is out of releases/NAME.
+# record `gone NAME` for each release that is out of releases/NAME. Then
+# what of store/ no release left links to (gc).
 prune() {
 	mine
 	for n in "$@"; do
@@ -716,7 +1116,64 @@ prune() {
 		e=$(remove "$g" 2>&1) || say "releases/$n: cannot remove all of it (left as releases/$g):$nl$(some "$e")"
 		tick
 	done
+	gc
 	reply "$word"
+}
+
+# used: the S of each store/S a release (named exactly as one) links
+# into (a link ../../../store/S/... in its rep_applications/, whatever
+# its name), one a line; false when the links of a release cannot all
+# be read
+used() {
+	set +f
+	for d in releases/rep_applications_*; do
+		if ! release_name "${d#releases/}" || [ ! -d "$d" ] || [ -h "$d" ]; then continue; fi
+		set --
+		for a in "$d"/rep_applications/* "$d"/rep_applications/.[!.]* "$d"/rep_applications/..?*; do
+			if [ -h "$a" ]; then set -- "$@" "$a"; fi
+		done
+		if [ $# -eq 0 ]; then continue; fi
+		sh -c "$links" sh "$@" | awk -v n=$# '
+		substr($0, 1, 2) == "T " {
+			t++
+			if (substr($0, 3, 15) == "../../../store/") {
+				s = substr($0, 18)
+				print (index(s, "/") ? substr(s, 1, index(s, "/") - 1) : s)
+			}
+		}
+		END { exit t != n }' || return 1
+	done
+}
+
+# gc: each entry of store/ named exactly like a release (release_name:
+# nothing else there is ours) that no release links into, removed as
+# prune removes a release (renamed out of a staging's reach first, to
+# store/.rep-push-PID-NAME); what cannot be is told, and nothing is
+# removed when the links of a release cannot all be read
+gc() {
+	cd -P -- "$root" || fail 'cannot enter the directory again'
+	if [ ! -e store ] && [ ! -h store ]; then return 0; fi
+	store_ok
+	if ! keep=$(used); then
+		say 'store: not cleaned (what the releases link to is unknown)'
+		return 0
+	fi
+	into store || fail "store: moved or replaced during the push $inside"
+	set +f
+	for n in rep_applications_*; do
+		if ! release_name "$n" || { [ ! -e "$n" ] && [ ! -h "$n" ]; }; then continue; fi
+		case $nl$keep$nl in *"$nl$n$nl"*) continue ;; esac
+		g=.rep-push-$$-$n
+		remove "$g"
+		if ! e=$(rename "$n" "$g" 2>&1); then
+			say "store/$n: cannot remove it: $(why "$e")"
+			continue
+		fi
+		tick_on
+		e=$(remove "$g" 2>&1) || say "store/$n: cannot remove all of it (left as store/$g):$nl$(some "$e")"
+		tick
+	done
+	set -f
 }
 
 manifest() {
@@ -728,7 +1185,8 @@ manifest() {
 }
 
 # verify NAME [MANIFEST_SHA256]: releases/NAME checked where it is, from
-# a directory of ours beside it (for the temporaries)
+# a directory of ours beside it (for the temporaries): of the old format
+# as an unpacked archive (check_release), of links by check_links
 verify() {
 	mine
 	named "$1" || fail "$1: not a release name"
@@ -744,11 +1202,138 @@ verify() {
 	tick_on
 	# another owner could change the release, through a hard link to a
 	# file of theirs put in its place, say
-	e=$(find "../$1" ! -user "$(id -u)" -print 2>&1 | head -n 1)
-	if [ -n "$e" ]; then fail "releases/${e#../}: not owned by the login that pushes"; fi
-	check_release "../$1" "in releases/$1" 0
+	owned "../$1" "releases/$1"
+	if linked "../$1"; then
+		check_links "$1"
+	else
+		check_release "../$1" "in releases/$1" 0
+	fi
 	cleanup
 	reply ok
+}
+
+# owned TREE SHOWN: everything in TREE (shown as SHOWN) is the login's
+owned() {
+	e=$(find "$1" ! -user "$(id -u)" -print 2>&1 | head -n 1)
+	if [ -n "$e" ]; then fail "$2${e#"$1"}: not owned by the login that pushes"; fi
+}
+
+# linked TREE: the release at TREE is of links: rep_applications/ holds
+# one (one without applications reads the same either way)
+linked() {
+	set +f
+	for a in "$1"/rep_applications/*; do
+		if [ -h "$a" ]; then
+			set -f
+			return 0
+		fi
+	done
+	set -f
+	return 1
+}
+
+# check_links RELEASE: releases/RELEASE, a release of links, checked from
+# a directory of ours beside it: it holds its MANIFEST (a release's, mode
+# 0644) and rep_applications/ only, which holds a link for each
+# application of the MANIFEST and nothing else, each exactly
+# ../../../store/S/rep_applications/NAME (S a release name), which gives
+# plan; directories 0755 (or with the setgid bit). Then each store/S
+# linked into is the login's and checked as a staging checks what it
+# unpacked (check_release), and each row of the MANIFEST is as
+# store/S/MANIFEST adds it. One find, no deeper than rep_applications/
+# NAME/.
+check_links() {
+	tree=../$1 where="in releases/$1"
+	find "$tree" -path "$tree/*/*/*" -prune -o -name '*[[:cntrl:]]*' -prune -exec printf 'C %s\n' {} + -o \
+		-type d ! -perm 755 ! -perm 2755 -exec printf 'N %s\n' {} + -o \
+		-type d -exec printf 'D %s\n' {} + -o \
+		-type l -exec sh -c "$links" sh {} + -o \
+		-type f -perm 644 -exec printf 'F %s\n' {} + -o \
+		-type f -exec printf 'M %s\n' {} + -o \
+		-exec printf 'O %s\n' {} + >walk 2>walk.err
+	found=$?
+	awk -F "$tab" -v tree="$tree" -v where="$where" -v label="releases/$1/MANIFEST" "$release_row"'
+	function bad(m) { print m; if (++nbad > 50) { stop = 1; exit } }
+	function rel(p) { return p == tree ? "the release directory" : substr(p, length(tree) + 2) }
+	# s is exactly a release name, as release_name checks it
+	function release(s) {
+		return s ~ /^rep_applications_[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9]_[0-9][0-9][0-9][0-9][0-9][0-9](_[1-9][0-9]*)?$/ &&
+		    length(s) <= 42 && substr(s, 33) != "_1"
+	}
+	# the link of application a holds t
+	function link(a, t,   s, i) {
+		if (a == "") return
+		seen[a] = 1
+		if (!(a in listed)) { bad("rep_applications/" a ": not in the manifest " where); return }
+		s = substr(t, 16)
+		i = index(s, "/")
+		if (substr(t, 1, 15) != "../../../store/" || substr(s, i) != "/rep_applications/" a ||
+		    !release((s = substr(s, 1, i - 1)))) {
+			bad("rep_applications/" a ": a link to " t ", not to ../../../store/RELEASE/rep_applications/" a " " where)
+			return
+		}
+		print a "\t" s >"plan"
+	}
+	pass == 1 {
+		if ((r = row()) < 0) { stop = 1; exit }
+		if (r) order[++napps] = $1
+		next
+	}
+	pass == 2 && (k = substr($0, 1, 1)) == "C" {
+		bad(rel(substr($0, 3)) ": a control character in its name " where)
+		stop = 1
+		exit
+	}
+	pass == 2 && k == "T" {
+		if (++nt > nl) { bad("symbolic links: their targets misread " where); stop = 1; exit }
+		link(queue[nt], substr($0, 3))
+		delete queue[nt]
+		next
+	}
+	pass == 2 {
+		p = substr($0, 3)
+		r = rel(p)
+		if (k == "L") queue[++nl] = ""
+		if (p == tree) {
+			if (k == "N") bad("the release directory: mode other than 0755 " where)
+		} else if (r == "MANIFEST") {
+			if (k == "M") bad("MANIFEST: mode other than 0644 " where)
+			else if (k != "F") bad("MANIFEST: not a regular file " where)
+		} else if (r == "rep_applications") {
+			if (k == "N") bad("rep_applications: mode other than 0755 " where)
+			else if (k != "D") bad("rep_applications: not a directory " where)
+			apps = 1
+		} else if (index(r, "/") == 0) {
+			bad(r ": not part of a release " where)
+		} else if (substr(r, 1, 17) == "rep_applications/" && index(substr(r, 18), "/") == 0) {
+			if (k == "L") queue[nl] = substr(r, 18)
+			else {
+				seen[substr(r, 18)] = 1
+				bad(r ": not a symbolic link, as the others are, " where)
+			}
+		}
+	}
+	END {
+		if (stop) exit
+		if (!head) { bad(label ": version 1, not the MANIFEST of a release"); exit }
+		if (nt != nl) bad("symbolic links: their targets misread " where)
+		if (!apps) bad("rep_applications: missing " where)
+		for (i = 1; i <= napps; i++)
+			if (!(order[i] in seen)) bad(order[i] ": missing " where)
+	}' pass=1 "$tree/MANIFEST" pass=2 walk >errs || fail "checking the release $where: awk failed"
+	if [ -s errs ]; then fail "$(some "$(sort errs)")"; fi
+	[ "$found" -eq 0 ] || fail "checking the release $where: $(first "$(cat walk.err)")"
+	: >>plan
+	if [ -h "$root/store" ]; then fail "store: a symbolic link $inside"; fi
+	# shellcheck disable=SC2013 # one word a line: release names
+	for s in $(cut -f 2 plan | sort -u); do
+		d=$root/store/$s
+		if [ ! -d "$d" ] || [ -h "$d" ]; then fail "store/$s: no such directory"; fi
+		regular "$d/MANIFEST" || fail "store/$s/MANIFEST: no such file"
+		owned "$d" "store/$s"
+		check_release "$d" "in store/$s" 0
+	done
+	same_rows "$root/store" "releases/$1/MANIFEST" plan "../$1/MANIFEST"
 }
 
 # serve: one command per line of stdin, each in a subshell (a failure

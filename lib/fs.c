@@ -248,3 +248,108 @@ ssize_t rep_read_full(int fd, void *buf, size_t n)
 	}
 	return (ssize_t)got;
 }
+
+/* One regular file copied to a new file: mode 0755 if the original has
+ * any execute bit, else 0644. */
+static int copy_file(int fromfd, const char *from, int tofd, const char *to)
+{
+	struct stat st;
+	char buf[128 * 1024];
+	int in = rep_open_regular(fromfd, from), out = -1, rc = -1;
+	ssize_t n;
+
+	if (in < 0 || fstat(in, &st) < 0)
+		goto out;
+	out = openat(tofd, to, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (out < 0)
+		goto out;
+	while ((n = read(in, buf, sizeof buf)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 || rep_write_full(out, buf, (size_t)n) < 0)
+			goto out;
+	}
+	if (fchmod(out, st.st_mode & 0111 ? 0755 : 0644) < 0)
+		goto out;
+	rc = 0;
+out:;
+	int saved = errno;
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out) < 0 && rc == 0)
+		saved = errno, rc = -1;
+	errno = saved;
+	return rc;
+}
+
+/* The entries of the open directory fd into the new directory tofd. */
+static int copy_dir(int fd, int tofd)
+{
+	int dup_fd = dup(fd);
+	DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return -1;
+	}
+	while (rc == 0 && (errno = 0, de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		rc = rep_copy_tree(fd, de->d_name, tofd, de->d_name);
+	}
+	if (rc == 0 && errno)
+		rc = -1;
+	int saved = errno;
+	closedir(d);
+	errno = saved;
+	return rc;
+}
+
+/* Copies the directory, file or symlink from below fromfd to the new
+ * name to below tofd, never following a link: directories made 0755,
+ * files 0755 if the original has any execute bit, else 0644, symlinks as
+ * they read. Anything else is refused (EINVAL). 0, or -1 with errno set;
+ * what was made is left for the caller to remove. Holds two descriptors
+ * per level, as the walk of a tree does. */
+int rep_copy_tree(int fromfd, const char *from, int tofd, const char *to)
+{
+	struct stat st;
+	char link[PATH_MAX + 1];
+
+	if (fstatat(fromfd, from, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -1;
+	if (S_ISREG(st.st_mode))
+		return copy_file(fromfd, from, tofd, to);
+	if (S_ISLNK(st.st_mode)) {
+		ssize_t n = readlinkat(fromfd, from, link, sizeof link);
+		if (n < 0)
+			return -1;
+		if ((size_t)n == sizeof link) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		link[n] = 0;
+		return symlinkat(link, tofd, to);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		errno = EINVAL;
+		return -1;
+	}
+	int in = openat(fromfd, from, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), out = -1, rc = -1;
+	if (in < 0 || mkdirat(tofd, to, 0700) < 0)
+		goto out;
+	out = openat(tofd, to, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (out >= 0 && copy_dir(in, out) == 0 && fchmod(out, 0755) == 0)
+		rc = 0;
+out:;
+	int saved = errno;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	errno = saved;
+	return rc;
+}

@@ -1,7 +1,8 @@
 /* Local directory targets: the lock, staging with libarchive, the
  * switch of current and pruning, all relative to the target's directory
- * descriptor, and never through a link out of it (releases/, the lock
- * and the temporaries are opened without following links). */
+ * descriptor, and never through a link out of it (releases/, store/, the
+ * log, the lock and the temporaries are opened without following
+ * links). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,8 @@
 #define LOCK ".rep-push.lock"
 #define STAGING ".rep-push-"
 #define NEXT_CURRENT ".rep-push-current"
+#define NEXT_LOG ".rep-push-log"
+#define LOG_MAX (64 * 1024 * 1024)
 
 struct local {
 	char *dir;
@@ -82,16 +85,17 @@ static int read_current(int dirfd, char out[REP_NAME_MAX + 1])
 	return 0;
 }
 
-/* releases/, never through a link: what a push writes and prunes stays
- * inside DIR. -1 with errno ENOENT when there is none. */
-static int open_releases(const struct rep_target *t)
+/* releases/ or store/, never through a link: what a push writes and
+ * prunes stays inside DIR. -1 with errno ENOENT when there is none, -2
+ * when it is refused (told). */
+static int open_sub(const struct rep_target *t, const char *name)
 {
-	int fd = openat(priv(t)->dirfd, "releases", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(priv(t)->dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 
 	if (fd < 0 && (errno == ELOOP || errno == ENOTDIR) &&
-	    fstatat(priv(t)->dirfd, "releases", &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		rep_error_at(t->arg, "releases: %s (refused: rep-push writes only inside the target)",
+	    fstatat(priv(t)->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		rep_error_at(t->arg, "%s: %s (refused: rep-push writes only inside the target)", name,
 		    S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
 		errno = EPERM;
 		return -2;
@@ -99,13 +103,98 @@ static int open_releases(const struct rep_target *t)
 	return fd;
 }
 
+static int open_releases(const struct rep_target *t)
+{
+	return open_sub(t, "releases");
+}
+
+static int open_store(const struct rep_target *t)
+{
+	return open_sub(t, "store");
+}
+
+/* A text file below dirfd read whole, NUL-terminated, into *out: 0, or
+ * -1 with errno set (ENOENT: none; ELOOP: a link, not followed; EINVAL:
+ * not a regular file; EFBIG: more than max bytes; EILSEQ: a NUL byte in
+ * it; EAGAIN: it changed while being read). */
+static int read_text(int dirfd, const char *name, size_t max, char **out)
+{
+	struct stat st;
+	int fd = rep_open_regular(dirfd, name);
+
+	*out = NULL;
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || (uintmax_t)st.st_size > max) {
+		int saved = errno;
+		close(fd);
+		errno = (uintmax_t)st.st_size > max ? EFBIG : saved;
+		return -1;
+	}
+	char *text = rep_xmalloc((size_t)st.st_size + 1);
+	ssize_t n = rep_read_full(fd, text, (size_t)st.st_size + 1);
+	int saved = errno;
+	close(fd);
+	if (n != st.st_size || memchr(text, 0, (size_t)n)) {
+		free(text);
+		errno = n < 0 ? saved : n != st.st_size ? EAGAIN : EILSEQ;
+		return -1;
+	}
+	text[n] = 0;
+	*out = text;
+	return 0;
+}
+
+static const char *text_error(int err)
+{
+	switch (err) {
+	case ELOOP: return "a symbolic link (refused, not followed)";
+	case EINVAL: return "not a regular file";
+	case EILSEQ: return "not text: a NUL byte in it";
+	case EAGAIN: return "changed while being read";
+	default: return strerror(err);
+	}
+}
+
+/* Removes what crashed pushes left in releases/ or store/ (fd): their
+ * private names. Under the lock: a running push's look the same. */
+static void tidy(const struct rep_target *t, int fd, const char *where)
+{
+	int dup_fd = dup(fd);
+	DIR *d = dup_fd < 0 ? NULL : fdopendir(dup_fd);
+	struct dirent *de;
+
+	if (!d) {
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, STAGING, strlen(STAGING)) == 0 && rep_rm_tree(fd, de->d_name) < 0)
+			rep_error_at(t->arg, "%s/%s: cannot remove what a failed push left: %s",
+			    where, de->d_name, strerror(errno));
+	closedir(d);
+}
+
 /* Reads current and releases/ into t; under the lock, removes what
- * crashed pushes left (a running push's files look the same), warning of
- * what cannot go: a name of its own is never reused, so it is in no
- * push's way. */
+ * crashed pushes left in releases/ and store/ (a running push's files
+ * look the same), warning of what cannot go: a name of its own is never
+ * reused, so it is in no push's way. */
 static int read_state(struct rep_target *t, int clean)
 {
 	struct stat st;
+	int sfd = open_store(t);
+
+	if (sfd == -2 || (sfd == -1 && errno != ENOENT)) {
+		if (sfd == -1)
+			rep_error_at(t->arg, "store: %s", strerror(errno));
+		return -1;
+	}
+	if (sfd >= 0) {
+		if (clean)
+			tidy(t, sfd, "store");
+		close(sfd);
+	}
 
 	if (fstatat(priv(t)->dirfd, "current", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode)) {
 		rep_error_at(t->arg, "current: exists and is not a symbolic link");
@@ -346,6 +435,33 @@ static void read_holder(struct rep_target *t)
 	free(line);
 }
 
+/* The deployment log and the live release's MANIFEST into t. One that
+ * cannot be read fails a push, which composes on it; a rollback, which
+ * does not, goes on without it. */
+static int read_texts(struct rep_target *t, enum rep_lock how)
+{
+	char path[REP_NAME_MAX + 16];
+
+	if (read_text(priv(t)->dirfd, "log", LOG_MAX, &t->log) < 0 && errno != ENOENT) {
+		rep_error_at(t->arg, "log: %s", errno == EFBIG ? "larger than 64 MiB" : text_error(errno));
+		return -1;
+	}
+	if (!t->current[0])
+		return 0;
+	snprintf(path, sizeof path, "%s/MANIFEST", t->current);
+	int fd = open_releases(t);
+	int rc = fd < 0 ? -1 : read_text(fd, path, REP_MANIFEST_MAX, &t->live_manifest);
+	int err = errno;
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0 && how == REP_LOCK_PUSH) {
+		rep_error_at(t->arg, "releases/%s: %s", path, err == EFBIG ? "larger than a MANIFEST may be" :
+		    text_error(err));
+		return -1;
+	}
+	return 0;
+}
+
 /* Opens the target and, unless how is REP_LOCK_READ, locks it; then
  * reads its state. A push makes DIR and releases/ if missing; a rollback
  * makes nothing. */
@@ -358,8 +474,14 @@ static int local_open(struct rep_target *t, enum rep_lock how)
 		return rc;      /* nothing there: nothing live, nothing to lock */
 	if (how == REP_LOCK_READ) {
 		read_holder(t);
-		return read_state(t, 0) < 0 ? REP_OPEN_FAILED : 0;
+		return read_state(t, 0) < 0 || read_texts(t, how) < 0 ? REP_OPEN_FAILED : 0;
 	}
+	/* a store/ that will be refused: refused before anything is made */
+	int sfd = open_store(t);
+	if (sfd == -2)
+		return REP_OPEN_FAILED;
+	if (sfd >= 0)
+		close(sfd);
 	if (how == REP_LOCK_PUSH && mkdirat(l->dirfd, "releases", 0777) < 0 && errno != EEXIST) {
 		rep_error_at(t->arg, "releases: %s", strerror(errno));
 		return REP_OPEN_FAILED;
@@ -367,11 +489,13 @@ static int local_open(struct rep_target *t, enum rep_lock how)
 	if ((rc = take_lock(t)) < 0)
 		return rc;
 	remove_dead_lock_files(l->dirfd);
-	if (unlinkat(l->dirfd, NEXT_CURRENT, 0) < 0 && errno != ENOENT) {
-		rep_error_at(t->arg, "%s: %s", NEXT_CURRENT, strerror(errno));
-		return REP_OPEN_FAILED;
-	}
-	return read_state(t, 1) < 0 ? REP_OPEN_FAILED : 0;
+	const char *next[] = { NEXT_CURRENT, NEXT_LOG };
+	for (size_t i = 0; i < 2; i++)
+		if (unlinkat(l->dirfd, next[i], 0) < 0 && errno != ENOENT) {
+			rep_error_at(t->arg, "%s: %s", next[i], strerror(errno));
+			return REP_OPEN_FAILED;
+		}
+	return read_state(t, 1) < 0 || read_texts(t, how) < 0 ? REP_OPEN_FAILED : 0;
 }
 
 static void local_close(struct rep_target *t)
@@ -390,7 +514,8 @@ static void local_close(struct rep_target *t)
 }
 
 /* Staging runs in a child process of its own: a failure dies there,
- * taking its half-unpacked directory with it. */
+ * taking its private directories (the unpacked archive, the copy of an
+ * old release, the release being made) with it. */
 struct staging {
 	int fd;
 	char name[64];
@@ -405,34 +530,389 @@ static void remove_staging(void *arg)
 		rep_rm_tree(s->fd, s->name);
 }
 
-static int local_stage(struct rep_target *t, const struct rep_stage_src *src, const char *release,
-    const struct rep_manifest *m)
+/* A private name below fd, removed (whatever it then is) if the
+ * staging dies while it is there. */
+static void private_name(struct staging *s, int fd, const char *suffix)
 {
-	static struct staging s;
+	s->fd = fd;
+	snprintf(s->name, sizeof s->name, STAGING "%ld%s", (long)getpid(), suffix);
+	rep_cleanup_add(&s->remove, remove_staging, s);
+}
 
-	if ((s.fd = open_releases(t)) < 0)
+/* A private directory of mode 0755 (whatever the umask, as everything
+ * the archive holds) below fd; its descriptor. */
+static int private_dir(struct staging *s, int fd, const char *where, const char *suffix)
+{
+	private_name(s, fd, suffix);
+	if (mkdirat(fd, s->name, 0700) < 0)
+		rep_die_errno("%s/%s", where, s->name);
+	int d = openat(fd, s->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (d < 0 || fchmod(d, 0755) < 0)
+		rep_die_errno("%s/%s", where, s->name);
+	return d;
+}
+
+/* The private directory becomes to (which must not exist) below it. */
+static void private_keep(struct staging *s, const char *where, const char *to)
+{
+	if (rep_rename_noreplace(s->fd, s->name, s->fd, to) < 0)
+		rep_die_errno("%s/%s", where, to);
+	s->name[0] = 0;
+	rep_cleanup_remove(&s->remove);
+	if (fsync(s->fd) < 0)
+		rep_die_errno("%s", where);
+}
+
+static void private_drop(struct staging *s, const char *where)
+{
+	if (rep_rm_tree(s->fd, s->name) < 0)
+		rep_die_errno("%s/%s", where, s->name);
+	s->name[0] = 0;
+	rep_cleanup_remove(&s->remove);
+}
+
+/* A directory below fd, not through a link. */
+static int open_subdir(int fd, const char *name, const char *where)
+{
+	int d = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+
+	if (d < 0 && (errno == ELOOP || errno == ENOTDIR) &&
+	    fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		rep_die("%s/%s: %s", where, name, S_ISLNK(st.st_mode) ?
+		    "a symbolic link (refused, not followed)" : "not a directory");
+	if (d < 0)
+		rep_die_errno("%s/%s", where, name);
+	return d;
+}
+
+/* The SHA-256 of the MANIFEST of name below fd (where: its label). */
+static void manifest_sha(int fd, const char *where, const char *name, char sha[65])
+{
+	int d = open_subdir(fd, name, where);
+
+	if (rep_sha256_at(d, "MANIFEST", sha) < 0)
+		rep_die("%s/%s/MANIFEST: %s", where, name, text_error(errno));
+	close(d);
+}
+
+/* The parsed MANIFEST of store/S, read once per staging. */
+static const struct rep_manifest *store_manifest(int storefd, const char *s, struct rep_strset *cache)
+{
+	long k = rep_strset_find(cache, s);
+	char *text;
+
+	if (k >= 0)
+		return cache->val[k];
+	struct rep_manifest *m = rep_xmalloc(sizeof *m);
+	char label[REP_NAME_MAX + 16];
+	memset(m, 0, sizeof *m);
+	snprintf(label, sizeof label, "store/%s", s);
+	int d = open_subdir(storefd, s, "store");
+	if (read_text(d, "MANIFEST", REP_MANIFEST_MAX, &text) < 0)
+		rep_die("%s/MANIFEST: %s", label, errno == EFBIG ? "larger than a MANIFEST may be" :
+		    text_error(errno));
+	close(d);
+	rep_manifest_parse(label, text, m);
+	free(text);
+	rep_strset_add(cache, s, m);
+	return m;
+}
+
+/* Copies releases/BASE, of the old format, to store/BASE, checked as an
+ * unpacked archive is, unless it is there: its applications are then
+ * linked to as any push's. */
+static void upgrade(struct rep_target *t, int relfd, int storefd, const char *base)
+{
+	static struct staging copy;
+	struct stat st;
+	char have[65], want[65], label[REP_NAME_MAX + 32];
+
+	if (fstatat(storefd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		manifest_sha(storefd, "store", base, have);
+		manifest_sha(relfd, "releases", base, want);
+		if (strcmp(have, want) != 0)
+			rep_die("store/%s exists and differs from releases/%s", base, base);
+		/* not made by this push: checked whole before any release
+		 * links to it, as whoever may write DIR could have made it */
+		int fd = open_subdir(storefd, base, "store");
+		snprintf(label, sizeof label, "store/%s", base);
+		rep_release_verify(-1, fd, label, want);
+		close(fd);
+		return;
+	}
+	if (errno != ENOENT)
+		rep_die_errno("store/%s", base);
+	private_name(&copy, storefd, "-base");
+	if (rep_copy_tree(relfd, base, storefd, copy.name) < 0)
+		rep_die("releases/%s: cannot copy it to store/: %s", base, errno == EINVAL ?
+		    "it holds what is no directory, regular file or symbolic link" : strerror(errno));
+	int fd = open_subdir(storefd, copy.name, "store");
+	/* what differs in the copy differs in the release */
+	snprintf(label, sizeof label, "releases/%s", base);
+	rep_release_verify(-1, fd, label, rep_releases_get(&t->releases, base));
+	if (fsync(fd) < 0)
+		rep_die_errno("store/%s", copy.name);
+	close(fd);
+	private_keep(&copy, "store", base);
+}
+
+/* Where the release's application name (row a) is: store/RELEASE if the
+ * archive brings it as it is to be, else where the base release's link
+ * for it leads, or store/BASE if the base is of the old format (*old
+ * then set). Into s. */
+static void source_of(const struct rep_compose *c, int relfd, int *basefd, const char *release,
+    const struct rep_manifest *m, const struct rep_manifest_app *a, char s[REP_NAME_MAX + 1], int *old)
+{
+	const char *name = a->app.name;
+	long k = rep_strset_find(&m->apps, name);
+	const struct rep_manifest_app *in = k >= 0 ? m->apps.val[k] : NULL;
+	char link[4096];
+	struct stat st;
+
+	if (in && !in->remove && strcmp(in->app.checksum, a->app.checksum) == 0) {
+		snprintf(s, REP_NAME_MAX + 1, "%s", release);
+		return;
+	}
+	if (!*c->base)
+		rep_die("%s: in the release's MANIFEST, not in the archive, and no release to take it from", name);
+	if (*basefd < 0) {
+		char where[REP_NAME_MAX + 16];
+		int b = open_subdir(relfd, c->base, "releases");
+		snprintf(where, sizeof where, "releases/%s", c->base);
+		*basefd = open_subdir(b, "rep_applications", where);
+		close(b);
+	}
+	if (fstatat(*basefd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		rep_die("releases/%s/rep_applications/%s: %s (the release's MANIFEST lists it)", c->base, name,
+		    errno == ENOENT ? "missing" : strerror(errno));
+	if (S_ISDIR(st.st_mode)) {
+		snprintf(s, REP_NAME_MAX + 1, "%s", c->base);
+		*old = 1;
+		return;
+	}
+	ssize_t n = S_ISLNK(st.st_mode) ? readlinkat(*basefd, name, link, sizeof link - 1) : -1;
+	if (n < 0)
+		rep_die("releases/%s/rep_applications/%s: %s", c->base, name,
+		    S_ISLNK(st.st_mode) ? strerror(errno) : "neither a directory nor a symbolic link");
+	link[n] = 0;
+	if (!rep_store_link(link, name, s))
+		rep_die("releases/%s/rep_applications/%s: not a link to " REP_STORE_LINK
+		    "RELEASE/rep_applications/%s", c->base, name, name);
+}
+
+/* The directory fd (what) is one a push made: the login's, mode 0755,
+ * so that no other could have put or changed anything in it. */
+static void ours(int fd, const char *what, const char *name)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		rep_die_errno("%s%s", what, name);
+	if (st.st_uid != geteuid() || (st.st_mode & 07777) != 0755)
+		rep_die("%s%s: not as rep-push leaves it (owned by the login that pushes, mode 755)", what, name);
+}
+
+/* store/S/rep_applications/NAME is a directory (not through a link) with
+ * the content of row a, in directories only the login may change: the
+ * content itself was checked when it was unpacked, or just now
+ * (upgrade(), a store entry found there), or is live already. */
+static void check_source(int storefd, const char *s, const struct rep_manifest_app *a,
+    const struct rep_manifest *sm)
+{
+	char where[REP_NAME_MAX + 32];
+
+	snprintf(where, sizeof where, "store/%s", s);
+	struct stat st;
+	if (fstat(storefd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022))
+		rep_die("store: not as rep-push leaves it (owned by the login that pushes, writable by none other)");
+	int d = open_subdir(storefd, s, "store");
+	ours(d, where, "");
+	int apps = open_subdir(d, "rep_applications", where);
+	ours(apps, where, "/rep_applications");
+	int app = openat(apps, a->app.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (app < 0)
+		rep_die("%s/rep_applications/%s: %s", where, a->app.name,
+		    errno == ELOOP || errno == ENOTDIR ? "not a directory" : strerror(errno));
+	snprintf(where + strlen(where), sizeof where - strlen(where), "/rep_applications/");
+	ours(app, where, a->app.name);
+	close(app);
+	close(apps);
+	close(d);
+	long k = rep_strset_find(&sm->apps, a->app.name);
+	if (k < 0 || !rep_release_same_app(a, sm->apps.val[k]))
+		rep_die("%s: the release's MANIFEST lists it otherwise than %s/MANIFEST", a->app.name, where);
+}
+
+/* The release's own directory, made privately: its MANIFEST (the full
+ * one, c), and in rep_applications/ a link per application into store/
+ * (from[i] for row i). */
+static void make_release(int relfd, const char *release, const struct rep_compose *c,
+    const struct rep_manifest *full, char (*from)[REP_NAME_MAX + 1])
+{
+	static struct staging made;
+	char link[2 * REP_NAME_MAX + 64];
+	int fd = private_dir(&made, relfd, "releases", "");
+	int mfd = openat(fd, "MANIFEST", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+
+	if (mfd < 0 || fchmod(mfd, 0644) < 0 || rep_write_full(mfd, c->text, c->len) < 0 ||
+	    fsync(mfd) < 0 || close(mfd) < 0)
+		rep_die_errno("releases/%s/MANIFEST", made.name);
+	if (mkdirat(fd, "rep_applications", 0700) < 0)
+		rep_die_errno("releases/%s/rep_applications", made.name);
+	int apps = openat(fd, "rep_applications", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (apps < 0 || fchmod(apps, 0755) < 0)
+		rep_die_errno("releases/%s/rep_applications", made.name);
+	for (size_t i = 0; i < full->apps.n; i++) {
+		snprintf(link, sizeof link, REP_STORE_LINK "%s/rep_applications/%s", from[i], full->apps.v[i]);
+		if (symlinkat(link, apps, full->apps.v[i]) < 0)
+			rep_die_errno("releases/%s/rep_applications/%s", made.name, full->apps.v[i]);
+	}
+	if (fsync(apps) < 0 || fsync(fd) < 0)
+		rep_die_errno("releases/%s", made.name);
+	close(apps);
+	close(fd);
+	private_keep(&made, "releases", release);
+}
+
+/* Unpacks the archive as store/RELEASE (or finds it there, the same),
+ * copies an old-format base to store/ if the release takes any of its
+ * applications, then makes releases/RELEASE of links. */
+static int local_stage(struct rep_target *t, const struct rep_stage_src *src, const char *release,
+    const struct rep_manifest *m, const struct rep_compose *c)
+{
+	static struct staging unpacked;
+	struct stat st;
+	char sha[65];
+	int relfd = open_releases(t), storefd;
+
+	if (relfd < 0)
 		rep_die_errno("releases");
-	snprintf(s.name, sizeof s.name, STAGING "%ld", (long)getpid());
-	rep_cleanup_add(&s.remove, remove_staging, &s);
-	if (mkdirat(s.fd, s.name, 0700) < 0)
-		rep_die_errno("releases/%s", s.name);
-	int fd = openat(s.fd, s.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	/* 0755 whatever the umask, as everything the archive holds */
-	if (fd < 0 || fchmod(fd, 0755) < 0)
-		rep_die_errno("releases/%s", s.name);
+	/* 0755 whatever the umask: what another may rename in store/ could
+	 * become what a release links to */
+	int made = mkdirat(priv(t)->dirfd, "store", 0700) == 0;
+	if (!made && errno != EEXIST)
+		rep_die_errno("store");
+	if ((storefd = open_store(t)) < 0 || (made && fchmod(storefd, 0755) < 0))
+		rep_die_errno("store");
+
+	/* the full MANIFEST first: a bad one fails before the unpacking */
+	struct sha256_ctx ctx;
+	unsigned char d[SHA256_DIGEST_SIZE];
+	sha256_init(&ctx);
+	sha256_update(&ctx, c->len, (const uint8_t *)c->text);
+	sha256_digest(&ctx, sizeof d, d);
+	rep_hex(d, sizeof d, sha);
+	if (strcmp(sha, c->sha) != 0 || memchr(c->text, 0, c->len))
+		rep_die("the release's MANIFEST: not the one composed (SHA-256 %s, not %s)", sha, c->sha);
+	struct rep_manifest full = { .release = 1 };
+	char *text = rep_xmalloc(c->len + 1);
+	memcpy(text, c->text, c->len);
+	text[c->len] = 0;
+	rep_manifest_parse("the release's MANIFEST", text, &full);
+	free(text);
+	if (full.version != 2)
+		rep_die("the release's MANIFEST: version 1, not the MANIFEST of a release");
+	for (size_t i = 0; i < full.apps.n; i++)
+		if (((const struct rep_manifest_app *)full.apps.val[i])->remove)
+			rep_die("the release's MANIFEST: %s: a removal row", full.apps.v[i]);
+
+	int fd = private_dir(&unpacked, storefd, "store", "");
 	rep_archive_unpack_from(src->feed, src->path, fd, m);
 	close(fd);
-	if (rep_rename_noreplace(s.fd, s.name, s.fd, release) < 0)
-		rep_die_errno("releases/%s", release);
-	s.name[0] = 0;
-	rep_cleanup_remove(&s.remove);
-	if (fsync(s.fd) < 0)
-		rep_die_errno("releases");
-	close(s.fd);
+	if (fstatat(storefd, release, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		/* pushed before, its release pruned since: the same archive
+		 * only (what is there is not read again) */
+		manifest_sha(storefd, "store", release, sha);
+		if (strcmp(sha, m->manifest_sha256) != 0)
+			rep_die("store/%s exists and differs from the archive", release);
+		/* live nowhere, perhaps, since it was checked: checked again
+		 * whole before a release links to it */
+		char label[REP_NAME_MAX + 16];
+		snprintf(label, sizeof label, "store/%s", release);
+		fd = open_subdir(storefd, release, "store");
+		rep_release_verify(-1, fd, label, sha);
+		close(fd);
+		private_drop(&unpacked, "store");
+	} else if (errno != ENOENT) {
+		rep_die_errno("store/%s", release);
+	} else {
+		private_keep(&unpacked, "store", release);
+	}
+
+	int basefd = -1, old = 0;
+	char (*from)[REP_NAME_MAX + 1] = rep_xmalloc((full.apps.n + 1) * sizeof *from);
+	for (size_t i = 0; i < full.apps.n; i++)
+		source_of(c, relfd, &basefd, release, m, full.apps.val[i], from[i], &old);
+	if (old)
+		upgrade(t, relfd, storefd, c->base);
+	struct rep_strset cache = { 0 };
+	for (size_t i = 0; i < full.apps.n; i++)
+		check_source(storefd, from[i], full.apps.val[i],
+		    strcmp(from[i], release) == 0 ? m : store_manifest(storefd, from[i], &cache));
+	for (size_t i = 0; i < cache.n; i++)
+		rep_manifest_free(cache.val[i]);
+	rep_strset_free(&cache);
+	make_release(relfd, release, c, &full, from);
+	free(from);
+	rep_manifest_free(&full);
+	if (basefd >= 0)
+		close(basefd);
+	close(storefd);
+	close(relfd);
 	return 0;
 }
 
-static int local_switch(struct rep_target *t, const char *to)
+/* Appends line and a line break to DIR/log: the log as it is and the
+ * line are written to a private file, made durable and renamed over the
+ * log (a link there is replaced, never followed, as anything else that
+ * is not a regular file); 0, or -1 (told) with the log as it was. */
+static int append_log(struct rep_target *t, const char *line)
+{
+	int dirfd = priv(t)->dirfd;
+	char *old = NULL;
+
+	if (strchr(line, '\n')) {
+		rep_error_at(t->arg, "log: a line with a line break in it");
+		return -1;
+	}
+	if (read_text(dirfd, "log", LOG_MAX, &old) < 0 && errno != ENOENT && errno != ELOOP &&
+	    errno != EINVAL) {
+		rep_error_at(t->arg, "log: %s", errno == EFBIG ? "larger than 64 MiB" : text_error(errno));
+		return -1;
+	}
+	size_t n = old ? strlen(old) : 0;
+	int fd = -1;
+	if (unlinkat(dirfd, NEXT_LOG, 0) < 0 && errno != ENOENT)
+		goto fail;
+	fd = openat(dirfd, NEXT_LOG, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || rep_write_full(fd, old ? old : "", n) < 0 ||
+	    (n && old[n - 1] != '\n' && rep_write_full(fd, "\n", 1) < 0) ||
+	    rep_write_full(fd, line, strlen(line)) < 0 || rep_write_full(fd, "\n", 1) < 0 ||
+	    fsync(fd) < 0)
+		goto fail;
+	int rc = close(fd);
+	fd = -1;
+	if (rc < 0 || renameat(dirfd, NEXT_LOG, dirfd, "log") < 0)
+		goto fail;
+	free(old);
+	if (fsync(dirfd) < 0) {
+		/* renamed: the line may be there or not */
+		rep_error_at(t->arg, "log: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+fail:
+	rep_error_at(t->arg, "log: %s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	unlinkat(dirfd, NEXT_LOG, 0);
+	free(old);
+	return -1;
+}
+
+/* Logs line (unless NULL), then switches. */
+static int local_switch(struct rep_target *t, const char *to, const char *line)
 {
 	int dirfd = priv(t)->dirfd;
 	char now[REP_NAME_MAX + 1], link[REP_NAME_MAX + 16];
@@ -441,6 +921,8 @@ static int local_switch(struct rep_target *t, const char *to)
 		rep_error_at(t->arg, "current changed during the push (now '%s')", now);
 		return REP_SWITCH_FAILED;
 	}
+	if (line && append_log(t, line) < 0)
+		return REP_SWITCH_FAILED;
 	if (!*to) {
 		if (unlinkat(dirfd, "current", 0) < 0 && errno != ENOENT) {
 			rep_error_at(t->arg, "current: %s", strerror(errno));
@@ -464,10 +946,122 @@ static int local_switch(struct rep_target *t, const char *to)
 	return 0;
 }
 
+/* Adds to used every S that the links of releases/NAME/rep_applications
+ * lead into (store/S/...); -1 (told) if it cannot be read. */
+static int links_of(const struct rep_target *t, int relfd, const char *name, struct rep_strset *used)
+{
+	char link[4096], sub[REP_NAME_MAX + 32];
+	size_t pre = strlen(REP_STORE_LINK);
+	struct stat st;
+	struct dirent *de;
+
+	snprintf(sub, sizeof sub, "%s/rep_applications", name);
+	int fd = openat(relfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), err = errno;
+	if (fd < 0 && (err == ENOENT ||
+	    (fstatat(relfd, sub, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))))
+		return 0;    /* no applications: it links to nothing */
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		rep_error_at(t->arg, "releases/%s: %s", sub, strerror(fd < 0 ? err : errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while ((errno = 0, de = readdir(d))) {
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode))
+			continue;
+		ssize_t n = readlinkat(fd, de->d_name, link, sizeof link - 1);
+		if (n < 0)
+			break;
+		link[n] = 0;
+		/* whatever follows: a store entry a link names is kept */
+		if (strncmp(link, REP_STORE_LINK, pre) != 0)
+			continue;
+		link[pre + strcspn(link + pre, "/")] = 0;
+		if (rep_strset_find(used, link + pre) < 0)
+			rep_strset_add(used, link + pre, NULL);
+	}
+	err = errno;
+	closedir(d);
+	if (err) {
+		rep_error_at(t->arg, "releases/%s: %s", sub, strerror(err));
+		return -1;
+	}
+	return 0;
+}
+
+/* Removes every store/S that no release (of releases/, any format) links
+ * into; store entries that are no release's name are left to the lock's
+ * tidying (a push's private ones) or alone. Nothing goes if any release
+ * cannot be read. */
+static void collect_store(struct rep_target *t, int relfd)
+{
+	struct rep_strset used = { 0 };
+	struct dirent *de;
+	struct stat st;
+	char gone[REP_NAME_MAX + 64];
+	int storefd = open_store(t), ok = 1;
+
+	if (storefd < 0) {
+		if (storefd == -1 && errno != ENOENT)
+			rep_error_at(t->arg, "store: %s", strerror(errno));
+		return;
+	}
+	int fd = dup(relfd);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		ok = 0;
+	}
+	if (d)
+		rewinddir(d);
+	while (ok && (errno = 0, de = readdir(d)))
+		if (rep_release_name(de->d_name) && fstatat(relfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(st.st_mode) && links_of(t, relfd, de->d_name, &used) < 0)
+			ok = 0;
+	if (ok && errno) {
+		rep_error_at(t->arg, "releases: %s", strerror(errno));
+		ok = 0;
+	}
+	if (d)
+		closedir(d);
+	fd = ok ? dup(storefd) : -1;
+	d = fd < 0 ? NULL : fdopendir(fd);
+	if (ok && !d && fd >= 0)
+		close(fd);
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	while (d && (errno = 0, de = readdir(d))) {
+		if (!rep_release_name(de->d_name) || rep_strset_find(&used, de->d_name) >= 0)
+			continue;
+		if (n == cap)
+			names = rep_xrealloc(names, (cap = cap ? 2 * cap : 16) * sizeof *names);
+		names[n++] = rep_xstrdup(de->d_name);
+	}
+	if (d)
+		closedir(d);
+	if (!ok)
+		rep_error_at(t->arg, "store: not cleaned (what the releases link to is unknown)");
+	for (size_t i = 0; i < n; i++) {
+		snprintf(gone, sizeof gone, STAGING "%ld-%s", (long)getpid(), names[i]);
+		if (rep_rename_noreplace(storefd, names[i], storefd, gone) < 0)
+			rep_error_at(t->arg, "store/%s: %s", names[i], strerror(errno));
+		else if (rep_rm_tree(storefd, gone) < 0)
+			rep_error_at(t->arg, "store/%s: cannot remove all of it (left as store/%s): %s",
+			    names[i], gone, strerror(errno));
+		free(names[i]);
+	}
+	free(names);
+	rep_strset_free(&used);
+	close(storefd);
+}
+
 /* Each release first leaves the release names (renamed to a name the
  * next lock's cleaning removes), then is removed: one that cannot be
  * removed whole is never a release a rollback could return to, and it
- * does not keep the others from going. -1 if any could not be renamed. */
+ * does not keep the others from going. -1 if any could not be renamed.
+ * Then what of store/ no release left links to goes. */
 static int local_prune(struct rep_target *t, char *const *names, size_t n)
 {
 	int fd = open_releases(t), rc = 0;
@@ -488,6 +1082,7 @@ static int local_prune(struct rep_target *t, char *const *names, size_t n)
 			    names[i], gone, strerror(errno));
 		}
 	}
+	collect_store(t, fd);
 	close(fd);
 	return rc;
 }
@@ -499,13 +1094,18 @@ static int local_verify(struct rep_target *t, const char *release, const char *m
 
 	if (pid == 0) {
 		char label[REP_NAME_MAX + 16];
-		int fd = open_releases(t);
+		int fd = open_releases(t), storefd = open_store(t), err = errno;
 		snprintf(label, sizeof label, "releases/%s", release);
 		rep_msg_context(t->arg);
 		int dirfd = fd < 0 ? -1 : openat(fd, release, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (dirfd < 0)
 			rep_die_errno("%s", label);
-		rep_release_verify(dirfd, label, msha);
+		if (storefd == -2)
+			_exit(1);
+		if (storefd == -1 && (errno = err) != ENOENT)
+			rep_die_errno("store");
+		/* no store/: a release of links misses what it links to */
+		rep_release_verify(storefd < 0 ? REP_NO_STORE : storefd, dirfd, label, msha);
 		_exit(0);
 	}
 	int status = rep_child_wait(pid);

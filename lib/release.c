@@ -159,16 +159,47 @@ static void dir_names(int dirfd, const char *label, struct rep_strset *out)
 	closedir(d);
 }
 
-/* A release on a local target is exactly what its MANIFEST says: the
- * MANIFEST with the SHA-256 msha (unless NULL or "-"), rep_applications/
- * beside it and nothing else, in it the applications the MANIFEST adds
- * and nothing else, each with its files, bytes, checksum and (version 2)
- * directories, and the modes a release has (0755 directories, 0644 and
- * 0755 files). Dies naming what differs, and quiets rep_opt: run it in a
- * child process. */
-void rep_release_verify(int dirfd, const char *label, const char *msha)
+
+/* The S of a link of a release's rep_applications/NAME whose text is
+ * exactly ../../../store/S/rep_applications/NAME, S a release's name:
+ * 1 (S copied to s unless NULL), else 0. */
+int rep_store_link(const char *text, const char *name, char s[REP_NAME_MAX + 1])
 {
-	struct rep_manifest m = { 0 };
+	const char *apps = "/rep_applications/";
+	size_t pre = strlen(REP_STORE_LINK);
+	char buf[REP_NAME_MAX + 1];
+
+	if (strncmp(text, REP_STORE_LINK, pre) != 0)
+		return 0;
+	const char *p = text + pre, *slash = strchr(p, '/');
+	if (!slash || (size_t)(slash - p) > REP_NAME_MAX)
+		return 0;
+	memcpy(buf, p, (size_t)(slash - p));
+	buf[slash - p] = 0;
+	if (!rep_release_name(buf) || strncmp(slash, apps, strlen(apps)) != 0 ||
+	    strcmp(slash + strlen(apps), name) != 0)
+		return 0;
+	if (s)
+		memcpy(s, buf, (size_t)(slash - p) + 1);
+	return 1;
+}
+
+/* Two MANIFEST rows of one application with the same content: name,
+ * files, bytes and checksum, and directories unless either is unknown. */
+int rep_release_same_app(const struct rep_manifest_app *a, const struct rep_manifest_app *b)
+{
+	return strcmp(a->app.name, b->app.name) == 0 && a->remove == b->remove &&
+	    a->app.files == b->app.files && a->app.bytes == b->app.bytes &&
+	    strcmp(a->app.checksum, b->app.checksum) == 0 &&
+	    (a->dirs < 0 || b->dirs < 0 || a->dirs == b->dirs);
+}
+
+/* The MANIFEST of the release at dirfd, as rep-push leaves it: mode
+ * 0644, the login's, with the SHA-256 msha (unless NULL or "-"); parsed
+ * into m. */
+static void read_manifest(int dirfd, const char *label, const char *msha, struct rep_manifest *m,
+    int release)
+{
 	struct stat st;
 	char sha[65];
 	int fd = rep_open_regular(dirfd, "MANIFEST");
@@ -191,11 +222,19 @@ void rep_release_verify(int dirfd, const char *label, const char *msha)
 	rep_hex(d, sizeof d, sha);
 	if (msha && strcmp(msha, "-") != 0 && strcmp(sha, msha) != 0)
 		rep_die("%s/MANIFEST: changed since it was listed", label);
-	rep_manifest_parse(label, text, &m);
+	m->release = release;
+	rep_manifest_parse(label, text, m);
 	free(text);
+}
 
+/* MANIFEST and rep_applications/ beside it, nothing else; the
+ * descriptor of rep_applications/, checked for its mode and owner. */
+static int open_apps(int dirfd, const char *label)
+{
 	struct rep_strset top = { 0 };
+	struct stat st, top_st;
 	const char *want[] = { "MANIFEST", "rep_applications" };
+
 	dir_names(dirfd, label, &top);
 	for (size_t i = 0; i < top.n; i++)
 		if (strcmp(top.v[i], want[0]) != 0 && strcmp(top.v[i], want[1]) != 0)
@@ -206,28 +245,37 @@ void rep_release_verify(int dirfd, const char *label, const char *msha)
 		rep_die_errno("%s/rep_applications", label);
 	if ((st.st_mode & 07777) != 0755)
 		rep_die("%s/rep_applications: mode %o, not 755", label, (unsigned)(st.st_mode & 07777));
-	struct stat top_st;
 	if (fstat(dirfd, &top_st) < 0)
 		rep_die_errno("%s", label);
 	if (top_st.st_uid != geteuid() || st.st_uid != geteuid())
 		rep_die("%s: owned by another than the login that pushes", label);
-	struct rep_strset apps = { 0 };
-	dir_names(appsfd, label, &apps);
-	for (size_t i = 0; i < apps.n; i++) {
-		long k = rep_strset_find(&m.apps, apps.v[i]);
-		const struct rep_manifest_app *a = k >= 0 ? m.apps.val[k] : NULL;
+	return appsfd;
+}
+
+/* The old format, as an unpacked archive is: in rep_applications/ the
+ * applications the MANIFEST adds and nothing else, each a directory with
+ * its files, bytes, checksum and (version 2) directories, and the modes
+ * a release has (0755 directories, 0644 and 0755 files). */
+static void check_apps(int appsfd, const char *label, const struct rep_manifest *m,
+    const struct rep_strset *apps)
+{
+	struct stat st;
+
+	for (size_t i = 0; i < apps->n; i++) {
+		long k = rep_strset_find(&m->apps, apps->v[i]);
+		const struct rep_manifest_app *a = k >= 0 ? m->apps.val[k] : NULL;
 		if (!a || a->remove)
-			rep_die("%s/rep_applications/%s: not in its MANIFEST", label, apps.v[i]);
+			rep_die("%s/rep_applications/%s: not in its MANIFEST", label, apps->v[i]);
 	}
-	struct rep_hash_job *jobs = calloc(m.apps.n + 1, sizeof *jobs);
+	struct rep_hash_job *jobs = calloc(m->apps.n + 1, sizeof *jobs);
 	size_t nj = 0;
 	if (!jobs)
 		rep_die("out of memory");
-	for (size_t i = 0; i < m.apps.n; i++) {
-		const struct rep_manifest_app *a = m.apps.val[i];
+	for (size_t i = 0; i < m->apps.n; i++) {
+		const struct rep_manifest_app *a = m->apps.val[i];
 		if (a->remove)
 			continue;
-		if (rep_strset_find(&apps, a->app.name) < 0)
+		if (rep_strset_find(apps, a->app.name) < 0)
 			rep_die("%s/rep_applications/%s: missing", label, a->app.name);
 		if (fstatat(appsfd, a->app.name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
 		    (st.st_mode & 07777) != 0755 || st.st_uid != geteuid())
@@ -261,7 +309,7 @@ void rep_release_verify(int dirfd, const char *label, const char *msha)
 	rep_opt.quiet = 1;   /* no progress line of its own */
 	rep_hash_apps(appsfd, jobs, nj, REP_HASH_ALL, NULL, NULL);
 	for (size_t i = 0; i < nj; i++) {
-		const struct rep_manifest_app *a = m.apps.val[rep_strset_find(&m.apps, jobs[i].name)];
+		const struct rep_manifest_app *a = m->apps.val[rep_strset_find(&m->apps, jobs[i].name)];
 		if (rep_problems_tell(&jobs[i].bad))
 			rep_die("%s/rep_applications/%s: cannot be read whole", label, a->app.name);
 		if (jobs[i].sum.files != a->app.files || jobs[i].sum.bytes != a->app.bytes ||
@@ -271,6 +319,124 @@ void rep_release_verify(int dirfd, const char *label, const char *msha)
 	for (size_t i = 0; i < nj; i++)
 		rep_cache_free(&jobs[i]);
 	free(jobs);
+}
+
+/* A tree of the old format whole (a release rep-push made before
+ * releases were composed, or a store entry), its MANIFEST left in m. */
+static void verify_tree(int dirfd, const char *label, const char *msha, struct rep_manifest *m)
+{
+	struct rep_strset apps = { 0 };
+
+	read_manifest(dirfd, label, msha, m, 0);
+	int appsfd = open_apps(dirfd, label);
+	dir_names(appsfd, label, &apps);
+	check_apps(appsfd, label, m, &apps);
+	close(appsfd);
+	rep_strset_free(&apps);
+}
+
+/* Whether rep_applications/ holds links: a release of the new format. */
+static int has_links(int appsfd, const struct rep_strset *apps)
+{
+	struct stat st;
+
+	for (size_t i = 0; i < apps->n; i++)
+		if (fstatat(appsfd, apps->v[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+			return 1;
+	return 0;
+}
+
+/* The new format: a full MANIFEST (version 2, add rows only), one link
+ * per row into store/S, each store/S checked whole as an unpacked
+ * archive, and each row the same as the one that brought it. */
+static void check_links(int storefd, int appsfd, const char *label, const struct rep_manifest *m,
+    const struct rep_strset *apps)
+{
+	struct rep_strset stores = { 0 };
+	struct stat st;
+	char link[4096], s[REP_NAME_MAX + 1];
+	char **where = calloc(m->apps.n + 1, sizeof *where);
+
+	if (!where)
+		rep_die("out of memory");
+	if (m->version != 2)
+		rep_die("%s/MANIFEST: version 1, not the MANIFEST of a release of links", label);
+	for (size_t i = 0; i < m->apps.n; i++)
+		if (((const struct rep_manifest_app *)m->apps.val[i])->remove)
+			rep_die("%s/MANIFEST: %s: a removal row in the MANIFEST of a release of links", label,
+			    m->apps.v[i]);
+	for (size_t i = 0; i < apps->n; i++) {
+		const char *name = apps->v[i];
+		long k = rep_strset_find(&m->apps, name);
+		if (k < 0)
+			rep_die("%s/rep_applications/%s: not in its MANIFEST", label, name);
+		if (fstatat(appsfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			rep_die_errno("%s/rep_applications/%s", label, name);
+		if (!S_ISLNK(st.st_mode))
+			rep_die("%s/rep_applications/%s: not a symbolic link, as the others are", label, name);
+		if (st.st_uid != geteuid())
+			rep_die("%s/rep_applications/%s: owned by another than the login that pushes", label, name);
+		ssize_t n = readlinkat(appsfd, name, link, sizeof link - 1);
+		if (n < 0)
+			rep_die_errno("%s/rep_applications/%s", label, name);
+		link[n] = 0;
+		if (!rep_store_link(link, name, s)) {
+			char *shown = rep_visible(link, (size_t)n);
+			rep_die("%s/rep_applications/%s: a link to %s, not to " REP_STORE_LINK
+			    "RELEASE/rep_applications/%s", label, name, shown, name);
+		}
+		where[k] = rep_xstrdup(s);
+		if (rep_strset_find(&stores, s) < 0)
+			rep_strset_add(&stores, s, NULL);
+	}
+	for (size_t i = 0; i < m->apps.n; i++)
+		if (!where[i])
+			rep_die("%s/rep_applications/%s: missing", label, m->apps.v[i]);
+	for (size_t j = 0; j < stores.n; j++) {
+		char slabel[REP_NAME_MAX + 16];
+		struct rep_manifest sm = { 0 };
+		snprintf(slabel, sizeof slabel, "store/%s", stores.v[j]);
+		int sfd = storefd < 0 ? (errno = ENOENT, -1) :
+		    openat(storefd, stores.v[j], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sfd < 0)
+			rep_die_errno("%s", slabel);
+		verify_tree(sfd, slabel, NULL, &sm);
+		close(sfd);
+		for (size_t i = 0; i < m->apps.n; i++) {
+			if (strcmp(where[i], stores.v[j]) != 0)
+				continue;
+			long k = rep_strset_find(&sm.apps, m->apps.v[i]);
+			if (k < 0 || !rep_release_same_app(m->apps.val[i], sm.apps.val[k]))
+				rep_die("%s/MANIFEST: %s: not as %s/MANIFEST lists it", label, m->apps.v[i], slabel);
+		}
+		rep_manifest_free(&sm);
+	}
+	for (size_t i = 0; i < m->apps.n; i++)
+		free(where[i]);
+	free(where);
+	rep_strset_free(&stores);
+}
+
+/* A release on a local target is exactly what its MANIFEST says: the
+ * MANIFEST with the SHA-256 msha (unless NULL or "-"), rep_applications/
+ * beside it and nothing else. Of the old format (storefd -1: only that),
+ * in it the applications the MANIFEST adds, as check_apps() checks them;
+ * of the new, a link for each into store/, and what they link to
+ * checked (check_links()). Dies naming what differs, and quiets rep_opt:
+ * run it in a child process. */
+void rep_release_verify(int storefd, int dirfd, const char *label, const char *msha)
+{
+	struct rep_manifest m = { 0 };
+	struct rep_strset apps = { 0 };
+
+	read_manifest(dirfd, label, msha, &m, 1);
+	int appsfd = open_apps(dirfd, label);
+	dir_names(appsfd, label, &apps);
+	rep_opt.quiet = 1;
+	if (storefd != -1 && has_links(appsfd, &apps))
+		check_links(storefd, appsfd, label, &m, &apps);
+	else
+		check_apps(appsfd, label, &m, &apps);
 	close(appsfd);
 	rep_strset_free(&apps);
 	rep_manifest_free(&m);

@@ -325,6 +325,8 @@ struct rep_manifest_app {
 #define REP_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define REP_MANIFEST_APPS 100000             /* records of a MANIFEST */
 struct rep_manifest {
+	int release;               /* set before parsing: a release's full MANIFEST,
+	                            * whose DIRS may be "-" (an archive's never) */
 	struct rep_strset apps;    /* name -> struct rep_manifest_app *, in order */
 	int version;               /* of the MANIFEST: 1 or 2 */
 	int64_t files;             /* files and symlinks of all applications */
@@ -383,6 +385,7 @@ int rep_rm_tree(int dirfd, const char *name);
 int rep_open_regular(int dirfd, const char *name);
 char *rep_read_small(int dirfd, const char *name, size_t max);
 ssize_t rep_read_full(int fd, void *buf, size_t n);
+int rep_copy_tree(int fromfd, const char *from, int tofd, const char *to);
 
 /* release.c: release names and their order, a target's set of
  * releases, lock lines */
@@ -391,7 +394,16 @@ int rep_release_cmp(const char *a, const char *b);
 char *rep_release_of(const char *archive);
 void rep_releases_put(struct rep_strset *s, const char *name, const char *msha);
 const char *rep_releases_get(const struct rep_strset *s, const char *name);
-void rep_release_verify(int dirfd, const char *label, const char *msha);
+/* storefd: the target's store/ (a release of links into it is checked
+ * with what it links to), REP_NO_STORE if it has none, or -1: the old
+ * format only */
+#define REP_NO_STORE (-2)
+void rep_release_verify(int storefd, int dirfd, const char *label, const char *msha);
+/* the S of a link of a release's rep_applications/NAME, if its text is
+ * exactly ../../../store/S/rep_applications/NAME */
+#define REP_STORE_LINK "../../../store/"
+int rep_store_link(const char *text, const char *name, char s[REP_NAME_MAX + 1]);
+int rep_release_same_app(const struct rep_manifest_app *a, const struct rep_manifest_app *b);
 const char *rep_hostname(void);
 const char *rep_pusher(void);
 void rep_lock_line(char *buf, size_t size, long pid);
@@ -425,6 +437,7 @@ struct rep_deploy {
 	long jobs, keep;
 	long timeout;                /* seconds a target may stay silent; 0: its default */
 	int dry_run;
+	int replace;                 /* a release holds the archive's applications only */
 	const struct rep_deploy_cb *cb;
 	void *arg;
 	struct rep_deploy_state *s;  /* deploy.c's own */

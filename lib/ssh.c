@@ -452,18 +452,48 @@ static void holder(const char *line, char *out, size_t size)
 	free(v);
 }
 
-/* The records of a listing: current, release, holder, stale-holder,
- * stale. Unknown kinds are skipped, for far sides newer than us. */
+/* A text the listing's records add lines to, growing by doubling. */
+struct text {
+	char **buf;
+	size_t len, size;
+};
+
+/* A line and a newline added to t. */
+static void add_line(struct text *t, const char *line)
+{
+	size_t n = strlen(line);
+
+	if (t->len + n + 2 > t->size) {
+		while (t->len + n + 2 > t->size)
+			t->size = t->size ? 2 * t->size : 4096;
+		*t->buf = rep_xrealloc(*t->buf, t->size);
+	}
+	memcpy(*t->buf + t->len, line, n);
+	(*t->buf)[t->len + n] = '\n';
+	t->len += n + 1;
+	(*t->buf)[t->len] = 0;
+}
+
+/* The records of a listing: current, release, log and manifest (a line
+ * of the deployment log, of the live release's MANIFEST), holder,
+ * stale-holder, stale. Unknown kinds are skipped, for far sides newer
+ * than us. A live release whose MANIFEST has no line but is there (its
+ * SHA-256 listed) has an empty one. */
 static void take_listing(struct rep_target *t, char *data)
 {
 	char *save = NULL, *line, who[640];
+	struct text log = { &t->log, 0, 0 }, manifest = { &t->live_manifest, 0, 0 };
 
 	for (line = data ? strtok_r(data, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
 		char *f1 = strchr(line, '\t'), *f2;
 		if (!f1)
 			continue;
 		*f1++ = 0;
-		if (strcmp(line, "current") == 0 && strlen(f1) <= REP_NAME_MAX) {
+		if (strcmp(line, "log") == 0) {
+			add_line(&log, f1);
+		} else if (strcmp(line, "manifest") == 0) {
+			add_line(&manifest, f1);
+		} else if (strcmp(line, "current") == 0 && strlen(f1) <= REP_NAME_MAX) {
 			snprintf(t->current, sizeof t->current, "%s", f1);
 		} else if (strcmp(line, "release") == 0 && (f2 = strchr(f1, '\t'))) {
 			*f2++ = 0;
@@ -478,6 +508,9 @@ static void take_listing(struct rep_target *t, char *data)
 			rep_error_at(t->arg, "breaking a stale lock: held by %s, which is gone", who);
 		}
 	}
+	const char *msha = *t->current ? rep_releases_get(&t->releases, t->current) : NULL;
+	if (!t->live_manifest && msha && strcmp(msha, "-") != 0)
+		t->live_manifest = rep_xstrdup("");
 }
 
 /* --- the operations -------------------------------------------------------- */
@@ -498,7 +531,8 @@ static int read_state(struct rep_target *t)
 }
 
 /* Takes the lock with a session that holds it for as long as its stdin
- * stays open, and drops it when we close that or die. */
+ * stays open, and drops it when we close that or die. The listing
+ * brings the log and the live MANIFEST along (take_listing). */
 static int ssh_open(struct rep_target *t, enum rep_lock how)
 {
 	struct ssh *s = t->priv;
@@ -553,18 +587,29 @@ static int send_archive(const struct rep_target *t, struct session *p, int fd, o
 	return 0;
 }
 
-/* Sends a command line, and for a staging the archive after it: 0, or
+/* What follows a command line: for a staging, the release's MANIFEST
+ * (text), then size bytes of the archive (fd, path); fd -1: nothing. */
+struct payload {
+	const char *text;
+	size_t len;
+	const char *path;
+	int fd;
+	off_t size;
+};
+
+/* Sends a command line, and its payload after it (if any): 0, or
  * NOT_SENT when not even the line went (a line is one atomic write),
  * else -1; the reason told. */
 static int send_command(const struct rep_target *t, struct session *p, const char *line,
-    const char *path, int fd, off_t size)
+    const struct payload *pl)
 {
 	if (p->pid < 0 || p->dead) {
 		rep_error_at(t->arg, "the connection holding the lock is gone");
 		return NOT_SENT;
 	}
 	int sent = rep_frame_send(p->in, line, strlen(line), t->timeout) == 0;
-	if (sent && (fd < 0 || send_archive(t, p, fd, size, path) == 0))
+	if (sent && (!pl || ((pl->len == 0 || rep_frame_send(p->in, pl->text, pl->len, t->timeout) == 0) &&
+	    send_archive(t, p, pl->fd, pl->size, pl->path) == 0)))
 		return 0;
 	if (errno != ETIMEDOUT) {
 		reply_lost(t, p, REP_FRAME_EOF, NULL, 0);
@@ -578,25 +623,28 @@ static int send_command(const struct rep_target *t, struct session *p, const cha
 }
 
 /* One command (a line ending in a newline) to the session holding the
- * lock, with the file path (fd) after it for a staging: its answer
- * (DONE, FAILED, UNKNOWN) with the reply in r, or NOT_SENT, or -1 when
- * no reply came; the reason told. A session that fails is of no more
- * use: the lock went with it. Also run in a staging process, which
+ * lock, with its payload after it for a staging (NULL: none): its
+ * answer (DONE, FAILED, UNKNOWN) with the reply in r, or NOT_SENT, or -1
+ * when no reply came; the reason told. A session that fails is of no
+ * more use: the lock went with it. Also run in a staging process, which
  * inherited the session. */
-static int call(const struct rep_target *t, const char *line, const char *path, int fd, off_t size,
+static int call(const struct rep_target *t, const char *line, const struct payload *pl,
     struct rep_reply *r)
 {
 	struct ssh *s = t->priv;
-	int rc = send_command(t, &s->keeper, line, path, fd, size);
+	int rc = send_command(t, &s->keeper, line, pl);
 
 	memset(r, 0, sizeof *r);
 	return rc < 0 ? rc : reply_read(t, &s->keeper, r, command_words, 0);
 }
 
+/* stage RELEASE SHA256 SIZE MANIFEST_SHA256 FILES BASE FULLSIZE FULLSHA,
+ * then the release's MANIFEST (c), then the archive: the far side makes
+ * store/RELEASE of the archive, and releases/RELEASE of c. */
 static int ssh_stage(struct rep_target *t, const struct rep_stage_src *src, const char *release,
-    const struct rep_manifest *m)
+    const struct rep_manifest *m, const struct rep_compose *c)
 {
-	char line[512];
+	char line[768];
 	struct stat st;
 	struct rep_reply r;
 	/* the file checked may have been swapped for a FIFO since: refused,
@@ -608,23 +656,57 @@ static int ssh_stage(struct rep_target *t, const struct rep_stage_src *src, cons
 		rep_die_errno("%s", src->path);
 	if (!S_ISREG(st.st_mode))
 		rep_die("%s: not a regular file", src->path);
-	snprintf(line, sizeof line, "stage %s %s %lld %s %lld\n", release, m->sha256,
-	    (long long)st.st_size, m->manifest_sha256, (long long)m->files);
-	int rc = call(t, line, src->path, fd, st.st_size, &r);
+	snprintf(line, sizeof line, "stage %s %s %lld %s %lld %s %zu %s\n", release, m->sha256,
+	    (long long)st.st_size, m->manifest_sha256, (long long)m->files, *c->base ? c->base : "-",
+	    c->len, c->sha);
+	struct payload pl = { c->text, c->len, src->path, fd, st.st_size };
+	int rc = call(t, line, &pl, &r);
 	close(fd);
 	rep_reply_free(&r);
 	return rc == DONE ? 0 : -1;
 }
 
-/* A switch whose command was sent and whose reply never came may have
- * moved current: that is REP_SWITCH_UNKNOWN. */
-static int ssh_switch(struct rep_target *t, const char *to)
+/* Field i (from 0) of the log line log: a word of the switch command,
+ * at most 255 bytes of ! to ~ ('?' for any other), "-" if empty. */
+static void log_word(FILE *f, const char *log, int i)
 {
-	char line[REP_NAME_MAX * 2 + 16];
-	struct rep_reply r;
+	const char *p = log;
 
-	snprintf(line, sizeof line, "switch %s %s\n", *to ? to : "-", *t->current ? t->current : "-");
-	int rc = call(t, line, NULL, -1, 0, &r);
+	for (; i > 0 && p; i--)
+		if ((p = strchr(p, '\t')))
+			p++;
+	size_t n = p ? strcspn(p, "\t") : 0;
+	fputc(' ', f);
+	if (n == 0)
+		fputc('-', f);
+	for (size_t k = 0; k < n && k < 255; k++)
+		fputc(p[k] > ' ' && p[k] < 0x7f ? p[k] : '?', f);
+}
+
+/* switch TO WAS TIME EVENT USER HOST: the far side appends the log line
+ * TIME EVENT TO WAS USER HOST (line: those fields, TAB-separated; TO and
+ * WAS are those of the switch), then moves current; without a line,
+ * switch TO WAS, no log line. A switch whose command was sent and whose
+ * reply never came may have moved current: that is REP_SWITCH_UNKNOWN. */
+static int ssh_switch(struct rep_target *t, const char *to, const char *log)
+{
+	char *line;
+	size_t len;
+	struct rep_reply r;
+	FILE *f = open_memstream(&line, &len);
+
+	if (!f)
+		rep_die("out of memory");
+	fprintf(f, "switch %s %s", *to ? to : "-", *t->current ? t->current : "-");
+	if (log)
+		for (int i = 0; i < 6; i++)
+			if (i != 2 && i != 3)
+				log_word(f, log, i);
+	fputc('\n', f);
+	if (fclose(f) != 0)
+		rep_die("out of memory");
+	int rc = call(t, line, NULL, &r);
+	free(line);
 	rep_reply_free(&r);
 	return rc == DONE ? 0 : rc == FAILED || rc == NOT_SENT ? REP_SWITCH_FAILED : REP_SWITCH_UNKNOWN;
 }
@@ -643,6 +725,9 @@ static void take_gone(struct rep_target *t, char *data)
 			rep_releases_put(&t->releases, line + 5, NULL);
 }
 
+/* prune NAME...: the far side removes the releases, then what of
+ * store/ no release left links to (a warning, not a failure, for what
+ * of it cannot be removed). */
 static int ssh_prune(struct rep_target *t, char *const *names, size_t n)
 {
 	char *line;
@@ -658,7 +743,7 @@ static int ssh_prune(struct rep_target *t, char *const *names, size_t n)
 	fputc('\n', f);
 	if (fclose(f) != 0)
 		rep_die("out of memory");
-	int rc = call(t, line, NULL, -1, 0, &r);
+	int rc = call(t, line, NULL, &r);
 	if (rc >= 0)
 		take_gone(t, r.data);
 	rep_reply_free(&r);
@@ -666,7 +751,9 @@ static int ssh_prune(struct rep_target *t, char *const *names, size_t n)
 	return rc == DONE ? 0 : -1;
 }
 
-/* The far side checks the release in place (far.sh: verify). */
+/* The far side checks the release in place (far.sh: verify): of the
+ * old format as a staging checks what it unpacked; of links, its links
+ * and each store/S they lead into. */
 static int ssh_verify(struct rep_target *t, const char *release, const char *msha)
 {
 	char line[REP_NAME_MAX + 96];
@@ -676,7 +763,7 @@ static int ssh_verify(struct rep_target *t, const char *release, const char *msh
 		snprintf(line, sizeof line, "verify %s %s\n", release, msha);
 	else
 		snprintf(line, sizeof line, "verify %s\n", release);
-	int rc = call(t, line, NULL, -1, 0, &r);
+	int rc = call(t, line, NULL, &r);
 	rep_reply_free(&r);
 	return rc == DONE ? 0 : -1;
 }
@@ -689,7 +776,7 @@ static char *ssh_manifest(struct rep_target *t, const char *release)
 	struct rep_reply r;
 
 	snprintf(line, sizeof line, "manifest %s\n", release);
-	if (call(t, line, NULL, -1, 0, &r) != DONE) {
+	if (call(t, line, NULL, &r) != DONE) {
 		rep_reply_free(&r);
 		return NULL;
 	}

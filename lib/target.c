@@ -52,8 +52,7 @@ int rep_target_switch(struct rep_target *t, const char *to, const char *line)
 
 int rep_target_prune(struct rep_target *t, char *const *names, size_t n)
 {
-	if (n == 0)
-		return 0;
+	/* with no names too: what of store/ no release links to goes */
 	int rc = t->ops->prune(t, names, n);
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		rep_releases_put(&t->releases, names[i], NULL);

@@ -46,6 +46,31 @@ struct rep_stage_src {
 	const struct rep_feed *feed;  /* NULL: read path */
 };
 
+/* compose.c: the release a push makes of a target's live one, and the
+ * history its deployment log tells. */
+struct rep_plan {
+	size_t enter, change, stay, leave;
+	char *enter_names, *change_names, *leave_names;  /* the first few, ", " between */
+};
+void rep_compose(const char *base, const char *label, const struct rep_manifest *m, int replace,
+    struct rep_compose *c, struct rep_plan *p);
+void rep_plan_free(struct rep_plan *p);
+char *rep_log_line(const char *event, const char *to, const char *was);
+/* The undo stack: stack[n-1] is where a rollback goes first ("" for no
+ * release); rolled: the releases rolled back from (val non-NULL). */
+struct rep_history {
+	char **stack;
+	size_t n, cap;
+	struct rep_strset rolled;
+};
+void rep_history_read(struct rep_history *h, const char *log, const char *current,
+    const struct rep_strset *releases);
+void rep_history_apply(struct rep_history *h, const char *event, const char *to, const char *was);
+const char *rep_history_back(const struct rep_history *h, const struct rep_strset *releases, size_t *depth);
+int rep_history_reaches(const struct rep_history *h, const struct rep_strset *releases, const char *r,
+    long keep);
+void rep_history_free(struct rep_history *h);
+
 /* open()'s answers besides 0 */
 enum { REP_OPEN_FAILED = -1, REP_OPEN_BUSY = -2 };
 /* switch_to()'s answers besides 0 */

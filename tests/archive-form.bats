@@ -151,8 +151,9 @@ PAX_DATA='rep_applications/app-a/(PaxHeader/)?data'
 	run --separate-stderr rep-push t <<<"c/$HOSTILE"
 	assert_success
 	assert_output "$(push_records "${HOSTILE%.tar.gz}" t app-a app-b)"
-	assert_stderr "rep-push: ${HOSTILE%.tar.gz}: live on 1 target"
-	diff -r --no-dereference rep_applications t/current/rep_applications
+	# on the good release, of app-a
+	assert_stderr "rep-push: ${HOSTILE%.tar.gz}: live on 1 target: 1 enters (app-b), 1 changes (app-a), 0 stay, 0 leave"
+	assert_apps rep_applications t/current/rep_applications
 	# and with the other manifest version
 	craft -m $((3 - m)) canonical "c/$HOSTILE"
 	run --separate-stderr rep-tar -t "c/$HOSTILE" </dev/null
@@ -403,7 +404,8 @@ modes_tree() {
 	chmod 444 "$a/ro"
 }
 
-# modes_expected LONG: what find -printf '%P %y %m' shows of a release of it.
+# modes_expected LONG: what find -printf '%P %y %m' shows of what the
+# archive of it unpacks (store/RELEASE).
 modes_expected() {
 	local long=$1 a=rep_applications/app-a
 	printf '%s\n' 'MANIFEST f 644' 'rep_applications d 755' "$a d 755" "$a/README f 644" \
@@ -435,15 +437,29 @@ modes_expected() {
 		run --separate-stderr bash -c 'umask "$1" && exec rep-push t' _ "$um" <<<"$a"
 		assert_success
 		assert_output "$(push_records "$rel" t app-a app-b)"
-		assert_stderr "rep-push: $rel: live on 1 target"
+		assert_stderr "rep-push: $rel: live on 1 target: 2 enter (app-a, app-b), 0 change, 0 stay, 0 leave"
 		assert_live t "$rel"
-		assert_equal "$(find t/current/ -mindepth 1 -printf '%P %y %m\n' | LC_ALL=C sort)" \
+		assert_equal "$(find "t/store/$rel/" -mindepth 1 -printf '%P %y %m\n' | LC_ALL=C sort)" \
 			"$(modes_expected "$long")"
-		diff -r --no-dereference rep_applications t/current/rep_applications
+		assert_equal "$(find t/current/ -mindepth 1 -printf '%P %y %m %l\n' | LC_ALL=C sort)" "$(links_expected "$rel" app-a app-b)"
+		assert_apps rep_applications t/current/rep_applications
 	done
 }
 
-# fixture_expected LONG [UTF8]: a release of an earlier rep-tar's fixture.
+# links_expected RELEASE APP...: what find -printf '%P %y %m %l' shows of a
+# release of these applications, all brought by RELEASE.
+links_expected() {
+	local rel=$1 app
+	shift
+	{
+		printf '%s\n' 'MANIFEST f 644 ' 'rep_applications d 755 '
+		for app; do
+			printf 'rep_applications/%s l 777 ../../../store/%s/rep_applications/%s\n' "$app" "$rel" "$app"
+		done
+	} | LC_ALL=C sort
+}
+
+# fixture_expected LONG [UTF8]: what an earlier rep-tar's fixture unpacks.
 fixture_expected() {
 	local a=rep_applications/app-a
 	{
@@ -469,13 +485,16 @@ fixture_expected() {
 		run --separate-stderr rep-push "t-$c" <<<"$a"
 		assert_success
 		assert_output "$(push_records "$rel" "t-$c" app-a app-b)"
-		assert_stderr "rep-push: $rel: live on 1 target"
+		assert_stderr "rep-push: $rel: live on 1 target: 1 enters (app-b), 1 changes (app-a), 0 stay, 0 leave"
 		assert_live "t-$c" "$rel"
-		assert_equal "$(find "t-$c/current/" -mindepth 1 -printf '%P %y %m\n' | LC_ALL=C sort)" \
+		assert_equal "$(find "t-$c/store/$rel/" -mindepth 1 -printf '%P %y %m\n' | LC_ALL=C sort)" \
 			"$(fixture_expected "$long" "$([ "$c" = f3b2a72 ] || echo utf8)")"
+		assert_equal "$(find "t-$c/current/" -mindepth 1 -printf '%P %y %m %l\n' | LC_ALL=C sort)" \
+			"$(links_expected "$rel" app-a app-b)"
 		mkdir "x-$c"
 		tar -C "x-$c" -xzf "$a"
-		diff -r --no-dereference "x-$c" "t-$c/current/"
+		diff -r --no-dereference "x-$c" "t-$c/store/$rel"
+		assert_apps "x-$c/rep_applications" "t-$c/current/rep_applications"
 		# a release of a version 1 manifest is verified, and goes live again
 		mkdir "r-$c"
 		rep-push -q "r-$c" <<<"$a"$'\n'"$GOOD" >/dev/null
@@ -547,21 +566,27 @@ fixture_expected() {
 	run --separate-stderr rep-push "$SSH_USER@127.0.0.1:$d" <<<"$a"
 	assert_success
 	assert_output "$(push_records "$rel" "$SSH_USER@127.0.0.1:$d" app-a app-b)"
-	assert_stderr "rep-push: $rel: live on 1 target"
+	assert_stderr "rep-push: $rel: live on 1 target: 1 enters (app-b), 1 changes (app-a), 0 stay, 0 leave"
 	assert_live "$d" "$rel"
-	assert_equal "$(find "$d/current/" -mindepth 1 -printf '%P %y %m\n' | LC_ALL=C sort)" \
+	assert_equal "$(find "$d/store/$rel/" -mindepth 1 -printf '%P %y %m\n' | LC_ALL=C sort)" \
 		"$(modes_expected "$long")"
-	diff -r --no-dereference rep_applications "$d/current/rep_applications"
+	assert_equal "$(find "$d/current/" -mindepth 1 -printf '%P %y %m %l\n' | LC_ALL=C sort)" \
+		"$(links_expected "$rel" app-a app-b)"
+	assert_apps rep_applications "$d/current/rep_applications"
 	long=$(printf 'l%.0s' {1..110})
+	local -A plan=([f3b2a72]='0 enter, 2 change (app-a, app-b), 0 stay, 0 leave'
+		[8d4bf50]='0 enter, 1 changes (app-a), 1 stays, 0 leave')
 	for c in f3b2a72 8d4bf50; do
 		a=$(echo "$FIXTURES/rep-tar-$c"/rep_applications_*.tar.gz)
 		rel=$(basename "$a" .tar.gz)
 		run --separate-stderr rep-push "$SSH_USER@127.0.0.1:$d" <<<"$a"
 		assert_success
 		assert_output "$(push_records "$rel" "$SSH_USER@127.0.0.1:$d" app-a app-b)"
-		assert_stderr "rep-push: $rel: live on 1 target"
+		assert_stderr "rep-push: $rel: live on 1 target: ${plan[$c]}"
 		assert_live "$d" "$rel"
-		assert_equal "$(find "$d/current/" -mindepth 1 -printf '%P %y %m\n' | LC_ALL=C sort)" \
+		assert_equal "$(find "$d/store/$rel/" -mindepth 1 -printf '%P %y %m\n' | LC_ALL=C sort)" \
 			"$(fixture_expected "$long" "$([ "$c" = f3b2a72 ] || echo utf8)")"
+		assert_equal "$(find "$d/current/" -mindepth 1 -printf '%P %y %m %l\n' | LC_ALL=C sort)" \
+			"$(links_expected "$rel" app-a app-b)"
 	done
 }

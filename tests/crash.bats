@@ -36,7 +36,7 @@ total() {
 	assert [ "${BASH_REMATCH[1]}" -le $((8 * 3 * 13)) ]
 }
 
-@test "two rep-push to one target at once: each succeeds or fails with 'locked by'; current is complete after each round" {
+@test "two rep-push to one target at once: each succeeds or fails with 'locked by'; current is complete, composed, and logged once per push after each round" {
 	soak push SOAK_ROUNDS=3
 	assert_success
 	refute_stderr
@@ -64,11 +64,11 @@ total() {
 	assert_output --regexp "^kill-tar: rep-tar of 120 applications, 3 MiB \([0-9]+ ms\): [0-4] kills: [0-4] before the rename, [0-4] after; [0-4] temporaries left; [0-4] archives verified; [0-4] finished first; [0-9]+ s$(total '[0-4]')"
 }
 
-@test "SIGKILL during a local rep-push: current is a complete release, the next push breaks the lock and finishes" {
+@test "SIGKILL during a local rep-push: current, the releases, store/ and the log consistent; the next push breaks the lock and finishes" {
 	soak kill-push SOAK_KILLS=4
 	assert_success
 	refute_stderr
-	assert_output --regexp "^kill-push: local rep-push of 100 applications, 3 MiB \([0-9]+ ms\): [0-4] kills: [0-4] before the release was staged, [0-4] staged not live, [0-4] live; [0-4] left the lock; [0-4] lock temporaries never removed; [0-4] finished first; [0-9]+ s$(total '[0-4]')"
+	assert_output --regexp "^kill-push: local rep-push of 100 applications, 3 MiB \([0-9]+ ms\): [0-4] kills: [0-4] before the release was staged, [0-4] staged not live, [0-4] live; [0-4] logged a switch not made; [0-4] left the lock; [0-4] lock temporaries never removed; [0-4] finished first; [0-9]+ s$(total '[0-4]')"
 }
 
 @test "a push removes the private lock files that a killed push left (.rep-push.lock.PID)" {
@@ -90,7 +90,7 @@ total() {
 	assert_success
 	assert_output "$(push_records rep_applications_20260101_000002 target app-a)"
 	refute_stderr
-	assert_equal "$(ls -A target)" "$(lines current releases)"
+	assert_equal "$(ls -A target)" "$(lines current log releases store)"
 	assert_equal "$(readlink target/current)" releases/rep_applications_20260101_000002
 }
 

@@ -442,26 +442,36 @@ modes() {
 	assert_success
 	assert_output "$(push_records "$release" target app-a app-b)"
 	refute_stderr
-	# DIR and releases/, made by the push, get what the umask gives; the
-	# release, 0755 and what the archive holds, whatever the umask
-	assert_equal "$(stat -c %a target target/releases)" "$(lines 700 700)"
+	# DIR, releases/ and the log, made by the push, get what the umask
+	# gives; store/ 0755 (writable by the login alone: what is in it may
+	# be linked to); the release and what the archive unpacked in store/,
+	# 0755 and what the archive holds, whatever the umask
+	assert_equal "$(stat -c %a target target/releases target/store)" "$(lines 700 700 755)"
 	assert_equal "$(modes target)" "$(lines \
 		"d 700 releases" \
 		"d 755 releases/$release" \
 		"d 755 releases/$release/rep_applications" \
-		"d 755 releases/$release/rep_applications/app-a" \
-		"d 755 releases/$release/rep_applications/app-a/bin" \
-		"d 755 releases/$release/rep_applications/app-b" \
+		"d 755 store" \
+		"d 755 store/$release" \
+		"d 755 store/$release/rep_applications" \
+		"d 755 store/$release/rep_applications/app-a" \
+		"d 755 store/$release/rep_applications/app-a/bin" \
+		"d 755 store/$release/rep_applications/app-b" \
+		"f 600 log" \
 		"f 644 releases/$release/MANIFEST" \
-		"f 644 releases/$release/rep_applications/app-a/README" \
-		"f 644 releases/$release/rep_applications/app-b/README" \
-		"f 755 releases/$release/rep_applications/app-a/bin/run" \
+		"f 644 store/$release/MANIFEST" \
+		"f 644 store/$release/rep_applications/app-a/README" \
+		"f 644 store/$release/rep_applications/app-b/README" \
+		"f 755 store/$release/rep_applications/app-a/bin/run" \
 		"l 777 current" \
-		"l 777 releases/$release/rep_applications/app-a/start")"
+		"l 777 releases/$release/rep_applications/app-a" \
+		"l 777 releases/$release/rep_applications/app-b" \
+		"l 777 store/$release/rep_applications/app-a/start")"
 	# the same as under umask 022
 	umask 022
 	run --separate-stderr rep-push -q target022 <<<"$archive"
 	assert_success
 	assert_equal "$(modes "target022/releases/$release")" "$(modes "target/releases/$release")"
-	assert_equal "$(stat -c %a target022 target022/releases)" "$(lines 755 755)"
+	assert_equal "$(modes "target022/store/$release")" "$(modes "target/store/$release")"
+	assert_equal "$(stat -c %a target022 target022/releases target022/store target022/log)" "$(lines 755 755 755 644)"
 }

@@ -395,7 +395,8 @@ PY
 	run --separate-stderr rep-push --rollback target </dev/null
 	assert_failure 1
 	assert_output ''
-	assert_stderr "$(lines "rep-push: target: releases/$r1/rep_applications/app-a/README: owned by uid 4242, not by the login that pushes" \
+	# the file is in store/r1, where the release's link leads
+	assert_stderr "$(lines "rep-push: target: store/$r1/rep_applications/app-a/README: owned by uid 4242, not by the login that pushes" \
 		"rep-push: target: releases/$r1 is not what its MANIFEST lists" \
 		'rep-push: rollback: not possible on 1 of 1 targets; nothing switched')"
 	assert_equal "$(readlink target/current)" "releases/$(basename "$a2" .tar.gz)"

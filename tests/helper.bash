@@ -549,39 +549,111 @@ push_records() {
 	printf '%s' "${out%$'\n'}"
 }
 
-# state DIR: every entry under DIR, with its type, mode and link target.
-state() {
-	find "$1" -printf '%y %m %p %l\n' | LC_ALL=C sort
+# assert_absent PATH...: nothing at these paths.
+assert_absent() {
+	local p
+	for p; do
+		if [ -e "$p" ] || [ -L "$p" ]; then
+			fail "$p exists but should not: $(ls -lA -- "$p")"
+			return
+		fi
+	done
 }
 
-# snapshot DIR... / assert_unchanged: the state of each DIR before,
-# compared after (rep-push.bats has its own, with times and inodes).
-snapshot() {
-	local d
-	BEFORE=''
-	for d; do
-		BEFORE+=$(state "$d")$'\n'
+# state_of PATH...: every entry (type, mode, inode, size, path, link
+# target) and every file's SHA-256, or "absent".
+state_of() {
+	local p
+	local -a there=()
+	for p; do
+		if [ -e "$p" ] || [ -L "$p" ]; then
+			there+=("$p")
+		else
+			printf '%s: absent\n' "$p"
+		fi
 	done
-	SNAPPED=("$@")
+	[ ${#there[@]} -eq 0 ] ||
+		find "${there[@]}" -printf '%y %m %i %s %p -> %l\n' -type f -exec sha256sum -- {} + | LC_ALL=C sort
+}
+
+# snapshot PATH... / assert_unchanged: these paths (targets, mostly)
+# before a call and after it.
+snapshot() {
+	SNAP_PATHS=("$@")
+	SNAP=$(untraced state_of "$@")
 }
 
 assert_unchanged() {
-	local d after=''
-	for d in "${SNAPPED[@]}"; do
-		after+=$(state "$d")$'\n'
-	done
-	if [ "$after" != "$BEFORE" ]; then
-		diff <(printf '%s' "$BEFORE") <(printf '%s' "$after") | head -n 20 |
-			batslib_decorate 'a target changed' | fail
+	local now
+	now=$(untraced state_of "${SNAP_PATHS[@]}")
+	if [ "$now" != "$SNAP" ]; then
+		diff <(printf '%s\n' "$SNAP") <(printf '%s\n' "$now") | head -n 20 |
+			batslib_decorate 'targets changed' | fail
 	fi
 }
 
-# assert_live DIR RELEASE: DIR/current is the relative link releases/RELEASE
-# (rep-push.bats has its own, which compares the tree as well).
+# assert_live DIR RELEASE: DIR/current is the relative link releases/RELEASE,
+# and what runs through it is what the release's MANIFEST lists: in
+# current/rep_applications/, exactly the applications it adds, each (a
+# link into DIR/store/, followed, or a directory of a release made by the
+# earlier rep-push) with the files, bytes and checksum of its row
+# (rep-push.bats has its own, which compares the trees with the fixture's).
 assert_live() {
 	if [ ! -L "$1/current" ]; then
 		fail "$1/current is not a symbolic link"
 		return
 	fi
-	assert_equal "$(readlink "$1/current")" "releases/$2"
+	assert_equal "$(readlink "$1/current")" "releases/$2" || return
+	untraced _assert_live_apps "$1/current"
+}
+
+# assert_apps SRC DIR: DIR (a release's rep_applications/, as through
+# current/) holds the applications of SRC (a rep_applications/ tree): the
+# same names, each the same tree, DIR/NAME followed (a link into store/),
+# the links within it not.
+assert_apps() {
+	local src=$1 dir=$2 app
+	assert_equal "$(ls -A "$dir")" "$(ls -A "$src")" || return
+	for app in "$src"/* "$src"/.[!.]*; do
+		[ -e "$app" ] || continue
+		if ! diff -r --no-dereference "$app" "$dir/${app##*/}/"; then
+			fail "$dir/${app##*/}: not the tree of $app"
+			return
+		fi
+	done
+}
+
+_assert_live_apps() {
+	local cur=$1 name files bytes sum dirs state want='' got='' app
+	local -a apps=() found=()
+	if [ ! -f "$cur/MANIFEST" ]; then
+		fail "$cur/MANIFEST: not a file"
+		return
+	fi
+	# a last line without its line break counts too (MANIFESTs of
+	# earlier rep-tar versions may end so)
+	while IFS=$'\t' read -r name files bytes sum dirs state _ || [ -n "$name" ]; do
+		if [ -z "$name" ] || [[ $name == '#'* ]] || [ "${state:-add}" != add ]; then
+			continue
+		fi
+		apps+=("$cur/rep_applications/$name/")
+		want+="$name$TAB$files$TAB$bytes$TAB$sum"$'\n'
+	done <"$cur/MANIFEST"
+	shopt -s dotglob nullglob
+	found=("$cur"/rep_applications/*)
+	shopt -u dotglob nullglob
+	if [ "${found[*]/%//}" != "${apps[*]}" ]; then
+		batslib_print_kv_single_or_multi 8 MANIFEST "${apps[*]}" found "${found[*]}" |
+			batslib_decorate "$cur/rep_applications: not the applications of its MANIFEST" | fail
+		return
+	fi
+	[ ${#apps[@]} -eq 0 ] || tree_infos "${apps[@]}"
+	for app in "${apps[@]}"; do
+		name=${app%/}
+		got+="${name##*/}$TAB${TREE_INFO[$app]}"$'\n'
+	done
+	if [ "$got" != "$want" ]; then
+		batslib_print_kv_single_or_multi 8 MANIFEST "$want" found "$got" |
+			batslib_decorate "$cur: what is live differs from its MANIFEST" | fail
+	fi
 }

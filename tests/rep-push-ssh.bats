@@ -80,13 +80,16 @@ try:
         if cmd[0] != b"stage":
             to.flush()
             continue
-        data = inp.read(int(cmd[3]))
-        # CORRUPT_STAGE=DIR: one byte flipped on the way (what was sent
-        # is kept in $CORRUPT_COPY)
+        # stage ... SIZE ... FULLSIZE FULLSHA: the release's MANIFEST
+        # (FULLSIZE bytes), then the archive (SIZE bytes)
+        full = int(cmd[7])
+        data = inp.read(full + int(cmd[3]))
+        # CORRUPT_STAGE=DIR: one byte of the archive flipped on the way
+        # (the archive as sent is kept in $CORRUPT_COPY)
         if d == env("CORRUPT_STAGE"):
-            k = len(data) // 2
+            k = full + (len(data) - full) // 2
             data = data[:k] + bytes([data[k] ^ 255]) + data[k + 1:]
-            open(env("CORRUPT_COPY"), "wb").write(data)
+            open(env("CORRUPT_COPY"), "wb").write(data[full:])
         # STEAL_LOCK=DIR: DIR's lock is removed before its upload
         if d == env("STEAL_LOCK"):
             os.unlink(os.path.join(d, ".rep-push.lock"))
@@ -96,11 +99,12 @@ try:
             to.write(data[:-100])
             break
         # SLOW_STAGE=SECONDS: the upload stalls that long after 64 KiB
+        # of the archive
         if env("SLOW_STAGE"):
-            to.write(data[:65536])
+            to.write(data[:full + 65536])
             to.flush()
             time.sleep(float(env("SLOW_STAGE")))
-            data = data[65536:]
+            data = data[full + 65536:]
         to.write(data)
         to.flush()
 except BrokenPipeError:
@@ -206,24 +210,93 @@ tree() {
 		-o \( -type l -printf '%P -> %l\n' \) -o -printf '%P %y %m\n') | LC_ALL=C sort
 }
 
-# assert_staged DIR ARCHIVE: DIR/releases/<release> holds what ARCHIVE holds
-# (as GNU tar unpacks it), and the content is the same.
+# assert_staged DIR ARCHIVE: DIR/store/<release> holds what ARCHIVE holds
+# (as GNU tar unpacks it), the content the same; and DIR/releases/<release>
+# is the release of ARCHIVE's applications alone (none carried over from
+# another release): its MANIFEST, the archive's (every row of which adds
+# an application), and in rep_applications/ a link into store/<release>
+# for each application.
 assert_staged() {
-	local r ref
+	local r ref app want
 	r=$(basename "$2" .tar.gz)
 	ref=$BATS_TEST_TMPDIR/ref-$r
 	if [ ! -d "$ref" ]; then
 		mkdir "$ref" && tar -C "$ref" -xzf "$2" || return
 	fi
+	if [ ! -d "$1/store/$r" ] || [ -L "$1/store/$r" ]; then
+		fail "$1/store/$r: not a directory"
+		return
+	fi
+	assert_equal "$(tree "$1/store/$r")" "$(tree "$ref")"
+	local d
+	if ! d=$(diff -r --no-dereference "$ref" "$1/store/$r" 2>&1); then
+		fail "$1/store/$r differs from $2: $d"
+	fi
 	if [ ! -d "$1/releases/$r" ] || [ -L "$1/releases/$r" ]; then
 		fail "$1/releases/$r: not a directory"
 		return
 	fi
-	assert_equal "$(tree "$1/releases/$r")" "$(tree "$ref")"
-	local d
-	if ! d=$(diff -r --no-dereference "$ref" "$1/releases/$r" 2>&1); then
-		fail "$1/releases/$r differs from $2: $d"
+	want=$(
+		echo 'MANIFEST f 644'
+		echo 'rep_applications d 755'
+		for app in "$ref"/rep_applications/*; do
+			app=${app##*/}
+			echo "rep_applications/$app -> ../../../store/$r/rep_applications/$app"
+		done
+	)
+	assert_equal "$(cd "$1/releases/$r" && find . -mindepth 1 \( -type l -printf '%P -> %l\n' \) \
+		-o -printf '%P %y %m\n' | LC_ALL=C sort)" "$want"
+	if ! cmp -s "$ref/MANIFEST" "$1/releases/$r/MANIFEST"; then
+		fail "$1/releases/$r/MANIFEST is not the MANIFEST of $2"
 	fi
+}
+
+# live_on RELEASE N PLAN: the summary of a push live on N targets, where
+# it did PLAN (the same on each).
+live_on() {
+	local s=s
+	[ "$2" != 1 ] || s=
+	printf 'rep-push: %s: live on %s target%s: %s' "$1" "$2" "$s" "$3"
+}
+
+# What an archive does to a target's live release (the plan, rep-push(1)):
+# APP_A_ENTERS (app-a alone) and TWO_ENTER (app-a and app-b) on a new
+# target, APP_A_CHANGES on a release of app-a alone, TWO_STAY an archive
+# of app-a and app-b on the release it made itself.
+APP_A_ENTERS='1 enters (app-a), 0 change, 0 stay, 0 leave'
+TWO_ENTER='2 enter (app-a, app-b), 0 change, 0 stay, 0 leave'
+APP_A_CHANGES='0 enter, 1 changes (app-a), 0 stay, 0 leave'
+TWO_STAY='0 enter, 0 change, 2 stay, 0 leave'
+# what follows "releases/RELEASE exists and differs from ARCHIVE"
+DIFFERS=' (staged on another live set? a new archive from rep-tar pushes the same applications)'
+
+# logged DIR LINE...: DIR/log holds these lines, "EVENT RELEASE PREVIOUS"
+# each (the time, tester and this host added).
+logged() {
+	local dir=$1 line event release previous want=''
+	shift
+	for line; do
+		read -r event release previous <<<"$line"
+		want+="TIME$TAB$event$TAB$release$TAB$previous${TAB}tester$TAB$HOST"$'\n'
+	done
+	if [ ! -f "$dir/log" ] || [ -L "$dir/log" ]; then
+		fail "$dir/log: not a regular file"
+		return
+	fi
+	assert_equal "$(norm_ts <"$dir/log")" "${want%$'\n'}"
+}
+
+# unstore DIR: DIR/store is an empty directory, mode 0755, which a
+# staging makes before the upload and leaves when it fails; removed, so
+# that assert_unchanged sees DIR as it was.
+unstore() {
+	if [ ! -d "$1/store" ] || [ -L "$1/store" ]; then
+		fail "$1/store: not a directory"
+		return
+	fi
+	assert_equal "$(stat -c %a "$1/store")" 755
+	assert_equal "$(ls -A "$1/store")" ''
+	rmdir "$1/store"
 }
 
 # three_releases [FILE...]: app-a (README and FILE...) packaged three
@@ -268,7 +341,7 @@ four_archives() {
 	done
 }
 
-@test "a push over ssh: releases/<release> as in the archive, current, the records" {
+@test "a push over ssh: store/<release> as in the archive, releases/<release> of links to it, current, the log, the records" {
 	mkapp app-a README bin/run sub/file
 	mkapp app-b
 	ln -s sub/file rep_applications/app-a/link
@@ -281,14 +354,16 @@ four_archives() {
 	run --separate-stderr rep-push "$T" <<<"$A"
 	assert_success
 	assert_output "$(push_records "$A_REL" "$T" app-a app-b)"
-	assert_stderr "rep-push: $A_REL: live on 1 target"
+	assert_stderr "$(live_on "$A_REL" 1 "$TWO_ENTER")"
 	assert_live "$D" "$A_REL"
-	assert_equal "$(ls -A "$D")" "$(lines current releases)"
+	assert_equal "$(ls -A "$D")" "$(lines current log releases store)"
 	assert_equal "$(ls -A "$D/releases")" "$A_REL"
-	# the layout, with the modes rep-tar gives (0755 directories and
-	# executables, 0644 the rest), the times and the links of the source
-	assert_equal "$(tree "$D/releases/$A_REL")" "$(lines \
-		"MANIFEST f 644 $(stat -c %s "$D/releases/$A_REL/MANIFEST") $(stat -c %Y "$D/releases/$A_REL/MANIFEST").0000000000" \
+	assert_equal "$(ls -A "$D/store")" "$A_REL"
+	# store/<release>: the archive unpacked, with the modes rep-tar gives
+	# (0755 directories and executables, 0644 the rest), the times and
+	# the links of the source
+	assert_equal "$(tree "$D/store/$A_REL")" "$(lines \
+		"MANIFEST f 644 $(stat -c %s "$D/store/$A_REL/MANIFEST") $(stat -c %Y "$D/store/$A_REL/MANIFEST").0000000000" \
 		'rep_applications d 755' \
 		'rep_applications/app-a d 755' \
 		'rep_applications/app-a/README f 644 13 1600000000.0000000000' \
@@ -301,8 +376,20 @@ four_archives() {
 		'rep_applications/app-a/sub/up -> ../README' \
 		'rep_applications/app-b d 755' \
 		'rep_applications/app-b/README f 644 13 1600000000.0000000000')"
-	diff -r --no-dereference rep_applications "$D/releases/$A_REL/rep_applications"
+	diff -r --no-dereference rep_applications "$D/store/$A_REL/rep_applications"
+	assert_equal "$(cat "$D/store/$A_REL/MANIFEST")" "$(tar -xOzf "$A" MANIFEST)"
+	# releases/<release>: the full MANIFEST (here the archive's: it adds
+	# every application live) and a link for each application
+	assert_equal "$(find "$D/releases/$A_REL" -mindepth 1 -printf '%m %y %P %l\n' | sed 's/ $//' | LC_ALL=C sort)" \
+		"$(lines '644 f MANIFEST' \
+			'755 d rep_applications' \
+			"777 l rep_applications/app-a ../../../store/$A_REL/rep_applications/app-a" \
+			"777 l rep_applications/app-b ../../../store/$A_REL/rep_applications/app-b")"
 	assert_equal "$(cat "$D/releases/$A_REL/MANIFEST")" "$(tar -xOzf "$A" MANIFEST)"
+	# what services see through current
+	diff -r --no-dereference rep_applications/app-a "$D/current/rep_applications/app-a/"
+	diff -r --no-dereference rep_applications/app-b "$D/current/rep_applications/app-b/"
+	logged "$D" "push $A_REL -"
 	assert_clean "$D"
 	assert_tmp_empty
 }
@@ -315,7 +402,7 @@ four_archives() {
 	run --separate-stderr rep-push "$SSH_USER@127.0.0.1:$dir" <<<"$A"
 	assert_success
 	assert_output "$(push_records "$A_REL" "$SSH_USER@127.0.0.1:$dir" app-a)"
-	assert_stderr "rep-push: $A_REL: live on 1 target"
+	assert_stderr "$(live_on "$A_REL" 1 "$APP_A_ENTERS")"
 	assert_live "$dir" "$A_REL"
 	assert_staged "$dir" "$A"
 	assert_clean "$dir"
@@ -332,21 +419,25 @@ four_archives() {
 	run --separate-stderr rep-push "$T" local <<<"$A"
 	assert_success
 	assert_output "$(push_records "$A_REL" "$T,local" app-a app-b)"
-	assert_stderr "rep-push: $A_REL: live on 2 targets"
+	assert_stderr "$(live_on "$A_REL" 2 "$TWO_ENTER")"
 	assert_live "$D" "$A_REL"
 	assert_live local "$A_REL"
 	assert_staged "$D" "$A"
 	assert_staged local "$A"
+	logged "$D" "push $A_REL -"
+	logged local "push $A_REL -"
 	assert_clean "$D"
 	assert_clean local
 	snapshot "$D" local
-	# again: the same records, nothing changed, no upload and no switch
+	# again: the same records, nothing changed, no upload and no switch;
+	# only the pruning every push ends with, which names no release here
+	# (then store/ is collected: nothing to remove)
 	SSH_LOG=$BATS_TEST_TMPDIR/ssh.log REP_SSH=$FAKE_SSH run --separate-stderr rep-push "$T" local <<<"$A"
 	assert_success
 	assert_output "$(push_records "$A_REL" "$T,local" app-a app-b)"
-	assert_stderr "rep-push: $A_REL: live on 2 targets"
+	assert_stderr "$(live_on "$A_REL" 2 "$TWO_STAY")"
 	assert_unchanged
-	assert_equal "$(cat ssh.log)" "lock $D"
+	assert_equal "$(cat ssh.log)" "$(lines "lock $D" "prune $D")"
 	assert_tmp_empty
 }
 
@@ -363,7 +454,19 @@ four_archives() {
 	assert_failure 1
 	assert_output ''
 	assert_stderr "$(lines \
-		"rep-push: $T: releases/$A_REL exists and differs from $A" \
+		"rep-push: $T: releases/$A_REL exists and differs from $A$DIFFERS" \
+		"rep-push: $A_REL: staging failed on 1 of 1 targets; nothing switched")"
+	assert_unchanged
+	# what the archive unpacks to, store/<release>, with another MANIFEST:
+	# the far side refuses it, and leaves it
+	mkdir "$D/store"
+	mv "$D/releases/$A_REL" "$D/store/$A_REL"
+	snapshot "$D"
+	run --separate-stderr rep-push "$T" <<<"$A"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines \
+		"rep-push: $T: store/$A_REL exists and differs from the archive" \
 		"rep-push: $A_REL: staging failed on 1 of 1 targets; nothing switched")"
 	assert_unchanged
 }
@@ -393,7 +496,8 @@ four_archives() {
 	assert_unchanged
 	assert_live "$D" "$OLD_REL"
 	# the unusable one is as it was, but for releases/ (made when locked)
-	assert_equal "$(state cur)" "$(lines 'd 755 cur ' 'd 755 cur/current ' 'd 755 cur/releases ')"
+	assert_equal "$(find cur -printf '%y %m %p %l\n' | LC_ALL=C sort)" \
+		"$(lines 'd 755 cur ' 'd 755 cur/current ' 'd 755 cur/releases ')"
 	[ ! -e x ] || fail "x was made"
 	[ ! -e no ] || fail "no was made"
 	assert_tmp_empty
@@ -413,7 +517,12 @@ four_archives() {
 		run --separate-stderr rep-push -j 3 "$t1" "$t2" "$t3" <<<"$NEW"
 	assert_failure 1
 	assert_output ''
+	# t1's live set (none) differs from the others': each told its plan
 	assert_stderr "$(lines \
+		"rep-push: $NEW_REL: the targets' live sets differ; each keeps its own" \
+		"rep-push: $t1: $NEW_REL: $APP_A_ENTERS" \
+		"rep-push: $t2: $NEW_REL: $APP_A_CHANGES" \
+		"rep-push: $t3: $NEW_REL: $APP_A_CHANGES" \
 		"rep-push: $t3: injected failure" \
 		"rep-push: $t2: switched back to $OLD_REL" \
 		"rep-push: $t1: switched back to no release" \
@@ -430,6 +539,10 @@ four_archives() {
 	assert_staged t1 "$NEW"
 	assert_staged t2 "$NEW"
 	assert_staged t3 "$NEW"
+	# the switches and the switches back logged; t3 never got its switch
+	logged t1 "push $NEW_REL -" "revert - $NEW_REL"
+	logged t2 "push $NEW_REL $OLD_REL" "revert $OLD_REL $NEW_REL"
+	assert_absent t3/log
 	assert_clean t1
 	assert_clean t2
 	assert_clean t3
@@ -456,9 +569,11 @@ four_archives() {
 	assert_stderr "$(lines \
 		"rep-push: $bad: the archive arrived damaged (SHA-256 ${sent%% *}, sent ${sum%% *})" \
 		"rep-push: $A_REL: staging failed on 1 of 2 targets; nothing switched")"
-	# nothing left on the damaged one; on the other the release is staged, not live
-	assert_unchanged
+	# nothing left on the damaged one (but store/, made before the
+	# upload); on the other the release is staged, not live
 	assert_clean bad
+	unstore bad
+	assert_unchanged
 	assert_live good "$OLD_REL"
 	assert_staged good "$A"
 	assert_clean good
@@ -471,6 +586,8 @@ four_archives() {
 	assert_stderr "$(lines \
 		"rep-push: $bad: the archive arrived incomplete ($((size - 100)) of $size bytes)" \
 		"rep-push: $A_REL: staging failed on 1 of 1 targets; nothing switched")"
+	assert_clean bad
+	unstore bad
 	assert_unchanged
 	assert_tmp_empty
 }
@@ -488,6 +605,7 @@ four_archives() {
 	assert_stderr "$(lines \
 		"rep-push: $T: lost the lock (removed or broken by someone else)" \
 		"rep-push: $A_REL: staging failed on 1 of 1 targets; nothing switched")"
+	unstore "$D"
 	assert_unchanged
 }
 
@@ -519,7 +637,7 @@ four_archives() {
 		"rep-push: $T: releases/$R1_REL: cannot remove all of it (left as releases/$left):"
 	assert_equal "$(sed -n 2,3p <<<"$stderr" | LC_ALL=C sort)" "$(lines \
 		"$rm/NOTES': Operation not permitted" "$rm/README': Operation not permitted")"
-	assert_equal "$(sed -n '4,$p' <<<"$stderr")" "rep-push: $R3_REL: live on 1 target"
+	assert_equal "$(sed -n '4,$p' <<<"$stderr")" "$(live_on "$R3_REL" 1 "$APP_A_CHANGES")"
 	assert_live "$D" "$R3_REL"
 	assert_equal "$(ls "$D/releases")" "$(lines "$R2_REL" "$R3_REL")"
 	# --rollback cannot reach it: it goes back to R2
@@ -546,7 +664,7 @@ four_archives() {
 	assert_success
 	assert_output "$(push_records "$R4_REL" "$T" app-a)"
 	assert_stderr "$(lines "rep-push: $T: releases/$R2_REL: cannot remove it: Operation not permitted" \
-		"rep-push: $R4_REL: live on 1 target")"
+		"$(live_on "$R4_REL" 1 "$APP_A_CHANGES")")"
 	assert_live "$D" "$R4_REL"
 	assert_equal "$(ls "$D/releases")" "$(lines "$R2_REL" "$R3_REL" "$R4_REL")"
 	assert_clean "$D"
@@ -583,7 +701,7 @@ slow() {
 	run --separate-stderr timeout 60 env REP_SSH="$PATH_SSH" rep-push --timeout 2 -k 1 "$T" <<<"$R3"
 	assert_success
 	assert_output "$(push_records "$R3_REL" "$T" app-a)"
-	assert_stderr "rep-push: $R3_REL: live on 1 target"
+	assert_stderr "$(live_on "$R3_REL" 1 "$APP_A_CHANGES")"
 	assert_live "$D" "$R3_REL"
 	assert_staged "$D" "$R3"
 	assert_equal "$(ls -A "$D/releases")" "$(lines "$R2_REL" "$R3_REL")"
@@ -617,29 +735,34 @@ slow() {
 	mkarchive R2 app-a
 	run --separate-stderr rep-push "$T" <<<"$R1"$'\n'"$R2"
 	assert_success
-	local rel=$D/releases/$R1_REL c
-	cp -a "$rel" good
-	# each a change that leaves the MANIFEST as it was
-	for c in "printf X | dd of=$rel/rep_applications/app-a/README bs=1 conv=notrunc status=none@@app-a: content differs in releases/$R1_REL" \
-		"chmod 4755 $rel/rep_applications/app-a/bin/run@@rep_applications/app-a/bin/run: mode" \
-		"mkdir $rel/rep_applications/app-a/new@@app-a: 2 directories in releases/$R1_REL, 1 in the manifest"; do
-		rm -rf "$rel" && cp -a good "$rel"
+	# releases/R1 (links) and store/R1 (the content), kept as they are
+	local rel=$D/releases/$R1_REL sto=$D/store/$R1_REL c
+	cp -a "$rel" good-release
+	cp -a "$sto" good-store
+	# each a change that leaves the MANIFEST as it was: to the content,
+	# or to a link
+	for c in "printf X | dd of=$sto/rep_applications/app-a/README bs=1 conv=notrunc status=none@@app-a: content differs in store/$R1_REL" \
+		"chmod 4755 $sto/rep_applications/app-a/bin/run@@rep_applications/app-a/bin/run: mode other than 0644 or 0755 in store/$R1_REL" \
+		"mkdir $sto/rep_applications/app-a/new@@app-a: 2 directories in store/$R1_REL, 1 in the manifest" \
+		"ln -sfn ../../../store/$R2_REL/rep_applications/app-a $rel/rep_applications/app-a@@releases/$R1_REL/MANIFEST: app-a: not as store/$R2_REL/MANIFEST lists it"; do
+		rm -rf "$rel" "$sto" && cp -a good-release "$rel" && cp -a good-store "$sto"
 		eval "${c%%@@*}"
 		snapshot "$D"
 		run --separate-stderr timeout 60 rep-push --rollback "$T" </dev/null
 		assert_failure 1
 		assert_output ''
-		assert_stderr --partial "rep-push: $T: ${c#*@@}"
-		assert_stderr --partial "rep-push: $T: releases/$R1_REL is not what its MANIFEST lists"
-		assert_stderr --partial 'rep-push: rollback: not possible on 1 of 1 targets; nothing switched'
+		assert_stderr "$(lines "rep-push: $T: ${c#*@@}" \
+			"rep-push: $T: releases/$R1_REL is not what its MANIFEST lists" \
+			'rep-push: rollback: not possible on 1 of 1 targets; nothing switched')"
 		assert_unchanged
 		assert_live "$D" "$R2_REL"
 	done
-	rm -rf "$rel" && cp -a good "$rel"
+	rm -rf "$rel" "$sto" && cp -a good-release "$rel" && cp -a good-store "$sto"
 	run --separate-stderr timeout 60 rep-push --rollback "$T" </dev/null
 	assert_success
 	assert_output "$(push_records "$R1_REL" "$T" app-a)"
 	assert_live "$D" "$R1_REL"
+	logged "$D" "push $R1_REL -" "push $R2_REL $R1_REL" "rollback $R1_REL $R2_REL"
 }
 
 @test "a lock file whose last line reads ok or .ok is a lock held, not one granted; -n says so too" {
@@ -834,7 +957,7 @@ EOS
 	run --separate-stderr rep-push "$T" <<<"$A"
 	assert_success
 	assert_output "$(push_records "$A_REL" "$T" app-a)"
-	assert_stderr "rep-push: $A_REL: live on 1 target"
+	assert_stderr "$(live_on "$A_REL" 1 "$APP_A_CHANGES")"
 	assert_live "$D" "$A_REL"
 	assert_clean "$D"
 	assert_equal "$(ls "$D/releases")" "$(lines "$OLD_REL" "$A_REL")"
@@ -852,7 +975,7 @@ EOS
 	run --separate-stderr rep-push "$T" <<<"$A"
 	assert_success
 	assert_output "$(push_records "$A_REL" "$T" app-a)"
-	assert_stderr "rep-push: $A_REL: live on 1 target"
+	assert_stderr "$(live_on "$A_REL" 1 "$APP_A_CHANGES")"
 	assert_live "$D" "$A_REL"
 	assert_clean "$D"
 	assert_equal "$(ls -A victim)" ''
@@ -1122,7 +1245,7 @@ EOF
 		run --separate-stderr rep-push "$T" <<<"$A"
 	assert_success
 	assert_output "$(push_records "$A_REL" "$T" app-a)"
-	assert_stderr "rep-push: $A_REL: live on 1 target"
+	assert_stderr "$(live_on "$A_REL" 1 "$APP_A_ENTERS")"
 	assert_live "$D" "$A_REL"
 	# one call, for the whole push (it holds the lock and runs every
 	# step): ours first, then the user's words as one word each, then
@@ -1212,6 +1335,7 @@ EOF
 	done
 	# -n reads the lock and fails the same way
 	printf '%s\n' "$(lockline "$HOST" "$pid")" >"$D/.rep-push.lock"
+	snapshot "$D"
 	run --separate-stderr rep-push -n "$T" <<<"$A"
 	assert_failure 1
 	assert_output ''
@@ -1238,6 +1362,7 @@ EOF
 	assert_output ''
 	assert_stderr "$(lines \
 		"rep-push: $T: would break a stale lock: held by pid $pid on $HOST (someone@elsewhere since 2020-01-02T03:04:05Z), which is gone" \
+		"rep-push: $T: $A_REL: $APP_A_CHANGES" \
 		"rep-push: $T: would stage $A_REL" \
 		"rep-push: $T: would switch current from $OLD_REL to $A_REL" \
 		"rep-push: $A_REL: dry run: live on 1 target")"
@@ -1247,7 +1372,7 @@ EOF
 	assert_output "$(push_records "$A_REL" "$T" app-a)"
 	assert_stderr "$(lines \
 		"rep-push: $T: breaking a stale lock: held by pid $pid on $HOST (someone@elsewhere since 2020-01-02T03:04:05Z), which is gone" \
-		"rep-push: $A_REL: live on 1 target")"
+		"$(live_on "$A_REL" 1 "$APP_A_CHANGES")")"
 	assert_live "$D" "$A_REL"
 	assert_staged "$D" "$A"
 	assert_clean "$D"
@@ -1272,7 +1397,8 @@ EOF
 		rel=$(basename "${!a}" .tar.gz)
 		if [ "${!s}" -eq 0 ]; then
 			assert_equal "$(cat "out$i")" "$(push_records "$rel" "$T" app-a)"
-			assert_equal "$(cat "err$i")" "rep-push: $rel: live on 1 target"
+			# on OLD or on the other's release: app-a changes
+			assert_equal "$(cat "err$i")" "$(live_on "$rel" 1 "$APP_A_CHANGES")"
 			assert_staged "$D" "${!a}"
 			ok+=("$rel")
 		else
@@ -1300,7 +1426,7 @@ push_and_kill() {
 	pid=$!
 	local size
 	for ((i = 0; i < 600; i++)); do
-		size=$(stat -c %s "$D"/releases/.rep-push-*/archive 2>/dev/null) || size=0
+		size=$(stat -c %s "$D"/store/.rep-push-*/archive 2>/dev/null) || size=0
 		if [ "${size:-0}" -ge 65536 ]; then
 			break
 		fi
@@ -1326,17 +1452,19 @@ big_release() {
 # push_after_kill: leftovers of a killed push planted, then a push of BIG
 # goes through and removes them.
 push_after_kill() {
-	mkdir -p "$D/releases/.rep-push-4242/rep_applications"
+	mkdir -p "$D/releases/.rep-push-4242/rep_applications" "$D/store/.rep-push-4242/tree/rep_applications"
 	echo x >"$D/releases/.rep-push-4242.tar.gz"
+	echo x >"$D/store/.rep-push-4242/archive"
 	ln -s releases/.rep-push-4242 "$D/.rep-push-current"
 	run --separate-stderr rep-push "$T" <<<"$BIG"
 	assert_success
 	assert_output "$(push_records "$BIG_REL" "$T" app-a)"
-	assert_stderr "rep-push: $BIG_REL: live on 1 target"
+	assert_stderr "$(live_on "$BIG_REL" 1 "$APP_A_CHANGES")"
 	assert_live "$D" "$BIG_REL"
 	assert_staged "$D" "$BIG"
 	assert_clean "$D"
 	assert_equal "$(ls "$D/releases")" "$(lines "$OLD_REL" "$BIG_REL")"
+	assert_equal "$(ls -A "$D/store")" "$BIG_REL"
 }
 
 @test "rep-push killed by SIGTERM while uploading: the far side drops the lock and the upload" {
@@ -1348,12 +1476,13 @@ push_after_kill() {
 	wait_gone "$D/.rep-push.lock" 5
 	local i
 	for ((i = 0; i < 50; i++)); do
-		[ -n "$(find "$D/releases" -name '.rep-push-*')" ] || break
+		[ -n "$(find "$D/releases" "$D/store" -name '.rep-push-*')" ] || break
 		sleep 0.1
 	done
 	assert_clean "$D"
 	assert_live "$D" "$OLD_REL"
 	assert_equal "$(ls "$D/releases")" "$OLD_REL"
+	assert_equal "$(ls -A "$D/store")" ''
 	# nothing of rep-push's is left in TMPDIR
 	local left
 	left=$(ls -A "$TMPDIR")
@@ -1370,7 +1499,7 @@ push_after_kill() {
 	# its staging process may finish the upload: then the lock goes
 	wait_gone "$D/.rep-push.lock" 10
 	assert_live "$D" "$OLD_REL"
-	assert_equal "$(find "$D/releases" -name '.rep-push-*')" ''
+	assert_equal "$(find "$D/releases" "$D/store" -name '.rep-push-*')" ''
 	push_after_kill
 }
 
@@ -1390,6 +1519,7 @@ push_after_kill() {
 	assert_stderr "rep-push: $R1_REL: live again on 1 target"
 	assert_live "$D" "$R1_REL"
 	assert_equal "$(ls "$D/releases")" "$(lines "$R1_REL" "$R2_REL")"
+	logged "$D" "rollback $R1_REL $R2_REL"
 	assert_clean "$D"
 	snapshot "$D"
 	run --separate-stderr rep-push --rollback "$T" </dev/null
@@ -1400,7 +1530,7 @@ push_after_kill() {
 	assert_unchanged
 }
 
-@test "-k over ssh, two archives in one push: the older releases go, not the one before the live one nor other names" {
+@test "-k over ssh, two archives in one push: the older releases go, not the one a rollback goes to nor other names" {
 	four_archives
 	plant "$D" "$R1"
 	plant "$D" "$R2" live
@@ -1408,11 +1538,14 @@ push_after_kill() {
 	run --separate-stderr rep-push -k 1 "$T" <<<"$R3"$'\n'"$R4"
 	assert_success
 	assert_output "$(push_records "$R3_REL" "$T" app-a; echo; push_records "$R4_REL" "$T" app-a)"
-	assert_stderr "$(lines "rep-push: $R3_REL: live on 1 target" "rep-push: $R4_REL: live on 1 target")"
+	assert_stderr "$(lines "$(live_on "$R3_REL" 1 "$APP_A_CHANGES")" "$(live_on "$R4_REL" 1 "$APP_A_CHANGES")")"
 	assert_live "$D" "$R4_REL"
+	# R3: where a rollback goes (R2 live before R3 went)
 	assert_equal "$(ls "$D/releases")" "$(printf '%s\n' notes "$R3_REL" "$R4_REL" rep_applications_2020 | LC_ALL=C sort)"
+	assert_equal "$(ls -A "$D/store")" "$(lines "$R3_REL" "$R4_REL")"
 	assert_staged "$D" "$R3"
 	assert_staged "$D" "$R4"
+	logged "$D" "push $R3_REL $R2_REL" "push $R4_REL $R3_REL"
 	assert_clean "$D"
 }
 
@@ -1428,6 +1561,9 @@ push_after_kill() {
 	assert_success
 	assert_output ''
 	assert_stderr "$(lines \
+		"rep-push: $A_REL: dry run: the targets' live sets differ; each keeps its own" \
+		"rep-push: $T: $A_REL: $APP_A_CHANGES" \
+		"rep-push: $new: $A_REL: $APP_A_ENTERS" \
 		"rep-push: $T: would stage $A_REL" \
 		"rep-push: $new: would stage $A_REL" \
 		"rep-push: $T: would switch current from $OLD_REL to $A_REL" \
@@ -1447,6 +1583,7 @@ push_after_kill() {
 	assert_output ''
 	local plan
 	plan=$(lines \
+		"rep-push: $T: $R3_REL: $APP_A_CHANGES" \
 		"rep-push: $T: would stage $R3_REL" \
 		"rep-push: $T: would switch current from $R2_REL to $R3_REL" \
 		"rep-push: $T: would remove releases/$R1_REL" \

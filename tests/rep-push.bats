@@ -1,6 +1,8 @@
 #!/usr/bin/env bats
-# rep-push [-nq] [-j N] [-k KEEP] TARGET... < archives  |  rep-push [-nq] --rollback TARGET...
-# Local directory targets; ssh targets are in rep-push-ssh.bats.
+# rep-push [-nq] [-j N] [-k KEEP] [--replace] TARGET... < archives  |  rep-push [-nq] [-k KEEP] --rollback TARGET...
+# Local directory targets; ssh targets are in rep-push-ssh.bats, releases
+# composed of several pushes, retirements and the log at length in
+# compose.bats.
 # shellcheck disable=SC2154 # output, stderr, status: set by run
 
 load helper
@@ -18,6 +20,23 @@ R3=rep_applications_20260101_000003
 RBIG=rep_applications_20260101_000100
 # SOURCE_DATE_EPOCH of the fixture's archives: the mtime of every entry.
 T0=1700000000
+# What each archive does to a target's live release (the plan, rep-push(1)):
+# A1 on a new target, A2 or A3 on a new target, A2 on R1, A3 on R2, A3 on
+# R1, A1 on R2, A1 on R3, an archive on the release it made itself.
+NEW1='2 enter (app-a, app-b), 0 change, 0 stay, 0 leave'
+NEW3='3 enter (app-a, app-b, app-c), 0 change, 0 stay, 0 leave'
+UP12='1 enters (app-c), 1 changes (app-b), 1 stays, 0 leave'
+UP23='0 enter, 1 changes (app-a), 2 stay, 0 leave'
+UP13='1 enters (app-c), 2 change (app-a, app-b), 0 stay, 0 leave'
+DOWN21='0 enter, 1 changes (app-b), 2 stay, 0 leave'
+DOWN31='0 enter, 2 change (app-a, app-b), 1 stays, 0 leave'
+SAME1='0 enter, 0 change, 2 stay, 0 leave'
+SAME3='0 enter, 0 change, 3 stay, 0 leave'
+# what follows "releases/RELEASE exists and differs from ARCHIVE"
+DIFFERS=' (staged on another live set? a new archive from rep-tar pushes the same applications)'
+# ABIG on R1, and the release it makes there (assert_live)
+BIG1P='1 enters (app-big), 0 change, 2 stay, 0 leave'
+BIG1=("app-a:$R1:$R1" "app-b:$R1:$R1" "app-big:$RBIG:$RBIG")
 
 setup_file() {
 	(
@@ -41,8 +60,10 @@ setup_file() {
 }
 
 # fixture_release RELEASE APP...: register the applications, package them as
-# dist/RELEASE.tar.gz and keep in src/RELEASE what a target's releases/RELEASE
-# must hold: the MANIFEST and a copy of the trees under rep_applications/.
+# dist/RELEASE.tar.gz and keep in src/RELEASE what a target's store/RELEASE
+# must hold once the archive is unpacked there: the MANIFEST and a copy of
+# the trees under rep_applications/ (releases/RELEASE then holds links to
+# them, or to what earlier pushes unpacked: see assert_live).
 fixture_release() {
 	local name=$1 path app
 	shift
@@ -82,6 +103,38 @@ teardown() {
 
 # --- helpers -------------------------------------------------------------------------
 
+# live_on RELEASE N PLAN: the summary of a push live on N targets, where
+# it did PLAN.
+live_on() {
+	local s=s
+	[ "$2" != 1 ] || s=
+	printf 'rep-push: %s: live on %s target%s: %s' "$1" "$2" "$s" "$3"
+}
+
+# logged DIR LINE...: DIR/log holds these lines, "EVENT RELEASE PREVIOUS"
+# each (the time, tester and this host added).
+logged() {
+	local dir=$1 line event release previous want=''
+	shift
+	for line; do
+		read -r event release previous <<<"$line"
+		want+="TIME$TAB$event$TAB$release$TAB$previous${TAB}tester$TAB$HOST"$'\n'
+	done
+	assert_equal "$(norm_ts <"$dir/log")" "${want%$'\n'}"
+}
+
+# logged_last DIR LINE...: the last lines of DIR/log are these, as for
+# logged (what came before may depend on how often a test had to try).
+logged_last() {
+	local dir=$1 line event release previous want=''
+	shift
+	for line; do
+		read -r event release previous <<<"$line"
+		want+="TIME$TAB$event$TAB$release$TAB$previous${TAB}tester$TAB$HOST"$'\n'
+	done
+	assert_equal "$(tail -n $# "$dir/log" | norm_ts)" "${want%$'\n'}"
+}
+
 # big_archive: ABIG, the archive of release RBIG (made once per run).
 big_archive() {
 	ABIG=$FIX/dist/$RBIG.tar.gz
@@ -118,15 +171,18 @@ assert_clean() {
 	fi
 }
 
-# assert_live DIR RELEASE [AS]: DIR/current -> releases/RELEASE, which holds
-# exactly the MANIFEST and the trees of the fixture's release AS (default
-# RELEASE), symlinks compared as symlinks; DIR is clean.
+# assert_live DIR RELEASE [AS | APP:FIX:S...]: DIR/current -> releases/RELEASE,
+# a release of links that holds exactly the fixture's release AS (default
+# RELEASE), each application linked into store/RELEASE (an archive holding
+# them all brought them); or, given as APP:FIX:S, exactly the applications
+# APP, each as the fixture's release FIX holds it, linked into store/S
+# (a release composed of several pushes). DIR is clean.
 assert_live() {
 	untraced _assert_live "$@"
 }
 
 _assert_live() {
-	local dir=$1 release=$2 as=${3:-$2} found
+	local dir=$1 release=$2 found
 	# current and any leftover, in one process
 	found=$(find "$dir" -maxdepth 2 \( -name current -o -name '.rep-push*' \) -printf '%P -> %l\n')
 	if [ "$found" != "current -> releases/$release" ]; then
@@ -134,9 +190,58 @@ _assert_live() {
 			batslib_decorate "$dir: current or leftovers differ" | fail
 		return
 	fi
-	if ! diff -r --no-dereference "$FIX/src/$as" "$dir/releases/$release"; then
-		fail "$dir/releases/$release differs from the release $as"
+	_assert_release "$@"
+}
+
+# assert_release DIR RELEASE [AS | APP:FIX:S...]: releases/RELEASE as
+# assert_live has it, whether live or not.
+assert_release() {
+	untraced _assert_release "$@"
+}
+
+_assert_release() {
+	local dir=$1 release=$2 spec app fix s manifest row link got found
+	local -a specs=()
+	shift 2
+	if [ $# -le 1 ] && [[ ${1:-} != *:* ]]; then
+		for app in "$FIX/src/${1:-$release}"/rep_applications/*; do
+			specs+=("${app##*/}:${1:-$release}:$release")
+		done
+	else
+		specs=("$@")
 	fi
+	# the full MANIFEST: each application's row from the manifest that brought it
+	manifest="#rep-manifest${TAB}2"$'\n'
+	got=''
+	for spec in "${specs[@]}"; do
+		IFS=: read -r app fix s <<<"$spec"
+		row=$(grep "^$app$TAB" "$FIX/src/$fix/MANIFEST") || { fail "no $app in $fix"; return; }
+		manifest+=$row$'\n'
+		got+=" $app"
+	done
+	found=$(find "$dir/releases/$release" -mindepth 1 -maxdepth 1 -printf '%f\n' | LC_ALL=C sort)
+	if [ "$found" != "$(lines MANIFEST rep_applications)" ]; then
+		fail "$dir/releases/$release holds $found"
+		return
+	fi
+	if ! cmp -s <(printf '%s' "$manifest") "$dir/releases/$release/MANIFEST"; then
+		diff <(printf '%s' "$manifest") "$dir/releases/$release/MANIFEST" |
+			batslib_decorate "$dir/releases/$release/MANIFEST differs" | fail
+		return
+	fi
+	assert_equal "$(find "$dir/releases/$release/rep_applications" -mindepth 1 -maxdepth 1 -printf '%f\n' |
+		LC_ALL=C sort | sed 's/^/ /' | tr -d '\n')" "$got" || return
+	for spec in "${specs[@]}"; do
+		IFS=: read -r app fix s <<<"$spec"
+		link=$dir/releases/$release/rep_applications/$app
+		[ -L "$link" ] || { fail "$link is not a symbolic link"; return; }
+		assert_equal "$(readlink "$link")" "../../../store/$s/rep_applications/$app" || return
+		# the content, through the link
+		if ! diff -r --no-dereference "$FIX/src/$fix/rep_applications/$app" "$link/"; then
+			fail "$link differs from $app of the release $fix"
+			return
+		fi
+	done
 }
 
 # assert_releases DIR RELEASE...: DIR/releases holds exactly these entries
@@ -155,50 +260,20 @@ _assert_releases() {
 	assert_equal "${got[*]}" "$*"
 }
 
-# assert_absent PATH...: nothing at these paths.
-assert_absent() {
-	local p
-	for p; do
-		if [ -e "$p" ] || [ -L "$p" ]; then
-			fail "$p exists but should not: $(ls -lA -- "$p")"
-			return
-		fi
-	done
+# assert_store DIR S...: DIR/store holds exactly these entries (hidden ones
+# included), given in C order.
+assert_store() {
+	untraced _assert_store "$@"
 }
 
-# tree_state PATH...: every entry (type, mode, inode, size, path, link
-# target) and every file's SHA-256, or "absent".
-tree_state() {
-	local p
-	local -a there=()
-	for p; do
-		if [ -e "$p" ] || [ -L "$p" ]; then
-			there+=("$p")
-		else
-			printf '%s: absent\n' "$p"
-		fi
-	done
-	[ ${#there[@]} -eq 0 ] ||
-		find "${there[@]}" -printf '%y %m %i %s %p -> %l\n' -type f -exec sha256sum -- {} + | LC_ALL=C sort
-}
-
-# snapshot PATH... / assert_unchanged: the targets before and after a call.
-snapshot() {
-	SNAP_PATHS=("$@")
-	SNAP=$(untraced tree_state "$@")
-}
-
-assert_unchanged() {
-	untraced _assert_unchanged
-}
-
-_assert_unchanged() {
-	local now
-	now=$(tree_state "${SNAP_PATHS[@]}")
-	if [ "$now" != "$SNAP" ]; then
-		diff <(printf '%s\n' "$SNAP") <(printf '%s\n' "$now") |
-			batslib_decorate 'targets changed' | fail
-	fi
+_assert_store() {
+	local -a got
+	shopt -s dotglob nullglob
+	got=("$1"/store/*)
+	shopt -u dotglob nullglob
+	got=("${got[@]#"$1"/store/}")
+	shift
+	assert_equal "${got[*]}" "$*"
 }
 
 # push ARCHIVE... -- OPTION/TARGET...: push quietly, failing the test if that fails.
@@ -234,13 +309,14 @@ gone_pid() {
 # start_push DIR RESET OPTION/TARGET...: start rep-push in the background
 # (stdin ./list, stdout ./out, stderr ./err), PUSH_PID its pid, and wait
 # until it stages into DIR; STAGER is then the staging process (a new
-# releases/.rep-push-PID, not one an earlier push left).  If rep-push ended
-# before (a loaded machine), RESET puts the targets back and it starts again.
+# store/.rep-push-PID, where the archive is unpacked, or releases/.rep-push-PID,
+# not one an earlier push left).  If rep-push ended before (a loaded
+# machine), RESET puts the targets back and it starts again.
 start_push() {
 	local dir=$1 reset=$2 left try
 	shift 2
 	for try in 1 2 3 4 5; do
-		left=$(shopt -s nullglob && echo " " "$dir"/releases/.rep-push-* " ")
+		left=$(shopt -s nullglob && echo " " "$dir"/store/.rep-push-* "$dir"/releases/.rep-push-* " ")
 		# bash starts a background job with SIGINT ignored, and rep-push
 		# leaves ignored signals ignored (nohup)
 		env --default-signal=INT rep-push "$@" <list >out 2>err 3>&- &
@@ -255,19 +331,20 @@ start_push() {
 	return 1
 }
 
-# reset_t1 / reset_t1_t2: RBIG gone, R1 live again.
+# reset_t1 / reset_t1_t2: RBIG gone, R1 live again (as A1 alone makes it:
+# composed on RBIG, it would hold app-big too).
 reset_t1() {
-	push "$A1" -- t1 && rm -rf -- "t1/releases/$RBIG"
+	push "$A1" -- --replace t1 && rm -rf -- t1/{releases,store}/"$RBIG"
 }
 
 reset_t1_t2() {
-	push "$A1" -- t1 t2 && rm -rf -- "t1/releases/$RBIG" "t2/releases/$RBIG"
+	push "$A1" -- --replace t1 t2 && rm -rf -- t[12]/{releases,store}/"$RBIG"
 }
 
 _wait_staging() {
 	local f end=$((SECONDS + 20))
 	while [ "$SECONDS" -lt "$end" ]; do
-		for f in "$1"/releases/.rep-push-*; do
+		for f in "$1"/store/.rep-push-* "$1"/releases/.rep-push-*; do
 			if [ -d "$f" ] && [[ $2 != *" $f "* ]]; then
 				STAGER=${f##*/.rep-push-}
 				return 0
@@ -290,18 +367,23 @@ finish_push() {
 
 # --- deploying -------------------------------------------------------------------------
 
-@test "one local target: releases/RELEASE with MANIFEST and the tree, current -> releases/RELEASE" {
+@test "one local target: releases/RELEASE with the full MANIFEST and links into store/RELEASE, current -> releases/RELEASE, a log line" {
 	run --separate-stderr rep-push t1 <<<"$A1"
 	assert_success
 	assert_output "$(push_records "$R1" t1 app-a app-b)"
-	assert_stderr "rep-push: $R1: live on 1 target"
-	assert_equal "$(ls -A t1)" "$(lines current releases)"
+	assert_stderr "$(live_on "$R1" 1 "$NEW1")"
+	assert_equal "$(ls -A t1)" "$(lines current log releases store)"
 	assert_releases t1 "$R1"
+	assert_store t1 "$R1"
 	[ -L t1/current ] || fail 't1/current is not a symlink'
 	assert_live t1 "$R1"
-	assert_equal "$(readlink "t1/releases/$R1/rep_applications/app-a/start")" bin/run
-	assert_equal "$(readlink "t1/releases/$R1/rep_applications/app-a/doc/readme")" ../README
+	# store/R1 is the archive unpacked: its MANIFEST and the trees
+	diff -r --no-dereference "$FIX/src/$R1" "t1/store/$R1"
+	assert_equal "$(readlink "t1/store/$R1/rep_applications/app-a/start")" bin/run
+	assert_equal "$(readlink "t1/releases/$R1/rep_applications/app-a")" "../../../store/$R1/rep_applications/app-a"
+	assert_equal "$(readlink "t1/current/rep_applications/app-a/doc/readme")" ../README
 	assert_equal "$(cat t1/current/rep_applications/app-a/start)" app-a/bin/run
+	logged t1 "push $R1 -"
 }
 
 @test "a target another push creates between our open and our mkdir: used, not refused" {
@@ -319,7 +401,7 @@ finish_push() {
 		run --separate-stderr rep-push t1 <<<"$A1"
 	assert_success
 	assert_output "$(push_records "$R1" t1 app-a app-b)"
-	assert_stderr "rep-push: $R1: live on 1 target"
+	assert_stderr "$(live_on "$R1" 1 "$NEW1")"
 	assert_live t1 "$R1"
 }
 
@@ -327,8 +409,9 @@ finish_push() {
 	run --separate-stderr bash -c 'umask 077 && exec rep-push t1' <<<"$A1"
 	assert_success
 	assert_output "$(push_records "$R1" t1 app-a app-b)"
-	assert_stderr "rep-push: $R1: live on 1 target"
-	assert_equal "$(find "t1/releases/$R1" -mindepth 1 -printf '%m %y %P %l\n' | sed 's/ $//' | LC_ALL=C sort)" \
+	assert_stderr "$(live_on "$R1" 1 "$NEW1")"
+	# the archive unpacked in store/, the release composed of links to it
+	assert_equal "$(find "t1/store/$R1" -mindepth 1 -printf '%m %y %P %l\n' | sed 's/ $//' | LC_ALL=C sort)" \
 		"$(lines '644 f MANIFEST' \
 			'644 f rep_applications/app-a/README' \
 			'644 f rep_applications/app-a/doc/a b.txt' \
@@ -342,7 +425,13 @@ finish_push() {
 			'755 f rep_applications/app-a/bin/run' \
 			'777 l rep_applications/app-a/doc/readme ../README' \
 			'777 l rep_applications/app-a/start bin/run')"
-	assert_equal "$(find "t1/releases/$R1" -mindepth 1 -printf '%T@\n' | sort -u)" "$T0.0000000000"
+	assert_equal "$(find "t1/store/$R1" -mindepth 1 -printf '%T@\n' | sort -u)" "$T0.0000000000"
+	assert_equal "$(find "t1/releases/$R1" -mindepth 1 -printf '%m %y %P %l\n' | sed 's/ $//' | LC_ALL=C sort)" \
+		"$(lines '644 f MANIFEST' \
+			'755 d rep_applications' \
+			"777 l rep_applications/app-a ../../../store/$R1/rep_applications/app-a" \
+			"777 l rep_applications/app-b ../../../store/$R1/rep_applications/app-b")"
+	assert_equal "$(stat -c %a "t1/releases/$R1" "t1/store/$R1")" "$(lines 755 755)"
 	assert_live t1 "$R1"
 }
 
@@ -352,15 +441,15 @@ finish_push() {
 	run --separate-stderr bash -c 'umask 077 && exec rep-push t1' <<<"$A1"
 	assert_success
 	assert_output "$(push_records "$R1" t1 app-a app-b)"
-	assert_stderr "rep-push: $R1: live on 1 target"
-	assert_equal "$(stat -c %a "t1/releases/$R1")" 755
+	assert_stderr "$(live_on "$R1" 1 "$NEW1")"
+	assert_equal "$(stat -c %a "t1/releases/$R1" "t1/store" "t1/store/$R1")" "$(lines 755 755 755)"
 }
 
 @test "two local targets: both get the release; records name them in operand order" {
 	run --separate-stderr rep-push t2 t1 <<<"$A1"
 	assert_success
 	assert_output "$(push_records "$R1" t2,t1 app-a app-b)"
-	assert_stderr "rep-push: $R1: live on 2 targets"
+	assert_stderr "$(live_on "$R1" 2 "$NEW1")"
 	assert_live t1 "$R1"
 	assert_live t2 "$R1"
 	assert_releases t1 "$R1"
@@ -369,11 +458,26 @@ finish_push() {
 	run --separate-stderr rep-push t2 t1 <<<"$A2"
 	assert_success
 	assert_output "$(push_records "$R2" t2,t1 app-a app-b app-c)"
-	assert_stderr "rep-push: $R2: live on 2 targets"
+	assert_stderr "$(live_on "$R2" 2 "$UP12")"
 	assert_live t1 "$R2"
 	assert_live t2 "$R2"
 	assert_releases t1 "$R1" "$R2"
 	assert_releases t2 "$R1" "$R2"
+	assert_release t1 "$R1"
+	assert_store t1 "$R1" "$R2"
+	logged t1 "push $R1 -" "push $R2 $R1"
+	logged t2 "push $R1 -" "push $R2 $R1"
+	# a new target among them: its live set differs, and so does its plan
+	run --separate-stderr rep-push t2 t3 t1 <<<"$A3"
+	assert_success
+	assert_output "$(push_records "$R3" t2,t3,t1 app-a app-b app-c)"
+	assert_stderr "$(lines "rep-push: $R3: the targets' live sets differ; each keeps its own" \
+		"rep-push: t2: $R3: $UP23" "rep-push: t3: $R3: $NEW3" "rep-push: t1: $R3: $UP23" \
+		"rep-push: $R3: live on 3 targets")"
+	assert_live t1 "$R3"
+	assert_live t2 "$R3"
+	assert_live t3 "$R3"
+	logged t3 "push $R3 -"
 }
 
 @test "rep-ls -s ready | rep-tar | rep-push T1 T2 | rep-setstatus -M deployed records release and targets" {
@@ -390,13 +494,13 @@ finish_push() {
 	release=$(cd dist && echo rep_applications_*.tar.gz)
 	release=${release%.tar.gz}
 	[[ $release =~ ^rep_applications_[0-9]{8}_[0-9]{6}$ ]] || fail "release: $release"
-	assert_stderr "$(lines "rep-push: $release: live on 2 targets" '2 set to deployed')"
+	assert_stderr "$(lines "$(live_on "$release" 2 '2 enter (app-a, app-b), 0 change, 0 stay, 0 leave')" '2 set to deployed')"
 	assert_equal "$(hist app-a app-b)" "$(lines \
 		"$(event app-a - registered)" "$(event app-b - registered)" \
 		"$(event app-a registered ready)" "$(event app-b registered ready)" \
 		"$(event app-a ready deployed "$release t1,t2")" "$(event app-b ready deployed "$release t1,t2")")"
 	assert_equal "$(readlink t1/current) $(readlink t2/current)" "releases/$release releases/$release"
-	diff -r --no-dereference rep_applications/app-b "t1/current/rep_applications/app-b"
+	diff -r --no-dereference rep_applications/app-b "t1/current/rep_applications/app-b/"
 	assert_absent t1/current/rep_applications/app-x
 }
 
@@ -406,7 +510,7 @@ finish_push() {
 	run --separate-stderr rep-push 'my targets/t 1' t2 <<<"my archives/$R1.tar.gz"
 	assert_success
 	assert_output "$(push_records "$R1" 'my targets/t 1,t2' app-a app-b)"
-	assert_stderr "rep-push: $R1: live on 2 targets"
+	assert_stderr "$(live_on "$R1" 2 "$NEW1")"
 	assert_live 'my targets/t 1' "$R1"
 	assert_live t2 "$R1"
 	assert_equal "$(ls -A 'my targets')" 't 1'
@@ -416,7 +520,7 @@ finish_push() {
 	run --separate-stderr rep-push t1 <<<$'# archives\n\n'"$A1"$'\tignored\tfields\n# end'
 	assert_success
 	assert_output "$(push_records "$R1" t1 app-a app-b)"
-	assert_stderr "rep-push: $R1: live on 1 target"
+	assert_stderr "$(live_on "$R1" 1 "$NEW1")"
 	assert_live t1 "$R1"
 }
 
@@ -425,12 +529,16 @@ finish_push() {
 	assert_success
 	assert_output "$(lines "$(push_records "$R2" t1,t2 app-a app-b app-c)" "$(push_records "$R1" t1,t2 app-a app-b)" \
 		"$(push_records "$R3" t1,t2 app-a app-b app-c)")"
-	assert_stderr "$(lines "rep-push: $R2: live on 2 targets" "rep-push: $R1: live on 2 targets" \
-		"rep-push: $R3: live on 2 targets")"
+	# R1 composes on R2: app-c stays; R3 on that R1
+	assert_stderr "$(lines "$(live_on "$R2" 2 "$NEW3")" "$(live_on "$R1" 2 "$DOWN21")" \
+		"$(live_on "$R3" 2 '0 enter, 2 change (app-a, app-b), 1 stays, 0 leave')")"
 	assert_live t1 "$R3"
 	assert_live t2 "$R3"
 	assert_releases t1 "$R1" "$R2" "$R3"
 	assert_releases t2 "$R1" "$R2" "$R3"
+	assert_release t1 "$R1" "app-a:$R1:$R1" "app-b:$R1:$R1" "app-c:$R2:$R2"
+	assert_release t2 "$R1" "app-a:$R1:$R1" "app-b:$R1:$R1" "app-c:$R2:$R2"
+	logged t1 "push $R2 -" "push $R1 $R2" "push $R3 $R1"
 }
 
 @test "pushing the same archive again is a no-op: exit 0, same output, nothing rewritten" {
@@ -441,19 +549,32 @@ finish_push() {
 	run --separate-stderr rep-push t1 t2 <<<"$A1"
 	assert_success
 	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
-	assert_stderr "rep-push: $R1: live on 2 targets"
+	assert_stderr "$(live_on "$R1" 2 "$SAME1")"
 	assert_unchanged
 	assert_equal "$(stat -c %i "t1/releases/$R1")" "$inode"
-	# already staged, not live: only the switch
+	# already staged, not live: only the switch, when the release composes
+	# the same on what is live (forward again after a rollback)
 	push "$A2" -- t1 t2
+	rep-push -q --rollback t1 t2 >/dev/null
+	inode=$(stat -c %i "t1/releases/$R2")
+	run --separate-stderr rep-push t1 t2 <<<"$A2"
+	assert_success
+	assert_output "$(push_records "$R2" t1,t2 app-a app-b app-c)"
+	assert_stderr "$(live_on "$R2" 2 "$UP12")"
+	assert_equal "$(stat -c %i "t1/releases/$R2")" "$inode"
+	assert_live t1 "$R2"
+	assert_live t2 "$R2"
+	assert_store t1 "$R1" "$R2"
+	# or as --replace makes it, of the archive's applications only
 	inode=$(stat -c %i "t1/releases/$R1")
-	run --separate-stderr rep-push t1 t2 <<<"$A1"
+	run --separate-stderr rep-push --replace t1 t2 <<<"$A1"
 	assert_success
 	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
-	assert_stderr "rep-push: $R1: live on 2 targets"
+	assert_stderr "$(live_on "$R1" 2 '0 enter, 1 changes (app-b), 1 stays, 1 leaves (app-c)')"
 	assert_equal "$(stat -c %i "t1/releases/$R1")" "$inode"
 	assert_live t1 "$R1"
 	assert_live t2 "$R1"
+	logged t1 "push $R1 -" "push $R2 $R1" "rollback $R1 $R2" "push $R2 $R1" "push $R1 $R2"
 }
 
 @test "progress on a terminal: staged, already staged, current is now, already live, removed; none with -q" {
@@ -463,21 +584,24 @@ finish_push() {
 	assert_success
 	refute_stderr
 	assert_equal "$(tr -d '\r' <<<"$output")" "$(lines "rep-push: t1: staged $R1" "rep-push: t2: staged $R1" \
-		"rep-push: t1: current is now $R1" "rep-push: t2: current is now $R1" "rep-push: $R1: live on 2 targets")"
+		"rep-push: t1: current is now $R1" "rep-push: t2: current is now $R1" "$(live_on "$R1" 2 "$NEW1")")"
 	assert_equal "$(cat out)" "$(push_records "$R1" t1,t2 app-a app-b)"
 	printf '%s\n' "$A1" "$A2" >list
 	run --separate-stderr script -qec 'rep-push -k 1 t1 <list >out' /dev/null </dev/null
 	assert_success
 	refute_stderr
 	assert_equal "$(tr -d '\r' <<<"$output")" "$(lines "rep-push: t1: $R1 is already staged" \
-		"rep-push: t1: $R1 is already live" "rep-push: $R1: live on 1 target" \
-		"rep-push: t1: staged $R2" "rep-push: t1: current is now $R2" "rep-push: $R2: live on 1 target")"
+		"rep-push: t1: $R1 is already live" "$(live_on "$R1" 1 "$SAME1")" \
+		"rep-push: t1: staged $R2" "rep-push: t1: current is now $R2" "$(live_on "$R2" 1 "$UP12")")"
 	printf '%s\n' "$A3" >list
 	run --separate-stderr script -qec 'rep-push -k 1 t1 <list >out' /dev/null </dev/null
 	assert_success
 	refute_stderr
 	assert_equal "$(tr -d '\r' <<<"$output")" "$(lines "rep-push: t1: staged $R3" \
-		"rep-push: t1: current is now $R3" "rep-push: t1: removed releases/$R1" "rep-push: $R3: live on 1 target")"
+		"rep-push: t1: current is now $R3" "rep-push: t1: removed releases/$R1" "$(live_on "$R3" 1 "$UP23")")"
+	# what no release links to any more goes with it, silently
+	assert_releases t1 "$R2" "$R3"
+	assert_store t1 "$R2" "$R3"
 	run --separate-stderr script -qec 'rep-push -q t2 <list >out' /dev/null </dev/null
 	assert_success
 	assert_output ''
@@ -503,7 +627,7 @@ finish_push() {
 	run --separate-stderr rep-push -C w t1 <<<"dist/$R1.tar.gz"
 	assert_success
 	assert_output "$(push_records "$R1" t1 app-a app-b)"
-	assert_stderr "rep-push: $R1: live on 1 target"
+	assert_stderr "$(live_on "$R1" 1 "$NEW1")"
 	assert_live w/t1 "$R1"
 	assert_absent t1
 	push "w/dist/$R2.tar.gz" -- w/t1
@@ -519,7 +643,7 @@ finish_push() {
 	run --separate-stderr rep-push ./-t ./a:b <<<"$A1"
 	assert_success
 	assert_output "$(push_records "$R1" ./-t,./a:b app-a app-b)"
-	assert_stderr "rep-push: $R1: live on 2 targets"
+	assert_stderr "$(live_on "$R1" 2 "$NEW1")"
 	assert_live ./-t "$R1"
 	assert_live ./a:b "$R1"
 }
@@ -530,7 +654,7 @@ finish_push() {
 	assert_success
 	local out1=$output err1=$stderr j t
 	assert_output "$(lines "$(push_records "$R1" t1,t2,t3 app-a app-b)" "$(push_records "$R2" t1,t2,t3 app-a app-b app-c)")"
-	assert_stderr "$(lines "rep-push: $R1: live on 3 targets" "rep-push: $R2: live on 3 targets")"
+	assert_stderr "$(lines "$(live_on "$R1" 3 "$NEW1")" "$(live_on "$R2" 3 "$UP12")")"
 	# -j 2: t1 and t2 share a reading of the archive, t3 reads it alone;
 	# -j 3: all three share one
 	for j in 2 3; do
@@ -540,17 +664,19 @@ finish_push() {
 		assert_stderr "$err1"
 		assert_equal "$(cd "j$j" && find . -printf '%y %m %p %l\n' | LC_ALL=C sort)" \
 			"$(cd j1 && find . -printf '%y %m %p %l\n' | LC_ALL=C sort)"
-		diff -r --no-dereference j1 "j$j"
+		# the same but for the times of the log lines
+		diff -r --no-dereference --exclude=log j1 "j$j"
 		for t in t1 t2 t3; do
 			assert_live "j$j/$t" "$R2"
 			assert_releases "j$j/$t" "$R1" "$R2"
+			assert_equal "$(norm_ts <"j$j/$t/log")" "$(norm_ts <"j1/$t/log")"
 		done
 	done
 	# more jobs than targets
 	run --separate-stderr rep-push -C j2 -j 64 t1 t2 t3 <<<"$A3"
 	assert_success
 	assert_output "$(push_records "$R3" t1,t2,t3 app-a app-b app-c)"
-	assert_stderr "rep-push: $R3: live on 3 targets"
+	assert_stderr "$(live_on "$R3" 3 "$UP23")"
 	for t in t1 t2 t3; do
 		assert_live "j2/$t" "$R3"
 	done
@@ -570,20 +696,20 @@ opens() {
 	run --separate-stderr strace -f -e trace=openat -o trace rep-push -j 3 a1 a2 a3 <<<"$A1"
 	assert_success
 	assert_output "$(push_records "$R1" a1,a2,a3 app-a app-b)"
-	assert_stderr "rep-push: $R1: live on 3 targets"
+	assert_stderr "$(live_on "$R1" 3 "$NEW1")"
 	assert_equal "$(opens "$A1")" 2
 	run --separate-stderr strace -f -e trace=openat -o trace rep-push -j 1 b1 b2 b3 <<<"$A1"
 	assert_success
 	assert_output "$(push_records "$R1" b1,b2,b3 app-a app-b)"
-	assert_stderr "rep-push: $R1: live on 3 targets"
+	assert_stderr "$(live_on "$R1" 3 "$NEW1")"
 	assert_equal "$(opens "$A1")" 4
 	# -j 2 to four: c3 and c4 wait for both of c1 and c2, and share one too
 	run --separate-stderr strace -f -e trace=openat -o trace rep-push -j 2 c1 c2 c3 c4 <<<"$A1"
 	assert_success
 	assert_output "$(push_records "$R1" c1,c2,c3,c4 app-a app-b)"
-	assert_stderr "rep-push: $R1: live on 4 targets"
+	assert_stderr "$(live_on "$R1" 4 "$NEW1")"
 	assert_equal "$(opens "$A1")" 3
-	diff -r --no-dereference a1 b1
+	diff -r --no-dereference --exclude=log a1 b1
 	local t
 	for t in a1 a2 a3 b1 b2 b3 c1 c2 c3 c4; do
 		assert_live "$t" "$R1"
@@ -608,14 +734,20 @@ opens() {
 	assert_equal "$(cat rc)" 1
 	assert_equal "$(cat out)" ''
 	stderr=$(cat err)
-	assert_stderr "$(lines "rep-push: t2: $ABIG: rep_applications/app-big/blob: Write failed: No space left on device" \
+	# t2 is new: its live set differs from the others', and so does its plan
+	assert_stderr "$(lines "rep-push: $RBIG: the targets' live sets differ; each keeps its own" \
+		"rep-push: t1: $RBIG: 1 enters (app-big), 0 change, 2 stay, 0 leave" \
+		"rep-push: t2: $RBIG: 1 enters (app-big), 0 change, 0 stay, 0 leave" \
+		"rep-push: t3: $RBIG: 1 enters (app-big), 0 change, 2 stay, 0 leave" \
+		"rep-push: t2: $ABIG: rep_applications/app-big/blob: Write failed: No space left on device" \
 		"rep-push: $RBIG: staging failed on 1 of 3 targets; nothing switched")"
-	assert_equal "$(cat t2.after)" "$(lines 'd .' 'd ./releases')"
+	assert_equal "$(cat t2.after)" "$(lines 'd .' 'd ./releases' 'd ./store')"
 	local t
 	for t in t1 t3; do
 		assert_live "$t" "$R1"
 		assert_releases "$t" "$R1" "$RBIG"
-		diff -r --no-dereference "$FIX/src/$RBIG" "$t/releases/$RBIG"
+		assert_release "$t" "$RBIG" "app-a:$R1:$R1" "app-b:$R1:$R1" "app-big:$RBIG:$RBIG"
+		diff -r --no-dereference "$FIX/src/$RBIG" "$t/store/$RBIG"
 	done
 }
 
@@ -629,14 +761,14 @@ stagers_sorted() {
 
 # reset_t123: RBIG and R2 gone, R1 live on t1, t2 and t3.
 reset_t123() {
-	push "$A1" -- t1 t2 t3 && rm -rf -- t[123]/releases/"$RBIG" t[123]/releases/"$R2"
+	push "$A1" -- --replace t1 t2 t3 && rm -rf -- t[123]/{releases,store}/{"$RBIG","$R2"}
 }
 
 # stop_stager DIR: start_push has seen STAGER stage into DIR; stop it
 # (SIGSTOP) while it is still staging.  The reader then stops too, once the
 # pipe to STAGER is full.  Fails if STAGER was done already.
 stop_stager() {
-	kill -STOP "$STAGER" 2>/dev/null && [[ $(ps -o stat= -p "$STAGER") == T* ]] && [ -d "$1/releases/.rep-push-$STAGER" ]
+	kill -STOP "$STAGER" 2>/dev/null && [[ $(ps -o stat= -p "$STAGER") == T* ]] && [ -d "$1/store/.rep-push-$STAGER" ]
 }
 
 # reader_of PID...: the child of PUSH_PID other than the stagers PID...: the
@@ -674,15 +806,16 @@ reader_of() {
 	assert_equal "$status" 1
 	assert_output "$(push_records "$RBIG" t1,t2,t3 app-big)"
 	assert_equal "$(stagers_sorted 1)" "$(lines \
-		"rep-push: $RBIG: live on 3 targets" \
+		"$(live_on "$RBIG" 3 "$BIG1P")" \
 		"rep-push: t1: $R2.tar.gz: changed since it was checked" \
 		"rep-push: t2: $R2.tar.gz: changed since it was checked" \
 		"rep-push: t3: $R2.tar.gz: changed since it was checked" \
 		"rep-push: $R2: staging failed on 3 of 3 targets; nothing switched")"
 	local t
 	for t in t1 t2 t3; do
-		assert_live "$t" "$RBIG"
+		assert_live "$t" "$RBIG" "${BIG1[@]}"
 		assert_releases "$t" "$R1" "$RBIG"
+		assert_store "$t" "$R1" "$RBIG"
 	done
 }
 
@@ -716,6 +849,8 @@ reader_of() {
 	assert_live t2 "$R1"
 	assert_releases t1 "$R1"
 	assert_releases t2 "$R1"
+	assert_store t1 "$R1"
+	assert_store t2 "$R1"
 }
 
 # --- targets that fail ---------------------------------------------------------------
@@ -731,13 +866,14 @@ reader_of() {
 	run --separate-stderr rep-push t1 t2 <<<"$A2"
 	assert_failure 1
 	assert_output ''
-	assert_stderr "$(lines "rep-push: t2: releases/$R2 exists and differs from $A2" \
+	assert_stderr "$(lines "rep-push: t2: releases/$R2 exists and differs from $A2$DIFFERS" \
 		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
 	assert_unchanged
 	# t1 keeps what it staged, but stays on R1
 	assert_live t1 "$R1"
 	assert_releases t1 "$R1" "$R2"
-	diff -r --no-dereference "$FIX/src/$R2" "t1/releases/$R2"
+	assert_release t1 "$R2" "app-a:$R2:$R2" "app-b:$R2:$R2" "app-c:$R2:$R2"
+	assert_store t1 "$R1" "$R2"
 	# an empty directory of that name differs too
 	rm -r "t2/releases/$R2"
 	mkdir "t2/releases/$R2"
@@ -745,7 +881,16 @@ reader_of() {
 	run --separate-stderr rep-push t1 t2 <<<"$A2"
 	assert_failure 1
 	assert_output ''
-	assert_stderr "$(lines "rep-push: t2: releases/$R2 exists and differs from $A2" \
+	assert_stderr "$(lines "rep-push: t2: releases/$R2 exists and differs from $A2$DIFFERS" \
+		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
+	assert_unchanged
+	# so does store/R2, what the other archive of that name unpacked
+	rmdir "t2/releases/$R2"
+	snapshot t1 t2
+	run --separate-stderr rep-push t1 t2 <<<"$A2"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t2: store/$R2 exists and differs from the archive" \
 		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
 	assert_unchanged
 }
@@ -766,9 +911,9 @@ reader_of() {
 	assert_output ''
 	assert_equal "$(sort <<<"$stderr")" "$(lines \
 		"rep-push: $R2: staging failed on 3 of 3 targets; nothing switched" \
-		"rep-push: t1: releases/$R2 exists and differs from $A2" \
-		"rep-push: t2: releases/$R2 exists and differs from $A2" \
-		"rep-push: t3: releases/$R2 exists and differs from $A2")"
+		"rep-push: t1: releases/$R2 exists and differs from $A2$DIFFERS" \
+		"rep-push: t2: releases/$R2 exists and differs from $A2$DIFFERS" \
+		"rep-push: t3: releases/$R2 exists and differs from $A2$DIFFERS")"
 	assert_unchanged
 	# every write to stderr, in whichever process: one line, whole
 	run grep -h '^write(2, ' trace.*
@@ -845,11 +990,14 @@ reader_of() {
 	assert_clean t2
 	assert_releases t1 "$R1" "$RBIG"
 	assert_releases t2 "$R1" "$RBIG"
+	# t1's switch and its switch back are logged; t2 was not switched
+	logged_last t1 "push $R1 -" "push $RBIG $R1" "revert $R1 $RBIG"
+	logged_last t2 "push $R1 -"
 }
 
 # reset_t2: t1 gone, RBIG gone from t2, R1 live there again.
 reset_t2() {
-	rm -rf t1 && push "$A1" -- t2 && rm -rf -- "t2/releases/$RBIG"
+	rm -rf t1 && push "$A1" -- --replace t2 && rm -rf -- t2/{releases,store}/"$RBIG"
 }
 
 @test "a switch that fails where another target had no release: its current is removed again" {
@@ -864,13 +1012,18 @@ reset_t2() {
 	finish_push
 	assert_failure 1
 	assert_output ''
-	assert_stderr "$(lines "rep-push: t2: current changed during the push (now '')" \
+	assert_stderr "$(lines "rep-push: $RBIG: the targets' live sets differ; each keeps its own" \
+		"rep-push: t1: $RBIG: 1 enters (app-big), 0 change, 0 stay, 0 leave" \
+		"rep-push: t2: $RBIG: $BIG1P" \
+		"rep-push: t2: current changed during the push (now '')" \
 		'rep-push: t1: switched back to no release' \
 		"rep-push: $RBIG: a switch failed; no target was left on it")"
 	assert_absent t1/current t2/current
 	assert_clean t1
 	assert_clean t2
 	assert_releases t1 "$RBIG"
+	assert_release t1 "$RBIG" "app-big:$RBIG:$RBIG"
+	logged t1 "push $RBIG -" "revert - $RBIG"
 }
 
 @test "several archives, the second fails on a target: the first stays live, the rest is not pushed" {
@@ -881,8 +1034,8 @@ reset_t2() {
 	run --separate-stderr rep-push t1 t2 < <(printf '%s\n' "$A1" "$A2" "$A3")
 	assert_failure 1
 	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
-	assert_stderr "$(lines "rep-push: $R1: live on 2 targets" \
-		"rep-push: t2: releases/$R2 exists and differs from $A2" \
+	assert_stderr "$(lines "$(live_on "$R1" 2 "$NEW1")" \
+		"rep-push: t2: releases/$R2 exists and differs from $A2$DIFFERS" \
 		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
 	assert_live t1 "$R1"
 	assert_live t2 "$R1"
@@ -906,7 +1059,7 @@ refused() {
 
 _refused() {
 	run --separate-stderr rep-push t1 t2 <<<"$1"
-	assert_failure 2 && assert_output '' && assert_stderr "rep-push: $1: $2" && _assert_unchanged
+	assert_failure 2 && assert_output '' && assert_stderr "rep-push: $1: $2" && assert_unchanged
 }
 
 # refused_names WHY NAME...: a copy of A2 under each NAME is refused as
@@ -923,7 +1076,7 @@ _refused_names() {
 		run --separate-stderr rep-push t1 t2 <<<"$name"
 		assert_failure 2 && assert_output '' && assert_stderr "rep-push: $name: $why" || return
 	done
-	_assert_unchanged
+	assert_unchanged
 }
 
 @test "a truncated archive: exit 2, truncated archive" {
@@ -991,7 +1144,7 @@ _refused_names() {
 	run --separate-stderr rep-push t2 <<<"$f"
 	assert_success
 	assert_output "$(push_records "$R2" t2 app-a app-b app-c)"
-	assert_stderr "rep-push: $R2: live on 1 target"
+	assert_stderr "$(live_on "$R2" 1 "$NEW3")"
 	assert_live t2 "$R2"
 }
 
@@ -1038,7 +1191,7 @@ _refused_names() {
 	run --separate-stderr rep-push t2 <<<"$f"
 	assert_success
 	assert_output "$(push_records "$R2" t2 app-a app-b app-c)"
-	assert_stderr "rep-push: $R2: live on 1 target"
+	assert_stderr "$(live_on "$R2" 1 "$NEW3")"
 	assert_live t2 "$R2"
 }
 
@@ -1085,8 +1238,8 @@ _refused_names() {
 	run --separate-stderr rep-push t2 <<<"$ok.tar.gz"
 	assert_success
 	assert_output "$(push_records "$ok" t2 app-h)"
-	assert_stderr "rep-push: $ok: live on 1 target"
-	diff -r rep_applications/app-h "t2/current/rep_applications/app-h"
+	assert_stderr "$(live_on "$ok" 1 '1 enters (app-h), 0 change, 0 stay, 0 leave')"
+	diff -r rep_applications/app-h "t2/current/rep_applications/app-h/"
 }
 
 @test "archive names that are not rep-tar's, missing archives: exit 2, nothing touched" {
@@ -1112,7 +1265,7 @@ _refused_names() {
 	run --separate-stderr rep-push t2 < <(printf '%s\n' "${R2}_2.tar.gz" "${R2}_20.tar.gz")
 	assert_success
 	assert_output "$(lines "$(push_records "${R2}_2" t2 app-a app-b app-c)" "$(push_records "${R2}_20" t2 app-a app-b app-c)")"
-	assert_stderr "$(lines "rep-push: ${R2}_2: live on 1 target" "rep-push: ${R2}_20: live on 1 target")"
+	assert_stderr "$(lines "$(live_on "${R2}_2" 1 "$NEW3")" "$(live_on "${R2}_20" 1 "$SAME3")")"
 	assert_live t2 "${R2}_20" "$R2"
 }
 
@@ -1181,7 +1334,9 @@ _refused_names() {
 	run --separate-stderr rep-push -n t1 t2 <<<"$A3"
 	assert_success
 	assert_output ''
-	assert_stderr "$(lines "rep-push: t1: would stage $R3" "rep-push: t2: would stage $R3" \
+	assert_stderr "$(lines "rep-push: $R3: dry run: the targets' live sets differ; each keeps its own" \
+		"rep-push: t1: $R3: $UP23" "rep-push: t2: $R3: $NEW3" \
+		"rep-push: t1: would stage $R3" "rep-push: t2: would stage $R3" \
 		"rep-push: t1: would switch current from $R2 to $R3" "rep-push: t2: would point current to $R3" \
 		"rep-push: $R3: dry run: live on 2 targets")"
 	assert_unchanged
@@ -1190,7 +1345,8 @@ _refused_names() {
 	run --separate-stderr rep-push -n -k 1 t1 <<<"$A3"
 	assert_success
 	assert_output ''
-	assert_stderr "$(lines "rep-push: t1: would stage $R3" "rep-push: t1: would switch current from $R2 to $R3" \
+	assert_stderr "$(lines "rep-push: t1: $R3: $UP23" \
+		"rep-push: t1: would stage $R3" "rep-push: t1: would switch current from $R2 to $R3" \
 		"rep-push: t1: would remove releases/$R1" "rep-push: $R3: dry run: live on 1 target")"
 	run --separate-stderr rep-push -n -q -k 1 t1 t2 <<<"$A3"
 	assert_success
@@ -1220,6 +1376,7 @@ _refused_names() {
 	assert_success
 	assert_output ''
 	assert_stderr "$(lines "rep-push: t1: would break a stale lock: held by pid $pid on $HOST (bob@build since 2026-01-01T00:00:00Z), which is gone" \
+		"rep-push: t1: $R2: $UP12" \
 		"rep-push: t1: would stage $R2" "rep-push: t1: would switch current from $R1 to $R2" \
 		"rep-push: $R2: dry run: live on 1 target")"
 	assert_unchanged
@@ -1235,18 +1392,30 @@ _refused_names() {
 	assert_unchanged
 	assert_success
 	assert_output ''
-	assert_stderr "$(lines "rep-push: t1: $R3 is already staged" "rep-push: t2: $R3 is already staged" \
+	assert_stderr "$(lines "rep-push: t1: $R3: $SAME3" "rep-push: t2: $R3: $SAME3" \
+		"rep-push: t1: $R3 is already staged" "rep-push: t2: $R3 is already staged" \
 		"rep-push: t1: $R3 is already live" "rep-push: t2: $R3 is already live" \
 		"rep-push: $R3: dry run: live on 2 targets")"
-	run --separate-stderr rep-push -n t1 <<<"$A1"
+	# A2 on R3 composes what releases/R2 holds (R2 was made on R1): only
+	# the switch
+	run --separate-stderr rep-push -n t1 <<<"$A2"
 	assert_success
 	assert_output ''
-	assert_stderr "$(lines "rep-push: t1: $R1 is already staged" \
-		"rep-push: t1: would switch current from $R3 to $R1" "rep-push: $R1: dry run: live on 1 target")"
+	assert_stderr "$(lines "rep-push: t1: $R2: 0 enter, 1 changes (app-a), 2 stay, 0 leave" \
+		"rep-push: t1: $R2 is already staged" \
+		"rep-push: t1: would switch current from $R3 to $R2" "rep-push: $R2: dry run: live on 1 target")"
+	# A1 on R3 keeps app-c, which releases/R1 does not hold: a push would fail
+	run --separate-stderr rep-push -n t1 <<<"$A1"
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t1: $R1: $DOWN31" \
+		"rep-push: t1: releases/$R1 exists and differs from $A1$DIFFERS" \
+		"rep-push: $R1: dry run: staging failed on 1 of 1 targets; nothing switched")"
 	run --separate-stderr rep-push -n -k 1 t1 <<<"$A3"
 	assert_success
 	assert_output ''
-	assert_stderr "$(lines "rep-push: t1: $R3 is already staged" "rep-push: t1: $R3 is already live" \
+	assert_stderr "$(lines "rep-push: t1: $R3: $SAME3" \
+		"rep-push: t1: $R3 is already staged" "rep-push: t1: $R3 is already live" \
 		"rep-push: t1: would remove releases/$R1" "rep-push: $R3: dry run: live on 1 target")"
 	assert_unchanged
 }
@@ -1257,8 +1426,10 @@ _refused_names() {
 	run --separate-stderr rep-push -n t1 < <(printf '%s\n' "$A2" "$A3")
 	assert_success
 	assert_output ''
-	assert_stderr "$(lines "rep-push: t1: would stage $R2" "rep-push: t1: would switch current from $R1 to $R2" \
+	assert_stderr "$(lines "rep-push: t1: $R2: $UP12" \
+		"rep-push: t1: would stage $R2" "rep-push: t1: would switch current from $R1 to $R2" \
 		"rep-push: $R2: dry run: live on 1 target" \
+		"rep-push: t1: $R3: $UP23" \
 		"rep-push: t1: would stage $R3" "rep-push: t1: would switch current from $R2 to $R3" \
 		"rep-push: $R3: dry run: live on 1 target")"
 	assert_unchanged
@@ -1266,7 +1437,7 @@ _refused_names() {
 
 # --- -k -------------------------------------------------------------------------------------
 
-@test "-k 2: after four pushes only the two newest remain (the live one and the one before)" {
+@test "-k 2: after four pushes the live one and the two that rollbacks reach remain" {
 	local r
 	for r in rep_applications_20260105_000001 rep_applications_20260105_000002 \
 		rep_applications_20260105_000003 rep_applications_20260105_000004; do
@@ -1274,28 +1445,36 @@ _refused_names() {
 		run --separate-stderr rep-push -k 2 t1 <<<"$r.tar.gz"
 		assert_success
 		assert_output "$(push_records "$r" t1 app-a app-b)"
-		assert_stderr "rep-push: $r: live on 1 target"
+		if [ "$r" = rep_applications_20260105_000001 ]; then
+			assert_stderr "$(live_on "$r" 1 "$NEW1")"
+		else
+			assert_stderr "$(live_on "$r" 1 "$SAME1")"
+		fi
 	done
-	assert_releases t1 rep_applications_20260105_000003 rep_applications_20260105_000004
+	# 3 and 2: where one rollback and a second one go
+	assert_releases t1 rep_applications_20260105_00000{2,3,4}
+	assert_store t1 rep_applications_20260105_00000{2,3,4}
 	assert_live t1 rep_applications_20260105_000004 "$R1"
-	# the same in one run; -k 1 still keeps the one before the live one
+	# the same in one run; -k 1 still keeps the one a rollback goes to
 	run --separate-stderr rep-push --keep 1 t2 < <(ls rep_applications_20260105_*.tar.gz)
 	assert_success
 	assert_releases t2 rep_applications_20260105_000003 rep_applications_20260105_000004
+	assert_store t2 rep_applications_20260105_000003 rep_applications_20260105_000004
 	assert_live t2 rep_applications_20260105_000004 "$R1"
 }
 
-@test "-k: the default keeps 5" {
+@test "-k: the default keeps 5, and the 5 that successive rollbacks reach" {
 	local i
 	for i in 1 2 3 4 5 6 7; do
 		archive_as "rep_applications_20260105_00000$i" >>list
 	done
 	run --separate-stderr rep-push -q t1 <list
 	assert_success
-	assert_releases t1 rep_applications_20260105_00000{3,4,5,6,7}
+	# 3 to 7 the newest; 6 to 2 where five rollbacks go
+	assert_releases t1 rep_applications_20260105_00000{2,3,4,5,6,7}
 }
 
-@test "-k never removes the live release or the one before it, even older than the KEEP newest" {
+@test "-k never removes the live release or those KEEP rollbacks reach, even older than the KEEP newest" {
 	local r
 	for r in 1 2 3 4 5; do
 		archive_as "rep_applications_20260105_00000$r" >>list
@@ -1303,13 +1482,35 @@ _refused_names() {
 	local -a archives
 	mapfile -t archives <list
 	push "${archives[@]}" -- t1
-	# back to release 2: 5 and 4 are the newest, 2 is live, 1 before it
-	run --separate-stderr rep-push -k 2 t1 <<<rep_applications_20260105_000002.tar.gz
-	assert_success
-	assert_output "$(push_records rep_applications_20260105_000002 t1 app-a app-b)"
-	assert_stderr 'rep-push: rep_applications_20260105_000002: live on 1 target'
-	assert_releases t1 rep_applications_20260105_00000{1,2,4,5}
+	# back to release 2: 3, 4 and 5 are rolled back from
+	for r in 1 2 3; do
+		rep-push -q --rollback t1 >/dev/null
+	done
 	assert_live t1 rep_applications_20260105_000002 "$R1"
+	# 6 and 5 are the newest, 6 is live, rollbacks go to 2, then 1
+	archive_as rep_applications_20260105_000006 >/dev/null
+	run --separate-stderr rep-push -k 2 t1 <<<rep_applications_20260105_000006.tar.gz
+	assert_success
+	assert_output "$(push_records rep_applications_20260105_000006 t1 app-a app-b)"
+	assert_stderr "$(live_on rep_applications_20260105_000006 1 "$SAME1")"
+	assert_releases t1 rep_applications_20260105_00000{1,2,5,6}
+	assert_store t1 rep_applications_20260105_00000{1,2,5,6}
+	assert_live t1 rep_applications_20260105_000006 "$R1"
+	logged t1 "push rep_applications_20260105_000001 -" \
+		"push rep_applications_20260105_000002 rep_applications_20260105_000001" \
+		"push rep_applications_20260105_000003 rep_applications_20260105_000002" \
+		"push rep_applications_20260105_000004 rep_applications_20260105_000003" \
+		"push rep_applications_20260105_000005 rep_applications_20260105_000004" \
+		"rollback rep_applications_20260105_000004 rep_applications_20260105_000005" \
+		"rollback rep_applications_20260105_000003 rep_applications_20260105_000004" \
+		"rollback rep_applications_20260105_000002 rep_applications_20260105_000003" \
+		"push rep_applications_20260105_000006 rep_applications_20260105_000002"
+	# -k 1: 6 live and newest, 2 where a rollback goes
+	archive_as rep_applications_20260105_000007 >/dev/null
+	push rep_applications_20260105_000007.tar.gz -- -k 1 t1
+	assert_releases t1 rep_applications_20260105_00000{6,7}
+	rep-push -q --rollback t1 >/dev/null
+	assert_live t1 rep_applications_20260105_000006 "$R1"
 }
 
 @test "-k orders releases by time, then _N as a number (_20 after _3)" {
@@ -1324,11 +1525,11 @@ _refused_names() {
 		"$(push_records rep_applications_20260105_000009_3 t1 app-a app-b)" \
 		"$(push_records rep_applications_20260105_000009_20 t1 app-a app-b)" \
 		"$(push_records rep_applications_20260105_000008_4 t1 app-a app-b)")"
-	assert_stderr "$(lines 'rep-push: rep_applications_20260105_000009: live on 1 target' \
-		'rep-push: rep_applications_20260105_000009_3: live on 1 target' \
-		'rep-push: rep_applications_20260105_000009_20: live on 1 target' \
-		'rep-push: rep_applications_20260105_000008_4: live on 1 target')"
-	# 8_4 live (nothing before it), 9_20 the newest
+	assert_stderr "$(lines "$(live_on rep_applications_20260105_000009 1 "$NEW1")" \
+		"$(live_on rep_applications_20260105_000009_3 1 "$SAME1")" \
+		"$(live_on rep_applications_20260105_000009_20 1 "$SAME1")" \
+		"$(live_on rep_applications_20260105_000008_4 1 "$SAME1")")"
+	# 8_4 live, 9_20 the newest and the one before it
 	assert_releases t1 rep_applications_20260105_000008_4 rep_applications_20260105_000009_20
 	assert_live t1 rep_applications_20260105_000008_4 "$R1"
 	# after 9_20: 9_3 is the one before it, 9 goes
@@ -1382,11 +1583,22 @@ _refused_names() {
 	assert_stderr "$(lines "rep-push: t1: no release before $R1" "rep-push: t2: no release before $R1" \
 		'rep-push: rollback: not possible on 2 of 2 targets; nothing switched')"
 	assert_unchanged
-	# a push goes forward again
+	# a push goes forward again: it composes on R1 what releases/R3 holds
 	run --separate-stderr rep-push t1 t2 <<<"$A3"
 	assert_success
 	assert_output "$(push_records "$R3" t1,t2 app-a app-b app-c)"
+	assert_stderr "$(live_on "$R3" 2 "$UP13")"
 	assert_live t1 "$R3"
+	# and a rollback undoes that push: back to R1, not to R2 by name
+	run --separate-stderr rep-push --rollback t1 t2 </dev/null
+	assert_success
+	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_stderr "rep-push: $R1: live again on 2 targets"
+	assert_live t1 "$R1"
+	assert_live t2 "$R1"
+	logged t1 "push $R1 -" "push $R2 $R1" "push $R3 $R2" "rollback $R2 $R3" "rollback $R1 $R2" \
+		"push $R3 $R1" "rollback $R1 $R3"
+	assert_equal "$(norm_ts <t2/log)" "$(norm_ts <t1/log)"
 }
 
 @test "--rollback | rep-setstatus -M deployed records the release now live" {
@@ -1446,48 +1658,65 @@ _refused_names() {
 	assert_absent t1 t2/releases
 }
 
-@test "--rollback of targets that would go back to different releases: exit 1, nothing switched" {
+@test "--rollback of targets whose logs differ: each goes back where its log says, all switch; records of what is live where" {
 	push "$A1" "$A3" -- t1
 	push "$A2" "$A3" -- t2
-	snapshot t1 t2
 	run --separate-stderr rep-push --rollback t1 t2 </dev/null
-	assert_failure 1
-	assert_output ''
-	assert_stderr "$(lines "rep-push: t2: would go back to $R2, but t1 to $R1" \
-		'rep-push: rollback: not possible on 1 of 2 targets; nothing switched')"
-	assert_unchanged
-	# the same name, another content
+	assert_success
+	assert_output "$(lines "$(push_records "$R1" t1 app-a app-b)" "$(push_records "$R2" t2 app-a app-b app-c)")"
+	assert_stderr "$(lines 'rep-push: rollback: the targets go back to different releases, as their logs say' \
+		'rep-push: rollback: done on 2 targets')"
+	assert_live t1 "$R1"
+	assert_live t2 "$R2"
+	logged t1 "push $R1 -" "push $R3 $R1" "rollback $R1 $R3"
+	logged t2 "push $R2 -" "push $R3 $R2" "rollback $R2 $R3"
+	# the same name, another content: each application with the targets
+	# where it is live in it, as it is there (app-c is in t3's R1 alone,
+	# app-b is another one in each)
 	mkdir other
 	(cd other && archive_as "$R1" "$A2" >/dev/null)
 	push "other/$R1.tar.gz" "$A3" -- t3
-	snapshot t1 t3
-	run --separate-stderr rep-push --rollback t1 t3 </dev/null
-	assert_failure 1
-	assert_output ''
-	assert_stderr "$(lines "rep-push: t3: releases/$R1 differs from the one on t1" \
-		'rep-push: rollback: not possible on 1 of 2 targets; nothing switched')"
-	assert_unchanged
+	push "$A3" -- t1
+	run --separate-stderr rep-push --rollback t3 t1 </dev/null
+	assert_success
+	assert_output "$(lines "$(push_records "$R1" t3,t1 app-a)" "$(push_records "$R1" t3 app-b app-c)" \
+		"$(push_records "$R1" t1 app-b)")"
+	assert_stderr "rep-push: $R1: live again on 2 targets"
+	assert_live t1 "$R1"
+	assert_live t3 "$R1" "app-a:$R2:$R1" "app-b:$R2:$R1" "app-c:$R2:$R1"
 }
 
 @test "--rollback to a release changed since it was staged: exit 1 naming what differs, nothing switched" {
 	push "$A1" "$A2" -- t1 t2
-	local rel=t1/releases/$R1/rep_applications
+	# the release's links, and what they lead to (R2 links to store/R2 only)
+	local rel=t1/releases/$R1/rep_applications store=t1/store/$R1/rep_applications
 	# each a change that leaves the size and the MANIFEST as they were
 	local -a changes=(
-		"printf 'app-A' | dd of=$rel/app-a/README bs=1 conv=notrunc status=none@@releases/$R1/rep_applications/app-a: content differs from its MANIFEST"
-		"chmod 0666 $rel/app-a/README@@releases/$R1/rep_applications/app-a/README: mode 666, not 644"
-		"chmod 4755 $rel/app-a/bin/run@@releases/$R1/rep_applications/app-a/bin/run: mode 4755, not 755"
-		"chmod 0775 $rel/app-a/bin@@releases/$R1/rep_applications/app-a/bin: mode 775, not 755"
-		"mkdir $rel/app-a/new@@releases/$R1/rep_applications/app-a: 3 directories, 2 in its MANIFEST"
-		"ln -s README $rel/app-a/extra@@releases/$R1/rep_applications/app-a: content differs from its MANIFEST"
+		"printf 'app-A' | dd of=$rel/app-a/README bs=1 conv=notrunc status=none@@store/$R1/rep_applications/app-a: content differs from its MANIFEST"
+		"chmod 0666 $rel/app-a/README@@store/$R1/rep_applications/app-a/README: mode 666, not 644"
+		"chmod 4755 $rel/app-a/bin/run@@store/$R1/rep_applications/app-a/bin/run: mode 4755, not 755"
+		"chmod 0775 $rel/app-a/bin@@store/$R1/rep_applications/app-a/bin: mode 775, not 755"
+		"mkdir $rel/app-a/new@@store/$R1/rep_applications/app-a: 3 directories, 2 in its MANIFEST"
+		"ln -s README $rel/app-a/extra@@store/$R1/rep_applications/app-a: content differs from its MANIFEST"
 		"mkfifo $rel/app-a/fifo@@app-a/fifo: a FIFO, not a regular file, directory or symlink
-rep-push: t1: releases/$R1/rep_applications/app-a: holds what no release does"
-		"mkdir $rel/app-z@@releases/$R1/rep_applications/app-z: not in its MANIFEST"
+rep-push: t1: store/$R1/rep_applications/app-a: holds what no release does"
+		"mkdir $store/app-z@@store/$R1/rep_applications/app-z: not in its MANIFEST"
+		"touch t1/store/$R1/extra@@store/$R1/extra: not part of a release"
+		"chmod 0775 $store@@store/$R1/rep_applications: mode 775, not 755"
 		"touch t1/releases/$R1/extra@@releases/$R1/extra: not part of a release"
+		"chmod 0664 t1/releases/$R1/MANIFEST@@releases/$R1/MANIFEST: not as rep-push leaves it"
+		"chmod 0775 $rel@@releases/$R1/rep_applications: mode 775, not 755"
+		"mkdir $rel/app-z@@releases/$R1/rep_applications/app-z: not in its MANIFEST"
+		"ln -s ../../../store/$R1/rep_applications/app-a $rel/app-z@@releases/$R1/rep_applications/app-z: not in its MANIFEST"
+		"rm $rel/app-b && cp -a $store/app-b $rel/@@releases/$R1/rep_applications/app-b: not a symbolic link, as the others are"
+		"ln -sfn ../../../store/$R1/rep_applications/app-b/ $rel/app-b@@releases/$R1/rep_applications/app-b: a link to ../../../store/$R1/rep_applications/app-b/, not to ../../../store/RELEASE/rep_applications/app-b"
+		"ln -sfn $PWD/$store/app-b $rel/app-b@@releases/$R1/rep_applications/app-b: a link to $PWD/$store/app-b, not to ../../../store/RELEASE/rep_applications/app-b"
+		"ln -sfn ../../../store/$R1/rep_applications/app-a $rel/app-b@@releases/$R1/rep_applications/app-b: a link to ../../../store/$R1/rep_applications/app-a, not to ../../../store/RELEASE/rep_applications/app-b"
+		"ln -sfn ../../../store/$R2/rep_applications/app-b $rel/app-b@@releases/$R1/MANIFEST: app-b: not as store/$R2/MANIFEST lists it"
 	)
 	local c
 	for c in "${changes[@]}"; do
-		rm -rf t1/releases/"$R1" && cp -a t2/releases/"$R1" t1/releases/
+		rm -rf t1/{releases,store}/"$R1" && cp -a t2/releases/"$R1" t1/releases/ && cp -a t2/store/"$R1" t1/store/
 		eval "${c%%@@*}"
 		snapshot t1 t2
 		run --separate-stderr rep-push --rollback t1 t2 </dev/null
@@ -1499,7 +1728,7 @@ rep-push: t1: releases/$R1/rep_applications/app-a: holds what no release does"
 		assert_unchanged
 	done
 	# the control: the release as it was staged goes live again
-	rm -rf t1/releases/"$R1" && cp -a t2/releases/"$R1" t1/releases/
+	rm -rf t1/{releases,store}/"$R1" && cp -a t2/releases/"$R1" t1/releases/ && cp -a t2/store/"$R1" t1/store/
 	run --separate-stderr rep-push --rollback t1 t2 </dev/null
 	assert_success
 	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
@@ -1507,21 +1736,24 @@ rep-push: t1: releases/$R1/rep_applications/app-a: holds what no release does"
 }
 
 @test "a release already staged but changed since: that target fails, nothing switched; as staged, it goes live" {
+	# R2 rolled back from: pushed again, it composes on R1 what it holds
 	push "$A1" "$A2" -- t1 t2
-	printf 'app-A' | dd of="t1/releases/$R1/rep_applications/app-a/README" bs=1 conv=notrunc status=none
+	rep-push -q --rollback t1 t2 >/dev/null
+	printf 'app-B' | dd of="t1/releases/$R2/rep_applications/app-b/README" bs=1 conv=notrunc status=none
 	snapshot t1 t2
-	run --separate-stderr rep-push t1 t2 <<<"$A1"
+	run --separate-stderr rep-push t1 t2 <<<"$A2"
 	assert_failure 1
 	assert_output ''
-	assert_stderr "$(lines "rep-push: t1: releases/$R1/rep_applications/app-a: content differs from its MANIFEST" \
-		"rep-push: t1: releases/$R1 is not what its MANIFEST lists" \
-		"rep-push: $R1: staging failed on 1 of 2 targets; nothing switched")"
+	assert_stderr "$(lines "rep-push: t1: store/$R2/rep_applications/app-b: content differs from its MANIFEST" \
+		"rep-push: t1: releases/$R2 is not what its MANIFEST lists" \
+		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
 	assert_unchanged
-	rm -rf t1/releases/"$R1" && cp -a t2/releases/"$R1" t1/releases/
-	run --separate-stderr rep-push t1 t2 <<<"$A1"
+	rm -rf t1/{releases,store}/"$R2" && cp -a t2/releases/"$R2" t1/releases/ && cp -a t2/store/"$R2" t1/store/
+	run --separate-stderr rep-push t1 t2 <<<"$A2"
 	assert_success
-	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
-	assert_live t1 "$R1"
+	assert_output "$(push_records "$R2" t1,t2 app-a app-b app-c)"
+	assert_stderr "$(live_on "$R2" 2 "$UP12")"
+	assert_live t1 "$R2"
 }
 
 # --- locks ---------------------------------------------------------------------------------
@@ -1556,7 +1788,7 @@ rep-push: t1: releases/$R1/rep_applications/app-a: holds what no release does"
 	assert_success
 	assert_output "$(push_records "$R2" t1 app-a app-b app-c)"
 	assert_stderr "$(lines "rep-push: t1: breaking a stale lock: held by pid $pid on $HOST (bob@build since 2026-01-01T00:00:00Z), which is gone" \
-		"rep-push: $R2: live on 1 target")"
+		"$(live_on "$R2" 1 "$UP12")")"
 	assert_live t1 "$R2"
 }
 
@@ -1600,9 +1832,10 @@ rep-push: t1: releases/$R1/rep_applications/app-a: holds what no release does"
 	finish_push
 	assert_success
 	assert_output "$(push_records "$RBIG" t1 app-big)"
-	assert_stderr "rep-push: $RBIG: live on 1 target"
-	assert_live t1 "$RBIG"
+	assert_stderr "$(live_on "$RBIG" 1 "$BIG1P")"
+	assert_live t1 "$RBIG" "${BIG1[@]}"
 	assert_releases t1 "$R1" "$RBIG"
+	logged_last t1 "push $R1 -" "push $RBIG $R1"
 }
 
 @test "two pushes to one target at once: each succeeds or is refused for the lock; the target ends consistent" {
@@ -1616,9 +1849,18 @@ rep-push: t1: releases/$R1/rep_applications/app-a: holds what no release does"
 	s1=0 s2=0
 	wait "$p1" || s1=$?
 	wait "$p2" || s2=$?
+	# the second of two that both succeeded composes on the first
+	local first=''
+	if [ "$s1" -eq 0 ] && [ "$s2" -eq 0 ]; then
+		first=$(tail -n 2 t1/log | head -n 1 | cut -f 3)
+	fi
 	if [ "$s1" -eq 0 ]; then
 		assert_equal "$(cat out1)" "$(push_records "$RBIG" t1 app-big)"
-		assert_equal "$(cat err1)" "rep-push: $RBIG: live on 1 target"
+		if [ "$first" = "$R2" ]; then
+			assert_equal "$(cat err1)" "$(live_on "$RBIG" 1 '1 enters (app-big), 0 change, 3 stay, 0 leave')"
+		else
+			assert_equal "$(cat err1)" "$(live_on "$RBIG" 1 "$BIG1P")"
+		fi
 	else
 		assert_equal "$s1" 1
 		assert_equal "$(cat out1)" ''
@@ -1626,7 +1868,11 @@ rep-push: t1: releases/$R1/rep_applications/app-a: holds what no release does"
 	fi
 	if [ "$s2" -eq 0 ]; then
 		assert_equal "$(cat out2)" "$(push_records "$R2" t1 app-a app-b app-c)"
-		assert_equal "$(cat err2)" "rep-push: $R2: live on 1 target"
+		if [ "$first" = "$RBIG" ]; then
+			assert_equal "$(cat err2)" "$(live_on "$R2" 1 '1 enters (app-c), 1 changes (app-b), 2 stay, 0 leave')"
+		else
+			assert_equal "$(cat err2)" "$(live_on "$R2" 1 "$UP12")"
+		fi
 	else
 		assert_equal "$s2" 1
 		assert_equal "$(cat out2)" ''
@@ -1637,10 +1883,22 @@ rep-push: t1: releases/$R1/rep_applications/app-a: holds what no release does"
 	live=${live#releases/}
 	if [ "$s1" -ne 0 ]; then
 		assert_equal "$live" "$R2"
+		assert_live t1 "$R2"
+		logged t1 "push $R1 -" "push $R2 $R1"
 	elif [ "$s2" -ne 0 ]; then
 		assert_equal "$live" "$RBIG"
+		assert_live t1 "$RBIG" "${BIG1[@]}"
+		logged t1 "push $R1 -" "push $RBIG $R1"
+	elif [ "$first" = "$R2" ]; then
+		assert_equal "$live" "$RBIG"
+		assert_live t1 "$RBIG" "app-a:$R2:$R2" "app-b:$R2:$R2" "app-big:$RBIG:$RBIG" "app-c:$R2:$R2"
+		logged t1 "push $R1 -" "push $R2 $R1" "push $RBIG $R2"
+	else
+		assert_equal "$first" "$RBIG"
+		assert_equal "$live" "$R2"
+		assert_live t1 "$R2" "app-a:$R2:$R2" "app-b:$R2:$R2" "app-big:$RBIG:$RBIG" "app-c:$R2:$R2"
+		logged t1 "push $R1 -" "push $RBIG $R1" "push $R2 $RBIG"
 	fi
-	assert_live t1 "$live"
 }
 
 @test "leftovers of a killed push (staging directory, temporary current, stale lock) are cleaned by the next push" {
@@ -1648,16 +1906,21 @@ rep-push: t1: releases/$R1/rep_applications/app-a: holds what no release does"
 	local pid
 	pid=$(gone_pid)
 	fake_lock t1 "$HOST" "$pid"
-	mkdir -p "t1/releases/.rep-push-$pid/rep_applications/app-a"
+	mkdir -p "t1/releases/.rep-push-$pid/rep_applications/app-a" "t1/store/.rep-push-$pid/rep_applications/app-a"
 	echo half >"t1/releases/.rep-push-$pid/rep_applications/app-a/README"
+	echo half >"t1/store/.rep-push-$pid/rep_applications/app-a/README"
 	ln -s "releases/$R1" t1/.rep-push-current
+	cp t1/log t1/.rep-push-log
+	echo half >>t1/.rep-push-log
 	run --separate-stderr rep-push t1 <<<"$A2"
 	assert_success
 	assert_output "$(push_records "$R2" t1 app-a app-b app-c)"
 	assert_stderr "$(lines "rep-push: t1: breaking a stale lock: held by pid $pid on $HOST (bob@build since 2026-01-01T00:00:00Z), which is gone" \
-		"rep-push: $R2: live on 1 target")"
+		"$(live_on "$R2" 1 "$UP12")")"
 	assert_live t1 "$R2"
 	assert_releases t1 "$R1" "$R2"
+	assert_store t1 "$R1" "$R2"
+	logged t1 "push $R1 -" "push $R2 $R1"
 }
 
 @test "SIGKILL while staging: current untouched, a stale lock left; the next push works" {
@@ -1677,9 +1940,11 @@ rep-push: t1: releases/$R1/rep_applications/app-a: holds what no release does"
 	run --separate-stderr rep-push t1 <<<"$ABIG"
 	assert_success
 	assert_output "$(push_records "$RBIG" t1 app-big)"
-	assert_stderr --regexp "^rep-push: t1: breaking a stale lock: held by pid $pid on $HOST \\(tester@$HOST since $TS_RE\\), which is gone"$'\n'"rep-push: $RBIG: live on 1 target\$"
-	assert_live t1 "$RBIG"
+	assert_stderr --regexp "^rep-push: t1: breaking a stale lock: held by pid $pid on $HOST \\(tester@$HOST since $TS_RE\\), which is gone"$'\n'"rep-push: $RBIG: live on 1 target: 1 enters \\(app-big\\), 0 change, 2 stay, 0 leave\$"
+	assert_live t1 "$RBIG" "${BIG1[@]}"
 	assert_releases t1 "$R1" "$RBIG"
+	assert_store t1 "$R1" "$RBIG"
+	logged_last t1 "push $R1 -" "push $RBIG $R1"
 }
 
 @test "SIGTERM, SIGINT or SIGHUP while staging: killed by it, lock removed, current untouched; the next push works" {
@@ -1700,8 +1965,8 @@ rep-push: t1: releases/$R1/rep_applications/app-a: holds what no release does"
 	run --separate-stderr rep-push t1 <<<"$ABIG"
 	assert_success
 	assert_output "$(push_records "$RBIG" t1 app-big)"
-	assert_stderr "rep-push: $RBIG: live on 1 target"
-	assert_live t1 "$RBIG"
+	assert_stderr "$(live_on "$RBIG" 1 "$BIG1P")"
+	assert_live t1 "$RBIG" "${BIG1[@]}"
 }
 
 # --- the deploy protocol under injected faults (tests/fault.c) -------------------------------
@@ -1726,6 +1991,16 @@ fpush() {
 	assert_releases t3 "$R1" "$R2"
 	assert_clean t1
 	assert_clean t3
+	# the switches and the switches back are logged; t3 never switched
+	logged t1 "push $R1 -" "push $R2 $R1" "revert $R1 $R2"
+	logged t2 "push $R1 -" "push $R2 $R1" "revert $R1 $R2"
+	logged t3 "push $R1 -"
+	# the push undone, a rollback has nowhere to go
+	run --separate-stderr rep-push --rollback t1 t2 t3 </dev/null
+	assert_failure 1
+	assert_output ''
+	assert_stderr "$(lines "rep-push: t1: no release before $R1" "rep-push: t2: no release before $R1" \
+		"rep-push: t3: no release before $R1" 'rep-push: rollback: not possible on 3 of 3 targets; nothing switched')"
 }
 
 @test "fault: a stage that fails after the others staged: nothing switched, exit 1, the staged release kept" {
@@ -1754,8 +2029,9 @@ fpush() {
 		"rep-push: fault:verify:t2: releases/$R1 is not what its MANIFEST lists" \
 		'rep-push: rollback: not possible on 1 of 2 targets; nothing switched')"
 	assert_unchanged
-	# a release already staged is verified before it goes live again
-	fpush t1 fault:verify:t2 <<<"$A1"
+	# a release already staged is verified before it goes live again (A1
+	# alone makes what releases/R1 holds)
+	fpush --replace t1 fault:verify:t2 <<<"$A1"
 	assert_failure 1
 	assert_output ''
 	assert_stderr "$(lines "rep-push: fault:verify:t2: injected fault: verify" \
@@ -1780,6 +2056,10 @@ fpush() {
 	assert_live t3 "$R1"
 	# the lock is released whatever happened
 	assert_clean t2
+	# t2's switch was logged before it was made
+	logged t1 "push $R1 -" "push $R2 $R1" "revert $R1 $R2"
+	logged t2 "push $R1 -" "push $R2 $R1"
+	logged t3 "push $R1 -"
 }
 
 @test "fault: a switch-back that fails: exit 3, the fleet's releases named, -q does not hide it" {
@@ -1799,6 +2079,9 @@ fpush() {
 	assert_clean t1
 	assert_clean t2
 	assert_clean t3
+	logged t1 "push $R1 -" "push $R2 $R1" "revert $R1 $R2"
+	logged t2 "push $R1 -" "push $R2 $R1"
+	logged t3 "push $R1 -"
 }
 
 @test "fault: a rollback whose switch fails on one target: the other goes back to where it was" {
@@ -1808,9 +2091,18 @@ fpush() {
 	assert_output ''
 	assert_stderr "$(lines "rep-push: fault:switch:t2: injected fault: switch1" \
 		"rep-push: t1: switched back to $R2" \
-		"rep-push: $R1: a switch failed; no target was left on it")"
+		"rep-push: rollback: a switch failed; no target was left on it")"
 	assert_live t1 "$R2"
 	assert_live t2 "$R2"
+	logged t1 "push $R1 -" "push $R2 $R1" "rollback $R1 $R2" "revert $R2 $R1"
+	logged t2 "push $R1 -" "push $R2 $R1"
+	# the rollback undone, the next one goes where it would have gone
+	run --separate-stderr rep-push --rollback t1 t2 </dev/null
+	assert_success
+	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_stderr "rep-push: $R1: live again on 2 targets"
+	assert_live t1 "$R1"
+	assert_live t2 "$R1"
 }
 
 @test "fault: a target that cannot be opened: nothing done anywhere, the others let go" {
@@ -1832,7 +2124,7 @@ fpush() {
 	fpush -k 1 fault:prune:t1 <list
 	assert_success
 	assert_output "$(push_records "$R3" fault:prune:t1 app-a app-b app-c)"
-	assert_stderr "$(lines "rep-push: fault:prune:t1: injected fault: prune" "rep-push: $R3: live on 1 target")"
+	assert_stderr "$(lines "rep-push: fault:prune:t1: injected fault: prune" "$(live_on "$R3" 1 "$UP23")")"
 	assert_live t1 "$R3"
 	assert_releases t1 "$R1" "$R2" "$R3"
 }
@@ -1903,8 +2195,8 @@ sys.exit(subprocess.call(sys.argv[1:], stdout=w))' "$@"
 	finish_push
 	assert_equal "$status" 0
 	assert_output "$(push_records "$RBIG" t1 app-big)"
-	assert_stderr "rep-push: $RBIG: live on 1 target"
-	assert_live t1 "$RBIG"
+	assert_stderr "$(live_on "$RBIG" 1 "$BIG1P")"
+	assert_live t1 "$RBIG" "${BIG1[@]}"
 }
 
 @test "a signal while the fleet switches waits: every target switched, the records out, then the signal; no lock left" {
@@ -1999,7 +2291,7 @@ sys.exit(subprocess.call(sys.argv[1:], stdout=w))' "$@"
 	mkfifo "t1/releases/rep_applications_20200101_000000/MANIFEST"
 	run --separate-stderr timeout 20 rep-push t1 <list
 	assert_success
-	assert_stderr "rep-push: $R2: live on 1 target"
+	assert_stderr "$(live_on "$R2" 1 "$UP12")"
 	assert_live t1 "$R2"
 }
 
@@ -2016,7 +2308,8 @@ sys.exit(subprocess.call(sys.argv[1:], stdout=w))' "$@"
 	ln -s releases/$'EVIL\e[31m\nline2' t1/current
 	run --separate-stderr rep-push -n t1 <list
 	assert_success
-	assert_stderr "$(lines "rep-push: t1: would stage $R1" "rep-push: t1: would point current to $R1" \
+	assert_stderr "$(lines "rep-push: t1: $R1: $NEW1" \
+		"rep-push: t1: would stage $R1" "rep-push: t1: would point current to $R1" \
 		"rep-push: $R1: dry run: live on 1 target")"
 }
 
@@ -2026,7 +2319,7 @@ sys.exit(subprocess.call(sys.argv[1:], stdout=w))' "$@"
 	# the private name of the next process: bash's pid for exec
 	run --separate-stderr bash -c 'mkdir -p "t1/.rep-push.lock.$$/x" && exec rep-push t1 <list'
 	assert_success
-	assert_stderr "rep-push: $R2: live on 1 target"
+	assert_stderr "$(live_on "$R2" 1 "$UP12")"
 	assert_live t1 "$R2"
 	assert_clean t1
 }
@@ -2041,22 +2334,24 @@ sys.exit(subprocess.call(sys.argv[1:], stdout=w))' "$@"
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	runuser -u nobody -- sh -c 'printf "%s\n" "$1" "$2" | "$3"/rep-push -q "$4"' - \
 		"$NOBODY_DIR/$R1.tar.gz" "$NOBODY_DIR/$R2.tar.gz" "$NOBODY_DIR/bin" "$t" >/dev/null
-	# R1 holds a directory the login cannot empty
-	mkdir "$t/releases/$R1/rep_applications/app-a/root-owned"
-	touch "$t/releases/$R1/rep_applications/app-a/root-owned/f"
+	# R1 holds a directory the login cannot empty, and so does what it
+	# links to in store/ (R2 links to store/R2 alone)
+	mkdir "$t/releases/$R1/root-owned" "$t/releases/$R1/rep_applications/app-a/root-owned"
+	touch "$t/releases/$R1/root-owned/f" "$t/store/$R1/rep_applications/app-a/root-owned/f"
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	run --separate-stderr runuser -u nobody -- sh -c 'printf "%s\n" "$1" | "$2"/rep-push -k 1 "$3"' - \
 		"$NOBODY_DIR/$R3.tar.gz" "$NOBODY_DIR/bin" "$t"
 	assert_success
-	assert_stderr --regexp "^rep-push: $NOBODY_DIR/t1: releases/$R1: cannot remove all of it \\(left as releases/\\.rep-push-[0-9]+-$R1\\): Permission denied"$'\n'"rep-push: $R3: live on 1 target\$"
+	assert_stderr --regexp "^rep-push: $NOBODY_DIR/t1: releases/$R1: cannot remove all of it \\(left as releases/\\.rep-push-[0-9]+-$R1\\): Permission denied"$'\n'"rep-push: $NOBODY_DIR/t1: store/$R1: cannot remove all of it \\(left as store/\\.rep-push-[0-9]+-$R1\\): Permission denied"$'\n'"rep-push: $R3: live on 1 target: 0 enter, 1 changes \\(app-a\\), 2 stay, 0 leave\$"
 	assert_equal "$(cd "$t/releases" && ls)" "$(lines "$R2" "$R3")"
+	assert_equal "$(cd "$t/store" && ls)" "$(lines "$R2" "$R3")"
 	# a rollback goes to R2, never to the half-removed R1
 	run --separate-stderr runuser -u nobody -- "$NOBODY_DIR/bin/rep-push" --rollback "$t"
 	assert_success
 	run --separate-stderr runuser -u nobody -- "$NOBODY_DIR/bin/rep-push" --rollback "$t"
 	assert_failure 1
 	# what is left is named at every lock, and stays out of the way
-	assert_stderr --regexp "^rep-push: $t: releases/\\.rep-push-[0-9]+-$R1: cannot remove what a failed push left: Permission denied"$'\n'"rep-push: $t: no release before $R2"$'\n'"rep-push: rollback: not possible on 1 of 1 targets; nothing switched\$"
+	assert_stderr --regexp "^rep-push: $t: store/\\.rep-push-[0-9]+-$R1: cannot remove what a failed push left: Permission denied"$'\n'"rep-push: $t: releases/\\.rep-push-[0-9]+-$R1: cannot remove what a failed push left: Permission denied"$'\n'"rep-push: $t: no release before $R2"$'\n'"rep-push: rollback: not possible on 1 of 1 targets; nothing switched\$"
 }
 
 # deep_dir DIR DEPTH: DIR/d/d/.../d, DEPTH levels, deeper than PATH_MAX
@@ -2077,7 +2372,7 @@ deep_dir() {
 	run --separate-stderr rep-push t1 <list
 	assert_success
 	assert_output "$(push_records "$R2" t1 app-a app-b app-c)"
-	assert_stderr "rep-push: $R2: live on 1 target"
+	assert_stderr "$(live_on "$R2" 1 "$UP12")"
 	assert_live t1 "$R2"
 	assert_clean t1
 }
@@ -2096,8 +2391,9 @@ deep_dir() {
 	run --separate-stderr runuser -u nobody -- sh -c 'printf "%s\n" "$1" "$2" | "$3"/rep-push -k 1 "$4"' - \
 		"$NOBODY_DIR/$R2.tar.gz" "$NOBODY_DIR/$R3.tar.gz" "$NOBODY_DIR/bin" "$t"
 	assert_success
-	assert_stderr "$(lines "rep-push: $R2: live on 1 target" "rep-push: $R3: live on 1 target")"
+	assert_stderr "$(lines "$(live_on "$R2" 1 "$UP12")" "$(live_on "$R3" 1 "$UP23")")"
 	assert_equal "$(ls -A "$t/releases")" "$(lines "$R2" "$R3")"
+	assert_equal "$(ls -A "$t/store")" "$(lines "$R2" "$R3")"
 	assert_equal "$(readlink "$t/current")" "releases/$R3"
 }
 
@@ -2129,6 +2425,9 @@ _usage_error() {
 	usage_error "-x: unknown option $try" -x t1
 	usage_error "--bogus: unknown option $try" --bogus t1
 	usage_error "--rollback: option takes no argument $try" --rollback=1 t1
+	usage_error "--replace: option takes no argument $try" --replace=1 t1
+	usage_error "--replace is for pushes, not --rollback $try" --replace --rollback t1
+	usage_error "--replace is for pushes, not --rollback $try" --rollback t1 --replace
 	usage_error "--db: unknown option $try" --db x.db t1
 	usage_error "--apps: unknown option $try" --apps x t1
 	usage_error "-j: option requires an argument $try" -j
@@ -2165,10 +2464,10 @@ _usage_error() {
 @test "-h prints the usage on stdout, -V the version" {
 	run --separate-stderr rep-push -h </dev/null
 	assert_success
-	assert_line --index 0 'usage: rep-push [-nq] [-j N] [-k KEEP] [--timeout SECONDS] TARGET... < archives'
-	assert_line --index 1 '       rep-push [-nq] [--timeout SECONDS] --rollback TARGET...'
+	assert_line --index 0 'usage: rep-push [-nq] [-j N] [-k KEEP] [--replace] [--timeout SECONDS] TARGET... < archives'
+	assert_line --index 1 '       rep-push [-nq] [-k KEEP] [--timeout SECONDS] --rollback TARGET...'
 	local opt
-	for opt in '-n, --dry-run' '-q, --quiet' '-j, --jobs N' '-k, --keep KEEP' '--rollback' '-C DIR' \
+	for opt in '-n, --dry-run' '-q, --quiet' '-j, --jobs N' '-k, --keep KEEP' '--replace' '--rollback' '-C DIR' \
 		'-h, --help' '-V, --version'; do
 		assert_line --partial "  $opt "
 	done
