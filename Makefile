@@ -123,12 +123,13 @@ check-valgrind: deps
 
 # The libFuzzer harnesses of fuzz/ (records, names, manifests, archives,
 # the check against GNU tar, rep-tar's own archives against the check,
-# the walk's rule for what an application holds, hostile databases)
+# the walk's rule for what an application holds, hostile databases, what
+# a push makes of a target's live release and log)
 # over the library built by clang with ASan, UBSan and -DREP_FUZZ (rep_die
 # returns to the harness, lib/err.c), each run FUZZ_TIME seconds (fuzz/run).
 # roundtrip runs the tools built the same way, in build-fuzz/bin.
 FUZZ_TIME ?= 30
-FUZZERS = rec name manifest archive gnutar roundtrip tree db
+FUZZERS = rec name manifest archive gnutar roundtrip tree db compose
 FUZZFLAGS = -O1 -g -DREP_FUZZ -fsanitize=fuzzer-no-link,address,undefined \
 	-fno-sanitize-recover=all -fno-omit-frame-pointer
 fuzz: deps
