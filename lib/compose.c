@@ -205,6 +205,11 @@ void rep_history_apply(struct rep_history *h, const char *event, const char *to,
 		free(h->stack[--h->n]);
 }
 
+static int oldest_first(const void *a, const void *b)
+{
+	return rep_release_cmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 struct log_line {
 	char *f[6];
 };
@@ -261,25 +266,27 @@ void rep_history_read(struct rep_history *h, const char *log, const char *curren
 		}
 		v[m++] = v[i];
 	}
-	const char *cur = "";
+	/* Where the log begins (or, with none in effect, where we are): a
+	 * target that a rep-push without a log served before went back from
+	 * there to the release before by name, and from that one to the
+	 * one before it: those are the bottom of the stack */
+	const char *cur = m ? rel(v[0].f[3]) : current;
+	if (*cur) {
+		const char **older = rep_xmalloc((releases->n + 1) * sizeof *older);
+		size_t k = 0;
+		for (size_t i = 0; i < releases->n; i++)
+			if (releases->val[i] && rep_release_cmp(releases->v[i], cur) < 0)
+				older[k++] = releases->v[i];
+		qsort(older, k, sizeof *older, oldest_first);
+		for (size_t i = 0; i < k; i++)
+			stack_push(h, older[i]);
+		free(older);
+	}
 	for (size_t i = 0; i < m; i++) {
 		rep_history_apply(h, v[i].f[1], rel(v[i].f[2]), rel(v[i].f[3]));
 		cur = rel(v[i].f[2]);
 	}
-	if (m == 0 && *current) {
-		/* no log, or none of its lines in effect: a target of a
-		 * rep-push that kept no log. The release before the live one,
-		 * as that rep-push took it */
-		const char *best = NULL;
-		for (size_t i = 0; i < releases->n; i++) {
-			const char *r = releases->v[i];
-			if (releases->val[i] && rep_release_cmp(r, current) < 0 &&
-			    (!best || rep_release_cmp(r, best) > 0))
-				best = r;
-		}
-		if (best)
-			stack_push(h, best);
-	} else if (strcmp(cur, current) != 0) {
+	if (strcmp(cur, current) != 0) {
 		/* current moved by another hand than rep-push's */
 		stack_push(h, cur);
 	}

@@ -741,7 +741,10 @@ int rep_deploy_rollback(struct rep_deploy *d)
 			s->t[i].live_manifest = text[i];
 			text[i] = NULL;
 		}
-		if (s->n && strcmp(to[0], to[s->n - 1]) == 0)
+		int same = 1;
+		for (size_t i = 1; i < s->n; i++)
+			same &= strcmp(to[0], to[i]) == 0;
+		if (same)
 			outcome(d, to[0], "live again on %zu target%s", s->n, s->n == 1 ? "" : "s");
 		else
 			outcome(d, "rollback", "done on %zu targets", s->n);

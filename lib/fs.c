@@ -250,7 +250,7 @@ ssize_t rep_read_full(int fd, void *buf, size_t n)
 }
 
 /* One regular file copied to a new file: mode 0755 if the original has
- * any execute bit, else 0644. */
+ * the owner-execute bit, else 0644 (as the checksum counts it). */
 static int copy_file(int fromfd, const char *from, int tofd, const char *to)
 {
 	struct stat st;
@@ -269,7 +269,7 @@ static int copy_file(int fromfd, const char *from, int tofd, const char *to)
 		if (n < 0 || rep_write_full(out, buf, (size_t)n) < 0)
 			goto out;
 	}
-	if (fchmod(out, st.st_mode & 0111 ? 0755 : 0644) < 0)
+	if (fchmod(out, st.st_mode & S_IXUSR ? 0755 : 0644) < 0)
 		goto out;
 	rc = 0;
 out:;
@@ -310,7 +310,7 @@ static int copy_dir(int fd, int tofd)
 
 /* Copies the directory, file or symlink from below fromfd to the new
  * name to below tofd, never following a link: directories made 0755,
- * files 0755 if the original has any execute bit, else 0644, symlinks as
+ * files 0755 if the original has the owner-execute bit, else 0644, symlinks as
  * they read. Anything else is refused (EINVAL). 0, or -1 with errno set;
  * what was made is left for the caller to remove. Holds two descriptors
  * per level, as the walk of a tree does. */

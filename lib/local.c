@@ -74,14 +74,33 @@ static int read_current(int dirfd, char out[REP_NAME_MAX + 1])
 	const char *base = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
 	size_t len = strlen(base);
 	char rel[REP_NAME_MAX + 16];
-	if (len > REP_NAME_MAX)
+	if (fstatat(dirfd, "current", &a, 0) < 0)
 		return 0;
-	memcpy(rel, "releases/", 9);
-	memcpy(rel + 9, base, len + 1);
-	if (!rep_release_name(base) || fstatat(dirfd, "current", &a, 0) < 0 || fstatat(dirfd, rel, &b, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    a.st_dev != b.st_dev || a.st_ino != b.st_ino)
-		return 0;
-	memcpy(out, base, len + 1);
+	if (len <= REP_NAME_MAX && rep_release_name(base)) {
+		memcpy(rel, "releases/", 9);
+		memcpy(rel + 9, base, len + 1);
+		if (fstatat(dirfd, rel, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino) {
+			memcpy(out, base, len + 1);
+			return 0;
+		}
+	}
+	/* written otherwise (releases/R/, releases/R/rep_applications/..):
+	 * the release it leads to, as the far side's cd -P finds it */
+	int fd = openat(dirfd, "releases", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+	while (d && (de = readdir(d)))
+		if (rep_release_name(de->d_name) && fstatat(fd, de->d_name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISDIR(b.st_mode) && a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+		    strlen(de->d_name) <= REP_NAME_MAX) {
+			memcpy(out, de->d_name, strlen(de->d_name) + 1);
+			break;
+		}
+	if (d)
+		closedir(d);
+	else if (fd >= 0)
+		close(fd);
 	return 0;
 }
 
@@ -1077,7 +1096,11 @@ static int local_prune(struct rep_target *t, char *const *names, size_t n)
 		if (rep_rename_noreplace(fd, names[i], fd, gone) < 0) {
 			rep_error_at(t->arg, "releases/%s: %s", names[i], strerror(errno));
 			rc = -1;
-		} else if (rep_rm_tree(fd, gone) < 0) {
+			continue;
+		}
+		/* out of the release names: gone, whatever the others do */
+		rep_releases_put(&t->releases, names[i], NULL);
+		if (rep_rm_tree(fd, gone) < 0) {
 			rep_error_at(t->arg, "releases/%s: cannot remove all of it (left as releases/%s): %s",
 			    names[i], gone, strerror(errno));
 		}

@@ -493,7 +493,10 @@ static void take_listing(struct rep_target *t, char *data)
 			add_line(&log, f1);
 		} else if (strcmp(line, "manifest") == 0) {
 			add_line(&manifest, f1);
-		} else if (strcmp(line, "current") == 0 && strlen(f1) <= REP_NAME_MAX) {
+		} else if (strcmp(line, "current") == 0 && strlen(f1) <= REP_NAME_MAX &&
+		    (!*f1 || rep_release_name(f1))) {
+			/* a name not a release's is never taken for one, as
+			 * locally */
 			snprintf(t->current, sizeof t->current, "%s", f1);
 		} else if (strcmp(line, "release") == 0 && (f2 = strchr(f1, '\t'))) {
 			*f2++ = 0;

@@ -984,6 +984,50 @@ rolled() {
 	assert_stores t1 "$R1" "$R4"
 }
 
+@test "upgrade: successive rollbacks on a target of the earlier rep-push go back by name, one release each, as that rep-push did" {
+	plant t1 "$A1"
+	plant t1 "$A2"
+	plant t1 "$A3" live
+	run --separate-stderr rep-push --rollback t1 </dev/null
+	assert_success
+	assert_stderr "rep-push: $R2: live again on 1 target"
+	run --separate-stderr rep-push --rollback t1 </dev/null
+	assert_success
+	assert_stderr "rep-push: $R1: live again on 1 target"
+	assert_log t1 "$(logline rollback "$R2" "$R3")" "$(logline rollback "$R1" "$R2")"
+	snapshot t1
+	run --separate-stderr rep-push --rollback t1 </dev/null
+	assert_failure 1
+	assert_stderr "$(lines "$(no_rollback t1)" \
+		'rep-push: rollback: not possible on 1 of 1 targets; nothing switched')"
+	assert_unchanged
+}
+
+@test "upgrade: an old release's file with a group or other execute bit only is copied as plain (0644), as its checksum counts it" {
+	plant t1 "$A1" live
+	chmod 0645 "t1/releases/$R1/rep_applications/a/README"
+	run --separate-stderr rep-push t1 <<<"$A2"
+	assert_success
+	assert_output "$(push_records "$R2" t1 b)"
+	assert_pushed "$R2" "$(plan t1 "$R2" b '' 1 '')"
+	assert_equal "$(stat -c %a "t1/store/$R1/rep_applications/a/README")" 644
+	assert_release t1 "$R2" "$R1:a" "$R2:b"
+}
+
+@test "current written otherwise than rep-push writes it (a trailing slash, a way through ..): the release it leads to is the live one" {
+	push "$A1" -- t1
+	push "$A2" -- t1
+	local link
+	for link in "releases/$R2/" "releases/$R2/rep_applications/.." "./releases/$R2"; do
+		ln -sfn "$link" t1/current
+		run --separate-stderr rep-push -n t1 <<<"$A4"
+		assert_success
+		assert_output ''
+		assert_dry "$R4" "$(plan t1 "$R4" c '' 2 '')" -- \
+			"rep-push: t1: would stage $R4" "rep-push: t1: would switch current from $R2 to $R4"
+	done
+}
+
 @test "upgrade: a push that carries nothing over from the old release copies nothing into store/" {
 	plant t1 "$A1" live
 	run --separate-stderr rep-push t1 <<<"$A3"
