@@ -33,9 +33,9 @@ setup_file() {
 	export GOOD_DIR=$BATS_FILE_TMPDIR/good
 	mkdir -p "$GOOD_DIR/rep_applications" && cd "$GOOD_DIR" || return
 	unset REP_DB REP_APPS
-	USER=tester LC_ALL=C mkapp app-a README bin/run
+	USER=tester LOGNAME=tester LC_ALL=C mkapp app-a README bin/run
 	chmod 755 rep_applications/app-a/bin/run
-	USER=tester LC_ALL=C register app-a || return
+	USER=tester LOGNAME=tester LC_ALL=C register app-a || return
 	GOOD=$GOOD_DIR/$(LC_ALL=C "$FIXTURE_BIN/rep-tar" -q app-a </dev/null) || return
 	GOOD_REL=$(basename "$GOOD" .tar.gz)
 	export GOOD GOOD_REL

@@ -2,7 +2,7 @@
 # Shared fixture and assertions for the rep test suite.  Load with `load helper`.
 #
 # Every test runs in a fresh directory ($BATS_TEST_TMPDIR) with no REP_DB or
-# REP_APPS in the environment and USER=tester.  Tools under test never see the
+# REP_APPS in the environment and USER=LOGNAME=tester.  Tools under test never see the
 # terminal: every call gives them explicit input.
 
 bats_require_minimum_version 1.5.0
@@ -65,7 +65,8 @@ untraced() {
 rep_setup() {
 	cd "$BATS_TEST_TMPDIR" || return
 	unset REP_DB REP_APPS
-	export USER=tester
+	export USER=tester LOGNAME=tester
+	unset SUDO_USER
 	export LC_ALL=C
 	mkdir -p rep_applications
 }

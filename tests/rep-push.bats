@@ -43,7 +43,7 @@ setup_file() {
 		fix=$BATS_FILE_TMPDIR/fix
 		mkdir -p "$fix/dist" "$fix/src" && cd "$fix" || exit 1
 		umask 022
-		export USER=tester LC_ALL=C
+		export USER=tester LOGNAME=tester LC_ALL=C; unset SUDO_USER
 		mkapp app-a README bin/run 'doc/a b.txt'
 		chmod 755 rep_applications/app-a/bin/run
 		ln -s bin/run rep_applications/app-a/start
