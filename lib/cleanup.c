@@ -74,8 +74,18 @@ void rep_cleanup_run(void)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+static volatile sig_atomic_t dying_by;
+
+/* The caught signal the undo actions run for, or 0: an action that
+ * reports the failure may use only async-signal-safe calls then. */
+int rep_cleanup_signal(void)
+{
+	return dying_by;
+}
+
 static void on_signal(int sig)
 {
+	dying_by = sig;
 	rep_cleanup_run();
 	signal(sig, SIG_DFL);
 	raise(sig);

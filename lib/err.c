@@ -179,14 +179,34 @@ static _Noreturn void die_now(void)
 	exit(2);
 }
 
+/* The message a run dies with, without the program's name: undo actions
+ * that report the failure downstream (failure records) give it as the
+ * reason. Empty until rep_die. */
+static char dying[512];
+
+const char *rep_dying_message(void)
+{
+	return dying;
+}
+
 /* rep_die() and rep_die_errno() (rep.h): the message, with why after it
  * if not NULL, then exit 2. */
 void rep_die_why(const char *why, const char *fmt, ...)
 {
-	va_list ap;
+	va_list ap, copy;
 
 	die_begin();
 	va_start(ap, fmt);
+	va_copy(copy, ap);
+	int n = snprintf(dying, sizeof dying, "%s%s", context ? context : "", context ? ": " : "");
+	if (n < 0 || (size_t)n >= sizeof dying)
+		n = 0;
+	vsnprintf(dying + n, sizeof dying - (size_t)n, fmt, copy);
+	va_end(copy);
+	if (why) {
+		size_t len = strlen(dying);
+		snprintf(dying + len, sizeof dying - len, ": %s", why);
+	}
 	vmsg(fmt, ap, why);
 	va_end(ap);
 	die_now();

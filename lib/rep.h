@@ -21,6 +21,7 @@ extern const char *rep_prog;
 void rep_init(const char *argv0);
 _Noreturn void rep_die_why(const char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define rep_die(...) rep_die_why(NULL, __VA_ARGS__)
+const char *rep_dying_message(void);
 #define rep_die_errno(...) rep_die_why(strerror(errno), __VA_ARGS__)
 _Noreturn void rep_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int rep_finish(void);
@@ -370,6 +371,7 @@ void rep_cleanup_signals(void);
 void rep_cleanup_hold(void);
 void rep_cleanup_deliver(void);
 void rep_cleanup_child(void);
+int rep_cleanup_signal(void);
 
 /* child.c: the one way to start and reap child processes */
 enum { REP_CHILD_GROUP = 1 };  /* in a process group of its own */
