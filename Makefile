@@ -106,12 +106,12 @@ VALGRIND = valgrind --error-exitcode=99 --leak-check=full --show-leak-kinds=defi
 # tool's own file, the pipelines and the bad-input corpus: a call under
 # valgrind costs about a second, so this takes about 25 min on two cores
 # (rep-ls 1.5, rep-setstatus 2.5, rep-register 2.3, checksum 1.1, rep-diff
-# 2.8, pipeline 0.9, rep-tar 5.2, rep-push 4.7-6, bad-input 3.7). Not
+# 2.8, pipeline 0.9, rep-tar 5.2, rep-push 4.7-6, bad-input 3.7, record 0.5). Not
 # here: environment.bats (valgrind itself needs TMPDIR), the crash,
 # concurrency and ssh tests (kill timings, sshd timeouts).
 VALGRIND_TESTS = tests/rep-ls.bats tests/rep-setstatus.bats tests/rep-register.bats \
 	tests/checksum.bats tests/rep-diff.bats tests/pipeline.bats tests/rep-tar.bats \
-	tests/rep-push.bats tests/bad-input.bats
+	tests/rep-push.bats tests/bad-input.bats tests/record.bats
 check-valgrind: deps
 	@$(MAKE) --no-print-directory all
 	@mkdir -p $(O)/valgrind

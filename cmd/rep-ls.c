@@ -9,7 +9,8 @@ enum { OPT_HISTORY = REP_OPT_TOOL };
 static const struct rep_optdef opts[] = {
 	{'s', "status", "STATUS", "only applications in STATUS (repeatable)"},
 	{'o', "output", "FIELDS", "fields to print, comma-separated:\n"
-	    "name,status,files,bytes,checksum,registered,updated\n"
+	    "name,status,files,bytes,checksum,registered,updated;\n"
+	    "live,release,targets: what is live where (- for none)\n"
 	    "(--history: name,time,from,to,user,note)"},
 	{OPT_HISTORY, "history", NULL, "print the history, oldest first"},
 	REP_OPTDEF_HEADER,
@@ -30,6 +31,8 @@ struct filter {
 	int nstatus;
 	struct rep_strset names;
 	int sel[32], nsel;
+	struct rep_db *db;
+	int live;            /* a field of the deployment rows is printed */
 };
 
 static int wanted(const struct filter *f, const char *name, const char *status)
@@ -43,8 +46,15 @@ static int wanted(const struct filter *f, const char *name, const char *status)
 static int print_app(const struct rep_app *a, void *arg)
 {
 	const struct filter *f = arg;
-	if (wanted(f, a->name, a->status))
-		rep_put_app(stdout, a, f->nsel ? f->sel : NULL, f->nsel);
+	struct rep_live l = { 0 };
+
+	if (!wanted(f, a->name, a->status))
+		return 0;
+	/* a query per application, made only when asked for */
+	if (f->live)
+		rep_live_load(f->db, a->id, &l);
+	rep_put_app_live(stdout, a, &l, f->nsel ? f->sel : NULL, f->nsel);
+	rep_live_free(&l);
 	return 0;
 }
 
@@ -81,22 +91,25 @@ int main(int argc, char **argv)
 	}
 	rep_opt_finish();
 	const char *const *names = history ? rep_event_fields : rep_app_fields;
-	int nnames = history ? REP_EVENT_NFIELDS : REP_APP_NFIELDS;
+	int nnames = history ? REP_EVENT_NFIELDS : REP_APP_NFIELDS_ALL;
 	if (fields)
 		f.nsel = rep_fields_parse(fields, names, nnames, f.sel);
+	for (int i = 0; !history && i < f.nsel; i++)
+		f.live |= f.sel[i] >= REP_APP_NFIELDS;
 	for (int i = optind; i < argc; i++) {
 		rep_name_check(argv[i], NULL);
 		rep_strset_add(&f.names, argv[i], NULL);
 	}
 
-	struct rep_db *db = rep_db_open(REP_RO);
+	struct rep_db *db = f.db = rep_db_open(REP_RO);
 	struct rep_app *named = rep_xmalloc((f.names.n + 1) * sizeof *named);
 	char **sorted = rep_strset_sorted(&f.names);
 	for (size_t i = 0; i < f.names.n; i++)
 		if (!rep_db_app_get(db, sorted[i], &named[i]))
 			rep_die("%s: not registered", sorted[i]);
 	if (rep_opt.header)
-		rep_put_header(stdout, names, f.nsel ? f.sel : NULL, f.nsel ? f.nsel : nnames);
+		rep_put_header(stdout, names, f.nsel ? f.sel : NULL,
+		    f.nsel ? f.nsel : history ? REP_EVENT_NFIELDS : REP_APP_NFIELDS);
 	if (history) {
 		rep_db_each_event(db, print_event, &f);
 	} else if (f.names.n) {

@@ -33,27 +33,142 @@ static const struct rep_tool tool = {
 	"TARGET, a local directory or [user@]host:DIR reached with $REP_SSH: on all\n"
 	"targets first stage a release of what is live there with the archive's\n"
 	"applications added or replaced and those it removes taken out, then\n"
-	"switch each DIR/current to it and log the switch in DIR/log. Print name,\n"
-	"release and targets of every application the archive put live.\n",
+	"switch each DIR/current to it and log the switch in DIR/log. Print a\n"
+	"record per application and event: name, release, targets, checksum and\n"
+	"live, left or failed (then the reason). Failure records on stdin (from\n"
+	"rep-tar) are passed on first. A dry run (-n) prints no record.\n",
 	.opts = opts,
 };
 
+/* An archive read, with the failure records it would get if rep-push
+ * ended before reporting it, prebuilt: on a signal they are written
+ * with write(2) alone. */
 struct archive_in {
 	const char *path;
 	char *release;
 	struct rep_manifest m;
+	char *dead;            /* "name TAB release TAB targets TAB checksum TAB failed TAB" LF, per add row */
+	volatile sig_atomic_t reported;  /* its records are out (or were tried) */
 };
+
+/* The archives read, as the undo action that reports them sees them:
+ * changed only with the caught signals held. */
+static struct rep_strset archives;
+static char *where;            /* the operands joined by commas */
+static int passed_on;          /* upstream failure records copied */
+static struct archive_in *pushing;  /* the archive whose records the deploy prints */
+static char why[512];          /* the last outcome, the reason of failed records */
+
+/* Failed records given with a text as reason: rep_note_error's rules,
+ * what is not kept turned to '?'. Async-signal-safe. */
+static void sanitize(char *s)
+{
+	int ascii = rep_note_error(s) != NULL;
+
+	for (unsigned char *p = (unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || (ascii && *p >= 0x80))
+			*p = '?';
+	if (!*s)
+		strcpy(s, "rep-push ended before reporting it");
+}
+
+/* The undo action: the add rows of every archive read and not reported
+ * get a failed record, the reason being why rep-push ends. On a signal
+ * too: write(2) of prebuilt text only. */
+static void report_stranded(void *arg)
+{
+	static char reason[600];
+	int sig = rep_cleanup_signal();
+
+	(void)arg;
+	if (rep_opt.dry_run)
+		return;
+	if (sig) {
+		char num[16], *p = num + sizeof num;
+		*--p = 0;
+		do
+			*--p = (char)('0' + sig % 10);
+		while ((sig /= 10) > 0);
+		strcpy(reason, "interrupted by signal ");
+		strcat(reason, p);
+	} else {
+		strncpy(reason, rep_dying_message(), sizeof reason - 1);
+		sanitize(reason);
+	}
+	for (size_t i = 0; i < archives.n; i++) {
+		struct archive_in *a = archives.val[i];
+		if (a->reported)
+			continue;
+		a->reported = 1;
+		for (const char *line = a->dead, *end; *line; line = end + 1) {
+			end = strchr(line, '\n');
+			if (rep_write_full(1, line, (size_t)(end - line)) < 0 ||
+			    rep_write_full(1, reason, strlen(reason)) < 0 || rep_write_full(1, "\n", 1) < 0)
+				return;
+		}
+	}
+}
+
+static struct rep_cleanup strand = { 0 };
+
+static int hex64(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+	return n == 64 && !s[n];
+}
+
+/* A failure record from upstream (rep-tar's, rep-setstatus's reader's
+ * format): checked, then copied as it is, and it makes the exit status
+ * 1 at least. Not by a dry run, which prints nothing. */
+static void pass_on(const struct rep_rec *rec)
+{
+	rep_name_check(rec->f[0], rec);
+	if (!hex64(rec->f[3]) && strcmp(rec->f[3], "-") != 0)
+		rep_die("%s:%lu: %s: a failure record whose checksum is neither 64 lower-case hex digits nor '-'",
+		    rec->src, rec->line, rec->f[0]);
+	passed_on = 1;
+	if (rep_opt.dry_run)
+		return;
+	/* whole and out before anything is pushed, and before any undo
+	 * action's write(2) */
+	rep_cleanup_hold();
+	rep_put_fields(stdout, (const char *const *)rec->f, rec->nf);
+	rep_finish();
+	rep_cleanup_deliver();
+}
+
+static char *prebuild(const struct archive_in *a)
+{
+	char *text = NULL;
+	size_t len;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		rep_die("out of memory");
+	for (size_t i = 0; i < a->m.apps.n; i++) {
+		const struct rep_manifest_app *r = a->m.apps.val[i];
+		if (!r->remove)
+			fprintf(f, "%s\t%s\t%s\t%s\tfailed\t\n", r->app.name, a->release, where, r->app.checksum);
+	}
+	if (fclose(f) != 0)
+		rep_die("out of memory");
+	return text;
+}
 
 static void read_archive(struct rep_rec *rec, void *arg)
 {
-	struct rep_strset *set = arg;
 	const char *path = rec->f[0];
-	char *release = rep_release_of(path);
+	char *release;
 
-	if (!release)
+	(void)arg;
+	if ((rec->nf == 5 || rec->nf == 6) && strcmp(rec->f[4], "failed") == 0) {
+		pass_on(rec);
+		return;
+	}
+	if (!(release = rep_release_of(path)))
 		rep_die("%s: not a rep-tar archive name (rep_applications_YYYYMMDD_HHMMSS[_N].tar.gz)", path);
-	for (size_t i = 0; i < set->n; i++)
-		if (strcmp(((struct archive_in *)set->val[i])->release, release) == 0)
+	for (size_t i = 0; i < archives.n; i++)
+		if (strcmp(((struct archive_in *)archives.val[i])->release, release) == 0)
 			rep_die("%s: release %s given twice", path, release);
 	struct archive_in *a = calloc(1, sizeof *a);
 	if (!a)
@@ -61,7 +176,10 @@ static void read_archive(struct rep_rec *rec, void *arg)
 	a->path = rep_xstrdup(path);
 	a->release = release;
 	rep_archive_check(path, &a->m);
-	rep_strset_add(set, path, a);
+	a->dead = prebuild(a);
+	rep_cleanup_hold();
+	rep_strset_add(&archives, path, a);
+	rep_cleanup_deliver();
 }
 
 /* A step on a target, unless -q: a step of the plan (-n) always,
@@ -73,58 +191,118 @@ static void step(void *arg, int plan, const char *target, const char *fmt, va_li
 		rep_vline(target, fmt, ap, NULL);
 }
 
-/* The outcome for one release, unless -q. */
+/* The outcome for one release, unless -q; kept, as the reason of the
+ * failed records of archives the deploy was not given. */
 static void outcome(void *arg, const char *release, const char *fmt, va_list ap)
 {
 	char ctx[PATH_MAX + 16];
+	va_list copy;
 
 	(void)arg;
+	va_copy(copy, ap);
+	vsnprintf(why, sizeof why, fmt, copy);
+	va_end(copy);
 	if (rep_opt.quiet)
 		return;
 	snprintf(ctx, sizeof ctx, "%s%s", release, rep_opt.dry_run ? ": dry run" : "");
 	rep_vline(ctx, fmt, ap, NULL);
 }
 
-/* name, release and targets of each application now live. Once current
- * has switched, output that cannot be written is no reason to go quietly
+/* The records of one archive pushed, or of a rollback. Once current has
+ * switched, output that cannot be written is no reason to go quietly
  * (exit 3, and say what is live). */
-static int live(void *arg, const struct rep_manifest *m, const char *release, const char *where)
+static int records(void *arg, const struct rep_deploy_rec *v, size_t n)
 {
+	const char *live = NULL;
+
 	(void)arg;
-	for (size_t i = 0; i < m->apps.n; i++) {
-		const char *fields[] = { m->apps.v[i], release, where };
-		if (((const struct rep_manifest_app *)m->apps.val[i])->remove)
-			continue;
-		rep_put_fields(stdout, fields, 3);
+	/* printed at most once, even if only in part */
+	if (pushing)
+		pushing->reported = 1;
+	for (size_t i = 0; i < n; i++) {
+		const char *fields[] = { v[i].name, v[i].release, v[i].targets, v[i].checksum, v[i].event, v[i].why };
+		char reason[sizeof why];
+		if (v[i].why) {
+			snprintf(reason, sizeof reason, "%s", v[i].why);
+			sanitize(reason);
+			fields[5] = reason;
+		}
+		if (!live && strcmp(v[i].event, "live") == 0)
+			live = v[i].targets;
+		rep_put_fields(stdout, fields, v[i].why ? 6 : 5);
 	}
 	if (fflush(stdout) == 0 && !ferror(stdout))
 		return 0;
-	rep_error_at(release, "live on %s, but its records could not be written: %s", where,
-	    strerror(errno));
+	if (live)
+		rep_error_at(v[0].release, "live on %s, but its records could not be written: %s", live,
+		    strerror(errno));
+	else
+		rep_error_at(v[0].release, "its records could not be written: %s", strerror(errno));
 	return -1;
 }
 
-static const struct rep_deploy_cb callbacks = { step, outcome, live };
+static const struct rep_deploy_cb callbacks = { step, outcome, records };
 
-static int push_all(struct rep_deploy *d, int back, struct rep_strset *archives)
+/* The failed records of an archive the deploy was not given, or gave up
+ * on before telling (a lock held, an earlier archive failed). */
+static void not_pushed(struct archive_in *a, const char *reason)
 {
-	const char *what = back ? "rollback" : ((struct archive_in *)archives->val[0])->release;
+	struct rep_deploy_rec *v = rep_xmalloc((a->m.apps.n + 1) * sizeof *v);
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->m.apps.n; i++) {
+		const struct rep_manifest_app *r = a->m.apps.val[i];
+		if (!r->remove)
+			v[n++] = (struct rep_deploy_rec){ r->app.name, a->release, where, r->app.checksum,
+			    "failed", reason };
+	}
+	rep_cleanup_hold();
+	pushing = a;
+	/* nothing more once the records could not be written: said once */
+	if (n && !ferror(stdout))
+		records(NULL, v, n);
+	a->reported = 1;
+	pushing = NULL;
+	rep_cleanup_deliver();
+	free(v);
+}
+
+static int push_all(struct rep_deploy *d, int back)
+{
+	const char *what = back ? "rollback" : ((struct archive_in *)archives.val[0])->release;
 	int rc = rep_deploy_open(d, d->dry_run ? REP_LOCK_READ : back ? REP_LOCK_ROLLBACK : REP_LOCK_PUSH, what);
+	const char *failed = NULL;
 
 	if (rc == REP_DEPLOY_OK && back)
 		return rep_deploy_rollback(d);
-	for (size_t i = 0; rc == REP_DEPLOY_OK && i < archives->n; i++) {
-		struct archive_in *a = archives->val[i];
-		rc = rep_deploy_push(d, a->path, a->release, &a->m);
+	for (size_t i = 0; i < archives.n; i++) {
+		struct archive_in *a = archives.val[i];
+		if (rc == REP_DEPLOY_OK) {
+			pushing = a;
+			rc = rep_deploy_push(d, a->path, a->release, &a->m);
+			pushing = NULL;
+		}
+		if (d->dry_run || a->reported)
+			;
+		else if (!failed)
+			not_pushed(a, why);
+		else {
+			char reason[REP_NAME_MAX + 32];
+			snprintf(reason, sizeof reason, "not tried: %s failed", failed);
+			not_pushed(a, reason);
+		}
+		if (rc != REP_DEPLOY_OK && !failed)
+			failed = a->release;
 	}
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
-	struct rep_strset archives = { 0 };
 	struct rep_deploy d = { .jobs = 1, .keep = 5, .cb = &callbacks };
 	int c, back = 0;
+	size_t len;
+	FILE *f;
 
 	rep_init(argv[0]);
 	while ((c = rep_getopt(argc, argv, &tool)) != -1) {
@@ -144,30 +322,45 @@ int main(int argc, char **argv)
 	if (argc == 0)
 		rep_usage_error("no target");
 	rep_deploy_targets(&d, argv, (size_t)argc);
-	if (!back) {
-		rep_each_input(0, NULL, read_archive, &archives);
-		if (archives.n == 0) {
-			if (!rep_opt.quiet)
-				fprintf(stderr, "%s: nothing to push\n", rep_prog);
-			rep_deploy_close(&d);
-			return rep_finish();
-		}
-	}
+	if (!(f = open_memstream(&where, &len)))
+		rep_die("out of memory");
+	for (int i = 0; i < argc; i++)
+		fprintf(f, "%s%s", i ? "," : "", argv[i]);
+	if (fclose(f) != 0)
+		rep_die("out of memory");
+	/* from the first archive read, whichever way rep-push ends, what it
+	 * read and did not report gets failed records: nothing upstream
+	 * claimed stays stranded */
 	rep_cleanup_signals();
+	rep_cleanup_add(&strand, report_stranded, NULL);
 	/* a reader gone is a write error to report: the records may matter */
 	signal(SIGPIPE, SIG_IGN);
-	int rc = push_all(&d, back, &archives);
+	int rc = REP_DEPLOY_OK;
+	if (!back)
+		rep_each_input(0, NULL, read_archive, NULL);
+	if (!back && archives.n == 0) {
+		if (!rep_opt.quiet)
+			fprintf(stderr, "%s: nothing to push\n", rep_prog);
+	} else {
+		rc = push_all(&d, back);
+	}
 	rep_deploy_close(&d);
+	/* every archive is reported by now */
+	rep_cleanup_remove(&strand);
 	for (size_t i = 0; i < archives.n; i++) {
 		struct archive_in *a = archives.val[i];
 		rep_manifest_free(&a->m);
 		free(a->release);
+		free(a->dead);
 		free((char *)a->path);
 	}
 	rep_strset_free(&archives);
+	free(where);
 	if (rc == REP_DEPLOY_MIXED)
 		return rc;
 	if (rep_finish() != 0)
 		return 2;
-	return rc;
+	/* an upstream failure passed on: the pipeline failed, if nothing
+	 * here did */
+	return rc == REP_DEPLOY_OK && passed_on ? 1 : rc;
 }

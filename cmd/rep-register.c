@@ -16,7 +16,8 @@ static const struct rep_tool tool = {
 	.synopsis =
 	"usage: rep-register [-n] [-q] [-H] (--all | NAME...)\n"
 	"Hash the named applications and add them to the database with status\n"
-	"'registered'; a registered one whose content changed is refreshed.\n",
+	"'registered'; a registered one whose content changed is refreshed (and\n"
+	"set back to 'registered' if it was ready, pending_deployment or deployed).\n",
 	.opts = opts,
 	.files = 1,
 	.names_from_stdin = 1,
@@ -105,10 +106,16 @@ static void record(size_t i, void *arg)
 			rep_db_cache_store(r->db, job, 0);
 		return;
 	}
-	char note[64];
+	char note[64], was[sizeof a->status];
 	if (found) {
 		snprintf(note, sizeof note, "refreshed: %.12s -> %.12s", a->checksum, s->checksum);
 		r->refreshed++;
+		/* the approval, the claim or the deployment was of the old
+		 * content: the new one starts over (rule 2) */
+		strcpy(was, a->status);
+		if (strcmp(was, "ready") == 0 || strcmp(was, "pending_deployment") == 0 ||
+		    strcmp(was, "deployed") == 0)
+			strcpy(a->status, "registered");
 	} else {
 		memset(a, 0, sizeof *a);
 		snprintf(a->name, sizeof a->name, "%s", job->name);
@@ -125,7 +132,7 @@ static void record(size_t i, void *arg)
 		return;
 	if (found) {
 		rep_db_app_update_sum(r->db, a);
-		rep_db_event(r->db, a->id, r->now, a->status, a->status, note);
+		rep_db_event(r->db, a->id, r->now, was, a->status, note);
 	} else {
 		rep_db_app_insert(r->db, a);
 		rep_db_event(r->db, a->id, r->now, NULL, "registered", NULL);

@@ -1,7 +1,8 @@
 /* rep-tar: package registered applications into one reproducible
  * .tar.gz, checking every file against the database as it is read. A
  * retired application gets a removal row in the MANIFEST instead, and no
- * entries: pushing the archive takes it out of service. */
+ * entries: pushing the archive takes it out of service. A run that fails
+ * says so downstream with a failure record per application. */
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
@@ -31,7 +32,10 @@ static const struct rep_tool tool = {
 	"DIR/rep_applications_YYYYMMDD_HHMMSS.tar.gz and print its path; every\n"
 	"file is checked against the registered checksum while it is read.\n"
 	"A retired application is marked as removed in the MANIFEST, with no files:\n"
-	"rep-ls -s retired | rep-tar | rep-push TARGET takes it out of service.\n",
+	"rep-ls -s retired | rep-tar | rep-push TARGET takes it out of service.\n"
+	"A run that fails once the names are resolved prints instead, per named\n"
+	"application not retired, a failure record: NAME - - CHECKSUM failed REASON\n"
+	"(rep-push passes it on to rep-setstatus --record).\n",
 	.opts = opts,
 	.files = 1,
 	.names_from_stdin = 1,
@@ -42,14 +46,165 @@ static const struct rep_tool tool = {
 static char tmp_path[4200];          /* the archive being written */
 static char *made_dist;              /* the output directory, if we made it */
 
-/* Run on die, on a signal and at exit (cleanup.c): async-signal-safe. */
-static void remove_tmp(void *unused)
+/* Failure records: once the names are resolved, a run that fails tells
+ * the pipeline, on stdout, which applications it did not package, so
+ * that rep-push passes them on and rep-setstatus --record records them
+ * instead of the applications silently staying where they were:
+ *   name TAB - TAB - TAB checksum TAB failed TAB reason
+ * The text up to the reason is built before anything can fail (the
+ * signal path may not allocate or use stdio); the reason is known only
+ * at the end. */
+static struct {
+	char *text;         /* "name\t-\t-\tchecksum\tfailed\t\n" per app, input order */
+	size_t len;
+	volatile sig_atomic_t armed;
+} failures;
+
+static char reason[4 * 512 + 64];  /* a dying message, every byte shown as \xHH */
+static char chunk[8192];
+static size_t chunked;
+
+/* The length of the valid note character (rep_note_error) at p, or 0:
+ * a record's reason must be UTF-8 without control characters. */
+static size_t note_char(const unsigned char *p)
+{
+	unsigned c = *p, cp, len;
+
+	if (c < 0x80)
+		return c >= 0x20 && c != 0x7f;
+	if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
+	else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
+	else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
+	else return 0;
+	for (unsigned i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+		return 0;
+	return len;
+}
+
+/* The reason, as the message on stderr shows it (control bytes as
+ * \xHH), and the bytes a record may not hold shown the same way. No
+ * stdio: async-signal-safe like everything the records are written by. */
+static void set_reason(const char *msg)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)msg;
+	size_t n = 0;
+
+	while (*p && n + 5 < sizeof reason) {
+		size_t len = note_char(p);
+		if (len) {
+			while (len--)
+				reason[n++] = (char)*p++;
+			continue;
+		}
+		reason[n++] = '\\';
+		reason[n++] = 'x';
+		reason[n++] = hex[*p >> 4];
+		reason[n++] = hex[*p & 15];
+		p++;
+	}
+	reason[n] = 0;
+}
+
+static void signal_reason(int sig)
+{
+	char num[16], *d = num + sizeof num;
+	const char *lead = "interrupted by signal ";
+	size_t n = strlen(lead);
+
+	*--d = 0;
+	do
+		*--d = (char)('0' + sig % 10);
+	while ((sig /= 10) && d > num);
+	memcpy(reason, lead, n);
+	memcpy(reason + n, d, strlen(d) + 1);
+}
+
+static void put(const char *s, size_t n)
+{
+	while (n) {
+		if (chunked == sizeof chunk) {
+			(void)rep_write_full(1, chunk, chunked);
+			chunked = 0;
+		}
+		size_t k = sizeof chunk - chunked < n ? sizeof chunk - chunked : n;
+		memcpy(chunk + chunked, s, k);
+		chunked += k;
+		s += k;
+		n -= k;
+	}
+}
+
+/* Writes the records with write(2) only. A reader that went away gets
+ * EPIPE instead of ending us by SIGPIPE: the run ends as it was ending
+ * (exit 2, or the signal it caught). */
+static void print_failures(void)
+{
+	struct sigaction ign = { .sa_handler = SIG_IGN }, was;
+	const char *why = rep_dying_message();
+	int sig = rep_cleanup_signal();
+
+	if (!failures.armed || !failures.len)
+		return;
+	failures.armed = 0;
+	if (sig)
+		signal_reason(sig);
+	else /* an exit without a message: no code path does that today */
+		set_reason(*why ? why : "rep-tar failed");
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGPIPE, &ign, &was);
+	size_t rlen = strlen(reason);
+	for (const char *p = failures.text, *end = p + failures.len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		put(p, (size_t)(nl - p));
+		put(reason, rlen);
+		put("\n", 1);
+		p = nl + 1;
+	}
+	(void)rep_write_full(1, chunk, chunked);
+	chunked = 0;
+	sigaction(SIGPIPE, &was, NULL);
+}
+
+/* Run on die, on a signal and at exit (cleanup.c): async-signal-safe.
+ * The temporary goes first: writing the records may block on a reader
+ * that does not read, and a run stopped then must leave nothing. */
+static void undo(void *unused)
 {
 	(void)unused;
 	if (tmp_path[0])
 		unlink(tmp_path);
 	if (made_dist)
 		rmdir(made_dist);
+	print_failures();
+}
+
+/* Arms the failure records of the named applications, in input order;
+ * retired ones are being taken out of service, not shipped: none. */
+static void arm_failures(const struct rep_strset *names, char **sorted, const struct rep_app *apps)
+{
+	size_t *at = rep_xmalloc((names->n + 1) * sizeof *at), len = 0;
+
+	for (size_t i = 0; i < names->n; i++)
+		at[rep_strset_find(names, sorted[i])] = i;
+	for (size_t k = 0; k < names->n; k++)
+		len += strlen(apps[at[k]].name) + 64 + sizeof "\t-\t-\t\tfailed\t\n";
+	char *text = rep_xmalloc(len + 1), *w = text;
+	for (size_t k = 0; k < names->n; k++) {
+		const struct rep_app *a = &apps[at[k]];
+		if (strcmp(a->status, "retired") != 0)
+			w += sprintf(w, "%s\t-\t-\t%s\tfailed\t\n", a->name, a->checksum);
+	}
+	free(at);
+	failures.text = text;
+	failures.len = (size_t)(w - text);
+	failures.armed = 1;
 }
 
 static int64_t source_date_epoch(void)
@@ -233,6 +388,7 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 			rep_die("%s: not registered", sorted[i]);
 		nremove += retired(&apps[i]);
 	}
+	arm_failures(names, sorted, apps);
 	rep_db_close(db);
 
 	struct pack p = { .appsfd = rep_open_apps(), .buf = rep_xmalloc(READ_BUF),
@@ -307,6 +463,11 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 	close(p.appsfd);
 	if (p.show)
 		fputs("\r\033[K", stderr);
+	/* the archive is delivered: from here on only stdout can fail, and
+	 * a record could not be written there either */
+	failures.armed = 0;
+	free(failures.text);
+	failures.text = NULL;
 	printf("%s\n", final);
 	if (!rep_opt.quiet) {
 		char *shown = rep_visible(final, strlen(final)), removals[64] = "";
@@ -362,7 +523,7 @@ int main(int argc, char **argv)
 		return rep_finish();
 	}
 	static struct rep_cleanup cleanup;
-	rep_cleanup_add(&cleanup, remove_tmp, NULL);
+	rep_cleanup_add(&cleanup, undo, NULL);
 	rep_cleanup_signals();
 	package(&names, dir, level, threads);
 	rep_strset_free(&names);

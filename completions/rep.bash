@@ -23,7 +23,7 @@ _rep_opts()
             opts+=' -q --quiet -H --header --rehash' ;;
         rep-setstatus)
             opts+=' -H --header -n --dry-run -q --quiet -f --from'
-            opts+=' -m --note -M --note-from-input' ;;
+            opts+=' -m --note -M --note-from-input --record' ;;
         rep-ls)
             opts+=' -H --header -s --status -o --output --history' ;;
         rep-tar)
@@ -67,13 +67,14 @@ _rep_seen()
         -a | --all) [[ $cmd == rep-register ]] && all=1 ;;
         --history) history=1 ;;
         -t | --test) [[ $cmd == rep-tar ]] && tartest=1 ;;
+        --record) [[ $cmd == rep-setstatus ]] && record=1 ;;
     esac
 }
 
 # _rep_parse: read words[1..cword-1] of $cmd into the caller's nargs (number
 # of operands), ddash (-- seen), pending (option whose argument is the
-# current word), where (-C, --db and --apps as given), all, history and
-# tartest (rep-tar -t)
+# current word), where (-C, --db and --apps as given), all, history,
+# tartest (rep-tar -t) and record (rep-setstatus --record)
 _rep_parse()
 {
     local argopts i j w o
@@ -130,6 +131,7 @@ _rep_words()
 _rep_fields()
 {
     local fields='name status files bytes checksum registered updated'
+    fields+=' live release targets'
     local head=''
     [[ $history ]] && fields='name time from to user note'
     [[ $cur == *,* ]] && head=${cur%,*},
@@ -209,7 +211,7 @@ _rep_complete()
     _init_completion -s || return
 
     local cmd=${words[0]##*/} nargs=0 ddash='' pending='' all='' history=''
-    local tartest=''
+    local tartest='' record=''
     local -a where=()
     _rep_parse
     [[ $split == true ]] && pending=$prev
@@ -226,7 +228,9 @@ _rep_complete()
         rep-register) [[ $all ]] || _rep_appdirs ;;
         rep-diff) _rep_appnames ;;
         rep-setstatus)
-            if ((nargs == 0)); then
+            if [[ $record ]]; then
+                return # records come from stdin: no operand
+            elif ((nargs == 0)); then
                 _rep_words "$_rep_statuses"
             else
                 _rep_names

@@ -19,7 +19,7 @@ function __rep_argspec
         case rep-diff
             printf '%s\n' H/header q/quiet rehash
         case rep-setstatus
-            printf '%s\n' H/header n/dry-run q/quiet f/from= m/note= M/note-from-input
+            printf '%s\n' H/header n/dry-run q/quiet f/from= m/note= M/note-from-input record
         case rep-ls
             printf '%s\n' H/header s/status= o/output= history
         case rep-tar
@@ -62,7 +62,7 @@ end
 
 # __rep_fields: a comma-separated list of record fields for rep-ls -o
 function __rep_fields
-    set -l fields name status files bytes checksum registered updated
+    set -l fields name status files bytes checksum registered updated live release targets
     contains -- --history (commandline -opc); and set fields name time from to user note
     set -l head (commandline -ct | string replace -r '^(--output=|-o)' '' | string replace -r '[^,]*$' '')
     printf '%s\tField\n' $head$fields
@@ -134,11 +134,12 @@ complete -c rep-diff -s q -l quiet -d 'Do not print the summary'
 complete -c rep-diff -l rehash -d 'Hash every file, trusting no cached stat data'
 complete -c rep-diff -a '(__rep_diffnames)'
 
-complete -c rep-setstatus -s f -l from -x -a '(__rep_statuses)' -d 'Change only applications whose status is FROM'
-complete -c rep-setstatus -s m -l note -x -n 'not __fish_seen_argument -s M -l note-from-input' -d 'Record NOTE in the history'
-complete -c rep-setstatus -s M -l note-from-input -n 'not __fish_seen_argument -s m -l note' -d 'Take the note from the rest of each input record'
-complete -c rep-setstatus -n 'test (__rep_operands) = 0' -a '(__rep_statuses)'
-complete -c rep-setstatus -n 'test (__rep_operands) -gt 0' -a '(__rep_names)'
+complete -c rep-setstatus -s f -l from -x -a '(__rep_statuses)' -n 'not __fish_seen_argument -l record' -d 'Change only applications whose status is FROM'
+complete -c rep-setstatus -s m -l note -x -n 'not __fish_seen_argument -s M -l note-from-input -l record' -d 'Record NOTE in the history'
+complete -c rep-setstatus -s M -l note-from-input -n 'not __fish_seen_argument -s m -l note -l record' -d 'Take the note from the rest of each input record'
+complete -c rep-setstatus -l record -n 'not __fish_seen_argument -s f -l from -s m -l note -s M -l note-from-input' -d 'Record the live, left and failed records of rep-push read on stdin'
+complete -c rep-setstatus -n 'not __fish_seen_argument -l record; and test (__rep_operands) = 0' -a '(__rep_statuses)'
+complete -c rep-setstatus -n 'not __fish_seen_argument -l record; and test (__rep_operands) -gt 0' -a '(__rep_names)'
 
 complete -c rep-ls -s s -l status -x -a '(__rep_statuses)' -d 'Select applications in STATUS (repeatable)'
 complete -c rep-ls -s o -l output -x -a '(__rep_fields)' -d 'Print these comma-separated fields'

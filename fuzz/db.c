@@ -290,7 +290,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	snprintf(dir, sizeof dir, "%s/d", base);
 	snprintf(msgs, sizeof msgs, "%s/messages", base);
 	rep_opt.quiet = 1;
-	setenv("USER", "fuzz", 1);
+	setenv("LOGNAME", "fuzz", 1);
+	unsetenv("SUDO_USER");
 	sqlite3_auto_extension((void (*)(void))add_functions);
 	if (!(devnull = fopen("/dev/null", "w")))
 		abort();
@@ -686,7 +687,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	exec_ok(h, journal == J_DELETE || journal == J_HOT ? "PRAGMA journal_mode = DELETE"
 	    : "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0");
 	if (flags & 4)   /* the schema of version 1, as rep made it */
-		exec_ok(h, "DROP TABLE file; PRAGMA user_version = 1");
+		exec_ok(h, "DROP TABLE deployment; DROP TABLE file; PRAGMA user_version = 1");
 	int in_txn = 0;
 	for (int ops = 0; s.n && ops < 24; ops++) {
 		if (journal == J_HOT && !in_txn && byte(&s) % 4 == 0)

@@ -51,13 +51,15 @@ void rep_plan_free(struct rep_plan *p)
 	free(p->enter_names);
 	free(p->change_names);
 	free(p->leave_names);
+	rep_strset_free(&p->left);
 	memset(p, 0, sizeof *p);
 }
 
 /* The full MANIFEST of the release that base (the live release's
  * MANIFEST, NULL for none; label names it in messages) and the archive
  * m make, in c; with replace, m's applications only. What enters,
- * changes, stays and leaves goes to p. */
+ * changes, stays and leaves goes to p, and the content that leaves
+ * (what was live of each) to p->left, for the records that say so. */
 void rep_compose(const char *base, const char *label, const struct rep_manifest *m, int replace,
     struct rep_compose *c, struct rep_plan *p)
 {
@@ -87,6 +89,9 @@ void rep_compose(const char *base, const char *label, const struct rep_manifest 
 				add_name(&p->change_names, &p->change, a->app.name);
 		} else if (b || replace) {
 			add_name(&p->leave_names, &p->leave, a->app.name);
+			char *sum = rep_xstrdup(a->app.checksum);
+			if (!rep_strset_add(&p->left, a->app.name, sum))
+				free(sum);
 		} else {
 			p->stay++;
 			rows[n++] = a;

@@ -60,6 +60,19 @@ static const struct { int version; const char *const sql[STEP_MAX]; } migrations
 	  " ino INTEGER NOT NULL, dev INTEGER NOT NULL, mode INTEGER NOT NULL,"
 	  " hash BLOB NOT NULL, cached_ns INTEGER NOT NULL,"
 	  " PRIMARY KEY (app_id, path)) WITHOUT ROWID" } },
+	/* What is live where, as far as the database knows: one row per
+	 * application and target, written by rep-setstatus --record from
+	 * rep-push's records. A database migrated from version 2 has none
+	 * for what was deployed before: nothing is invented. */
+	{ 3, {
+	  "CREATE TABLE deployment ("
+	  " app_id INTEGER NOT NULL REFERENCES app(id),"
+	  " target TEXT NOT NULL,"
+	  " checksum TEXT NOT NULL,"
+	  " release TEXT NOT NULL,"
+	  " time TEXT NOT NULL,"
+	  " user TEXT NOT NULL,"
+	  " PRIMARY KEY (app_id, target)) WITHOUT ROWID" } },
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -68,6 +81,7 @@ enum stmt {
 	ST_INPUT_PUT, ST_INPUT_UNKNOWN, ST_SET_SELECT, ST_SET_EVENTS, ST_SET_UPDATE,
 	ST_EVENT, ST_APPS, ST_EVENTS, ST_CACHE_ALL, ST_CACHE_APP, ST_CACHE_DEL,
 	ST_CACHE_PUT1, ST_CACHE_PUT4, ST_CACHE_PUT16,
+	ST_APP_SET_STATUS, ST_DEPLOY_APP, ST_DEPLOY_PUT, ST_DEPLOY_DEL,
 	ST_COUNT
 };
 
@@ -93,8 +107,17 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " FROM app WHERE name = ?1",
 	[ST_APP_INSERT] = "INSERT INTO app (name, status, files, bytes, checksum, registered, updated)"
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-	[ST_APP_UPDATE_SUM] = "UPDATE app SET files = ?2, bytes = ?3, checksum = ?4, updated = ?5"
-	    " WHERE id = ?1",
+	/* a refresh may change the status too (rep-register's rule 2) */
+	[ST_APP_UPDATE_SUM] = "UPDATE app SET files = ?2, bytes = ?3, checksum = ?4, updated = ?5,"
+	    " status = ?6 WHERE id = ?1",
+	[ST_APP_SET_STATUS] = "UPDATE app SET status = ?2, updated = ?3 WHERE id = ?1",
+	[ST_DEPLOY_APP] = "SELECT target, checksum, release FROM deployment WHERE app_id = ?1"
+	    " ORDER BY target",
+	[ST_DEPLOY_PUT] = "INSERT INTO deployment (app_id, target, checksum, release, time, user)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (app_id, target) DO UPDATE SET"
+	    " checksum = excluded.checksum, release = excluded.release, time = excluded.time,"
+	    " user = excluded.user",
+	[ST_DEPLOY_DEL] = "DELETE FROM deployment WHERE app_id = ?1 AND target = ?2",
 	/* rep-setstatus works on its whole input at once, set-wise: the
 	 * names go into temp.input, in order, each with its id (NULL: not
 	 * registered), and three statements do the rest, joining by id: that
@@ -879,6 +902,50 @@ void rep_db_app_update_sum(struct rep_db *db, const struct rep_app *a)
 	sqlite3_bind_int64(st, 1, a->id);
 	bind_sum(st, 2, a);
 	bind_text(st, 5, a->updated);
+	bind_text(st, 6, a->status);
+	step(db, st);
+}
+
+void rep_db_app_set_status(struct rep_db *db, int64_t app_id, const char *status, const char *time)
+{
+	sqlite3_stmt *st = stmt(db, ST_APP_SET_STATUS);
+	sqlite3_bind_int64(st, 1, app_id);
+	bind_text(st, 2, status);
+	bind_text(st, 3, time);
+	step(db, st);
+}
+
+/* The deployment rows of an application, sorted by target. */
+void rep_db_each_deployment(struct rep_db *db, int64_t app_id, rep_deployment_fn fn, void *arg)
+{
+	sqlite3_stmt *st = stmt(db, ST_DEPLOY_APP);
+
+	sqlite3_bind_int64(st, 1, app_id);
+	while (step(db, st))
+		if (fn(col(st, 0), col(st, 1), col(st, 2), arg))
+			break;
+	sqlite3_reset(st);
+}
+
+/* What is live on a target now: the row replaces the one before. */
+void rep_db_deployment_put(struct rep_db *db, int64_t app_id, const char *target,
+    const char *checksum, const char *release, const char *time)
+{
+	sqlite3_stmt *st = stmt(db, ST_DEPLOY_PUT);
+	sqlite3_bind_int64(st, 1, app_id);
+	bind_text(st, 2, target);
+	bind_text(st, 3, checksum);
+	bind_text(st, 4, release);
+	bind_text(st, 5, time);
+	bind_text(st, 6, rep_user());
+	step(db, st);
+}
+
+void rep_db_deployment_del(struct rep_db *db, int64_t app_id, const char *target)
+{
+	sqlite3_stmt *st = stmt(db, ST_DEPLOY_DEL);
+	sqlite3_bind_int64(st, 1, app_id);
+	bind_text(st, 2, target);
 	step(db, st);
 }
 

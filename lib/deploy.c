@@ -30,6 +30,8 @@ struct rep_deploy_state {
 	struct rep_compose *comp;   /* what the push at hand makes, by target */
 	struct rep_history *hist;   /* each target's undo stack */
 	char **plan;                /* what the push at hand does there, in words */
+	struct rep_strset *left;    /* what leaves there with it: name -> checksum */
+	char why[512];              /* the last outcome: the reason of failed records */
 };
 
 static void __attribute__((format(printf, 4, 5)))
@@ -47,6 +49,10 @@ outcome(struct rep_deploy *d, const char *release, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* a failure's outcome is the reason its records give */
+	va_start(ap, fmt);
+	vsnprintf(d->s->why, sizeof d->s->why, fmt, ap);
+	va_end(ap);
 	va_start(ap, fmt);
 	d->cb->outcome(d->arg, release, fmt, ap);
 	va_end(ap);
@@ -83,7 +89,9 @@ void rep_deploy_targets(struct rep_deploy *d, char *const *args, size_t n)
 	s->comp = calloc(n, sizeof *s->comp);
 	s->hist = calloc(n, sizeof *s->hist);
 	s->plan = calloc(n, sizeof *s->plan);
-	if (!s->failed || !s->staging || !s->comp || !s->hist || !s->plan || !(f = open_memstream(&s->where, &len)))
+	s->left = calloc(n, sizeof *s->left);
+	if (!s->failed || !s->staging || !s->comp || !s->hist || !s->plan || !s->left ||
+	    !(f = open_memstream(&s->where, &len)))
 		rep_die("out of memory");
 	for (size_t i = 0; i < n; i++) {
 		rep_target_parse(&s->t[i], args[i]);
@@ -368,9 +376,10 @@ static const char *shown(const char *release)
  * were (logged as reverts). REP_DEPLOY_OK when all switched;
  * REP_DEPLOY_UNCHANGED when all are back; REP_DEPLOY_MIXED when some
  * could not go back (or may have moved), and then says what is where.
- * was[i] gets where each was. */
+ * was[i] gets where each was, on[i] whether it ended on to[i], *known
+ * whether that is known of every target (none stopped answering). */
 static int switch_all(struct rep_deploy *d, const char *what, char *const *to, const char *event,
-    char (*was)[REP_NAME_MAX + 1])
+    char (*was)[REP_NAME_MAX + 1], int *on, int *known)
 {
 	struct rep_deploy_state *s = d->s;
 	int *unknown = calloc(s->n, sizeof *unknown), rc = REP_DEPLOY_OK;
@@ -431,6 +440,11 @@ static int switch_all(struct rep_deploy *d, const char *what, char *const *to, c
 			outcome(d, what, "a switch failed; no target was left on it");
 		}
 	}
+	*known = 1;
+	for (i = 0; i < s->n; i++) {
+		on[i] = !unknown[i] && strcmp(s->t[i].current, to[i]) == 0;
+		*known &= !unknown[i];
+	}
 	free(unknown);
 	return rc;
 }
@@ -470,14 +484,150 @@ static void prune(struct rep_deploy *d, struct rep_target *t)
 	free(gone);
 }
 
-/* The records of what went live: if they cannot be written, the
- * release is live all the same, which the caller must say. */
-static int went_live(struct rep_deploy *d, const struct rep_manifest *m, const char *release,
-    const char *where)
+/* --- the records ------------------------------------------------------------ */
+
+/* Records on their way to the caller: each owns its name, targets and
+ * checksum; release, event and why outlive it. */
+struct recs {
+	struct rep_deploy_rec *v;
+	size_t n, cap;
+};
+
+static void rec_add(struct recs *r, const char *name, const char *release, char *targets,
+    const char *checksum, const char *event, const char *why)
 {
-	if (d->dry_run)
-		return REP_DEPLOY_OK;
-	return d->cb->live(d->arg, m, release, where) < 0 ? REP_DEPLOY_MIXED : REP_DEPLOY_OK;
+	if (r->n == r->cap)
+		r->v = rep_xrealloc(r->v, (r->cap = r->cap ? 2 * r->cap : 32) * sizeof *r->v);
+	r->v[r->n++] = (struct rep_deploy_rec){ rep_xstrdup(name), release, targets,
+	    rep_xstrdup(checksum), event, why };
+}
+
+/* Hands the records over, which must not be cut short by a signal: the
+ * caller counts what it printed, and a signal's undo action prints the
+ * rest. A dry run has none. -1 if they could not be written. */
+static int recs_send(struct rep_deploy *d, struct recs *r)
+{
+	int rc = 0;
+
+	if (!d->dry_run && r->n) {
+		rep_cleanup_hold();
+		rc = d->cb->records(d->arg, r->v, r->n);
+		rep_cleanup_deliver();
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		free((char *)r->v[i].name);
+		free((char *)r->v[i].targets);
+		free((char *)r->v[i].checksum);
+	}
+	free(r->v);
+	memset(r, 0, sizeof *r);
+	return rc;
+}
+
+/* The operands of the targets with !on[i] == !want, joined by commas in
+ * command-line order; "" for none. */
+static char *targets_where(const struct rep_deploy_state *s, const int *on, int want)
+{
+	char *text = NULL;
+	size_t len;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		rep_die("out of memory");
+	for (size_t i = 0, k = 0; i < s->n; i++)
+		if (!on[i] == !want)
+			fprintf(f, "%s%s", k++ ? "," : "", s->t[i].arg);
+	if (fclose(f) != 0)
+		rep_die("out of memory");
+	return text;
+}
+
+/* Content that left service on target i since release went live there:
+ * the set maps "name TAB release TAB checksum" to the targets where the
+ * same happened (an int per target), so that each is one record. */
+static void left_on(struct rep_strset *set, const struct rep_deploy_state *s, size_t i,
+    const char *name, const char *release, const char *checksum)
+{
+	char key[2 * REP_NAME_MAX + 80];
+	long k;
+
+	snprintf(key, sizeof key, "%s\t%s\t%s", name, release, checksum);
+	if ((k = rep_strset_find(set, key)) < 0) {
+		int *on = calloc(s->n, sizeof *on);
+		if (!on)
+			rep_die("out of memory");
+		rep_strset_add(set, key, on);
+		k = (long)set->n - 1;
+	}
+	((int *)set->val[k])[i] = 1;
+}
+
+/* The left records of the set, sorted by name (TAB sorts before any
+ * byte of a name), then release; the set is emptied. The records'
+ * releases point into rels, which the caller frees after sending. */
+static void left_records(struct recs *r, const struct rep_deploy_state *s, struct rep_strset *set,
+    struct rep_strset *rels)
+{
+	char **keys = rep_strset_sorted(set);
+
+	for (size_t i = 0; i < set->n; i++) {
+		/* left_on made each key name TAB release TAB checksum */
+		char *key = rep_xstrdup(keys[i]), *rel = strchr(key, '\t'), *sum = rel ? strchr(rel + 1, '\t') : NULL;
+		if (!sum)
+			rep_die("left records: a key without its fields");
+		*rel++ = 0;
+		*sum++ = 0;
+		rep_strset_add(rels, rel, NULL);
+		rec_add(r, key, rels->v[rep_strset_find(rels, rel)],
+		    targets_where(s, set->val[rep_strset_find(set, keys[i])], 1), sum, "left", NULL);
+		free(key);
+	}
+	free(keys);
+	rep_strset_free(set);
+}
+
+/* The records of pushing m as release: on the targets with on[i] set its
+ * applications went live (then what left there), on the others they
+ * failed, for why. */
+static int push_records(struct rep_deploy *d, const struct rep_manifest *m, const char *release,
+    const int *on, const char *why)
+{
+	struct rep_deploy_state *s = d->s;
+	struct recs r = { 0 };
+	struct rep_strset left = { 0 }, rels = { 0 };
+	char *live = targets_where(s, on, 1), *failed = targets_where(s, on, 0);
+
+	for (size_t i = 0; i < m->apps.n; i++) {
+		const struct rep_manifest_app *a = m->apps.val[i];
+		if (a->remove)
+			continue;
+		if (*live)
+			rec_add(&r, a->app.name, release, rep_xstrdup(live), a->app.checksum, "live", NULL);
+		if (*failed)
+			rec_add(&r, a->app.name, release, rep_xstrdup(failed), a->app.checksum, "failed", why);
+	}
+	for (size_t i = 0; i < s->n; i++)
+		for (size_t k = 0; on[i] && k < s->left[i].n; k++)
+			left_on(&left, s, i, s->left[i].v[k], release, s->left[i].val[k]);
+	left_records(&r, s, &left, &rels);
+	free(live);
+	free(failed);
+	int rc = recs_send(d, &r);
+	rep_strset_free(&rels);
+	return rc;
+}
+
+/* The records of a push that changed no target: failed everywhere, the
+ * outcome just told being the reason. */
+static int push_failed(struct rep_deploy *d, const struct rep_manifest *m, const char *release)
+{
+	int *none = calloc(d->s->n, sizeof *none);
+
+	if (!none)
+		rep_die("out of memory");
+	int rc = push_records(d, m, release, none, d->s->why);
+	free(none);
+	return rc;
 }
 
 static void plan_line(FILE *f, size_t n, const char *one, const char *many, const char *names)
@@ -503,6 +653,7 @@ static const char *plan_all(struct rep_deploy *d, const char *release, const str
 		struct rep_plan p;
 		char label[REP_NAME_MAX + 700], *text;
 		size_t len;
+		rep_strset_free(&s->left[i]);
 		if (s->failed[i])
 			continue;
 		if (t->current[0] && !t->live_manifest) {
@@ -521,6 +672,8 @@ static const char *plan_all(struct rep_deploy *d, const char *release, const str
 		snprintf(label, sizeof label, "%s: releases/%s", t->arg, t->current);
 		rep_compose(t->live_manifest, label, m, d->replace, &s->comp[i], &p);
 		s->comp[i].base = t->current;
+		s->left[i] = p.left;    /* for the left records */
+		memset(&p.left, 0, sizeof p.left);
 		FILE *f = open_memstream(&text, &len);
 		if (!f)
 			rep_die("out of memory");
@@ -567,25 +720,42 @@ int rep_deploy_push(struct rep_deploy *d, const char *archive, const char *relea
 	const char *plan = plan_all(d, release, m, &nfailed);
 	if (nfailed) {
 		outcome(d, release, "not possible on %zu of %zu targets; nothing switched", nfailed, s->n);
+		push_failed(d, m, release);
 		return REP_DEPLOY_UNCHANGED;
 	}
 	nfailed = stage_all(d, &j);
 	if (nfailed) {
 		outcome(d, release, "staging failed on %zu of %zu targets; nothing switched", nfailed, s->n);
+		push_failed(d, m, release);
 		return REP_DEPLOY_UNCHANGED;
 	}
 	char **to = rep_xmalloc(s->n * sizeof *to);
 	char (*was)[REP_NAME_MAX + 1] = rep_xmalloc(s->n * sizeof *was);
+	int *on = calloc(s->n, sizeof *on), known;
 	const char *event = push_event(m);
+	if (!on)
+		rep_die("out of memory");
 	for (size_t i = 0; i < s->n; i++)
 		to[i] = (char *)release;
 	/* a signal now would leave the fleet half switched, or switched and
 	 * not reported: it waits until the records are out */
 	rep_cleanup_hold();
-	int rc = switch_all(d, release, to, event, was);
-	if (rc == REP_DEPLOY_OK)
-		rc = went_live(d, m, release, s->where);
+	int rc = switch_all(d, release, to, event, was, on, &known);
+	if (rc == REP_DEPLOY_OK) {
+		/* if they cannot be written, the release is live all the
+		 * same, which the caller must say */
+		if (push_records(d, m, release, on, NULL) < 0)
+			rc = REP_DEPLOY_MIXED;
+	} else if (rc == REP_DEPLOY_UNCHANGED) {
+		push_failed(d, m, release);
+	} else {
+		/* what is true where it is known; failed everywhere else */
+		if (!known)
+			memset(on, 0, s->n * sizeof *on);
+		push_records(d, m, release, on, "switch-back failed: the fleet is mixed");
+	}
 	rep_cleanup_deliver();
+	free(on);
 	if (rc == REP_DEPLOY_OK) {
 		for (size_t i = 0; i < s->n; i++) {
 			struct rep_target *t = &s->t[i];
@@ -637,28 +807,34 @@ static int rollback_targets(struct rep_deploy *d, char **to)
 	return 1;
 }
 
-/* The records of a rollback: each application of the releases gone
- * back to, once for the targets where the same content of it is live
- * again (one release name may hold other applications, or other
- * content, on other targets: a release composes on what was live on
- * each). */
+/* The records of a rollback, on the targets with on[i] set (all, unless
+ * a switch-back failed): each application of the releases gone back to,
+ * once for the targets where the same content of it is live again (one
+ * release name may hold other applications, or other content, on other
+ * targets: a release composes on what was live on each); then each
+ * application that was live there and is not in the release gone back
+ * to, once for the targets where the same content left. */
 struct rolled {
-	char *where;                       /* the targets, joined by commas */
+	int *on;                           /* the targets */
 	const char *release;
 	const struct rep_manifest_app *a;  /* its row on the first of them */
 };
 
-static int rolled_back(struct rep_deploy *d, char **to, char **text)
+static int rolled_back(struct rep_deploy *d, char **to, char **text, const int *on)
 {
 	struct rep_deploy_state *s = d->s;
 	struct rep_manifest *m = calloc(s->n, sizeof *m);
 	struct rep_strset seen = { 0 };   /* name TAB release TAB checksum -> struct rolled */
-	int rc = REP_DEPLOY_OK;
+	struct rep_strset left = { 0 }, rels = { 0 };
+	struct recs r = { 0 };
 
 	if (!m)
 		rep_die("out of memory");
 	for (size_t i = 0; i < s->n; i++) {
-		char label[REP_NAME_MAX + 700], *copy = rep_xstrdup(text[i]);
+		char label[REP_NAME_MAX + 700], *copy;
+		if (!on[i])
+			continue;
+		copy = rep_xstrdup(text[i]);
 		m[i].release = 1;
 		snprintf(label, sizeof label, "%s: releases/%s", s->t[i].arg, to[i]);
 		rep_manifest_parse(label, copy, &m[i]);
@@ -670,30 +846,42 @@ static int rolled_back(struct rep_deploy *d, char **to, char **text)
 				continue;
 			snprintf(key, sizeof key, "%s\t%s\t%s", a->app.name, to[i], a->app.checksum);
 			long w = rep_strset_find(&seen, key);
-			struct rolled *r = w >= 0 ? seen.val[w] : NULL;
-			char *where;
-			if (asprintf(&where, "%s%s%s", r ? r->where : "", r ? "," : "", s->t[i].arg) < 0)
-				rep_die("out of memory");
-			if (!r) {
-				r = rep_xmalloc(sizeof *r);
-				*r = (struct rolled){ NULL, to[i], a };
-				rep_strset_add(&seen, key, r);
+			struct rolled *x = w >= 0 ? seen.val[w] : NULL;
+			if (!x) {
+				x = rep_xmalloc(sizeof *x);
+				*x = (struct rolled){ calloc(s->n, sizeof *x->on), to[i], a };
+				if (!x->on)
+					rep_die("out of memory");
+				rep_strset_add(&seen, key, x);
 			}
-			free(r->where);
-			r->where = where;
+			x->on[i] = 1;
+		}
+		/* what was live there (the MANIFEST read at open) and is not
+		 * in the release gone back to */
+		if (s->t[i].live_manifest) {
+			struct rep_manifest was = { .release = 1 };
+			copy = rep_xstrdup(s->t[i].live_manifest);
+			snprintf(label, sizeof label, "%s: releases/%s", s->t[i].arg, s->t[i].current);
+			rep_manifest_parse(label, copy, &was);
+			free(copy);
+			for (size_t k = 0; k < was.apps.n; k++) {
+				const struct rep_manifest_app *a = was.apps.val[k];
+				long w = rep_strset_find(&m[i].apps, a->app.name);
+				if (!a->remove && (w < 0 || ((struct rep_manifest_app *)m[i].apps.val[w])->remove))
+					left_on(&left, s, i, a->app.name, to[i], a->app.checksum);
+			}
+			rep_manifest_free(&was);
 		}
 	}
 	for (size_t w = 0; w < seen.n; w++) {
-		struct rolled *r = seen.val[w];
-		struct rep_manifest one = { 0 };
-		struct rep_manifest_app *a = rep_xmalloc(sizeof *a);
-		*a = *r->a;
-		rep_strset_add(&one.apps, a->app.name, a);
-		if (rc == REP_DEPLOY_OK)
-			rc = went_live(d, &one, r->release, r->where);
-		rep_manifest_free(&one);
-		free(r->where);
+		struct rolled *x = seen.val[w];
+		rec_add(&r, x->a->app.name, x->release, targets_where(s, x->on, 1), x->a->app.checksum,
+		    "live", NULL);
+		free(x->on);
 	}
+	left_records(&r, s, &left, &rels);
+	int rc = recs_send(d, &r) < 0 ? REP_DEPLOY_MIXED : REP_DEPLOY_OK;
+	rep_strset_free(&rels);
 	rep_strset_free(&seen);
 	for (size_t i = 0; i < s->n; i++)
 		rep_manifest_free(&m[i]);
@@ -729,11 +917,20 @@ int rep_deploy_rollback(struct rep_deploy *d)
 		outcome(d, "rollback", "not possible on %zu of %zu targets; nothing switched", nfailed, s->n);
 		goto out;
 	}
+	int *on = calloc(s->n, sizeof *on), known;
+	if (!on)
+		rep_die("out of memory");
 	rep_cleanup_hold();
-	rc = switch_all(d, "rollback", to, "rollback", was);
-	if (rc == REP_DEPLOY_OK && !d->dry_run)
-		rc = rolled_back(d, to, text);
+	rc = switch_all(d, "rollback", to, "rollback", was, on, &known);
+	if (rc == REP_DEPLOY_OK && !d->dry_run) {
+		rc = rolled_back(d, to, text, on);
+	} else if (rc == REP_DEPLOY_MIXED && known) {
+		/* what is true of the targets that went back and stayed;
+		 * one that went back and came again changed nothing */
+		rolled_back(d, to, text, on);
+	}
 	rep_cleanup_deliver();
+	free(on);
 	if (rc == REP_DEPLOY_OK) {
 		for (size_t i = 0; i < s->n; i++) {
 			rep_history_apply(&s->hist[i], "rollback", to[i], was[i]);
@@ -777,6 +974,9 @@ void rep_deploy_close(struct rep_deploy *d)
 		free(s->plan[i]);
 		rep_history_free(&s->hist[i]);
 	}
+	for (size_t i = 0; i < s->n; i++)
+		rep_strset_free(&s->left[i]);
+	free(s->left);
 	free(s->plan);
 	free(s->comp);
 	free(s->hist);

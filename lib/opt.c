@@ -1,6 +1,7 @@
 /* The option loop every tool shares, and the settings it resolves. */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,14 +213,36 @@ char *rep_now(char buf[32])
 	return buf;
 }
 
+/* Who runs the tool, for the history, a target's log and its lock:
+ * the login name (LOGNAME, as login and sshd set it; else the password
+ * database's name for the real user ID; else that ID), and the person
+ * behind sudo, who would otherwise be lost: "root(sudo:alice)". USER
+ * is not read: POSIX names LOGNAME the login name, and su, depending on
+ * its options, leaves USER as it found it. A value that
+ * is not note text (a TAB, a control character, bad UTF-8) would forge
+ * fields of the records it goes into: it is passed over. */
 const char *rep_user(void)
 {
-	static char uid[24];
-	const char *u = getenv("USER");
+	static char *who;
+	char uid[24];
+	const char *name = getenv("LOGNAME"), *sudo = getenv("SUDO_USER");
 
-	if (u && *u && !rep_note_error(u))
-		return u;
-	if (!*uid)
+	if (who)
+		return who;
+	if (!name || !*name || rep_note_error(name)) {
+		struct passwd *pw = getpwuid(getuid());
+		name = pw && pw->pw_name && *pw->pw_name && !rep_note_error(pw->pw_name) ? pw->pw_name : NULL;
+	}
+	if (!name) {
 		snprintf(uid, sizeof uid, "%lu", (unsigned long)getuid());
-	return uid;
+		name = uid;
+	}
+	if (sudo && *sudo && !rep_note_error(sudo) && strcmp(sudo, name) != 0) {
+		size_t n = strlen(name) + strlen(sudo) + sizeof "(sudo:)";
+		who = rep_xmalloc(n);
+		snprintf(who, n, "%s(sudo:%s)", name, sudo);
+	} else {
+		who = rep_xstrdup(name);
+	}
+	return who;
 }

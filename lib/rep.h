@@ -146,6 +146,13 @@ int rep_db_is_new(const struct rep_db *db);
 int rep_db_app_get(struct rep_db *db, const char *name, struct rep_app *a);
 void rep_db_app_insert(struct rep_db *db, struct rep_app *a);
 void rep_db_app_update_sum(struct rep_db *db, const struct rep_app *a);
+void rep_db_app_set_status(struct rep_db *db, int64_t app_id, const char *status, const char *time);
+/* deployment rows: what is live on which target (rep-setstatus --record) */
+typedef int (*rep_deployment_fn)(const char *target, const char *checksum, const char *release, void *arg);
+void rep_db_each_deployment(struct rep_db *db, int64_t app_id, rep_deployment_fn fn, void *arg);
+void rep_db_deployment_put(struct rep_db *db, int64_t app_id, const char *target,
+    const char *checksum, const char *release, const char *time);
+void rep_db_deployment_del(struct rep_db *db, int64_t app_id, const char *target);
 struct rep_set {
 	const char *status, *from, *note, *time;
 	char **names, **notes;   /* notes: per name (-M), or NULL */
@@ -163,7 +170,8 @@ void rep_db_cache_store(struct rep_db *db, const struct rep_hash_job *job, int i
 int rep_db_readonly(const struct rep_db *db);
 
 /* app.c: the application and history records */
-#define REP_APP_NFIELDS 7
+#define REP_APP_NFIELDS 7       /* the default output */
+#define REP_APP_NFIELDS_ALL 10  /* and -o's live, release, targets */
 #define REP_EVENT_NFIELDS 6
 extern const char *const rep_app_fields[];
 extern const char *const rep_event_fields[];
@@ -172,6 +180,15 @@ extern const int rep_manifest_fields[];
 int rep_fields_parse(const char *spec, const char *const *names, int nnames, int *sel);
 void rep_put_header(FILE *fp, const char *const *names, const int *sel, int nsel);
 void rep_put_app(FILE *fp, const struct rep_app *a, const int *sel, int nsel);
+/* An application's deployment rows as rep-ls shows them: distinct
+ * values sorted and joined by commas; NULL (shown as -): no row. */
+struct rep_live {
+	char *checksum, *release, *targets;
+};
+void rep_live_load(struct rep_db *db, int64_t app_id, struct rep_live *l);
+void rep_live_free(struct rep_live *l);
+void rep_put_app_live(FILE *fp, const struct rep_app *a, const struct rep_live *l,
+    const int *sel, int nsel);
 void rep_put_event(FILE *fp, const struct rep_event *e, const int *sel, int nsel);
 
 /* tree.c: walking and hashing application trees, with the stat cache */
@@ -417,12 +434,18 @@ enum rep_lock { REP_LOCK_READ, REP_LOCK_PUSH, REP_LOCK_ROLLBACK };
 /* deploy.c: the two-phase deploy over any kind of target (transport.h):
  * lock all, stage all, switch all or switch back, prune, roll back.
  * Messages about steps and outcomes, and the records of what went live,
- * go through the callbacks; per-target errors go to stderr as they
+ * left or failed, go through the callbacks; per-target errors go to stderr as they
  * happen. */
 enum rep_deploy_rc {
 	REP_DEPLOY_OK = 0,
 	REP_DEPLOY_UNCHANGED = 1,   /* no target changed */
 	REP_DEPLOY_MIXED = 3,       /* targets changed, not as asked or not reported */
+};
+/* What a push or a rollback did to an application: event "live",
+ * "left" or "failed" (why: the reason; NULL for the others); targets:
+ * the operands where, joined by commas in command-line order. */
+struct rep_deploy_rec {
+	const char *name, *release, *targets, *checksum, *event, *why;
 };
 struct rep_deploy_cb {
 	/* a step on a target; plan: part of a dry run's plan, else progress */
@@ -431,9 +454,9 @@ struct rep_deploy_cb {
 	/* the outcome for a release (or "rollback") */
 	void (*outcome)(void *arg, const char *release, const char *fmt, va_list ap)
 	    __attribute__((format(printf, 3, 0)));
-	/* m's applications are live on every target (where: the operands
-	 * joined by commas); 0, or -1 if they could not be recorded */
-	int (*live)(void *arg, const struct rep_manifest *m, const char *release, const char *where);
+	/* the records of one archive's push or of a rollback, in order
+	 * (rep-push(1)); 0, or -1 if they could not be written */
+	int (*records)(void *arg, const struct rep_deploy_rec *v, size_t n);
 };
 struct rep_deploy {
 	long jobs, keep;

@@ -51,6 +51,7 @@ struct rep_stage_src {
 struct rep_plan {
 	size_t enter, change, stay, leave;
 	char *enter_names, *change_names, *leave_names;  /* the first few, ", " between */
+	struct rep_strset left;       /* each that leaves -> the checksum live (rep-push's left records) */
 };
 void rep_compose(const char *base, const char *label, const struct rep_manifest *m, int replace,
     struct rep_compose *c, struct rep_plan *p);

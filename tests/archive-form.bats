@@ -370,7 +370,8 @@ PAX_DATA='rep_applications/app-a/(PaxHeader/)?data'
 	# after a good archive, too: nothing of either is pushed
 	run --separate-stderr timeout 10 rep-push t <<<"$GOOD"$'\n'"f/$HOSTILE"
 	assert_failure 2
-	assert_output ''
+	# the good one read, then rep-push died: its failure, with the reason
+	assert_output "$(archive_failed "$GOOD" t "f/$HOSTILE: not a regular file")"
 	assert_stderr "rep-push: f/$HOSTILE: not a regular file"
 	assert_unchanged
 }

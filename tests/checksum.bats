@@ -319,8 +319,11 @@ colliding_trees() {
 	done
 	run --separate-stderr rep-tar swap </dev/null
 	assert_failure 2
-	assert_output ''
-	assert_stderr "$(lines "rep-tar: swap/b\\x0af $HC c: a name with a control character" "$(holds rep-tar swap)")"
+	# its failure record, for rep-push to pass on to rep-setstatus --record
+	local why
+	why=$(holds rep-tar swap)
+	assert_output "swap${TAB}-${TAB}-${TAB}$(rep-ls -o checksum swap </dev/null)${TAB}failed${TAB}${why#rep-tar: }"
+	assert_stderr "$(lines "rep-tar: swap/b\\x0af $HC c: a name with a control character" "$why")"
 	[ ! -e dist ]
 }
 

@@ -67,6 +67,12 @@ setup() {
 	A3=$FIX/dist/$R3.tar.gz
 	A4=$FIX/dist/$R4.tar.gz
 	HOST=$(uname -n)
+	# the content of each application in the fixture's archives: what a
+	# left record says left service
+	SUM_A1=$(app_checksum "$R1" - a)
+	SUM_A3=$(app_checksum "$R3" - a)
+	SUM_B=$(app_checksum "$R2" - b)
+	SUM_C=$(app_checksum "$R4" - c)
 }
 
 teardown() {
@@ -465,8 +471,8 @@ rolled() {
 	assert_success
 	ret=$(cd dist && echo rep_applications_*.tar.gz)
 	ret=${ret%.tar.gz}
-	# nothing went live: no record (rep-setstatus -M deployed must not mark a deployed)
-	assert_output ''
+	# nothing went live: a left record alone (a is not recorded deployed)
+	assert_output "$(left_records "$ret" t1 "$SUM_A1" a)"
 	assert_pushed "$ret" "$(plan t1 "$ret" '' '' 1 a)"
 	assert_live t1 "$ret"
 	assert_release t1 "$ret" "$R2:b"
@@ -489,7 +495,7 @@ rolled() {
 	push "$A1" "$A2" -- t1
 	run --separate-stderr rep-push --replace t1 <<<"$A4"
 	assert_success
-	assert_output "$(push_records "$R4" t1 c)"
+	assert_output "$(lines "$(push_records "$R4" t1 c)" "$(left_records "$R4" t1 "$SUM_A1" a)" "$(left_records "$R4" t1 "$SUM_B" b)")"
 	assert_pushed "$R4" "$(plan t1 "$R4" c '' 0 'a b')"
 	assert_live t1 "$R4"
 	assert_release t1 "$R4" "$R4:c"
@@ -497,7 +503,7 @@ rolled() {
 	assert_log t1 "$(logline push "$R1" -)" "$(logline push "$R2" "$R1")" "$(logline push "$R4" "$R2")"
 	run --separate-stderr rep-push --rollback t1 </dev/null
 	assert_success
-	assert_output "$(push_records "$R2" t1 a b)"
+	assert_output "$(lines "$(push_records "$R2" t1 a b)" "$(left_records "$R2" t1 "$SUM_C" c)")"
 	assert_stderr "rep-push: $R2: live again on 1 target"
 	assert_release t1 "$R2" "$R1:a" "$R2:b"
 	assert_live t1 "$R2"
@@ -547,7 +553,7 @@ rolled() {
 @test "the log: one line per switch, 6 TAB fields: time (RFC 3339 UTC), event, release, previous, user, host; bytes outside !-~ as ?" {
 	local start end t
 	start=$(date -u +%s)
-	run --separate-stderr env USER='té st' rep-push -q t1 <<<"$A1"
+	run --separate-stderr env LOGNAME='té st' rep-push -q t1 <<<"$A1"
 	assert_success
 	assert_output "$(push_records "$R1" t1 a)"
 	refute_stderr
@@ -576,7 +582,7 @@ rolled() {
 	printf '%s\n' "$A2" >list
 	run --separate-stderr "$FAULT_PUSH" t1 fault:switch:t2 <list
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,fault:switch:t2 'a switch failed; no target was left on it' b)"
 	stderr=$(unplanned)
 	assert_stderr "$(lines "rep-push: fault:switch:t2: injected fault: switch1" \
 		"rep-push: t1: switched back to $R1" "rep-push: $R2: a switch failed; no target was left on it")"
@@ -622,7 +628,7 @@ rolled() {
 	snapshot t1
 	run --separate-stderr rep-push t1 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1 '1 of 1 targets could not be opened; nothing done' b)"
 	assert_stderr "$(lines "rep-push: t1: releases/$R1/MANIFEST: No such file or directory" "rep-push: $R2: 1 of 1 targets could not be opened; nothing done")"
 	assert_unchanged
 	run --separate-stderr rep-push -n t1 <<<"$A2"
@@ -652,7 +658,7 @@ rolled() {
 	snapshot t1
 	run --separate-stderr rep-push t1 <<<"$A1"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R1" t1 'staging failed on 1 of 1 targets; nothing switched' a)"
 	assert_stderr "$(lines "rep-push: t1: store/$R1/rep_applications/a: content differs from its MANIFEST" \
 		"rep-push: $R1: staging failed on 1 of 1 targets; nothing switched")"
 	assert_unchanged
@@ -664,7 +670,7 @@ rolled() {
 	push "$A1" "$A2" -- t1
 	run --separate-stderr rep-push --rollback t1 </dev/null
 	assert_success
-	assert_output "$(push_records "$R1" t1 a)"
+	assert_output "$(lines "$(push_records "$R1" t1 a)" "$(left_records "$R1" t1 "$SUM_B" b)")"
 	assert_stderr "rep-push: $R1: live again on 1 target"
 	run --separate-stderr rep-push -k 1 t1 <<<"$A3"
 	assert_success
@@ -717,7 +723,7 @@ rolled() {
 	assert_release t1 "$R4" "$R3:a" "$R2:b" "$R4:c"
 	run --separate-stderr rep-push --rollback t1 </dev/null
 	assert_success
-	assert_output "$(push_records "$R2" t1 a b)"
+	assert_output "$(lines "$(push_records "$R2" t1 a b)" "$(left_records "$R2" t1 "$SUM_C" c)")"
 	assert_stderr "rep-push: $R2: live again on 1 target"
 	# -k 2, R2 live: the stack holds R1 (pruned already) and none; R4 and R2
 	# are the newest by name; X, rolled back from and the oldest, goes, and
@@ -735,11 +741,11 @@ rolled() {
 	push "$A1" "$A2" "$A4" -- t1
 	run --separate-stderr rep-push --rollback t1 </dev/null
 	assert_success
-	assert_output "$(push_records "$R2" t1 a b)"
+	assert_output "$(lines "$(push_records "$R2" t1 a b)" "$(left_records "$R2" t1 "$SUM_C" c)")"
 	assert_stderr "rep-push: $R2: live again on 1 target"
 	run --separate-stderr rep-push --rollback t1 </dev/null
 	assert_success
-	assert_output "$(push_records "$R1" t1 a)"
+	assert_output "$(lines "$(push_records "$R1" t1 a)" "$(left_records "$R1" t1 "$SUM_B" b)")"
 	assert_stderr "rep-push: $R1: live again on 1 target"
 	assert_live t1 "$R1"
 	assert_log t1 "$(logline push "$R1" -)" "$(logline push "$R2" "$R1")" "$(logline push "$R4" "$R2")" \
@@ -754,7 +760,7 @@ rolled() {
 	rm -rf "t2/releases/$R2"
 	run --separate-stderr rep-push --rollback t2 </dev/null
 	assert_success
-	assert_output "$(push_records "$R1" t2 a)"
+	assert_output "$(lines "$(push_records "$R1" t2 a)" "$(left_records "$R1" t2 "$SUM_B" b)" "$(left_records "$R1" t2 "$SUM_C" c)")"
 	assert_stderr "rep-push: $R1: live again on 1 target"
 	assert_live t2 "$R1"
 }
@@ -807,12 +813,12 @@ rolled() {
 	# R2 was rolled back from, then pushed again: that push is what counts
 	run --separate-stderr rep-push --rollback t1 </dev/null
 	assert_success
-	assert_output "$(push_records "$R2" t1 a b)"
+	assert_output "$(lines "$(push_records "$R2" t1 a b)" "$(left_records "$R2" t1 "$SUM_C" c)")"
 	assert_stderr "rep-push: $R2: live again on 1 target"
 	assert_live t1 "$R2"
 	run --separate-stderr rep-push --rollback t1 </dev/null
 	assert_success
-	assert_output "$(push_records "$R1" t1 a)"
+	assert_output "$(lines "$(push_records "$R1" t1 a)" "$(left_records "$R1" t1 "$SUM_B" b)")"
 	assert_stderr "rep-push: $R1: live again on 1 target"
 	assert_live t1 "$R1"
 }
@@ -838,7 +844,8 @@ rolled() {
 	# back to R2 on both, which holds something else on each
 	run --separate-stderr rep-push --rollback t1 t2 </dev/null
 	assert_success
-	assert_output_set "$(push_records "$R2" t1 a)" "$(push_records "$R2" t1,t2 b)" "$(push_records "$R2" t2 c)"
+	assert_output_set "$(push_records "$R2" t1 a)" "$(push_records "$R2" t1,t2 b)" "$(push_records "$R2" t2 c)" \
+		"$(left_records "$R2" t2 "$SUM_A3" a)"
 	assert_stderr "rep-push: $R2: live again on 2 targets"
 	assert_live t1 "$R2"
 	assert_live t2 "$R2"
@@ -852,7 +859,8 @@ rolled() {
 	assert_unchanged
 	run --separate-stderr rep-push --rollback t1 t2 </dev/null
 	assert_success
-	assert_output_set "$(push_records "$R1" t1 a)" "$(push_records "$R4" t2 c)"
+	assert_output_set "$(push_records "$R1" t1 a)" "$(push_records "$R4" t2 c)" \
+		"$(left_records "$R1" t1 "$SUM_B" b)" "$(left_records "$R4" t2 "$SUM_B" b)"
 	assert_stderr_set "$(apart 2)"
 	assert_live t1 "$R1"
 	assert_live t2 "$R4"
@@ -915,7 +923,7 @@ rolled() {
 	flip_byte "$d/store/$R4/rep_applications/c/README" 0
 	run --separate-stderr rep-push --rollback "$t" </dev/null
 	assert_success
-	assert_output "$(push_records "$R4" "$t" c)"
+	assert_output "$(lines "$(push_records "$R4" "$t" c)" "$(left_records "$R4" "$t" "$SUM_B" b)")"
 	assert_stderr "rep-push: $R4: live again on 1 target"
 	assert_live "$d" "$R4"
 	assert_log "$d" "$(logline push "$R4" -)" "$(logline push "$R2" "$R4")" "$(logline rollback "$R4" "$R2")"
@@ -947,7 +955,7 @@ rolled() {
 	# back to the old release, still as it was
 	run --separate-stderr rep-push --rollback t1 </dev/null
 	assert_success
-	assert_output "$(push_records "$R1" t1 a)"
+	assert_output "$(lines "$(push_records "$R1" t1 a)" "$(left_records "$R1" t1 "$SUM_B" b)")"
 	assert_stderr "rep-push: $R1: live again on 1 target"
 	assert_live t1 "$R1"
 	assert_unchanged
@@ -969,7 +977,7 @@ rolled() {
 	snapshot t1/releases
 	run --separate-stderr rep-push --rollback t1 </dev/null
 	assert_success
-	assert_output "$(push_records "$R1" t1 a)"
+	assert_output "$(lines "$(push_records "$R1" t1 a)" "$(left_records "$R1" t1 "$SUM_B" b)")"
 	assert_stderr "rep-push: $R1: live again on 1 target"
 	assert_live t1 "$R1"
 	assert_unchanged
@@ -1038,7 +1046,7 @@ rolled() {
 	assert_stores t1 "$R3"
 	run --separate-stderr rep-push --replace t1 <<<"$A4"
 	assert_success
-	assert_output "$(push_records "$R4" t1 c)"
+	assert_output "$(lines "$(push_records "$R4" t1 c)" "$(left_records "$R4" t1 "$SUM_A3" a)")"
 	assert_stores t1 "$R3" "$R4"
 	# nor does a rollback to it and a push with --replace from there
 	push -- --rollback t1 </dev/null
@@ -1046,7 +1054,7 @@ rolled() {
 	assert_live t1 "$R1"
 	run --separate-stderr rep-push --replace t1 <<<"$A2"
 	assert_success
-	assert_output "$(push_records "$R2" t1 b)"
+	assert_output "$(lines "$(push_records "$R2" t1 b)" "$(left_records "$R2" t1 "$SUM_A1" a)")"
 	assert_pushed "$R2" "$(plan t1 "$R2" b '' 0 a)"
 	assert_release t1 "$R2" "$R2:b"
 	assert_stores t1 "$R2" "$R3" "$R4"
@@ -1070,11 +1078,11 @@ rolled() {
 	assert_equal "$(cat "t1/releases/$R4/MANIFEST")" "$(lines "#rep-manifest${TAB}2" "$v1" "$(row "$R2" b)" "$(row "$R4" c)")"
 	run --separate-stderr rep-push --rollback t1 </dev/null
 	assert_success
-	assert_output "$(push_records "$R2" t1 app-a app-b b)"
+	assert_output "$(lines "$(push_records "$R2" t1 app-a app-b b)" "$(left_records "$R2" t1 "$SUM_C" c)")"
 	assert_stderr "rep-push: $R2: live again on 1 target"
 	run --separate-stderr rep-push --rollback t1 </dev/null
 	assert_success
-	assert_output "$(push_records "$old" t1 app-a app-b)"
+	assert_output "$(lines "$(push_records "$old" t1 app-a app-b)" "$(left_records "$old" t1 "$SUM_B" b)")"
 	assert_stderr "rep-push: $old: live again on 1 target"
 	assert_live t1 "$old"
 	assert_log t1 "$(logline push "$R2" "$old")" "$(logline push "$R4" "$R2")" "$(logline rollback "$R2" "$R4")" \
@@ -1090,7 +1098,7 @@ rolled() {
 	ret=$(basename "$archive" .tar.gz)
 	run --separate-stderr rep-push t1 <<<"$archive"
 	assert_success
-	assert_output ''
+	assert_output "$(left_records "$ret" t1 "$SUM_A1" a)"
 	assert_pushed "$ret" "$(plan t1 "$ret" '' '' 0 a)"
 	assert_live t1 "$ret"
 	assert_release t1 "$ret"
@@ -1102,7 +1110,7 @@ rolled() {
 	# back by the log, not by name: R2 sorts before the retirement
 	run --separate-stderr rep-push --rollback t1 </dev/null
 	assert_success
-	assert_output ''
+	assert_output "$(left_records "$ret" t1 "$SUM_B" b)"
 	assert_stderr "rep-push: $ret: live again on 1 target"
 	assert_live t1 "$ret"
 	run --separate-stderr rep-push --rollback t1 </dev/null
@@ -1144,14 +1152,14 @@ rolled() {
 	archive_as rep_applications_20260301_000002 "$A4" >/dev/null
 	run --separate-stderr rep-push --replace -k 1 t1 <<<rep_applications_20260301_000001.tar.gz
 	assert_success
-	assert_output "$(push_records rep_applications_20260301_000001 t1 a)"
+	assert_output "$(lines "$(push_records "rep_applications_20260301_000001" t1 a)" "$(left_records "rep_applications_20260301_000001" t1 "$SUM_B" b)" "$(left_records "rep_applications_20260301_000001" t1 "$SUM_C" c)")"
 	assert_pushed rep_applications_20260301_000001 "$(plan t1 rep_applications_20260301_000001 '' a 0 'b c')"
 	# R1 is where a rollback goes; it links to R2's and R4's entries too
 	assert_releases t1 "$R1" rep_applications_20260301_000001
 	assert_stores t1 "$R1" "$R2" "$R4" rep_applications_20260301_000001
 	run --separate-stderr rep-push --replace -k 1 t1 <<<rep_applications_20260301_000002.tar.gz
 	assert_success
-	assert_output "$(push_records rep_applications_20260301_000002 t1 c)"
+	assert_output "$(lines "$(push_records "rep_applications_20260301_000002" t1 c)" "$(left_records "rep_applications_20260301_000002" t1 "$SUM_A3" a)")"
 	assert_pushed rep_applications_20260301_000002 "$(plan t1 rep_applications_20260301_000002 c '' 0 a)"
 	assert_releases t1 rep_applications_20260301_000001 rep_applications_20260301_000002
 	assert_stores t1 rep_applications_20260301_000001 rep_applications_20260301_000002
@@ -1165,7 +1173,7 @@ rolled() {
 	snapshot t1 t2
 	run --separate-stderr rep-push t1 t2 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,t2 'staging failed on 1 of 2 targets; nothing switched' b)"
 	stderr=$(unplanned)
 	assert_stderr "$(lines "rep-push: t1: store/$R2 exists and differs from the archive" \
 		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
@@ -1267,7 +1275,7 @@ EOF
 		run --separate-stderr rep-push --rollback "$d" </dev/null
 		assert_success
 		if [ "$back" = "$R1" ]; then
-			assert_output "$(push_records "$R1" "$d" a)"
+			assert_output "$(lines "$(push_records "$R1" "$d" a)" "$(left_records "$R1" "$d" "$SUM_B" b)")"
 		else
 			assert_output "$(push_records "$R2" "$d" a b)"
 		fi
@@ -1304,7 +1312,7 @@ EOF
 	assert_stderr --regexp "^$(stale_lock t1)${NL}rep-push: $R2: live again on 1 target\$"
 	run --separate-stderr rep-push --rollback t2 </dev/null
 	assert_success
-	assert_output "$(push_records "$R1" t2 a)"
+	assert_output "$(lines "$(push_records "$R1" t2 a)" "$(left_records "$R1" t2 "$SUM_B" b)")"
 	assert_stderr --regexp "^$(stale_lock t2)${NL}rep-push: $R1: live again on 1 target\$"
 	assert_log t1 "$(logline push "$R1" -)" "$(logline push "$R2" "$R1")" "$(logline push "$R3" "$R2")" \
 		"$(logline rollback "$R2" "$R3")"
@@ -1325,7 +1333,7 @@ EOF
 	done
 	run --separate-stderr rep-push t1 <<<"$A4"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R4" t1 '1 of 1 targets locked by another push; nothing done' c)"
 	assert_stderr --regexp "^rep-push: t1: locked by pid $PUSH_PID on $HOST \\(tester@$HOST since $TS_RE\\)${NL}rep-push: $R4: 1 of 1 targets locked by another push; nothing done\$"
 	run --separate-stderr rep-push --rollback t1 </dev/null
 	assert_failure 1
@@ -1366,7 +1374,7 @@ EOF
 				assert_equal "$(cat "err$r")" ''
 			else
 				assert_equal "round $round push $r: ${!s}" "round $round push $r: 1"
-				assert_equal "$(cat "out$r")" ''
+				assert_equal "$(cat "out$r")" "$(failed_records "$rel" t1 '1 of 1 targets locked by another push; nothing done' "$app")"
 				assert_regex "$(cat "err$r")" "^rep-push: t1: locked by pid $other on $HOST \\(tester@$HOST since $TS_RE\\)\$"
 			fi
 		done
@@ -1390,7 +1398,7 @@ EOF
 	snapshot t1 precious
 	run --separate-stderr rep-push t1 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1 '1 of 1 targets could not be opened; nothing done' b)"
 	assert_stderr --regexp "^rep-push: t1: log: [^$NL]+${NL}rep-push: $R2: 1 of 1 targets could not be opened; nothing done\$"
 	assert_unchanged
 	run --separate-stderr rep-push --rollback t1 </dev/null
@@ -1403,14 +1411,14 @@ EOF
 	snapshot t1
 	run --separate-stderr timeout 20 rep-push t1 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1 '1 of 1 targets could not be opened; nothing done' b)"
 	assert_stderr --regexp "^rep-push: t1: log: [^$NL]+${NL}rep-push: $R2: 1 of 1 targets could not be opened; nothing done\$"
 	assert_unchanged
 	rm t1/log
 	mkdir t1/log
 	run --separate-stderr rep-push t1 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1 '1 of 1 targets could not be opened; nothing done' b)"
 	assert_stderr --regexp "^rep-push: t1: log: [^$NL]+${NL}rep-push: $R2: 1 of 1 targets could not be opened; nothing done\$"
 	assert_equal "$(rolled t1)" "$R1"
 }
@@ -1421,7 +1429,7 @@ EOF
 	snapshot t1 elsewhere
 	run --separate-stderr rep-push t1 <<<"$A1"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R1" t1 '1 of 1 targets could not be opened; nothing done' a)"
 	assert_stderr "$(lines "rep-push: t1: store: a symbolic link (refused: rep-push writes only inside the target)" \
 		"rep-push: $R1: 1 of 1 targets could not be opened; nothing done")"
 	assert_unchanged

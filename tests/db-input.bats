@@ -32,6 +32,8 @@ tool_cmds() {
 		rep-diff
 		rep-setstatus -n ready app-a
 		rep-setstatus ready app-a
+		rep-setstatus -n --record
+		rep-setstatus --record
 		rep-register -n app-a
 		rep-register app-a
 		rep-tar -d dist app-a
@@ -132,8 +134,78 @@ entries() {
 	assert_stderr 'rep-ls: metadata.db: not created by rep: view x\x1b[2J\x0ay (remove it with sqlite3, or start a new database)'
 }
 
+# v2_db FILE: a database of schema version 2 (rep 0.1.0 before deployment
+# records), made by the sqlite3 CLI from the statements of versions 1 and 2
+# as rep wrote them: app-a deployed (its history says so), app-b registered.
+v2_db() {
+	sqlite3 "$1" <<-'EOF'
+		PRAGMA journal_mode = WAL;
+		CREATE TABLE app ( id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, status TEXT NOT NULL CHECK (status IN ('registered','ready',  'pending_deployment','deployed','failed','retired')), files INTEGER NOT NULL CHECK (files >= 0), bytes INTEGER NOT NULL CHECK (bytes >= 0), checksum TEXT NOT NULL, registered TEXT NOT NULL, updated TEXT NOT NULL);
+		CREATE TABLE history ( id INTEGER PRIMARY KEY, app_id INTEGER NOT NULL REFERENCES app(id), time TEXT NOT NULL, old_status TEXT, new_status TEXT NOT NULL, user TEXT NOT NULL, note TEXT NOT NULL DEFAULT '');
+		CREATE INDEX history_by_app ON history(app_id, id);
+		CREATE TRIGGER history_no_update BEFORE UPDATE ON history BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
+		CREATE TRIGGER history_no_delete BEFORE DELETE ON history BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
+		CREATE TABLE file ( app_id INTEGER NOT NULL REFERENCES app(id), path BLOB NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ctime_ns INTEGER NOT NULL, ino INTEGER NOT NULL, dev INTEGER NOT NULL, mode INTEGER NOT NULL, hash BLOB NOT NULL, cached_ns INTEGER NOT NULL, PRIMARY KEY (app_id, path)) WITHOUT ROWID;
+		INSERT INTO app VALUES (1, 'app-a', 'deployed', 1, 12, '1111111111111111111111111111111111111111111111111111111111111111', '2025-01-01T00:00:00Z', '2025-01-02T00:00:00Z');
+		INSERT INTO app VALUES (2, 'app-b', 'registered', 1, 12, '2222222222222222222222222222222222222222222222222222222222222222', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z');
+		INSERT INTO history VALUES (1, 1, '2025-01-01T00:00:00Z', NULL, 'registered', 'tester', '');
+		INSERT INTO history VALUES (2, 2, '2025-01-01T00:00:00Z', NULL, 'registered', 'tester', '');
+		INSERT INTO history VALUES (3, 1, '2025-01-02T00:00:00Z', 'registered', 'deployed', 'tester', 'rep_applications_20250102_000000 web1');
+		PRAGMA application_id = 1919250481;
+		PRAGMA user_version = 2;
+	EOF
+}
+
+@test "a version-2 database: readers ask for a writer, the first writer migrates it, deployed applications show no live content (-)" {
+	rm metadata.db*
+	v2_db metadata.db >/dev/null
+	snapshot_db
+	run --separate-stderr rep-ls </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-ls: metadata.db: schema version 2 is older than this rep (3): any writing rep tool upgrades it'
+	assert_db_unchanged
+	# a dry run does not write: it cannot migrate either
+	run --separate-stderr rep-setstatus -n --record </dev/null
+	assert_failure 2
+	assert_stderr 'rep-setstatus: metadata.db: schema version 2 is older than this rep (3): any writing rep tool upgrades it'
+	assert_db_unchanged
+	run --separate-stderr rep-setstatus ready app-b </dev/null
+	assert_success
+	assert_stderr '1 set to ready'
+	assert_equal "$(sqlite3 metadata.db 'PRAGMA user_version')" 3
+	assert_equal "$(sqlite3 metadata.db 'SELECT count(*) FROM deployment')" 0
+	run --separate-stderr rep-ls -o name,status,checksum,live,release,targets </dev/null
+	assert_success
+	assert_output "$(lines \
+		"app-a${TAB}deployed${TAB}$(printf '1%.0s' {1..64})${TAB}-${TAB}-${TAB}-" \
+		"app-b${TAB}ready${TAB}$(printf '2%.0s' {1..64})${TAB}-${TAB}-${TAB}-")"
+	refute_stderr
+	# the history is kept as it was, and goes on
+	assert_equal "$(rep-ls --history -o name,from,to,note </dev/null)" "$(lines \
+		"app-a${TAB}-${TAB}registered${TAB}" "app-b${TAB}-${TAB}registered${TAB}" \
+		"app-a${TAB}registered${TAB}deployed${TAB}rep_applications_20250102_000000 web1" \
+		"app-b${TAB}registered${TAB}ready${TAB}")"
+}
+
+@test "a version-2 database with a deployment table of its own is refused, not migrated" {
+	rm metadata.db*
+	v2_db metadata.db >/dev/null
+	sqlite3 metadata.db 'CREATE TABLE deployment (app_id INTEGER, target TEXT)'
+	snapshot_db
+	refused_by_all 'metadata.db: not created by rep: table deployment (remove it with sqlite3, or start a new database)'
+	assert_db_unchanged
+}
+
+@test "a deployment table changed by hand is refused by every tool" {
+	sqlite3 metadata.db 'DROP TABLE deployment; CREATE TABLE deployment (app_id INTEGER, target TEXT)'
+	snapshot_db
+	refused_by_all 'metadata.db: not as rep created it: table deployment changed (restore a backup, or start a new database)'
+	assert_db_unchanged
+}
+
 @test "a database of an older schema with a planted trigger: the writer refuses it before upgrading" {
-	sqlite3 metadata.db 'DROP TABLE file; PRAGMA user_version = 1;
+	sqlite3 metadata.db 'DROP TABLE deployment; DROP TABLE file; PRAGMA user_version = 1;
 		CREATE TRIGGER t AFTER INSERT ON app BEGIN DELETE FROM app; END'
 	snapshot_db
 	run --separate-stderr rep-setstatus ready app-a </dev/null
@@ -144,10 +216,10 @@ entries() {
 }
 
 @test "the control: an older schema as rep made it is upgraded; SQLite's ANALYZE tables are fine" {
-	sqlite3 metadata.db 'DROP TABLE file; PRAGMA user_version = 1'
+	sqlite3 metadata.db 'DROP TABLE deployment; DROP TABLE file; PRAGMA user_version = 1'
 	run --separate-stderr rep-setstatus -q ready app-a </dev/null
 	assert_success
-	assert_equal "$(sqlite3 metadata.db 'PRAGMA user_version')" 2
+	assert_equal "$(sqlite3 metadata.db 'PRAGMA user_version')" 3
 	sqlite3 metadata.db 'ANALYZE'
 	assert_equal "$(sqlite3 metadata.db "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'sqlite_stat%'")" 1
 	run --separate-stderr rep-ls -o name,status </dev/null

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # Read-only and odd environments: a user who can read but not write the
-# database, a database on a read-only file system, HOME and USER unset,
+# database, a database on a read-only file system, HOME, USER and LOGNAME unset, SUDO_USER,
 # TMPDIR missing or unwritable, umask 077.
 # shellcheck disable=SC2154 # output, stderr, status: set by run
 
@@ -311,53 +311,95 @@ called() {
 	assert_db_unchanged ro/metadata.db
 }
 
-@test "HOME and USER unset, USER empty or not text: the history records the numeric user ID" {
-	local uid
-	uid=$(id -u)
+@test "HOME, USER and LOGNAME unset, LOGNAME empty or not text: the history records the password database's name" {
+	local me
+	me=$(id -un)
 	mkapp app-c
-	run --separate-stderr env -u HOME -u USER rep-register app-c </dev/null
+	run --separate-stderr env -u HOME -u USER -u LOGNAME rep-register app-c </dev/null
 	assert_success
 	assert_records "$(record app-c registered)"
 	assert_stderr '1 registered, 0 refreshed, 0 unchanged'
-	run --separate-stderr env -u HOME -u USER rep-setstatus -q -m 'no user' ready app-c </dev/null
+	run --separate-stderr env -u HOME -u LOGNAME USER=bob rep-setstatus -q -m 'no login name' ready app-c </dev/null
 	assert_success
-	run --separate-stderr env USER= rep-setstatus -q failed app-c </dev/null
+	run --separate-stderr env LOGNAME= rep-setstatus -q failed app-c </dev/null
 	assert_success
-	run --separate-stderr env USER=$'bad\tuser' rep-setstatus -q deployed app-c </dev/null
+	run --separate-stderr env LOGNAME=$'bad\tuser' rep-setstatus -q deployed app-c </dev/null
 	assert_success
-	run --separate-stderr env USER=$'\xff' rep-setstatus -q retired app-c </dev/null
+	run --separate-stderr env LOGNAME=$'\xff' rep-setstatus -q retired app-c </dev/null
 	assert_success
 	assert_equal "$(hist app-c)" "$(lines \
-		"$(event app-c - registered '' "$uid")" \
-		"$(event app-c registered ready 'no user' "$uid")" \
-		"$(event app-c ready failed '' "$uid")" \
-		"$(event app-c failed deployed '' "$uid")" \
-		"$(event app-c deployed retired '' "$uid")")"
+		"$(event app-c - registered '' "$me")" \
+		"$(event app-c registered ready 'no login name' "$me")" \
+		"$(event app-c ready failed '' "$me")" \
+		"$(event app-c failed deployed '' "$me")" \
+		"$(event app-c deployed retired '' "$me")")"
 	# the events of the fixture keep their user
 	assert_equal "$(hist -o user app-a app-b)" "$(lines tester tester tester)"
 	# the rest of the procedure needs neither
-	run --separate-stderr env -u HOME -u USER rep-diff </dev/null
+	run --separate-stderr env -u HOME -u USER -u LOGNAME rep-diff </dev/null
 	assert_success
 	assert_output ''
 	assert_stderr 'in sync (3 applications)'
-	run --separate-stderr env -u HOME -u USER rep-ls -o name,status </dev/null
+	run --separate-stderr env -u HOME -u USER -u LOGNAME rep-ls -o name,status </dev/null
 	assert_success
 	assert_output "$(lines "app-a${TAB}registered" "app-b${TAB}ready" "app-c${TAB}retired")"
 	refute_stderr
-	run --separate-stderr env -u HOME -u USER rep-tar -q -d out app-a </dev/null
+	run --separate-stderr env -u HOME -u USER -u LOGNAME rep-tar -q -d out app-a </dev/null
 	assert_success
 	assert_output --regexp '^out/rep_applications_[0-9]{8}_[0-9]{6}\.tar\.gz$'
 	refute_stderr
-	run --separate-stderr env -u HOME -u USER rep-push -q target <<<"dist/$R1.tar.gz"
+	run --separate-stderr env -u HOME -u USER -u LOGNAME rep-push -q target <<<"dist/$R1.tar.gz"
 	assert_success
 	assert_output "$(push_records "$R1" target app-a app-b)"
 	refute_stderr
 	assert_equal "$(readlink target/current)" "releases/$R1"
 }
 
+@test "a user ID the password database does not know, LOGNAME unset: the history records the number" {
+	[ "$(id -u)" -eq 0 ] || skip 'needs root to run a command as another uid (setpriv)'
+	! getent passwd 4242 >/dev/null || skip 'uid 4242 has a name here'
+	setpriv --reuid=4242 --regid=4242 --clear-groups -- true 2>/dev/null ||
+		skip 'setpriv cannot switch to uid 4242'
+	RO=$(mktemp -d /tmp/rep-env.XXXXXX)
+	chmod 755 "$RO"
+	mkdir "$RO/bin" "$RO/db"
+	cp "$REP_BIN_DIR"/rep-* "$RO/bin/"
+	chmod 755 "$RO"/bin/*
+	cp -a metadata.db rep_applications "$RO/db/"
+	chown -R 4242:4242 "$RO/db"
+	cd "$RO/db"
+	run --separate-stderr env -u LOGNAME setpriv --reuid=4242 --regid=4242 --clear-groups -- \
+		"$RO/bin/rep-setstatus" -m 'who?' ready app-a </dev/null
+	assert_success
+	assert_stderr '1 set to ready'
+	run --separate-stderr env -u LOGNAME SUDO_USER=alice setpriv --reuid=4242 --regid=4242 \
+		--clear-groups -- "$RO/bin/rep-setstatus" -q failed app-a </dev/null
+	assert_success
+	assert_equal "$(hist -o from,to,user,note app-a | tail -2)" "$(lines \
+		"registered${TAB}ready${TAB}4242${TAB}who?" "ready${TAB}failed${TAB}4242(sudo:alice)${TAB}")"
+}
+
+@test "under sudo the history names both, NAME(sudo:SUDO_USER); SUDO_USER the same, empty or not text: the name alone" {
+	local me
+	me=$(id -un)
+	SUDO_USER=alice rep-setstatus -q ready app-a </dev/null >/dev/null
+	SUDO_USER=alice env -u LOGNAME rep-setstatus -q failed app-a </dev/null >/dev/null
+	SUDO_USER=tester rep-setstatus -q deployed app-a </dev/null >/dev/null
+	SUDO_USER='' rep-setstatus -q retired app-a </dev/null >/dev/null
+	SUDO_USER=$'al\tice' rep-setstatus -q registered app-a </dev/null >/dev/null
+	SUDO_USER=$'\xff' USER=bob rep-setstatus -q ready app-a </dev/null >/dev/null
+	assert_equal "$(hist -o to,user app-a | tail -6)" "$(lines "ready${TAB}tester(sudo:alice)" \
+		"failed${TAB}$me(sudo:alice)" "deployed${TAB}tester" "retired${TAB}tester" \
+		"registered${TAB}tester" "ready${TAB}tester")"
+	# rep-register's events name them the same way
+	printf 'new\n' >>rep_applications/app-a/README
+	SUDO_USER=alice rep-register -q app-a </dev/null >/dev/null
+	assert_equal "$(hist -o to,user app-a | tail -1)" "registered${TAB}tester(sudo:alice)"
+}
+
 # procedure WRAPPER...: the whole procedure, each tool run by WRAPPER (a
 # command prefix), every step checked: register app-c, diff, set ready,
-# list | package | push | mark deployed.
+# list | package | push | record what went live.
 procedure() {
 	mkapp app-c
 	run --separate-stderr "$@" rep-register --all </dev/null
@@ -386,12 +428,20 @@ procedure() {
 	assert_output "$(push_records "$release" target app-a app-b app-c)"
 	refute_stderr
 	printf '%s\n' "$output" >pushed
-	run --separate-stderr "$@" rep-setstatus -q -M deployed <pushed
+	run --separate-stderr "$@" rep-setstatus -q --record <pushed
 	assert_success
 	assert_equal "$(field 1-2)" "$(lines "app-a${TAB}deployed" "app-b${TAB}deployed" "app-c${TAB}deployed")"
 	assert_equal "$(readlink target/current)" "releases/$release"
+	local a b c
+	a=$(rep-ls -o checksum app-a </dev/null) b=$(rep-ls -o checksum app-b </dev/null)
+	c=$(rep-ls -o checksum app-c </dev/null)
 	assert_equal "$(hist -o name,note -s deployed | tail -3)" "$(lines \
-		"app-a${TAB}$release target" "app-b${TAB}$release target" "app-c${TAB}$release target")"
+		"app-a${TAB}record: live on target in $release (${a:0:12})" \
+		"app-b${TAB}record: live on target in $release (${b:0:12})" \
+		"app-c${TAB}record: live on target in $release (${c:0:12})")"
+	assert_equal "$(rep-ls -o name,live,release,targets </dev/null)" "$(lines \
+		"app-a${TAB}$a${TAB}$release${TAB}target" "app-b${TAB}$b${TAB}$release${TAB}target" \
+		"app-c${TAB}$c${TAB}$release${TAB}target")"
 }
 
 @test "TMPDIR missing or not a directory: the whole procedure works without it" {

@@ -119,7 +119,7 @@ pushed_nowhere() {
 	mkdir target
 	run --separate-stderr rep-push -q target <<<rep_applications_20200101_000000.tar.gz
 	assert_success
-	assert_output "app-a${TAB}rep_applications_20200101_000000${TAB}target"
+	assert_output "$(push_records rep_applications_20200101_000000 target app-a)"
 	refute_stderr
 	assert_equal "$(readlink target/current/rep_applications/app-a/sub/l)" ../README
 }
@@ -157,7 +157,7 @@ pushed_nowhere() {
 	mkdir target
 	run --separate-stderr rep-push -q target <<<rep_applications_20200101_000000.tar.gz
 	assert_success
-	assert_output "app-a${TAB}rep_applications_20200101_000000${TAB}target"
+	assert_output "$(push_records rep_applications_20200101_000000 target app-a)"
 	refute_stderr
 	assert_equal "$(readlink "target/current/rep_applications/app-a/$name")" README
 }

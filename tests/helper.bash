@@ -539,13 +539,19 @@ with tarfile.open(out, 'w:gz', format=tarfile.PAX_FORMAT) as t:
 PY
 }
 
-# push_records RELEASE TARGETS APP...: the records rep-push prints for these
-# applications, name<TAB>release<TAB>targets.
+# push_records RELEASE TARGETS APP...: the live records rep-push prints for
+# these applications, name<TAB>release<TAB>targets<TAB>checksum<TAB>live;
+# each checksum as app_checksum finds it, or as given: APP:CHECKSUM.
 push_records() {
-	local release=$1 where=$2 app out=''
+	local release=$1 where=$2 app sum out=''
 	shift 2
 	for app; do
-		out+="$app$TAB$release$TAB$where"$'\n'
+		if [[ $app == *:* ]]; then
+			sum=${app#*:} app=${app%%:*}
+		else
+			sum=$(app_checksum "$release" "$where" "$app") || return
+		fi
+		out+="$app$TAB$release$TAB$where$TAB$sum${TAB}live"$'\n'
 	done
 	printf '%s' "${out%$'\n'}"
 }
@@ -657,4 +663,94 @@ _assert_live_apps() {
 		batslib_print_kv_single_or_multi 8 MANIFEST "$want" found "$got" |
 			batslib_decorate "$cur: what is live differs from its MANIFEST" | fail
 	fi
+}
+
+# rep-push records (issue 19)
+
+# app_checksum RELEASE TARGETS APP: the checksum of APP in RELEASE: from
+# the archive's MANIFEST (the fixture's copy in $FIX/src/RELEASE, or the
+# archive RELEASE.tar.gz in $FIX/dist, dist or here), else the release's
+# MANIFEST on the first of TARGETS (a local directory, fault:SPEC:DIR or
+# [user@]host:DIR on this host: a release composed of several archives),
+# else the database here; an add row only.
+app_checksum() {
+	local release=$1 target=${2%%,*} app=$3 f sum
+	target=${target#fault:*:}
+	[[ $target != *:* ]] || target=${target#*:}
+	for f in ${FIX:+"$FIX/src/$release/MANIFEST" "$FIX/dist/$release.tar.gz"} "dist/$release.tar.gz" \
+		"$release.tar.gz" "$target/releases/$release/MANIFEST"; do
+		if [ -f "$f" ]; then
+			if [[ $f == *.tar.gz ]]; then
+				sum=$(tar -xOzf "$f" MANIFEST 2>/dev/null | manifest_checksum "$app")
+			else
+				sum=$(manifest_checksum "$app" <"$f")
+			fi
+			[ -z "$sum" ] || { printf '%s' "$sum"; return; }
+		fi
+	done
+	if [ -f metadata.db ] && sum=$(rep-ls -o checksum "$app" </dev/null 2>/dev/null) && [ -n "$sum" ]; then
+		printf '%s' "$sum"
+		return
+	fi
+	echo "app_checksum: no checksum of $app in $release" >&2
+	return 1
+}
+
+# manifest_checksum APP < MANIFEST: the checksum of APP's add row.
+manifest_checksum() {
+	awk -F '\t' -v app="$1" '$1 == app && ($6 == "" || $6 == "add") { print $4; exit }'
+}
+
+# left_records RELEASE TARGETS CHECKSUM APP...: the left records of these
+# applications, whose content CHECKSUM left service on TARGETS in RELEASE
+# (CHECKSUM "-": each one's as app_checksum finds it in RELEASE).
+left_records() {
+	local release=$1 where=$2 sum=$3 app s out=''
+	shift 3
+	for app; do
+		s=$sum
+		[ "$s" != - ] || s=$(app_checksum "$release" "$where" "$app") || return
+		out+="$app$TAB$release$TAB$where$TAB$s${TAB}left"$'\n'
+	done
+	printf '%s' "${out%$'\n'}"
+}
+
+# failed_records RELEASE TARGETS REASON APP...: the failed records of
+# these applications of the archive RELEASE (app_checksum) on TARGETS.
+failed_records() {
+	local release=$1 where=$2 reason=$3 app sum out=''
+	shift 3
+	for app; do
+		sum=$(app_checksum "$release" "$where" "$app") || return
+		out+="$app$TAB$release$TAB$where$TAB$sum${TAB}failed$TAB$reason"$'\n'
+	done
+	printf '%s' "${out%$'\n'}"
+}
+
+# archive_failed ARCHIVE TARGETS REASON: the failed records of every add
+# row of ARCHIVE (its MANIFEST read from it), as rep-push prints them when
+# that archive did not go live on TARGETS.
+archive_failed() {
+	local rel=${1##*/}
+	rel=${rel%.tar.gz}
+	tar -xOzf "$1" MANIFEST | REL=$rel WHERE=$2 WHY=$3 awk -F '\t' \
+		'!/^#/ && ($6 == "" || $6 == "add") { print $1 "\t" ENVIRON["REL"] "\t" ENVIRON["WHERE"] "\t" $4 "\tfailed\t" ENVIRON["WHY"] }'
+}
+
+# sshd_start (in setup_file): a real sshd on 127.0.0.1 for the file
+# (tests/sshd); exports SSHD_DIR, SSH_USER and the REP_SSH that reaches it,
+# or fails saying it could not. sshd_stop (in teardown_file) stops it.
+sshd_start() {
+	SSHD_DIR=$BATS_FILE_TMPDIR/sshd
+	SSH_USER=$(id -un)
+	export SSHD_DIR SSH_USER
+	if ! REP_SSH=$("$BATS_TEST_DIRNAME/sshd" start "$SSHD_DIR") || [ -z "$REP_SSH" ]; then
+		echo "tests/sshd could not start an sshd: the ssh tests cannot run" >&2
+		return 1
+	fi
+	export REP_SSH
+}
+
+sshd_stop() {
+	"$BATS_TEST_DIRNAME/sshd" stop "$SSHD_DIR"
 }

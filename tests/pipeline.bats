@@ -49,7 +49,8 @@ pipe() {
 	printf 'x\n' >>rep_applications/app-d/README
 	pipe 'rep-ls -H | rep-register'
 	assert_success
-	assert_records "$(record app-d deployed)"
+	# the approval was for the old content
+	assert_records "$(record app-d registered)"
 	assert_stderr '0 registered, 1 refreshed, 3 unchanged'
 }
 
@@ -63,7 +64,7 @@ pipe() {
 		'2 set to pending_deployment, 0 skipped (not ready)' '2 set to ready')"
 }
 
-@test "rep-push-like output | rep-setstatus -M deployed: extra fields become the note" {
+@test "records with more fields | rep-setstatus -M deployed: the extra fields become the note" {
 	setstatus ready app-a app-c
 	pipe "rep-ls -s ready -o name | awk -v OFS='\t' '{ print \$1, \"rep_applications_20261127_111604\", \"web1:/srv/rep,web2:/srv/rep\" }' | rep-setstatus -M -f ready deployed"
 	assert_success

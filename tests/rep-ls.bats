@@ -189,10 +189,78 @@ entries() {
 	run --separate-stderr rep-ls -o name,size </dev/null
 	assert_failure 2
 	assert_output ''
-	assert_stderr "rep-ls: -o: unknown field 'size' (valid: name, status, files, bytes, checksum, registered, updated)"
+	assert_stderr "rep-ls: -o: unknown field 'size' (valid: name, status, files, bytes, checksum, registered, updated, live, release, targets)"
 	run --separate-stderr rep-ls -o note </dev/null
 	assert_failure 2
-	assert_stderr "rep-ls: -o: unknown field 'note' (valid: name, status, files, bytes, checksum, registered, updated)"
+	assert_stderr "rep-ls: -o: unknown field 'note' (valid: name, status, files, bytes, checksum, registered, updated, live, release, targets)"
+}
+
+# --- what is live where: live, release, targets ----------------------------------
+
+R1=rep_applications_20260101_000001
+R2=rep_applications_20260101_000001_2
+R3=rep_applications_20260102_000000
+
+# live NAME RELEASE TARGETS [CHECKSUM]: record that NAME's checksum (default:
+# its registered one) went live, as rep-push's record says.
+live() {
+	local sum=${4:-$(rep-ls -o checksum "$1" </dev/null)}
+	printf '%s\t%s\t%s\t%s\tlive\n' "$1" "$2" "$3" "$sum" |
+		"$FIXTURE_BIN/rep-setstatus" -q --record >/dev/null
+}
+
+@test "-o live,release,targets: - where the database knows of no deployment; not in the default output" {
+	run --separate-stderr rep-ls -o name,status,live,release,targets </dev/null
+	assert_success
+	assert_output "$(lines "B-up${TAB}registered${TAB}-${TAB}-${TAB}-" "app-a${TAB}registered${TAB}-${TAB}-${TAB}-" \
+		"app-b${TAB}ready${TAB}-${TAB}-${TAB}-" "app-c${TAB}deployed${TAB}-${TAB}-${TAB}-")"
+	refute_stderr
+	live app-b "$R1" web2,web1
+	run --separate-stderr rep-ls app-b </dev/null
+	assert_success
+	assert_records "$(record app-b deployed)"
+}
+
+@test "-o name,checksum,live: an application changed since its deploy shows both checksums" {
+	local old new
+	live app-a "$R1" web1
+	old=$(rep-ls -o checksum app-a </dev/null)
+	run --separate-stderr rep-ls -o name,checksum,live,release,targets app-a </dev/null
+	assert_success
+	assert_output "app-a${TAB}$old${TAB}$old${TAB}$R1${TAB}web1"
+	printf 'changed\n' >>rep_applications/app-a/README
+	register app-a
+	new=$(recompute_checksum rep_applications/app-a)
+	run --separate-stderr rep-ls -o name,checksum,live app-a app-b </dev/null
+	assert_success
+	assert_output "$(lines "app-a${TAB}$new${TAB}$old" "app-b${TAB}$(rep-ls -o checksum app-b </dev/null)${TAB}-")"
+	# the filter by status sees the refresh too (rule 2)
+	assert_equal "$(rep-ls -s deployed -o name,live </dev/null)" "app-c${TAB}-"
+}
+
+@test "targets that differ: distinct checksums and releases joined by commas, sorted; targets sorted" {
+	local old new
+	old=$(rep-ls -o checksum app-a </dev/null)
+	live app-a "$R3" web3,web1
+	printf 'changed\n' >>rep_applications/app-a/README
+	register app-a
+	new=$(rep-ls -o checksum app-a </dev/null)
+	live app-a "$R2" web2
+	live app-a "$R1" web1   # replaces web1's row
+	local sums
+	sums=$(printf '%s\n' "$old" "$new" | LC_ALL=C sort | paste -sd,)
+	run --separate-stderr rep-ls -H -o live,release,targets,name app-a </dev/null
+	assert_success
+	assert_output "$(lines "#live${TAB}release${TAB}targets${TAB}name" \
+		"$sums${TAB}$R1,$R2,$R3${TAB}web1,web2,web3${TAB}app-a")"
+	refute_stderr
+}
+
+@test "--history does not take the deployment fields" {
+	run --separate-stderr rep-ls --history -o name,live </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-ls: -o: unknown field 'live' (valid: name, time, from, to, user, note)"
 }
 
 @test "-H prints the header first" {

@@ -17,15 +17,10 @@ bats_require_minimum_version 1.5.0
 # REP_SSH: the real ssh command for it.  FAKE_SSH: the same through fake-ssh
 # (below).  NO_SSH: a REP_SSH for where no connection may be made.
 setup_file() {
-	SSHD_DIR=$BATS_FILE_TMPDIR/sshd
-	if ! REP_SSH=$("$BATS_TEST_DIRNAME/sshd" start "$SSHD_DIR") || [ -z "$REP_SSH" ]; then
-		echo "tests/sshd could not start an sshd: the ssh tests cannot run" >&2
-		return 1
-	fi
-	SSH_USER=$(id -un)
+	sshd_start || return
 	SSH_PORT=$(sed -E 's/.* -p ([0-9]+) .*/\1/' <<<"$REP_SSH")
 	HOST=$(uname -n)
-	export SSHD_DIR REP_SSH SSH_USER SSH_PORT HOST
+	export SSH_PORT HOST
 
 	# fake-ssh: runs the real ssh, between it and rep-push. It logs "OP DIR"
 	# for the session and "COMMAND DIR" for each command rep-push sends on
@@ -131,7 +126,7 @@ EOF
 }
 
 teardown_file() {
-	"$BATS_TEST_DIRNAME/sshd" stop "$SSHD_DIR"
+	sshd_stop
 }
 
 # Each test: its own TMPDIR (rep-push keeps ssh's messages there, in an
@@ -452,7 +447,7 @@ four_archives() {
 	snapshot "$D"
 	run --separate-stderr rep-push "$T" <<<"$A"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$A" "$T" 'staging failed on 1 of 1 targets; nothing switched')"
 	assert_stderr "$(lines \
 		"rep-push: $T: releases/$A_REL exists and differs from $A$DIFFERS" \
 		"rep-push: $A_REL: staging failed on 1 of 1 targets; nothing switched")"
@@ -464,7 +459,7 @@ four_archives() {
 	snapshot "$D"
 	run --separate-stderr rep-push "$T" <<<"$A"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$A" "$T" 'staging failed on 1 of 1 targets; nothing switched')"
 	assert_stderr "$(lines \
 		"rep-push: $T: store/$A_REL exists and differs from the archive" \
 		"rep-push: $A_REL: staging failed on 1 of 1 targets; nothing switched")"
@@ -486,7 +481,7 @@ four_archives() {
 	local notlink="$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/cur"
 	run --separate-stderr rep-push "$T" "$refused" "$noparent" "$notlink" <<<"$A"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$A" "$T,$refused,$noparent,$notlink" '3 of 4 targets could not be opened; nothing done')"
 	assert_stderr "$(lines \
 		"rep-push: $refused: ssh: connect to host 127.0.0.2 port $SSH_PORT: Connection refused" \
 		"rep-push: $noparent: cannot create the directory: its parent directory does not exist" \
@@ -516,7 +511,7 @@ four_archives() {
 	SSH_LOG=$BATS_TEST_TMPDIR/ssh.log FAIL_SWITCH=$BATS_TEST_TMPDIR/t3 REP_SSH=$FAKE_SSH \
 		run --separate-stderr rep-push -j 3 "$t1" "$t2" "$t3" <<<"$NEW"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$NEW" "$t1,$t2,$t3" 'a switch failed; no target was left on it')"
 	# t1's live set (none) differs from the others': each told its plan
 	assert_stderr "$(lines \
 		"rep-push: $NEW_REL: the targets' live sets differ; each keeps its own" \
@@ -561,7 +556,7 @@ four_archives() {
 	CORRUPT_STAGE=$BATS_TEST_TMPDIR/bad CORRUPT_COPY=$BATS_TEST_TMPDIR/sent.bin REP_SSH=$FAKE_SSH \
 		run --separate-stderr rep-push -j 2 "$good" "$bad" <<<"$A"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$A" "$good,$bad" 'staging failed on 1 of 2 targets; nothing switched')"
 	local sent sum
 	sent=$(sha256sum <sent.bin)
 	sum=$(sha256sum <"$A")
@@ -580,7 +575,7 @@ four_archives() {
 	# an upload cut short is refused too
 	CUT_STAGE=$BATS_TEST_TMPDIR/bad REP_SSH=$FAKE_SSH run --separate-stderr rep-push "$bad" <<<"$A"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$A" "$bad" 'staging failed on 1 of 1 targets; nothing switched')"
 	local size
 	size=$(stat -c %s "$A")
 	assert_stderr "$(lines \
@@ -601,7 +596,7 @@ four_archives() {
 	snapshot "$D"
 	STEAL_LOCK=$D REP_SSH=$FAKE_SSH run --separate-stderr rep-push "$T" <<<"$A"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$A" "$T" 'staging failed on 1 of 1 targets; nothing switched')"
 	assert_stderr "$(lines \
 		"rep-push: $T: lost the lock (removed or broken by someone else)" \
 		"rep-push: $A_REL: staging failed on 1 of 1 targets; nothing switched")"
@@ -777,7 +772,7 @@ slow() {
 		snapshot "$D"
 		run --separate-stderr timeout 60 rep-push "$T" <<<"$A"
 		assert_failure 1
-		assert_output ''
+		assert_output "$(archive_failed "$A" "$T" '1 of 1 targets locked by another push; nothing done')"
 		assert_stderr "$(lines "rep-push: $T: locked by an unreadable lock" \
 			"rep-push: $A_REL: 1 of 1 targets locked by another push; nothing done")"
 		assert_unchanged
@@ -797,7 +792,7 @@ slow() {
 	printf 'far.example\t1\tev\033[2Jil\tnow\n' >"$D/.rep-push.lock"
 	run --separate-stderr rep-push "$T" <<<"$A"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$A" "$T" '1 of 1 targets locked by another push; nothing done')"
 	assert_stderr "$(lines 'rep-push: '"$T"': locked by pid 1 on far.example (ev\x1b[2Jil since now)' \
 		"rep-push: $A_REL: 1 of 1 targets locked by another push; nothing done")"
 }
@@ -816,7 +811,7 @@ EOS
 	REP_SSH="$BATS_TEST_TMPDIR/silent-ssh ${REP_SSH#ssh }" \
 		run --separate-stderr timeout 60 rep-push --timeout 2 "$T" <<<"$A"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$A" "$T" '1 of 1 targets could not be opened; nothing done')"
 	assert_stderr "$(lines "rep-push: $T: no reply for 2 seconds: giving up (see --timeout)" \
 		"rep-push: $A_REL: 1 of 1 targets could not be opened; nothing done")"
 	[ $((SECONDS - start)) -lt 20 ] || fail "took $((SECONDS - start)) s"
@@ -829,7 +824,7 @@ EOS
 	snapshot "$D"
 	STALL_STAGE=$D REP_SSH=$FAKE_SSH run --separate-stderr timeout 60 rep-push --timeout 2 "$T" <<<"$BIG"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$BIG" "$T" 'staging failed on 1 of 1 targets; nothing switched')"
 	assert_stderr "$(lines "rep-push: $T: the far side stopped reading for 2 seconds: giving up (see --timeout)" \
 		"rep-push: $BIG_REL: staging failed on 1 of 1 targets; nothing switched")"
 	wait_gone "$D/.rep-push.lock" 10
@@ -849,7 +844,7 @@ EOS
 	plant "$D" "$OLD" live
 	HANG_SWITCH=$D REP_SSH=$FAKE_SSH run --separate-stderr timeout 60 rep-push --timeout 2 "$T" <<<"$A"
 	assert_failure 3
-	assert_output ''
+	assert_output "$(archive_failed "$A" "$T" 'switch-back failed: the fleet is mixed')"
 	assert_stderr "$(lines "rep-push: $T: no reply for 2 seconds: giving up (see --timeout)" \
 		"rep-push: $T: may be on $A_REL or still on $OLD_REL: it stopped answering during the switch" \
 		"rep-push: $A_REL: what is live now: unknown on $T" \
@@ -860,7 +855,7 @@ EOS
 	# an answer out of protocol (the old one's "ok") is no answer either
 	GARBLE_SWITCH=$D REP_SSH=$FAKE_SSH run --separate-stderr timeout 60 rep-push "$T" <<<"$A"
 	assert_failure 3
-	assert_output ''
+	assert_output "$(archive_failed "$A" "$T" 'switch-back failed: the fleet is mixed')"
 	assert_stderr "$(lines "rep-push: $T: protocol error: the far side sent 'ok'" \
 		"rep-push: $T: may be on $A_REL or still on $OLD_REL: it stopped answering during the switch" \
 		"rep-push: $A_REL: what is live now: unknown on $T" \
@@ -880,7 +875,7 @@ EOS
 	chmod +x chatty-ssh
 	REP_SSH="$BATS_TEST_TMPDIR/chatty-ssh ${REP_SSH#ssh }" run --separate-stderr timeout 60 rep-push "$T" <<<"$A"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$A" "$T" '1 of 1 targets could not be opened; nothing done')"
 	assert_stderr "$(lines \
 		"rep-push: $T: protocol error: the far side sent 'Welcome to \\x1b[1mweb1\\x1b[0m!' (do the login shell's start-up files print anything?)" \
 		"rep-push: $A_REL: 1 of 1 targets could not be opened; nothing done")"
@@ -902,7 +897,7 @@ EOS
 	local why="rep-push: $T: releases: a symbolic link (refused: rep-push writes only inside the target)"
 	run --separate-stderr rep-push -k 1 "$T" <<<"$A"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$A" "$T" '1 of 1 targets could not be opened; nothing done')"
 	assert_stderr "$(lines "$why" "rep-push: $A_REL: 1 of 1 targets could not be opened; nothing done")"
 	assert_unchanged
 	run --separate-stderr rep-push -n "$T" <<<"$A"
@@ -927,7 +922,7 @@ EOS
 		snapshot "$D" victim
 		run --separate-stderr rep-push "$T" <<<"$A"
 		assert_failure 1
-		assert_output ''
+		assert_output "$(archive_failed "$A" "$T" '1 of 1 targets could not be opened; nothing done')"
 		assert_stderr "$(lines "rep-push: $T: .rep-push.lock: not a regular file (refused, not followed)" \
 			"rep-push: $A_REL: 1 of 1 targets could not be opened; nothing done")"
 		assert_unchanged
@@ -988,7 +983,7 @@ EOS
 	local t1=$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/file t2=$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/file/sub
 	run --separate-stderr rep-push "$t1" <<<"$A"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$A" "$t1" '1 of 1 targets could not be opened; nothing done')"
 	assert_stderr "$(lines "rep-push: $t1: not a directory" \
 		"rep-push: $A_REL: 1 of 1 targets could not be opened; nothing done")"
 	run --separate-stderr rep-push -n "$t1" <<<"$A"
@@ -998,7 +993,7 @@ EOS
 		"rep-push: $A_REL: dry run: 1 of 1 targets could not be opened; nothing done")"
 	run --separate-stderr rep-push "$t2" <<<"$A"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$A" "$t2" '1 of 1 targets could not be opened; nothing done')"
 	assert_stderr "$(lines "rep-push: $t2: cannot create the directory: its parent is not a directory" \
 		"rep-push: $A_REL: 1 of 1 targets could not be opened; nothing done")"
 	assert_equal "$(cat file)" data
@@ -1024,11 +1019,17 @@ EOS
 		mkdir -p "bad/$n"
 		BAD=bad/$n/rep_applications_$stamp.tar.gz
 	}
-	# try EXPECTED-STDERR INPUT: refused, exit 2, nothing ran or changed
+	# try EXPECTED-STDERR INPUT [READ]: refused, exit 2, nothing ran or
+	# changed; the archive READ before the bad one gets failed records,
+	# the message their reason
 	try() {
 		run --separate-stderr rep-push "$T" "$new" <<<"$2"
 		assert_failure 2
-		assert_output ''
+		if [ -n "${3-}" ]; then
+			assert_output "$(archive_failed "$3" "$T,$new" "${1#rep-push: }")"
+		else
+			assert_output ''
+		fi
 		if [[ $1 == '~'* ]]; then assert_stderr --regexp "${1#\~}"; else assert_stderr "$1"; fi
 		assert_no_ssh
 		assert_unchanged
@@ -1039,14 +1040,14 @@ EOS
 	try "rep-push: dist/rep_applications_2020_1.tar.gz: not a rep-tar archive name (rep_applications_YYYYMMDD_HHMMSS[_N].tar.gz)" \
 		dist/rep_applications_2020_1.tar.gz
 	bad
-	try "rep-push: $BAD: No such file or directory" "$A"$'\n'"$BAD"
-	try "rep-push: $A: release $A_REL given twice" "$A"$'\n'"$A"
+	try "rep-push: $BAD: No such file or directory" "$A"$'\n'"$BAD" "$A"
+	try "rep-push: $A: release $A_REL given twice" "$A"$'\n'"$A" "$A"
 	bad
 	echo 'just text' >"$BAD"
 	try "rep-push: $BAD: not a gzip-compressed tar archive" "$BAD"
 	bad
 	head -c $((size / 2)) "$A" >"$BAD"
-	try "rep-push: $BAD: truncated archive" "$A"$'\n'"$BAD"
+	try "rep-push: $BAD: truncated archive" "$A"$'\n'"$BAD" "$A"
 	bad
 	head -c $((size - 4)) "$A" >"$BAD"
 	try "rep-push: $BAD: truncated archive" "$BAD"
@@ -1204,7 +1205,7 @@ EOS
 	mkarchive A app-a
 	REP_SSH=$NO_SSH run --separate-stderr rep-push "[::1]:$D" <<<"$A"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$A" "[::1]:$D" '1 of 1 targets could not be opened; nothing done')"
 	assert_stderr "$(lines "rep-push: [::1]:$D: no-ssh: no connection may be made here" \
 		"rep-push: $A_REL: 1 of 1 targets could not be opened; nothing done")"
 	assert_equal "$(cat "$NO_SSH_LOG")" 'called: ::1'
@@ -1215,7 +1216,7 @@ EOS
 	mkarchive A app-a
 	REP_SSH=$NO_SSH run --separate-stderr rep-push "$SSH_USER@[::1]:$D" <<<"$A"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(archive_failed "$A" "$SSH_USER@[::1]:$D" '1 of 1 targets could not be opened; nothing done')"
 	assert_stderr "$(lines "rep-push: $SSH_USER@[::1]:$D: no-ssh: no connection may be made here" \
 		"rep-push: $A_REL: 1 of 1 targets could not be opened; nothing done")"
 	assert_equal "$(cat "$NO_SSH_LOG")" "called: $SSH_USER@::1"
@@ -1319,7 +1320,7 @@ EOF
 		snapshot "$D"
 		run --separate-stderr rep-push "$T" <<<"$A"
 		assert_failure 1
-		assert_output ''
+		assert_output "$(archive_failed "$A" "$T" '1 of 1 targets locked by another push; nothing done')"
 		case $lock in
 		garbage) assert_stderr "$(lines "rep-push: $T: locked by an unreadable lock" \
 			"rep-push: $A_REL: 1 of 1 targets locked by another push; nothing done")" ;;
@@ -1403,7 +1404,7 @@ EOF
 			ok+=("$rel")
 		else
 			assert_equal "${!s}" 1
-			assert_equal "$(cat "out$i")" ''
+			assert_equal "$(cat "out$i")" "$(archive_failed "${!a}" "$T" '1 of 1 targets locked by another push; nothing done')"
 			refused="rep-push: $T: locked by pid PID on $HOST (tester@$HOST since TIME)"$'\n'
 			refused+="rep-push: $rel: 1 of 1 targets locked by another push; nothing done"
 			assert_equal "$(sed -E "s/ pid [0-9]+ / pid PID /" "err$i" | norm_ts)" "$refused"
@@ -1471,7 +1472,8 @@ push_after_kill() {
 	big_release
 	push_and_kill TERM "$BIG"
 	assert_equal "$status" $((128 + 15))
-	assert_output ''
+	# the archive read and not pushed: failed, for the signal
+	assert_output "$(archive_failed "$BIG" "$T" 'interrupted by signal 15')"
 	assert_stderr ''
 	wait_gone "$D/.rep-push.lock" 5
 	local i
@@ -1515,7 +1517,8 @@ push_after_kill() {
 	plant "$D" "$R2" live
 	run --separate-stderr rep-push --rollback "$T" <<<'not read'
 	assert_success
-	assert_output "$(push_records "$R1_REL" "$T" app-a app-b)"
+	assert_output "$(lines "$(push_records "$R1_REL" "$T" app-a app-b)" \
+		"$(left_records "$R1_REL" "$T" "$(app_checksum "$R2_REL" "$T" app-c)" app-c)")"
 	assert_stderr "rep-push: $R1_REL: live again on 1 target"
 	assert_live "$D" "$R1_REL"
 	assert_equal "$(ls "$D/releases")" "$(lines "$R1_REL" "$R2_REL")"

@@ -85,6 +85,8 @@ setup() {
 	A2=$FIX/dist/$R2.tar.gz
 	A3=$FIX/dist/$R3.tar.gz
 	HOST=$(uname -n)
+	# app-c's content, which leaves service when R1 (without it) goes live again
+	C2=$(app_checksum "$R2" - app-c)
 }
 
 teardown() {
@@ -480,25 +482,29 @@ finish_push() {
 	logged t3 "push $R3 -"
 }
 
-@test "rep-ls -s ready | rep-tar | rep-push T1 T2 | rep-setstatus -M deployed records release and targets" {
+@test "rep-ls -s ready | rep-tar | rep-push T1 T2 | rep-setstatus --record records release, targets and checksum" {
 	mkapp app-a
 	mkapp app-b README bin/run
 	mkapp app-x
 	register app-a app-b app-x
 	setstatus ready app-a app-b
+	local a b
+	a=$(rep-ls -o checksum app-a </dev/null) b=$(rep-ls -o checksum app-b </dev/null)
 	run --separate-stderr bash -o pipefail -c \
-		'rep-ls -s ready | rep-tar -q | rep-push t1 t2 | rep-setstatus -M deployed' </dev/null
+		'rep-ls -s ready | rep-tar -q | rep-push t1 t2 | rep-setstatus --record' </dev/null
 	assert_success
 	assert_records "$(records app-a deployed app-b deployed)"
 	local release
 	release=$(cd dist && echo rep_applications_*.tar.gz)
 	release=${release%.tar.gz}
 	[[ $release =~ ^rep_applications_[0-9]{8}_[0-9]{6}$ ]] || fail "release: $release"
-	assert_stderr "$(lines "$(live_on "$release" 2 '2 enter (app-a, app-b), 0 change, 0 stay, 0 leave')" '2 set to deployed')"
+	assert_stderr "$(lines "$(live_on "$release" 2 '2 enter (app-a, app-b), 0 change, 0 stay, 0 leave')" \
+		'recorded: 2 live, 0 left, 0 failed')"
 	assert_equal "$(hist app-a app-b)" "$(lines \
 		"$(event app-a - registered)" "$(event app-b - registered)" \
 		"$(event app-a registered ready)" "$(event app-b registered ready)" \
-		"$(event app-a ready deployed "$release t1,t2")" "$(event app-b ready deployed "$release t1,t2")")"
+		"$(event app-a ready deployed "record: live on t1,t2 in $release (${a:0:12})")" \
+		"$(event app-b ready deployed "record: live on t1,t2 in $release (${b:0:12})")")"
 	assert_equal "$(readlink t1/current) $(readlink t2/current)" "releases/$release releases/$release"
 	diff -r --no-dereference rep_applications/app-b "t1/current/rep_applications/app-b/"
 	assert_absent t1/current/rep_applications/app-x
@@ -569,7 +575,7 @@ finish_push() {
 	inode=$(stat -c %i "t1/releases/$R1")
 	run --separate-stderr rep-push --replace t1 t2 <<<"$A1"
 	assert_success
-	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_output "$(lines "$(push_records "$R1" t1,t2 app-a app-b)" "$(left_records "$R1" t1,t2 "$C2" app-c)")"
 	assert_stderr "$(live_on "$R1" 2 '0 enter, 1 changes (app-b), 1 stays, 1 leaves (app-c)')"
 	assert_equal "$(stat -c %i "t1/releases/$R1")" "$inode"
 	assert_live t1 "$R1"
@@ -633,7 +639,7 @@ finish_push() {
 	push "w/dist/$R2.tar.gz" -- w/t1
 	run --separate-stderr rep-push -C w --rollback t1 </dev/null
 	assert_success
-	assert_output "$(push_records "$R1" t1 app-a app-b)"
+	assert_output "$(lines "$(push_records "$R1" t1 app-a app-b)" "$(left_records "$R1" t1 "$C2" app-c)")"
 	assert_stderr "rep-push: $R1: live again on 1 target"
 	assert_live w/t1 "$R1"
 	assert_absent t1
@@ -732,7 +738,7 @@ opens() {
 		(cd t2 && find . -printf "%y %p\n" | LC_ALL=C sort) >t2.after
 	' bash "$ABIG" || fail 'could not run rep-push in a mount namespace'
 	assert_equal "$(cat rc)" 1
-	assert_equal "$(cat out)" ''
+	assert_equal "$(cat out)" "$(failed_records "$RBIG" t1,t2,t3 'staging failed on 1 of 3 targets; nothing switched' app-big)"
 	stderr=$(cat err)
 	# t2 is new: its live set differs from the others', and so does its plan
 	assert_stderr "$(lines "rep-push: $RBIG: the targets' live sets differ; each keeps its own" \
@@ -804,7 +810,8 @@ reader_of() {
 	done
 	finish_push
 	assert_equal "$status" 1
-	assert_output "$(push_records "$RBIG" t1,t2,t3 app-big)"
+	assert_output "$(lines "$(push_records "$RBIG" t1,t2,t3 app-big)" \
+		"$(failed_records "$R2" t1,t2,t3 'staging failed on 3 of 3 targets; nothing switched' app-a app-b app-c)")"
 	assert_equal "$(stagers_sorted 1)" "$(lines \
 		"$(live_on "$RBIG" 3 "$BIG1P")" \
 		"rep-push: t1: $R2.tar.gz: changed since it was checked" \
@@ -840,7 +847,7 @@ reader_of() {
 	done
 	finish_push
 	assert_equal "$status" 1
-	assert_output ''
+	assert_output "$(failed_records "$RBIG" t1,t2 'staging failed on 2 of 2 targets; nothing switched' app-big)"
 	assert_equal "$(stagers_sorted 0)" "$(lines \
 		"rep-push: t1: $ABIG: the process reading it for several targets died" \
 		"rep-push: t2: $ABIG: the process reading it for several targets died" \
@@ -865,7 +872,7 @@ reader_of() {
 	snapshot t2
 	run --separate-stderr rep-push t1 t2 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,t2 'staging failed on 1 of 2 targets; nothing switched' app-a app-b app-c)"
 	assert_stderr "$(lines "rep-push: t2: releases/$R2 exists and differs from $A2$DIFFERS" \
 		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
 	assert_unchanged
@@ -880,7 +887,7 @@ reader_of() {
 	snapshot t1 t2
 	run --separate-stderr rep-push t1 t2 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,t2 'staging failed on 1 of 2 targets; nothing switched' app-a app-b app-c)"
 	assert_stderr "$(lines "rep-push: t2: releases/$R2 exists and differs from $A2$DIFFERS" \
 		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
 	assert_unchanged
@@ -889,7 +896,7 @@ reader_of() {
 	snapshot t1 t2
 	run --separate-stderr rep-push t1 t2 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,t2 'staging failed on 1 of 2 targets; nothing switched' app-a app-b app-c)"
 	assert_stderr "$(lines "rep-push: t2: store/$R2 exists and differs from the archive" \
 		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
 	assert_unchanged
@@ -908,7 +915,7 @@ reader_of() {
 	run --separate-stderr strace -ff -qq -e trace=write -e signal=none -s 1024 -o trace \
 		rep-push -j 3 t1 t2 t3 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,t2,t3 'staging failed on 3 of 3 targets; nothing switched' app-a app-b app-c)"
 	assert_equal "$(sort <<<"$stderr")" "$(lines \
 		"rep-push: $R2: staging failed on 3 of 3 targets; nothing switched" \
 		"rep-push: t1: releases/$R2 exists and differs from $A2$DIFFERS" \
@@ -929,7 +936,7 @@ reader_of() {
 	snapshot t1
 	run --separate-stderr rep-push t1 missing/t2 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,missing/t2 '1 of 2 targets could not be opened; nothing done' app-a app-b app-c)"
 	assert_stderr "$(lines 'rep-push: missing/t2: cannot create the directory: its parent directory does not exist' \
 		"rep-push: $R2: 1 of 2 targets could not be opened; nothing done")"
 	assert_unchanged
@@ -937,21 +944,21 @@ reader_of() {
 	# the unusable one first: the same
 	run --separate-stderr rep-push missing/t2 t1 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" missing/t2,t1 '1 of 2 targets could not be opened; nothing done' app-a app-b app-c)"
 	assert_stderr "$(lines 'rep-push: missing/t2: cannot create the directory: its parent directory does not exist' \
 		"rep-push: $R2: 1 of 2 targets could not be opened; nothing done")"
 	assert_unchanged
 	echo data >file
 	run --separate-stderr rep-push t1 file <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,file '1 of 2 targets could not be opened; nothing done' app-a app-b app-c)"
 	assert_stderr "$(lines 'rep-push: file: not a directory' \
 		"rep-push: $R2: 1 of 2 targets could not be opened; nothing done")"
 	assert_unchanged
 	assert_equal "$(cat file)" data
 	run --separate-stderr rep-push t1 file/t2 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,file/t2 '1 of 2 targets could not be opened; nothing done' app-a app-b app-c)"
 	assert_stderr "$(lines 'rep-push: file/t2: Not a directory' \
 		"rep-push: $R2: 1 of 2 targets could not be opened; nothing done")"
 	assert_unchanged
@@ -963,7 +970,7 @@ reader_of() {
 	snapshot t1 t2
 	run --separate-stderr rep-push t1 t2 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,t2 '1 of 2 targets could not be opened; nothing done' app-a app-b app-c)"
 	assert_stderr "$(lines 'rep-push: t2: current: exists and is not a symbolic link' \
 		"rep-push: $R2: 1 of 2 targets could not be opened; nothing done")"
 	assert_unchanged
@@ -981,7 +988,7 @@ reader_of() {
 	kill -CONT "$PUSH_PID"
 	finish_push
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$RBIG" t1,t2 'a switch failed; no target was left on it' app-big)"
 	assert_stderr "$(lines "rep-push: t2: current changed during the push (now '')" \
 		"rep-push: t1: switched back to $R1" \
 		"rep-push: $RBIG: a switch failed; no target was left on it")"
@@ -1011,7 +1018,7 @@ reset_t2() {
 	kill -CONT "$PUSH_PID"
 	finish_push
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$RBIG" t1,t2 'a switch failed; no target was left on it' app-big)"
 	assert_stderr "$(lines "rep-push: $RBIG: the targets' live sets differ; each keeps its own" \
 		"rep-push: t1: $RBIG: 1 enters (app-big), 0 change, 0 stay, 0 leave" \
 		"rep-push: t2: $RBIG: $BIG1P" \
@@ -1033,7 +1040,9 @@ reset_t2() {
 	rm t2/current
 	run --separate-stderr rep-push t1 t2 < <(printf '%s\n' "$A1" "$A2" "$A3")
 	assert_failure 1
-	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_output "$(lines "$(push_records "$R1" t1,t2 app-a app-b)" \
+		"$(failed_records "$R2" t1,t2 'staging failed on 1 of 2 targets; nothing switched' app-a app-b app-c)" \
+		"$(failed_records "$R3" t1,t2 "not tried: $R2 failed" app-a app-b app-c)")"
 	assert_stderr "$(lines "$(live_on "$R1" 2 "$NEW1")" \
 		"rep-push: t2: releases/$R2 exists and differs from $A2$DIFFERS" \
 		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
@@ -1256,7 +1265,7 @@ _refused_names() {
 	cp "$A2" "$R2.tar.gz"
 	run --separate-stderr rep-push t1 t2 < <(printf '%s\n' "$R2.tar.gz" x.tar.gz)
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,t2 "x.tar.gz: $why" app-a app-b app-c)"
 	assert_stderr "rep-push: x.tar.gz: $why"
 	assert_unchanged
 	# _N names are fine
@@ -1287,13 +1296,13 @@ _refused_names() {
 	bad_archive_setup
 	run --separate-stderr rep-push t1 t2 < <(printf '%s\n' "$A2" "$A2")
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,t2 "$A2: release $R2 given twice" app-a app-b app-c)"
 	assert_stderr "rep-push: $A2: release $R2 given twice"
 	assert_unchanged
 	cp "$A2" .
 	run --separate-stderr rep-push t1 t2 < <(printf '%s\n' "$A2" "./$R2.tar.gz")
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,t2 "./$R2.tar.gz: release $R2 given twice" app-a app-b app-c)"
 	assert_stderr "rep-push: ./$R2.tar.gz: release $R2 given twice"
 	assert_unchanged
 }
@@ -1571,7 +1580,7 @@ _refused_names() {
 	assert_live t2 "$R2"
 	run --separate-stderr rep-push --rollback t1 t2 </dev/null
 	assert_success
-	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_output "$(lines "$(push_records "$R1" t1,t2 app-a app-b)" "$(left_records "$R1" t1,t2 "$C2" app-c)")"
 	assert_stderr "rep-push: $R1: live again on 2 targets"
 	assert_live t1 "$R1"
 	assert_live t2 "$R1"
@@ -1592,7 +1601,7 @@ _refused_names() {
 	# and a rollback undoes that push: back to R1, not to R2 by name
 	run --separate-stderr rep-push --rollback t1 t2 </dev/null
 	assert_success
-	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_output "$(lines "$(push_records "$R1" t1,t2 app-a app-b)" "$(left_records "$R1" t1,t2 "$C2" app-c)")"
 	assert_stderr "rep-push: $R1: live again on 2 targets"
 	assert_live t1 "$R1"
 	assert_live t2 "$R1"
@@ -1601,17 +1610,24 @@ _refused_names() {
 	assert_equal "$(norm_ts <t2/log)" "$(norm_ts <t1/log)"
 }
 
-@test "--rollback | rep-setstatus -M deployed records the release now live" {
-	mkapp app-a
-	mkapp app-b
-	register app-a app-b
+@test "--rollback | rep-setstatus --record records the content live again, and what left" {
+	# the fixture's applications, registered with their newest content:
+	# R1 holds older app-a and app-b, and no app-c
+	cp -a "$FIX/metadata.db" "$FIX/rep_applications" .
 	push "$A1" "$A2" -- t1
-	run --separate-stderr bash -o pipefail -c 'rep-push --rollback t1 | rep-setstatus -M deployed' </dev/null
+	setstatus deployed app-a app-b app-c
+	local a b a1 b1
+	a=$(rep-ls -o checksum app-a </dev/null) b=$(rep-ls -o checksum app-b </dev/null)
+	a1=$(app_checksum "$R1" t1 app-a) b1=$(app_checksum "$R1" t1 app-b)
+	run --separate-stderr bash -o pipefail -c 'rep-push --rollback t1 | rep-setstatus --record' </dev/null
 	assert_success
-	assert_records "$(records app-a deployed app-b deployed)"
-	assert_stderr "$(lines "rep-push: $R1: live again on 1 target" '2 set to deployed')"
-	assert_equal "$(hist app-a)" "$(lines "$(event app-a - registered)" \
-		"$(event app-a registered deployed "$R1 t1")")"
+	# none of them has its registered content live any more
+	assert_records "$(records app-a registered app-b registered app-c registered)"
+	assert_stderr "$(lines "rep-push: $R1: live again on 1 target" 'recorded: 2 live, 1 left, 0 failed')"
+	assert_equal "$(hist app-a app-b app-c | tail -n 3)" "$(lines \
+		"$(event app-a deployed registered "record: live on t1 in $R1 (${a1:0:12}; registered content is ${a:0:12})")" \
+		"$(event app-b deployed registered "record: live on t1 in $R1 (${b1:0:12}; registered content is ${b:0:12})")" \
+		"$(event app-c deployed registered "record: left service on t1 in $R1")")"
 }
 
 @test "--rollback does not read stdin; -q; -n shows the plan and changes nothing" {
@@ -1625,7 +1641,7 @@ _refused_names() {
 	assert_unchanged
 	run --separate-stderr rep-push -q --rollback t1 t2 <<<$'not read\r'
 	assert_success
-	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_output "$(lines "$(push_records "$R1" t1,t2 app-a app-b)" "$(left_records "$R1" t1,t2 "$C2" app-c)")"
 	refute_stderr
 	assert_live t1 "$R1"
 	assert_live t2 "$R1"
@@ -1663,7 +1679,8 @@ _refused_names() {
 	push "$A2" "$A3" -- t2
 	run --separate-stderr rep-push --rollback t1 t2 </dev/null
 	assert_success
-	assert_output "$(lines "$(push_records "$R1" t1 app-a app-b)" "$(push_records "$R2" t2 app-a app-b app-c)")"
+	assert_output "$(lines "$(push_records "$R1" t1 app-a app-b)" "$(push_records "$R2" t2 app-a app-b app-c)" \
+		"$(left_records "$R1" t1 "$C2" app-c)")"
 	assert_stderr "$(lines 'rep-push: rollback: the targets go back to different releases, as their logs say' \
 		'rep-push: rollback: done on 2 targets')"
 	assert_live t1 "$R1"
@@ -1679,8 +1696,10 @@ _refused_names() {
 	push "$A3" -- t1
 	run --separate-stderr rep-push --rollback t3 t1 </dev/null
 	assert_success
-	assert_output "$(lines "$(push_records "$R1" t3,t1 app-a)" "$(push_records "$R1" t3 app-b app-c)" \
-		"$(push_records "$R1" t1 app-b)")"
+	# t3's R1 holds A2's app-b: not the one A1 put in t1's
+	assert_output "$(lines "$(push_records "$R1" t3,t1 app-a)" \
+		"$(push_records "$R1" t3 "app-b:$(app_checksum "$R2" - app-b)" app-c)" \
+		"$(push_records "$R1" t1 app-b)" "$(left_records "$R1" t1 "$C2" app-c)")"
 	assert_stderr "rep-push: $R1: live again on 2 targets"
 	assert_live t1 "$R1"
 	assert_live t3 "$R1" "app-a:$R2:$R1" "app-b:$R2:$R1" "app-c:$R2:$R1"
@@ -1731,7 +1750,7 @@ rep-push: t1: store/$R1/rep_applications/app-a: holds what no release does"
 	rm -rf t1/{releases,store}/"$R1" && cp -a t2/releases/"$R1" t1/releases/ && cp -a t2/store/"$R1" t1/store/
 	run --separate-stderr rep-push --rollback t1 t2 </dev/null
 	assert_success
-	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_output "$(lines "$(push_records "$R1" t1,t2 app-a app-b)" "$(left_records "$R1" t1,t2 "$C2" app-c)")"
 	assert_stderr "rep-push: $R1: live again on 2 targets"
 }
 
@@ -1743,7 +1762,7 @@ rep-push: t1: store/$R1/rep_applications/app-a: holds what no release does"
 	snapshot t1 t2
 	run --separate-stderr rep-push t1 t2 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,t2 'staging failed on 1 of 2 targets; nothing switched' app-a app-b app-c)"
 	assert_stderr "$(lines "rep-push: t1: store/$R2/rep_applications/app-b: content differs from its MANIFEST" \
 		"rep-push: t1: releases/$R2 is not what its MANIFEST lists" \
 		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
@@ -1766,7 +1785,7 @@ rep-push: t1: store/$R1/rep_applications/app-a: holds what no release does"
 	snapshot t1 t2
 	run --separate-stderr rep-push t1 t2 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,t2 '1 of 2 targets locked by another push; nothing done' app-a app-b app-c)"
 	assert_stderr "$(lines "rep-push: t2: locked by pid $SLEEP_PID on $HOST (bob@build since 2026-01-01T00:00:00Z)" \
 		"rep-push: $R2: 1 of 2 targets locked by another push; nothing done")"
 	assert_unchanged
@@ -1800,7 +1819,7 @@ rep-push: t1: store/$R1/rep_applications/app-a: holds what no release does"
 	snapshot t1
 	run --separate-stderr rep-push t1 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1 '1 of 1 targets locked by another push; nothing done' app-a app-b app-c)"
 	assert_stderr "$(lines "rep-push: t1: locked by pid $pid on not-$HOST (bob@build since 2026-01-01T00:00:00Z)" \
 		"rep-push: $R2: 1 of 1 targets locked by another push; nothing done")"
 	assert_unchanged
@@ -1808,7 +1827,7 @@ rep-push: t1: store/$R1/rep_applications/app-a: holds what no release does"
 	snapshot t1
 	run --separate-stderr rep-push t1 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1 '1 of 1 targets locked by another push; nothing done' app-a app-b app-c)"
 	assert_stderr "$(lines 'rep-push: t1: locked by an unreadable lock' \
 		"rep-push: $R2: 1 of 1 targets locked by another push; nothing done")"
 	assert_unchanged
@@ -1825,7 +1844,7 @@ rep-push: t1: store/$R1/rep_applications/app-a: holds what no release does"
 		fail "lock: $(cat t1/.rep-push.lock)"
 	run --separate-stderr rep-push t1 <<<"$A2"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1 '1 of 1 targets locked by another push; nothing done' app-a app-b app-c)"
 	assert_stderr --regexp "^rep-push: t1: locked by pid $PUSH_PID on $HOST \\(tester@$HOST since $TS_RE\\)"$'\n'"rep-push: $R2: 1 of 1 targets locked by another push; nothing done\$"
 	assert_equal "$(readlink t1/current)" "releases/$R1"
 	kill -CONT "$PUSH_PID"
@@ -1957,7 +1976,7 @@ rep-push: t1: store/$R1/rep_applications/app-a: holds what no release does"
 		kill -s "$sig" "$PUSH_PID"
 		finish_push
 		assert_equal "$status" $((128 + $(kill -l "$sig")))
-		assert_output ''
+		assert_output "$(failed_records "$RBIG" t1 "interrupted by signal $(kill -l "$sig")" app-big)"
 		refute_stderr
 		assert_equal "$(readlink t1/current)" "releases/$R1"
 		assert_absent t1/.rep-push.lock
@@ -1981,7 +2000,7 @@ fpush() {
 	printf '%s\n' "$A2" >list
 	fpush t1 t2 fault:switch:t3 <list
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,t2,fault:switch:t3 'a switch failed; no target was left on it' app-a app-b app-c)"
 	assert_stderr "$(lines "rep-push: fault:switch:t3: injected fault: switch1" \
 		"rep-push: t2: switched back to $R1" "rep-push: t1: switched back to $R1" \
 		"rep-push: $R2: a switch failed; no target was left on it")"
@@ -2008,7 +2027,7 @@ fpush() {
 	printf '%s\n' "$A2" >list
 	fpush -j 1 t1 fault:stage:t2 <list
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,fault:stage:t2 'staging failed on 1 of 2 targets; nothing switched' app-a app-b app-c)"
 	assert_stderr "$(lines "rep-push: fault:stage:t2: injected fault: stage" \
 		"rep-push: $R2: staging failed on 1 of 2 targets; nothing switched")"
 	assert_live t1 "$R1"
@@ -2033,7 +2052,7 @@ fpush() {
 	# alone makes what releases/R1 holds)
 	fpush --replace t1 fault:verify:t2 <<<"$A1"
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R1" t1,fault:verify:t2 'staging failed on 1 of 2 targets; nothing switched' app-a app-b)"
 	assert_stderr "$(lines "rep-push: fault:verify:t2: injected fault: verify" \
 		"rep-push: fault:verify:t2: releases/$R1 is not what its MANIFEST lists" \
 		"rep-push: $R1: staging failed on 1 of 2 targets; nothing switched")"
@@ -2045,7 +2064,7 @@ fpush() {
 	printf '%s\n' "$A2" >list
 	fpush t1 fault:lost1:t2 t3 <list
 	assert_failure 3
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,fault:lost1:t2,t3 'switch-back failed: the fleet is mixed' app-a app-b app-c)"
 	assert_stderr "$(lines "rep-push: fault:lost1:t2: connection lost" \
 		"rep-push: fault:lost1:t2: may be on $R2 or still on $R1: it stopped answering during the switch" \
 		"rep-push: t1: switched back to $R1" \
@@ -2062,12 +2081,19 @@ fpush() {
 	logged t3 "push $R1 -"
 }
 
-@test "fault: a switch-back that fails: exit 3, the fleet's releases named, -q does not hide it" {
+@test "fault: a switch-back that fails: exit 3, the fleet's releases named, -q does not hide it; records of what is true" {
 	push "$A1" -- t1 t2 t3
 	printf '%s\n' "$A2" >list
 	fpush -q t1 fault:switch2:t2 fault:switch1:t3 <list
 	assert_failure 3
-	assert_output ''
+	# live where it is stuck, failed where it was switched back or never went
+	local -a want=()
+	local app
+	for app in app-a app-b app-c; do
+		want+=("$(push_records "$R2" fault:switch2:t2 "$app")" \
+			"$(failed_records "$R2" t1,fault:switch1:t3 'switch-back failed: the fleet is mixed' "$app")")
+	done
+	assert_output "$(lines "${want[@]}")"
 	assert_stderr "$(lines "rep-push: fault:switch1:t3: injected fault: switch1" \
 		"rep-push: fault:switch2:t2: injected fault: switch2" \
 		"rep-push: fault:switch2:t2: could not switch back to $R1: still on $R2" \
@@ -2099,7 +2125,7 @@ fpush() {
 	# the rollback undone, the next one goes where it would have gone
 	run --separate-stderr rep-push --rollback t1 t2 </dev/null
 	assert_success
-	assert_output "$(push_records "$R1" t1,t2 app-a app-b)"
+	assert_output "$(lines "$(push_records "$R1" t1,t2 app-a app-b)" "$(left_records "$R1" t1,t2 "$C2" app-c)")"
 	assert_stderr "rep-push: $R1: live again on 2 targets"
 	assert_live t1 "$R1"
 	assert_live t2 "$R1"
@@ -2111,7 +2137,7 @@ fpush() {
 	printf '%s\n' "$A2" >list
 	fpush t1 fault:open:t2 <list
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,fault:open:t2 '1 of 2 targets could not be opened; nothing done' app-a app-b app-c)"
 	assert_stderr "$(lines "rep-push: fault:open:t2: injected fault: open" \
 		"rep-push: $R2: 1 of 2 targets could not be opened; nothing done")"
 	assert_unchanged
@@ -2133,7 +2159,7 @@ fpush() {
 	printf '%s\n' "$A1" >list
 	REP_SSH=false run --separate-stderr rep-push fault:/t1 <list
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R1" fault:/t1 '1 of 1 targets could not be opened; nothing done' app-a app-b)"
 	assert_stderr --partial "rep-push: fault:/t1: "
 	run --separate-stderr rep-push fault:switch:/t1 <list
 	assert_failure 2
@@ -2249,7 +2275,7 @@ sys.exit(subprocess.call(sys.argv[1:], stdout=w))' "$@"
 	printf '%s\n' "$A1" >list
 	run --separate-stderr rep-push t1 <list
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R1" t1 '1 of 1 targets could not be opened; nothing done' app-a app-b)"
 	assert_stderr "$(lines "rep-push: t1: releases: a symbolic link (refused: rep-push writes only inside the target)" \
 		"rep-push: $R1: 1 of 1 targets could not be opened; nothing done")"
 	assert_unchanged
@@ -2266,7 +2292,7 @@ sys.exit(subprocess.call(sys.argv[1:], stdout=w))' "$@"
 	printf '%s\n' "$A2" >list
 	run --separate-stderr rep-push t1 <list
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1 '1 of 1 targets could not be opened; nothing done' app-a app-b app-c)"
 	assert_stderr "$(lines "rep-push: t1: .rep-push.lock: not a regular file (refused, not followed)" \
 		"rep-push: $R2: 1 of 1 targets could not be opened; nothing done")"
 	assert_unchanged
@@ -2279,7 +2305,7 @@ sys.exit(subprocess.call(sys.argv[1:], stdout=w))' "$@"
 	printf '%s\n' "$A2" >list
 	run --separate-stderr timeout 20 rep-push t1 <list
 	assert_failure 1
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1 '1 of 1 targets could not be opened; nothing done' app-a app-b app-c)"
 	assert_stderr "$(lines "rep-push: t1: .rep-push.lock: not a regular file (refused, not followed)" \
 		"rep-push: $R2: 1 of 1 targets could not be opened; nothing done")"
 	run --separate-stderr timeout 20 rep-push -n t1 <list
@@ -2483,4 +2509,182 @@ _usage_error() {
 	assert_output "rep-push $(rep-tar -V </dev/null | cut -d' ' -f2)"
 	assert_output --regexp '^rep-push [0-9]+\.[0-9]+\.[0-9]+$'
 	refute_stderr
+}
+
+# --- records (issue 19): live, left, failed; failure records passed on -------------------
+
+# FAILED_X, FAILED_Y: failure records as rep-tar writes them (section 3 of issue 19).
+FAILED_X="app-x$TAB-$TAB-$TAB$EMPTY_SHA256${TAB}failed${TAB}app-x: content changed since it was registered"
+FAILED_Y="app-y$TAB-$TAB-$TAB-${TAB}failed"
+
+@test "records: name, release, targets in command-line order, checksum of the archive's MANIFEST, event; one live per add row" {
+	run --separate-stderr rep-push t2 t1 <<<"$A1"
+	assert_success
+	local a b
+	a=$(tar -xOzf "$A1" MANIFEST | awk -F '\t' '$1 == "app-a" { print $4 }')
+	b=$(tar -xOzf "$A1" MANIFEST | awk -F '\t' '$1 == "app-b" { print $4 }')
+	[[ $a =~ ^[0-9a-f]{64}$ && $b =~ ^[0-9a-f]{64}$ ]] || fail "MANIFEST checksums: $a $b"
+	assert_output "$(lines "app-a$TAB$R1${TAB}t2,t1$TAB$a${TAB}live" "app-b$TAB$R1${TAB}t2,t1$TAB$b${TAB}live")"
+	# every line 5 fields
+	assert_equal "$(awk -F '\t' 'NF != 5' <<<"$output")" ''
+}
+
+@test "records: what a push takes out of service is left, per target where the same content was live, after the live ones" {
+	push "$A1" -- t1
+	push "$A2" -- t2
+	# --replace with R1: app-c (live on t2 only) leaves t2; app-b changes on t2 (a live record, no left)
+	run --separate-stderr rep-push --replace t1 t2 <<<"$A1"
+	assert_success
+	assert_output "$(lines "$(push_records "$R1" t1,t2 app-a app-b)" "$(left_records "$R1" t2 "$C2" app-c)")"
+	# the same content leaving two targets (one by a rollback from R3, the
+	# other from R2): one record
+	push "$A3" -- t1
+	push "$A2" -- t2
+	run --separate-stderr rep-push --rollback t1 t2 </dev/null
+	assert_success
+	assert_output "$(lines "$(push_records "$R1" t1,t2 app-a app-b)" "$(left_records "$R1" t1,t2 "$C2" app-c)")"
+	# nothing leaves: no left record
+	run --separate-stderr rep-push t1 t2 <<<"$A2"
+	assert_success
+	assert_output "$(push_records "$R2" t1,t2 app-a app-b app-c)"
+}
+
+@test "records: a failed push prints failed for every add row, reason the outcome; archives after it: not tried; exit 1" {
+	push "$A1" -- t1 t2
+	# a release of that name that differs: t2 fails (t1 stages, as always)
+	mkdir "t2/releases/$R2"
+	snapshot t2
+	run --separate-stderr rep-push t1 t2 < <(printf '%s\n' "$A2" "$A3")
+	assert_failure 1
+	assert_output "$(lines \
+		"$(failed_records "$R2" t1,t2 'staging failed on 1 of 2 targets; nothing switched' app-a app-b app-c)" \
+		"$(failed_records "$R3" t1,t2 "not tried: $R2 failed" app-a app-b app-c)")"
+	# 6 fields each, reason valid text
+	assert_equal "$(awk -F '\t' 'NF != 6' <<<"$output")" ''
+	assert_unchanged
+	assert_live t1 "$R1"
+}
+
+@test "records: a lock held at open: failed records for every archive, the first for the lock, the rest not tried" {
+	push "$A1" -- t1
+	local pid
+	pid=$(gone_pid)
+	fake_lock t1 "not-$HOST" "$pid"
+	snapshot t1
+	run --separate-stderr rep-push t1 < <(printf '%s\n' "$A2" "$A3")
+	assert_failure 1
+	assert_output "$(lines \
+		"$(failed_records "$R2" t1 '1 of 1 targets locked by another push; nothing done' app-a app-b app-c)" \
+		"$(failed_records "$R3" t1 "not tried: $R2 failed" app-a app-b app-c)")"
+	assert_unchanged
+}
+
+# reset_t1_r2: RBIG gone, R2 live again.
+reset_t1_r2() {
+	push "$A2" -- --replace t1 && rm -rf -- t1/{releases,store}/"$RBIG"
+}
+
+@test "records: SIGTERM while staging: what was printed stays printed once; every archive read and not reported is failed, interrupted" {
+	big_archive
+	push "$A2" -- t1
+	# A2 is live already: its records come out at once; RBIG stages, A1 waits
+	printf '%s\n' "$A2" "$ABIG" "$A1" >list
+	start_push t1 reset_t1_r2 t1 || fail "rep-push ended before it staged: $(cat err)"
+	kill -TERM "$PUSH_PID"
+	finish_push
+	assert_equal "$status" 143
+	assert_output "$(lines "$(push_records "$R2" t1 app-a app-b app-c)" \
+		"$(failed_records "$RBIG" t1 'interrupted by signal 15' app-big)" \
+		"$(failed_records "$R1" t1 'interrupted by signal 15' app-a app-b)")"
+	assert_equal "$(readlink t1/current)" "releases/$R2"
+	assert_absent t1/.rep-push.lock
+}
+
+@test "records: rep-push dying after it read archives (a bad one later in the input): failed records of those read, reason its message" {
+	bad_archive_setup
+	printf 'not an archive\n' >"$R3.tar.gz"
+	run --separate-stderr rep-push t1 t2 < <(printf '%s\n' "$A2" "$R3.tar.gz")
+	assert_failure 2
+	local why
+	why=${stderr#rep-push: }
+	[ -n "$why" ] && [ "$(wc -l <<<"$stderr")" -eq 1 ] || fail "stderr: $stderr"
+	assert_output "$(failed_records "$R2" t1,t2 "$why" app-a app-b app-c)"
+	assert_unchanged
+}
+
+@test "failure records on stdin (5 or 6 fields, failed) are copied first, unchanged; the archives are pushed; exit 1" {
+	run --separate-stderr rep-push t1 < <(printf '%s\n' "$FAILED_X" "$A1" "$FAILED_Y")
+	assert_failure 1
+	assert_output "$(lines "$FAILED_X" "$FAILED_Y" "$(push_records "$R1" t1 app-a app-b)")"
+	assert_stderr "$(live_on "$R1" 1 "$NEW1")"
+	assert_live t1 "$R1"
+	# alone: nothing to push, exit 1 all the same
+	run --separate-stderr rep-push -q t1 <<<"$FAILED_Y"
+	assert_failure 1
+	assert_output "$FAILED_Y"
+	refute_stderr
+	# a push that fails keeps its status, and prints its own failures after
+	local pid
+	pid=$(gone_pid)
+	fake_lock t1 "not-$HOST" "$pid"
+	run --separate-stderr rep-push -q t1 < <(printf '%s\n' "$A2" "$FAILED_X")
+	assert_failure 1
+	assert_output "$(lines "$FAILED_X" \
+		"$(failed_records "$R2" t1 '1 of 1 targets locked by another push; nothing done' app-a app-b app-c)")"
+}
+
+@test "failure records on stdin that are not right: exit 2, naming the line; nothing pushed" {
+	push "$A1" -- t1
+	snapshot t1
+	run --separate-stderr rep-push t1 < <(printf '%s\n' "bad name$TAB-$TAB-$TAB-${TAB}failed" "$A2")
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-push: stdin:1: bad name: invalid application name ($NAME_RULE)"
+	assert_unchanged
+	run --separate-stderr rep-push t1 < <(printf '%s\n' "app-x$TAB-$TAB-${TAB}ABC${TAB}failed${TAB}why" "$A2")
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-push: stdin:1: app-x: a failure record whose checksum is neither 64 lower-case hex digits nor '-'"
+	assert_unchanged
+	# other events are not failure records: the first field is an archive
+	run --separate-stderr rep-push t1 <<<"app-x$TAB$R1${TAB}t1$TAB$EMPTY_SHA256${TAB}live"
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-push: app-x: not a rep-tar archive name (rep_applications_YYYYMMDD_HHMMSS[_N].tar.gz)'
+	assert_unchanged
+}
+
+@test "-n prints nothing on stdout, ever: no live, left or failed record, no failure record passed on" {
+	push "$A1" "$A2" -- t1
+	snapshot t1
+	run --separate-stderr rep-push -n --replace t1 < <(printf '%s\n' "$FAILED_X" "$A1")
+	assert_failure 1
+	assert_output ''
+	assert_stderr --partial "rep-push: $R1: dry run: live on 1 target"
+	# a target that cannot be opened, a bad archive after a good one
+	: >file
+	run --separate-stderr rep-push -n t1 file <<<"$A3"
+	assert_failure 1
+	assert_output ''
+	run --separate-stderr rep-push -n t1 < <(printf '%s\n' "$A3" nope.tar.gz)
+	assert_failure 2
+	assert_output ''
+	run --separate-stderr rep-push -n --rollback t1 </dev/null
+	assert_success
+	assert_output ''
+	assert_unchanged
+}
+
+@test "a target with a comma is refused before anything is read or changed: exit 2, no record" {
+	push "$A1" -- t1
+	snapshot t1
+	local opt
+	for opt in --quiet --rollback -n; do
+		run --separate-stderr rep-push "$opt" t1 a,b < <(printf '%s\n' "$FAILED_X" "$A2")
+		assert_failure 2
+		assert_output ''
+		assert_stderr 'rep-push: a,b: comma in the target (the output joins targets with commas)'
+	done
+	assert_unchanged
+	assert_absent a,b a b
 }

@@ -68,14 +68,17 @@ teardown() {
 	assert_equal "$(hist)" "$(lines "$(event app-b - registered)" "$(event app-a - registered)")"
 }
 
-@test "history user is \$USER, or the numeric uid when USER is unset or empty" {
+@test "history user is \$LOGNAME, else the password database's name (USER is not read), and SUDO_USER" {
 	mkapp app-a
 	mkapp app-b
 	mkapp app-c
-	USER=alice rep-register -q app-a </dev/null >/dev/null
-	env -u USER rep-register -q app-b </dev/null >/dev/null
-	USER='' rep-register -q app-c </dev/null >/dev/null
-	assert_equal "$(hist -o name,user)" "$(lines "app-a${TAB}alice" "app-b${TAB}$(id -u)" "app-c${TAB}$(id -u)")"
+	mkapp app-d
+	LOGNAME=alice USER=bob rep-register -q app-a </dev/null >/dev/null
+	env -u LOGNAME USER=bob rep-register -q app-b </dev/null >/dev/null
+	LOGNAME='' rep-register -q app-c </dev/null >/dev/null
+	SUDO_USER=carol rep-register -q app-d </dev/null >/dev/null
+	assert_equal "$(hist -o name,user)" "$(lines "app-a${TAB}alice" "app-b${TAB}$(id -un)" \
+		"app-c${TAB}$(id -un)" "app-d${TAB}tester(sudo:carol)")"
 }
 
 @test "creates the database with the documented schema markers" {
@@ -306,7 +309,7 @@ hold_creation_lock() {
 	assert_appdata_unchanged
 }
 
-@test "changed content is refreshed: new files/bytes/checksum, status and registered kept" {
+@test "changed content is refreshed: new files/bytes/checksum, registered kept, ready set back to registered" {
 	mkapp app-a
 	mkapp app-b
 	register app-a app-b
@@ -318,7 +321,7 @@ hold_creation_lock() {
 	printf 'new\n' >rep_applications/app-a/NEW
 	run --separate-stderr rep-register app-a app-b </dev/null
 	assert_success
-	assert_equal "$(field 1-5)" "$(record app-a ready | cut -f1-5)"
+	assert_equal "$(field 1-5)" "$(record app-a registered | cut -f1-5)"
 	assert_equal "$(field 6)" 2000-01-01T00:00:00Z
 	assert_regex "$(field 7)" "^$TS_RE\$"
 	assert_not_equal "$(field 7)" 2000-01-01T00:00:00Z
@@ -326,13 +329,55 @@ hold_creation_lock() {
 	local new
 	new=$(recompute_checksum rep_applications/app-a)
 	run --separate-stderr rep-ls app-a </dev/null
-	assert_equal "$(field 1-5)" "$(record app-a ready | cut -f1-5)"
+	assert_equal "$(field 1-5)" "$(record app-a registered | cut -f1-5)"
 	assert_equal "$(hist app-a)" "$(lines \
 		"$(event app-a - registered)" \
 		"$(event app-a registered ready)" \
-		"$(event app-a ready ready "refreshed: ${old:0:12} -> ${new:0:12}")")"
+		"$(event app-a ready registered "refreshed: ${old:0:12} -> ${new:0:12}")")"
 	# app-b was unchanged: no event
 	assert_equal "$(hist app-b)" "$(event app-b - registered)"
+}
+
+@test "rule 2: a refresh sets ready, pending_deployment and deployed back to registered; other statuses hold" {
+	local s old new
+	declare -A after=([registered]=registered [ready]=registered [pending_deployment]=registered
+		[deployed]=registered [failed]=failed [retired]=retired)
+	for s in registered ready pending_deployment deployed failed retired; do
+		mkapp "app-$s"
+		register "app-$s"
+		[ "$s" = registered ] || setstatus "$s" "app-$s"
+	done
+	for s in registered ready pending_deployment deployed failed retired; do
+		old=$(rep-ls -o checksum "app-$s" </dev/null)
+		printf 'changed\n' >>"rep_applications/app-$s/README"
+		run --separate-stderr rep-register "app-$s" </dev/null
+		assert_success
+		assert_records "$(record "app-$s" "${after[$s]}")"
+		assert_stderr '0 registered, 1 refreshed, 0 unchanged'
+		new=$(recompute_checksum "rep_applications/app-$s")
+		assert_equal "$(hist "app-$s" | tail -1)" \
+			"$(event "app-$s" "$s" "${after[$s]}" "refreshed: ${old:0:12} -> ${new:0:12}")"
+		assert_equal "$(rep-ls -o status "app-$s" </dev/null)" "${after[$s]}"
+	done
+}
+
+@test "rule 2: unchanged content keeps its status; -n shows the status a refresh would set, changing nothing" {
+	mkapp app-a
+	mkapp app-b
+	register app-a app-b
+	setstatus deployed app-a app-b
+	run --separate-stderr rep-register app-a </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr '0 registered, 0 refreshed, 1 unchanged'
+	printf 'changed\n' >>rep_applications/app-b/README
+	snapshot_appdata
+	run --separate-stderr rep-register -n app-a app-b </dev/null
+	assert_success
+	assert_records "$(record app-b registered)"
+	assert_stderr 'dry run: 0 registered, 1 refreshed, 1 unchanged'
+	assert_appdata_unchanged
+	assert_equal "$(rep-ls -o status </dev/null)" "$(lines deployed deployed)"
 }
 
 @test "new applications and refreshes together, echoed in input order" {

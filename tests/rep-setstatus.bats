@@ -31,7 +31,7 @@ setup() {
 @test "every change is in the history with old and new status, user and empty note" {
 	setstatus ready app-a
 	setstatus deployed app-a
-	USER=alice rep-setstatus -q failed app-a </dev/null >/dev/null
+	LOGNAME=alice rep-setstatus -q failed app-a </dev/null >/dev/null
 	assert_equal "$(hist app-a)" "$(lines \
 		"$(event app-a - registered)" \
 		"$(event app-a registered ready)" \
@@ -39,11 +39,15 @@ setup() {
 		"$(event app-a deployed failed '' alice)")"
 }
 
-@test "user is the numeric uid when USER is unset or empty" {
-	env -u USER rep-setstatus -q ready app-a </dev/null >/dev/null
-	USER='' rep-setstatus -q ready app-b </dev/null >/dev/null
-	assert_equal "$(hist -o name,user -s ready)" \
-		"$(lines "app-a${TAB}tester" "app-b${TAB}tester" "app-a${TAB}$(id -u)" "app-b${TAB}$(id -u)")"
+@test "user is LOGNAME, else the password database's name (USER is not read); SUDO_USER is added" {
+	local me
+	me=$(id -un)
+	env -u LOGNAME USER=bob rep-setstatus -q ready app-a </dev/null >/dev/null
+	LOGNAME='' rep-setstatus -q ready app-b </dev/null >/dev/null
+	SUDO_USER=alice rep-setstatus -q failed app-a </dev/null >/dev/null
+	assert_equal "$(hist -o name,to,user app-a app-b)" "$(lines "app-a${TAB}registered${TAB}tester" \
+		"app-b${TAB}registered${TAB}tester" "app-a${TAB}ready${TAB}$me" "app-b${TAB}ready${TAB}$me" \
+		"app-a${TAB}failed${TAB}tester(sudo:alice)")"
 }
 
 @test "every valid status is accepted, in any order" {
@@ -232,6 +236,50 @@ setup() {
 		"app-a${TAB}rel-1 web1,web2" "app-b${TAB}" "app-c${TAB}rel-2 x  web3")"
 }
 
+@test "rep-push's records are refused without --record: exit 2 naming the line, nothing changed" {
+	local sum r=rep_applications_20260101_000001
+	sum=$(rep-ls -o checksum app-a </dev/null)
+	snapshot_db
+	for opt in -M -m; do
+		local -a args=("$opt")
+		[ "$opt" = -m ] && args=(-m note)
+		run --separate-stderr rep-setstatus "${args[@]}" deployed < <(printf '%s\n' \
+			"app-b${TAB}old-style note" "app-a${TAB}$r${TAB}web1,web2${TAB}$sum${TAB}live")
+		assert_failure 2
+		assert_output ''
+		assert_stderr 'rep-setstatus: stdin:2: a rep-push record: record these with rep-setstatus --record (or cut -f1 for the names)'
+		assert_db_unchanged
+	done
+	# left and failed ones, the checksum "-" of rep-tar's failure records, and with "-"
+	for line in "app-a${TAB}$r${TAB}web1${TAB}$sum${TAB}left" \
+		"app-a${TAB}$r${TAB}web1${TAB}$sum${TAB}failed" \
+		"app-a${TAB}-${TAB}-${TAB}-${TAB}failed${TAB}rep-tar: app-a: modified" \
+		"app-a${TAB}$r${TAB}web1${TAB}$sum${TAB}failed${TAB}lock held"; do
+		run --separate-stderr rep-setstatus deployed - <<<"$line"
+		assert_failure 2
+		assert_output ''
+		assert_stderr 'rep-setstatus: stdin:1: a rep-push record: record these with rep-setstatus --record (or cut -f1 for the names)'
+		assert_db_unchanged
+	done
+}
+
+@test "the control: records that only look like rep-push's are names (and notes with -M)" {
+	local sum r=rep_applications_20260101_000001
+	sum=$(rep-ls -o checksum app-a </dev/null)
+	# a 5th field that is no event, a 4th that is no checksum, 4 or 7 fields
+	run --separate-stderr rep-setstatus -M deployed < <(printf '%s\n' \
+		"app-a${TAB}$r${TAB}web1${TAB}$sum${TAB}gone" \
+		"app-b${TAB}$r${TAB}web1${TAB}${sum^^}${TAB}live" \
+		"app-c${TAB}$r${TAB}web1${TAB}$sum${TAB}live${TAB}x${TAB}y")
+	assert_success
+	assert_records "$(records app-a deployed app-b deployed app-c deployed)"
+	assert_stderr '3 set to deployed'
+	# a name operand is a name, whatever it looks like (and cannot hold a TAB)
+	run --separate-stderr rep-setstatus -q ready live </dev/null
+	assert_failure 2
+	assert_stderr 'rep-setstatus: live: not registered'
+}
+
 @test "-M with duplicate names keeps the first occurrence and its note" {
 	run --separate-stderr rep-setstatus --note-from-input deployed < <(printf '%s\n' \
 		"app-a${TAB}first" "app-a${TAB}second")
@@ -334,6 +382,8 @@ setup() {
 		assert_success
 		assert_output --partial 'rep-setstatus'
 		assert_output --partial 'STATUS'
+		assert_output --partial 'rep-setstatus [-n] [-q] [-H] --record [-]'
+		assert_output --partial '--record'
 		refute_stderr
 	done
 	assert_db_unchanged

@@ -268,6 +268,19 @@ pack_and_kill() {
 	done
 }
 
+# failed_records REASON NAME...: the failure records rep-tar prints on stdout
+# when it fails with REASON (its message without "rep-tar: ") after resolving
+# its names: one per NAME, in the order given, with the checksum the database
+# has for it.
+failed_records() {
+	local reason=$1 name sum
+	shift
+	for name; do
+		sum=$("$FIXTURE_BIN/rep-ls" -o checksum "$name" </dev/null) || return
+		printf '%s\t-\t-\t%s\tfailed\t%s\n' "$name" "$sum" "$reason"
+	done
+}
+
 # --- names and output -------------------------------------------------------------------
 
 @test "names as operands: prints the archive's path, summary on stderr, the applications inside" {
@@ -439,7 +452,7 @@ pack_and_kill() {
 	assert_absent none
 }
 
-@test "retired applications change none of the failures: unregistered names, bad content elsewhere, nothing written" {
+@test "retired applications change none of the failures: unregistered names, bad content elsewhere, nothing written; no failure record for them" {
 	mkapp app-a
 	mkapp app-b
 	mkapp app-r
@@ -458,18 +471,25 @@ pack_and_kill() {
 	assert_absent dist
 	# an application that is packed and changed: nothing written
 	same_size_edit rep_applications/app-b/README
-	run --separate-stderr rep-tar app-a app-b app-r </dev/null
+	run --separate-stderr rep-tar app-a app-r app-b </dev/null
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records 'app-b: content changed since it was registered (see rep-diff)' app-a app-b)"
 	assert_stderr 'rep-tar: app-b: content changed since it was registered (see rep-diff)'
 	assert_absent dist
 	# an application that is packed and gone: nothing written
 	rm -r rep_applications/app-a
-	run --separate-stderr rep-tar app-a app-r </dev/null
+	run --separate-stderr rep-tar app-r app-a </dev/null
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records 'app-a: no such directory in rep_applications' app-a)"
 	assert_stderr 'rep-tar: app-a: no such directory in rep_applications'
 	assert_absent dist
+	# only retired ones, and the output directory cannot be made: no record at all
+	: >afile
+	run --separate-stderr rep-tar -d afile/sub app-r </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-tar: afile/sub: Not a directory'
+
 }
 
 @test "-q silences the summary, the path is still printed" {
@@ -600,20 +620,20 @@ pack_and_kill() {
 	assert_absent dist
 }
 
-@test "an application directory gone since registration: exit 2, nothing written" {
+@test "an application directory gone since registration: exit 2, nothing written, a failure record per name" {
 	mkapp app-a
 	mkapp app-b
 	register app-a app-b
 	rm -r rep_applications/app-b
 	run --separate-stderr rep-tar app-a app-b </dev/null
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records 'app-b: no such directory in rep_applications' app-a app-b)"
 	assert_stderr 'rep-tar: app-b: no such directory in rep_applications'
 	assert_absent dist
 	mv rep_applications apps
-	run --separate-stderr rep-tar --apps apps app-a app-b </dev/null
+	run --separate-stderr rep-tar --apps apps app-b app-a </dev/null
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records 'app-b: no such directory in apps' app-b app-a)"
 	assert_stderr 'rep-tar: app-b: no such directory in apps'
 	assert_absent dist
 }
@@ -820,8 +840,9 @@ pack_and_kill() {
 	register app-a
 	SOURCE_DATE_EPOCH=yesterday run --separate-stderr rep-tar app-a </dev/null
 	assert_failure 2
-	assert_output ''
 	assert_stderr --regexp '^rep-tar: SOURCE_DATE_EPOCH[=:].*yesterday'
+	# found out after the names were resolved: a failure record
+	assert_output "$(failed_records "${stderr#rep-tar: }" app-a)"
 	assert_absent dist
 }
 
@@ -903,25 +924,54 @@ pack_and_kill() {
 
 # --- checked while packed ------------------------------------------------------------------
 
-@test "content changed after registration (same size, same mtime): exit 2 naming it, nothing left" {
+@test "content changed after registration (same size, same mtime): exit 2 naming it, nothing left, a failure record per name in input order" {
 	mkapp app-a README src/main.c
 	mkapp app-b
 	register app-a app-b
 	same_size_edit rep_applications/app-a/src/main.c
 	run --separate-stderr rep-tar app-b app-a </dev/null
 	assert_failure 2
-	assert_output ''
+	# every named application, in input order, with its registered
+	# checksum; the reason names the modified one
+	assert_output "$(lines \
+		"app-b${TAB}-${TAB}-${TAB}$(rep-ls -o checksum app-b)${TAB}failed${TAB}app-a: content changed since it was registered (see rep-diff)" \
+		"app-a${TAB}-${TAB}-${TAB}$(rep-ls -o checksum app-a)${TAB}failed${TAB}app-a: content changed since it was registered (see rep-diff)")"
+	assert_equal "$(rep-ls -o checksum app-a)" "$(sqlite3 metadata.db "SELECT checksum FROM app WHERE name = 'app-a'")"
 	assert_stderr 'rep-tar: app-a: content changed since it was registered (see rep-diff)'
 	assert_absent dist # it made it, it removed it
-	# an existing output directory and archive are left as they were
+	# an existing output directory and archive are left as they were;
+	# names from stdin, a duplicate recorded once, at its first place
 	mkdir dist
 	echo old >dist/rep_applications_20200101_000000.tar.gz
-	run --separate-stderr rep-tar app-a app-b </dev/null
+	run --separate-stderr rep-tar <<<$'app-a\napp-b\napp-a'
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records 'app-a: content changed since it was registered (see rep-diff)' app-a app-b)"
 	assert_stderr 'rep-tar: app-a: content changed since it was registered (see rep-diff)'
 	assert_entries dist rep_applications_20200101_000000.tar.gz
 	assert_equal "$(cat dist/rep_applications_20200101_000000.tar.gz)" old
+}
+
+@test "failure records | rep-setstatus --record: every named application failed, not packaged, the reason in its history" {
+	mkapp app-a
+	mkapp app-b
+	mkapp app-r
+	register app-a app-b app-r
+	setstatus ready app-a app-b
+	setstatus retired app-r
+	same_size_edit rep_applications/app-b/README
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	run --separate-stderr bash -c 'set -o pipefail
+		rep-ls -s ready -s retired -o name | rep-tar -q | rep-setstatus -q --record
+		s=("$?" "${PIPESTATUS[@]}"); echo "${s[*]:1}" >pipestatus; exit "${s[0]}"' </dev/null
+	assert_failure 1 # rep-setstatus says a failed record was read
+	assert_equal "$(cat pipestatus)" '0 2 1'
+	assert_stderr 'rep-tar: app-b: content changed since it was registered (see rep-diff)'
+	assert_output "$(rep-ls app-a app-b)"
+	assert_equal "$(rep-ls -o name,status)" "$(lines "app-a${TAB}failed" "app-b${TAB}failed" "app-r${TAB}retired")"
+	assert_equal "$(rep-ls --history -o name,from,to,note app-a app-b | tail -n 2)" "$(lines \
+		"app-a${TAB}ready${TAB}failed${TAB}record: not packaged: app-b: content changed since it was registered (see rep-diff)" \
+		"app-b${TAB}ready${TAB}failed${TAB}record: not packaged: app-b: content changed since it was registered (see rep-diff)")"
+	assert_absent dist
 }
 
 @test "a file added, removed, made executable, or a symlink retargeted after registration: exit 2" {
@@ -941,7 +991,7 @@ pack_and_kill() {
 	for app in app-add app-del app-exe app-lnk; do
 		run --separate-stderr rep-tar app-ok "$app" </dev/null
 		assert_failure 2
-		assert_output ''
+		assert_output "$(failed_records "$app: content changed since it was registered (see rep-diff)" app-ok "$app")"
 		assert_stderr "rep-tar: $app: content changed since it was registered (see rep-diff)"
 		assert_absent dist
 	done
@@ -968,7 +1018,7 @@ pack_and_kill() {
 	for p in $kinds; do
 		run --separate-stderr rep-tar "${p%/*}" </dev/null
 		assert_failure 2
-		assert_output ''
+		assert_output "$(failed_records "$(holds rep-tar "${p%/*}" | sed 's/^rep-tar: //')" "${p%/*}")"
 		assert_stderr "$(lines "rep-tar: $p: ${kind[$p]}, not a regular file, directory or symlink" \
 			"$(holds rep-tar "${p%/*}")")"
 		assert_absent dist
@@ -977,7 +1027,7 @@ pack_and_kill() {
 	# every one at once, in name order
 	run --separate-stderr rep-tar app-sock app-fifo app-dev </dev/null
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records "$(hold rep-tar ${#all[@]} | sed 's/^rep-tar: //')" app-sock app-fifo app-dev)"
 	assert_stderr "$(lines "${all[@]}" "$(hold rep-tar ${#all[@]})")"
 	assert_absent dist
 }
@@ -1005,14 +1055,15 @@ pack_and_kill() {
 		'esc-mid/m -> sub/../../x' 'esc-sub/sub/up -> ../../x' 'esc-up/up -> ../../x'; do
 		run --separate-stderr rep-tar "${p%%/*}" </dev/null
 		assert_failure 2
-		assert_output ''
+		assert_output "$(failed_records "$(holds rep-tar "${p%%/*}" | sed 's/^rep-tar: //')" "${p%%/*}")"
 		assert_stderr "$(lines "rep-tar: $p: symlink points outside the application" "$(holds rep-tar "${p%%/*}")")"
 		assert_absent dist
 		all+=("rep-tar: $p: symlink points outside the application")
 	done
 	run --separate-stderr rep-tar esc-up esc-abs esc-app esc-sub esc-chain esc-mid </dev/null
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records "$(hold rep-tar 6 | sed 's/^rep-tar: //')" \
+		esc-up esc-abs esc-app esc-sub esc-chain esc-mid)"
 	assert_stderr "$(lines "${all[@]}" "$(hold rep-tar 6)")"
 	assert_absent dist
 }
@@ -1053,12 +1104,12 @@ pack_and_kill() {
 	mkdir dist
 	run --separate-stderr rep-tar app-a </dev/null
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records "$(holds rep-tar app-a | sed 's/^rep-tar: //')" app-a)"
 	assert_stderr "$(lines 'rep-tar: app-a/sub/new\x0aline: a name with a control character' "$(holds rep-tar app-a)")"
 	assert_entries dist
 	run --separate-stderr rep-tar app-c app-b app-a </dev/null
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records "$(hold rep-tar 3 | sed 's/^rep-tar: //')" app-c app-b app-a)"
 	assert_stderr "$(lines 'rep-tar: app-a/sub/new\x0aline: a name with a control character' \
 		'rep-tar: app-b/\x1b[2J: a name with a control character' \
 		'rep-tar: app-c/a\x09b: a name with a control character' \
@@ -1085,7 +1136,7 @@ pack_and_kill() {
 	mkfifo $A/other/fifo
 	run --separate-stderr as_unprivileged rep-tar -d out venv good other </dev/null
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records "$(hold rep-tar 2 | sed 's/^rep-tar: //')" venv good other)"
 	assert_stderr_lines \
 		'rep-tar: other/fifo: a FIFO, not a regular file, directory or symlink' \
 		'rep-tar: venv/bin/python -> /usr/bin/python3: symlink points outside the application' \
@@ -1119,8 +1170,17 @@ pack_and_kill() {
 	: >afile
 	run --separate-stderr rep-tar -d $'afile/\e[1m' app-a </dev/null
 	assert_failure 2
-	assert_output ''
+	# the failure record's reason shows them the same way: a record is one
+	# line of text without control characters
+	assert_output "$(failed_records 'afile/\x1b[1m: Not a directory' app-a)"
 	assert_stderr 'rep-tar: afile/\x1b[1m: Not a directory'
+	assert_absent dist
+	# and what is not UTF-8, or a C1 control in UTF-8 (U+0085), as \xHH;
+	# other UTF-8 as it is
+	run --separate-stderr rep-tar -d $'afile/\xff\xc2\x85\xc3\xa9' app-a </dev/null
+	assert_failure 2
+	assert_output "$(failed_records $'afile/\\xff\\xc2\\x85\xc3\xa9: Not a directory' app-a)"
+	assert_stderr $'rep-tar: afile/\xff\xc2\x85\xc3\xa9: Not a directory'
 	assert_absent dist
 	# the summary too (stdout has the path as it is, for the next tool)
 	local dir=$'out\e[1m\nx' nl=$'\n' esc=$'\e' shown
@@ -1176,24 +1236,24 @@ pack_and_kill() {
 	assert_equal "$(archive_manifest "$ARCHIVE")" "$(manifest app-a app-b)"
 }
 
-@test "an output directory that cannot be made or is not a directory: exit 2" {
+@test "an output directory that cannot be made or is not a directory: exit 2, a failure record per name" {
 	mkapp app-a
 	mkapp app-b
 	register app-a app-b
 	echo data >somefile
 	run --separate-stderr rep-tar -d somefile/sub app-a app-b </dev/null
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records 'somefile/sub: Not a directory' app-a app-b)"
 	assert_stderr 'rep-tar: somefile/sub: Not a directory'
-	run --separate-stderr rep-tar -d somefile app-a app-b </dev/null
+	run --separate-stderr rep-tar -d somefile app-b app-a </dev/null
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records 'somefile: Not a directory' app-b app-a)"
 	assert_stderr 'rep-tar: somefile: Not a directory'
 	assert_equal "$(cat somefile)" data
 	assert_absent dist
 }
 
-@test "a read-only output directory: exit 2, nothing written" {
+@test "a read-only output directory: exit 2, nothing written, a failure record per name" {
 	mkapp app-a
 	mkapp app-b
 	register app-a app-b
@@ -1201,10 +1261,10 @@ pack_and_kill() {
 	unshare -m sh -c 'mount --bind ro ro && mount -o remount,bind,ro ro' 2>/dev/null ||
 		skip 'cannot mount in a new mount namespace'
 	run --separate-stderr unshare -m sh -c \
-		'mount --bind ro ro && mount -o remount,bind,ro ro || exit 99; rep-tar -d ro app-a app-b' </dev/null
+		'mount --bind ro ro && mount -o remount,bind,ro ro || exit 99; rep-tar -d ro app-b app-a' </dev/null
 	assert_failure 2
-	assert_output ''
 	assert_stderr --regexp '^rep-tar: ro(/[^ ]*)?: Read-only file system$'
+	assert_output "$(failed_records "${stderr#rep-tar: }" app-b app-a)"
 	assert_entries ro
 }
 
@@ -1220,8 +1280,8 @@ pack_and_kill() {
 	run --separate-stderr unshare -m sh -c 'mount -t tmpfs -o size=64k tmpfs full || exit 99
 		rep-tar -d full app-a app-b; rc=$?; ls -A full >left; exit $rc' </dev/null
 	assert_failure 2
-	assert_output ''
 	assert_stderr --regexp '^rep-tar: full(/[^ ]*)?: No space left on device$'
+	assert_output "$(failed_records "${stderr#rep-tar: }" app-a app-b)"
 	assert_equal "$(cat left)" ''
 }
 
@@ -1234,23 +1294,25 @@ pack_and_kill() {
 	# 128 KiB: room for the database's side files, not for the archive
 	run --separate-stderr bash -c "trap '' XFSZ; ulimit -f 128; exec rep-tar app-a app-b" </dev/null
 	assert_failure 2
-	assert_output ''
 	assert_stderr --regexp '^rep-tar: dist(/[^ ]*)?: File too large$'
+	assert_output "$(failed_records "${stderr#rep-tar: }" app-a app-b)"
 	assert_entries dist
 }
 
-@test "SIGTERM, SIGINT or SIGHUP mid-run: killed by it, no archive, no temporary; SIGKILL leaves a .rep-tar-*.tmp" {
+@test "SIGTERM, SIGINT or SIGHUP mid-run: killed by it, no archive, no temporary, failure records; SIGKILL leaves a .rep-tar-*.tmp" {
 	local tree sig code
 	shared_tree tree -n 50 -f 20 -s 65536 --seed 3
 	export REP_APPS=$tree
 	rep-register -q --all >/dev/null </dev/null
-	rep-ls -o name </dev/null >names
+	# input order is not name order: the records follow the input
+	rep-ls -o name </dev/null | sort -r >names
 	mkdir dist
 	for sig in TERM INT HUP; do
 		pack_and_kill "$sig" dist
 		code=$(kill -l "$sig")
 		assert_equal "$status" $((128 + code))
-		assert_output ''
+		# shellcheck disable=SC2046 # one name a line
+		assert_output "$(failed_records "interrupted by signal $code" $(cat names))"
 		refute_stderr
 		assert_entries dist
 	done
@@ -1261,6 +1323,34 @@ pack_and_kill() {
 	refute_stderr
 	assert_equal "$(find dist -mindepth 1 -printf '%P\n' | grep -Ec '^\.rep-tar-[A-Za-z0-9]{6}\.tmp$')" 1
 	assert_equal "$(find dist -mindepth 1 | wc -l)" 1
+}
+
+@test "SIGTERM while a large application is packed: failure records through a pipe, none for the retired one, no temporary" {
+	local pid catpid
+	mkapp app-big
+	head -c $((128 << 20)) /dev/urandom >rep_applications/app-big/blob
+	mkapp app-a
+	mkapp app-r
+	register app-big app-a app-r
+	setstatus retired app-r
+	mkdir dist
+	# stdout is a pipe, as in rep-tar | rep-push; -l 9 -j 1 takes seconds
+	# on 128 MiB
+	mkfifo pipe
+	cat pipe >out &
+	catpid=$!
+	env --default-signal=INT rep-tar -l 9 -j 1 app-r app-big app-a </dev/null >pipe 2>err &
+	pid=$!
+	wait_tmp dist
+	sleep 0.2
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	wait "$catpid"
+	assert_equal "$status" 143
+	assert_equal "$(cat out)" "$(failed_records 'interrupted by signal 15' app-big app-a)"
+	assert_equal "$(cat err)" ''
+	assert_entries dist
 }
 
 @test "signals ignored on entry stay ignored (nohup): SIGHUP mid-run does not stop rep-tar" {
@@ -1291,7 +1381,8 @@ pack_and_kill() {
 	rep-ls -o name </dev/null >names
 	pack_and_kill TERM new-dist
 	assert_equal "$status" 143
-	assert_output ''
+	# shellcheck disable=SC2046 # one name a line
+	assert_output "$(failed_records 'interrupted by signal 15' $(cat names))"
 	refute_stderr
 	assert_absent new-dist
 }
@@ -1757,6 +1848,7 @@ pack_and_kill() {
 	assert_success
 	assert_line --index 0 'usage: rep-tar [-q] [-d DIR] [-l LEVEL] [-j THREADS] [NAME...]'
 	assert_line --index 1 '       rep-tar -t ARCHIVE'
+	assert_output --partial "failure record: NAME - - CHECKSUM failed REASON"
 	refute_stderr
 	run --separate-stderr rep-tar -V </dev/null
 	assert_success

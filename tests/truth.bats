@@ -1,0 +1,347 @@
+#!/usr/bin/env bats
+# The database tells the truth (issue 19): after each pipeline the README
+# documents, an application is `deployed` if and only if its registered
+# content is live where it was sent, and the deployment records say which
+# content is live where.  Each scenario runs on local targets and on
+# [user@]host:DIR targets over a real sshd on 127.0.0.1 (tests/sshd).
+# shellcheck disable=SC2154 # output, stderr, status: set by run
+
+load helper
+
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+	sshd_start
+}
+
+teardown_file() {
+	sshd_stop
+}
+
+setup() {
+	rep_setup
+	mkapp app-a
+	mkapp app-b
+	mkapp app-c
+	mkapp app-d
+	register app-a app-b app-c app-d
+	# set by hand, before any record: shown as deployed, nothing invented
+	setstatus deployed app-d
+	declare -gA LABEL=()
+	label app-a A
+	label app-b B
+	label app-c C
+	label app-d D
+}
+
+# targets local|ssh: T1 and T2, two targets of that kind.
+targets() {
+	if [ "$1" = ssh ]; then
+		T1=$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/t1
+		T2=$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/t2
+	else
+		T1=t1 T2=t2
+	fi
+}
+
+# pipe CMDLINE [ARG...]: run a pipeline in bash with pipefail, stdin closed
+# off, the ARGs as $1...
+pipe() {
+	local cmd=$1
+	shift
+	run --separate-stderr bash -o pipefail -c "$cmd" pipe "$@" </dev/null
+}
+
+# ship TARGET...: the README's pipeline, from what is ready to the records.
+SHIP='rep-ls -s ready | rep-setstatus -q -f ready pending_deployment | rep-tar -q | rep-push -q "$@" | rep-setstatus -q --record'
+ship() {
+	pipe "$SHIP" "$@"
+}
+
+# label NAME TAG: views show the checksum NAME has now as TAG.
+label() {
+	LABEL[$(rep-ls -o checksum "$1" </dev/null)]=$2
+}
+
+# release TAG: views show the newest release on t1 as TAG.
+release() {
+	LABEL[$(find t1/releases -mindepth 1 -maxdepth 1 -printf '%f\n' | sort | tail -n 1)]=$1
+}
+
+# relabel: stdin with every labelled checksum or release and T1, T2 shown
+# by their tags.
+relabel() {
+	local text k
+	text=$(cat)
+	# longest first: a release name is the start of its _N successors'
+	while IFS= read -r k; do
+		[ -z "$k" ] || text=${text//$k/${LABEL[$k]}}
+	done < <(for k in "${!LABEL[@]}"; do printf '%s %s\n' "${#k}" "$k"; done | sort -rn | cut -d' ' -f2-)
+	text=${text//$T1/T1}
+	printf '%s\n' "${text//$T2/T2}"
+}
+
+# view: name, status, checksum, live checksum, release and targets of
+# every application, relabelled.
+view() {
+	rep-ls -o name,status,checksum,live,release,targets </dev/null | relabel
+}
+
+# row FIELD...: one line of a view.
+row() {
+	local IFS=$'\t'
+	printf '%s' "$*"
+}
+
+assert_view() {
+	assert_equal "$(view)" "$(lines "$@")"
+}
+
+# last_event NAME: the newest history event of NAME as from, to, user, note.
+last_event() {
+	rep-ls --history -o from,to,user,note "$1" </dev/null | tail -n 1 | relabel
+}
+
+# --- 1. a rollback: what left goes back to registered, the old content is recorded --------
+
+rollback_scenario() {
+	targets "$1"
+	setstatus ready app-a app-b
+	ship "$T1" "$T2"
+	assert_success
+	release R1
+	label app-a A1
+	label app-b B1
+	# app-b changes and is approved again; app-c is new
+	echo v2 >>rep_applications/app-b/README
+	register app-b
+	label app-b B2
+	setstatus ready app-b app-c
+	label app-c C1
+	ship "$T1" "$T2"
+	assert_success
+	assert_records "$(records app-b deployed app-c deployed)"
+	release R2
+	assert_view "$(row app-a deployed A1 A1 R1 T1,T2)" "$(row app-b deployed B2 B2 R2 T1,T2)" \
+		"$(row app-c deployed C1 C1 R2 T1,T2)" "$(row app-d deployed D - - -)"
+
+	pipe 'rep-push -q --rollback "$@" | rep-setstatus --record' "$T1" "$T2"
+	assert_success
+	assert_stderr 'recorded: 2 live, 1 left, 0 failed'
+	assert_view "$(row app-a deployed A1 A1 R1 T1,T2)" "$(row app-b registered B2 B1 R1 T1,T2)" \
+		"$(row app-c registered C1 - - -)" "$(row app-d deployed D - - -)"
+	local b1 b2
+	b1=$(sum_of B1) b2=$(sum_of B2)
+	assert_equal "$(last_event app-b)" "$(row deployed registered tester \
+		"record: live on T1,T2 in R1 (${b1:0:12}; registered content is ${b2:0:12})")"
+	assert_equal "$(last_event app-c)" "$(row deployed registered tester 'record: left service on T1,T2 in R1')"
+	# what changed since its deploy, at a glance
+	run --separate-stderr rep-ls -o name,checksum,live app-b </dev/null
+	assert_success
+	assert_equal "$(relabel <<<"$output")" "$(row app-b B2 B1)"
+}
+
+# sum_of TAG: the checksum labelled TAG.
+sum_of() {
+	local k
+	for k in "${!LABEL[@]}"; do
+		if [ "${LABEL[$k]}" = "$1" ]; then
+			printf '%s' "$k"
+			return
+		fi
+	done
+	fail "no checksum labelled $1"
+}
+
+@test "1. rollback | rep-setstatus --record: an application only in the release rolled back from is registered again, a refreshed one shows the content that runs (local)" {
+	rollback_scenario local
+}
+
+@test "1. rollback | rep-setstatus --record: an application only in the release rolled back from is registered again, a refreshed one shows the content that runs (ssh)" {
+	rollback_scenario ssh
+}
+
+# --- 2. a refresh withdraws the approval -------------------------------------------------
+
+refresh_scenario() {
+	targets "$1"
+	setstatus ready app-a app-b app-c
+	setstatus pending_deployment app-c
+	echo changed >>rep_applications/app-b/README
+	echo changed >>rep_applications/app-c/README
+	echo changed >>rep_applications/app-d/README
+	run --separate-stderr rep-register app-b app-c app-d </dev/null
+	assert_success
+	assert_records "$(records app-b registered app-c registered app-d registered)"
+	assert_equal "$(last_event app-b | cut -f1-3)" "$(row ready registered tester)"
+	assert_equal "$(last_event app-c | cut -f1-3)" "$(row pending_deployment registered tester)"
+	assert_equal "$(last_event app-d | cut -f1-3)" "$(row deployed registered tester)"
+	# the next ready pipeline ships app-a alone
+	ship "$T1"
+	assert_success
+	assert_records "$(records app-a deployed)"
+	assert_equal "$(ls t1/current/rep_applications)" app-a
+}
+
+@test "2. rep-register: a refresh of ready, pending_deployment or deployed content sets registered; the change does not ship unreviewed (local)" {
+	refresh_scenario local
+}
+
+@test "2. rep-register: a refresh of ready, pending_deployment or deployed content sets registered; the change does not ship unreviewed (ssh)" {
+	refresh_scenario ssh
+}
+
+# --- 3. failures strand nothing, and the pipeline says it failed -------------------------
+
+@test "3. a modified application: rep-tar refuses, every claimed application is failed with the reason, the pipeline fails even without pipefail" {
+	targets local
+	setstatus ready app-a app-b app-c
+	echo sneaky >>rep_applications/app-b/README
+	run --separate-stderr bash -c "$SHIP" ship t1 </dev/null
+	assert_failure 1
+	# the reader's echo: the records as they are now
+	assert_equal "$(norm_ts <<<"$output")" "$(rep-ls app-a app-b app-c </dev/null | norm_ts)"
+	assert_stderr --partial 'rep-tar: app-b: '
+	run --separate-stderr rep-ls -o name,status </dev/null
+	assert_output "$(lines "app-a${TAB}failed" "app-b${TAB}failed" "app-c${TAB}failed" "app-d${TAB}deployed")"
+	for app in app-a app-b app-c; do
+		run last_event "$app"
+		assert_output --regexp "^pending_deployment${TAB}failed${TAB}tester${TAB}record: not packaged: app-b: .+"
+	done
+	assert_absent t1
+	# with pipefail as well
+	setstatus ready app-a app-b app-c
+	ship t1
+	assert_failure 1
+	assert_equal "$(rep-ls -o name,status </dev/null)" "$(lines "app-a${TAB}failed" "app-b${TAB}failed" "app-c${TAB}failed" "app-d${TAB}deployed")"
+	assert_absent t1
+}
+
+staging_failure_scenario() {
+	targets "$1"
+	setstatus ready app-a app-b
+	mkdir t1
+	: >t2   # not a directory: the push fails there
+	ship "$T1" "$T2"
+	assert_failure 1
+	assert_records "$(records app-a failed app-b failed)"
+	assert_stderr --partial "$T2: not a directory"
+	# nothing went live anywhere (a first push leaves releases/, empty)
+	assert_absent t1/current t1/log
+	assert_equal "$(find t1 t2 | sort)" "$(lines t1 t1/releases t2)"
+	assert_view "$(row app-a failed A - - -)" "$(row app-b failed B - - -)" \
+		"$(row app-c registered C - - -)" "$(row app-d deployed D - - -)"
+	run last_event app-a
+	assert_output --regexp "^pending_deployment${TAB}failed${TAB}tester${TAB}record: not live on T1,T2 in rep_applications_[0-9_]+: .+$"
+}
+
+@test "3. a target that cannot be staged: nothing switches, the claimed applications are failed with the reason, exit 1 (local)" {
+	staging_failure_scenario local
+}
+
+@test "3. a target that cannot be staged: nothing switches, the claimed applications are failed with the reason, exit 1 (ssh)" {
+	staging_failure_scenario ssh
+}
+
+# --- 4. a dry run records nothing ---------------------------------------------------------
+
+dry_run_scenario() {
+	targets "$1"
+	setstatus ready app-a
+	rep-tar -q -d dist app-a </dev/null >archive
+	snapshot_db
+	pipe 'rep-push -n "$@" <archive | rep-setstatus --record' "$T1"
+	assert_success
+	assert_output ''
+	assert_stderr --partial 'would '
+	assert_db_unchanged
+	assert_absent t1/current
+	# nor can its plan be recorded the old way
+	pipe 'rep-push -n "$@" <archive | rep-setstatus -M deployed' "$T1"
+	assert_success
+	assert_output ''
+	assert_db_unchanged
+	# and the old way refuses what a real push prints
+	pipe 'rep-push -q "$@" <archive | rep-setstatus -M deployed' "$T1"
+	assert_failure 2
+	assert_output ''
+	assert_stderr --partial 'a rep-push record: record these with rep-setstatus --record'
+	assert_db_unchanged
+}
+
+@test "4. rep-push -n | rep-setstatus: nothing is recorded; real push records are refused without --record (local)" {
+	dry_run_scenario local
+}
+
+@test "4. rep-push -n | rep-setstatus: nothing is recorded; real push records are refused without --record (ssh)" {
+	dry_run_scenario ssh
+}
+
+# --- 5. who ---------------------------------------------------------------------------------
+
+who_scenario() {
+	targets "$1"
+	setstatus ready app-a
+	export LOGNAME=alice SUDO_USER=bob
+	ship "$T1"
+	assert_success
+	assert_equal "$(last_event app-a | cut -f1-3)" "$(row pending_deployment deployed 'alice(sudo:bob)')"
+	assert_equal "$(rep-ls --history -o user app-a </dev/null | sed -n 3p)" 'alice(sudo:bob)'
+	assert_equal "$(cut -f5 t1/log)" 'alice(sudo:bob)'
+	assert_equal "$(sqlite3 metadata.db 'SELECT user FROM deployment')" 'alice(sudo:bob)'
+	# without LOGNAME: the password database's name, not $USER
+	unset LOGNAME SUDO_USER
+	export USER=impostor
+	setstatus retired app-a
+	assert_equal "$(last_event app-a | cut -f3)" "$(id -un)"
+}
+
+@test "5. the history, the deployment record and the target's log name LOGNAME and the sudo caller (local)" {
+	who_scenario local
+}
+
+@test "5. the history, the deployment record and the target's log name LOGNAME and the sudo caller (ssh)" {
+	who_scenario ssh
+}
+
+# --- 6. which content is live where ------------------------------------------------------
+
+where_scenario() {
+	targets "$1"
+	setstatus ready app-a app-b
+	ship "$T1" "$T2"
+	assert_success
+	release R1
+	label app-a A1
+	label app-b B1
+	# a partial push: app-a changes on T1 only
+	echo v2 >>rep_applications/app-a/README
+	register app-a
+	label app-a A2
+	setstatus ready app-a
+	ship "$T1"
+	assert_success
+	release R2
+	# distinct values sorted, joined by commas
+	local both
+	both=$(printf '%s\n' "$(sum_of A1)" "$(sum_of A2)" | sort | paste -sd, | relabel)
+	assert_view "$(row app-a deployed A2 "$both" R1,R2 T1,T2)" "$(row app-b deployed B1 B1 R1 T1,T2)" \
+		"$(row app-c registered C - - -)" "$(row app-d deployed D - - -)"
+	assert_equal "$(sqlite3 -separator ' ' metadata.db "SELECT a.name, d.target, d.checksum, d.release, d.user FROM deployment d JOIN app a ON a.id = d.app_id ORDER BY 1, 2" | relabel)" \
+		"$(lines 'app-a T1 A2 R2 tester' 'app-a T2 A1 R1 tester' 'app-b T1 B1 R1 tester' 'app-b T2 B1 R1 tester')"
+	# retirement: app-b leaves both targets and stays retired
+	setstatus retired app-b
+	pipe 'rep-ls -s retired | rep-tar -q | rep-push -q "$@" | rep-setstatus -q --record' "$T1" "$T2"
+	assert_success
+	release R3
+	assert_equal "$(rep-ls -o name,status,live,targets app-b </dev/null)" "$(row app-b retired - -)"
+	assert_equal "$(last_event app-b | cut -f1,2,4)" "$(row retired retired 'record: left service on T1,T2 in R3')"
+}
+
+@test "6. rep-ls -o name,checksum,live,release,targets: which content is live where, after a partial push and a retirement (local)" {
+	where_scenario local
+}
+
+@test "6. rep-ls -o name,checksum,live,release,targets: which content is live where, after a partial push and a retirement (ssh)" {
+	where_scenario ssh
+}
