@@ -59,17 +59,13 @@ static int passed_on;          /* upstream failure records copied */
 static struct archive_in *pushing;  /* the archive whose records the deploy prints */
 static char why[512];          /* the last outcome, the reason of failed records */
 
-/* Failed records given with a text as reason: rep_note_error's rules,
- * what is not kept turned to '?'. Async-signal-safe. */
-static void sanitize(char *s)
+/* A failed record's reason: as rep_reason_text shows it, and never
+ * empty. Async-signal-safe. */
+static void sanitize(char *dst, size_t size, const char *msg)
 {
-	int ascii = rep_note_error(s) != NULL;
-
-	for (unsigned char *p = (unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || (ascii && *p >= 0x80))
-			*p = '?';
-	if (!*s)
-		strcpy(s, "rep-push ended before reporting it");
+	rep_reason_text(dst, size, msg);
+	if (!*dst)
+		snprintf(dst, size, "rep-push ended before reporting it");
 }
 
 /* The undo action: the add rows of every archive read and not reported
@@ -77,7 +73,7 @@ static void sanitize(char *s)
  * too: write(2) of prebuilt text only. */
 static void report_stranded(void *arg)
 {
-	static char reason[600];
+	static char reason[4 * 512 + 64];
 	int sig = rep_cleanup_signal();
 
 	(void)arg;
@@ -92,8 +88,7 @@ static void report_stranded(void *arg)
 		strcpy(reason, "interrupted by signal ");
 		strcat(reason, p);
 	} else {
-		strncpy(reason, rep_dying_message(), sizeof reason - 1);
-		sanitize(reason);
+		sanitize(reason, sizeof reason, rep_dying_message());
 	}
 	for (size_t i = 0; i < archives.n; i++) {
 		struct archive_in *a = archives.val[i];
@@ -221,10 +216,9 @@ static int records(void *arg, const struct rep_deploy_rec *v, size_t n)
 		pushing->reported = 1;
 	for (size_t i = 0; i < n; i++) {
 		const char *fields[] = { v[i].name, v[i].release, v[i].targets, v[i].checksum, v[i].event, v[i].why };
-		char reason[sizeof why];
+		char reason[4 * sizeof why + 64];
 		if (v[i].why) {
-			snprintf(reason, sizeof reason, "%s", v[i].why);
-			sanitize(reason);
+			sanitize(reason, sizeof reason, v[i].why);
 			fields[5] = reason;
 		}
 		if (!live && strcmp(v[i].event, "live") == 0)

@@ -64,54 +64,6 @@ static char reason[4 * 512 + 64];  /* a dying message, every byte shown as \xHH 
 static char chunk[8192];
 static size_t chunked;
 
-/* The length of the valid note character (rep_note_error) at p, or 0:
- * a record's reason must be UTF-8 without control characters. */
-static size_t note_char(const unsigned char *p)
-{
-	unsigned c = *p, cp, len;
-
-	if (c < 0x80)
-		return c >= 0x20 && c != 0x7f;
-	if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
-	else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
-	else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
-	else return 0;
-	for (unsigned i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
-		return 0;
-	return len;
-}
-
-/* The reason, as the message on stderr shows it (control bytes as
- * \xHH), and the bytes a record may not hold shown the same way. No
- * stdio: async-signal-safe like everything the records are written by. */
-static void set_reason(const char *msg)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)msg;
-	size_t n = 0;
-
-	while (*p && n + 5 < sizeof reason) {
-		size_t len = note_char(p);
-		if (len) {
-			while (len--)
-				reason[n++] = (char)*p++;
-			continue;
-		}
-		reason[n++] = '\\';
-		reason[n++] = 'x';
-		reason[n++] = hex[*p >> 4];
-		reason[n++] = hex[*p & 15];
-		p++;
-	}
-	reason[n] = 0;
-}
-
 static void signal_reason(int sig)
 {
 	char num[16], *d = num + sizeof num;
@@ -156,7 +108,7 @@ static void print_failures(void)
 	if (sig)
 		signal_reason(sig);
 	else /* an exit without a message: no code path does that today */
-		set_reason(*why ? why : "rep-tar failed");
+		rep_reason_text(reason, sizeof reason, *why ? why : "rep-tar failed");
 	sigemptyset(&ign.sa_mask);
 	sigaction(SIGPIPE, &ign, &was);
 	size_t rlen = strlen(reason);

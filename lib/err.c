@@ -179,6 +179,57 @@ static _Noreturn void die_now(void)
 	exit(2);
 }
 
+/* The length of the valid note character (rep_note_error) at p, or 0:
+ * a record's reason must be UTF-8 without control characters. */
+static size_t note_char(const unsigned char *p)
+{
+	unsigned c = *p, cp, len;
+
+	if (c < 0x80)
+		return c >= 0x20 && c != 0x7f;
+	if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
+	else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
+	else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
+	else return 0;
+	for (unsigned i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+		return 0;
+	return len;
+}
+
+/* msg as the reason of a failure record (rep-tar's, rep-push's): what
+ * a note may hold kept, any other byte shown as \xHH, as messages on
+ * stderr show control bytes; cut to fit size. No stdio, no malloc: an
+ * undo action run on a signal calls it. */
+void rep_reason_text(char *dst, size_t size, const char *msg)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)msg;
+	size_t n = 0;
+
+	while (*p && n + 5 < size) {
+		size_t len = note_char(p);
+		if (len) {
+			if (n + len >= size)
+				break;
+			while (len--)
+				dst[n++] = (char)*p++;
+			continue;
+		}
+		dst[n++] = '\\';
+		dst[n++] = 'x';
+		dst[n++] = hex[*p >> 4];
+		dst[n++] = hex[*p & 15];
+		p++;
+	}
+	dst[n] = 0;
+}
+
 /* The message a run dies with, without the program's name: undo actions
  * that report the failure downstream (failure records) give it as the
  * reason. Empty until rep_die. */

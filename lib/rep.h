@@ -22,6 +22,7 @@ void rep_init(const char *argv0);
 _Noreturn void rep_die_why(const char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define rep_die(...) rep_die_why(NULL, __VA_ARGS__)
 const char *rep_dying_message(void);
+void rep_reason_text(char *dst, size_t size, const char *msg);
 #define rep_die_errno(...) rep_die_why(strerror(errno), __VA_ARGS__)
 _Noreturn void rep_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int rep_finish(void);

@@ -2612,6 +2612,20 @@ reset_t1_r2() {
 	assert_unchanged
 }
 
+@test "records: a reason holds what a note may hold; other bytes are shown as \\xHH, as on stderr" {
+	local e=$'\xc3\xa9' ff=$'\xff' tail=': not a rep-tar archive name (rep_applications_YYYYMMDD_HHMMSS[_N].tar.gz)'
+	bad_archive_setup
+	run --separate-stderr rep-push t1 t2 < <(printf '%s\n' "$A2" $'bad\x01'"$e$ff.tar.gz")
+	assert_failure 2
+	assert_stderr "rep-push: bad\\x01$e$ff.tar.gz$tail"
+	assert_output "$(failed_records "$R2" t1,t2 "bad\\x01$e\\xff.tar.gz$tail" app-a app-b app-c)"
+	assert_unchanged
+	# which the reader takes as it is
+	run --separate-stderr rep-setstatus -n --db "$BATS_FILE_TMPDIR/fix/metadata.db" --record <<<"$output"
+	assert_failure 1
+	assert_stderr 'dry run: recorded: 0 live, 0 left, 3 failed'
+}
+
 @test "failure records on stdin (5 or 6 fields, failed) are copied first, unchanged; the archives are pushed; exit 1" {
 	run --separate-stderr rep-push t1 < <(printf '%s\n' "$FAILED_X" "$A1" "$FAILED_Y")
 	assert_failure 1
