@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rep.h"
@@ -315,13 +316,20 @@ int main(int argc, char **argv)
 	argc -= optind, argv += optind;
 	if (argc == 0)
 		rep_usage_error("no target");
-	rep_deploy_targets(&d, argv, (size_t)argc);
 	if (!(f = open_memstream(&where, &len)))
 		rep_die("out of memory");
 	for (int i = 0; i < argc; i++)
 		fprintf(f, "%s%s", i ? "," : "", argv[i]);
 	if (fclose(f) != 0)
 		rep_die("out of memory");
+	/* targets that a record cannot name (they are refused, once the
+	 * input is read) give failed records that name none */
+	for (int i = 0; i < argc; i++)
+		if (!*argv[i] || strchr(argv[i], ',') || rep_note_error(argv[i])) {
+			free(where);
+			where = rep_xstrdup("-");
+			break;
+		}
 	/* from the first archive read, whichever way rep-push ends, what it
 	 * read and did not report gets failed records: nothing upstream
 	 * claimed stays stranded */
@@ -330,8 +338,23 @@ int main(int argc, char **argv)
 	/* a reader gone is a write error to report: the records may matter */
 	signal(SIGPIPE, SIG_IGN);
 	int rc = REP_DEPLOY_OK;
-	if (!back)
+	if (!back) {
+		/* A Ctrl-C reaches the whole pipeline: rep-tar, ending on it,
+		 * writes the failure records of what it was packaging, which
+		 * must reach the reader. Reading from a pipe, the signals
+		 * wait until the input ends; then they have their way, and
+		 * the archives read get their failed records. */
+		struct stat st;
+		int piped = fstat(0, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+		if (piped)
+			rep_cleanup_hold();
 		rep_each_input(0, NULL, read_archive, NULL);
+		if (piped)
+			rep_cleanup_deliver();
+	}
+	/* the targets are checked once the input is read: a target refused
+	 * gives its archives failed records, with why */
+	rep_deploy_targets(&d, argv, (size_t)argc);
 	if (!back && archives.n == 0) {
 		if (!rep_opt.quiet)
 			fprintf(stderr, "%s: nothing to push\n", rep_prog);

@@ -81,6 +81,23 @@ struct run {
 	char now[32];
 };
 
+/* How many deployment records an application has, and how many of them
+ * are of the content sum. */
+struct live_check {
+	const char *sum;
+	size_t n, same;
+};
+
+static int count_live(const char *target, const char *checksum, const char *release, void *arg)
+{
+	struct live_check *lc = arg;
+
+	(void)target, (void)release;
+	lc->n++;
+	lc->same += strcmp(checksum, lc->sum) == 0;
+	return 0;
+}
+
 static void record(size_t i, void *arg)
 {
 	struct run *r = arg;
@@ -106,15 +123,25 @@ static void record(size_t i, void *arg)
 			rep_db_cache_store(r->db, job, 0);
 		return;
 	}
-	char note[64], was[sizeof a->status];
+	char note[96], was[sizeof a->status];
 	if (found) {
-		snprintf(note, sizeof note, "refreshed: %.12s -> %.12s", a->checksum, s->checksum);
+		struct live_check lc = { s->checksum, 0, 0 };
+		if (r->db)
+			rep_db_each_deployment(r->db, a->id, count_live, &lc);
+		int live = lc.n && lc.same == lc.n;
+		snprintf(note, sizeof note, "refreshed: %.12s -> %.12s%s", a->checksum, s->checksum,
+		    live ? "; live where it was sent" : "");
 		r->refreshed++;
 		/* the approval, the claim or the deployment was of the old
-		 * content: the new one starts over (rule 2) */
+		 * content: the new one starts over (rule 2); unless the new
+		 * content is what is live on every target of its deployment
+		 * records (an edit undone), which is deployed */
 		strcpy(was, a->status);
-		if (strcmp(was, "ready") == 0 || strcmp(was, "pending_deployment") == 0 ||
-		    strcmp(was, "deployed") == 0)
+		int approved = strcmp(was, "ready") == 0 || strcmp(was, "pending_deployment") == 0 ||
+		    strcmp(was, "deployed") == 0;
+		if (live && (approved || strcmp(was, "registered") == 0))
+			strcpy(a->status, "deployed");
+		else if (approved)
 			strcpy(a->status, "registered");
 	} else {
 		memset(a, 0, sizeof *a);

@@ -1,5 +1,7 @@
 /* rep-setstatus: change the status of applications, in one transaction;
  * or record what rep-push says went live, left service or failed. */
+#include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +96,7 @@ struct app {
 	struct rep_app a;
 	struct rep_strset rows;
 	size_t nrows;
-	int stale;   /* other content than the registered went live in this input */
+	struct rep_strset sent;   /* the targets of its live records in this input */
 };
 
 struct reader {
@@ -258,35 +260,56 @@ static void apply(struct rep_db *db, const struct precord *p, const char *now, c
 	char *note;
 
 	switch (p->event) {
-	case EV_LIVE:
+	case EV_LIVE: {
 		for (list = p->targets; (t = next_target(&list, tbuf));) {
 			row_put(s, t, p->checksum);
+			rep_strset_add(&s->sent, t, NULL);
 			if (db)
 				rep_db_deployment_put(db, s->a.id, t, p->checksum, p->release, now);
 		}
-		/* targets that went back to different releases give one
-		 * record each: the outcome must not depend on their order */
-		s->stale |= !same;
-		if (!retired)
-			to = same && !s->stale ? "deployed" : "registered";
+		/* deployed when the registered content is live on every
+		 * target this input sent the application to: targets that
+		 * went back to different releases give a record each, and
+		 * two archives of one push a record each, whose order must
+		 * not matter */
+		int everywhere = 1;
+		for (size_t k = 0; k < s->sent.n; k++) {
+			const char *sum = row_sum(s, s->sent.v[k]);
+			everywhere &= sum && strcmp(sum, reg) == 0;
+		}
+		/* other content live takes away a deployed status only: an
+		 * approval of new content (ready, pending_deployment) still
+		 * holds, as does failed */
+		if (retired)
+			;
+		else if (everywhere)
+			to = "deployed";
+		else if (strcmp(s->a.status, "deployed") == 0)
+			to = "registered";
 		note = printed("record: live on %s in %s (%.12s%s%.12s)", p->targets, p->release,
 		    p->checksum, same ? "" : "; registered content is ", same ? "" : reg);
 		break;
+	}
 	case EV_LEFT:
 		for (list = p->targets; (t = next_target(&list, tbuf));) {
 			row_del(s, t);
 			if (db)
 				rep_db_deployment_del(db, s->a.id, t);
 		}
-		if (!s->nrows && !retired)
+		/* out of service: what was deployed is no more; an approval
+		 * of other content holds */
+		if (!s->nrows && strcmp(s->a.status, "deployed") == 0)
 			to = "registered";
 		note = printed("record: left service on %s in %s", p->targets, p->release);
 		break;
 	default: {
 		/* a retired application stays retired: failing to ship it
 		 * does not bring it back */
-		int live_anyway = strcmp(p->targets, "-") != 0;
-		for (list = p->targets; live_anyway && (t = next_target(&list, tbuf));) {
+		/* nothing changed where that content was live already; and
+		 * a deployed application that failed to be packaged again
+		 * (targets -) is still live where it was sent */
+		int live_anyway = strcmp(p->targets, "-") != 0 || strcmp(s->a.status, "deployed") == 0;
+		for (list = strcmp(p->targets, "-") ? p->targets : ""; live_anyway && (t = next_target(&list, tbuf));) {
 			const char *sum = row_sum(s, t);
 			live_anyway = sum && strcmp(sum, p->checksum) == 0;
 		}
@@ -317,6 +340,12 @@ static int record_main(void)
 	struct rep_strset apps = { 0 };
 	char now[32];
 
+	/* A Ctrl-C (or a hangup) reaches the whole pipeline: rep-tar and
+	 * rep-push write the failure records of what they were doing as
+	 * they end, and those must be recorded. The reader reads on to the
+	 * end of its input (SIGTERM still stops it, recording nothing). */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	rep_each_input(0, NULL, read_record, &r);
 
 	/* The records are out before the commit: if they cannot be
@@ -345,14 +374,19 @@ static int record_main(void)
 	for (size_t i = 0; i < r.n; i++)
 		apply(rep_opt.dry_run ? NULL : db, &r.v[i], now, tbuf);
 	free(tbuf);
+	/* Unlike a status set by hand, what the records tell has happened:
+	 * it is committed first, and an echo that cannot be written (a
+	 * reader gone, a full disk) loses nothing but the echo. */
+	if (!rep_opt.dry_run)
+		rep_db_commit(db);
+	rep_db_close(db);
+	signal(SIGPIPE, SIG_IGN);
 	if (rep_opt.header)
 		rep_put_header(stdout, rep_app_fields, NULL, REP_APP_NFIELDS);
 	for (size_t i = 0; i < apps.n; i++)
 		rep_put_app(stdout, &((struct app *)apps.val[i])->a, NULL, 0);
-	rep_finish();
-	if (!rep_opt.dry_run)
-		rep_db_commit(db);
-	rep_db_close(db);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		rep_die_errno("recorded, but the records could not be written");
 	if (!rep_opt.quiet)
 		fprintf(stderr, "%srecorded: %zu live, %zu left, %zu failed\n",
 		    rep_opt.dry_run ? "dry run: " : "", r.count[EV_LIVE], r.count[EV_LEFT],
@@ -361,6 +395,7 @@ static int record_main(void)
 	for (size_t i = 0; i < apps.n; i++) {
 		struct app *s = apps.val[i];
 		rep_strset_free(&s->rows);
+		rep_strset_free(&s->sent);
 	}
 	rep_strset_free(&apps);
 	for (size_t i = 0; i < r.n; i++) {

@@ -67,14 +67,24 @@ last_event() {
 	assert_regex "$output" "^$TS_RE\$"
 }
 
-@test "live: content other than the registered one (a stale checksum): registered, the note says both" {
+@test "live: content other than the registered one (a stale checksum): a deployed application is registered, an approval holds; the note says both" {
 	setstatus ready app-a
-	run --separate-stderr rep-setstatus --record < <(rec app-a "$R1" web1 "$OTHER" live)
+	setstatus deployed app-b
+	run --separate-stderr rep-setstatus --record < <(rec app-a "$R1" web1 "$OTHER" live; rec app-b "$R1" web1 "$OTHER" live)
 	assert_success
-	assert_records "$(record app-a registered)"
-	assert_stderr 'recorded: 1 live, 0 left, 0 failed'
-	assert_equal "$(where app-a)" "app-a${TAB}registered${TAB}$OTHER${TAB}$R1${TAB}web1"
-	assert_equal "$(last_event app-a)" "ready${TAB}registered${TAB}tester${TAB}record: live on web1 in $R1 (${OTHER:0:12}; registered content is ${A:0:12})"
+	assert_records "$(records app-a ready app-b registered)"
+	assert_stderr 'recorded: 2 live, 0 left, 0 failed'
+	assert_equal "$(where app-a)" "app-a${TAB}ready${TAB}$OTHER${TAB}$R1${TAB}web1"
+	assert_equal "$(last_event app-a)" "ready${TAB}ready${TAB}tester${TAB}record: live on web1 in $R1 (${OTHER:0:12}; registered content is ${A:0:12})"
+	assert_equal "$(last_event app-b)" "deployed${TAB}registered${TAB}tester${TAB}record: live on web1 in $R1 (${OTHER:0:12}; registered content is ${B:0:12})"
+}
+
+@test "live: two archives of one push, the older content first: deployed, as the registered content is what is live" {
+	setstatus pending_deployment app-a
+	run --separate-stderr rep-setstatus --record < <(rec app-a "$R1" web1,web2 "$OTHER" live; rec app-a "$R2" web1,web2 "$A" live)
+	assert_success
+	assert_records "$(record app-a deployed)"
+	assert_equal "$(where app-a)" "app-a${TAB}deployed${TAB}$A${TAB}$R2${TAB}web1,web2"
 }
 
 @test "live: a retired application stays retired, its rows are written" {
@@ -112,17 +122,20 @@ last_event() {
 	assert_equal "$(last_event app-a)" "deployed${TAB}registered${TAB}tester${TAB}record: left service on web2 in $R2"
 }
 
-@test "left: a retired application stays retired; one live nowhere goes to registered" {
+@test "left: a retired application stays retired; a deployed one live nowhere goes to registered; an approval holds" {
 	rec app-a "$R1" web1 "$A" live | record_quietly
+	rec app-b "$R1" web1 "$B" live | record_quietly
+	rec app-c "$R1" web1 "$C" live | record_quietly
 	setstatus retired app-a
-	setstatus ready app-b
+	setstatus ready app-c
 	run --separate-stderr rep-setstatus --record < <(rec app-a "$R2" web1 "$A" left;
-		rec app-b "$R2" web1 "$B" left)
+		rec app-b "$R2" web1 "$B" left; rec app-c "$R2" web1 "$C" left)
 	assert_success
-	assert_records "$(records app-a retired app-b registered)"
-	assert_stderr 'recorded: 0 live, 2 left, 0 failed'
-	assert_equal "$(where app-a app-b)" "$(lines "app-a${TAB}retired${TAB}-${TAB}-${TAB}-" \
-		"app-b${TAB}registered${TAB}-${TAB}-${TAB}-")"
+	assert_records "$(records app-a retired app-b registered app-c ready)"
+	assert_stderr 'recorded: 0 live, 3 left, 0 failed'
+	assert_equal "$(where app-a app-b app-c)" "$(lines "app-a${TAB}retired${TAB}-${TAB}-${TAB}-" \
+		"app-b${TAB}registered${TAB}-${TAB}-${TAB}-" "app-c${TAB}ready${TAB}-${TAB}-${TAB}-")"
+	assert_equal "$(last_event app-b)" "deployed${TAB}registered${TAB}tester${TAB}record: left service on web1 in $R2"
 }
 
 # --- failed --------------------------------------------------------------------------
@@ -152,6 +165,15 @@ last_event() {
 	assert_equal "$(last_event app-a)" "pending_deployment${TAB}failed${TAB}tester${TAB}record: not packaged: app-b: modified since registered"
 	assert_equal "$(last_event app-b)" "pending_deployment${TAB}failed${TAB}tester${TAB}record: not packaged: interrupted by signal 15"
 	assert_equal "$(last_event app-c)" "registered${TAB}registered${TAB}tester${TAB}record: not live on web1 in $R1: not tried: rep_applications_20260101_000000 failed"
+}
+
+@test "failed: not packaged again (rep-tar's record) while deployed: still deployed, the failure in its history" {
+	rec app-a "$R1" web1 "$A" live | record_quietly
+	run --separate-stderr rep-setstatus --record < <(rec app-a - - "$A" failed 'app-a: content changed since it was registered')
+	assert_failure 1
+	assert_records "$(record app-a deployed)"
+	assert_equal "$(last_event app-a)" "deployed${TAB}deployed${TAB}tester${TAB}record: not packaged: app-a: content changed since it was registered"
+	assert_equal "$(where app-a)" "app-a${TAB}deployed${TAB}$A${TAB}$R1${TAB}web1"
 }
 
 @test "failed: already live with that content on every target: deployed; on some only: failed" {
@@ -250,14 +272,42 @@ last_event() {
 	assert_equal "$(sqlite3 metadata.db 'SELECT user FROM deployment')" 'alice(sudo:bob)'
 }
 
-@test "a failed write to stdout changes nothing (exit 2)" {
+@test "an echo that cannot be written loses nothing but the echo: recorded, exit 2 saying so; -n changes nothing" {
 	[ -w /dev/full ] || skip 'no /dev/full'
 	rec app-a "$R1" web1 "$A" live >in
 	snapshot_db
+	run --separate-stderr bash -c 'rep-setstatus -n --record <in >/dev/full'
+	assert_failure 2
+	assert_stderr 'rep-setstatus: recorded, but the records could not be written: No space left on device'
+	assert_db_unchanged
 	run --separate-stderr bash -c 'rep-setstatus --record <in >/dev/full'
 	assert_failure 2
-	assert_stderr 'rep-setstatus: standard output: No space left on device'
-	assert_db_unchanged
+	assert_stderr 'rep-setstatus: recorded, but the records could not be written: No space left on device'
+	assert_equal "$(where app-a)" "app-a${TAB}deployed${TAB}$A${TAB}$R1${TAB}web1"
+	# a reader gone: the same
+	{ rec app-b "$R1" web1 "$B" live; rec app-c "$R1" web1 "$C" live; } >in
+	run --separate-stderr bash -c 'rep-setstatus --record <in | true'
+	assert_equal "$(rep-ls -o name,status app-b app-c </dev/null)" "$(lines "app-b${TAB}deployed" "app-c${TAB}deployed")"
+}
+
+@test "SIGINT and SIGHUP (a Ctrl-C or a hangup of the whole pipeline) do not stop the reader: it records what its input still brings" {
+	mkfifo fifo
+	rep-setstatus -q --record <fifo >out 2>err &
+	local pid=$!
+	exec 4>fifo
+	rec app-a "$R1" web1 "$A" live >&4
+	# the reader has started, and is reading
+	sleep 0.5
+	kill -INT "$pid"
+	kill -HUP "$pid"
+	sleep 0.2
+	rec app-b "$R1" web1 "$B" failed 'interrupted by signal 2' >&4
+	exec 4>&-
+	local rc=0
+	wait "$pid" || rc=$?
+	assert_equal "$rc" 1
+	assert_equal "$(rep-ls -o name,status app-a app-b </dev/null)" "$(lines "app-a${TAB}deployed" "app-b${TAB}failed")"
+	assert_equal "$(cat err)" ''
 }
 
 # --- bad input: exit 2, the line named, nothing changed ------------------------------

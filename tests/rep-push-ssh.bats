@@ -1178,7 +1178,8 @@ EOS
 		# after a good target: nothing is done on that one either
 		run --separate-stderr rep-push -- "$T" "$t" <<<"$A"
 		assert_failure 2
-		assert_output ''
+		# refused once the input is read: its application failed
+		assert_failed_only app-a "$why"
 		# control bytes shown as \xHH
 		assert_stderr "rep-push: ${t//$nl/$shown_nl}: $why"
 		assert_no_ssh
@@ -1190,11 +1191,11 @@ EOS
 	assert_stderr "rep-push: -o: unknown option (try 'rep-push --help')"
 	run --separate-stderr rep-push "$T" '' <<<"$A"
 	assert_failure 2
-	assert_output ''
+	assert_failed_only app-a "'': empty target"
 	assert_stderr "rep-push: '': empty target"
 	run --separate-stderr rep-push "$T" "$T" <<<"$A"
 	assert_failure 2
-	assert_output ''
+	assert_failed_only app-a "$T: target given twice"
 	assert_stderr "rep-push: $T: target given twice"
 	assert_no_ssh
 	[ ! -e "$D" ] && [ ! -e d ] && [ ! -e x ] || fail "a directory was made"
@@ -1273,20 +1274,29 @@ EOF
 	assert_tmp_empty
 }
 
+# assert_failed_only NAME WHY: stdout is the one failed record of NAME,
+# its reason ending in WHY (rep-push checks its targets and REP_SSH once
+# it read its input: what it read gets its records).
+assert_failed_only() {
+	assert_equal "$(wc -l <<<"$output")" 1
+	assert_equal "$(cut -f 1,5 <<<"$output")" "$1${TAB}failed"
+	[[ $(cut -f 6 <<<"$output") == *"$2" ]] || fail "reason: $(cut -f 6 <<<"$output"), not ending in $2"
+}
+
 @test "REP_SSH with an unterminated quote or no command: exit 2, no connection" {
 	mkapp app-a
 	mkarchive A app-a
 	REP_SSH="$NO_SSH -o 'ConnectTimeout 5" run --separate-stderr rep-push "$T" <<<"$A"
 	assert_failure 2
-	assert_output ''
+	assert_failed_only app-a "${stderr#rep-push: }"
 	assert_stderr "rep-push: REP_SSH: unterminated ' quote"
 	REP_SSH="$NO_SSH -i \"my keys/id" run --separate-stderr rep-push "$T" <<<"$A"
 	assert_failure 2
-	assert_output ''
+	assert_failed_only app-a "${stderr#rep-push: }"
 	assert_stderr 'rep-push: REP_SSH: unterminated " quote'
 	REP_SSH='  ' run --separate-stderr rep-push "$T" <<<"$A"
 	assert_failure 2
-	assert_output ''
+	assert_failed_only app-a "${stderr#rep-push: }"
 	assert_stderr 'rep-push: REP_SSH: no command'
 	assert_no_ssh
 	[ ! -e "$D" ] || fail "$D was made"
@@ -1297,7 +1307,7 @@ EOF
 	mkarchive A app-a
 	REP_SSH="$NO_SSH -o 'ConnectTimeout 5" run --separate-stderr rep-push local "$T" <<<"$A"
 	assert_failure 2
-	assert_output ''
+	assert_failed_only app-a "REP_SSH: unterminated ' quote"
 	assert_stderr "rep-push: REP_SSH: unterminated ' quote"
 	assert_no_ssh
 	[ ! -e local ] || fail "local was made: $(find local)"

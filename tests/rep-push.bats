@@ -1882,7 +1882,7 @@ rep-push: t1: store/$R1/rep_applications/app-a: holds what no release does"
 		fi
 	else
 		assert_equal "$s1" 1
-		assert_equal "$(cat out1)" ''
+		assert_equal "$(cat out1)" "$(failed_records "$RBIG" t1 '1 of 1 targets locked by another push; nothing done' app-big)"
 		assert_regex "$(cat err1)" "^rep-push: t1: locked by pid $p2 on $HOST \\(tester@$HOST since $TS_RE\\)"$'\n'"rep-push: $RBIG: 1 of 1 targets locked by another push; nothing done\$"
 	fi
 	if [ "$s2" -eq 0 ]; then
@@ -1894,7 +1894,7 @@ rep-push: t1: store/$R1/rep_applications/app-a: holds what no release does"
 		fi
 	else
 		assert_equal "$s2" 1
-		assert_equal "$(cat out2)" ''
+		assert_equal "$(cat out2)" "$(failed_records "$R2" t1 '1 of 1 targets locked by another push; nothing done' app-a app-b app-c)"
 		assert_regex "$(cat err2)" "^rep-push: t1: locked by pid $p1 on $HOST \\(tester@$HOST since $TS_RE\\)"$'\n'"rep-push: $R2: 1 of 1 targets locked by another push; nothing done\$"
 	fi
 	[ "$s1" -eq 0 ] || [ "$s2" -eq 0 ] || fail "both failed: $(cat err1 err2)"
@@ -2463,26 +2463,44 @@ _usage_error() {
 	assert_absent t1 x.db x
 }
 
-@test "targets refused before anything: '-dir', a comma, a control character, empty, given twice" {
-	usage_error "-t: a directory beginning with '-' (write ./ before it)" -- ok -t
-	usage_error "a,b: comma in the target (the output joins targets with commas)" ok a,b
+# target_refused MESSAGE WHERE ARG...: rep-push ARG... (stdin: A1) exits 2
+# with "rep-push: MESSAGE", once it read its input: the archive's
+# applications get failed records on WHERE (- when a record could not name
+# the targets), MESSAGE their reason; nothing is created.
+target_refused() {
+	untraced _target_refused "$@"
+}
+
+_target_refused() {
+	local why=$1 where=$2 reason
+	shift 2
+	reason=$why
+	run --separate-stderr rep-push "$@" <<<"$A1"
+	assert_failure 2 && assert_stderr "rep-push: $why" &&
+		assert_output "$(failed_records "$R1" "$where" "$reason" app-a app-b)"
+}
+
+@test "targets refused once the input is read: '-dir', a comma, a control character, empty, given twice; the archives' applications failed" {
+	target_refused "-t: a directory beginning with '-' (write ./ before it)" ok,-t -- ok -t
+	target_refused "a,b: comma in the target (the output joins targets with commas)" - ok a,b
 	# shown as \xHH, as every control byte in a message
-	usage_error 'a\x09b: control character in the target' ok "a${TAB}b"
-	usage_error 'a\x0ab: control character in the target' ok $'a\nb'
-	usage_error 'a\x7fb: control character in the target' ok $'a\x7fb'
-	usage_error "'': empty target" ok ''
-	usage_error 'ok: target given twice' ok t1 ok
+	target_refused 'a\x09b: control character in the target' - ok "a${TAB}b"
+	target_refused 'a\x0ab: control character in the target' - ok $'a\nb'
+	target_refused 'a\x7fb: control character in the target' - ok $'a\x7fb'
+	target_refused "'': empty target" - ok ''
+	target_refused 'ok: target given twice' ok,t1,ok ok t1 ok
+	# nothing read, nothing to report: a rollback, a dry run
 	usage_error 'ok: target given twice' --rollback ok ok
 	usage_error 'ok: target given twice' -n ok ok
 	assert_absent ok t1 -t a,b "a${TAB}b" $'a\nb' $'a\x7fb'
 }
 
-@test "one directory named twice in two ways is refused before anything" {
+@test "one directory named twice in two ways is refused before anything changes" {
 	push "$A1" -- t1
 	snapshot t1
 	run --separate-stderr rep-push t1 ./t1 <<<"$A2"
 	assert_failure 2
-	assert_output ''
+	assert_output "$(failed_records "$R2" t1,./t1 './t1: the same directory as t1' app-a app-b app-c)"
 	assert_stderr 'rep-push: ./t1: the same directory as t1'
 	assert_unchanged
 }
@@ -2689,15 +2707,21 @@ reset_t1_r2() {
 	assert_unchanged
 }
 
-@test "a target with a comma is refused before anything is read or changed: exit 2, no record" {
+@test "a target with a comma is refused before anything changes: exit 2; the records name no target" {
 	push "$A1" -- t1
 	snapshot t1
-	local opt
+	local opt why='a,b: comma in the target (the output joins targets with commas)'
 	for opt in --quiet --rollback -n; do
 		run --separate-stderr rep-push "$opt" t1 a,b < <(printf '%s\n' "$FAILED_X" "$A2")
 		assert_failure 2
-		assert_output ''
-		assert_stderr 'rep-push: a,b: comma in the target (the output joins targets with commas)'
+		if [ "$opt" = --quiet ]; then
+			# what it read is reported: the failure passed on, the
+			# archive's applications failed
+			assert_output "$(lines "$FAILED_X" "$(failed_records "$R2" - "$why" app-a app-b app-c)")"
+		else
+			assert_output ''
+		fi
+		assert_stderr "rep-push: $why"
 	done
 	assert_unchanged
 	assert_absent a,b a b

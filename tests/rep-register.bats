@@ -380,6 +380,40 @@ hold_creation_lock() {
 	assert_equal "$(rep-ls -o status </dev/null)" "$(lines deployed deployed)"
 }
 
+@test "an edit undone: a refresh to the content live on every target of its deployment records is deployed; live on some only, registered" {
+	local r=rep_applications_20260101_000001 old mid app sum
+	mkapp app-a
+	mkapp app-b
+	register app-a app-b
+	for app in app-a app-b; do
+		sum=$(rep-ls -o checksum "$app" </dev/null)
+		printf '%s\t%s\t%s\t%s\tlive\n' "$app" "$r" web1,web2 "$sum"
+	done | rep-setstatus -q --record >/dev/null
+	# app-b's content on web2 is another one
+	printf 'app-b\t%s\tweb2\t%s\tlive\n' "$r" 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef |
+		rep-setstatus -q --record >/dev/null
+	old=$(rep-ls -o checksum app-a </dev/null)
+	cp rep_applications/app-a/README saved
+	printf 'oops\n' >>rep_applications/app-a/README
+	mid=$(recompute_checksum rep_applications/app-a)
+	register app-a
+	assert_equal "$(rep-ls -o status app-a </dev/null)" registered
+	cp saved rep_applications/app-a/README
+	run --separate-stderr rep-register app-a </dev/null
+	assert_success
+	assert_records "$(record app-a deployed)"
+	assert_equal "$(hist app-a | tail -1)" \
+		"$(event app-a registered deployed "refreshed: ${mid:0:12} -> ${old:0:12}; live where it was sent")"
+	# live on web1 only: registered, as a change would be
+	cp rep_applications/app-b/README saved
+	printf 'oops\n' >>rep_applications/app-b/README
+	register app-b
+	cp saved rep_applications/app-b/README
+	run --separate-stderr rep-register app-b </dev/null
+	assert_success
+	assert_records "$(record app-b registered)"
+}
+
 @test "new applications and refreshes together, echoed in input order" {
 	mkapp app-a
 	mkapp app-b

@@ -345,3 +345,35 @@ where_scenario() {
 @test "6. rep-ls -o name,checksum,live,release,targets: which content is live where, after a partial push and a retirement (ssh)" {
 	where_scenario ssh
 }
+
+# --- a Ctrl-C strands nothing ---------------------------------------------------------------
+
+@test "Ctrl-C on the whole pipeline while rep-tar packs: rep-push passes its failure records on, the reader records them; nothing stays claimed" {
+	mkapp app-big
+	head -c $((64 << 20)) /dev/urandom >rep_applications/app-big/blob
+	register app-big
+	setstatus ready app-a app-big
+	mkdir dist
+	# a process group of its own, SIGINT not ignored (as a terminal's
+	# foreground job): what a Ctrl-C reaches
+	env --default-signal=INT setsid bash -o pipefail -c 'rep-ls -s ready | rep-setstatus -q -f ready pending_deployment |
+		rep-tar -q -l 9 -j 1 | rep-push -q t1 | rep-setstatus -q --record >out 2>err' </dev/null &
+	local pid=$! i
+	for ((i = 0; i < 300; i++)); do
+		[ -z "$(ls -A dist)" ] || break
+		sleep 0.05
+	done
+	[ -n "$(ls -A dist)" ] || fail "rep-tar never started"
+	sleep 0.2
+	kill -INT -- "-$pid"
+	local rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -ne 0 ] || fail "the pipeline exited 0"
+	assert_equal "$(rep-ls -o name,status </dev/null)" "$(lines "app-a${TAB}failed" "app-b${TAB}registered" \
+		"app-big${TAB}failed" "app-c${TAB}registered" "app-d${TAB}deployed")"
+	run last_event app-big
+	assert_output "pending_deployment${TAB}failed${TAB}tester${TAB}record: not packaged: interrupted by signal 2"
+	assert_equal "$(cat err)" ''
+	assert_absent t1
+	assert_equal "$(ls -A dist)" ''
+}
