@@ -340,12 +340,14 @@ static int record_main(void)
 	struct rep_strset apps = { 0 };
 	char now[32];
 
-	/* A Ctrl-C (or a hangup) reaches the whole pipeline: rep-tar and
-	 * rep-push write the failure records of what they were doing as
-	 * they end, and those must be recorded. The reader reads on to the
-	 * end of its input (SIGTERM still stops it, recording nothing). */
+	/* A Ctrl-C, a hangup or a stop of the whole pipeline (kill of its
+	 * process group, a service stopped) reaches every process in it:
+	 * rep-tar and rep-push write the records of what they were doing
+	 * as they end, and those must be recorded. The reader reads on to
+	 * the end of its input; SIGQUIT or SIGKILL stop it. */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
 	rep_each_input(0, NULL, read_record, &r);
 
 	/* The records are out before the commit: if they cannot be

@@ -137,6 +137,35 @@ static void undo(void *unused)
 	print_failures();
 }
 
+/* Puts text in place as the failure records, the caught signals held:
+ * an undo action on a signal sees the old records or the new, whole. */
+static void set_failures(char *text, size_t len)
+{
+	rep_cleanup_hold();
+	char *old = failures.text;
+	failures.text = text;
+	failures.len = len;
+	failures.armed = text != NULL;
+	rep_cleanup_deliver();
+	free(old);
+}
+
+/* Arms failure records of the names read, before the database says
+ * more of them: content unknown ("-"), which rep-setstatus --record
+ * takes as failed. A Ctrl-C just after the claim upstream, while the
+ * names are looked up, strands nothing. */
+static void arm_names(const struct rep_strset *names)
+{
+	size_t len = 0;
+
+	for (size_t i = 0; i < names->n; i++)
+		len += strlen(names->v[i]) + sizeof "\t-\t-\t-\tfailed\t\n";
+	char *text = rep_xmalloc(len + 1), *w = text;
+	for (size_t i = 0; i < names->n; i++)
+		w += sprintf(w, "%s\t-\t-\t-\tfailed\t\n", names->v[i]);
+	set_failures(text, (size_t)(w - text));
+}
+
 /* Arms the failure records of the named applications, in input order;
  * retired ones are being taken out of service, not shipped: none. */
 static void arm_failures(const struct rep_strset *names, char **sorted, const struct rep_app *apps)
@@ -154,9 +183,7 @@ static void arm_failures(const struct rep_strset *names, char **sorted, const st
 			w += sprintf(w, "%s\t-\t-\t%s\tfailed\t\n", a->name, a->checksum);
 	}
 	free(at);
-	failures.text = text;
-	failures.len = (size_t)(w - text);
-	failures.armed = 1;
+	set_failures(text, (size_t)(w - text));
 }
 
 static int64_t source_date_epoch(void)
@@ -336,8 +363,12 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 	size_t nremove = 0;
 
 	for (size_t i = 0; i < names->n; i++) {
-		if (!rep_db_app_get(db, sorted[i], &apps[i]))
+		if (!rep_db_app_get(db, sorted[i], &apps[i])) {
+			/* records of a name not registered would make the
+			 * reader refuse them all: none */
+			set_failures(NULL, 0);
 			rep_die("%s: not registered", sorted[i]);
+		}
 		nremove += retired(&apps[i]);
 	}
 	arm_failures(names, sorted, apps);
@@ -417,9 +448,7 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 		fputs("\r\033[K", stderr);
 	/* the archive is delivered: from here on only stdout can fail, and
 	 * a record could not be written there either */
-	failures.armed = 0;
-	free(failures.text);
-	failures.text = NULL;
+	set_failures(NULL, 0);
 	printf("%s\n", final);
 	if (!rep_opt.quiet) {
 		char *shown = rep_visible(final, strlen(final)), removals[64] = "";
@@ -468,15 +497,26 @@ int main(int argc, char **argv)
 		rep_manifest_free(&m);
 		return rep_finish();
 	}
+	static struct rep_cleanup cleanup;
+	rep_cleanup_add(&cleanup, undo, NULL);
+	rep_cleanup_signals();
+	/* A Ctrl-C reaches the whole pipeline: the names of a claim made
+	 * upstream must come out as failure records. Reading them from a
+	 * pipe, the signals wait until the input ends, and the names are
+	 * armed first. */
+	struct stat st;
+	int piped = fstat(0, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+	if (piped)
+		rep_cleanup_hold();
 	rep_each_input(argc, argv, add_name, &names);
+	arm_names(&names);
+	if (piped)
+		rep_cleanup_deliver();
 	if (names.n == 0) {
 		if (!rep_opt.quiet)
 			fprintf(stderr, "nothing to package\n");
 		return rep_finish();
 	}
-	static struct rep_cleanup cleanup;
-	rep_cleanup_add(&cleanup, undo, NULL);
-	rep_cleanup_signals();
 	package(&names, dir, level, threads);
 	rep_strset_free(&names);
 	return rep_finish();

@@ -290,7 +290,7 @@ last_event() {
 	assert_equal "$(rep-ls -o name,status app-b app-c </dev/null)" "$(lines "app-b${TAB}deployed" "app-c${TAB}deployed")"
 }
 
-@test "SIGINT and SIGHUP (a Ctrl-C or a hangup of the whole pipeline) do not stop the reader: it records what its input still brings" {
+@test "SIGINT, SIGHUP and SIGTERM (a Ctrl-C, a hangup or a stop of the whole pipeline) do not stop the reader: it records what its input still brings" {
 	mkfifo fifo
 	rep-setstatus -q --record <fifo >out 2>err &
 	local pid=$!
@@ -300,6 +300,7 @@ last_event() {
 	sleep 0.5
 	kill -INT "$pid"
 	kill -HUP "$pid"
+	kill -TERM "$pid"
 	sleep 0.2
 	rec app-b "$R1" web1 "$B" failed 'interrupted by signal 2' >&4
 	exec 4>&-

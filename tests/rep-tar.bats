@@ -610,11 +610,11 @@ failed_records() {
 	assert_absent dist
 }
 
-@test "a missing database: exit 2, nothing created" {
+@test "a missing database: exit 2, nothing created; a failure record of unknown content (-)" {
 	mkapp app-a
 	run --separate-stderr rep-tar app-a </dev/null
 	assert_failure 2
-	assert_output ''
+	assert_output "app-a${TAB}-${TAB}-${TAB}-${TAB}failed${TAB}metadata.db: no such database (create it with rep-register)"
 	assert_stderr 'rep-tar: metadata.db: no such database (create it with rep-register)'
 	assert_no_db
 	assert_absent dist
@@ -1351,6 +1351,33 @@ failed_records() {
 	assert_equal "$(cat out)" "$(failed_records 'interrupted by signal 15' app-big app-a)"
 	assert_equal "$(cat err)" ''
 	assert_entries dist
+}
+
+@test "reading its names from a pipe, a signal waits for the input's end; then every name gets a failure record" {
+	mkapp app-a
+	mkapp app-b
+	register app-a app-b
+	mkfifo names
+	env --default-signal=INT rep-tar <names >out 2>err &
+	local pid=$!
+	exec 4>names
+	printf 'app-b\n' >&4
+	sleep 0.3
+	kill -INT "$pid"
+	sleep 0.3
+	# still reading
+	kill -0 "$pid" || fail "rep-tar ended before its input did"
+	printf 'app-a\n' >&4
+	exec 4>&-
+	status=0
+	wait "$pid" || status=$?
+	assert_equal "$status" 130
+	# delivered as the input ends, before the database is read: content
+	# unknown, which the reader takes as failed
+	assert_equal "$(cat out)" "$(lines "app-b${TAB}-${TAB}-${TAB}-${TAB}failed${TAB}interrupted by signal 2" \
+		"app-a${TAB}-${TAB}-${TAB}-${TAB}failed${TAB}interrupted by signal 2")"
+	assert_equal "$(cat err)" ''
+	assert_absent dist
 }
 
 @test "signals ignored on entry stay ignored (nohup): SIGHUP mid-run does not stop rep-tar" {
