@@ -33,6 +33,10 @@ rep_load_library bats-assert
 # The tools under test: $REP_BIN, else ../bin, first on PATH, as an absolute path.
 REP_BIN_DIR=${REP_BIN:-$BATS_TEST_DIRNAME/../bin}
 [[ $REP_BIN_DIR == /* ]] || REP_BIN_DIR=$PWD/$REP_BIN_DIR
+# STARTUP: seconds a tool under test may take before it has set up its
+# signal handling (a test that signals it mid-run waits that long): under
+# valgrind (make check-valgrind), a start takes a second or more.
+if [[ $REP_BIN_DIR == */valgrind ]]; then STARTUP=6; else STARTUP=0.5; fi
 PATH="$REP_BIN_DIR:$PATH"
 export PATH
 # rep-push built with the fault-injecting transport (tests/fault.c), beside

@@ -297,7 +297,7 @@ last_event() {
 	exec 4>fifo
 	rec app-a "$R1" web1 "$A" live >&4
 	# the reader has started, and is reading
-	sleep 0.5
+	sleep "$STARTUP"
 	kill -INT "$pid"
 	kill -HUP "$pid"
 	kill -TERM "$pid"

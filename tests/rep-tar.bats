@@ -1362,7 +1362,7 @@ failed_records() {
 	local pid=$!
 	exec 4>names
 	printf 'app-b\n' >&4
-	sleep 0.3
+	sleep "$STARTUP"
 	kill -INT "$pid"
 	sleep 0.3
 	# still reading
