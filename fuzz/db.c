@@ -613,7 +613,7 @@ static void only_reps(sqlite3 *h, const char *how)
 	}
 	sqlite3_finalize(st);
 	free(seen);
-	if (version != 2 || appid != 0x72657031)
+	if (version != 3 || appid != 0x72657031)
 		fuzz_fail("%s: opened by the library with user_version %d, application_id %#x", how,
 		    version, appid);
 }
