@@ -1,14 +1,19 @@
-/* rep-diff: compare the applications directory with the database. */
+/* rep-diff: compare the applications directory with the database; or,
+ * with --live, what rep-push --status says is live with the deployment
+ * records. */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "rep.h"
 
-enum { OPT_REHASH = REP_OPT_TOOL };
+enum { OPT_REHASH = REP_OPT_TOOL, OPT_LIVE };
 
 static const struct rep_optdef opts[] = {
 	{OPT_REHASH, "rehash", NULL, "hash every file, trusting no cached stat data"},
+	{OPT_LIVE, "live", NULL, "compare rep-push --status records on stdin with the\n"
+	    "deployment records, not the directory"},
 	REP_OPTDEF_QUIET,
 	REP_OPTDEF_HEADER,
 	{0},
@@ -17,9 +22,14 @@ static const struct rep_optdef opts[] = {
 static const struct rep_tool tool = {
 	.synopsis =
 	"usage: rep-diff [-q] [-H] [--rehash] [NAME...]\n"
+	"       rep-diff --live [-q] [-H] [NAME...] < status records\n"
 	"Compare the applications directory with the database and print one\n"
 	"line per discrepancy: name<TAB>kind, kind being unregistered, missing,\n"
-	"modified or invalid. Exit 0 when in sync, 1 when not, 2 on error.\n",
+	"modified or invalid. With --live, compare what rep-push --status says\n"
+	"is live with the deployment records: name<TAB>kind<TAB>target<TAB>\n"
+	"release<TAB>checksum, kind being unregistered, unrecorded, differs (then\n"
+	"the recorded checksum), gone or mixed.\n"
+	"Exit 0 when in sync, 1 when not, 2 on error.\n",
 	.opts = opts,
 	.files = 1,
 };
@@ -40,9 +50,9 @@ struct diff {
 	size_t nout, capout;
 };
 
-static int asked(const struct diff *d, const char *name)
+static int asked(const struct rep_strset *only, const char *name)
 {
-	return d->only.n == 0 || rep_strset_find(&d->only, name) >= 0;
+	return only->n == 0 || rep_strset_find(only, name) >= 0;
 }
 
 static void report(struct diff *d, const char *name, const char *kind)
@@ -60,7 +70,7 @@ static int registered(const struct rep_app *a, void *arg)
 	struct diff *d = arg;
 
 	rep_strset_add(&d->known, a->name, NULL);
-	if (!asked(d, a->name))
+	if (!asked(&d->only, a->name))
 		return 0;
 	if (rep_strset_find(&d->invalid, a->name) >= 0)
 		return 0;
@@ -90,10 +100,10 @@ static char *printable(const char *s)
 static void unexpected(struct diff *d)
 {
 	for (size_t i = 0; i < d->dirs.n; i++)
-		if (asked(d, d->dirs.v[i]) && rep_strset_find(&d->known, d->dirs.v[i]) < 0)
+		if (asked(&d->only, d->dirs.v[i]) && rep_strset_find(&d->known, d->dirs.v[i]) < 0)
 			report(d, d->dirs.v[i], "unregistered");
 	for (size_t i = 0; i < d->invalid.n; i++) {
-		if (!asked(d, d->invalid.v[i]))
+		if (!asked(&d->only, d->invalid.v[i]))
 			continue;
 		char *p = printable(d->invalid.v[i]);
 		report(d, p, "invalid");
@@ -150,17 +160,331 @@ static int writable(void)
 	return ok;
 }
 
+/* --live: the records of rep-push --status, target<TAB>name<TAB>release
+ * <TAB>checksum, against the deployment rows (rep-diff(1), LIVE). All
+ * input is read and checked before anything is compared or printed. */
+
+struct live {              /* what a status record says is live */
+	char *release, *checksum;
+	unsigned long line;
+	int recorded;          /* a deployment row speaks of it */
+};
+
+struct target {            /* a target read, in the order first seen */
+	unsigned long empty;   /* the line of its record of nothing live, or 0 */
+	unsigned long apps;    /* the line of its first application's, or 0 */
+};
+
+struct fleet_app {
+	struct rep_strset on;  /* target -> struct live *, in input order */
+	int64_t id;            /* 0: not registered (or not asked) */
+};
+
+struct finding {
+	char *release, *checksum, *recorded; /* recorded: differs only */
+	const char *name, *kind;
+	size_t target;         /* its index in fleet.targets */
+};
+
+struct fleet {
+	struct rep_strset only;
+	struct rep_strset targets; /* -> struct target * */
+	struct rep_strset apps;    /* name -> struct fleet_app * */
+	struct finding *out;
+	size_t nout, capout;
+};
+
+static int is_sha256(const char *s)
+{
+	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
+static _Noreturn void __attribute__((format(printf, 2, 3)))
+bad(const struct rep_rec *rec, const char *fmt, ...)
+{
+	char *msg;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		rep_die("out of memory");
+	va_end(ap);
+	rep_die("%s:%lu: %s", rec->src, rec->line, msg);
+}
+
+static struct fleet_app *fleet_app(struct fleet *f, const char *name)
+{
+	long i = rep_strset_find(&f->apps, name);
+
+	if (i >= 0)
+		return f->apps.val[i];
+	struct fleet_app *a = calloc(1, sizeof *a);
+	if (!a)
+		rep_die("out of memory");
+	rep_strset_add(&f->apps, name, a);
+	return a;
+}
+
+static struct target *target_of(struct fleet *f, const char *name)
+{
+	long i = rep_strset_find(&f->targets, name);
+
+	if (i >= 0)
+		return f->targets.val[i];
+	struct target *t = calloc(1, sizeof *t);
+	if (!t)
+		rep_die("out of memory");
+	rep_strset_add(&f->targets, name, t);
+	return t;
+}
+
+/* "-" for the name (and the rest): the target was read, nothing is live. */
+static void check_status(const struct rep_rec *rec)
+{
+	if (rec->nf != 4)
+		bad(rec, "%d field%s: a status record has 4 (target, name, release, checksum)",
+		    rec->nf, rec->nf == 1 ? "" : "s");
+	const char *t = rec->f[0], *name = rec->f[1], *release = rec->f[2], *sum = rec->f[3];
+	if (!*t)
+		bad(rec, "an empty target");
+	for (const char *p = t; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			bad(rec, "target '%s': control character not allowed", t);
+	if (strcmp(name, "-") == 0) {
+		if (strcmp(release, "-") != 0 || strcmp(sum, "-") != 0)
+			bad(rec, "name - (nothing live on %s): release and checksum must be - too", t);
+		return;
+	}
+	rep_name_check(name, rec);
+	if (!rep_release_name(release))
+		bad(rec, "release '%s': not a release name (rep_applications_YYYYMMDD_HHMMSS[_N])", release);
+	if (!is_sha256(sum))
+		bad(rec, "checksum '%s': not 64 lower-case hex digits", sum);
+}
+
+static void read_status(struct rep_rec *rec, void *arg)
+{
+	struct fleet *f = arg;
+
+	check_status(rec);
+	const char *t = rec->f[0], *name = rec->f[1];
+	struct target *tg = target_of(f, t);
+	if (strcmp(name, "-") == 0) {
+		if (tg->empty)
+			bad(rec, "%s: a second record of nothing live (the first is line %lu)", t, tg->empty);
+		if (tg->apps)
+			bad(rec, "%s: nothing live, but line %lu has an application live there", t, tg->apps);
+		tg->empty = rec->line;
+		return;
+	}
+	if (tg->empty)
+		bad(rec, "%s: %s live, but line %lu has nothing live there", t, name, tg->empty);
+	struct fleet_app *a = fleet_app(f, name);
+	long i = rep_strset_find(&a->on, t);
+	if (i >= 0)
+		bad(rec, "%s on %s: a second record (the first is line %lu)", name, t,
+		    ((struct live *)a->on.val[i])->line);
+	if (!tg->apps)
+		tg->apps = rec->line;
+	struct live *l = rep_xmalloc(sizeof *l);
+	*l = (struct live){ rep_xstrdup(rec->f[2]), rep_xstrdup(rec->f[3]), rec->line, 0 };
+	rep_strset_add(&a->on, t, l);
+}
+
+static void found(struct fleet *f, const char *name, const char *kind, const char *target,
+    const char *release, const char *checksum, const char *recorded)
+{
+	if (f->nout == f->capout) {
+		f->capout = f->capout ? 2 * f->capout : 64;
+		f->out = rep_xrealloc(f->out, f->capout * sizeof *f->out);
+	}
+	f->out[f->nout++] = (struct finding){
+		rep_xstrdup(release), rep_xstrdup(checksum), recorded ? rep_xstrdup(recorded) : NULL,
+		name, kind, (size_t)rep_strset_find(&f->targets, target),
+	};
+}
+
+static int asked_app(const struct rep_app *a, void *arg)
+{
+	struct fleet *f = arg;
+
+	if (asked(&f->only, a->name))
+		fleet_app(f, a->name)->id = a->id;
+	return 0;
+}
+
+struct rows {
+	struct fleet *f;
+	const char *name;
+	struct fleet_app *a;
+};
+
+/* A deployment row of a target read: its application is live there
+ * with the recorded content, or with other content, or not at all. A
+ * release other than the recorded one with the same content is none
+ * of these: a rollback's record names the release gone back to. */
+static int row(const char *target, const char *checksum, const char *release, void *arg)
+{
+	struct rows *r = arg;
+
+	if (rep_strset_find(&r->f->targets, target) < 0)
+		return 0;
+	long i = rep_strset_find(&r->a->on, target);
+	if (i < 0) {
+		found(r->f, r->name, "gone", target, release, checksum, NULL);
+		return 0;
+	}
+	struct live *l = r->a->on.val[i];
+	l->recorded = 1;
+	if (strcmp(l->checksum, checksum) != 0)
+		found(r->f, r->name, "differs", target, l->release, l->checksum, checksum);
+	return 0;
+}
+
+/* Live on two targets or more, not with the same content. The same
+ * content brought by two pushes (a target caught up later) is alike:
+ * the release says which push brought it, and comparing it would flag
+ * a fleet that runs the same thing everywhere until its next push. */
+static int mixed(const struct fleet_app *a)
+{
+	if (a->on.n < 2)
+		return 0;
+	const struct live *first = a->on.val[0];
+	for (size_t i = 1; i < a->on.n; i++) {
+		const struct live *l = a->on.val[i];
+		if (strcmp(l->checksum, first->checksum) != 0)
+			return 1;
+	}
+	return 0;
+}
+
+static void compare(struct fleet *f, struct rep_db *db)
+{
+	for (size_t i = 0; i < f->apps.n; i++) {
+		const char *name = f->apps.v[i];
+		struct fleet_app *a = f->apps.val[i];
+		if (!asked(&f->only, name))
+			continue;
+		if (a->id) {
+			struct rows r = { f, name, a };
+			rep_db_each_deployment(db, a->id, row, &r);
+		}
+		for (size_t k = 0; k < a->on.n; k++) {
+			const struct live *l = a->on.val[k];
+			if (!l->recorded)
+				found(f, name, a->id ? "unrecorded" : "unregistered", a->on.v[k],
+				    l->release, l->checksum, NULL);
+		}
+		for (size_t k = 0, m = mixed(a); m && k < a->on.n; k++) {
+			const struct live *l = a->on.val[k];
+			found(f, name, "mixed", a->on.v[k], l->release, l->checksum, NULL);
+		}
+	}
+}
+
+/* By name, then target in input order, then mixed after the others
+ * (a target has at most one of the others and one mixed). */
+static int by_name_target(const void *x, const void *y)
+{
+	const struct finding *a = x, *b = y;
+	int c = strcmp(a->name, b->name);
+
+	if (c)
+		return c;
+	if (a->target != b->target)
+		return a->target < b->target ? -1 : 1;
+	return (strcmp(a->kind, "mixed") == 0) - (strcmp(b->kind, "mixed") == 0);
+}
+
+static void fleet_free(struct fleet *f)
+{
+	for (size_t i = 0; i < f->nout; i++) {
+		free(f->out[i].release);
+		free(f->out[i].checksum);
+		free(f->out[i].recorded);
+	}
+	free(f->out);
+	for (size_t i = 0; i < f->apps.n; i++) {
+		struct fleet_app *a = f->apps.val[i];
+		for (size_t k = 0; k < a->on.n; k++) {
+			struct live *l = a->on.val[k];
+			free(l->release);
+			free(l->checksum);
+		}
+		rep_strset_free(&a->on);
+	}
+	rep_strset_free(&f->apps);
+	rep_strset_free(&f->targets);
+	rep_strset_free(&f->only);
+}
+
+static int live_main(int argc, char **argv)
+{
+	static const char *const fields[] = { "name", "kind", "target", "release", "checksum" };
+	struct fleet f = { .nout = 0 };
+	size_t nlive = 0;
+
+	for (int i = 0; i < argc; i++) {
+		rep_name_check(argv[i], NULL);
+		rep_strset_add(&f.only, argv[i], NULL);
+	}
+	rep_each_input(0, NULL, read_status, &f);
+	if (f.targets.n == 0) {
+		if (!rep_opt.quiet)
+			fprintf(stderr, "no status records on stdin\n");
+		fleet_free(&f);
+		return rep_finish();
+	}
+	struct rep_db *db = rep_db_open(REP_RO);
+	rep_db_each_app(db, asked_app, &f);
+	for (size_t i = 0; i < f.only.n; i++)
+		if (rep_strset_find(&f.apps, f.only.v[i]) < 0)
+			rep_die("%s: no such application (neither registered nor live on a target read)",
+			    f.only.v[i]);
+	compare(&f, db);
+	rep_db_close(db);
+
+	if (f.nout)
+		qsort(f.out, f.nout, sizeof *f.out, by_name_target);
+	if (rep_opt.header)
+		rep_put_header(stdout, fields, (const int[]){ 0, 1, 2, 3, 4 }, 5);
+	for (size_t i = 0; i < f.nout; i++) {
+		const struct finding *o = &f.out[i];
+		const char *v[] = { o->name, o->kind, f.targets.v[o->target], o->release, o->checksum,
+		    o->recorded };
+		rep_put_fields(stdout, v, o->recorded ? 6 : 5);
+	}
+	for (size_t i = 0; i < f.apps.n; i++)
+		nlive += asked(&f.only, f.apps.v[i]) && ((struct fleet_app *)f.apps.val[i])->on.n;
+	if (!rep_opt.quiet && f.nout == 0)
+		fprintf(stderr, "in sync (%zu application%s live on %zu target%s)\n", nlive,
+		    nlive == 1 ? "" : "s", f.targets.n, f.targets.n == 1 ? "" : "s");
+	else if (!rep_opt.quiet)
+		fprintf(stderr, "%zu discrepanc%s\n", f.nout, f.nout == 1 ? "y" : "ies");
+	size_t n = f.nout;
+	fleet_free(&f);
+	rep_finish();
+	return n ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const fields[] = { "name", "kind" };
 	struct diff d = { .napps = 0 };
-	int flags = 0, c;
+	int flags = 0, live = 0, c;
 
 	rep_init(argv[0]);
-	while ((c = rep_getopt(argc, argv, &tool)) != -1)
+	while ((c = rep_getopt(argc, argv, &tool)) != -1) {
 		if (c == OPT_REHASH)
 			flags |= REP_HASH_ALL;
+		else if (c == OPT_LIVE)
+			live = 1;
+	}
 	rep_opt_finish();
+	if (live && flags)
+		rep_usage_error("--live and --rehash are mutually exclusive");
+	if (live)
+		return live_main(argc - optind, argv + optind);
 	for (int i = optind; i < argc; i++) {
 		rep_name_check(argv[i], NULL);
 		rep_strset_add(&d.only, argv[i], NULL);

@@ -20,7 +20,7 @@ _rep_opts()
         rep-register)
             opts+=' -a --all -H --header -n --dry-run -q --quiet' ;;
         rep-diff)
-            opts+=' -q --quiet -H --header --rehash' ;;
+            opts+=' -q --quiet -H --header --rehash --live' ;;
         rep-setstatus)
             opts+=' -H --header -n --dry-run -q --quiet -f --from'
             opts+=' -m --note -M --note-from-input --record' ;;

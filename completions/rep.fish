@@ -17,7 +17,7 @@ function __rep_argspec
         case rep-register
             printf '%s\n' a/all H/header n/dry-run q/quiet
         case rep-diff
-            printf '%s\n' H/header q/quiet rehash
+            printf '%s\n' H/header q/quiet rehash live
         case rep-setstatus
             printf '%s\n' H/header n/dry-run q/quiet f/from= m/note= M/note-from-input record
         case rep-ls
@@ -131,7 +131,8 @@ complete -c rep-register -s a -l all -d 'Register every application not register
 complete -c rep-register -n 'not __fish_seen_argument -s a -l all' -a '(__rep_appdirs)'
 
 complete -c rep-diff -s q -l quiet -d 'Do not print the summary'
-complete -c rep-diff -l rehash -d 'Hash every file, trusting no cached stat data'
+complete -c rep-diff -l rehash -n 'not __fish_seen_argument -l live' -d 'Hash every file, trusting no cached stat data'
+complete -c rep-diff -l live -n 'not __fish_seen_argument -l rehash' -d 'Compare rep-push --status records on stdin with the deployment records'
 complete -c rep-diff -a '(__rep_diffnames)'
 
 complete -c rep-setstatus -s f -l from -x -a '(__rep_statuses)' -n 'not __fish_seen_argument -l record' -d 'Change only applications whose status is FROM'

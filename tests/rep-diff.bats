@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
 # rep-diff [-q] [-H] [--rehash] [NAME...]
+# rep-diff --live [-q] [-H] [NAME...] < status records
 # shellcheck disable=SC2154 # output, stderr, stderr_lines, status: set by run
 
 load helper
@@ -973,6 +974,8 @@ same_size_edit() {
 	run --separate-stderr rep-diff -h </dev/null
 	assert_success
 	assert_line --index 0 'usage: rep-diff [-q] [-H] [--rehash] [NAME...]'
+	assert_line --index 1 '       rep-diff --live [-q] [-H] [NAME...] < status records'
+	assert_line --regexp '^      --live  +compare rep-push --status records on stdin with the$'
 	assert_stderr ''
 	run --separate-stderr rep-diff --version </dev/null
 	assert_success
@@ -982,4 +985,411 @@ same_size_edit() {
 	assert_failure 2
 	assert_output ''
 	assert_stderr "rep-diff: -x: unknown option (try 'rep-diff --help')"
+}
+
+# --- --live: what rep-push --status says is live, against the deployment records -----
+# The status records (target, name, release, checksum) are written here by
+# hand, as rep-push --status prints them; the deployment rows are recorded
+# by rep-setstatus --record from hand-written rep-push records.
+
+R1=rep_applications_20260101_000001
+R2=rep_applications_20260101_000002
+T1=web1:/srv/rep
+T2=web2:/srv/rep
+T3=/srv/rep
+OTHER=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+LIVE_HEADER="#name${TAB}kind${TAB}target${TAB}release${TAB}checksum"
+
+# fleet: app-a, app-b, app-c registered; A, B, C their checksums; no
+# deployment row yet.
+fleet() {
+	mkapp app-a
+	mkapp app-b README bin/run
+	mkapp app-c
+	register app-a app-b app-c
+	A=$(rep-ls -o checksum app-a </dev/null)
+	B=$(rep-ls -o checksum app-b </dev/null)
+	C=$(rep-ls -o checksum app-c </dev/null)
+}
+
+# rec FIELD...: one record, the fields joined by TABs.
+rec() {
+	local IFS=$'\t'
+	printf '%s\n' "$*"
+}
+
+# deployed NAME RELEASE TARGETS CHECKSUM: record that it went live there.
+deployed() {
+	rec "$1" "$2" "$3" "$4" live | "$FIXTURE_BIN/rep-setstatus" -q --record >/dev/null
+}
+
+# live_diff [ARG...] < status records: run rep-diff --live ARG..., stdout
+# and stderr apart.
+live_diff() {
+	run --separate-stderr rep-diff --live "$@"
+}
+
+# refuse_live MESSAGE < status records: rep-diff --live refuses them, exit 2,
+# nothing on stdout.
+refuse_live() {
+	live_diff
+	assert_failure 2
+	assert_output ''
+	assert_stderr "$1"
+}
+
+@test "--live: the fleet agrees with the records: exit 0, nothing printed, the count on stderr, nothing changed" {
+	fleet
+	deployed app-a "$R1" "$T1,$T2" "$A"
+	deployed app-b "$R1" "$T1,$T2" "$B"
+	snapshot_db
+	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T1" app-b "$R1" "$B"
+		rec "$T2" app-a "$R1" "$A"; rec "$T2" app-b "$R1" "$B")
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (2 applications live on 2 targets)'
+	assert_db_unchanged
+	# T2 not read: its rows are not checked
+	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T1" app-b "$R1" "$B")
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (2 applications live on 1 target)'
+	# a target read with nothing live, and no row for it
+	live_diff < <(rec "$T3" - - -)
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (0 applications live on 1 target)'
+}
+
+@test "--live: another release with the recorded content is no discrepancy (a rollback records the release gone back to)" {
+	fleet
+	deployed app-a "$R2" "$T1" "$A"
+	live_diff < <(rec "$T1" app-a "$R1" "$A")
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application live on 1 target)'
+}
+
+@test "--live: unregistered: live on a target, not in the database" {
+	fleet
+	live_diff < <(rec "$T1" app-x "$R1" "$OTHER")
+	assert_failure 1
+	assert_output "app-x${TAB}unregistered${TAB}$T1${TAB}$R1${TAB}$OTHER"
+	assert_stderr '1 discrepancy'
+}
+
+@test "--live: unrecorded: registered and live, no deployment row for that target" {
+	fleet
+	deployed app-a "$R1" "$T1" "$A"
+	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" app-a "$R1" "$A"; rec "$T1" app-c "$R2" "$C")
+	assert_failure 1
+	assert_output "$(lines "app-a${TAB}unrecorded${TAB}$T2${TAB}$R1${TAB}$A" \
+		"app-c${TAB}unrecorded${TAB}$T1${TAB}$R2${TAB}$C")"
+	assert_stderr '2 discrepancies'
+}
+
+@test "--live: differs: other content live than recorded; what is live, then the recorded checksum" {
+	fleet
+	deployed app-a "$R1" "$T1" "$A"
+	live_diff < <(rec "$T1" app-a "$R2" "$OTHER")
+	assert_failure 1
+	assert_output "app-a${TAB}differs${TAB}$T1${TAB}$R2${TAB}$OTHER${TAB}$A"
+	assert_stderr '1 discrepancy'
+	# the same release, other content
+	live_diff < <(rec "$T1" app-a "$R1" "$B")
+	assert_failure 1
+	assert_output "app-a${TAB}differs${TAB}$T1${TAB}$R1${TAB}$B${TAB}$A"
+	assert_stderr '1 discrepancy'
+}
+
+@test "--live: gone: recorded on a target read, not live there; the recorded release and checksum" {
+	fleet
+	deployed app-a "$R1" "$T1,$T2" "$A"
+	deployed app-b "$R2" "$T2" "$OTHER"
+	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" app-c "$R1" "$C")
+	assert_failure 1
+	assert_output "$(lines "app-a${TAB}gone${TAB}$T2${TAB}$R1${TAB}$A" \
+		"app-b${TAB}gone${TAB}$T2${TAB}$R2${TAB}$OTHER" \
+		"app-c${TAB}unrecorded${TAB}$T2${TAB}$R1${TAB}$C")"
+	assert_stderr '3 discrepancies'
+	# a target read with nothing live
+	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" - - -)
+	assert_failure 1
+	assert_output "$(lines "app-a${TAB}gone${TAB}$T2${TAB}$R1${TAB}$A" \
+		"app-b${TAB}gone${TAB}$T2${TAB}$R2${TAB}$OTHER")"
+	assert_stderr '2 discrepancies'
+}
+
+@test "--live: the rows of a target not read are not checked" {
+	fleet
+	deployed app-a "$R1" "$T1,$T2,$T3" "$A"
+	deployed app-b "$R1" "$T2" "$B"
+	live_diff < <(rec "$T1" app-a "$R1" "$A")
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application live on 1 target)'
+	# nor gone on a target that could not be read (it gives no record)
+	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T3" app-a "$R1" "$A")
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application live on 2 targets)'
+}
+
+@test "--live: mixed: other content in other releases on other targets, each line what is live there" {
+	fleet
+	deployed app-a "$R1" "$T1" "$A"
+	deployed app-a "$R2" "$T2" "$OTHER"
+	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" app-a "$R2" "$OTHER")
+	assert_failure 1
+	assert_output "$(lines "app-a${TAB}mixed${TAB}$T1${TAB}$R1${TAB}$A" \
+		"app-a${TAB}mixed${TAB}$T2${TAB}$R2${TAB}$OTHER")"
+	assert_stderr '2 discrepancies'
+}
+
+@test "--live: the same content brought by two pushes (a target caught up later) is not mixed" {
+	fleet
+	deployed app-a "$R1" "$T1" "$A"
+	deployed app-a "$R2" "$T2" "$A"
+	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" app-a "$R2" "$A")
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application live on 2 targets)'
+}
+
+@test "--live: mixed: other content on other targets, in one release, on three targets" {
+	fleet
+	deployed app-a "$R1" "$T1,$T3" "$A"
+	deployed app-a "$R1" "$T2" "$OTHER"
+	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" app-a "$R1" "$OTHER"; rec "$T3" app-a "$R1" "$A")
+	assert_failure 1
+	assert_output "$(lines "app-a${TAB}mixed${TAB}$T1${TAB}$R1${TAB}$A" \
+		"app-a${TAB}mixed${TAB}$T2${TAB}$R1${TAB}$OTHER" \
+		"app-a${TAB}mixed${TAB}$T3${TAB}$R1${TAB}$A")"
+	assert_stderr '3 discrepancies'
+	# unregistered applications too
+	live_diff app-x < <(rec "$T1" app-x "$R1" "$OTHER"; rec "$T2" app-x "$R2" "$A")
+	assert_failure 1
+	assert_output "$(lines "app-x${TAB}unregistered${TAB}$T1${TAB}$R1${TAB}$OTHER" \
+		"app-x${TAB}mixed${TAB}$T1${TAB}$R1${TAB}$OTHER" \
+		"app-x${TAB}unregistered${TAB}$T2${TAB}$R2${TAB}$A" \
+		"app-x${TAB}mixed${TAB}$T2${TAB}$R2${TAB}$A")"
+	assert_stderr '4 discrepancies'
+}
+
+@test "--live: live on some targets and not on others, as recorded, is not mixed" {
+	fleet
+	deployed app-a "$R1" "$T1" "$A"
+	deployed app-b "$R2" "$T2,$T3" "$B"
+	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" app-b "$R2" "$B"; rec "$T3" app-b "$R2" "$B")
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (2 applications live on 3 targets)'
+}
+
+@test "--live: a retired application follows the same rules" {
+	fleet
+	deployed app-a "$R1" "$T1,$T2" "$A"
+	setstatus retired app-a
+	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" - - -)
+	assert_failure 1
+	assert_output "app-a${TAB}gone${TAB}$T2${TAB}$R1${TAB}$A"
+	assert_stderr '1 discrepancy'
+}
+
+@test "--live: the order: by name (bytewise), then target in input order, then mixed after the others" {
+	fleet
+	mkapp B-up
+	register B-up
+	deployed app-a "$R1" "$T1,$T2" "$A"
+	deployed app-b "$R1" "$T1" "$B"
+	# T2 first seen before T1, app-b before app-a
+	live_diff < <(rec "$T2" app-b "$R1" "$B"; rec "$T2" app-a "$R2" "$OTHER"; rec "$T3" - - -
+		rec "$T1" app-b "$R1" "$B"; rec "$T1" app-a "$R1" "$A"; rec "$T1" B-up "$R1" "$OTHER")
+	assert_failure 1
+	assert_output "$(lines "B-up${TAB}unrecorded${TAB}$T1${TAB}$R1${TAB}$OTHER" \
+		"app-a${TAB}differs${TAB}$T2${TAB}$R2${TAB}$OTHER${TAB}$A" \
+		"app-a${TAB}mixed${TAB}$T2${TAB}$R2${TAB}$OTHER" \
+		"app-a${TAB}mixed${TAB}$T1${TAB}$R1${TAB}$A" \
+		"app-b${TAB}unrecorded${TAB}$T2${TAB}$R1${TAB}$B")"
+	assert_stderr '5 discrepancies'
+}
+
+@test "--live with names: only those applications; each registered or live in the input" {
+	fleet
+	deployed app-a "$R1" "$T1" "$A"
+	deployed app-b "$R1" "$T1" "$B"
+	status_records() {
+		rec "$T1" app-a "$R2" "$OTHER"
+		rec "$T1" app-x "$R1" "$OTHER"
+	}
+	live_diff app-b < <(status_records)
+	assert_failure 1
+	assert_output "app-b${TAB}gone${TAB}$T1${TAB}$R1${TAB}$B"
+	assert_stderr '1 discrepancy'
+	live_diff app-x app-a < <(status_records)
+	assert_failure 1
+	assert_output "$(lines "app-a${TAB}differs${TAB}$T1${TAB}$R2${TAB}$OTHER${TAB}$A" \
+		"app-x${TAB}unregistered${TAB}$T1${TAB}$R1${TAB}$OTHER")"
+	assert_stderr '2 discrepancies'
+	# registered, with no row and not live: nothing to say
+	live_diff app-c < <(status_records)
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (0 applications live on 1 target)'
+	live_diff app-a app-y < <(status_records)
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-diff: app-y: no such application (neither registered nor live on a target read)'
+	live_diff .x < <(status_records)
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-diff: .x: invalid application name ($NAME_RULE)"
+}
+
+@test "--live -H prints the header first, even when in sync; -q silences the summary, not the report or the exit status" {
+	fleet
+	deployed app-a "$R1" "$T1" "$A"
+	live_diff -H < <(rec "$T1" - - -)
+	assert_failure 1
+	assert_output "$(lines "$LIVE_HEADER" "app-a${TAB}gone${TAB}$T1${TAB}$R1${TAB}$A")"
+	assert_stderr '1 discrepancy'
+	live_diff -q < <(rec "$T1" - - -)
+	assert_failure 1
+	assert_output "app-a${TAB}gone${TAB}$T1${TAB}$R1${TAB}$A"
+	assert_stderr ''
+	live_diff --header --quiet < <(rec "$T1" app-a "$R1" "$A")
+	assert_success
+	assert_output "$LIVE_HEADER"
+	assert_stderr ''
+	# the header of rep-push --status is a comment
+	live_diff < <(echo "#target${TAB}name${TAB}release${TAB}checksum"; rec "$T1" app-a "$R1" "$A")
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application live on 1 target)'
+}
+
+@test "--live: no status record: nothing done, exit 0, said on stderr unless -q" {
+	live_diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'no status records on stdin'
+	live_diff -q -H < <(echo "#target${TAB}name${TAB}release${TAB}checksum"; echo)
+	assert_success
+	assert_output ''
+	assert_stderr ''
+}
+
+@test "--live reads the database only: not the applications directory; a missing database is an error" {
+	fleet
+	deployed app-a "$R1" "$T1" "$A"
+	mv rep_applications elsewhere
+	live_diff < <(rec "$T1" app-a "$R1" "$A")
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (1 application live on 1 target)'
+	mkdir sub
+	live_diff -C sub --db ../metadata.db < <(rec "$T1" app-a "$R1" "$OTHER")
+	assert_failure 1
+	assert_output "app-a${TAB}differs${TAB}$T1${TAB}$R1${TAB}$OTHER${TAB}$A"
+	assert_stderr '1 discrepancy'
+	live_diff --db none.db < <(rec "$T1" app-a "$R1" "$A")
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-diff: none.db: no such database (create it with rep-register)'
+	assert_no_db none.db
+}
+
+@test "--live: a read-only database: the same answer, nothing changed" {
+	fleet
+	deployed app-a "$R1" "$T1" "$A"
+	need_unprivileged
+	snapshot_db
+	chmod a-w metadata.db .
+	run --separate-stderr as_unprivileged rep-diff --live < <(rec "$T1" app-a "$R1" "$OTHER")
+	chmod u+w .
+	assert_failure 1
+	assert_output "app-a${TAB}differs${TAB}$T1${TAB}$R1${TAB}$OTHER${TAB}$A"
+	assert_stderr '1 discrepancy'
+	assert_db_unchanged
+	assert_no_side_files
+}
+
+@test "--live: bad status records: the line and why, exit 2, nothing printed" {
+	fleet
+	deployed app-a "$R1" "$T1" "$A"
+	refuse_live "rep-diff: stdin:1: 3 fields: a status record has 4 (target, name, release, checksum)" \
+		< <(rec "$T1" app-a "$R1")
+	refuse_live "rep-diff: stdin:1: 5 fields: a status record has 4 (target, name, release, checksum)" \
+		< <(rec "$T1" app-a "$R1" "$A" live)
+	refuse_live "rep-diff: stdin:1: 1 field: a status record has 4 (target, name, release, checksum)" \
+		< <(echo app-a)
+	refuse_live 'rep-diff: stdin:1: an empty target' < <(rec '' app-a "$R1" "$A")
+	refuse_live "rep-diff: stdin:1: target 'web\\x01:/srv': control character not allowed" \
+		< <(rec $'web\001:/srv' app-a "$R1" "$A")
+	refuse_live "rep-diff: stdin:1: .app: invalid application name ($NAME_RULE)" \
+		< <(rec "$T1" .app "$R1" "$A")
+	refuse_live "rep-diff: stdin:1: name - (nothing live on $T1): release and checksum must be - too" \
+		< <(rec "$T1" - "$R1" -)
+	refuse_live "rep-diff: stdin:1: name - (nothing live on $T1): release and checksum must be - too" \
+		< <(rec "$T1" - - "$A")
+	refuse_live "rep-diff: stdin:1: release '-': not a release name (rep_applications_YYYYMMDD_HHMMSS[_N])" \
+		< <(rec "$T1" app-a - "$A")
+	refuse_live "rep-diff: stdin:1: release 'r1': not a release name (rep_applications_YYYYMMDD_HHMMSS[_N])" \
+		< <(rec "$T1" app-a r1 "$A")
+	refuse_live "rep-diff: stdin:1: checksum '${A^^}': not 64 lower-case hex digits" \
+		< <(rec "$T1" app-a "$R1" "${A^^}")
+	refuse_live "rep-diff: stdin:1: checksum '-': not 64 lower-case hex digits" \
+		< <(rec "$T1" app-a "$R1" -)
+	refuse_live "rep-diff: stdin:3: app-a on $T1: a second record (the first is line 1)" \
+		< <(rec "$T1" app-a "$R1" "$A"; rec "$T2" app-a "$R1" "$A"; rec "$T1" app-a "$R2" "$A")
+	refuse_live "rep-diff: stdin:2: $T1: a second record of nothing live (the first is line 1)" \
+		< <(rec "$T1" - - -; rec "$T1" - - -)
+	refuse_live "rep-diff: stdin:2: $T1: nothing live, but line 1 has an application live there" \
+		< <(rec "$T1" app-a "$R1" "$A"; rec "$T1" - - -)
+	refuse_live "rep-diff: stdin:3: $T1: app-b live, but line 2 has nothing live there" \
+		< <(rec "$T2" app-a "$R1" "$A"; rec "$T1" - - -; rec "$T1" app-b "$R1" "$B")
+	refuse_live 'rep-diff: stdin:1: CR before LF (convert the input with dos2unix)' \
+		< <(printf '%s\t%s\t%s\t%s\r\n' "$T1" app-a "$R1" "$A")
+	# all input is read first: discrepancies before a bad line are not printed
+	refuse_live "rep-diff: stdin:2: checksum 'x': not 64 lower-case hex digits" \
+		< <(rec "$T1" app-x "$R1" "$A"; rec "$T2" app-a "$R1" x)
+}
+
+@test "--live with --rehash is a usage error" {
+	fleet
+	live_diff --rehash < <(rec "$T1" app-a "$R1" "$A")
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-diff: --live and --rehash are mutually exclusive (try 'rep-diff --help')"
+}
+
+@test "--live: the discrepancies, made rep-push records, recorded by rep-setstatus --record: then in sync" {
+	fleet
+	deployed app-a "$R1" "$T1,$T2" "$A"
+	deployed app-b "$R1" "$T1" "$B"
+	# the fleet: app-a went to R2 with other content on both (unrecorded
+	# push), app-b left T1, app-c went live on T2 (records lost)
+	status_records() {
+		rec "$T1" app-a "$R2" "$OTHER"
+		rec "$T2" app-a "$R2" "$OTHER"
+		rec "$T2" app-c "$R2" "$C"
+	}
+	live_diff < <(status_records)
+	assert_failure 1
+	assert_output "$(lines "app-a${TAB}differs${TAB}$T1${TAB}$R2${TAB}$OTHER${TAB}$A" \
+		"app-a${TAB}differs${TAB}$T2${TAB}$R2${TAB}$OTHER${TAB}$A" \
+		"app-b${TAB}gone${TAB}$T1${TAB}$R1${TAB}$B" \
+		"app-c${TAB}unrecorded${TAB}$T2${TAB}$R2${TAB}$C")"
+	status_records >status.tsv
+	# the pipeline of rep-diff(1), EXAMPLES
+	run --separate-stderr bash -c "rep-diff --live <status.tsv |
+    awk -F '\t' -v OFS='\t' '\$2 == \"unrecorded\" || \$2 == \"differs\" { print \$1, \$4, \$3, \$5, \"live\" }
+        \$2 == \"gone\" { print \$1, \$4, \$3, \$5, \"left\" }' | rep-setstatus --record"
+	assert_success
+	assert_records "$(records app-a registered app-b registered app-c deployed)"
+	assert_stderr "$(lines '4 discrepancies' 'recorded: 3 live, 1 left, 0 failed')"
+	live_diff < <(status_records)
+	assert_success
+	assert_output ''
+	assert_stderr 'in sync (2 applications live on 2 targets)'
 }
