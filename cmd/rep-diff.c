@@ -247,9 +247,17 @@ static void check_status(const struct rep_rec *rec)
 	const char *t = rec->f[0], *name = rec->f[1], *release = rec->f[2], *sum = rec->f[3];
 	if (!*t)
 		bad(rec, "an empty target");
-	for (const char *p = t; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			bad(rec, "target '%s': control character not allowed", t);
+	/* what rep-push refuses as a target never comes from it */
+	const char *why = rep_note_error(t);
+	if (why) {
+		/* shown as rep-push shows such text: \xHH */
+		size_t size = 4 * strlen(t) + 1;
+		char *shown = rep_xmalloc(size);
+		rep_reason_text(shown, size, t);
+		bad(rec, "target '%s': %s", shown, why);
+	}
+	if (strchr(t, ','))
+		bad(rec, "target '%s': a comma, which no target of rep-push has", t);
 	if (strcmp(name, "-") == 0) {
 		if (strcmp(release, "-") != 0 || strcmp(sum, "-") != 0)
 			bad(rec, "name - (nothing live on %s): release and checksum must be - too", t);

@@ -1326,6 +1326,10 @@ refuse_live() {
 	refuse_live 'rep-diff: stdin:1: an empty target' < <(rec '' app-a "$R1" "$A")
 	refuse_live "rep-diff: stdin:1: target 'web\\x01:/srv': control character not allowed" \
 		< <(rec $'web\001:/srv' app-a "$R1" "$A")
+	refuse_live "rep-diff: stdin:1: target 'web\\xff:/srv': not valid UTF-8" \
+		< <(rec $'web\377:/srv' app-a "$R1" "$A")
+	refuse_live "rep-diff: stdin:1: target 'a,b:/srv': a comma, which no target of rep-push has" \
+		< <(rec 'a,b:/srv' app-a "$R1" "$A")
 	refuse_live "rep-diff: stdin:1: .app: invalid application name ($NAME_RULE)" \
 		< <(rec "$T1" .app "$R1" "$A")
 	refuse_live "rep-diff: stdin:1: name - (nothing live on $T1): release and checksum must be - too" \
