@@ -13,16 +13,18 @@
 
 #include "rep.h"
 
-enum { OPT_ROLLBACK = REP_OPT_TOOL, OPT_TIMEOUT, OPT_REPLACE };
+enum { OPT_ROLLBACK = REP_OPT_TOOL, OPT_TIMEOUT, OPT_REPLACE, OPT_STATUS };
 
 static const struct rep_optdef opts[] = {
 	{'n', "dry-run", NULL, "check the archives and show the plan; change nothing"},
 	REP_OPTDEF_QUIET,
-	{'j', "jobs", "N", "stage on up to N targets at once (default 1)"},
+	{'j', "jobs", "N", "stage on up to N targets at once (default 1; --status: 8)"},
 	{'k', "keep", "KEEP", "keep the KEEP newest releases and those KEEP rollbacks could reach (default 5)"},
 	{OPT_REPLACE, "replace", NULL, "a release holds the archive's applications only, not what was live"},
 	{OPT_ROLLBACK, "rollback", NULL, "undo the most recent push still in effect on every target"},
 	{OPT_TIMEOUT, "timeout", "SECONDS", "give up on a target silent for SECONDS (default 300)"},
+	{OPT_STATUS, "status", NULL, "print what is live on each target; change nothing, lock nothing"},
+	REP_OPTDEF_HEADER,
 	{0},
 };
 
@@ -30,6 +32,7 @@ static const struct rep_tool tool = {
 	.synopsis =
 	"usage: rep-push [-nq] [-j N] [-k KEEP] [--replace] [--timeout SECONDS] TARGET... < archives\n"
 	"       rep-push [-nq] [-k KEEP] [--timeout SECONDS] --rollback TARGET...\n"
+	"       rep-push [-H] [-j N] [--timeout SECONDS] --status TARGET...\n"
 	"Deploy each archive named on stdin (first field of each record) to every\n"
 	"TARGET, a local directory or [user@]host:DIR reached with $REP_SSH: on all\n"
 	"targets first stage a release of what is live there with the archive's\n"
@@ -37,7 +40,9 @@ static const struct rep_tool tool = {
 	"switch each DIR/current to it and log the switch in DIR/log. Print a\n"
 	"record per application and event: name, release, targets, checksum and\n"
 	"live, left or failed (then the reason). Failure records on stdin (from\n"
-	"rep-tar) are passed on first. A dry run (-n) prints no record.\n",
+	"rep-tar) are passed on first. A dry run (-n) prints no record.\n"
+	"--status prints a record per target and application live there: target,\n"
+	"name, release and checksum (- - - for a target with nothing live).\n",
 	.opts = opts,
 };
 
@@ -292,18 +297,50 @@ static int push_all(struct rep_deploy *d, int back)
 	return rc;
 }
 
+/* A record of --status; '-' for the fields of a target with nothing
+ * live. */
+static int status_record(void *arg, const char *target, const char *name, const char *release,
+    const char *checksum)
+{
+	const char *f[] = { target, name ? name : "-", release ? release : "-", checksum ? checksum : "-" };
+
+	(void)arg;
+	rep_put_fields(stdout, f, 4);
+	return ferror(stdout) ? -1 : 0;
+}
+
+/* rep-push --status: what is live where, read from every target at
+ * once; exit 1 when a target could not be read (the others printed). */
+static int status(struct rep_deploy *d, char **targets, size_t n)
+{
+	/* as rep_put_header writes one (app.c, which needs the database) */
+	static const char *const header[] = { "#target", "name", "release", "checksum" };
+
+	rep_deploy_targets(d, targets, n);
+	if (rep_opt.header)
+		rep_put_fields(stdout, header, 4);
+	int unread = rep_deploy_status(d, status_record, NULL);
+	rep_deploy_close(d);
+	if (unread > 0 && !rep_opt.quiet)
+		rep_warn("%d of %zu target%s could not be read", unread, n, n == 1 ? "" : "s");
+	if (rep_finish() != 0 || unread < 0)
+		return 2;
+	return unread ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct rep_deploy d = { .jobs = 1, .keep = 5, .cb = &callbacks };
-	int c, back = 0;
+	int c, back = 0, live = 0, jobs = 0, keep = 0;
 	size_t len;
 	FILE *f;
 
 	rep_init(argv[0]);
 	while ((c = rep_getopt(argc, argv, &tool)) != -1) {
 		switch (c) {
-		case 'j': d.jobs = rep_opt_number("-j", optarg, 1, 64); break;
-		case 'k': d.keep = rep_opt_number("-k", optarg, 1, 1000000); break;
+		case 'j': d.jobs = rep_opt_number("-j", optarg, 1, 64), jobs = 1; break;
+		case 'k': d.keep = rep_opt_number("-k", optarg, 1, 1000000), keep = 1; break;
+		case OPT_STATUS: live = 1; break;
 		case OPT_ROLLBACK: back = 1; break;
 		case OPT_REPLACE: d.replace = 1; break;
 		case OPT_TIMEOUT: d.timeout = rep_opt_number("--timeout", optarg, 1, 86400); break;
@@ -312,10 +349,19 @@ int main(int argc, char **argv)
 	rep_opt_finish();
 	if (back && d.replace)
 		rep_usage_error("--replace is for pushes, not --rollback");
+	if (live && (back || d.replace || keep || rep_opt.dry_run))
+		rep_usage_error("--status only reads: it takes no -n, -k, --replace or --rollback");
+	if (rep_opt.header && !live)
+		rep_usage_error("-H is for --status, whose records have a header");
 	d.dry_run = rep_opt.dry_run;
 	argc -= optind, argv += optind;
 	if (argc == 0)
 		rep_usage_error("no target");
+	if (live) {
+		if (!jobs)
+			d.jobs = 8;
+		return status(&d, argv, (size_t)argc);
+	}
 	if (!(f = open_memstream(&where, &len)))
 		rep_die("out of memory");
 	for (int i = 0; i < argc; i++)

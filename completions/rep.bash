@@ -30,7 +30,7 @@ _rep_opts()
             opts+=' -q --quiet -d --dist -l --level -j --threads -t --test' ;;
         rep-push)
             opts+=' -n --dry-run -q --quiet -j --jobs -k --keep --replace'
-            opts+=' --rollback --timeout' ;;
+            opts+=' --rollback --timeout --status -H --header' ;;
     esac
     printf '%s\n' "$opts"
 }

@@ -25,7 +25,7 @@ function __rep_argspec
         case rep-tar
             printf '%s\n' q/quiet d/dist= l/level= j/threads= t/test=
         case rep-push
-            printf '%s\n' n/dry-run q/quiet j/jobs= k/keep= replace rollback timeout=
+            printf '%s\n' n/dry-run q/quiet j/jobs= k/keep= replace rollback timeout= status H/header
     end
 end
 
@@ -163,9 +163,11 @@ complete -c rep-tar -n 'not __fish_seen_argument -s t -l test' -a '(__rep_names)
 
 complete -c rep-push -s n -l dry-run -d 'Check the archives and show the plan, change nothing'
 complete -c rep-push -s q -l quiet -d 'Do not print the summary'
-complete -c rep-push -s j -l jobs -x -a '(seq 1 64)' -n 'not __fish_seen_argument -l rollback' -d 'Stage on up to N targets at once (default 1)'
-complete -c rep-push -s k -l keep -x -d 'Keep the KEEP newest releases and those KEEP rollbacks could reach (default 5)'
-complete -c rep-push -l replace -n 'not __fish_seen_argument -l rollback' -d "A release holds the archive's applications only, not what was live"
-complete -c rep-push -l rollback -n 'not __fish_seen_argument -s j -l jobs -l replace' -d 'Undo the most recent push still in effect on every target'
+complete -c rep-push -s j -l jobs -x -a '(seq 1 64)' -n 'not __fish_seen_argument -l rollback' -d 'Stage on up to N targets at once (default 1; --status: 8)'
+complete -c rep-push -s k -l keep -x -n 'not __fish_seen_argument -l status' -d 'Keep the KEEP newest releases and those KEEP rollbacks could reach (default 5)'
+complete -c rep-push -l replace -n 'not __fish_seen_argument -l rollback -l status' -d "A release holds the archive's applications only, not what was live"
+complete -c rep-push -l rollback -n 'not __fish_seen_argument -s j -l jobs -l replace -l status' -d 'Undo the most recent push still in effect on every target'
 complete -c rep-push -l timeout -x -d 'Give up on a target silent for SECONDS (default 300)'
+complete -c rep-push -l status -n 'not __fish_seen_argument -s n -l dry-run -s k -l keep -l replace -l rollback' -d 'Print what is live on each target; change nothing, lock nothing'
+complete -c rep-push -s H -l header -d 'With --status: print a header line first'
 complete -c rep-push -a '(__fish_complete_directories)'

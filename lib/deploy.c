@@ -7,6 +7,7 @@
  * wrong on a target, on stderr as it happens. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -955,6 +956,170 @@ out:
 	free(text);
 	free(was);
 	return rc;
+}
+
+/* --- rep-push --status ------------------------------------------------------ */
+
+static int by_app_name(const void *a, const void *b)
+{
+	const struct rep_manifest_app *x = *(const struct rep_manifest_app *const *)a;
+	const struct rep_manifest_app *y = *(const struct rep_manifest_app *const *)b;
+	return strcmp(x->app.name, y->app.name);
+}
+
+/* In the child reading target t: its records, "name TAB release TAB
+ * checksum" lines sorted by name and then a line ".", to fd; exits 0, or
+ * 1 with the reason told. The release of an application is the push
+ * whose store entry its link leads into; one of the old format, or
+ * linked otherwise, is the live release's own. */
+static _Noreturn void status_here(struct rep_target *t, int fd)
+{
+	struct rep_manifest m = { .release = 1 };
+	char label[REP_NAME_MAX + 32], from[REP_NAME_MAX + 1];
+	FILE *out = fdopen(fd, "w");
+
+	rep_msg_context(t->arg);
+	if (!out)
+		rep_die_errno("reading it");
+	if (rep_target_live(t) < 0)
+		_exit(1);
+	if (t->current[0]) {
+		snprintf(label, sizeof label, "releases/%s/MANIFEST", t->current);
+		rep_manifest_parse(label, t->live_manifest, &m);
+	}
+	const struct rep_manifest_app **v = rep_xmalloc((m.apps.n + 1) * sizeof *v);
+	size_t n = 0;
+	for (size_t i = 0; i < m.apps.n; i++)
+		if (!((const struct rep_manifest_app *)m.apps.val[i])->remove)
+			v[n++] = m.apps.val[i];
+	qsort(v, n, sizeof *v, by_app_name);
+	for (size_t i = 0; i < n; i++) {
+		const char *name = v[i]->app.name, *link;
+		long k = rep_strset_find(&t->links, name);
+		link = k < 0 ? NULL : t->links.val[k];
+		fprintf(out, "%s\t%s\t%s\n", name, link && rep_store_link(link, name, from) ? from : t->current,
+		    v[i]->app.checksum);
+	}
+	fputs(".\n", out);
+	_exit(fclose(out) == 0 ? 0 : 1);
+}
+
+struct status_job {
+	pid_t pid;
+	int fd;                /* the read end; -1 once at its end */
+	char *text;
+	size_t len, cap;
+	int done, ok;
+};
+
+/* A finished target's records to the callback: nothing live gives one
+ * record with name NULL. A child that did not end with "." (killed,
+ * its output cut) failed. */
+static int status_out(struct rep_target *t, struct status_job *j, rep_status_fn fn, void *arg)
+{
+	char *p = j->text, *end = j->text + j->len;
+
+	if (!j->ok || j->len < 2 || memcmp(end - 2, ".\n", 2) != 0) {
+		if (j->ok)
+			rep_error_at(t->arg, "reading it ended part-way");
+		return 1;
+	}
+	end -= 2;
+	if (p == end)
+		return fn(arg, t->arg, NULL, NULL, NULL) < 0 ? -1 : 0;
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p)), *f2, *f3;
+		if (!nl)
+			nl = end;
+		*nl = 0;
+		if (!(f2 = strchr(p, '\t')) || !(f3 = strchr(f2 + 1, '\t'))) {
+			rep_error_at(t->arg, "reading it gave a bad record");
+			return 1;
+		}
+		*f2++ = 0;
+		*f3++ = 0;
+		if (fn(arg, t->arg, p, f2, f3) < 0)
+			return -1;
+		p = nl + 1;
+	}
+	return 0;
+}
+
+/* Reads what is live on every target, up to d->jobs at once, each in a
+ * process of its own with a connection of its own, taking no lock and
+ * waiting for none; gives the records to fn in the operands' order, a
+ * target's own sorted by name. The number of targets that could not be
+ * read (each told), or -1 once fn failed. */
+int rep_deploy_status(struct rep_deploy *d, rep_status_fn fn, void *arg)
+{
+	struct rep_deploy_state *s = d->s;
+	struct status_job *j = calloc(s->n + 1, sizeof *j);
+	size_t next = 0, printed = 0, running = 0;
+	int unread = 0, stopped = 0;
+
+	if (!j)
+		rep_die("out of memory");
+	while (printed < s->n) {
+		while (next < s->n && running < (size_t)d->jobs) {
+			int p[2];
+			if (pipe2(p, O_CLOEXEC) < 0)
+				rep_die_errno("pipe");
+			pid_t pid = rep_child_fork(SIGKILL, REP_CHILD_GROUP);
+			if (pid == 0) {
+				close(p[0]);
+				status_here(&s->t[next], p[1]);
+			}
+			close(p[1]);
+			j[next].pid = pid;
+			j[next].fd = p[0];
+			next++, running++;
+		}
+		/* wait for output from any running one */
+		struct pollfd pf[MAX_JOBS] = { { 0 } };
+		size_t idx[MAX_JOBS], np = 0;
+		for (size_t i = printed; i < next && np < MAX_JOBS; i++)
+			if (j[i].fd >= 0) {
+				pf[np] = (struct pollfd){ .fd = j[i].fd, .events = POLLIN };
+				idx[np++] = i;
+			}
+		if (np && poll(pf, np, -1) < 0 && errno != EINTR)
+			rep_die_errno("poll");
+		for (size_t k = 0; k < np; k++) {
+			struct status_job *x = &j[idx[k]];
+			if (!(pf[k].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (x->cap - x->len < 65536) {
+				x->cap = x->cap ? 2 * x->cap : 65536;
+				x->text = rep_xrealloc(x->text, x->cap);
+			}
+			ssize_t r = read(x->fd, x->text + x->len, x->cap - x->len);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r > 0) {
+				x->len += (size_t)r;
+				continue;
+			}
+			close(x->fd);
+			x->fd = -1;
+			int st = rep_child_wait(x->pid);
+			x->ok = st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+			if (st >= 0 && WIFSIGNALED(st))
+				rep_error_at(s->t[idx[k]].arg, "reading it was killed by signal %d", WTERMSIG(st));
+			x->done = 1;
+			running--;
+		}
+		/* in the operands' order, as soon as each is there */
+		while (printed < next && j[printed].done) {
+			int rc = stopped ? 0 : status_out(&s->t[printed], &j[printed], fn, arg);
+			if (rc < 0)
+				stopped = 1;
+			unread += rc > 0;
+			free(j[printed].text);
+			printed++;
+		}
+	}
+	free(j);
+	return stopped ? -1 : unread;
 }
 
 void rep_deploy_close(struct rep_deploy *d)

@@ -3,6 +3,9 @@
 # this file a C string). A POSIX sh and standard tools, nothing of rep.
 #
 #   state DIR                 lists the target (rep-push -n)
+#   live DIR                  what is live, no lock taken or waited for
+#                             (rep-push --status): current, the live
+#                             release's MANIFEST and its links
 #   lock DIR WHO TIME [make] [IDLE]
 #                             takes the lock (make: DIR and releases/ made
 #                             if missing), lists the target, then runs one
@@ -44,7 +47,8 @@
 # -), log (a line of DIR/log, in order; a log with a NUL byte is
 # refused), manifest (a line of the live release's MANIFEST, in order),
 # and the lock's holder, stale-holder (state) or stale (a stale lock
-# broken).
+# broken); live's, link (NAME TAB what the link releases/R/
+# rep_applications/NAME holds, for each one that is a link).
 #
 # The layout of DIR: current -> releases/R, the live release; each
 # releases/R a MANIFEST (the full one: every application live in R) and
@@ -1381,6 +1385,60 @@ state)
 		if stale "$h"; then record stale-holder "$h"; else record holder "$h"; fi
 	fi
 	listing
+	reply ok
+	;;
+live)
+	# read from releases/R, R the release current named: a release does
+	# not change once made, and a push in progress only moves current;
+	# its pruning may remove R while it is read, so a reading counts once
+	# current still names R after it (nine tries). A DIR misspelt must
+	# not pass for one with nothing live, nor a current that leads
+	# elsewhere.
+	if [ ! -e "$dir" ] && [ ! -h "$dir" ]; then fail 'no such directory'; fi
+	enter
+	releases_ok
+	n=0
+	while :; do
+		if [ -e current ] && [ ! -h current ]; then fail 'current: exists and is not a symbolic link'; fi
+		r=$(live) m='' l='' why=''
+		if [ -z "$r" ] && [ -h current ] && [ -e current ]; then
+			fail 'current: leads to no release of releases/'
+		fi
+		if [ -n "$r" ]; then
+			a=releases/$r/rep_applications
+			f=releases/$r/MANIFEST
+			if ! regular "$f"; then
+				why="$f: no such file"
+			elif [ "$(($(wc -c <"$f")))" -gt 16777216 ]; then
+				why="$f: larger than a MANIFEST may be"
+			elif ! m=$(awk -v tab="$tab" '{ print "|manifest" tab substr($0, 1, 4096) }' "$f"); then
+				why="$f: cannot read it"
+			elif [ -h "$a" ]; then
+				why="$a: a symbolic link (refused, not followed)"
+			elif [ ! -e "$a" ]; then
+				# a release without applications may have none
+				if awk '!/^#/ && NF { f = 1 } END { exit !f }' "$f"; then why="$a: no such directory"; fi
+			elif [ ! -r "$a" ] || [ ! -x "$a" ]; then
+				why="$a: Permission denied"
+			else
+				# each L line's NAME with the T line of the same
+				# rank; a link text with a newline breaks the count
+				l=$(find "$a/." ! -name . -prune -type l ! -name "*$nl*" ! -name "*$tab*" \
+					-exec sh -c "$links" sh {} + |
+					awk -v tab="$tab" '
+					/^L / { q[++k] = substr($0, 3); next }
+					/^T / { p = q[++j]; sub(/.*\//, "", p); print "|link" tab p tab substr($0, 3) }
+					END { exit k != j }') || why="$a: a link that cannot be read as one line"
+			fi
+		fi
+		n=$((n + 1))
+		if [ "$(live)" = "$r" ]; then break; fi
+		if [ "$n" -ge 9 ]; then fail "current: switched $n times while it was read; try again"; fi
+	done
+	if [ -n "$why" ]; then fail "$why"; fi
+	record current "$r"
+	if [ -n "$m" ]; then printf '%s\n' "$m" >&3; fi
+	if [ -n "$l" ]; then printf '%s\n' "$l" >&3; fi
 	reply ok
 	;;
 lock)

@@ -517,6 +517,150 @@ static int local_open(struct rep_target *t, enum rep_lock how)
 	return read_state(t, 1) < 0 || read_texts(t, how) < 0 ? REP_OPEN_FAILED : 0;
 }
 
+/* Whether a MANIFEST's text has a row (a line not a comment). */
+static int has_rows(const char *text)
+{
+	for (const char *p = text; *p; p += strcspn(p, "\n"), p += *p == '\n')
+		if (*p != '#' && *p != '\n')
+			return 1;
+	return 0;
+}
+
+/* The MANIFEST and the links of releases/R, R being t->current: 0, -1
+ * with why (a push may have pruned R since current named it), or -2
+ * (told). */
+static int read_live(struct rep_target *t, char *why, size_t size)
+{
+	char path[REP_NAME_MAX + 32], link[4096];
+	int fd = open_releases(t);
+
+	snprintf(path, sizeof path, "%s/MANIFEST", t->current);
+	if (fd < 0 || read_text(fd, path, REP_MANIFEST_MAX, &t->live_manifest) < 0) {
+		if (fd == -2)
+			return -2;      /* told */
+		if (fd == -1)
+			snprintf(why, size, "releases: %s", strerror(errno));
+		else
+			snprintf(why, size, "releases/%s: %s", path,
+			    errno == EFBIG ? "larger than a MANIFEST may be" : text_error(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	snprintf(path, sizeof path, "%s/rep_applications", t->current);
+	int afd = openat(fd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int err = errno;
+	DIR *d = afd < 0 ? NULL : fdopendir(afd);
+	if (!d) {
+		struct stat st;
+		if (afd >= 0)
+			close(afd);
+		if (afd < 0 && err == ENOENT && !has_rows(t->live_manifest))
+			*why = 0;       /* a release without applications may have none */
+		else if (afd < 0 && err == ENOENT)
+			snprintf(why, size, "releases/%s: no such directory", path);
+		else if (afd < 0 && (err == ELOOP || err == ENOTDIR) &&
+		    fstatat(fd, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+			snprintf(why, size, "releases/%s: a symbolic link (refused, not followed)", path);
+		else
+			snprintf(why, size, "releases/%s: %s", path, strerror(afd < 0 ? err : errno));
+		close(fd);
+		return *why ? -1 : 0;
+	}
+	close(fd);
+	struct dirent *de;
+	int rc = 0;
+	errno = 0;
+	while ((de = readdir(d))) {
+		ssize_t n = readlinkat(afd, de->d_name, link, sizeof link - 1);
+		if (n < 0 && errno != EINVAL) {
+			snprintf(why, size, "releases/%s/%s: %s", path, de->d_name, strerror(errno));
+			rc = -1;
+			break;
+		}
+		if (n >= 0) {
+			link[n] = 0;
+			/* refused as the far side refuses it, which reads
+			 * links a line each */
+			if (strchr(link, '\n')) {
+				snprintf(why, size, "releases/%s: a link that cannot be read as one line", path);
+				rc = -1;
+				break;
+			}
+			rep_strset_add(&t->links, de->d_name, rep_xstrdup(link));
+		}
+		errno = 0;
+	}
+	if (rc == 0 && errno) {
+		snprintf(why, size, "releases/%s: %s", path, strerror(errno));
+		rc = -1;
+	}
+	closedir(d);
+	return rc;
+}
+
+/* rep-push --status: current, the MANIFEST of the release it names and
+ * its links, read from that release and never through current again,
+ * with no lock. A push in progress only moves current, and its pruning
+ * may remove the release being read: then, current having moved, the
+ * new one is read instead. */
+static int local_live(struct rep_target *t)
+{
+	struct local *l = priv(t);
+	char why[REP_NAME_MAX * 2 + 512], was[REP_NAME_MAX + 1];
+	struct stat st;
+	int rc = open_dir(t, REP_LOCK_READ);
+
+	if (rc < 0)
+		return rc;
+	/* a target misspelt must not pass for one with nothing live */
+	if (l->dirfd < 0) {
+		rep_error_at(t->arg, "no such directory");
+		return REP_OPEN_FAILED;
+	}
+	for (int tries = 1;; tries++) {
+		if (fstatat(l->dirfd, "current", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode)) {
+			rep_error_at(t->arg, "current: exists and is not a symbolic link");
+			return REP_OPEN_FAILED;
+		}
+		if (read_current(l->dirfd, t->current) < 0) {
+			rep_error_at(t->arg, "current: %s", strerror(errno));
+			return REP_OPEN_FAILED;
+		}
+		if (!t->current[0]) {
+			/* dangling, it names nothing; leading elsewhere, it
+			 * names what no push made: not "nothing live" */
+			if (fstatat(l->dirfd, "current", &st, 0) == 0) {
+				rep_error_at(t->arg, "current: leads to no release of releases/");
+				return REP_OPEN_FAILED;
+			}
+			return 0;
+		}
+		rc = read_live(t, why, sizeof why);
+		/* the reading counts if current still names that release:
+		 * else a push may have pruned it while it was read */
+		memcpy(was, t->current, sizeof was);
+		if (read_current(l->dirfd, t->current) < 0) {
+			rep_error_at(t->arg, "current: %s", strerror(errno));
+			return REP_OPEN_FAILED;
+		}
+		if (strcmp(was, t->current) == 0) {
+			if (rc == 0)
+				return 0;
+			if (rc == -1)
+				rep_error_at(t->arg, "%s", why);
+			return REP_OPEN_FAILED;
+		}
+		free(t->live_manifest);
+		t->live_manifest = NULL;
+		rep_strset_free(&t->links);
+		if (tries == 9) {
+			rep_error_at(t->arg, "current: switched %d times while it was read; try again", tries);
+			return REP_OPEN_FAILED;
+		}
+	}
+}
+
 static void local_close(struct rep_target *t)
 {
 	struct local *l = priv(t);
@@ -1156,7 +1300,7 @@ static char *local_manifest(struct rep_target *t, const char *release)
 
 const struct rep_transport rep_local_transport = {
 	.kind = "local", .parse = local_parse, .identity = local_identity,
-	.open = local_open, .stage = local_stage, .shares_feed = 1,
+	.open = local_open, .live = local_live, .stage = local_stage, .shares_feed = 1,
 	.switch_to = local_switch, .prune = local_prune, .verify = local_verify, .manifest = local_manifest,
 	.close = local_close,
 };

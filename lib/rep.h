@@ -473,6 +473,12 @@ int rep_deploy_open(struct rep_deploy *d, enum rep_lock how, const char *what);
 int rep_deploy_push(struct rep_deploy *d, const char *archive, const char *release,
     const struct rep_manifest *m);
 int rep_deploy_rollback(struct rep_deploy *d);
+/* rep-push --status: a record of what is live on a target; name,
+ * release and checksum NULL for a target read with nothing live. 0, or
+ * -1 to stop (the output failed). */
+typedef int (*rep_status_fn)(void *arg, const char *target, const char *name, const char *release,
+    const char *checksum);
+int rep_deploy_status(struct rep_deploy *d, rep_status_fn fn, void *arg);
 void rep_deploy_close(struct rep_deploy *d);
 
 #endif

@@ -475,7 +475,7 @@ static void add_line(struct text *t, const char *line)
 }
 
 /* The records of a listing: current, release, log and manifest (a line
- * of the deployment log, of the live release's MANIFEST), holder,
+ * of the deployment log, of the live release's MANIFEST), link, holder,
  * stale-holder, stale. Unknown kinds are skipped, for far sides newer
  * than us. A live release whose MANIFEST has no line but is there (its
  * SHA-256 listed) has an empty one. */
@@ -502,6 +502,10 @@ static void take_listing(struct rep_target *t, char *data)
 			*f2++ = 0;
 			if (rep_release_name(f1))
 				rep_releases_put(&t->releases, f1, strlen(f2) == 64 ? f2 : "-");
+		} else if (strcmp(line, "link") == 0 && (f2 = strchr(f1, '\t'))) {
+			*f2++ = 0;
+			if (rep_strset_find(&t->links, f1) < 0)
+				rep_strset_add(&t->links, f1, rep_xstrdup(f2));
 		} else if (strcmp(line, "holder") == 0) {
 			holder(f1, t->holder, sizeof t->holder);
 		} else if (strcmp(line, "stale-holder") == 0) {
@@ -528,6 +532,25 @@ static int read_state(struct rep_target *t)
 	int rc = reply_read(t, &p, &r, command_words, 1);
 	if (rc == DONE)
 		take_listing(t, r.data);
+	rep_reply_free(&r);
+	session_end(&p);
+	return rc == DONE ? 0 : REP_OPEN_FAILED;
+}
+
+/* rep-push --status: what is live, with no lock. */
+static int ssh_live(struct rep_target *t)
+{
+	struct session p;
+	struct rep_reply r;
+
+	session_start(t, &p, "live", NULL, 0, 0);
+	int rc = reply_read(t, &p, &r, command_words, 1);
+	if (rc == DONE) {
+		take_listing(t, r.data);
+		/* an empty MANIFEST sends no line */
+		if (t->current[0] && !t->live_manifest)
+			t->live_manifest = rep_xstrdup("");
+	}
 	rep_reply_free(&r);
 	session_end(&p);
 	return rc == DONE ? 0 : REP_OPEN_FAILED;
@@ -806,7 +829,7 @@ static void ssh_close(struct rep_target *t)
 }
 
 const struct rep_transport rep_ssh_transport = {
-	.kind = "ssh", .parse = ssh_parse, .identity = ssh_identity, .open = ssh_open,
+	.kind = "ssh", .parse = ssh_parse, .identity = ssh_identity, .open = ssh_open, .live = ssh_live,
 	.stage = ssh_stage, .shares_feed = 0, .switch_to = ssh_switch,
 	.prune = ssh_prune, .verify = ssh_verify, .manifest = ssh_manifest, .close = ssh_close,
 };

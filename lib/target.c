@@ -35,6 +35,11 @@ int rep_target_open(struct rep_target *t, enum rep_lock how)
 	return t->ops->open(t, how);
 }
 
+int rep_target_live(struct rep_target *t)
+{
+	return t->ops->live(t);
+}
+
 int rep_target_stage(struct rep_target *t, const struct rep_stage_src *src, const char *release,
     const struct rep_manifest *m, const struct rep_compose *c)
 {
@@ -74,6 +79,7 @@ void rep_target_close(struct rep_target *t)
 	if (t->ops)
 		t->ops->close(t);
 	rep_strset_free(&t->releases);
+	rep_strset_free(&t->links);
 	free(t->log);
 	free(t->live_manifest);
 	t->log = t->live_manifest = NULL;

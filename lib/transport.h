@@ -27,6 +27,8 @@ struct rep_target {
 	int timeout;                  /* seconds a reply may be silent (rep-push --timeout) */
 	char *log;                    /* the deployment log as open() read it, NULL: none */
 	char *live_manifest;          /* current's MANIFEST as open() read it, NULL: no current */
+	struct rep_strset links;      /* live(): each application's entry in current -> what
+	                               * its link holds; none for one of the old format */
 };
 
 /* What a staging makes of the archive on a target (lib/compose.c): the
@@ -92,6 +94,12 @@ struct rep_transport {
 	 * t. 0, REP_OPEN_BUSY (locked by another push, holder told) or
 	 * REP_OPEN_FAILED (the reason told). */
 	int (*open)(struct rep_target *t, enum rep_lock how);
+	/* Reads what is live, without a lock and never waiting for one:
+	 * current, its MANIFEST into live_manifest (NULL: no current) and
+	 * what each application's link in it holds into links, all from
+	 * the one release current named when it was read. 0 or
+	 * REP_OPEN_FAILED (the reason told). */
+	int (*live)(struct rep_target *t);
 	/* Unpacks and checks the archive as store/RELEASE (or finds it
 	 * there), and makes releases/RELEASE of c: its MANIFEST and a link
 	 * for each application, into store/RELEASE for the archive's, else
@@ -125,6 +133,7 @@ struct rep_transport {
  * t->releases as the operations change them. */
 void rep_target_parse(struct rep_target *t, const char *arg);
 int rep_target_open(struct rep_target *t, enum rep_lock how);
+int rep_target_live(struct rep_target *t);
 int rep_target_stage(struct rep_target *t, const struct rep_stage_src *src, const char *release,
     const struct rep_manifest *m, const struct rep_compose *c);
 int rep_target_switch(struct rep_target *t, const char *to, const char *line);

@@ -2,7 +2,7 @@
  * build/test/rep-push in place of lib/transports.c, never into the
  * installed tools. `fault:SPEC:DIR` is the local directory DIR with the
  * faults SPEC names ('+' between them) injected:
- *   open       opening (locking) fails
+ *   open       opening (locking) fails, and reading what is live
  *   stage      staging fails
  *   switchN    the Nth switch fails, current untouched ("switch": the 1st)
  *   lostN      the Nth switch is made, then the target stops answering:
@@ -94,6 +94,14 @@ static int fault_open(struct rep_target *t, enum rep_lock how)
 	return LOCAL(t, rep_local_transport.open(t, how));
 }
 
+/* rep-push --status: the open fault makes the target unreadable too */
+static int fault_live(struct rep_target *t)
+{
+	if (has(t->priv, "open"))
+		return injected(t, "open");
+	return LOCAL(t, rep_local_transport.live(t));
+}
+
 static int fault_stage(struct rep_target *t, const struct rep_stage_src *src, const char *release,
     const struct rep_manifest *m, const struct rep_compose *c)
 {
@@ -170,7 +178,7 @@ static void fault_close(struct rep_target *t)
 
 static const struct rep_transport fault_transport = {
 	.kind = "fault", .parse = fault_parse, .identity = fault_identity,
-	.open = fault_open, .stage = fault_stage, .shares_feed = 1,
+	.open = fault_open, .live = fault_live, .stage = fault_stage, .shares_feed = 1,
 	.switch_to = fault_switch, .prune = fault_prune, .verify = fault_verify,
 	.manifest = fault_manifest,
 	.close = fault_close,

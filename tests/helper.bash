@@ -758,3 +758,14 @@ sshd_start() {
 sshd_stop() {
 	"$BATS_TEST_DIRNAME/sshd" stop "$SSHD_DIR"
 }
+
+# targets local|ssh: T1 and T2, two targets of that kind, t1 and t2 in the
+# test's directory (over the sshd of sshd_start for ssh).
+targets() {
+	if [ "$1" = ssh ]; then
+		T1=$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/t1
+		T2=$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/t2
+	else
+		T1=t1 T2=t2
+	fi
+}

@@ -34,16 +34,6 @@ setup() {
 	label app-d D
 }
 
-# targets local|ssh: T1 and T2, two targets of that kind.
-targets() {
-	if [ "$1" = ssh ]; then
-		T1=$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/t1
-		T2=$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/t2
-	else
-		T1=t1 T2=t2
-	fi
-}
-
 # pipe CMDLINE [ARG...]: run a pipeline in bash with pipefail, stdin closed
 # off, the ARGs as $1...
 pipe() {
@@ -56,6 +46,15 @@ pipe() {
 SHIP='rep-ls -s ready | rep-setstatus -q -f ready pending_deployment | rep-tar -q | rep-push -q "$@" | rep-setstatus -q --record'
 ship() {
 	pipe "$SHIP" "$@"
+}
+
+# in_sync TARGET...: the fleet check (rep-push(1), rep-diff(1)) after a
+# pipeline: what the targets say is live is what the database says.
+in_sync() {
+	pipe 'rep-push --status "$@" | rep-diff --live' "$@"
+	assert_success
+	assert_output ''
+	assert_stderr --regexp '^in sync \([0-9]+ applications? live on [0-9]+ targets?\)$'
 }
 
 # label NAME TAG: views show the checksum NAME has now as TAG.
@@ -109,6 +108,7 @@ rollback_scenario() {
 	setstatus ready app-a app-b
 	ship "$T1" "$T2"
 	assert_success
+	in_sync "$T1" "$T2"
 	release R1
 	label app-a A1
 	label app-b B1
@@ -121,6 +121,7 @@ rollback_scenario() {
 	ship "$T1" "$T2"
 	assert_success
 	assert_records "$(records app-b deployed app-c deployed)"
+	in_sync "$T1" "$T2"
 	release R2
 	assert_view "$(row app-a deployed A1 A1 R1 T1,T2)" "$(row app-b deployed B2 B2 R2 T1,T2)" \
 		"$(row app-c deployed C1 C1 R2 T1,T2)" "$(row app-d deployed D - - -)"
@@ -130,6 +131,7 @@ rollback_scenario() {
 	assert_stderr 'recorded: 2 live, 1 left, 0 failed'
 	assert_view "$(row app-a deployed A1 A1 R1 T1,T2)" "$(row app-b registered B2 B1 R1 T1,T2)" \
 		"$(row app-c registered C1 - - -)" "$(row app-d deployed D - - -)"
+	in_sync "$T1" "$T2"
 	local b1 b2
 	b1=$(sum_of B1) b2=$(sum_of B2)
 	assert_equal "$(last_event app-b)" "$(row deployed registered tester \
@@ -231,6 +233,7 @@ staging_failure_scenario() {
 	assert_equal "$(find t1 t2 | sort)" "$(lines t1 t1/releases t2)"
 	assert_view "$(row app-a failed A - - -)" "$(row app-b failed B - - -)" \
 		"$(row app-c registered C - - -)" "$(row app-d deployed D - - -)"
+	in_sync "$T1"
 	run last_event app-a
 	assert_output --regexp "^pending_deployment${TAB}failed${TAB}tester${TAB}record: not live on T1,T2 in rep_applications_[0-9_]+: .+$"
 }
@@ -289,6 +292,7 @@ who_scenario() {
 	assert_equal "$(rep-ls --history -o user app-a </dev/null | sed -n 3p)" 'alice(sudo:bob)'
 	assert_equal "$(cut -f5 t1/log)" 'alice(sudo:bob)'
 	assert_equal "$(sqlite3 metadata.db 'SELECT user FROM deployment')" 'alice(sudo:bob)'
+	in_sync "$T1"
 	# without LOGNAME: the password database's name, not $USER
 	unset LOGNAME SUDO_USER
 	export USER=impostor
@@ -329,6 +333,8 @@ where_scenario() {
 		"$(row app-c registered C - - -)" "$(row app-d deployed D - - -)"
 	assert_equal "$(sqlite3 -separator ' ' metadata.db "SELECT a.name, d.target, d.checksum, d.release, d.user FROM deployment d JOIN app a ON a.id = d.app_id ORDER BY 1, 2" | relabel)" \
 		"$(lines 'app-a T1 A2 R2 tester' 'app-a T2 A1 R1 tester' 'app-b T1 B1 R1 tester' 'app-b T2 B1 R1 tester')"
+	# the database agrees with the fleet; the fleet is not alike
+	fleet_mixed "$T1" "$T2"
 	# retirement: app-b leaves both targets and stays retired
 	setstatus retired app-b
 	pipe 'rep-ls -s retired | rep-tar -q | rep-push -q "$@" | rep-setstatus -q --record' "$T1" "$T2"
@@ -336,6 +342,21 @@ where_scenario() {
 	release R3
 	assert_equal "$(rep-ls -o name,status,live,targets app-b </dev/null)" "$(row app-b retired - -)"
 	assert_equal "$(last_event app-b | cut -f1,2,4)" "$(row retired retired 'record: left service on T1,T2 in R3')"
+	fleet_mixed "$T1" "$T2"
+	# app-a pushed to T2 as well: the fleet is alike again
+	setstatus ready app-a
+	ship "$T2"
+	assert_success
+	in_sync "$T1" "$T2"
+}
+
+# fleet_mixed T1 T2 (where_scenario): the fleet check finds app-a, of the
+# partial push, not alike on the two targets, and nothing else.
+fleet_mixed() {
+	pipe 'rep-push --status "$@" | rep-diff --live' "$@"
+	assert_failure 1
+	assert_equal "$(relabel <<<"$output")" "$(lines "$(row app-a mixed T1 R2 A2)" "$(row app-a mixed T2 R1 A1)")"
+	assert_stderr '2 discrepancies'
 }
 
 @test "6. rep-ls -o name,checksum,live,release,targets: which content is live where, after a partial push and a retirement (local)" {
