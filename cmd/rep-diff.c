@@ -1,7 +1,6 @@
 /* rep-diff: compare the applications directory with the database; or,
  * with --live, what rep-push --status says is live with the deployment
  * records. */
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -199,19 +198,6 @@ static int is_sha256(const char *s)
 	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
 }
 
-static _Noreturn void __attribute__((format(printf, 2, 3)))
-bad(const struct rep_rec *rec, const char *fmt, ...)
-{
-	char *msg;
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		rep_die("out of memory");
-	va_end(ap);
-	rep_die("%s:%lu: %s", rec->src, rec->line, msg);
-}
-
 static struct fleet_app *fleet_app(struct fleet *f, const char *name)
 {
 	long i = rep_strset_find(&f->apps, name);
@@ -242,11 +228,11 @@ static struct target *target_of(struct fleet *f, const char *name)
 static void check_status(const struct rep_rec *rec)
 {
 	if (rec->nf != 4)
-		bad(rec, "%d field%s: a status record has 4 (target, name, release, checksum)",
+		rep_die_rec(rec, "%d field%s: a status record has 4 (target, name, release, checksum)",
 		    rec->nf, rec->nf == 1 ? "" : "s");
 	const char *t = rec->f[0], *name = rec->f[1], *release = rec->f[2], *sum = rec->f[3];
 	if (!*t)
-		bad(rec, "an empty target");
+		rep_die_rec(rec, "an empty target");
 	/* what rep-push refuses as a target never comes from it */
 	const char *why = rep_note_error(t);
 	if (why) {
@@ -254,20 +240,20 @@ static void check_status(const struct rep_rec *rec)
 		size_t size = 4 * strlen(t) + 1;
 		char *shown = rep_xmalloc(size);
 		rep_reason_text(shown, size, t);
-		bad(rec, "target '%s': %s", shown, why);
+		rep_die_rec(rec, "target '%s': %s", shown, why);
 	}
 	if (strchr(t, ','))
-		bad(rec, "target '%s': a comma, which no target of rep-push has", t);
+		rep_die_rec(rec, "target '%s': a comma, which no target of rep-push has", t);
 	if (strcmp(name, "-") == 0) {
 		if (strcmp(release, "-") != 0 || strcmp(sum, "-") != 0)
-			bad(rec, "name - (nothing live on %s): release and checksum must be - too", t);
+			rep_die_rec(rec, "name - (nothing live on %s): release and checksum must be - too", t);
 		return;
 	}
 	rep_name_check(name, rec);
 	if (!rep_release_name(release))
-		bad(rec, "release '%s': not a release name (rep_applications_YYYYMMDD_HHMMSS[_N])", release);
+		rep_die_rec(rec, "release '%s': not a release name (rep_applications_YYYYMMDD_HHMMSS[_N])", release);
 	if (!is_sha256(sum))
-		bad(rec, "checksum '%s': not 64 lower-case hex digits", sum);
+		rep_die_rec(rec, "checksum '%s': not 64 lower-case hex digits", sum);
 }
 
 static void read_status(struct rep_rec *rec, void *arg)
@@ -279,18 +265,18 @@ static void read_status(struct rep_rec *rec, void *arg)
 	struct target *tg = target_of(f, t);
 	if (strcmp(name, "-") == 0) {
 		if (tg->empty)
-			bad(rec, "%s: a second record of nothing live (the first is line %lu)", t, tg->empty);
+			rep_die_rec(rec, "%s: a second record of nothing live (the first is line %lu)", t, tg->empty);
 		if (tg->apps)
-			bad(rec, "%s: nothing live, but line %lu has an application live there", t, tg->apps);
+			rep_die_rec(rec, "%s: nothing live, but line %lu has an application live there", t, tg->apps);
 		tg->empty = rec->line;
 		return;
 	}
 	if (tg->empty)
-		bad(rec, "%s: %s live, but line %lu has nothing live there", t, name, tg->empty);
+		rep_die_rec(rec, "%s: %s live, but line %lu has nothing live there", t, name, tg->empty);
 	struct fleet_app *a = fleet_app(f, name);
 	long i = rep_strset_find(&a->on, t);
 	if (i >= 0)
-		bad(rec, "%s on %s: a second record (the first is line %lu)", name, t,
+		rep_die_rec(rec, "%s on %s: a second record (the first is line %lu)", name, t,
 		    ((struct live *)a->on.val[i])->line);
 	if (!tg->apps)
 		tg->apps = rec->line;

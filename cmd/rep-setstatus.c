@@ -105,19 +105,6 @@ struct reader {
 	size_t count[EV_NONE];
 };
 
-static _Noreturn void __attribute__((format(printf, 2, 3)))
-bad(const struct rep_rec *rec, const char *fmt, ...)
-{
-	char *msg;
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		rep_die("out of memory");
-	va_end(ap);
-	rep_die("%s:%lu: %s", rec->src, rec->line, msg);
-}
-
 /* "-", or targets joined by commas, each non-empty note text. */
 static void check_targets(const struct rep_rec *rec, const char *t, int dash)
 {
@@ -125,19 +112,19 @@ static void check_targets(const struct rep_rec *rec, const char *t, int dash)
 
 	if (strcmp(t, "-") == 0) {
 		if (!dash)
-			bad(rec, "targets -: a %s record names its targets", rec->f[4]);
+			rep_die_rec(rec, "targets -: a %s record names its targets", rec->f[4]);
 		return;
 	}
 	for (const char *p = t;; p++) {
 		size_t n = strcspn(p, ",");
 		if (n == 0)
-			bad(rec, "targets '%s': an empty target", t);
+			rep_die_rec(rec, "targets '%s': an empty target", t);
 		p += n;
 		if (!*p)
 			break;
 	}
 	if ((why = rep_note_error(t)))
-		bad(rec, "targets '%s': %s", t, why);
+		rep_die_rec(rec, "targets '%s': %s", t, why);
 }
 
 static void read_record(struct rep_rec *rec, void *arg)
@@ -146,24 +133,24 @@ static void read_record(struct rep_rec *rec, void *arg)
 	const char *why;
 
 	if (rec->nf < 5 || rec->nf > 6)
-		bad(rec, "%d field%s: a rep-push record has 5 (name, release, targets, checksum, event), "
+		rep_die_rec(rec, "%d field%s: a rep-push record has 5 (name, release, targets, checksum, event), "
 		    "or 6 (and reason) when the event is failed", rec->nf, rec->nf == 1 ? "" : "s");
 	enum event ev = event_of(rec->f[4]);
 	if (ev == EV_NONE)
-		bad(rec, "event '%s': not live, left or failed", rec->f[4]);
+		rep_die_rec(rec, "event '%s': not live, left or failed", rec->f[4]);
 	if (rec->nf == 6 && ev != EV_FAILED)
-		bad(rec, "6 fields: only a failed record has a reason");
+		rep_die_rec(rec, "6 fields: only a failed record has a reason");
 	rep_name_check(rec->f[0], rec);
 	/* "-" is for what never got a release: rep-tar's failure records */
 	int dash = ev == EV_FAILED;
 	if (!(dash && strcmp(rec->f[1], "-") == 0) && !rep_release_name(rec->f[1]))
-		bad(rec, "release '%s': not a release name (rep_applications_YYYYMMDD_HHMMSS[_N]%s)",
+		rep_die_rec(rec, "release '%s': not a release name (rep_applications_YYYYMMDD_HHMMSS[_N]%s)",
 		    rec->f[1], dash ? ", or -" : "");
 	check_targets(rec, rec->f[2], dash);
 	if (!(dash && strcmp(rec->f[3], "-") == 0) && !is_sha256(rec->f[3]))
-		bad(rec, "checksum '%s': not 64 lower-case hex digits%s", rec->f[3], dash ? " or -" : "");
+		rep_die_rec(rec, "checksum '%s': not 64 lower-case hex digits%s", rec->f[3], dash ? " or -" : "");
 	if (rec->nf == 6 && (why = rep_note_error(rec->f[5])))
-		bad(rec, "reason: %s", why);
+		rep_die_rec(rec, "reason: %s", why);
 
 	if (r->n == r->cap) {
 		r->cap = r->cap ? 2 * r->cap : 64;

@@ -1,4 +1,5 @@
 /* TSV records: the one reader and the one writer of every tool. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,19 @@ char *rep_join_rest(const struct rep_rec *rec)
 
 /* Free text must be UTF-8 (shortest form, no surrogates) without
  * control characters; returns what is wrong, or NULL. */
+/* Dies naming the record's source and line: what is wrong with it. */
+_Noreturn void rep_die_rec(const struct rep_rec *rec, const char *fmt, ...)
+{
+	char *msg;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		rep_die("out of memory");
+	va_end(ap);
+	rep_die("%s:%lu: %s", rec->src, rec->line, msg);
+}
+
 const char *rep_note_error(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;

@@ -100,6 +100,7 @@ typedef void (*rep_rec_fn)(struct rep_rec *rec, void *arg);
 void rep_each_input(int argc, char **argv, rep_rec_fn fn, void *arg);
 void rep_put_fields(FILE *fp, const char *const *f, int n);
 char *rep_join_rest(const struct rep_rec *rec);
+_Noreturn void rep_die_rec(const struct rep_rec *rec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *rep_note_error(const char *s);
 void rep_put_u64(uint64_t v, char *buf);
 

@@ -759,6 +759,24 @@ sshd_stop() {
 	"$BATS_TEST_DIRNAME/sshd" stop "$SSHD_DIR"
 }
 
+# three_apps: app-a, app-b (README, bin/run) and app-c registered; A, B
+# and C their checksums.
+three_apps() {
+	mkapp app-a
+	mkapp app-b README bin/run
+	mkapp app-c
+	register app-a app-b app-c
+	A=$(rep-ls -o checksum app-a </dev/null)
+	B=$(rep-ls -o checksum app-b </dev/null)
+	C=$(rep-ls -o checksum app-c </dev/null)
+}
+
+# rec FIELD...: one record, the fields joined by TABs.
+rec() {
+	local IFS=$'\t'
+	printf '%s\n' "$*"
+}
+
 # targets local|ssh: T1 and T2, two targets of that kind, t1 and t2 in the
 # test's directory (over the sshd of sshd_start for ssh).
 targets() {

@@ -16,19 +16,7 @@ OTHER=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 # app-a, app-b, app-c registered; A, B, C their checksums
 setup() {
 	rep_setup
-	mkapp app-a
-	mkapp app-b README bin/run
-	mkapp app-c
-	register app-a app-b app-c
-	A=$(rep-ls -o checksum app-a </dev/null)
-	B=$(rep-ls -o checksum app-b </dev/null)
-	C=$(rep-ls -o checksum app-c </dev/null)
-}
-
-# rec FIELD...: one record, the fields joined by TABs.
-rec() {
-	local IFS=$'\t'
-	printf '%s\n' "$*"
+	three_apps
 }
 
 # record_quietly: rep-setstatus -q --record, stdin as given, output dropped.

@@ -1000,23 +1000,6 @@ T3=/srv/rep
 OTHER=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 LIVE_HEADER="#name${TAB}kind${TAB}target${TAB}release${TAB}checksum"
 
-# fleet: app-a, app-b, app-c registered; A, B, C their checksums; no
-# deployment row yet.
-fleet() {
-	mkapp app-a
-	mkapp app-b README bin/run
-	mkapp app-c
-	register app-a app-b app-c
-	A=$(rep-ls -o checksum app-a </dev/null)
-	B=$(rep-ls -o checksum app-b </dev/null)
-	C=$(rep-ls -o checksum app-c </dev/null)
-}
-
-# rec FIELD...: one record, the fields joined by TABs.
-rec() {
-	local IFS=$'\t'
-	printf '%s\n' "$*"
-}
 
 # deployed NAME RELEASE TARGETS CHECKSUM: record that it went live there.
 deployed() {
@@ -1039,7 +1022,7 @@ refuse_live() {
 }
 
 @test "--live: the fleet agrees with the records: exit 0, nothing printed, the count on stderr, nothing changed" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1,$T2" "$A"
 	deployed app-b "$R1" "$T1,$T2" "$B"
 	snapshot_db
@@ -1062,7 +1045,7 @@ refuse_live() {
 }
 
 @test "--live: another release with the recorded content is no discrepancy (a rollback records the release gone back to)" {
-	fleet
+	three_apps
 	deployed app-a "$R2" "$T1" "$A"
 	live_diff < <(rec "$T1" app-a "$R1" "$A")
 	assert_success
@@ -1071,7 +1054,7 @@ refuse_live() {
 }
 
 @test "--live: unregistered: live on a target, not in the database" {
-	fleet
+	three_apps
 	live_diff < <(rec "$T1" app-x "$R1" "$OTHER")
 	assert_failure 1
 	assert_output "app-x${TAB}unregistered${TAB}$T1${TAB}$R1${TAB}$OTHER"
@@ -1079,7 +1062,7 @@ refuse_live() {
 }
 
 @test "--live: unrecorded: registered and live, no deployment row for that target" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1" "$A"
 	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" app-a "$R1" "$A"; rec "$T1" app-c "$R2" "$C")
 	assert_failure 1
@@ -1089,7 +1072,7 @@ refuse_live() {
 }
 
 @test "--live: differs: other content live than recorded; what is live, then the recorded checksum" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1" "$A"
 	live_diff < <(rec "$T1" app-a "$R2" "$OTHER")
 	assert_failure 1
@@ -1103,7 +1086,7 @@ refuse_live() {
 }
 
 @test "--live: gone: recorded on a target read, not live there; the recorded release and checksum" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1,$T2" "$A"
 	deployed app-b "$R2" "$T2" "$OTHER"
 	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" app-c "$R1" "$C")
@@ -1121,7 +1104,7 @@ refuse_live() {
 }
 
 @test "--live: the rows of a target not read are not checked" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1,$T2,$T3" "$A"
 	deployed app-b "$R1" "$T2" "$B"
 	live_diff < <(rec "$T1" app-a "$R1" "$A")
@@ -1136,7 +1119,7 @@ refuse_live() {
 }
 
 @test "--live: mixed: other content in other releases on other targets, each line what is live there" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1" "$A"
 	deployed app-a "$R2" "$T2" "$OTHER"
 	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" app-a "$R2" "$OTHER")
@@ -1147,7 +1130,7 @@ refuse_live() {
 }
 
 @test "--live: the same content brought by two pushes (a target caught up later) is not mixed" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1" "$A"
 	deployed app-a "$R2" "$T2" "$A"
 	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" app-a "$R2" "$A")
@@ -1157,7 +1140,7 @@ refuse_live() {
 }
 
 @test "--live: mixed: other content on other targets, in one release, on three targets" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1,$T3" "$A"
 	deployed app-a "$R1" "$T2" "$OTHER"
 	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" app-a "$R1" "$OTHER"; rec "$T3" app-a "$R1" "$A")
@@ -1177,7 +1160,7 @@ refuse_live() {
 }
 
 @test "--live: live on some targets and not on others, as recorded, is not mixed" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1" "$A"
 	deployed app-b "$R2" "$T2,$T3" "$B"
 	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" app-b "$R2" "$B"; rec "$T3" app-b "$R2" "$B")
@@ -1187,7 +1170,7 @@ refuse_live() {
 }
 
 @test "--live: a retired application follows the same rules" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1,$T2" "$A"
 	setstatus retired app-a
 	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" - - -)
@@ -1197,7 +1180,7 @@ refuse_live() {
 }
 
 @test "--live: the order: by name (bytewise), then target in input order, then mixed after the others" {
-	fleet
+	three_apps
 	mkapp B-up
 	register B-up
 	deployed app-a "$R1" "$T1,$T2" "$A"
@@ -1215,7 +1198,7 @@ refuse_live() {
 }
 
 @test "--live with names: only those applications; each registered or live in the input" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1" "$A"
 	deployed app-b "$R1" "$T1" "$B"
 	status_records() {
@@ -1247,7 +1230,7 @@ refuse_live() {
 }
 
 @test "--live -H prints the header first, even when in sync; -q silences the summary, not the report or the exit status" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1" "$A"
 	live_diff -H < <(rec "$T1" - - -)
 	assert_failure 1
@@ -1280,7 +1263,7 @@ refuse_live() {
 }
 
 @test "--live reads the database only: not the applications directory; a missing database is an error" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1" "$A"
 	mv rep_applications elsewhere
 	live_diff < <(rec "$T1" app-a "$R1" "$A")
@@ -1300,7 +1283,7 @@ refuse_live() {
 }
 
 @test "--live: a read-only database: the same answer, nothing changed" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1" "$A"
 	need_unprivileged
 	snapshot_db
@@ -1315,7 +1298,7 @@ refuse_live() {
 }
 
 @test "--live: bad status records: the line and why, exit 2, nothing printed" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1" "$A"
 	refuse_live "rep-diff: stdin:1: 3 fields: a status record has 4 (target, name, release, checksum)" \
 		< <(rec "$T1" app-a "$R1")
@@ -1360,7 +1343,7 @@ refuse_live() {
 }
 
 @test "--live with --rehash is a usage error" {
-	fleet
+	three_apps
 	live_diff --rehash < <(rec "$T1" app-a "$R1" "$A")
 	assert_failure 2
 	assert_output ''
@@ -1368,7 +1351,7 @@ refuse_live() {
 }
 
 @test "--live: the discrepancies, made rep-push records, recorded by rep-setstatus --record: then in sync" {
-	fleet
+	three_apps
 	deployed app-a "$R1" "$T1,$T2" "$A"
 	deployed app-b "$R1" "$T1" "$B"
 	# the fleet: app-a went to R2 with other content on both (unrecorded
