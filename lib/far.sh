@@ -504,11 +504,12 @@ force_modes() {
 # their targets in the same order as lines "T TARGET": one readlink for
 # all of them where it takes several (GNU), else one for each, else what
 # ls -ld prints after "LINK -> ". A target with a newline breaks the count
-# (check_release refuses it).
+# (check_release refuses it), a last one too: the "." keeps $(...) from
+# taking its newline away.
 # shellcheck disable=SC2016 # expanded by that sh
 links='printf "L %s\n" "$@"
-if t=$(readlink -- "$@" 2>/dev/null) && [ $(($(printf "%s\n" "$t" | wc -l))) -eq $# ]; then
-	printf "%s\n" "$t"
+if t=$(readlink -- "$@" 2>/dev/null && echo .) && t=${t%.} && [ $(($(printf "%s" "$t" | wc -l))) -eq $# ]; then
+	printf "%s" "$t"
 else
 	for p; do
 		readlink -- "$p" 2>/dev/null || { u=$(ls -ld -- "$p") && printf "%s\n" "${u#*" $p -> "}"; }
@@ -1401,9 +1402,8 @@ live)
 	while :; do
 		if [ -e current ] && [ ! -h current ]; then fail 'current: exists and is not a symbolic link'; fi
 		r=$(live) m='' l='' why=''
-		if [ -z "$r" ] && [ -h current ] && [ -e current ]; then
-			fail 'current: leads to no release of releases/'
-		fi
+		# dangling, or leading elsewhere: what is live is not known
+		if [ -z "$r" ] && [ -h current ]; then fail 'current: leads to no release of releases/'; fi
 		if [ -n "$r" ]; then
 			a=releases/$r/rep_applications
 			f=releases/$r/MANIFEST

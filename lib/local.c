@@ -572,6 +572,9 @@ static int read_live(struct rep_target *t, char *why, size_t size)
 	int rc = 0;
 	errno = 0;
 	while ((de = readdir(d))) {
+		/* no application's name, as the far side skips them */
+		if (strpbrk(de->d_name, "\t\n"))
+			continue;
 		ssize_t n = readlinkat(afd, de->d_name, link, sizeof link - 1);
 		if (n < 0 && errno != EINVAL) {
 			snprintf(why, size, "releases/%s/%s: %s", path, de->d_name, strerror(errno));
@@ -618,6 +621,13 @@ static int local_live(struct rep_target *t)
 		rep_error_at(t->arg, "no such directory");
 		return REP_OPEN_FAILED;
 	}
+	/* a releases/ that is not a directory is refused (told), as the
+	 * far side refuses it */
+	int fd = open_releases(t);
+	if (fd == -2)
+		return REP_OPEN_FAILED;
+	if (fd >= 0)
+		close(fd);
 	for (int tries = 1;; tries++) {
 		if (fstatat(l->dirfd, "current", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISLNK(st.st_mode)) {
 			rep_error_at(t->arg, "current: exists and is not a symbolic link");
@@ -628,9 +638,9 @@ static int local_live(struct rep_target *t)
 			return REP_OPEN_FAILED;
 		}
 		if (!t->current[0]) {
-			/* dangling, it names nothing; leading elsewhere, it
-			 * names what no push made: not "nothing live" */
-			if (fstatat(l->dirfd, "current", &st, 0) == 0) {
+			/* dangling (a release removed by hand) or leading
+			 * elsewhere: what is live is not known */
+			if (fstatat(l->dirfd, "current", &st, AT_SYMLINK_NOFOLLOW) == 0) {
 				rep_error_at(t->arg, "current: leads to no release of releases/");
 				return REP_OPEN_FAILED;
 			}

@@ -328,16 +328,25 @@ hostile_scenario() {
 	deploy app-a app-b -- "$T1"
 	local r1=$REL x
 	# each case on a copy of t1, as X
-	local -a cases=(elsewhere applink appsgone newline)
+	local -a cases=(elsewhere dangling relfile applink appsgone newline trailing)
 	for x in "${cases[@]}"; do
 		cp -a t1 "$x"
 	done
 	ln -sfn ../t1/releases/"$r1" elsewhere/current
+	# the live release removed by hand
+	rm -r "dangling/releases/$r1"
+	rm -r relfile/releases
+	: >relfile/releases
 	rm -r "applink/releases/$r1/rep_applications"
 	ln -s ../../store/"$r1"/rep_applications "applink/releases/$r1/rep_applications"
 	rm -r "appsgone/releases/$r1/rep_applications"
 	ln -sfn "$(printf '../../../store/%s/rep_applications/app-a\nT ../../../store/rep_applications_20990101_000000/rep_applications/app-b' "$r1")" \
 		"newline/releases/$r1/rep_applications/app-a"
+	# a newline at the end of a link's text, which $(...) would drop from
+	# the last link read (here the only one)
+	rm "trailing/releases/$r1/rep_applications/app-a"
+	ln -sfn "$(readlink "trailing/releases/$r1/rep_applications/app-b")"$'\n' \
+		"trailing/releases/$r1/rep_applications/app-b"
 	local -a args=() want=()
 	for x in "${cases[@]}"; do
 		if [ "$1" = ssh ]; then
@@ -351,22 +360,32 @@ hostile_scenario() {
 	assert_failure 1
 	assert_output ''
 	assert_stderr "$(lines "rep-push: ${args[0]}: current: leads to no release of releases/" \
-		"rep-push: ${args[1]}: releases/$r1/rep_applications: a symbolic link (refused, not followed)" \
-		"rep-push: ${args[2]}: releases/$r1/rep_applications: no such directory" \
-		"rep-push: ${args[3]}: releases/$r1/rep_applications: a link that cannot be read as one line" \
-		'rep-push: 4 of 4 targets could not be read')"
+		"rep-push: ${args[1]}: current: leads to no release of releases/" \
+		"rep-push: ${args[2]}: releases: not a directory (refused: rep-push writes only inside the target)" \
+		"rep-push: ${args[3]}: releases/$r1/rep_applications: a symbolic link (refused, not followed)" \
+		"rep-push: ${args[4]}: releases/$r1/rep_applications: no such directory" \
+		"rep-push: ${args[5]}: releases/$r1/rep_applications: a link that cannot be read as one line" \
+		"rep-push: ${args[6]}: releases/$r1/rep_applications: a link that cannot be read as one line" \
+		'rep-push: 7 of 7 targets could not be read')"
 	# -q: the targets named, the summary not
 	run --separate-stderr rep-push -q -j 1 --status "${args[0]}" </dev/null
 	assert_failure 1
 	assert_stderr "rep-push: ${args[0]}: current: leads to no release of releases/"
 	# nothing written anywhere
 	assert_unchanged
+	# an entry no application could be named (a TAB, a newline) is not
+	# one of the release's: passed over, whatever its link holds
+	ln -s $'a\nb' "t1/releases/$r1/rep_applications/"$'zz\tx'
+	ln -s $'a\nb' "t1/releases/$r1/rep_applications/"$'zz\nx'
+	run --separate-stderr rep-push --status "$T1" </dev/null
+	assert_success
+	assert_output "$(lines "$T1${TAB}app-a${TAB}$r1${TAB}$(sum app-a)" "$T1${TAB}app-b${TAB}$r1${TAB}$(sum app-b)")"
 }
 
-@test "--status: a current leading to no release, a linked or missing rep_applications, a link of two lines: each an error, not a guess; nothing written (local)" {
+@test "--status: a current leading to no release or dangling, releases/ a file, a linked or missing rep_applications, a link of two lines: each an error, not a guess; nothing written (local)" {
 	hostile_scenario local
 }
 
-@test "--status: a current leading to no release, a linked or missing rep_applications, a link of two lines: each an error, not a guess; nothing written (ssh)" {
+@test "--status: a current leading to no release or dangling, releases/ a file, a linked or missing rep_applications, a link of two lines: each an error, not a guess; nothing written (ssh)" {
 	hostile_scenario ssh
 }
