@@ -39,14 +39,15 @@ $(O)/lib/%.o: lib/%.c lib/rep.h lib/transport.h
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
-# The far side of an ssh target is lib/far.sh, linted as a shell program
-# and turned into a C string here.
+# The far side of an ssh target (and the local transport's hook runner) is
+# lib/far.sh, linted as a shell program and turned into a C string here,
+# compiled into lib/far.c alone (rep_far_script).
 $(O)/gen/far.h: lib/far.sh
 	@mkdir -p $(@D)
 	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' lib/far.sh >$@.tmp
 	mv $@.tmp $@
-$(O)/lib/ssh.o: $(O)/gen/far.h
-$(O)/lib/ssh.o: override CFLAGS += -I$(O)/gen
+$(O)/lib/far.o: $(O)/gen/far.h
+$(O)/lib/far.o: override CFLAGS += -I$(O)/gen
 
 $(O)/tests/%.o: tests/%.c lib/rep.h lib/transport.h
 	@mkdir -p $(@D)

@@ -1,6 +1,8 @@
 # The far side of an ssh target: what rep-push runs on the host, as
 # `sh -c SCRIPT rep-push OP DIR ARGS...` (lib/ssh.c; the Makefile makes
-# this file a C string). A POSIX sh and standard tools, nothing of rep.
+# this file a C string, lib/far.c). A POSIX sh and standard tools,
+# nothing of rep. The local transport runs it too, for hook and pending
+# alone (lib/local.c), so that a hook sees one world wherever it runs.
 #
 #   state DIR                 lists the target (rep-push -n)
 #   live DIR                  what is live, no lock taken or waited for
@@ -41,6 +43,23 @@
 #                             SHA-256 if given: before a rollback
 #                             switches to it; a release of links, its
 #                             links and each store/S it links into
+#     hook PHASE NAME RELEASE PREVIOUS CHECKSUM TIMEOUT
+#                             the hook PHASE (configure, start, check,
+#                             stop) of application NAME in releases/
+#                             RELEASE run, if it has one, killed with its
+#                             processes at TIMEOUT seconds (check: run
+#                             again each second until it passes or then);
+#                             PREVIOUS: the release live before the
+#                             switch, - for none; CHECKSUM: its content,
+#                             which names its work directory
+#     pending [set RELEASE | clear]
+#                             the hooks-pending mark read, then set or
+#                             cleared; clear: then the work directories
+#                             no release lists removed
+#   hook DIR PHASE NAME RELEASE PREVIOUS CHECKSUM TIMEOUT [IDLE]
+#   pending DIR [set RELEASE | clear] [IDLE]
+#                             the same, on their own, no lock taken: the
+#                             local rep-push that runs them holds it
 #
 # The listing: one record a line, KIND TAB VALUE: current (the live
 # release, empty if none), release (NAME TAB its MANIFEST's SHA-256, or
@@ -48,14 +67,25 @@
 # refused), manifest (a line of the live release's MANIFEST, in order),
 # and the lock's holder, stale-holder (state) or stale (a stale lock
 # broken); live's, link (NAME TAB what the link releases/R/
-# rep_applications/NAME holds, for each one that is a link).
+# rep_applications/NAME holds, for each one that is a link); hook (NAME
+# TAB PHASE, each hook of the live release's applications); pending (the
+# release of the hooks-pending mark, if there is one).
+# A hook's reply: absent (no such hook: nothing ran), or status (its exit
+# status, or timeout: killed at it), tries (its runs), output (a line of
+# what it wrote, in order: at most 64 KiB of it, each line cut to 4000
+# bytes, NUL bytes dropped) and cut (the bytes of it not sent, if any).
+# pending's: pending (the release of the mark, as it was), if marked.
 #
 # The layout of DIR: current -> releases/R, the live release; each
 # releases/R a MANIFEST (the full one: every application live in R) and
 # rep_applications/NAME, a link ../../../store/S/rep_applications/NAME,
 # or, made by earlier versions (the old format), a directory; store/S
 # what the archive of push S unpacked (the old format); log, one line a
-# switch.
+# switch; hooks.log (and hooks.log.1, the one before), every run of a
+# hook with what it wrote; hooks.pending, the release whose hooks a push
+# started and did not finish; shared/NAME, an application's own, for
+# all its versions, and work/NAME/CHECKSUM, one version's, both made for
+# its hooks.
 #
 # Replies go to fd 3, the session's stdout; what the tools print goes to
 # stderr. Every line of a reply begins with a tag:
@@ -87,12 +117,14 @@ tab=$(printf '\t')
 nl='
 '
 # our private names: the lock being taken, a switch's directory (the next
-# log and current), in store/, a staging's (the uploaded archive, the
-# unpacked tree, a copy of an old release), and in releases/, a
-# staging's second one (the release of links) or a verify's; a release
-# being pruned is releases/.rep-push-PID-NAME, a store entry
-# store/.rep-push-PID-NAME. The next push removes what a killed one left
-# (tidy).
+# log and current), a hook's or pending's (the hook's output, the
+# processes before it, its entry of hooks.log; the next mark), in
+# store/, a staging's (the uploaded archive, the unpacked tree, a copy of
+# an old release), and in releases/, a staging's second one (the release
+# of links) or a verify's; a release being pruned is releases/
+# .rep-push-PID-NAME, a store entry store/.rep-push-PID-NAME. The next
+# push removes what a killed one left (tidy; a local target's, rep-push,
+# once the runner's process is gone).
 w=.rep-push.lock.$$ own=.rep-push-$$
 # lock: our lock line, once the lock is ours; root: DIR's physical path;
 # private: the private directory the command is in, if any; ticker: the
@@ -390,6 +422,19 @@ listing() {
 	fi
 	if [ -n "$r" ] && regular "releases/$r/MANIFEST"; then
 		records manifest "releases/$r/MANIFEST" || fail "releases/$r/MANIFEST: cannot read it"
+	fi
+	if [ -e hooks.pending ] || [ -h hooks.pending ]; then
+		regular hooks.pending || fail 'hooks.pending: not a regular file (refused, not followed)'
+		record pending "$(head -c 256 hooks.pending | tr -d '\000' | head -n 1)"
+	fi
+	# the live applications' hooks, as hook finds them: rep-push runs
+	# only these of what leaves or changes (a hint: hook checks again)
+	if [ -n "$r" ]; then
+		for f in "releases/$r/rep_applications"/*/.rep/*; do
+			p=${f%/.rep/*} h=${f##*/}
+			case $h in configure | start | check | stop) ;; *) continue ;; esac
+			if regular "$f" && [ ! -h "$p/.rep" ]; then record hook "${p##*/}$tab$h"; fi
+		done
 	fi
 	if [ -e log ]; then
 		log_text log
@@ -1341,6 +1386,440 @@ check_links() {
 	same_rows "$root/store" "releases/$1/MANIFEST" plan "../$1/MANIFEST"
 }
 
+# --- hooks ---------------------------------------------------------------------------
+#
+# An application's hooks are the regular files .rep/configure, start,
+# check and stop in its directory of a release. hook runs one, for a
+# local target too (lib/local.c runs this file for it), so that a hook
+# sees the same world wherever it runs: its application's directory,
+# stdin /dev/null, its stdout and stderr one file (never a pipe: a
+# daemon it leaves behind holding them must not hold the session, or
+# rep-push, open), no other descriptor of ours, and a cleared
+# environment.
+
+# app_named NAME: NAME has the shape of an application's name (rep(7)):
+# 1 to 128 bytes of A-Za-z0-9._+-, not beginning with . or -
+app_named() {
+	case $1 in '' | [.-]* | *[!A-Za-z0-9._+-]*) return 1 ;; esac
+	[ ${#1} -le 128 ]
+}
+
+# sum_named WORD: WORD is a checksum, 64 hex digits
+sum_named() {
+	case $1 in *[!0-9a-f]*) return 1 ;; esac
+	[ ${#1} -eq 64 ]
+}
+
+# app_dir RELEASE NAME: appdir, the physical path of the application's
+# directory in releases/RELEASE: where its link there leads, exactly
+# ../../../store/S/rep_applications/NAME (S a release name), or, of the
+# old format, the directory itself; through no other link (from $root)
+app_dir() {
+	r=releases/$1 a=releases/$1/rep_applications/$2
+	releases_ok
+	if [ ! -d "$r" ] || [ -h "$r" ]; then fail "$r: no such release"; fi
+	if [ ! -d "$r/rep_applications" ] || [ -h "$r/rep_applications" ]; then
+		fail "$r/rep_applications: not a directory"
+	fi
+	if [ -h "$a" ]; then
+		t=$(link_text "$a")
+		s=${t#../../../store/}
+		s=${s%/rep_applications/"$2"}
+		if [ "$t" != "../../../store/$s/rep_applications/$2" ] || ! release_name "$s"; then
+			fail "$a: not a link to ../../../store/RELEASE/rep_applications/$2"
+		fi
+		want=$root/store/$s/rep_applications/$2
+	elif [ -d "$a" ]; then
+		want=$root/$a
+	elif [ -e "$a" ]; then
+		fail "$a: neither a directory nor a symbolic link"
+	else
+		fail "$a: no such application in the release"
+	fi
+	appdir=$(cd -P -- "$a" 2>/dev/null && pwd -P) || fail "$a: cannot enter it"
+	[ "$appdir" = "$want" ] || fail "$a: leads out of its place through a symbolic link (refused, not followed)"
+}
+
+# made DIR...: DIR, DIR/..., below $root, each made if missing (mkdir
+# never follows a link) and checked to be there, not a link (one planted
+# is refused, not followed); the hook's REP_SHARED and REP_WORK. Ends in
+# $root.
+made() {
+	cd -P -- "$root" || fail 'cannot enter the directory again'
+	p=''
+	for c; do
+		p=$p${p:+/}$c
+		if [ -h "$c" ]; then fail "$p: a symbolic link (refused, not followed)"; fi
+		if [ ! -d "$c" ]; then
+			e=$(mkdir -- "$c" 2>&1) || [ -d "$c" ] || fail "$p: $(why "$e")"
+		fi
+		into "$c" || fail "$p: a symbolic link or moved (refused, not followed)"
+	done
+	cd -P -- "$root" || fail 'cannot enter the directory again'
+}
+
+# procs: every process, one a line: PID PPID PGID STATE, the state where
+# ps tells it (procps, BusyBox, the BSDs: Z for a zombie, which no
+# signal ends: one that init does not reap, in a container, say) and -
+# where only POSIX's columns are known. BusyBox's ps lists them all
+# without -A, which it may not take.
+procs() {
+	ps -A -o pid= -o ppid= -o pgid= -o stat= 2>/dev/null || ps -o pid= -o ppid= -o pgid= -o stat= 2>/dev/null ||
+		ps -A -o pid= -o ppid= -o pgid= 2>/dev/null | awk '{ print $0 " -" }'
+}
+
+# victims WATCHDOG: the processes of the hook, which its watchdog
+# (WATCHDOG) kills at its timeout. A hook's processes share the runner's
+# process group (grp): the ssh session's, which sshd makes for it, or,
+# locally, the one rep-push starts the runner in. A POSIX sh without a
+# terminal (dash) cannot give the hook a group of its own (set -m needs
+# one), so the hook's are told from the others of the group by the
+# snapshot the runner takes just before it starts the hook (before):
+# the hook's are those that were not there then, and either are below
+# the runner ($me) (its children, grandchildren, whatever their group),
+# or are of the group and below none of the group that was there (what
+# left the hook's tree: a daemon that double-forked, reparented to init
+# or a subreaper). Never the runner or its ancestors, nor what was there
+# before (the session's shells, daemons that earlier hooks started) or
+# runs below one of those of the group (a daemon's own children, made
+# since), nor the watchdog, the ticker or what those two run. Zombies
+# are skipped: no signal ends them, and init may not reap them soon (in
+# a container). Escapes this: what left both the hook's tree and its
+# group (setsid, setpgid: a daemon that made a session of its own, which
+# rep-push does not manage).
+victims() {
+	procs | awk -v g="$grp" -v r="$me" -v w="$1" -v t="$ticker" '
+	pass == 1 { old[$1] = 1; next }
+	NF >= 3 { up[$1] = $2; group[$1] = $3; if (substr($4, 1, 1) == "Z") gone[$1] = 1 }
+	END {
+		for (p in group) {
+			# the runner and its ancestors were there before
+			if ((p in old) || (p in gone) || p == w || p == t)
+				continue
+			# 1: of the hook; -1: not; 0: below none of those
+			mark = 0
+			k = 0
+			for (q = up[p]; (q in up) && k++ < 100000; q = up[q]) {
+				if (q == w || q == t) { mark = -1; break }
+				if (q == r) { mark = 1; break }
+				if ((q in old) && group[q] == g) { mark = -1; break }
+			}
+			if (mark == 1 || (mark == 0 && group[p] == g))
+				print p
+		}
+	}' pass=1 before pass=2 -
+}
+
+# watch: the hook's watchdog, in the background: TIMEOUT seconds after
+# it starts, it marks the run timed out (the file timedout) and sends
+# SIGTERM to the hook's processes, then SIGKILL to what is left of them
+# 5 s later. It counts the seconds one sleep at a time, so that stopped
+# early (the hook ended in time: then nothing is killed, and a daemon a
+# start hook left runs on) no sleep of it outlives it by more than a
+# second; and it holds none of the session's descriptors. rep-push
+# killed (or its connection lost), it still does its work.
+watch() {
+	(
+		exec </dev/null >/dev/null 2>&1 3>&-
+		# shellcheck disable=SC2016 # expanded by that sh: its parent, this subshell
+		w=$(exec sh -c 'echo "$PPID"')
+		n=0
+		while [ "$n" -lt "$limit" ]; do
+			sleep 1
+			n=$((n + 1))
+		done
+		: >timedout
+		v=$(victims "$w")
+		# shellcheck disable=SC2086 # pids, one a line
+		if [ -n "$v" ]; then kill -s TERM $v; fi
+		# a fifth of a second at a time where sleep takes tenths
+		n=0
+		while [ "$n" -lt 50 ]; do
+			if sleep 0.2 2>/dev/null; then n=$((n + 2)); else sleep 1 && n=$((n + 10)); fi
+			v=$(victims "$w")
+			if [ -z "$v" ]; then exit 0; fi
+		done
+		# shellcheck disable=SC2086 # pids, one a line
+		kill -s KILL $v
+	) &
+	watcher=$!
+}
+
+# once: one run of the hook, in its application's directory, its output
+# to the file out, with the environment rep(7) promises it: cleared but
+# for HOME LOGNAME USER LANG TZ (when set), PATH, and rep's REP_ ones;
+# its arguments NAME RELEASE PREVIOUS. In the foreground: an
+# asynchronous command of a shell without job control would start with
+# SIGINT and SIGQUIT ignored, and so would every daemon it left. Its exit
+# status.
+once() {
+	(
+		if ! cd -P -- "$appdir" || [ "$(pwd -P)" != "$appdir" ]; then
+			echo "rep-push: $appdir: moved as the hook was started (not run)"
+			exit 126
+		fi
+		set --
+		for v in HOME LOGNAME USER LANG TZ; do
+			eval "if [ -n \"\${$v+x}\" ]; then set -- \"\$@\" \"$v=\${$v}\"; fi"
+		done
+		exec env -i "$@" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			REP_PHASE="$phase" REP_APP="$app" REP_RELEASE="$hrel" REP_PREVIOUS="$hprev" \
+			REP_CHECKSUM="$hsum" REP_DIR="$root" REP_SHARED="$root/shared/$app" \
+			REP_WORK="$root/work/$app/$hsum" "./.rep/$phase" "$app" "$hrel" "$hprev"
+	) </dev/null >out 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
+}
+
+# run_hook: in the private directory, the hook run (check: again a
+# second after each failure, until it passes or TIMEOUT seconds after its
+# first try), keepalives sent meanwhile; st its exit status (the last
+# try's) or timeout (killed at it), tries the runs. The runner runs
+# nothing else while the watchdog watches (what it ran would be taken
+# for the hook's), but the sleep between tries, which the timeout ends.
+run_hook() {
+	# shellcheck disable=SC2016 # expanded by that sh: its parent, this shell
+	me=$(exec sh -c 'echo "$PPID"')
+	grp=$(procs | awk -v r="$me" '$1 == r { print $3 }')
+	case $grp in '' | *[!0-9]*) fail "ps: cannot tell the runner's process group (needed to stop a hook at its timeout)" ;; esac
+	tick_on
+	if ! procs >before 2>/dev/null || [ ! -s before ]; then
+		fail 'ps: cannot list the processes (needed to stop a hook at its timeout)'
+	fi
+	watch
+	tries=0
+	while :; do
+		tries=$((tries + 1))
+		st=0
+		# not a word of the shell's about it (Terminated) on our stderr
+		once 2>/dev/null || st=$?
+		if [ -e timedout ]; then
+			# a check's time ran out in a later try: it failed as
+			# the try before it did, which is what it reports
+			if [ "$tries" -gt 1 ] && mv -f last out 2>/dev/null; then
+				st=$prev_st
+			else
+				st=timeout
+			fi
+			break
+		fi
+		if [ "$st" -eq 0 ] || [ "$phase" != check ]; then break; fi
+		prev_st=$st
+		mv -f out last || break
+		# killed at the timeout too: not a word of the shell's either
+		{ sleep 1; } 2>/dev/null
+		if [ -e timedout ]; then
+			mv -f last out
+			break
+		fi
+	done
+	# timed out: the watchdog finishes its work (SIGKILL within 5 s)
+	if [ ! -e timedout ]; then kill -s KILL "$watcher" 2>/dev/null; fi
+	wait "$watcher" 2>/dev/null
+	tick_off
+}
+
+# report: the run's entry in hooks.log, first (rep-push may be gone,
+# and the replies with it), then its records (status, tries, its
+# output: at most 64 KiB, NUL bytes dropped, each line cut to 4000 bytes
+# and tagged, as rep-push shows them; cut: the bytes that were not sent)
+report() {
+	case $st in
+	0) result=0 ;;
+	timeout) result=timeout ;;
+	*) result="exit $st" ;;
+	esac
+	hooks_log
+	record status "$st"
+	record tries "$tries"
+	head -c 65536 out | tr -d '\000' >shown
+	awk -v tab="$tab" '{
+		if (length($0) > 4000) { cut += length($0) - 4000; $0 = substr($0, 1, 4000) }
+		print "|output" tab $0
+	}
+	END { print cut + 0 >"cutlines" }' shown >&3 || fail 'reading the output of the hook: awk failed'
+	left=$(($(wc -c <out) - $(wc -c <shown) + $(cat cutlines)))
+	if [ "$left" -gt 0 ]; then record cut "$left"; fi
+}
+
+# hooks_log: the run added to DIR/hooks.log: the line TIME PHASE NAME
+# RELEASE RESULT (TAB-separated), then at most 1 MiB of its output, each
+# line after "| ", control bytes other than TAB as '?'. The log is
+# appended to through a hard link to it made here (ln -P; ln, which
+# makes one to a link itself), only when that is a regular file, so
+# never through a link; made by a link to our entry when missing; moved
+# to hooks.log.1 first when beyond 8 MiB. A log that cannot be written is
+# told, and the run is still the hook's: it ran.
+hooks_log() {
+	if ! {
+		printf '%s\t%s\t%s\t%s\t%s\n' "$when" "$phase" "$app" "$hrel" "$result"
+		# the set's 31 bytes each made '?'
+		head -c 1048576 out | tr '\000-\010\013-\037\177' "$(printf '%31s' '' | tr ' ' '?')" |
+			awk '{ print "| " $0 }'
+	} >entry 2>/dev/null; then
+		say 'hooks.log: cannot write the entry of this run'
+		return 0
+	fi
+	if [ -e ../hooks.log ] || [ -h ../hooks.log ]; then
+		if ! ln -P -- ../hooks.log cur 2>/dev/null && ! ln -- ../hooks.log cur 2>/dev/null; then
+			say 'hooks.log: not a regular file, or cannot be linked to (this run not kept there)'
+			return 0
+		fi
+		if ! regular cur; then
+			rm -f cur
+			say 'hooks.log: not a regular file (refused, not followed: this run not kept there)'
+			return 0
+		fi
+		if [ "$(($(wc -c <cur)))" -gt 8388608 ]; then
+			if e=$(rename ../hooks.log ../hooks.log.1 2>&1); then
+				rm -f cur
+			else
+				say "hooks.log: cannot move it to hooks.log.1 (this run added all the same): $(why "$e")"
+			fi
+		fi
+	fi
+	# the links to the log go at once: remove (cleanup, tidy) gives what
+	# it removes u+rwx
+	if [ -e cur ]; then
+		e=$({ cat entry >>cur; } 2>&1) || say "hooks.log: $(why "$e")"
+		rm -f cur
+	elif ! ln -- entry ../hooks.log 2>/dev/null; then
+		say 'hooks.log: made by another as this run was added (this run not kept there)'
+	fi
+	rm -f entry
+}
+
+# hook PHASE NAME RELEASE PREVIOUS CHECKSUM TIMEOUT: the hook PHASE of
+# application NAME in releases/RELEASE run, if it has one (.rep/PHASE a
+# regular file, in a .rep that is no link: else a record absent, nothing
+# run or made), with DIR/shared/NAME and DIR/work/NAME/CHECKSUM made if
+# missing. .ok whenever it ran, whatever its status; .error when it
+# could not be run. No lock taken or checked as a top-level operation:
+# the local rep-push that runs it holds it.
+hook() {
+	[ $# -eq 6 ] || fail 'hook: PHASE NAME RELEASE PREVIOUS CHECKSUM TIMEOUT'
+	phase=$1 app=$2 hrel=$3 hprev=${4#-} hsum=$5 limit=$6
+	case $phase in
+	configure | start | check | stop) ;;
+	*) fail "hook: $phase: not a phase (configure, start, check or stop)" ;;
+	esac
+	app_named "$app" || fail "hook: $app: not an application name"
+	named "$hrel" || fail "$hrel: not a release name"
+	if [ "$4" != - ]; then named "$4" || fail "$4: not a release name"; fi
+	sum_named "$hsum" || fail "hook: $hsum: not a checksum"
+	case $limit in '' | 0* | *[!0-9]* | ?????????*) fail "hook: $limit: not a timeout in seconds" ;; esac
+	if [ -n "$lock" ]; then mine; fi
+	cd -P -- "$root" || fail 'cannot enter the directory again'
+	app_dir "$hrel" "$app"
+	if [ -h "$appdir/.rep" ] || [ ! -d "$appdir/.rep" ] || ! regular "$appdir/.rep/$phase"; then
+		emit '|' absent
+		reply ok
+		return 0
+	fi
+	made shared "$app"
+	made work "$app" "$hsum"
+	own "$own"
+	private=$own
+	when=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	run_hook
+	report
+	cleanup
+	reply ok
+}
+
+# pending [set RELEASE | clear]: the hooks-pending mark, DIR/hooks.pending
+# (a regular file holding the release whose hooks a push was running, -
+# for none: a rollback to no release, whose stop hooks were running):
+# a record pending RELEASE if it is there, then set to RELEASE (written
+# here and renamed over it) or removed, and then each work/NAME/CHECKSUM
+# no release lists removed (work_gc). A mark that is no regular file is
+# refused, never read or followed.
+pending() {
+	case ${1:-} in
+	'') [ $# -eq 0 ] ;;
+	set) [ $# -eq 2 ] && { [ "$2" = - ] || named "$2"; } ;;
+	clear) [ $# -eq 1 ] ;;
+	*) false ;;
+	esac || fail 'pending: [set RELEASE | clear]'
+	if [ -n "$lock" ]; then mine; fi
+	cd -P -- "$root" || fail 'cannot enter the directory again'
+	if [ -e hooks.pending ] || [ -h hooks.pending ]; then
+		regular hooks.pending || fail 'hooks.pending: not a regular file (refused, not followed)'
+		m=$(head -c 256 hooks.pending | tr -d '\000' | head -n 1)
+		record pending "$m"
+	fi
+	case ${1:-} in
+	set)
+		own "$own"
+		private=$own
+		e=$({ printf '%s\n' "$2" >mark; } 2>&1) || fail "hooks.pending: $(why "$e")"
+		chmod "$plain" mark || fail 'hooks.pending: cannot set its mode'
+		if [ -n "$lock" ]; then mine; fi
+		e=$(rename mark ../hooks.pending 2>&1) || fail "hooks.pending: $(why "$e")"
+		cleanup
+		;;
+	clear)
+		e=$(rm -f -- hooks.pending 2>&1) || fail "hooks.pending: $(why "$e")"
+		work_gc
+		;;
+	esac
+	reply ok
+}
+
+# work_gc: each work/NAME/CHECKSUM (a checksum's name, 64 hex digits)
+# that no release lists (no row NAME ... CHECKSUM, removal rows aside, in
+# the MANIFEST of a directory of releases/ named as a release) removed
+# as remove removes (never through a link), with keepalives; then each
+# work/NAME left empty. Nothing is removed when what the releases list is
+# not known (a release without a MANIFEST that can be read), nor below a
+# link: told.
+work_gc() {
+	cd -P -- "$root" || fail 'cannot enter the directory again'
+	if [ ! -e work ] && [ ! -h work ]; then return 0; fi
+	if [ -h work ] || [ ! -d work ]; then
+		say 'work: not a directory (refused, not followed: not cleaned)'
+		return 0
+	fi
+	set +f
+	set --
+	for d in releases/rep_applications_*; do
+		if ! named "${d#releases/}" || [ ! -d "$d" ] || [ -h "$d" ]; then continue; fi
+		if ! regular "$d/MANIFEST"; then
+			say "work: not cleaned ($d/MANIFEST: no such file)"
+			set -f
+			return 0
+		fi
+		set -- "$@" "$d/MANIFEST"
+	done
+	keep=''
+	if [ $# -gt 0 ] && ! keep=$(awk -F "$tab" '!/^#/ && NF >= 4 && $6 != "remove" { print $1 "/" $4 }' "$@"); then
+		say 'work: not cleaned (the releases cannot be read)'
+		set -f
+		return 0
+	fi
+	if ! into work; then
+		say 'work: moved or replaced (refused, not followed: not cleaned)'
+		set -f
+		return 0
+	fi
+	for a in *; do
+		if ! app_named "$a" || [ -h "$a" ] || [ ! -d "$a" ]; then continue; fi
+		if ! into "$a"; then
+			cd -P -- "$root/work" || fail 'cannot enter the directory again'
+			continue
+		fi
+		for s in *; do
+			sum_named "$s" || continue
+			case $nl$keep$nl in *"$nl$a/$s$nl"*) continue ;; esac
+			tick_on
+			e=$(remove "$s" 2>&1) || say "work/$a/$s: cannot remove all of it:$nl$(some "$e")"
+			tick_off
+		done
+		cd -P .. || fail 'cannot enter the directory again'
+		rmdir -- "$a" 2>/dev/null
+	done
+	set -f
+	cd -P -- "$root" || fail 'cannot enter the directory again'
+}
+
 # serve: one command per line of stdin, each in a subshell (a failure
 # leaves the lock held) and each answered, even one that dies; a
 # command's private directory and ticker go with it, however it ends
@@ -1350,7 +1829,7 @@ serve() {
 		# shellcheck disable=SC2086 # the arguments are words
 		set -- $args
 		case $cmd in
-		stage | switch | prune | manifest | verify) ;;
+		stage | switch | prune | manifest | verify | hook | pending) ;;
 		*)
 			say "unknown command $cmd"
 			reply error
@@ -1444,11 +1923,17 @@ live)
 lock)
 	pace "${4:-}"
 	if [ ! -e "$dir" ] && [ ! -h "$dir" ] && [ "$3" != make ]; then
-		# nothing there to lock or roll back
+		# nothing there to lock or roll back; nor a mark of hooks
+		# pending to read or clear
 		reply ok
 		while read -r cmd; do
-			say "no such directory (for $cmd)"
-			reply error
+			case $cmd in
+			pending | 'pending clear') reply ok ;;
+			*)
+				say "no such directory (for $cmd)"
+				reply error
+				;;
+			esac
 		done
 		exit 0
 	fi
@@ -1465,6 +1950,35 @@ lock)
 	listing
 	reply ok
 	serve
+	;;
+hook)
+	# no lock taken: the local rep-push that runs it holds it (so the
+	# lock's checks, mine, are skipped); IDLE: rep-push's --timeout
+	if [ $# -eq 7 ]; then
+		pace "$7"
+		set -- "$1" "$2" "$3" "$4" "$5" "$6"
+	fi
+	enter
+	trap cleanup EXIT
+	trap 'exit 1' HUP INT TERM PIPE
+	hook "$@"
+	;;
+pending)
+	# likewise; a last argument of digits is IDLE
+	n=$# i=0
+	for a; do
+		i=$((i + 1))
+		case $i:$a in
+		"$n":*[!0-9]* | "$n":) set -- "$@" "$a" ;;
+		"$n":*) pace "$a" ;;
+		*) set -- "$@" "$a" ;;
+		esac
+	done
+	shift "$n"
+	enter
+	trap cleanup EXIT
+	trap 'exit 1' HUP INT TERM PIPE
+	pending "$@"
 	;;
 *) fail "unknown operation $op" ;;
 esac

@@ -183,3 +183,115 @@ int rep_frame_send(int fd, const void *buf, size_t n, int timeout)
 	}
 	return 0;
 }
+
+/* A run's output line (n bytes) and a newline appended to res->output. */
+static void add_output(struct rep_hook_result *res, size_t *len, const char *line, size_t n)
+{
+	res->output = rep_xrealloc(res->output, *len + n + 2);
+	memcpy(res->output + *len, line, n);
+	res->output[*len + n] = '\n';
+	*len += n + 1;
+	res->output[*len] = 0;
+}
+
+/* A number of a record, at most max: its value, or -1 if it is none. */
+static long long number(const char *s, size_t n, long long max)
+{
+	long long v = 0;
+
+	if (n == 0 || n > 18)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v <= max ? v : -1;
+}
+
+/* The records of a hook's reply (far.sh: hook), KIND TAB VALUE each:
+ * absent (no such hook: nothing ran), status (N, or timeout: killed at
+ * its timeout), tries, output (a line of its output, in order), cut
+ * (bytes not sent). Unknown kinds are skipped, for far sides newer than
+ * us; a reply of a hook that ran without a status is none. The output
+ * is kept as sent: control bytes are the caller's to show. */
+int rep_hook_reply(const struct rep_target *t, const struct rep_reply *r, struct rep_hook_result *res)
+{
+	size_t len = 0;
+	int absent = 0, status = 0;
+
+	memset(res, 0, sizeof *res);
+	res->ran = 1;
+	res->status = -1;
+	res->tries = 1;
+	for (const char *p = r->data ? r->data : ""; *p;) {
+		size_t n = strcspn(p, "\n"), k = strcspn(p, "\t\n");
+		const char *v = p + k + (k < n);
+		size_t vn = k < n ? n - k - 1 : 0;
+		long long x;
+		if (k == 6 && memcmp(p, "absent", 6) == 0) {
+			absent = 1;
+		} else if (k == 6 && memcmp(p, "status", 6) == 0) {
+			if (vn == 7 && memcmp(v, "timeout", 7) == 0)
+				res->status = -1, status = 1;
+			else if ((x = number(v, vn, 255)) >= 0)
+				res->status = (int)x, status = 1;
+		} else if (k == 5 && memcmp(p, "tries", 5) == 0) {
+			if ((x = number(v, vn, 1000000000)) > 0)
+				res->tries = (int)x;
+		} else if (k == 6 && memcmp(p, "output", 6) == 0) {
+			add_output(res, &len, v, vn);
+		} else if (k == 3 && memcmp(p, "cut", 3) == 0) {
+			if ((x = number(v, vn, LLONG_MAX / 10)) >= 0)
+				res->cut = x;
+		}
+		p += n + (p[n] == '\n');
+	}
+	if (absent) {
+		rep_hook_result_free(res);
+		res->ran = 0;
+		res->status = 0;
+		res->tries = 0;
+		res->cut = 0;
+		return 0;
+	}
+	if (!status) {
+		rep_error_at(t->arg, "the far side's reply to a hook has no status");
+		rep_hook_result_free(res);
+		return -1;
+	}
+	return 0;
+}
+
+void rep_hook_result_free(struct rep_hook_result *res)
+{
+	free(res->output);
+	res->output = NULL;
+}
+
+/* The hooks-pending mark of a pending reply (far.sh: pending) into was
+ * ("" none): a pending record's release, or "-" (no release); a mark
+ * that holds neither is still a mark. */
+void rep_pending_value(const char *v, size_t n, char *was, size_t size)
+{
+	char name[REP_NAME_MAX + 1];
+
+	if (n <= REP_NAME_MAX) {
+		memcpy(name, v, n);
+		name[n] = 0;
+	}
+	snprintf(was, size, "%s", n <= REP_NAME_MAX && (rep_release_name(name) ||
+	    strcmp(name, "-") == 0) ? name : "an unknown release");
+}
+
+void rep_pending_reply(const struct rep_reply *r, char *was, size_t size)
+{
+	if (size)
+		was[0] = 0;
+	for (const char *p = r->data ? r->data : ""; *p && size;) {
+		size_t n = strcspn(p, "\n");
+		if (n >= 8 && memcmp(p, "pending\t", 8) == 0)
+			rep_pending_value(p + 8, n - 8, was, size);
+		p += n + (p[n] == '\n');
+	}
+}

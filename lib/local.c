@@ -416,6 +416,31 @@ static void remove_dead_lock_files(int dirfd)
 		close(fd);
 }
 
+/* The private directories (.rep-push-PID) that hook runners (far.sh,
+ * run by local_hook) left in DIR when they were killed: those whose
+ * process is gone on this host. Under the lock, as the far side's tidy. */
+static void remove_dead_runners(const struct rep_target *t)
+{
+	int dirfd = priv(t)->dirfd, fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	struct dirent *de;
+	size_t n = strlen(STAGING);
+
+	while (d && (de = readdir(d))) {
+		const char *p = de->d_name + n;
+		if (strncmp(de->d_name, STAGING, n) != 0 || !*p || strspn(p, "0123456789") != strlen(p) ||
+		    strlen(p) > 9)
+			continue;
+		if (kill((pid_t)strtol(p, NULL, 10), 0) < 0 && errno == ESRCH && rep_rm_tree(dirfd, de->d_name) < 0)
+			rep_error_at(t->arg, "%s: cannot remove what a failed push left: %s", de->d_name,
+			    strerror(errno));
+	}
+	if (d)
+		closedir(d);
+	else if (fd >= 0)
+		close(fd);
+}
+
 /* Opens DIR; a push makes it if missing (its parent must exist). */
 static int open_dir(struct rep_target *t, enum rep_lock how)
 {
@@ -454,6 +479,44 @@ static void read_holder(struct rep_target *t)
 	free(line);
 }
 
+/* The hooks of the live release's applications into t->hooks, as the
+ * far side's hook finds them (.rep a directory, no link; PHASE a
+ * regular file): rep-push runs only these of what leaves or changes. */
+static void read_hooks(struct rep_target *t)
+{
+	char path[REP_NAME_MAX + 32];
+	int fd = open_releases(t), afd;
+	DIR *d;
+
+	snprintf(path, sizeof path, "%s/rep_applications", t->current);
+	afd = fd < 0 ? -1 : openat(fd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	if (afd < 0 || !(d = fdopendir(afd))) {
+		if (afd >= 0)
+			close(afd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		struct stat st;
+		char rep[sizeof de->d_name + 8], key[sizeof de->d_name + 24];
+		if (!rep_name_valid(de->d_name))
+			continue;
+		snprintf(rep, sizeof rep, "%s/.rep", de->d_name);
+		if (fstatat(afd, rep, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		for (unsigned b = 0; b < 4; b++) {
+			snprintf(key, sizeof key, "%s/%s", rep, rep_hook_phases[b]);
+			if (fstatat(afd, key, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+				continue;
+			snprintf(key, sizeof key, "%s\t%s", de->d_name, rep_hook_phases[b]);
+			rep_strset_add(&t->hooks, key, NULL);
+		}
+	}
+	closedir(d);
+}
+
 /* The deployment log and the live release's MANIFEST into t. One that
  * cannot be read fails a push, which composes on it; a rollback, which
  * does not, goes on without it. */
@@ -465,8 +528,17 @@ static int read_texts(struct rep_target *t, enum rep_lock how)
 		rep_error_at(t->arg, "log: %s", errno == EFBIG ? "larger than 64 MiB" : text_error(errno));
 		return -1;
 	}
+	char *mark;
+	if (read_text(priv(t)->dirfd, "hooks.pending", 4096, &mark) < 0 && errno != ENOENT) {
+		rep_error_at(t->arg, "hooks.pending: %s", text_error(errno));
+		return -1;
+	}
+	if (mark)
+		rep_pending_value(mark, strcspn(mark, "\n"), t->pending, sizeof t->pending);
+	free(mark);
 	if (!t->current[0])
 		return 0;
+	read_hooks(t);
 	snprintf(path, sizeof path, "%s/MANIFEST", t->current);
 	int fd = open_releases(t);
 	int rc = fd < 0 ? -1 : read_text(fd, path, REP_MANIFEST_MAX, &t->live_manifest);
@@ -508,6 +580,7 @@ static int local_open(struct rep_target *t, enum rep_lock how)
 	if ((rc = take_lock(t)) < 0)
 		return rc;
 	remove_dead_lock_files(l->dirfd);
+	remove_dead_runners(t);
 	const char *next[] = { NEXT_CURRENT, NEXT_LOG };
 	for (size_t i = 0; i < 2; i++)
 		if (unlinkat(l->dirfd, next[i], 0) < 0 && errno != ENOENT) {
@@ -1308,9 +1381,147 @@ static char *local_manifest(struct rep_target *t, const char *release)
 	return text;
 }
 
+/* --- hooks: lib/far.sh, run here ----------------------------------------------- */
+
+/* Runs far.sh's OP on DIR (sh -c rep_far_script rep-push OP . ARGS...,
+ * in DIR: the directory locked, whatever its path has become) and reads
+ * its reply into r: 0, or -1 (the reason told). The far side runs in a
+ * process group of its own, which it shares with the hooks it runs (a
+ * hook's watchdog kills what of that group a hook left at its
+ * timeout), and with no death signal: a hook killed mid-way when
+ * rep-push is would leave a service half started, and its watchdog
+ * must still run. Its stdin is /dev/null, its stdout our pipe (far.sh
+ * replies on it: exec 3>&1 1>&2), its stderr ours; it gets no other
+ * descriptor of ours, and the signals as a program starts with them. */
+static int far_run(struct rep_target *t, const char *const *args, size_t nargs, struct rep_reply *r)
+{
+	const char *argv[16];
+	size_t n = 0;
+	int out[2], in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	memset(r, 0, sizeof *r);
+	if (priv(t)->dirfd < 0) {
+		if (in >= 0)
+			close(in);
+		rep_error_at(t->arg, "no such directory");
+		return -1;
+	}
+	argv[n++] = "sh";
+	argv[n++] = "-c";
+	argv[n++] = rep_far_script;
+	argv[n++] = "rep-push";
+	for (size_t i = 0; i < nargs && n < sizeof argv / sizeof argv[0] - 1; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	if (in < 0)
+		rep_die_errno("/dev/null");
+	if (pipe2(out, O_CLOEXEC) < 0)
+		rep_die_errno("pipe");
+	pid_t pid = rep_child_fork(0, REP_CHILD_GROUP);
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		signal(SIGXFSZ, SIG_DFL);
+		if (fchdir(priv(t)->dirfd) < 0 || dup2(in, 0) < 0 || dup2(out[1], 1) < 0)
+			_exit(255);
+		if (close_range(3, ~0U, 0) < 0)
+			for (int fd = 3; fd < 1024; fd++)
+				close(fd);
+		execvp(argv[0], (char *const *)argv);
+		dprintf(2, "%s: %s: %s\n", rep_prog, argv[0], strerror(errno));
+		_exit(255);
+	}
+	close(in);
+	close(out[1]);
+	/* 64 KiB of buffer: not on the stack of whatever thread runs this */
+	struct rep_frame *f = rep_xmalloc(sizeof *f);
+	f->fd = out[0];
+	f->timeout = t->timeout;
+	f->off = f->len = 0;
+	int rc = rep_frame_read(f, r);
+	free(f);
+	if (rc == 0) {
+		for (const char *m = r->text; m && *m;) {
+			size_t k = strcspn(m, "\n");
+			char *v = rep_visible(m, k);
+			rep_error_at(t->arg, "%s", v);
+			free(v);
+			m += k + (m[k] == '\n');
+		}
+		if (strcmp(r->word, "ok") != 0) {
+			if (!r->text)
+				rep_error_at(t->arg, "the hook runner failed (.%s) without saying why", r->word);
+			rc = -1;
+		}
+	} else if (rc == REP_FRAME_TIMEOUT) {
+		rep_error_at(t->arg, "the hook runner said nothing for %d seconds: giving up (see --timeout)",
+		    rep_frame_seconds(t->timeout));
+	} else if (rc == REP_FRAME_BAD) {
+		rep_error_at(t->arg, "the hook runner sent '%s'", r->bad);
+	} else {
+		rep_error_at(t->arg, "the hook runner ended without a reply");
+	}
+	/* the runner alone, never its group: the hook's watchdog is there */
+	if (rc == REP_FRAME_TIMEOUT || rc == REP_FRAME_BAD)
+		kill(pid, SIGKILL);
+	close(out[0]);
+	rep_child_wait(pid);
+	return rc == 0 ? 0 : -1;
+}
+
+/* hook . PHASE NAME RELEASE PREVIOUS CHECKSUM TIMEOUT IDLE */
+static int local_hook(struct rep_target *t, const struct rep_hook *h, struct rep_hook_result *res)
+{
+	char timeout[16], idle[16];
+	struct rep_reply r;
+
+	memset(res, 0, sizeof *res);
+	snprintf(timeout, sizeof timeout, "%d", h->timeout > 0 ? h->timeout : 1);
+	snprintf(idle, sizeof idle, "%d", rep_frame_seconds(t->timeout));
+	const char *args[] = { "hook", ".", h->phase, h->name, h->release,
+		h->previous && *h->previous ? h->previous : "-", h->checksum, timeout, idle };
+	int rc = far_run(t, args, sizeof args / sizeof args[0], &r);
+	if (rc == 0 && rep_hook_reply(t, &r, res) < 0)
+		rc = -1;
+	rep_reply_free(&r);
+	return rc;
+}
+
+/* pending . [set RELEASE | clear] IDLE */
+static int local_pending(struct rep_target *t, const char *set, char *was, size_t size)
+{
+	char idle[16];
+	struct rep_reply r;
+	const char *args[5] = { "pending", "." };
+	size_t n = 2;
+
+	if (size)
+		was[0] = 0;
+	/* no directory (a rollback's target never pushed to): no mark to
+	 * read or clear */
+	if (priv(t)->dirfd < 0 && (!set || !*set))
+		return 0;
+	if (set && *set) {
+		args[n++] = "set";
+		args[n++] = set;
+	} else if (set) {
+		args[n++] = "clear";
+	}
+	snprintf(idle, sizeof idle, "%d", rep_frame_seconds(t->timeout));
+	args[n++] = idle;
+	int rc = far_run(t, args, n, &r);
+	if (rc == 0)
+		rep_pending_reply(&r, was, size);
+	rep_reply_free(&r);
+	return rc;
+}
+
 const struct rep_transport rep_local_transport = {
 	.kind = "local", .parse = local_parse, .identity = local_identity,
 	.open = local_open, .live = local_live, .stage = local_stage, .shares_feed = 1,
-	.switch_to = local_switch, .prune = local_prune, .verify = local_verify, .manifest = local_manifest,
+	.switch_to = local_switch, .prune = local_prune, .verify = local_verify,
+	.hook = local_hook, .pending = local_pending, .manifest = local_manifest,
 	.close = local_close,
 };

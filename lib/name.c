@@ -99,3 +99,5 @@ char *rep_release_of(const char *archive)
 	}
 	return stem;
 }
+
+const char *const rep_hook_phases[4] = { "configure", "start", "check", "stop" };

@@ -4,7 +4,8 @@
  * shell_quote(). One session per target for the whole run: the one that
  * holds the lock also runs every later step, so a remote login (and its
  * shell's start-up files) happens once, and the lock goes when the
- * session does, however rep-push ends. */
+ * session does, however rep-push ends. The hooks run there too, by that
+ * session (far.sh: hook), as the login. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -16,10 +17,6 @@
 #include <unistd.h>
 
 #include "transport.h"
-
-static const char script[] =
-#include "far.h"
-;
 
 /* One run of the far side: ssh's pid, the pipe to its stdin, its
  * replies, and its stderr (an unlinked file, read for why it failed). */
@@ -229,7 +226,7 @@ static char *remote_command(const struct ssh *s, const char *op, const char *con
 	if (!f)
 		rep_die("out of memory");
 	fputs("sh -c ", f);
-	shell_quote(f, script);
+	shell_quote(f, rep_far_script);
 	fputs(" rep-push ", f);
 	shell_quote(f, op);
 	fputc(' ', f);
@@ -506,6 +503,11 @@ static void take_listing(struct rep_target *t, char *data)
 			*f2++ = 0;
 			if (rep_strset_find(&t->links, f1) < 0)
 				rep_strset_add(&t->links, f1, rep_xstrdup(f2));
+		} else if (strcmp(line, "pending") == 0) {
+			rep_pending_value(f1, strlen(f1), t->pending, sizeof t->pending);
+		} else if (strcmp(line, "hook") == 0 && strchr(f1, '\t')) {
+			if (rep_strset_find(&t->hooks, f1) < 0)
+				rep_strset_add(&t->hooks, f1, NULL);
 		} else if (strcmp(line, "holder") == 0) {
 			holder(f1, t->holder, sizeof t->holder);
 		} else if (strcmp(line, "stale-holder") == 0) {
@@ -811,6 +813,75 @@ static char *ssh_manifest(struct rep_target *t, const char *release)
 	return text;
 }
 
+/* A word of a session command: one of a name's bytes (! to ~), or it
+ * would split the line or run into the next. */
+static int command_word(const struct rep_target *t, const char *w)
+{
+	const char *c = w;
+
+	while (*c > ' ' && *c <= '~')
+		c++;
+	if (*w && !*c)
+		return 1;
+	char *v = rep_visible(w, strlen(w));
+	rep_error_at(t->arg, "'%s': not one word of ! to ~ (refused)", v);
+	free(v);
+	return 0;
+}
+
+/* hook PHASE NAME RELEASE PREVIOUS CHECKSUM TIMEOUT: the session runs it
+ * (far.sh: hook) and answers once it is done, with keepalives meanwhile;
+ * the hook's own timeout bounds the wait, the idle timeout the silence. */
+static int ssh_hook(struct rep_target *t, const struct rep_hook *h, struct rep_hook_result *res)
+{
+	const char *prev = h->previous && *h->previous ? h->previous : "-";
+	struct rep_reply r;
+	char *line;
+	size_t len;
+
+	memset(res, 0, sizeof *res);
+	if (!command_word(t, h->phase) || !command_word(t, h->name) || !command_word(t, h->release) ||
+	    !command_word(t, prev) || !command_word(t, h->checksum))
+		return -1;
+	FILE *f = open_memstream(&line, &len);
+	if (!f)
+		rep_die("out of memory");
+	fprintf(f, "hook %s %s %s %s %s %d\n", h->phase, h->name, h->release, prev, h->checksum,
+	    h->timeout > 0 ? h->timeout : 1);
+	if (fclose(f) != 0)
+		rep_die("out of memory");
+	int rc = call(t, line, NULL, &r);
+	free(line);
+	if (rc == DONE && rep_hook_reply(t, &r, res) < 0)
+		rc = FAILED;
+	rep_reply_free(&r);
+	return rc == DONE ? 0 : -1;
+}
+
+/* pending [set RELEASE | clear]: the hooks-pending mark before (a
+ * pending record), then changed. */
+static int ssh_pending(struct rep_target *t, const char *set, char *was, size_t size)
+{
+	char line[REP_NAME_MAX + 32];
+	struct rep_reply r;
+
+	if (size)
+		was[0] = 0;
+	if (set && *set && !command_word(t, set))
+		return -1;
+	if (!set)
+		snprintf(line, sizeof line, "pending\n");
+	else if (!*set)
+		snprintf(line, sizeof line, "pending clear\n");
+	else
+		snprintf(line, sizeof line, "pending set %s\n", set);
+	int rc = call(t, line, NULL, &r);
+	if (rc == DONE)
+		rep_pending_reply(&r, was, size);
+	rep_reply_free(&r);
+	return rc == DONE ? 0 : -1;
+}
+
 static void ssh_close(struct rep_target *t)
 {
 	struct ssh *s = t->priv;
@@ -831,5 +902,6 @@ static void ssh_close(struct rep_target *t)
 const struct rep_transport rep_ssh_transport = {
 	.kind = "ssh", .parse = ssh_parse, .identity = ssh_identity, .open = ssh_open, .live = ssh_live,
 	.stage = ssh_stage, .shares_feed = 0, .switch_to = ssh_switch,
-	.prune = ssh_prune, .verify = ssh_verify, .manifest = ssh_manifest, .close = ssh_close,
+	.prune = ssh_prune, .verify = ssh_verify, .hook = ssh_hook, .pending = ssh_pending,
+	.manifest = ssh_manifest, .close = ssh_close,
 };

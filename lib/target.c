@@ -74,12 +74,32 @@ char *rep_target_manifest(struct rep_target *t, const char *release)
 	return t->ops->manifest(t, release);
 }
 
+/* res is always filled: freed with rep_hook_result_free() whatever
+ * the answer. */
+int rep_target_hook(struct rep_target *t, const struct rep_hook *h, struct rep_hook_result *res)
+{
+	memset(res, 0, sizeof *res);
+	int rc = t->ops->hook(t, h, res);
+	if (rc < 0)
+		rep_hook_result_free(res);
+	return rc;
+}
+
+int rep_target_pending(struct rep_target *t, const char *set, char *was, size_t size)
+{
+	if (size)
+		was[0] = 0;
+	return t->ops->pending(t, set, was, size);
+}
+
 void rep_target_close(struct rep_target *t)
 {
 	if (t->ops)
 		t->ops->close(t);
 	rep_strset_free(&t->releases);
 	rep_strset_free(&t->links);
+	rep_strset_free(&t->hooks);
+	t->pending[0] = 0;
 	free(t->log);
 	free(t->live_manifest);
 	t->log = t->live_manifest = NULL;

@@ -29,6 +29,9 @@ struct rep_target {
 	char *live_manifest;          /* current's MANIFEST as open() read it, NULL: no current */
 	struct rep_strset links;      /* live(): each application's entry in current -> what
 	                               * its link holds; none for one of the old format */
+	struct rep_strset hooks;      /* open(): "NAME TAB PHASE" for each hook of current's
+	                               * applications (values NULL) */
+	char pending[REP_NAME_MAX + 1]; /* open(): the hooks-pending mark's release, "" none */
 };
 
 /* What a staging makes of the archive on a target (lib/compose.c): the
@@ -73,6 +76,24 @@ const char *rep_history_back(const struct rep_history *h, const struct rep_strse
 int rep_history_reaches(const struct rep_history *h, const struct rep_strset *releases, const char *r,
     long keep);
 void rep_history_free(struct rep_history *h);
+
+/* One run of an application's hook on a target (lib/far.sh: hook). */
+struct rep_hook {
+	const char *phase;            /* configure, start, check or stop */
+	const char *name;             /* the application */
+	const char *release;          /* the release whose copy of it runs the hook */
+	const char *previous;         /* the release live before the switch, "" for none */
+	const char *checksum;         /* its content in release: names its work directory */
+	int timeout;                  /* seconds a run may take; check: tried until then */
+};
+struct rep_hook_result {
+	int ran;                      /* 0: the release has no such hook; nothing ran */
+	int status;                   /* its exit status (last try), -1: killed at its timeout */
+	int tries;                    /* the runs (check: until one passed or time was up) */
+	char *output;                 /* its output, lines each ending in \n, as sent; NULL: none */
+	long long cut;                /* bytes of output beyond what was sent */
+};
+void rep_hook_result_free(struct rep_hook_result *res);
 
 /* open()'s answers besides 0 */
 enum { REP_OPEN_FAILED = -1, REP_OPEN_BUSY = -2 };
@@ -121,6 +142,16 @@ struct rep_transport {
 	 * modes a release has, before a switch makes it live again; 0 or -1
 	 * (the reason told). */
 	int (*verify)(struct rep_target *t, const char *release, const char *msha);
+	/* Runs h on the target (the caller holds its lock), filling res:
+	 * 0, or -1 when it could not be run at all (the reason told). */
+	int (*hook)(struct rep_target *t, const struct rep_hook *h, struct rep_hook_result *res);
+	/* The hooks-pending mark (DIR/hooks.pending): its release before
+	 * into was ("" none; "-" as set; "an unknown release" for a mark
+	 * that holds no release's name), then, unless set is NULL, set to
+	 * it (a release, or "-"), or for "" cleared, and work/ directories
+	 * no release lists removed. A target with no directory has no mark
+	 * to read or clear. 0 or -1 (the reason told). */
+	int (*pending)(struct rep_target *t, const char *set, char *was, size_t size);
 	/* A release's MANIFEST, malloc'd, or NULL (the reason told). */
 	char *(*manifest)(struct rep_target *t, const char *release);
 	/* Drops the lock and the connection, frees priv; safe to call on a
@@ -140,6 +171,8 @@ int rep_target_switch(struct rep_target *t, const char *to, const char *line);
 int rep_target_prune(struct rep_target *t, char *const *names, size_t n);
 int rep_target_verify(struct rep_target *t, const char *release);
 char *rep_target_manifest(struct rep_target *t, const char *release);
+int rep_target_hook(struct rep_target *t, const struct rep_hook *h, struct rep_hook_result *res);
+int rep_target_pending(struct rep_target *t, const char *set, char *was, size_t size);
 void rep_target_close(struct rep_target *t);
 
 extern const struct rep_transport rep_local_transport, rep_ssh_transport;
@@ -173,5 +206,17 @@ int rep_frame_read(struct rep_frame *f, struct rep_reply *r);
 void rep_reply_free(struct rep_reply *r);
 int rep_frame_send(int fd, const void *buf, size_t n, int timeout);
 int rep_frame_seconds(int timeout);
+/* A hook's reply (far.sh: hook) into res: 0, or -1 when it is not one
+ * (the reason told). */
+int rep_hook_reply(const struct rep_target *t, const struct rep_reply *r, struct rep_hook_result *res);
+/* A pending reply (far.sh: pending): the mark's release into was, ""
+ * for none. */
+void rep_pending_reply(const struct rep_reply *r, char *was, size_t size);
+/* The mark's text (n bytes) as was holds it: a release name or "-", else
+ * "an unknown release" (marked all the same). */
+void rep_pending_value(const char *v, size_t n, char *was, size_t size);
+/* far.c: lib/far.sh, run by the ssh transport on the host and by the
+ * local one for hooks, as sh -c rep_far_script rep-push OP DIR ARGS... */
+extern const char rep_far_script[];
 
 #endif

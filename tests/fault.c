@@ -12,6 +12,9 @@
  *   prune      pruning fails
  *   manifest   reading a release's MANIFEST fails
  *   verify     verifying a release already there fails (as if changed)
+ *   hook       running any hook fails ("hook: injected failure"): it
+ *              could not be run at all, as when the far side cannot
+ *              (the hooks-pending mark works as locally)
  * so that every compensation path of lib/deploy.c can be driven from a
  * test with real directories. */
 #include <stdlib.h>
@@ -164,6 +167,25 @@ static int fault_verify(struct rep_target *t, const char *release, const char *m
 	return LOCAL(t, rep_local_transport.verify(t, release, msha));
 }
 
+static int fault_hook(struct rep_target *t, const struct rep_hook *h, struct rep_hook_result *res)
+{
+	memset(res, 0, sizeof *res);
+	if (gone(t))
+		return -1;
+	if (has(t->priv, "hook")) {
+		rep_error_at(t->arg, "hook: injected failure");
+		return -1;
+	}
+	return LOCAL(t, rep_local_transport.hook(t, h, res));
+}
+
+static int fault_pending(struct rep_target *t, const char *set, char *was, size_t size)
+{
+	if (gone(t))
+		return -1;
+	return LOCAL(t, rep_local_transport.pending(t, set, was, size));
+}
+
 static void fault_close(struct rep_target *t)
 {
 	struct fault *f = t->priv;
@@ -180,7 +202,7 @@ static const struct rep_transport fault_transport = {
 	.kind = "fault", .parse = fault_parse, .identity = fault_identity,
 	.open = fault_open, .live = fault_live, .stage = fault_stage, .shares_feed = 1,
 	.switch_to = fault_switch, .prune = fault_prune, .verify = fault_verify,
-	.manifest = fault_manifest,
+	.hook = fault_hook, .pending = fault_pending, .manifest = fault_manifest,
 	.close = fault_close,
 };
 
