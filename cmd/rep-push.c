@@ -13,7 +13,7 @@
 
 #include "rep.h"
 
-enum { OPT_ROLLBACK = REP_OPT_TOOL, OPT_TIMEOUT, OPT_REPLACE, OPT_STATUS };
+enum { OPT_ROLLBACK = REP_OPT_TOOL, OPT_TIMEOUT, OPT_REPLACE, OPT_STATUS, OPT_NO_HOOKS, OPT_HOOK_TIMEOUT };
 
 static const struct rep_optdef opts[] = {
 	{'n', "dry-run", NULL, "check the archives and show the plan; change nothing"},
@@ -23,6 +23,8 @@ static const struct rep_optdef opts[] = {
 	{OPT_REPLACE, "replace", NULL, "a release holds the archive's applications only, not what was live"},
 	{OPT_ROLLBACK, "rollback", NULL, "undo the most recent push still in effect on every target"},
 	{OPT_TIMEOUT, "timeout", "SECONDS", "give up on a target silent for SECONDS (default 300)"},
+	{OPT_NO_HOOKS, "no-hooks", NULL, "run no application's hooks (.rep/configure, start, check, stop)"},
+	{OPT_HOOK_TIMEOUT, "hook-timeout", "SECONDS", "kill a hook still running after SECONDS; retry check until then (default 60)"},
 	{OPT_STATUS, "status", NULL, "print what is live on each target; change nothing, lock nothing"},
 	REP_OPTDEF_HEADER,
 	{0},
@@ -30,8 +32,10 @@ static const struct rep_optdef opts[] = {
 
 static const struct rep_tool tool = {
 	.synopsis =
-	"usage: rep-push [-nq] [-j N] [-k KEEP] [--replace] [--timeout SECONDS] TARGET... < archives\n"
-	"       rep-push [-nq] [-k KEEP] [--timeout SECONDS] --rollback TARGET...\n"
+	"usage: rep-push [-nq] [-j N] [-k KEEP] [--replace] [--no-hooks] [--hook-timeout SECONDS]\n"
+	"                [--timeout SECONDS] TARGET... < archives\n"
+	"       rep-push [-nq] [-j N] [-k KEEP] [--no-hooks] [--hook-timeout SECONDS] [--timeout SECONDS]\n"
+	"                --rollback TARGET...\n"
 	"       rep-push [-H] [-j N] [--timeout SECONDS] --status TARGET...\n"
 	"Deploy each archive named on stdin (first field of each record) to every\n"
 	"TARGET, a local directory or [user@]host:DIR reached with $REP_SSH: on all\n"
@@ -41,6 +45,10 @@ static const struct rep_tool tool = {
 	"record per application and event: name, release, targets, checksum and\n"
 	"live, left or failed (then the reason). Failure records on stdin (from\n"
 	"rep-tar) are passed on first. A dry run (-n) prints no record.\n"
+	"Each application's hooks run on the targets (rep(7) HOOKS): configure in\n"
+	"the staged release before any switch; after all switched, stop of the\n"
+	"old version, start and check of the new; a failed start or check switches\n"
+	"every target back and starts the previous versions again.\n"
 	"--status prints a record per target and application live there: target,\n"
 	"name, release and checksum (- - - for a target with nothing live).\n",
 	.opts = opts,
@@ -241,7 +249,27 @@ static int records(void *arg, const struct rep_deploy_rec *v, size_t n)
 	return -1;
 }
 
-static const struct rep_deploy_cb callbacks = { step, outcome, records };
+/* A hook's output, each line "TARGET: NAME: PHASE: LINE" with control
+ * bytes shown; with -q, only a failed hook's. */
+static void hook_output(void *arg, const char *target, const char *name, const char *phase,
+    const char *output, long long cut, int ok)
+{
+	(void)arg;
+	if (rep_opt.quiet && ok)
+		return;
+	for (const char *line = output; line && *line;) {
+		size_t n = strcspn(line, "\n");
+		char *v = rep_visible(line, n);
+		fprintf(stderr, "%s: %s: %s: %s\n", target, name, phase, v);
+		free(v);
+		line += n + (line[n] == '\n');
+	}
+	if (cut > 0)
+		fprintf(stderr, "%s: %s: %s: (%lld more bytes in its hooks.log)\n", target, name, phase, cut);
+	fflush(stderr);
+}
+
+static const struct rep_deploy_cb callbacks = { step, outcome, records, hook_output };
 
 /* The failed records of an archive the deploy was not given, or gave up
  * on before telling (a lock held, an earlier archive failed). */
@@ -330,8 +358,8 @@ static int status(struct rep_deploy *d, char **targets, size_t n)
 
 int main(int argc, char **argv)
 {
-	struct rep_deploy d = { .jobs = 1, .keep = 5, .cb = &callbacks };
-	int c, back = 0, live = 0, jobs = 0, keep = 0;
+	struct rep_deploy d = { .jobs = 1, .keep = 5, .hook_timeout = 60, .cb = &callbacks };
+	int c, back = 0, live = 0, jobs = 0, keep = 0, hooks = 0;
 	size_t len;
 	FILE *f;
 
@@ -344,13 +372,17 @@ int main(int argc, char **argv)
 		case OPT_ROLLBACK: back = 1; break;
 		case OPT_REPLACE: d.replace = 1; break;
 		case OPT_TIMEOUT: d.timeout = rep_opt_number("--timeout", optarg, 1, 86400); break;
+		case OPT_NO_HOOKS: d.no_hooks = 1, hooks = 1; break;
+		case OPT_HOOK_TIMEOUT:
+			d.hook_timeout = rep_opt_number("--hook-timeout", optarg, 1, 86400), hooks = 1;
+			break;
 		}
 	}
 	rep_opt_finish();
 	if (back && d.replace)
 		rep_usage_error("--replace is for pushes, not --rollback");
-	if (live && (back || d.replace || keep || rep_opt.dry_run))
-		rep_usage_error("--status only reads: it takes no -n, -k, --replace or --rollback");
+	if (live && (back || d.replace || keep || hooks || rep_opt.dry_run))
+		rep_usage_error("--status only reads: it takes no -n, -k, --replace, --rollback or hook option");
 	if (rep_opt.header && !live)
 		rep_usage_error("-H is for --status, whose records have a header");
 	d.dry_run = rep_opt.dry_run;

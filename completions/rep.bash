@@ -30,7 +30,8 @@ _rep_opts()
             opts+=' -q --quiet -d --dist -l --level -j --threads -t --test' ;;
         rep-push)
             opts+=' -n --dry-run -q --quiet -j --jobs -k --keep --replace'
-            opts+=' --rollback --timeout --status -H --header' ;;
+            opts+=' --rollback --timeout --status -H --header'
+            opts+=' --no-hooks --hook-timeout' ;;
     esac
     printf '%s\n' "$opts"
 }
@@ -44,7 +45,7 @@ _rep_argopts()
         rep-setstatus) opts+=' -f --from -m --note' ;;
         rep-ls) opts+=' -s --status -o --output' ;;
         rep-tar) opts+=' -d --dist -l --level -j --threads -t --test' ;;
-        rep-push) opts+=' -j --jobs -k --keep --timeout' ;;
+        rep-push) opts+=' -j --jobs -k --keep --timeout --hook-timeout' ;;
     esac
     printf '%s\n' "$opts"
 }
@@ -202,6 +203,7 @@ _rep_optarg()
         rep-push:-j | rep-push:--jobs) _rep_words "$(echo {1..64})" ;;
         rep-push:-k | rep-push:--keep) ;; # any number: nothing to offer
         rep-push:--timeout) ;; # any number of seconds: nothing to offer
+        rep-push:--hook-timeout) ;; # any number of seconds: nothing to offer
     esac
 }
 

@@ -25,7 +25,7 @@ function __rep_argspec
         case rep-tar
             printf '%s\n' q/quiet d/dist= l/level= j/threads= t/test=
         case rep-push
-            printf '%s\n' n/dry-run q/quiet j/jobs= k/keep= replace rollback timeout= status H/header
+            printf '%s\n' n/dry-run q/quiet j/jobs= k/keep= replace rollback timeout= status H/header no-hooks hook-timeout=
     end
 end
 
@@ -163,11 +163,13 @@ complete -c rep-tar -n 'not __fish_seen_argument -s t -l test' -a '(__rep_names)
 
 complete -c rep-push -s n -l dry-run -d 'Check the archives and show the plan, change nothing'
 complete -c rep-push -s q -l quiet -d 'Do not print the summary'
-complete -c rep-push -s j -l jobs -x -a '(seq 1 64)' -n 'not __fish_seen_argument -l rollback' -d 'Stage on up to N targets at once (default 1; --status: 8)'
+complete -c rep-push -s j -l jobs -x -a '(seq 1 64)' -d 'Stage, and run hooks, on up to N targets at once (default 1; --status: 8)'
 complete -c rep-push -s k -l keep -x -n 'not __fish_seen_argument -l status' -d 'Keep the KEEP newest releases and those KEEP rollbacks could reach (default 5)'
 complete -c rep-push -l replace -n 'not __fish_seen_argument -l rollback -l status' -d "A release holds the archive's applications only, not what was live"
-complete -c rep-push -l rollback -n 'not __fish_seen_argument -s j -l jobs -l replace -l status' -d 'Undo the most recent push still in effect on every target'
+complete -c rep-push -l rollback -n 'not __fish_seen_argument -l replace -l status' -d 'Undo the most recent push still in effect on every target'
 complete -c rep-push -l timeout -x -d 'Give up on a target silent for SECONDS (default 300)'
-complete -c rep-push -l status -n 'not __fish_seen_argument -s n -l dry-run -s k -l keep -l replace -l rollback' -d 'Print what is live on each target; change nothing, lock nothing'
+complete -c rep-push -l status -n 'not __fish_seen_argument -s n -l dry-run -s k -l keep -l replace -l rollback -l no-hooks -l hook-timeout' -d 'Print what is live on each target; change nothing, lock nothing'
 complete -c rep-push -s H -l header -d 'With --status: print a header line first'
+complete -c rep-push -l no-hooks -n 'not __fish_seen_argument -l status' -d "Run no application's hooks (.rep/configure, start, check, stop)"
+complete -c rep-push -l hook-timeout -x -n 'not __fish_seen_argument -l status' -d 'Kill a hook still running after SECONDS; retry check until then (default 60)'
 complete -c rep-push -a '(__fish_complete_directories)'

@@ -1005,6 +1005,13 @@ static void check_entry(struct reading *r, struct archive_entry *ae)
 	}
 	within_manifest(r, type, fe.size, path);
 	int exec = fe.mode & 0100;
+	/* the application's hooks, which rep-push runs on the targets */
+	for (unsigned b = 0; b < 4; b++)
+		if (strncmp(key, ".rep/", 5) == 0 && strcmp(key + 5, rep_hook_phases[b]) == 0) {
+			r->app->hooks |= 1u << b;
+			if (!exec)
+				r->app->hooks_noexec |= 1u << b;
+		}
 	archive_entry_set_perm(ae, exec ? 0755 : 0644);
 	struct archive *w = NULL;
 	char *shown = rep_xstrdup(path);

@@ -12,12 +12,20 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "transport.h"
 
 enum { MAX_JOBS = 64 };
+
+/* The hooks a push or rollback runs on a target (hook_plan): name ->
+ * struct hookapp, each set run in name order. */
+struct hookplan {
+	struct rep_strset configure, stop, start;
+	char pending[REP_NAME_MAX + 1];  /* an earlier push's hooks left pending: its release */
+};
 
 struct rep_deploy_state {
 	struct rep_target *t;
@@ -32,6 +40,7 @@ struct rep_deploy_state {
 	struct rep_history *hist;   /* each target's undo stack */
 	char **plan;                /* what the push at hand does there, in words */
 	struct rep_strset *left;    /* what leaves there with it: name -> checksum */
+	struct hookplan *hp;        /* the hooks it runs there */
 	char why[512];              /* the last outcome: the reason of failed records */
 };
 
@@ -91,7 +100,8 @@ void rep_deploy_targets(struct rep_deploy *d, char *const *args, size_t n)
 	s->hist = calloc(n, sizeof *s->hist);
 	s->plan = calloc(n, sizeof *s->plan);
 	s->left = calloc(n, sizeof *s->left);
-	if (!s->failed || !s->staging || !s->comp || !s->hist || !s->plan || !s->left ||
+	s->hp = calloc(n, sizeof *s->hp);
+	if (!s->failed || !s->staging || !s->comp || !s->hist || !s->plan || !s->left || !s->hp ||
 	    !(f = open_memstream(&s->where, &len)))
 		rep_die("out of memory");
 	for (size_t i = 0; i < n; i++) {
@@ -142,6 +152,15 @@ int rep_deploy_open(struct rep_deploy *d, enum rep_lock how, const char *what)
 	for (size_t i = 0; i < s->n; i++)
 		if (!s->failed[i])
 			rep_history_read(&s->hist[i], s->t[i].log, s->t[i].current, &s->t[i].releases);
+	/* a push killed while it ran hooks left its mark: what it
+	 * started is not known to be up, so all is started again */
+	for (size_t i = 0; !nfailed && how != REP_LOCK_READ && !d->no_hooks && i < s->n; i++) {
+		struct hookplan *hp = &s->hp[i];
+		snprintf(hp->pending, sizeof hp->pending, "%s", s->t[i].pending);
+		if (hp->pending[0])
+			rep_error_at(s->t[i].arg, "an earlier push left the hooks of %s unfinished:"
+			    " every application is restarted", hp->pending);
+	}
 	if (!nfailed)
 		return 0;
 	if (nbusy == nfailed)
@@ -149,6 +168,18 @@ int rep_deploy_open(struct rep_deploy *d, enum rep_lock how, const char *what)
 	else
 		outcome(d, what, "%zu of %zu targets could not be opened; nothing done", nfailed, s->n);
 	return REP_DEPLOY_UNCHANGED;
+}
+
+/* The next child of ours to end, and its wait status. */
+static pid_t wait_any(int *status)
+{
+	pid_t pid;
+
+	while ((pid = wait(status)) < 0 && errno == EINTR)
+		;
+	if (pid < 0)
+		rep_die_errno("wait");
+	return pid;
 }
 
 /* Whether target t needs the release staged; says why not. */
@@ -338,11 +369,7 @@ static size_t stage_all(struct rep_deploy *d, const struct stage_job *j)
 		if (running == 0 && s->nreaders == 0)
 			return nfailed;
 		int status;
-		pid_t pid = wait(&status);
-		if (pid < 0 && errno == EINTR)
-			continue;
-		if (pid < 0)
-			rep_die_errno("wait");
+		pid_t pid = wait_any(&status);
 		staged(d, pid, status, j, &running, &nfailed);
 	}
 }
@@ -458,7 +485,7 @@ static int newest_first(const void *a, const void *b)
 /* Old releases go, except the KEEP newest, the live one and those KEEP
  * successive rollbacks could return to; nothing that is not named like
  * a release is touched. */
-static void prune(struct rep_deploy *d, struct rep_target *t)
+static size_t prune(struct rep_deploy *d, struct rep_target *t)
 {
 	char **v = rep_xmalloc((t->releases.n + 1) * sizeof *v);
 	char **gone = rep_xmalloc((t->releases.n + 1) * sizeof *gone);
@@ -480,9 +507,12 @@ static void prune(struct rep_deploy *d, struct rep_target *t)
 	} else if (!d->dry_run && rep_target_prune(t, gone, ngone) == 0) {
 		for (size_t i = 0; i < ngone; i++)
 			step(d, 0, t, "removed releases/%s", gone[i]);
+	} else {
+		ngone = 0;
 	}
 	free(v);
 	free(gone);
+	return d->dry_run ? 0 : ngone;
 }
 
 /* --- the records ------------------------------------------------------------ */
@@ -699,6 +729,409 @@ static const char *plan_all(struct rep_deploy *d, const char *release, const str
 	return d->dry_run || plans_differ ? NULL : same;
 }
 
+/* --- hooks ------------------------------------------------------------------ */
+
+/* An application a target runs hooks of: its content there, and the
+ * REP_HOOK_ bits of the hooks that content has, -1 when not known here
+ * (the far side then says whether it has one). */
+struct hookapp {
+	char sum[65];
+	int bits;
+};
+
+static void hook_app(struct rep_strset *set, const char *name, const char *sum, int bits)
+{
+	struct hookapp *h = rep_xmalloc(sizeof *h);
+
+	snprintf(h->sum, sizeof h->sum, "%s", sum);
+	h->bits = bits;
+	rep_strset_add(set, name, h);
+}
+
+/* What a target's switch from a live set (old) to another (new) runs:
+ * stop of each application that changes or leaves, from the release it
+ * leaves; start and check of each that enters or changes; configure
+ * of those the archive m brings (NULL: a rollback, which configures
+ * nothing). A target an earlier push left with hooks pending restarts
+ * every application. */
+/* The REP_HOOK_ bits of name's hooks in the live release (t->hooks). */
+static int live_bits(const struct rep_target *t, const char *name)
+{
+	char key[REP_NAME_MAX + 16];
+	int bits = 0;
+
+	for (unsigned b = 0; b < 4; b++) {
+		snprintf(key, sizeof key, "%s\t%s", name, rep_hook_phases[b]);
+		if (rep_strset_find(&t->hooks, key) >= 0)
+			bits |= 1 << b;
+	}
+	return bits;
+}
+
+static void hook_plan(struct hookplan *hp, const struct rep_target *t, const char *label, const char *old_text,
+    const char *new_text, const struct rep_manifest *m)
+{
+	struct rep_manifest old = { .release = 1 }, new = { .release = 1 };
+	char *a = old_text ? rep_xstrdup(old_text) : NULL, *b = new_text ? rep_xstrdup(new_text) : NULL;
+
+	rep_strset_free(&hp->configure);
+	rep_strset_free(&hp->stop);
+	rep_strset_free(&hp->start);
+	if (a)
+		rep_manifest_parse(label, a, &old);
+	if (b)
+		rep_manifest_parse(label, b, &new);
+	free(a);
+	free(b);
+	for (size_t i = 0; i < new.apps.n; i++) {
+		const struct rep_manifest_app *x = new.apps.val[i];
+		long k = rep_strset_find(&old.apps, x->app.name);
+		const struct rep_manifest_app *y = k < 0 ? NULL : old.apps.val[k];
+		int changed = !y || y->remove || strcmp(y->app.checksum, x->app.checksum) != 0;
+		if (x->remove || (!changed && !hp->pending[0]))
+			continue;
+		/* the archive's content: its hooks are known */
+		long w = m ? rep_strset_find(&m->apps, x->app.name) : -1;
+		const struct rep_manifest_app *z = w < 0 ? NULL : m->apps.val[w];
+		int bits = z && !z->remove && strcmp(z->app.checksum, x->app.checksum) == 0 ? (int)z->hooks :
+		    !changed ? live_bits(t, x->app.name) : -1;
+		if (changed && bits > 0 && (bits & REP_HOOK_CONFIGURE))
+			hook_app(&hp->configure, x->app.name, x->app.checksum, bits);
+		hook_app(&hp->start, x->app.name, x->app.checksum, bits);
+	}
+	for (size_t i = 0; i < old.apps.n; i++) {
+		const struct rep_manifest_app *y = old.apps.val[i];
+		long k = rep_strset_find(&new.apps, y->app.name);
+		const struct rep_manifest_app *x = k < 0 ? NULL : new.apps.val[k];
+		int changed = !x || x->remove || strcmp(y->app.checksum, x->app.checksum) != 0;
+		if (!y->remove && (changed || hp->pending[0]))
+			hook_app(&hp->stop, y->app.name, y->app.checksum, live_bits(t, y->app.name));
+	}
+	rep_manifest_free(&old);
+	rep_manifest_free(&new);
+}
+
+/* Whether set has an application whose hook of one of bits may run. */
+static int may_run(const struct rep_strset *set, int bits)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		const struct hookapp *h = set->val[i];
+		if (h->bits < 0 || (h->bits & bits))
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether a target runs hooks after its switch. */
+static int hooks_after(const struct hookplan *hp)
+{
+	return may_run(&hp->stop, REP_HOOK_STOP) || may_run(&hp->start, REP_HOOK_START | REP_HOOK_CHECK);
+}
+
+/* The names of set whose hook of bit may run, for a plan: "a, b" */
+static void plan_names(FILE *f, const struct rep_strset *set, int bit, int *any, const char *phase,
+    const char *tail)
+{
+	char **v = rep_strset_sorted(set);
+	int n = 0;
+
+	for (size_t i = 0; i < set->n; i++) {
+		const struct hookapp *h = set->val[rep_strset_find(set, v[i])];
+		if (h->bits >= 0 && !(h->bits & bit))
+			continue;
+		if (n++)
+			fprintf(f, ", %s", v[i]);
+		else
+			fprintf(f, "%s%s of %s", *any ? "; " : "", phase, v[i]);
+	}
+	if (n && tail)
+		fputs(tail, f);
+	*any |= n > 0;
+	free(v);
+}
+
+/* A dry run's list of the hooks a target would run. */
+static void plan_hooks(struct rep_deploy *d, struct rep_target *t, const struct hookplan *hp,
+    const char *from)
+{
+	char *text, tail[REP_NAME_MAX + 64];
+	size_t len;
+	int any = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		rep_die("out of memory");
+	snprintf(tail, sizeof tail, " (from %s)", from);
+	plan_names(f, &hp->configure, REP_HOOK_CONFIGURE, &any, "configure", NULL);
+	plan_names(f, &hp->stop, REP_HOOK_STOP, &any, "stop", tail);
+	plan_names(f, &hp->start, REP_HOOK_START, &any, "start", NULL);
+	plan_names(f, &hp->start, REP_HOOK_CHECK, &any, "check", NULL);
+	if (fclose(f) != 0)
+		rep_die("out of memory");
+	if (any)
+		step(d, 1, t, "would run %s", text);
+	free(text);
+}
+
+/* Runs the hook of bit for application name (content h) in release on
+ * t: 0 when it passed or there is none, 1 when it failed, -1 when it
+ * could not be run; why says which, for the failed records. */
+static int run_hook(struct rep_deploy *d, struct rep_target *t, int bit, const char *name,
+    const struct hookapp *h, const char *release, const char *previous, char *why, size_t size)
+{
+	const char *phase = rep_hook_phases[__builtin_ctz((unsigned)bit)];
+	struct rep_hook hk = { phase, name, release, previous, h->sum, (int)d->hook_timeout };
+	struct rep_hook_result res;
+
+	if (h->bits >= 0 && !(h->bits & bit))
+		return 0;
+	if (rep_target_hook(t, &hk, &res) < 0) {
+		snprintf(why, size, "%s: %s could not be run on %s", name, phase, t->arg);
+		return -1;
+	}
+	int ok = res.ran && res.status == 0;
+	if (res.ran && d->cb->hook)
+		d->cb->hook(d->arg, t->arg, name, phase, res.output, res.cut, ok);
+	if (res.ran && !ok) {
+		char how[128];
+		if (res.status < 0)
+			snprintf(how, sizeof how, "timed out after %ld s (its processes killed)", d->hook_timeout);
+		else if (res.tries > 1)
+			snprintf(how, sizeof how, "failed (exit status %d after %d tries)", res.status, res.tries);
+		else
+			snprintf(how, sizeof how, "failed (exit status %d)", res.status);
+		rep_error_at(t->arg, "%s: %s %s", name, phase, how);
+		snprintf(why, size, "%s: %s %s on %s", name, phase, how, t->arg);
+	}
+	rep_hook_result_free(&res);
+	return ok || !res.ran ? 0 : 1;
+}
+
+/* Runs the hook of bit of each application of set (in name order) on t,
+ * in release; stops at the first that fails unless keep_going. */
+static int run_hooks(struct rep_deploy *d, struct rep_target *t, const struct rep_strset *set, int bit,
+    const char *release, const char *previous, int keep_going, char *why, size_t size)
+{
+	char **v = rep_strset_sorted(set), later[512] = "";
+	int rc = 0;
+
+	/* why: the first failure's */
+	for (size_t i = 0; i < set->n && (keep_going || rc == 0); i++) {
+		int r = run_hook(d, t, bit, v[i], set->val[rep_strset_find(set, v[i])], release, previous,
+		    rc ? later : why, rc ? sizeof later : size);
+		if (r != 0 && rc == 0)
+			rc = r;
+	}
+	free(v);
+	return rc;
+}
+
+/* Where each target's run of hooks ends: 0, or its failure and why. */
+struct hook_slot {
+	int rc;
+	char why[512];
+};
+
+enum hook_job { CONFIGURE, AFTER_SWITCH, REVERT };
+
+/* The hooks of one job on target i, in a process of its own. */
+static int hook_job(struct rep_deploy *d, size_t i, enum hook_job job, const char *release,
+    const char *was, char *why, size_t size)
+{
+	struct rep_deploy_state *s = d->s;
+	struct rep_target *t = &s->t[i];
+	struct hookplan *hp = &s->hp[i];
+	const char *prev = *was ? was : "-";
+	char later[512] = "";
+	int rc;
+
+	switch (job) {
+	case CONFIGURE:
+		rc = run_hooks(d, t, &hp->configure, REP_HOOK_CONFIGURE, release, prev, 0, why, size);
+		/* a release is shared and never changes: a hook that wrote
+		 * into it fails the staging, as it would every later check;
+		 * checked after a failed configure too, which may have */
+		if (rc >= 0 && rep_target_verify(t, release) < 0) {
+			rep_error_at(t->arg, "releases/%s is not what its MANIFEST lists after configure"
+			    " (a hook wrote into it?)", release);
+			if (!rc)
+				snprintf(why, size, "releases/%s changed by a configure hook on %s", release, t->arg);
+			rc = 1;
+			/* not kept: the next push stages it anew */
+			char *gone = (char *)release;
+			if (strcmp(t->current, release) != 0 && rep_target_prune(t, &gone, 1) == 0)
+				rep_error_at(t->arg, "removed releases/%s", release);
+		}
+		return rc;
+	case AFTER_SWITCH:
+		/* a stop that fails is the old version's: told, not fatal */
+		run_hooks(d, t, &hp->stop, REP_HOOK_STOP, prev, prev, 1, later, sizeof later);
+		if ((rc = run_hooks(d, t, &hp->start, REP_HOOK_START, release, prev, 0, why, size)))
+			return rc;
+		return run_hooks(d, t, &hp->start, REP_HOOK_CHECK, release, prev, 0, why, size);
+	case REVERT:
+		/* back on was: the new versions stopped, the old ones up again */
+		run_hooks(d, t, &hp->start, REP_HOOK_STOP, release, release, 1, later, sizeof later);
+		rc = run_hooks(d, t, &hp->stop, REP_HOOK_START, prev, release, 1, why, size);
+		if (run_hooks(d, t, &hp->stop, REP_HOOK_CHECK, prev, release, 1, rc ? later : why,
+		    rc ? sizeof later : size) && !rc)
+			rc = 1;
+		return rc;
+	}
+	return 0;
+}
+
+/* Runs job on each target with run[i] set, each in a process of its
+ * own, up to -j at once; was[i]: where target i was before the switch.
+ * The number that failed, each with its reason in slots[i]. */
+static size_t hook_all(struct rep_deploy *d, enum hook_job job, char *const *to,
+    char (*was)[REP_NAME_MAX + 1], const int *run, struct hook_slot *slots)
+{
+	struct rep_deploy_state *s = d->s;
+	size_t next = 0, running = 0, nfailed = 0;
+	struct hook_slot *shared = mmap(NULL, s->n * sizeof *shared, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (shared == MAP_FAILED)
+		rep_die_errno("mmap");
+	memset(shared, 0, s->n * sizeof *shared);
+	for (;;) {
+		while (running < (size_t)d->jobs && next < s->n) {
+			size_t i = next++;
+			if (!run[i])
+				continue;
+			pid_t pid = rep_child_fork(SIGKILL, REP_CHILD_GROUP);
+			if (pid == 0) {
+				shared[i].rc = hook_job(d, i, job, to[i], was[i], shared[i].why, sizeof shared[i].why);
+				_exit(shared[i].rc ? 1 : 0);
+			}
+			s->staging[i] = pid;
+			running++;
+		}
+		if (running == 0)
+			break;
+		int status;
+		pid_t pid = wait_any(&status);
+		for (size_t i = 0; i < s->n; i++) {
+			if (s->staging[i] != pid)
+				continue;
+			s->staging[i] = 0;
+			running--;
+			slots[i] = shared[i];
+			if (!WIFEXITED(status)) {
+				rep_error_at(s->t[i].arg, "running hooks killed by signal %d", WTERMSIG(status));
+				slots[i].rc = -1;
+				snprintf(slots[i].why, sizeof slots[i].why, "running hooks on %s was killed",
+				    s->t[i].arg);
+			}
+			nfailed += slots[i].rc != 0;
+		}
+	}
+	munmap(shared, s->n * sizeof *shared);
+	return nfailed;
+}
+
+/* The first failure's reason, in the operands' order. */
+static const char *first_why(const struct rep_deploy_state *s, const struct hook_slot *slots)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (slots[i].rc)
+			return slots[i].why;
+	return "";
+}
+
+/* Marks the hooks pending on the targets with on[i] (the mark: to[i],
+ * the release switched to), or clears the mark there (to NULL), which
+ * also removes the work directories no release there lists. */
+static void mark_all(struct rep_deploy *d, char *const *to, const int *on)
+{
+	struct rep_deploy_state *s = d->s;
+	char was[REP_NAME_MAX + 1];
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (!on[i])
+			continue;
+		if (rep_target_pending(&s->t[i], to ? (*to[i] ? to[i] : "-") : "", was, sizeof was) == 0 && !to)
+			s->hp[i].pending[0] = 0;
+	}
+}
+
+/* After every target switched from was[i] to to[i]: the hooks of what
+ * changed, on all at once. If a start or check fails anywhere, every
+ * target goes back to was[i] and the versions there are started again.
+ * REP_DEPLOY_OK; REP_DEPLOY_UNCHANGED when all went back and came up;
+ * REP_DEPLOY_MIXED when not (said what is where). why: the failure. */
+static int after_switch(struct rep_deploy *d, const char *what, char *const *to,
+    char (*was)[REP_NAME_MAX + 1], char *why, size_t size)
+{
+	struct rep_deploy_state *s = d->s;
+	struct hook_slot *slots = calloc(s->n, sizeof *slots);
+	int *run = calloc(s->n, sizeof *run), *unknown = calloc(s->n, sizeof *unknown), rc = REP_DEPLOY_OK;
+	size_t stuck = 0;
+
+	if (!slots || !run || !unknown)
+		rep_die("out of memory");
+	for (size_t i = 0; i < s->n; i++)
+		run[i] = hooks_after(&s->hp[i]);
+	if (!hook_all(d, AFTER_SWITCH, to, was, run, slots))
+		goto out;
+	char first[512];
+	size_t moved = 0;
+	snprintf(first, sizeof first, "%s", first_why(s, slots));
+	/* every target back where it was: those that ran no hook too, as
+	 * the release is the fleet's or no one's */
+	for (size_t i = 0; i < s->n; i++) {
+		struct rep_target *t = &s->t[i];
+		run[i] = 0;
+		if (strcmp(t->current, was[i]) == 0)
+			continue;
+		moved++;
+		char *line = rep_log_line("revert", was[i], t->current);
+		int r = rep_target_switch(t, was[i], line);
+		free(line);
+		if (r == 0) {
+			rep_error_at(t->arg, "switched back to %s", shown(was[i]));
+			run[i] = 1;
+			continue;
+		}
+		unknown[i] = r == REP_SWITCH_UNKNOWN;
+		rep_error_at(t->arg, "could not switch back to %s: %s %s", shown(was[i]),
+		    unknown[i] ? "perhaps still on" : "still on", to[i]);
+		stuck++;
+	}
+	size_t down = hook_all(d, REVERT, to, was, run, slots);
+	for (size_t i = 0; i < s->n; i++)
+		if (run[i] && slots[i].rc)
+			rep_error_at(s->t[i].arg, "the versions of %s did not all come back up", shown(was[i]));
+	/* why: the reason of the failed records, as the outcome says it */
+	if (stuck) {
+		tell_mixed(d, what, unknown);
+		snprintf(why, size, "%.400s; %zu target%s could not be switched back", first, stuck, stuck == 1 ? "" : "s");
+		rc = REP_DEPLOY_MIXED;
+	} else if (down) {
+		snprintf(why, size, "%.400s; switched back, but not everything came back up", first);
+		rc = REP_DEPLOY_MIXED;
+	} else if (!moved) {
+		/* a push of what was live already, restarting after a killed
+		 * one: nowhere to go back to; its mark stays */
+		snprintf(why, size, "%.400s; it was live already: its hooks stay pending", first);
+		rc = REP_DEPLOY_UNCHANGED;
+	} else {
+		snprintf(why, size, "%.400s; every target switched back", first);
+		rc = REP_DEPLOY_UNCHANGED;
+	}
+	outcome(d, what, "%s", why);
+	/* what came back is as it was: nothing pending there */
+	for (size_t i = 0; i < s->n; i++)
+		run[i] = run[i] && !slots[i].rc;
+	mark_all(d, NULL, run);
+out:
+	free(slots);
+	free(run);
+	free(unknown);
+	return rc;
+}
+
 /* A push that only takes applications out of service is logged so. */
 static const char *push_event(const struct rep_manifest *m)
 {
@@ -712,18 +1145,104 @@ static const char *push_event(const struct rep_manifest *m)
 	return !adds && removes ? "retire" : "push";
 }
 
+/* t->hooks once text, composed of the archive m on the live release,
+ * is live: the archive's applications' hooks, the others' as they were. */
+static void live_hooks(struct rep_target *t, const char *text, const struct rep_manifest *m)
+{
+	struct rep_manifest now = { .release = 1 };
+	struct rep_strset hooks = { 0 };
+	char *copy = rep_xstrdup(text), key[REP_NAME_MAX + 16];
+
+	rep_manifest_parse(t->arg, copy, &now);
+	free(copy);
+	for (size_t i = 0; i < now.apps.n; i++) {
+		const struct rep_manifest_app *x = now.apps.val[i];
+		long w = rep_strset_find(&m->apps, x->app.name);
+		const struct rep_manifest_app *z = w < 0 ? NULL : m->apps.val[w];
+		int bits = z && !z->remove ? (int)z->hooks : live_bits(t, x->app.name);
+		for (unsigned b = 0; !x->remove && b < 4; b++)
+			if (bits & (1 << b)) {
+				snprintf(key, sizeof key, "%s\t%s", x->app.name, rep_hook_phases[b]);
+				rep_strset_add(&hooks, key, NULL);
+			}
+	}
+	rep_manifest_free(&now);
+	rep_strset_free(&t->hooks);
+	t->hooks = hooks;
+}
+
+/* An archive with a hook that is not executable is refused before
+ * anything: it would fail on every target at once. */
+static int hooks_executable(struct rep_deploy *d, const char *release, const struct rep_manifest *m)
+{
+	for (size_t i = 0; !d->no_hooks && i < m->apps.n; i++) {
+		const struct rep_manifest_app *a = m->apps.val[i];
+		for (unsigned b = 0; b < 4; b++)
+			if (a->hooks_noexec & (1u << b)) {
+				outcome(d, release, "%s: .rep/%s: not executable (a hook must be); nothing done",
+				    a->app.name, rep_hook_phases[b]);
+				return 0;
+			}
+	}
+	return 1;
+}
+
+/* The hooks each target runs for the push of m (its composed release
+ * in s->comp); a dry run lists them. */
+static void plan_push_hooks(struct rep_deploy *d, const struct rep_manifest *m)
+{
+	struct rep_deploy_state *s = d->s;
+
+	for (size_t i = 0; !d->no_hooks && i < s->n; i++) {
+		struct rep_target *t = &s->t[i];
+		char label[REP_NAME_MAX + 700];
+		if (s->failed[i])
+			continue;
+		snprintf(label, sizeof label, "%s: releases/%s", t->arg, t->current);
+		hook_plan(&s->hp[i], t, label, t->live_manifest, s->comp[i].text, m);
+		if (d->dry_run)
+			plan_hooks(d, t, &s->hp[i], *t->current ? t->current : "no release");
+	}
+}
+
+/* configure on every target that stages an application with one; 0, or
+ * the number of targets where it failed (the outcome told). */
+static size_t configure_all(struct rep_deploy *d, const char *release, char **to,
+    char (*was)[REP_NAME_MAX + 1])
+{
+	struct rep_deploy_state *s = d->s;
+	struct hook_slot *slots = calloc(s->n, sizeof *slots);
+	int *run = calloc(s->n, sizeof *run), any = 0;
+	size_t nfailed = 0;
+
+	if (!slots || !run)
+		rep_die("out of memory");
+	for (size_t i = 0; !d->no_hooks && !d->dry_run && i < s->n; i++)
+		any |= run[i] = s->hp[i].configure.n > 0;
+	if (any && (nfailed = hook_all(d, CONFIGURE, to, was, run, slots)))
+		outcome(d, release, "%s; nothing switched", first_why(s, slots));
+	free(slots);
+	free(run);
+	return nfailed;
+}
+
 int rep_deploy_push(struct rep_deploy *d, const char *archive, const char *release,
     const struct rep_manifest *m)
 {
 	struct rep_deploy_state *s = d->s;
 	struct stage_job j = { archive, release, m };
 	size_t nfailed = 0;
+	if (!hooks_executable(d, release, m)) {
+		push_failed(d, m, release);
+		return REP_DEPLOY_UNCHANGED;
+	}
 	const char *plan = plan_all(d, release, m, &nfailed);
 	if (nfailed) {
 		outcome(d, release, "not possible on %zu of %zu targets; nothing switched", nfailed, s->n);
 		push_failed(d, m, release);
 		return REP_DEPLOY_UNCHANGED;
 	}
+	plan_push_hooks(d, m);
 	nfailed = stage_all(d, &j);
 	if (nfailed) {
 		outcome(d, release, "staging failed on %zu of %zu targets; nothing switched", nfailed, s->n);
@@ -732,21 +1251,53 @@ int rep_deploy_push(struct rep_deploy *d, const char *archive, const char *relea
 	}
 	char **to = rep_xmalloc(s->n * sizeof *to);
 	char (*was)[REP_NAME_MAX + 1] = rep_xmalloc(s->n * sizeof *was);
-	int *on = calloc(s->n, sizeof *on), known;
+	int *on = calloc(s->n, sizeof *on), *hooked = calloc(s->n, sizeof *hooked), known, rc;
+	int *marked = calloc(s->n, sizeof *marked);
 	const char *event = push_event(m);
-	if (!on)
+	if (!on || !hooked || !marked)
 		rep_die("out of memory");
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		to[i] = (char *)release;
+		snprintf(was[i], sizeof was[i], "%s", s->t[i].current);
+		hooked[i] = !d->no_hooks && !d->dry_run && hooks_after(&s->hp[i]);
+	}
+	if (configure_all(d, release, to, was)) {
+		push_failed(d, m, release);
+		rc = REP_DEPLOY_UNCHANGED;
+		goto out;
+	}
 	/* a signal now would leave the fleet half switched, or switched and
-	 * not reported: it waits until the records are out */
+	 * not reported, or its applications half started: it waits until
+	 * the records are out. A SIGKILL leaves the mark. */
 	rep_cleanup_hold();
-	int rc = switch_all(d, release, to, event, was, on, &known);
+	/* a mark already there already means all is restarted */
+	for (size_t i = 0; i < s->n; i++)
+		marked[i] = hooked[i] && !s->hp[i].pending[0];
+	mark_all(d, to, marked);
+	rc = switch_all(d, release, to, event, was, on, &known);
+	if (rc == REP_DEPLOY_UNCHANGED)
+		mark_all(d, NULL, marked);
+	char why[512] = "";
+	if (rc == REP_DEPLOY_OK && !d->dry_run)
+		rc = after_switch(d, release, to, was, why, sizeof why);
 	if (rc == REP_DEPLOY_OK) {
 		/* if they cannot be written, the release is live all the
 		 * same, which the caller must say */
 		if (push_records(d, m, release, on, NULL) < 0)
 			rc = REP_DEPLOY_MIXED;
+		/* done: the marks cleared before a signal has its way, and
+		 * the work directories of what no release holds removed,
+		 * where hooks may have made some */
+		for (size_t i = 0; i < s->n; i++)
+			hooked[i] = !d->no_hooks && !d->dry_run &&
+			    (hooked[i] || s->hp[i].pending[0] || s->t[i].hooks.n || s->hp[i].configure.n);
+		mark_all(d, NULL, hooked);
+	} else if (*why) {
+		/* its hooks failed: live where it went and could not be taken
+		 * back; failed elsewhere, and where it was live already */
+		for (size_t i = 0; i < s->n; i++)
+			on[i] = strcmp(s->t[i].current, release) == 0 && strcmp(was[i], release) != 0;
+		push_records(d, m, release, on, why);
 	} else if (rc == REP_DEPLOY_UNCHANGED) {
 		push_failed(d, m, release);
 	} else {
@@ -756,20 +1307,26 @@ int rep_deploy_push(struct rep_deploy *d, const char *archive, const char *relea
 		push_records(d, m, release, on, "switch-back failed: the fleet is mixed");
 	}
 	rep_cleanup_deliver();
-	free(on);
 	if (rc == REP_DEPLOY_OK) {
 		for (size_t i = 0; i < s->n; i++) {
 			struct rep_target *t = &s->t[i];
 			if (strcmp(was[i], release) != 0)
 				rep_history_apply(&s->hist[i], event, release, was[i]);
+			live_hooks(t, s->comp[i].text, m);
 			free(t->live_manifest);
 			t->live_manifest = rep_xstrdup(s->comp[i].text);
 		}
+		/* the work directories of the releases pruned go too */
 		for (size_t i = 0; i < s->n; i++)
-			prune(d, &s->t[i]);
+			hooked[i] = prune(d, &s->t[i]) && hooked[i];
+		mark_all(d, NULL, hooked);
 		outcome(d, release, "live on %zu target%s%s%s", s->n, s->n == 1 ? "" : "s",
 		    plan ? ": " : "", plan ? plan : "");
 	}
+out:
+	free(on);
+	free(hooked);
+	free(marked);
 	free(to);
 	free(was);
 	return rc;
@@ -918,13 +1475,32 @@ int rep_deploy_rollback(struct rep_deploy *d)
 		outcome(d, "rollback", "not possible on %zu of %zu targets; nothing switched", nfailed, s->n);
 		goto out;
 	}
-	int *on = calloc(s->n, sizeof *on), known;
-	if (!on)
+	int *on = calloc(s->n, sizeof *on), *hooked = calloc(s->n, sizeof *hooked), known;
+	if (!on || !hooked)
 		rep_die("out of memory");
+	/* what changes runs its stop, start and check, as in a push; the
+	 * release was configured when it was staged */
+	for (size_t i = 0; i < s->n && !d->no_hooks && !d->dry_run; i++) {
+		char label[REP_NAME_MAX + 700];
+		snprintf(label, sizeof label, "%s: releases/%s", s->t[i].arg, to[i]);
+		hook_plan(&s->hp[i], &s->t[i], label, s->t[i].live_manifest, text[i], NULL);
+		/* a mark already there already means all is restarted */
+		hooked[i] = hooks_after(&s->hp[i]) && !s->hp[i].pending[0];
+	}
 	rep_cleanup_hold();
+	mark_all(d, to, hooked);
 	rc = switch_all(d, "rollback", to, "rollback", was, on, &known);
+	if (rc == REP_DEPLOY_UNCHANGED)
+		mark_all(d, NULL, hooked);
+	char why[512];
+	if (rc == REP_DEPLOY_OK && !d->dry_run && (rc = after_switch(d, "rollback", to, was, why, sizeof why)))
+		for (size_t i = 0; i < s->n; i++)
+			on[i] = strcmp(s->t[i].current, to[i]) == 0;
 	if (rc == REP_DEPLOY_OK && !d->dry_run) {
 		rc = rolled_back(d, to, text, on);
+		for (size_t i = 0; i < s->n; i++)
+			hooked[i] = !d->no_hooks && (hooked[i] || s->hp[i].pending[0] || s->t[i].hooks.n);
+		mark_all(d, NULL, hooked);
 	} else if (rc == REP_DEPLOY_MIXED && known) {
 		/* what is true of the targets that went back and stayed;
 		 * one that went back and came again changed nothing */
@@ -932,6 +1508,7 @@ int rep_deploy_rollback(struct rep_deploy *d)
 	}
 	rep_cleanup_deliver();
 	free(on);
+	free(hooked);
 	if (rc == REP_DEPLOY_OK) {
 		for (size_t i = 0; i < s->n; i++) {
 			rep_history_apply(&s->hist[i], "rollback", to[i], was[i]);
@@ -1139,9 +1716,14 @@ void rep_deploy_close(struct rep_deploy *d)
 		free(s->plan[i]);
 		rep_history_free(&s->hist[i]);
 	}
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		rep_strset_free(&s->left[i]);
+		rep_strset_free(&s->hp[i].configure);
+		rep_strset_free(&s->hp[i].stop);
+		rep_strset_free(&s->hp[i].start);
+	}
 	free(s->left);
+	free(s->hp);
 	free(s->plan);
 	free(s->comp);
 	free(s->hist);

@@ -336,7 +336,12 @@ struct rep_manifest_app {
 	int64_t offset;            /* of its directory's header in the tar, or -1 */
 	int remove;                /* a removal row: no entries in the archive */
 	int seen;                  /* its directory was read */
+	unsigned hooks;            /* REP_HOOK_ bits: regular files .rep/PHASE in the archive */
+	unsigned hooks_noexec;     /* those of them not executable */
 };
+/* An application's hooks (rep(7) HOOKS): .rep/configure, start, check, stop */
+enum { REP_HOOK_CONFIGURE = 1, REP_HOOK_START = 2, REP_HOOK_CHECK = 4, REP_HOOK_STOP = 8 };
+extern const char *const rep_hook_phases[4];   /* by bit: "configure", ... */
 #define REP_MANIFEST_MAX (16 * 1024 * 1024)  /* bytes of a MANIFEST */
 /* bytes of an entry's path in an archive, rep_applications/NAME/PATH:
  * the far side unpacks and reads it below a directory of its own, and
@@ -459,12 +464,19 @@ struct rep_deploy_cb {
 	/* the records of one archive's push or of a rollback, in order
 	 * (rep-push(1)); 0, or -1 if they could not be written */
 	int (*records)(void *arg, const struct rep_deploy_rec *v, size_t n);
+	/* what a hook that ran wrote (lines each ending in \n, as the
+	 * target sent them; NULL: nothing), cut: bytes of it left out; ok:
+	 * it passed. Called in a process of the target's own. */
+	void (*hook)(void *arg, const char *target, const char *name, const char *phase,
+	    const char *output, long long cut, int ok);
 };
 struct rep_deploy {
 	long jobs, keep;
 	long timeout;                /* seconds a target may stay silent; 0: its default */
 	int dry_run;
 	int replace;                 /* a release holds the archive's applications only */
+	int no_hooks;                /* run no application's hooks */
+	long hook_timeout;           /* seconds a hook may run; check: tried until then */
 	const struct rep_deploy_cb *cb;
 	void *arg;
 	struct rep_deploy_state *s;  /* deploy.c's own */

@@ -2508,10 +2508,13 @@ _target_refused() {
 @test "-h prints the usage on stdout, -V the version" {
 	run --separate-stderr rep-push -h </dev/null
 	assert_success
-	assert_line --index 0 'usage: rep-push [-nq] [-j N] [-k KEEP] [--replace] [--timeout SECONDS] TARGET... < archives'
-	assert_line --index 1 '       rep-push [-nq] [-k KEEP] [--timeout SECONDS] --rollback TARGET...'
+	assert_line --index 0 'usage: rep-push [-nq] [-j N] [-k KEEP] [--replace] [--no-hooks] [--hook-timeout SECONDS]'
+	assert_line --index 1 '                [--timeout SECONDS] TARGET... < archives'
+	assert_line --index 2 '       rep-push [-nq] [-j N] [-k KEEP] [--no-hooks] [--hook-timeout SECONDS] [--timeout SECONDS]'
+	assert_line --index 3 '                --rollback TARGET...'
 	local opt
 	for opt in '-n, --dry-run' '-q, --quiet' '-j, --jobs N' '-k, --keep KEEP' '--replace' '--rollback' '-C DIR' \
+		'--no-hooks' '--hook-timeout SECONDS' \
 		'-h, --help' '-V, --version'; do
 		assert_line --partial "  $opt "
 	done

@@ -234,12 +234,12 @@ unreadable_scenario() {
 
 @test "--status refuses what only a push or a rollback means, -H without --status, and no target (exit 2); it reads no stdin" {
 	local opt
-	for opt in -n '-k 2' --replace --rollback; do
+	for opt in -n '-k 2' --replace --rollback --no-hooks '--hook-timeout 5'; do
 		# shellcheck disable=SC2086 # the option and its argument
 		run --separate-stderr rep-push $opt --status t1 </dev/null
 		assert_failure 2
 		assert_output ''
-		assert_stderr "rep-push: --status only reads: it takes no -n, -k, --replace or --rollback (try 'rep-push --help')"
+		assert_stderr "rep-push: --status only reads: it takes no -n, -k, --replace, --rollback or hook option (try 'rep-push --help')"
 	done
 	run --separate-stderr rep-push -H t1 </dev/null
 	assert_failure 2
