@@ -966,9 +966,18 @@ static int hook_job(struct rep_deploy *d, size_t i, enum hook_job job, const cha
 	case AFTER_SWITCH:
 		/* a stop that fails is the old version's: told, not fatal */
 		run_hooks(d, t, &hp->stop, REP_HOOK_STOP, prev, prev, 1, later, sizeof later);
-		if ((rc = run_hooks(d, t, &hp->start, REP_HOOK_START, release, prev, 0, why, size)))
+		if ((rc = run_hooks(d, t, &hp->start, REP_HOOK_START, release, prev, 0, why, size)) ||
+		    (rc = run_hooks(d, t, &hp->start, REP_HOOK_CHECK, release, prev, 0, why, size)))
 			return rc;
-		return run_hooks(d, t, &hp->start, REP_HOOK_CHECK, release, prev, 0, why, size);
+		/* what started, and what it runs, must not have written into
+		 * the release either: a rollback to it would be refused */
+		if (may_run(&hp->start, REP_HOOK_START | REP_HOOK_CHECK) && rep_target_verify(t, release) < 0) {
+			rep_error_at(t->arg, "releases/%s is not what its MANIFEST lists after start and check"
+			    " (a hook, or what it started, wrote into it?)", release);
+			snprintf(why, size, "releases/%s changed by a hook, or what it started, on %s", release, t->arg);
+			return 1;
+		}
+		return 0;
 	case REVERT:
 		/* back on was: the new versions stopped, the old ones up again */
 		run_hooks(d, t, &hp->start, REP_HOOK_STOP, release, release, 1, later, sizeof later);
@@ -983,9 +992,10 @@ static int hook_job(struct rep_deploy *d, size_t i, enum hook_job job, const cha
 
 /* Runs job on each target with run[i] set, each in a process of its
  * own, up to -j at once; was[i]: where target i was before the switch.
- * The number that failed, each with its reason in slots[i]. */
+ * The number that failed, each with its reason in slots[i]; run[i]
+ * cleared where it was not run after all. */
 static size_t hook_all(struct rep_deploy *d, enum hook_job job, char *const *to,
-    char (*was)[REP_NAME_MAX + 1], const int *run, struct hook_slot *slots)
+    char (*was)[REP_NAME_MAX + 1], int *run, struct hook_slot *slots)
 {
 	struct rep_deploy_state *s = d->s;
 	size_t next = 0, running = 0, nfailed = 0;
@@ -1000,6 +1010,13 @@ static size_t hook_all(struct rep_deploy *d, enum hook_job job, char *const *to,
 			size_t i = next++;
 			if (!run[i])
 				continue;
+			/* once one failed, the push is lost: the targets not
+			 * started on go back (or stay) as they are; run[i]
+			 * says which ran */
+			if (nfailed && job != REVERT) {
+				run[i] = 0;
+				continue;
+			}
 			pid_t pid = rep_child_fork(SIGKILL, REP_CHILD_GROUP);
 			if (pid == 0) {
 				shared[i].rc = hook_job(d, i, job, to[i], was[i], shared[i].why, sizeof shared[i].why);
@@ -1077,6 +1094,10 @@ static int after_switch(struct rep_deploy *d, const char *what, char *const *to,
 		goto out;
 	char first[512];
 	size_t moved = 0;
+	int *ran = calloc(s->n, sizeof *ran), *back = calloc(s->n, sizeof *back);
+	if (!ran || !back)
+		rep_die("out of memory");
+	memcpy(ran, run, s->n * sizeof *run);
 	snprintf(first, sizeof first, "%s", first_why(s, slots));
 	/* every target back where it was: those that ran no hook too, as
 	 * the release is the fleet's or no one's */
@@ -1091,7 +1112,9 @@ static int after_switch(struct rep_deploy *d, const char *what, char *const *to,
 		free(line);
 		if (r == 0) {
 			rep_error_at(t->arg, "switched back to %s", shown(was[i]));
-			run[i] = 1;
+			/* its old versions up again, where its hooks ran */
+			back[i] = 1;
+			run[i] = ran[i];
 			continue;
 		}
 		unknown[i] = r == REP_SWITCH_UNKNOWN;
@@ -1123,8 +1146,10 @@ static int after_switch(struct rep_deploy *d, const char *what, char *const *to,
 	outcome(d, what, "%s", why);
 	/* what came back is as it was: nothing pending there */
 	for (size_t i = 0; i < s->n; i++)
-		run[i] = run[i] && !slots[i].rc;
-	mark_all(d, NULL, run);
+		back[i] = back[i] && !(run[i] && slots[i].rc);
+	mark_all(d, NULL, back);
+	free(ran);
+	free(back);
 out:
 	free(slots);
 	free(run);
@@ -1293,10 +1318,9 @@ int rep_deploy_push(struct rep_deploy *d, const char *archive, const char *relea
 			    (hooked[i] || s->hp[i].pending[0] || s->t[i].hooks.n || s->hp[i].configure.n);
 		mark_all(d, NULL, hooked);
 	} else if (*why) {
-		/* its hooks failed: live where it went and could not be taken
-		 * back; failed elsewhere, and where it was live already */
-		for (size_t i = 0; i < s->n; i++)
-			on[i] = strcmp(s->t[i].current, release) == 0 && strcmp(was[i], release) != 0;
+		/* its hooks failed: failed everywhere, also where it could not
+		 * be taken back, as what is there did not all come up */
+		memset(on, 0, s->n * sizeof *on);
 		push_records(d, m, release, on, why);
 	} else if (rc == REP_DEPLOY_UNCHANGED) {
 		push_failed(d, m, release);

@@ -1469,11 +1469,12 @@ procs() {
 }
 
 # victims WATCHDOG: the processes of the hook, which its watchdog
-# (WATCHDOG) kills at its timeout. A hook's processes share the runner's
-# process group (grp): the ssh session's, which sshd makes for it, or,
-# locally, the one rep-push starts the runner in. A POSIX sh without a
-# terminal (dash) cannot give the hook a group of its own (set -m needs
-# one), so the hook's are told from the others of the group by the
+# (WATCHDOG) kills at its timeout. Where setsid(1) is, the hook runs in a
+# session and group of its own (hookgrp); elsewhere its processes share
+# the runner's process group (grp): the ssh session's, which sshd makes
+# for it, or, locally, the one rep-push starts the runner in, as a POSIX
+# sh without a terminal (dash) cannot give it one (set -m needs one).
+# Either way the hook's are told from the others of the group by the
 # snapshot the runner takes just before it starts the hook (before):
 # the hook's are those that were not there then, and either are below
 # the runner ($me) (its children, grandchildren, whatever their group),
@@ -1488,7 +1489,11 @@ procs() {
 # group (setsid, setpgid: a daemon that made a session of its own, which
 # rep-push does not manage).
 victims() {
-	procs | awk -v g="$grp" -v r="$me" -v w="$1" -v t="$ticker" '
+	# the hook's own group, where once could give it one
+	vg=$grp
+	if [ -s hookgrp ]; then vg=$(cat hookgrp); fi
+	case $vg in '' | *[!0-9]*) vg=$grp ;; esac
+	procs | awk -v g="$vg" -v r="$me" -v w="$1" -v t="$ticker" '
 	pass == 1 { old[$1] = 1; next }
 	NF >= 3 { up[$1] = $2; group[$1] = $3; if (substr($4, 1, 1) == "Z") gone[$1] = 1 }
 	END {
@@ -1554,6 +1559,16 @@ watch() {
 # status.
 once() {
 	(
+		# a session of its own where setsid(1) is (util-linux,
+		# BusyBox): what the hook signals through its group (kill 0)
+		# is its own, and its group (hookgrp, this pid) is what its
+		# timeout kills; else it shares the runner's
+		s=''
+		if command -v setsid >/dev/null 2>&1; then
+			s=setsid
+			# shellcheck disable=SC2016 # expanded by that sh: its parent, this subshell
+			(exec sh -c 'echo "$PPID"') >hookgrp || exit 126
+		fi
 		if ! cd -P -- "$appdir" || [ "$(pwd -P)" != "$appdir" ]; then
 			echo "rep-push: $appdir: moved as the hook was started (not run)"
 			exit 126
@@ -1562,7 +1577,7 @@ once() {
 		for v in HOME LOGNAME USER LANG TZ; do
 			eval "if [ -n \"\${$v+x}\" ]; then set -- \"\$@\" \"$v=\${$v}\"; fi"
 		done
-		exec env -i "$@" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		exec $s env -i "$@" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 			REP_PHASE="$phase" REP_APP="$app" REP_RELEASE="$hrel" REP_PREVIOUS="$hprev" \
 			REP_CHECKSUM="$hsum" REP_DIR="$root" REP_SHARED="$root/shared/$app" \
 			REP_WORK="$root/work/$app/$hsum" "./.rep/$phase" "$app" "$hrel" "$hprev"

@@ -418,9 +418,13 @@ static void remove_dead_lock_files(int dirfd)
 
 /* The private directories (.rep-push-PID) that hook runners (far.sh,
  * run by local_hook) left in DIR when they were killed: those whose
- * process is gone on this host. Under the lock, as the far side's tidy. */
-static void remove_dead_runners(const struct rep_target *t)
+ * process is gone on this host. Under the lock, as the far side's tidy.
+ * One whose process runs is a hook of a push killed mid-way, which
+ * still holds the target as the far side of an ssh one would: its pid,
+ * else 0. */
+static long remove_dead_runners(const struct rep_target *t)
 {
+	long alive = 0;
 	int dirfd = priv(t)->dirfd, fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *de;
@@ -431,7 +435,10 @@ static void remove_dead_runners(const struct rep_target *t)
 		if (strncmp(de->d_name, STAGING, n) != 0 || !*p || strspn(p, "0123456789") != strlen(p) ||
 		    strlen(p) > 9)
 			continue;
-		if (kill((pid_t)strtol(p, NULL, 10), 0) < 0 && errno == ESRCH && rep_rm_tree(dirfd, de->d_name) < 0)
+		long pid = strtol(p, NULL, 10);
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			alive = pid;
+		else if (rep_rm_tree(dirfd, de->d_name) < 0)
 			rep_error_at(t->arg, "%s: cannot remove what a failed push left: %s", de->d_name,
 			    strerror(errno));
 	}
@@ -439,6 +446,7 @@ static void remove_dead_runners(const struct rep_target *t)
 		closedir(d);
 	else if (fd >= 0)
 		close(fd);
+	return alive;
 }
 
 /* Opens DIR; a push makes it if missing (its parent must exist). */
@@ -580,7 +588,12 @@ static int local_open(struct rep_target *t, enum rep_lock how)
 	if ((rc = take_lock(t)) < 0)
 		return rc;
 	remove_dead_lock_files(l->dirfd);
-	remove_dead_runners(t);
+	long runner = remove_dead_runners(t);
+	if (runner) {
+		rep_error_at(t->arg, "locked by a hook of an earlier push, still running (process %ld);"
+		    " try again once it ends (within its --hook-timeout)", runner);
+		return REP_OPEN_BUSY;
+	}
 	const char *next[] = { NEXT_CURRENT, NEXT_LOG };
 	for (size_t i = 0; i < 2; i++)
 		if (unlinkat(l->dirfd, next[i], 0) < 0 && errno != ENOENT) {
@@ -1424,6 +1437,12 @@ static int far_run(struct rep_target *t, const char *const *args, size_t nargs, 
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGXFSZ, SIG_DFL);
+		/* as sshd starts the far side: a rep-push run under nohup,
+		 * or in the background, has these ignored */
+		signal(SIGHUP, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
 		if (fchdir(priv(t)->dirfd) < 0 || dup2(in, 0) < 0 || dup2(out[1], 1) < 0)
 			_exit(255);
 		if (close_range(3, ~0U, 0) < 0)

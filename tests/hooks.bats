@@ -624,8 +624,12 @@ interpreter_scenario() {
 	local why="app-a: start failed (exit status 127) on $T1"
 	assert_output "$(failed_records "$R2" "$T1,$T2" "$why; every target switched back" app-a)"
 	assert_stderr_line_re "$(re "$T1: app-a: start: ").*No such file or directory"
+	# t2, after t1 failed, runs none: the push is lost
 	assert_stderr_has "rep-push: $T1: app-a: start failed (exit status 127)" \
-		"rep-push: $T2: app-a: start failed (exit status 127)" "rep-push: $R2: $why; every target switched back"
+		"rep-push: $R2: $why; every target switched back"
+	if grep -qF "rep-push: $T2: app-a:" <<<"$stderr"; then
+		fail "t2 ran hooks after t1 failed: $stderr"
+	fi
 	assert_live t1 "$R1"
 	assert_live t2 "$R1"
 }
@@ -787,10 +791,10 @@ check_timeout_scenario() {
 		checks+=("t1 check app-a $R2 $A2")
 	done
 	local -a back=("stop app-a $R2 $A2" "start app-a $R1 $A1" "check app-a $R1 $A1")
+	# t2, not started on once t1 failed, is switched back alone
 	assert_events "t1 configure app-a $R2 $A2" "t2 configure app-a $R2 $A2" \
 		"t1 stop app-a $R1 $A1" "t1 start app-a $R2 $A2" "${checks[@]}" \
-		"t2 stop app-a $R1 $A1" "t2 start app-a $R2 $A2" "t2 check app-a $R2 $A2" \
-		"${back[@]/#/t1 }" "${back[@]/#/t2 }"
+		"${back[@]/#/t1 }"
 	assert_live t1 "$R1"
 	assert_live t2 "$R1"
 	assert_no_pending t1 t2
@@ -906,7 +910,8 @@ EOF
 	assert_output "$(failed_records "$R2" "$T1,$T2" "$why" app-a)"
 	assert_stderr "$(lines "$T1: app-a: configure: hanging on t1" \
 		"rep-push: $T1: app-a: configure timed out after 1 s (its processes killed)" "rep-push: $R2: $why")"
-	assert_events "t1 configure app-a $R2 $A2" "t2 configure app-a $R2 $A2"
+	# once t1 failed, t2 configures nothing: the push is lost
+	assert_events "t1 configure app-a $R2 $A2"
 	assert_live t1 "$R1"
 	assert_live t2 "$R1"
 	assert_equal "$(hooks_log t1 | tail -n 2)" "$(lines "$(hl configure app-a "$R2" timeout)" '| hanging on t1')"
@@ -945,10 +950,10 @@ EOF
 	assert_stderr "$(lines "rep-push: $T1: app-a: start timed out after 1 s (its processes killed)" \
 		"rep-push: $T1: switched back to $R1" "rep-push: $T2: switched back to $R1" \
 		"rep-push: $R2: $why; every target switched back")"
-	local -a up=("stop app-a $R1 $A1" "start app-a $R2 $A2" "check app-a $R2 $A2")
 	local -a back=("stop app-a $R2 $A2" "start app-a $R1 $A1" "check app-a $R1 $A1")
+	# once t1 failed, t2 runs no hook: it is switched back alone
 	assert_events "t1 configure app-a $R2 $A2" "t2 configure app-a $R2 $A2" \
-		"t1 stop app-a $R1 $A1" "t1 start app-a $R2 $A2" "${up[@]/#/t2 }" "${back[@]/#/t1 }" "${back[@]/#/t2 }"
+		"t1 stop app-a $R1 $A1" "t1 start app-a $R2 $A2" "${back[@]/#/t1 }"
 	assert_live t1 "$R1"
 	assert_live t2 "$R1"
 	assert_no_pending t1 t2
@@ -1011,7 +1016,7 @@ write_scenario() {
 	# it ran in the staged release, which is not kept there
 	assert_absent "t1/releases/$R2" "t1/store/$R2"
 	[ -d "t2/releases/$R2" ] || fail "t2/releases/$R2: not kept"
-	assert_events "t1 configure app-a $R2 $A2" "t2 configure app-a $R2 $A2"
+	assert_events "t1 configure app-a $R2 $A2"
 	local d
 	for d in t1 t2; do
 		assert_live "$d" "$R1"
@@ -1033,6 +1038,66 @@ write_scenario() {
 
 @test "5. a configure that writes into its release: the release no longer matches its MANIFEST, a staging failure, nothing switched (ssh)" {
 	write_scenario ssh
+}
+
+# A hook that signals its whole process group (trap 'kill 0' EXIT, a
+# common idiom) reaches its own processes, never rep-push's runner or the
+# ssh session holding the lock: the push reports the hook's failure and
+# reverts, as for any start that fails.
+kill0_scenario() {
+	targets "$1"
+	two_apps
+	next_a
+	when t1 app-a "start.$R2" 'trap "kill 0" EXIT; echo starting'
+	rp "$R2" "$T1" "$T2"
+	assert_failure 1
+	local why="app-a: start failed (exit status 143) on $T1"
+	assert_output "$(failed_records "$R2" "$T1,$T2" "$why; every target switched back" app-a)"
+	assert_stderr "$(lines "$T1: app-a: start: starting" "rep-push: $T1: app-a: start failed (exit status 143)" \
+		"rep-push: $T1: switched back to $R1" "rep-push: $T2: switched back to $R1" \
+		"rep-push: $R2: $why; every target switched back")"
+	local -a back=("stop app-a $R2 $A2" "start app-a $R1 $A1" "check app-a $R1 $A1")
+	assert_events "t1 configure app-a $R2 $A2" "t2 configure app-a $R2 $A2" \
+		"t1 stop app-a $R1 $A1" "t1 start app-a $R2 $A2" "${back[@]/#/t1 }"
+	assert_live t1 "$R1"
+	assert_live t2 "$R1"
+	assert_no_pending t1 t2
+}
+
+@test "4. a hook that kills its process group (kill 0) kills itself alone: its failure reported, every target switched back (local)" {
+	kill0_scenario local
+}
+
+@test "4. a hook that kills its process group (kill 0) kills itself alone: its failure reported, every target switched back (ssh)" {
+	kill0_scenario ssh
+}
+
+# What a start (or what it started) writes into its release is found by
+# the check of the release after the checks: the push is reverted, as a
+# rollback to that release would be refused.
+start_write_scenario() {
+	targets "$1"
+	two_apps
+	next_a
+	when t2 app-a "start.$R2" 'mkdir -p __pycache__ && echo x >__pycache__/m.pyc'
+	rp "$R2" "$T1" "$T2"
+	assert_failure 1
+	local why="releases/$R2 changed by a hook, or what it started, on $T2"
+	assert_output "$(failed_records "$R2" "$T1,$T2" "$why; every target switched back" app-a)"
+	assert_stderr_has "rep-push: $T2: releases/$R2 is not what its MANIFEST lists after start and check (a hook, or what it started, wrote into it?)" \
+		"rep-push: $T1: switched back to $R1" "rep-push: $T2: switched back to $R1" \
+		"rep-push: $R2: $why; every target switched back"
+	assert_live t1 "$R1"
+	assert_live t2 "$R1"
+	assert_no_pending t1 t2
+}
+
+@test "5. a start that writes into its release: found after the checks, the push reverted on every target (local)" {
+	start_write_scenario local
+}
+
+@test "5. a start that writes into its release: found after the checks, the push reverted on every target (ssh)" {
+	start_write_scenario ssh
 }
 
 # --- 6. output, exit codes, -q, hooks.log ----------------------------------------------
@@ -1363,6 +1428,35 @@ killed_rollback_scenario() {
 		assert_log_tail "$d" "push $R2 $R1" "rollback $R1 $R2"
 		assert_no_pending "$d"
 	done
+}
+
+@test "10. rep-push SIGKILLed during a start: while that hook still runs, a local target stays locked by it; once it ends, the push recovers" {
+	targets local
+	two_apps
+	next_a
+	local mark=$BATS_TEST_TMPDIR/started pid
+	when t1 app-a "start.$R2" "echo \$\$ >'$mark.new' && mv '$mark.new' '$mark'; sleep 4"
+	printf 'dist/%s.tar.gz\n' "$R2" >list
+	rep-push t1 t2 <list >push.out 2>push.err 3>&- &
+	PUSH_PID=$!
+	wait_file "$mark" 30 "$PUSH_PID" || fail "the start hook did not run: $(cat push.err)"
+	kill -KILL "$PUSH_PID"
+	wait "$PUSH_PID" || true
+	PUSH_PID=
+	pid=$(cat "$mark")
+	rp "$R2" t1 t2
+	assert_failure 1
+	assert_output "$(failed_records "$R2" t1,t2 '1 of 2 targets locked by another push; nothing done' app-a)"
+	assert_stderr_line_re "^rep-push: t1: locked by a hook of an earlier push, still running \(process [0-9]+\); try again once it ends \(within its --hook-timeout\)\$"
+	wait_gone "$pid" 10 || fail "the start hook $pid runs on"
+	wait_unlocked t1
+	unwhen t1 app-a "start.$R2"
+	rp "$R2" t1 t2
+	assert_success
+	assert_stderr_has "rep-push: t1: an earlier push left the hooks of $R2 unfinished: every application is restarted"
+	assert_live t1 "$R2"
+	assert_live t2 "$R2"
+	assert_no_pending t1 t2
 }
 
 @test "10. rep-push SIGKILLed during a start, then --rollback: says so, goes back, restarts every application on every target, the mark gone (local)" {
