@@ -236,11 +236,27 @@ wait_gone() {
 wait_unlocked() {
 	local f=$1/.rep-push.lock pid end=$((SECONDS + 15))
 	while [ -f "$f" ] && [ "$SECONDS" -lt "$end" ]; do
-		pid=$(cut -f2 "$f" 2>/dev/null) || return 0
+		pid=$(cut -f2 "$f" 2>/dev/null) || break
 		if [ -z "$pid" ] || ! alive "$pid"; then
-			return 0
+			break
 		fi
 		sleep 0.1
+	done
+	wait_runners "$1"
+}
+
+# wait_runners DIR: until no hook runner a killed local push left holds
+# DIR (each names a directory .rep-push-PID); it outlives its hook a
+# moment, to log what the hook said.
+wait_runners() {
+	local d pid end=$((SECONDS + 15))
+	for d in "$1"/.rep-push-*; do
+		pid=${d##*/.rep-push-}
+		[[ $pid =~ ^[0-9]+$ ]] || continue
+		while alive "$pid"; do
+			[ "$SECONDS" -lt "$end" ] || return 1
+			sleep 0.05
+		done
 	done
 }
 
