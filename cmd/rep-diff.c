@@ -193,11 +193,6 @@ struct fleet {
 	size_t nout, capout;
 };
 
-static int is_sha256(const char *s)
-{
-	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
-}
-
 static struct fleet_app *fleet_app(struct fleet *f, const char *name)
 {
 	long i = rep_strset_find(&f->apps, name);
@@ -252,7 +247,7 @@ static void check_status(const struct rep_rec *rec)
 	rep_name_check(name, rec);
 	if (!rep_release_name(release))
 		rep_die_rec(rec, "release '%s': not a release name (rep_applications_YYYYMMDD_HHMMSS[_N])", release);
-	if (!is_sha256(sum))
+	if (!rep_sum_valid(sum))
 		rep_die_rec(rec, "checksum '%s': not 64 lower-case hex digits", sum);
 }
 

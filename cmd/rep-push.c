@@ -44,7 +44,8 @@ static const struct rep_tool tool = {
 	"switch each DIR/current to it and log the switch in DIR/log. Print a\n"
 	"record per application and event: name, release, targets, checksum and\n"
 	"live, left or failed (then the reason). Failure records on stdin (from\n"
-	"rep-tar) are passed on first. A dry run (-n) prints no record.\n"
+	"rep-tar) are passed on first. A dry run (-n) prints no record. A usage\n"
+	"error with stdin a pipe fails the archives there: records with targets -.\n"
 	"Each application's hooks run on the targets (rep(7) HOOKS): configure in\n"
 	"the staged release before any switch; after all switched, stop of the\n"
 	"old version, start and check of the new; a failed start or check switches\n"
@@ -72,6 +73,7 @@ static char *where;            /* the operands joined by commas */
 static int passed_on;          /* upstream failure records copied */
 static struct archive_in *pushing;  /* the archive whose records the deploy prints */
 static char why[512];          /* the last outcome, the reason of failed records */
+static int usage_failed;       /* reading the input after a usage error */
 
 /* A failed record's reason: as rep_reason_text shows it, and never
  * empty. Async-signal-safe. */
@@ -120,19 +122,15 @@ static void report_stranded(void *arg)
 
 static struct rep_cleanup strand = { 0 };
 
-static int hex64(const char *s)
-{
-	size_t n = strspn(s, "0123456789abcdef");
-	return n == 64 && !s[n];
-}
-
 /* A failure record from upstream (rep-tar's, rep-setstatus's reader's
  * format): checked, then copied as it is, and it makes the exit status
  * 1 at least. Not by a dry run, which prints nothing. */
 static void pass_on(const struct rep_rec *rec)
 {
+	if (usage_failed && (!rep_name_valid(rec->f[0]) || (!rep_sum_valid(rec->f[3]) && strcmp(rec->f[3], "-") != 0)))
+		return;
 	rep_name_check(rec->f[0], rec);
-	if (!hex64(rec->f[3]) && strcmp(rec->f[3], "-") != 0)
+	if (!rep_sum_valid(rec->f[3]) && strcmp(rec->f[3], "-") != 0)
 		rep_die("%s:%lu: %s: a failure record whose checksum is neither 64 lower-case hex digits nor '-'",
 		    rec->src, rec->line, rec->f[0]);
 	passed_on = 1;
@@ -174,11 +172,21 @@ static void read_archive(struct rep_rec *rec, void *arg)
 		pass_on(rec);
 		return;
 	}
-	if (!(release = rep_release_of(path)))
+	/* after a usage error, only what holds a claim matters: the
+	 * message said what is wrong, and no other follows it */
+	if (!(release = rep_release_of(path))) {
+		if (usage_failed)
+			return;
 		rep_die("%s: not a rep-tar archive name (rep_applications_YYYYMMDD_HHMMSS[_N].tar.gz)", path);
+	}
 	for (size_t i = 0; i < archives.n; i++)
-		if (strcmp(((struct archive_in *)archives.val[i])->release, release) == 0)
+		if (strcmp(((struct archive_in *)archives.val[i])->release, release) == 0) {
+			if (usage_failed) {
+				free(release);
+				return;
+			}
 			rep_die("%s: release %s given twice", path, release);
+		}
 	struct archive_in *a = calloc(1, sizeof *a);
 	if (!a)
 		rep_die("out of memory");
@@ -188,6 +196,25 @@ static void read_archive(struct rep_rec *rec, void *arg)
 	a->dead = prebuild(a);
 	rep_cleanup_hold();
 	rep_strset_add(&archives, path, a);
+	rep_cleanup_deliver();
+}
+
+/* A usage error: the archives rep-tar made of what a claim upstream
+ * passed on must not leave it claimed. Read from a pipe, they get failed
+ * records that name no target, whose reason is the usage error, and
+ * failure records from upstream are passed on (rep_on_usage_error). */
+static void usage_input(void)
+{
+	if (!rep_stdin_piped())
+		return;
+	usage_failed = 1;
+	free(where);
+	where = rep_xstrdup("-");
+	rep_cleanup_signals();
+	rep_cleanup_add(&strand, report_stranded, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	rep_cleanup_hold();
+	rep_each_input(0, NULL, read_archive, NULL);
 	rep_cleanup_deliver();
 }
 
@@ -364,6 +391,7 @@ int main(int argc, char **argv)
 	FILE *f;
 
 	rep_init(argv[0]);
+	rep_on_usage_error(usage_input);
 	while ((c = rep_getopt(argc, argv, &tool)) != -1) {
 		switch (c) {
 		case 'j': d.jobs = rep_opt_number("-j", optarg, 1, 64), jobs = 1; break;
@@ -389,6 +417,7 @@ int main(int argc, char **argv)
 	argc -= optind, argv += optind;
 	if (argc == 0)
 		rep_usage_error("no target");
+	rep_on_usage_error(NULL);
 	if (live) {
 		if (!jobs)
 			d.jobs = 8;
@@ -422,8 +451,7 @@ int main(int argc, char **argv)
 		 * must reach the reader. Reading from a pipe, the signals
 		 * wait until the input ends; then they have their way, and
 		 * the archives read get their failed records. */
-		struct stat st;
-		int piped = fstat(0, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+		int piped = rep_stdin_piped();
 		if (piped)
 			rep_cleanup_hold();
 		rep_each_input(0, NULL, read_archive, NULL);

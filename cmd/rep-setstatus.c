@@ -35,11 +35,6 @@ static const struct rep_tool tool = {
 
 static int note_from_input;
 
-static int is_sha256(const char *s)
-{
-	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
-}
-
 enum event { EV_LIVE, EV_LEFT, EV_FAILED, EV_NONE };
 static const char *const events[] = { "live", "left", "failed" };
 
@@ -57,7 +52,7 @@ static enum event event_of(const char *s)
 static int push_record(const struct rep_rec *rec)
 {
 	return rec->line && (rec->nf == 5 || rec->nf == 6) && event_of(rec->f[4]) != EV_NONE &&
-	    (is_sha256(rec->f[3]) || strcmp(rec->f[3], "-") == 0);
+	    (rep_sum_valid(rec->f[3]) || strcmp(rec->f[3], "-") == 0);
 }
 
 static void add_name(struct rep_rec *rec, void *arg)
@@ -147,7 +142,7 @@ static void read_record(struct rep_rec *rec, void *arg)
 		rep_die_rec(rec, "release '%s': not a release name (rep_applications_YYYYMMDD_HHMMSS[_N]%s)",
 		    rec->f[1], dash ? ", or -" : "");
 	check_targets(rec, rec->f[2], dash);
-	if (!(dash && strcmp(rec->f[3], "-") == 0) && !is_sha256(rec->f[3]))
+	if (!(dash && strcmp(rec->f[3], "-") == 0) && !rep_sum_valid(rec->f[3]))
 		rep_die_rec(rec, "checksum '%s': not 64 lower-case hex digits%s", rec->f[3], dash ? " or -" : "");
 	if (rec->nf == 6 && (why = rep_note_error(rec->f[5])))
 		rep_die_rec(rec, "reason: %s", why);
@@ -266,12 +261,11 @@ static void apply(struct rep_db *db, const struct precord *p, const char *now, c
 		}
 		/* other content live takes away a deployed status only: an
 		 * approval of new content (ready, pending_deployment) still
-		 * holds, as does failed */
-		if (retired)
-			;
-		else if (everywhere)
+		 * holds, as does failed; a retired application live again (a
+		 * rollback over its retirement) is in service again */
+		if (everywhere)
 			to = "deployed";
-		else if (strcmp(s->a.status, "deployed") == 0)
+		else if (strcmp(s->a.status, "deployed") == 0 || retired)
 			to = "registered";
 		note = printed("record: live on %s in %s (%.12s%s%.12s)", p->targets, p->release,
 		    p->checksum, same ? "" : "; registered content is ", same ? "" : reg);

@@ -35,7 +35,8 @@ static const struct rep_tool tool = {
 	"rep-ls -s retired | rep-tar | rep-push TARGET takes it out of service.\n"
 	"A run that fails once the names are resolved prints instead, per named\n"
 	"application not retired, a failure record: NAME - - CHECKSUM failed REASON\n"
-	"(rep-push passes it on to rep-setstatus --record).\n",
+	"(rep-push passes it on to rep-setstatus --record); so does a usage error\n"
+	"for the names of a pipe, with CHECKSUM '-'.\n",
 	.opts = opts,
 	.files = 1,
 	.names_from_stdin = 1,
@@ -204,6 +205,33 @@ static void add_name(struct rep_rec *rec, void *arg)
 {
 	rep_name_check(rec->f[0], rec);
 	rep_strset_add(arg, rec->f[0], NULL);
+}
+
+static struct rep_cleanup cleanup;
+
+/* After a usage error: the valid names only, the others passed over
+ * quietly (the message said what is wrong, and no other follows it). */
+static void add_valid_name(struct rep_rec *rec, void *arg)
+{
+	if (rep_name_valid(rec->f[0]))
+		rep_strset_add(arg, rec->f[0], NULL);
+}
+
+/* A usage error: a claim made upstream passed its names on, and they
+ * must not stay claimed. Read from a pipe, they get failure records
+ * whose reason is the usage error (rep_on_usage_error). */
+static void usage_input(void)
+{
+	static struct rep_strset names;
+
+	if (!rep_stdin_piped())
+		return;
+	rep_cleanup_add(&cleanup, undo, NULL);
+	rep_cleanup_signals();
+	rep_cleanup_hold();
+	rep_each_input(0, NULL, add_valid_name, &names);
+	arm_names(&names);
+	rep_cleanup_deliver();
 }
 
 struct pack {
@@ -478,6 +506,7 @@ int main(int argc, char **argv)
 	/* pax stores non-ASCII names as UTF-8: the same bytes whatever the
 	 * user's locale, and names that are not UTF-8 as binary. */
 	setlocale(LC_CTYPE, "C.UTF-8");
+	rep_on_usage_error(usage_input);
 	while ((c = rep_getopt(argc, argv, &tool)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
@@ -489,6 +518,7 @@ int main(int argc, char **argv)
 	rep_opt_finish();
 	argc -= optind, argv += optind;
 	if (test) {
+		rep_on_usage_error(NULL);   /* -t reads no names */
 		if (argc)
 			rep_usage_error("-t takes no names");
 		struct rep_manifest m;
@@ -497,15 +527,14 @@ int main(int argc, char **argv)
 		rep_manifest_free(&m);
 		return rep_finish();
 	}
-	static struct rep_cleanup cleanup;
+	rep_on_usage_error(NULL);
 	rep_cleanup_add(&cleanup, undo, NULL);
 	rep_cleanup_signals();
 	/* A Ctrl-C reaches the whole pipeline: the names of a claim made
 	 * upstream must come out as failure records. Reading them from a
 	 * pipe, the signals wait until the input ends, and the names are
 	 * armed first. */
-	struct stat st;
-	int piped = fstat(0, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+	int piped = rep_stdin_piped();
 	if (piped)
 		rep_cleanup_hold();
 	rep_each_input(argc, argv, add_name, &names);

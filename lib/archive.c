@@ -526,11 +526,6 @@ static int manifest_count(const char *s, int64_t *v)
 	return 1;
 }
 
-static int manifest_sum(const char *s)
-{
-	return strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
-}
-
 /* MANIFEST text into m->apps: name -> struct rep_manifest_app, in
  * manifest order. Version 1: NAME FILES BYTES CHECKSUM. Version 2, whose
  * first line says so: NAME FILES BYTES CHECKSUM DIRS STATE OFFSET; a
@@ -572,7 +567,7 @@ void rep_manifest_parse(const char *label, char *text, struct rep_manifest *m)
 		int64_t files, bytes, dirs = -1, offset = -1;
 		int remove = 0;
 		if (nf != want || !rep_name_valid(f[0]) || !manifest_count(f[1], &files) ||
-		    !manifest_count(f[2], &bytes) || !manifest_sum(f[3]) ||
+		    !manifest_count(f[2], &bytes) || !rep_sum_valid(f[3]) ||
 		    (want == 7 && (((!m->release || strcmp(f[4], "-") != 0) && !manifest_count(f[4], &dirs)) ||
 		     (strcmp(f[5], "add") != 0 && !(remove = strcmp(f[5], "remove") == 0)) ||
 		     (strcmp(f[6], "-") != 0 && !manifest_count(f[6], &offset)))) ||

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rep.h"
@@ -263,16 +264,35 @@ void rep_die_why(const char *why, const char *fmt, ...)
 	die_now();
 }
 
+static void (*usage_input)(void);
+
+void rep_on_usage_error(void (*fn)(void))
+{
+	usage_input = fn;
+}
+
+/* The message, then, for a tool in a pipeline that claimed what it
+ * reads, its input read (rep_on_usage_error) so that the undo actions
+ * give what it held failure records whose reason is "usage error: MSG";
+ * then exit 2. */
 void rep_usage_error(const char *fmt, ...)
 {
-	va_list ap;
+	va_list ap, copy;
 	char tail[256];
+	void (*fn)(void) = usage_input;
 
 	die_begin();
+	usage_input = NULL;
 	snprintf(tail, sizeof tail, " (try '%s --help')", rep_prog);
 	va_start(ap, fmt);
+	va_copy(copy, ap);
+	int n = snprintf(dying, sizeof dying, "usage error: ");
+	vsnprintf(dying + n, sizeof dying - (size_t)n, fmt, copy);
+	va_end(copy);
 	rep_vline(NULL, fmt, ap, tail);
 	va_end(ap);
+	if (fn)
+		fn();
 	die_now();
 }
 
@@ -320,4 +340,13 @@ char *rep_xstrdup(const char *s)
 int rep_stderr_tty(void)
 {
 	return isatty(2);
+}
+
+/* Whether standard input is a pipe: what a claim upstream in a pipeline
+ * passed on, rather than a file or a terminal. */
+int rep_stdin_piped(void)
+{
+	struct stat st;
+
+	return fstat(0, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
 }

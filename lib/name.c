@@ -15,6 +15,13 @@ int rep_name_valid(const char *s)
 	return n > 0 && n <= REP_NAME_MAX && s[n] == 0 && s[0] != '.' && s[0] != '-';
 }
 
+/* A SHA-256 checksum as every record and MANIFEST writes it: 64
+ * lower-case hex digits. */
+int rep_sum_valid(const char *s)
+{
+	return strspn(s, "0123456789abcdef") == 64 && s[64] == 0;
+}
+
 void rep_name_check(const char *s, const struct rep_rec *where)
 {
 	if (rep_name_valid(s))

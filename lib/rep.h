@@ -25,11 +25,13 @@ const char *rep_dying_message(void);
 void rep_reason_text(char *dst, size_t size, const char *msg);
 #define rep_die_errno(...) rep_die_why(strerror(errno), __VA_ARGS__)
 _Noreturn void rep_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void rep_on_usage_error(void (*fn)(void));
 int rep_finish(void);
 void *rep_xmalloc(size_t n);
 void *rep_xrealloc(void *p, size_t n);
 char *rep_xstrdup(const char *s);
 int rep_stderr_tty(void);
+int rep_stdin_piped(void);
 void rep_msg_context(const char *ctx);
 void rep_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int rep_write_full(int fd, const void *buf, size_t n);
@@ -106,6 +108,7 @@ void rep_put_u64(uint64_t v, char *buf);
 
 /* name.c: application names and statuses */
 int rep_name_valid(const char *s);
+int rep_sum_valid(const char *s);
 void rep_name_check(const char *s, const struct rep_rec *where);
 int rep_status_valid(const char *s);
 void rep_status_check(const char *s);

@@ -75,14 +75,16 @@ last_event() {
 	assert_equal "$(where app-a)" "app-a${TAB}deployed${TAB}$A${TAB}$R2${TAB}web1,web2"
 }
 
-@test "live: a retired application stays retired, its rows are written" {
-	setstatus retired app-a
-	run --separate-stderr rep-setstatus -q --record < <(rec app-a "$R1" web1 "$A" live)
+@test "live: a retired application live again (a rollback over its retirement) is in service: deployed with its registered content, else registered" {
+	setstatus retired app-a app-b
+	run --separate-stderr rep-setstatus -q --record < <(rec app-a "$R1" web1 "$A" live; rec app-b "$R1" web1 "$OTHER" live)
 	assert_success
-	assert_records "$(record app-a retired)"
+	assert_records "$(records app-a deployed app-b registered)"
 	refute_stderr
-	assert_equal "$(where app-a)" "app-a${TAB}retired${TAB}$A${TAB}$R1${TAB}web1"
-	assert_equal "$(last_event app-a)" "retired${TAB}retired${TAB}tester${TAB}record: live on web1 in $R1 (${A:0:12})"
+	assert_equal "$(where app-a app-b)" "$(lines "app-a${TAB}deployed${TAB}$A${TAB}$R1${TAB}web1" \
+		"app-b${TAB}registered${TAB}$OTHER${TAB}$R1${TAB}web1")"
+	assert_equal "$(last_event app-a)" "retired${TAB}deployed${TAB}tester${TAB}record: live on web1 in $R1 (${A:0:12})"
+	assert_equal "$(last_event app-b)" "retired${TAB}registered${TAB}tester${TAB}record: live on web1 in $R1 (${OTHER:0:12}; registered content is ${B:0:12})"
 }
 
 @test "live: a later release replaces a target's row, other targets keep theirs" {

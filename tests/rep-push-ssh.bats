@@ -1185,9 +1185,15 @@ EOS
 		assert_no_ssh
 	done
 	# without --, what begins with - is an option
-	run --separate-stderr rep-push "$T" -oProxyCommand=sh:/x <<<"$A"
+	printf '%s\n' "$A" >list
+	run --separate-stderr rep-push "$T" -oProxyCommand=sh:/x <list
 	assert_failure 2
 	assert_output ''
+	assert_stderr "rep-push: -o: unknown option (try 'rep-push --help')"
+	# its input a pipe, it fails what that holds (a claim upstream)
+	run --separate-stderr rep-push "$T" -oProxyCommand=sh:/x <<<"$A"
+	assert_failure 2
+	assert_failed_only app-a "usage error: -o: unknown option"
 	assert_stderr "rep-push: -o: unknown option (try 'rep-push --help')"
 	run --separate-stderr rep-push "$T" '' <<<"$A"
 	assert_failure 2

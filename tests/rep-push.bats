@@ -2425,8 +2425,9 @@ deep_dir() {
 
 # --- usage -----------------------------------------------------------------------------------
 
-# usage_error MESSAGE ARG...: rep-push ARG... (stdin: A1) exits 2, nothing on
-# stdout, "rep-push: MESSAGE" on stderr.
+# usage_error MESSAGE ARG...: rep-push ARG... (stdin: a file naming A1) exits
+# 2, nothing on stdout, "rep-push: MESSAGE" on stderr. (From a pipe, the
+# archives there get failed records: truth.bats.)
 usage_error() {
 	untraced _usage_error "$@"
 }
@@ -2434,7 +2435,8 @@ usage_error() {
 _usage_error() {
 	local why=$1
 	shift
-	run --separate-stderr rep-push "$@" <<<"$A1"
+	printf '%s\n' "$A1" >"$BATS_TEST_TMPDIR/usage.in"
+	run --separate-stderr rep-push "$@" <"$BATS_TEST_TMPDIR/usage.in"
 	assert_failure 2 && assert_output '' && assert_stderr "rep-push: $why"
 }
 

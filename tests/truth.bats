@@ -398,3 +398,93 @@ fleet_mixed() {
 	assert_absent t1
 	assert_equal "$(ls -A dist)" ''
 }
+
+# --- a usage error of a later step strands nothing --------------------------------------------
+
+# usage_ship OPTION... -- PUSHOPTION...: the claim pipeline with rep-tar
+# given OPTIONs and rep-push PUSHOPTIONs (and t1 after them).
+usage_ship() {
+	local tar=() push=()
+	while [ "$1" != -- ]; do tar+=("$1"); shift; done
+	shift
+	push=("$@")
+	pipe "rep-ls -s ready | rep-setstatus -q -f ready pending_deployment | rep-tar -q ${tar[*]} | rep-push -q ${push[*]} | rep-setstatus -q --record"
+}
+
+# assert_failed_by_usage NOTE_RE: app-a and app-b, claimed, are failed
+# with a note matching NOTE_RE; app-c and app-d untouched; nothing pushed.
+assert_failed_by_usage() {
+	assert_equal "$(rep-ls -o name,status </dev/null)" "$(lines "app-a${TAB}failed" "app-b${TAB}failed" \
+		"app-c${TAB}registered" "app-d${TAB}deployed")"
+	local app
+	for app in app-a app-b; do
+		run last_event "$app"
+		assert_output --regexp "^pending_deployment${TAB}failed${TAB}tester${TAB}$1\$"
+	done
+	assert_absent t1
+}
+
+@test "a usage error of rep-tar or rep-push in the claim pipeline: each claimed application is failed, the usage error its reason; the pipeline fails" {
+	setstatus ready app-a app-b
+	usage_ship --bogus -- t1
+	assert_failure 1
+	assert_stderr "rep-tar: --bogus: unknown option (try 'rep-tar --help')"
+	assert_failed_by_usage 'record: not packaged: usage error: --bogus: unknown option'
+
+	setstatus ready app-a app-b
+	usage_ship -l 10 -- t1
+	assert_failure 1
+	assert_stderr --partial "rep-tar: -l 10: not a number from 1 to 9 (try 'rep-tar --help')"
+	assert_failed_by_usage 'record: not packaged: usage error: -l 10: not a number from 1 to 9'
+
+	setstatus ready app-a app-b
+	usage_ship -- -j 0 t1
+	assert_failure 1
+	assert_stderr --partial "rep-push: -j 0: not a number from 1 to 64 (try 'rep-push --help')"
+	assert_failed_by_usage "record: not live on - in rep_applications_[0-9_]+: usage error: -j 0: not a number from 1 to 64"
+
+	# no target at all
+	setstatus ready app-a app-b
+	pipe 'rep-ls -s ready | rep-setstatus -q -f ready pending_deployment | rep-tar -q | rep-push -q | rep-setstatus -q --record'
+	assert_failure 1
+	assert_stderr --partial "rep-push: no target (try 'rep-push --help')"
+	assert_failed_by_usage "record: not live on - in rep_applications_[0-9_]+: usage error: no target"
+	# the archives made are left in dist/ for a push by hand
+	run ls dist
+	assert_line --regexp '^rep_applications_[0-9_]+\.tar\.gz$'
+}
+
+@test "a usage error reads no terminal or file: from a file, a usage error prints nothing on stdout; from a pipe, the names and archives get failure records" {
+	setstatus ready app-a
+	printf 'app-a\n' >names
+	run --separate-stderr rep-tar --bogus <names
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-tar: --bogus: unknown option (try 'rep-tar --help')"
+	pipe 'printf "app-a\n" | rep-tar --bogus'
+	assert_failure 2
+	assert_output "app-a${TAB}-${TAB}-${TAB}-${TAB}failed${TAB}usage error: --bogus: unknown option"
+	assert_stderr "rep-tar: --bogus: unknown option (try 'rep-tar --help')"
+	# what is not a name in the piped input is passed over quietly
+	pipe 'printf "../x\napp-a\n-x\n" | rep-tar --bogus'
+	assert_failure 2
+	assert_output "app-a${TAB}-${TAB}-${TAB}-${TAB}failed${TAB}usage error: --bogus: unknown option"
+	assert_stderr "rep-tar: --bogus: unknown option (try 'rep-tar --help')"
+	# rep-push: an archive and an upstream failure record, piped
+	rep-tar -q -d dist app-a </dev/null >archive
+	local rel
+	rel=$(basename "$(cat archive)" .tar.gz)
+	run --separate-stderr rep-push --bogus t1 <archive
+	assert_failure 2
+	assert_output ''
+	pipe 'printf "app-b\t-\t-\t-\tfailed\tit broke\nx.tar.gz\n../y\t-\t-\t-\tfailed\n" | cat - archive archive | rep-push --bogus t1'
+	assert_failure 2
+	assert_output "$(lines "app-b${TAB}-${TAB}-${TAB}-${TAB}failed${TAB}it broke" \
+		"app-a${TAB}$rel${TAB}-${TAB}$(rep-ls -o checksum app-a </dev/null)${TAB}failed${TAB}usage error: --bogus: unknown option")"
+	assert_stderr "rep-push: --bogus: unknown option (try 'rep-push --help')"
+	assert_absent t1
+	# a dry run's usage error prints nothing, as a dry run does
+	pipe 'cat archive | rep-push -n --bogus t1'
+	assert_failure 2
+	assert_output ''
+}
