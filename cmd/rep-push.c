@@ -396,8 +396,9 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'j': d.jobs = rep_opt_number("-j", optarg, 1, 64), jobs = 1; break;
 		case 'k': d.keep = rep_opt_number("-k", optarg, 1, 1000000), keep = 1; break;
-		case OPT_STATUS: live = 1; break;
-		case OPT_ROLLBACK: back = 1; break;
+		/* these read no input: a usage error leaves it unread */
+		case OPT_STATUS: live = 1, rep_on_usage_error(NULL); break;
+		case OPT_ROLLBACK: back = 1, rep_on_usage_error(NULL); break;
 		case OPT_REPLACE: d.replace = 1; break;
 		case OPT_TIMEOUT: d.timeout = rep_opt_number("--timeout", optarg, 1, 86400); break;
 		case OPT_NO_HOOKS: d.no_hooks = 1, hooks = 1; break;

@@ -512,13 +512,12 @@ int main(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'l': level = (int)rep_opt_number("-l", optarg, 1, 9); break;
 		case 'j': threads = (int)rep_opt_number("-j", optarg, 1, 16); break;
-		case 't': test = optarg; break;
+		case 't': test = optarg, rep_on_usage_error(NULL); break;   /* reads no names */
 		}
 	}
 	rep_opt_finish();
 	argc -= optind, argv += optind;
 	if (test) {
-		rep_on_usage_error(NULL);   /* -t reads no names */
 		if (argc)
 			rep_usage_error("-t takes no names");
 		struct rep_manifest m;

@@ -488,3 +488,22 @@ assert_failed_by_usage() {
 	assert_failure 2
 	assert_output ''
 }
+
+@test "a usage error after --rollback, --status or -t reads no input: nothing printed on stdout" {
+	setstatus ready app-a
+	rep-tar -q -d dist app-a </dev/null >archive
+	local opt
+	for opt in --rollback --status; do
+		# shellcheck disable=SC2016 # expanded by the pipeline's bash
+		pipe 'cat archive | rep-push "$1" --bogus t1' "$opt"
+		assert_failure 2
+		assert_output ''
+		assert_stderr "rep-push: --bogus: unknown option (try 'rep-push --help')"
+	done
+	# shellcheck disable=SC2016 # expanded by the pipeline's bash
+	pipe 'echo app-a | rep-tar -t "$(cat archive)" --bogus'
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-tar: --bogus: unknown option (try 'rep-tar --help')"
+	assert_absent t1
+}
