@@ -12,13 +12,18 @@ CFLAGS ?= -O2 -g
 PKG_CONFIG ?= pkg-config
 override CFLAGS += -std=gnu11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \
 	-D_GNU_SOURCE -DREP_VERSION='"$(VERSION)"' -Ilib -pthread \
-	$(shell $(PKG_CONFIG) --cflags sqlite3 nettle liburing libarchive zlib 2>/dev/null)
+	$(shell $(PKG_CONFIG) --cflags sqlite3 nettle liburing libarchive zlib libdeflate 2>/dev/null)
 override LDFLAGS += -pthread -Wl,--as-needed
 LIBS_SQLITE := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
 LIBS_NETTLE := $(shell $(PKG_CONFIG) --libs nettle 2>/dev/null || echo -lnettle)
 # liburing: files read in batches, lib/ring.c
 LIBS_NETTLE += $(shell $(PKG_CONFIG) --libs liburing 2>/dev/null || echo -luring)
 LIBS_ARCHIVE := $(shell $(PKG_CONFIG) --libs libarchive zlib 2>/dev/null || echo -larchive -lz)
+# libdeflate: rep-tar's gzip members, lib/gz.c. Linked from its static
+# archive where there is one: Debian's shared build compresses markedly
+# slower than the same version linked statically (bench/run).
+DEFLATE_A := $(filter /%,$(shell $(CC) -print-file-name=libdeflate.a 2>/dev/null))
+LIBS_ARCHIVE += $(if $(DEFLATE_A),$(DEFLATE_A),-ldeflate)
 
 # Build outputs go to $(O) (bin/ and its objects); check-sanitize uses another.
 O ?= build

@@ -1157,6 +1157,26 @@ _refused_names() {
 	assert_live t2 "$R2"
 }
 
+@test "archives of the previous format (one gzip member of 128 KiB pieces, as pigz -b 128 writes) and of plain gzip check and deploy" {
+	local d
+	mkdir old plain
+	gzip -dc "$A1" | pigz -6 -n -T -b 128 >"old/$R1.tar.gz"
+	gzip -dc "$A1" | gzip -6 -n >"plain/$R1.tar.gz"
+	for d in old plain; do
+		# one member: the trailer's length is that of the whole tar stream
+		assert_equal "$(tail -c 4 "$d/$R1.tar.gz" | od -An -tu4 --endian=little | tr -d ' ')" \
+			"$(gzip -dc "$A1" | wc -c)"
+		run --separate-stderr rep-tar -t "$d/$R1.tar.gz" </dev/null
+		assert_success
+		assert_equal "$output" "$(rep-tar -t "$A1" </dev/null)"
+		run --separate-stderr rep-push "t-$d" <<<"$d/$R1.tar.gz"
+		assert_success
+		assert_output "$(push_records "$R1" "t-$d" app-a app-b)"
+		assert_live "t-$d" "$R1"
+		diff -r --no-dereference "$FIX/src/$R1" "t-$d/store/$R1"
+	done
+}
+
 @test "an archive that is not a regular file (a FIFO): exit 2 saying so, nothing touched" {
 	bad_archive_setup
 	local f=$R2.tar.gz writer
