@@ -187,6 +187,11 @@ static void read_archive(struct rep_rec *rec, void *arg)
 			}
 			rep_die("%s: release %s given twice", path, release);
 		}
+	struct stat st;
+	if (usage_failed && (stat(path, &st) < 0 || !S_ISREG(st.st_mode))) {
+		free(release);
+		return;
+	}
 	struct archive_in *a = calloc(1, sizeof *a);
 	if (!a)
 		rep_die("out of memory");
@@ -199,14 +204,40 @@ static void read_archive(struct rep_rec *rec, void *arg)
 	rep_cleanup_deliver();
 }
 
+static int main_argc;
+static char **main_argv;
+
+struct meant {
+	int reads;             /* a push: the input is archives */
+	const char *dir;       /* -C */
+};
+
+static void meant_opt(int c, const char *arg, void *ctx)
+{
+	struct meant *m = ctx;
+
+	if (c == OPT_ROLLBACK || c == OPT_STATUS || c == 'n')
+		m->reads = 0;   /* no input, or a dry run: no record */
+	else if (c == 'C')
+		m->dir = arg;
+}
+
 /* A usage error: the archives rep-tar made of what a claim upstream
- * passed on must not leave it claimed. Read from a pipe, they get failed
- * records that name no target, whose reason is the usage error, and
- * failure records from upstream are passed on (rep_on_usage_error). */
+ * passed on must not leave it claimed. When the command line was a push
+ * (not --rollback, --status or -n) and the input is a pipe, they get
+ * failed records that name no target, whose reason is the usage error,
+ * and failure records from upstream are passed on (rep_on_usage_error). */
 static void usage_input(void)
 {
-	if (!rep_stdin_piped())
+	struct meant m = { 1, NULL };
+
+	rep_opt_scan(main_argc, main_argv, &tool, meant_opt, &m);
+	if (!m.reads || !rep_stdin_piped())
 		return;
+	/* archives named relative to -C DIR; if it cannot be entered,
+	 * archives named by absolute paths are read all the same */
+	if (m.dir)
+		(void)!chdir(m.dir);
 	usage_failed = 1;
 	free(where);
 	where = rep_xstrdup("-");
@@ -391,14 +422,14 @@ int main(int argc, char **argv)
 	FILE *f;
 
 	rep_init(argv[0]);
+	main_argc = argc, main_argv = argv;
 	rep_on_usage_error(usage_input);
 	while ((c = rep_getopt(argc, argv, &tool)) != -1) {
 		switch (c) {
 		case 'j': d.jobs = rep_opt_number("-j", optarg, 1, 64), jobs = 1; break;
 		case 'k': d.keep = rep_opt_number("-k", optarg, 1, 1000000), keep = 1; break;
-		/* these read no input: a usage error leaves it unread */
-		case OPT_STATUS: live = 1, rep_on_usage_error(NULL); break;
-		case OPT_ROLLBACK: back = 1, rep_on_usage_error(NULL); break;
+		case OPT_STATUS: live = 1; break;
+		case OPT_ROLLBACK: back = 1; break;
 		case OPT_REPLACE: d.replace = 1; break;
 		case OPT_TIMEOUT: d.timeout = rep_opt_number("--timeout", optarg, 1, 86400); break;
 		case OPT_NO_HOOKS: d.no_hooks = 1, hooks = 1; break;

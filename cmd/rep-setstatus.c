@@ -243,7 +243,9 @@ static void apply(struct rep_db *db, const struct precord *p, const char *now, c
 
 	switch (p->event) {
 	case EV_LIVE: {
+		int back = 0;   /* live on a target where it had left, or never was */
 		for (list = p->targets; (t = next_target(&list, tbuf));) {
+			back |= !row_sum(s, t);
 			row_put(s, t, p->checksum);
 			rep_strset_add(&s->sent, t, NULL);
 			if (db)
@@ -261,9 +263,13 @@ static void apply(struct rep_db *db, const struct precord *p, const char *now, c
 		}
 		/* other content live takes away a deployed status only: an
 		 * approval of new content (ready, pending_deployment) still
-		 * holds, as does failed; a retired application live again (a
-		 * rollback over its retirement) is in service again */
-		if (everywhere)
+		 * holds, as does failed. A retired application back where it
+		 * had left (a rollback over its retirement) is in service
+		 * again; one still live there was retired and not yet taken
+		 * out: that is still to do. */
+		if (retired && !back)
+			;
+		else if (everywhere)
 			to = "deployed";
 		else if (strcmp(s->a.status, "deployed") == 0 || retired)
 			to = "registered";
@@ -294,10 +300,13 @@ static void apply(struct rep_db *db, const struct precord *p, const char *now, c
 			const char *sum = row_sum(s, t);
 			live_anyway = sum && strcmp(sum, p->checksum) == 0;
 		}
-		/* content unknown ("-"): whatever it was, it did not go live;
-		 * a claim on the application must not be left standing */
-		if ((same || strcmp(p->checksum, "-") == 0) && !retired)
-			to = live_anyway && same ? "deployed" : "failed";
+		/* content unknown ("-"): whatever it was, it did not go live,
+		 * and a claim on the application must not be left standing;
+		 * nothing is known to have changed otherwise */
+		if (strcmp(p->checksum, "-") == 0)
+			to = strcmp(s->a.status, "pending_deployment") == 0 ? "failed" : s->a.status;
+		else if (same && !retired)
+			to = live_anyway ? "deployed" : "failed";
 		const char *reason = p->reason ? p->reason : "see rep-push's stderr";
 		if (strcmp(p->release, "-") == 0)
 			note = printed("record: not packaged: %s", reason);

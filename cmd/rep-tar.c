@@ -217,14 +217,27 @@ static void add_valid_name(struct rep_rec *rec, void *arg)
 		rep_strset_add(arg, rec->f[0], NULL);
 }
 
+static int main_argc;
+static char **main_argv;
+
+static void meant_opt(int c, const char *arg, void *ctx)
+{
+	(void)arg;
+	if (c == 't')
+		*(int *)ctx = 0;    /* -t reads no names */
+}
+
 /* A usage error: a claim made upstream passed its names on, and they
- * must not stay claimed. Read from a pipe, they get failure records
+ * must not stay claimed. When the command line named no application and
+ * was not -t, and the names come from a pipe, they get failure records
  * whose reason is the usage error (rep_on_usage_error). */
 static void usage_input(void)
 {
 	static struct rep_strset names;
+	int reads = 1;
 
-	if (!rep_stdin_piped())
+	if (rep_opt_scan(main_argc, main_argv, &tool, meant_opt, &reads) > 0 || !reads ||
+	    !rep_stdin_piped())
 		return;
 	rep_cleanup_add(&cleanup, undo, NULL);
 	rep_cleanup_signals();
@@ -506,13 +519,14 @@ int main(int argc, char **argv)
 	/* pax stores non-ASCII names as UTF-8: the same bytes whatever the
 	 * user's locale, and names that are not UTF-8 as binary. */
 	setlocale(LC_CTYPE, "C.UTF-8");
+	main_argc = argc, main_argv = argv;
 	rep_on_usage_error(usage_input);
 	while ((c = rep_getopt(argc, argv, &tool)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'l': level = (int)rep_opt_number("-l", optarg, 1, 9); break;
 		case 'j': threads = (int)rep_opt_number("-j", optarg, 1, 16); break;
-		case 't': test = optarg, rep_on_usage_error(NULL); break;   /* reads no names */
+		case 't': test = optarg; break;
 		}
 	}
 	rep_opt_finish();

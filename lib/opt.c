@@ -156,6 +156,27 @@ int rep_getopt(int argc, char **argv, const struct rep_tool *tool)
 	return -1;
 }
 
+/* argv read again, leniently: each option it holds passed to fn with
+ * its value (what getopt_long refuses is passed over, and nothing is
+ * said); returns the number of operands. For a tool that, on a usage
+ * error, must know what the command line meant to do with its input
+ * (rep_on_usage_error). The option loop is left at its end. */
+int rep_opt_scan(int argc, char **argv, const struct rep_tool *tool,
+    void (*fn)(int val, const char *arg, void *ctx), void *ctx)
+{
+	char opts[64];
+	struct option longopts[32];
+	int c;
+
+	getopt_tables(tool, opts, sizeof opts, longopts, sizeof longopts / sizeof longopts[0]);
+	optind = 0;     /* GNU: start over, state and all */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, opts, longopts, NULL)) != -1)
+		if (c != '?' && c != ':')
+			fn(c, optarg, ctx);
+	return argc - optind;
+}
+
 /* An option's numeric value, lo to hi, or a usage error. */
 long rep_opt_number(const char *opt, const char *s, long lo, long hi)
 {

@@ -75,6 +75,8 @@ struct rep_tool {
 /* -n, -q and -H: a tool that changes the database and echoes the records */
 #define REP_OPTDEF_WRITER REP_OPTDEF_DRY_RUN, REP_OPTDEF_QUIET, REP_OPTDEF_HEADER
 int rep_getopt(int argc, char **argv, const struct rep_tool *tool);
+int rep_opt_scan(int argc, char **argv, const struct rep_tool *tool,
+    void (*fn)(int val, const char *arg, void *ctx), void *ctx);
 void rep_opt_finish(void);
 long rep_opt_number(const char *opt, const char *s, long lo, long hi);
 char *rep_now(char buf[32]);

@@ -87,6 +87,20 @@ last_event() {
 	assert_equal "$(last_event app-b)" "retired${TAB}registered${TAB}tester${TAB}record: live on web1 in $R1 (${OTHER:0:12}; registered content is ${B:0:12})"
 }
 
+@test "live: a retired application still live where the record says (its retirement not pushed yet) stays retired" {
+	rec app-a "$R1" web1 "$A" live | record_quietly
+	setstatus retired app-a
+	# a rollback to a release that holds it, before the retirement went out
+	run --separate-stderr rep-setstatus -q --record < <(rec app-a "$R2" web1 "$A" live)
+	assert_success
+	assert_records "$(record app-a retired)"
+	assert_equal "$(where app-a)" "app-a${TAB}retired${TAB}$A${TAB}$R2${TAB}web1"
+	# live on a target where it never was: in service there again
+	run --separate-stderr rep-setstatus -q --record < <(rec app-a "$R2" web1,web2 "$A" live)
+	assert_success
+	assert_records "$(record app-a deployed)"
+}
+
 @test "live: a later release replaces a target's row, other targets keep theirs" {
 	rec app-a "$R1" web1,web2 "$A" live | record_quietly
 	rec app-a "$R2" web2,web3 "$A" live | record_quietly
@@ -155,6 +169,20 @@ last_event() {
 	assert_equal "$(last_event app-a)" "pending_deployment${TAB}failed${TAB}tester${TAB}record: not packaged: app-b: modified since registered"
 	assert_equal "$(last_event app-b)" "pending_deployment${TAB}failed${TAB}tester${TAB}record: not packaged: interrupted by signal 15"
 	assert_equal "$(last_event app-c)" "registered${TAB}registered${TAB}tester${TAB}record: not live on web1 in $R1: not tried: rep_applications_20260101_000000 failed"
+}
+
+@test "failed: content unknown (-) releases a claim only: deployed, ready, registered and failed hold, the failure in the history" {
+	rec app-a "$R1" web1 "$A" live | record_quietly
+	setstatus ready app-b
+	run --separate-stderr rep-setstatus --record < <(
+		rec app-a - - - failed 'usage error: --bogus: unknown option'
+		rec app-b - - - failed 'usage error: --bogus: unknown option'
+		rec app-c - - - failed 'interrupted by signal 2')
+	assert_failure 1
+	assert_records "$(records app-a deployed app-b ready app-c registered)"
+	assert_equal "$(last_event app-a)" "deployed${TAB}deployed${TAB}tester${TAB}record: not packaged: usage error: --bogus: unknown option"
+	assert_equal "$(last_event app-b)" "ready${TAB}ready${TAB}tester${TAB}record: not packaged: usage error: --bogus: unknown option"
+	assert_equal "$(where app-a)" "app-a${TAB}deployed${TAB}$A${TAB}$R1${TAB}web1"
 }
 
 @test "failed: not packaged again (rep-tar's record) while deployed: still deployed, the failure in its history" {

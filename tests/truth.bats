@@ -489,21 +489,71 @@ assert_failed_by_usage() {
 	assert_output ''
 }
 
-@test "a usage error after --rollback, --status or -t reads no input: nothing printed on stdout" {
+# unread CMD...: CMD reads its stdin from a FIFO whose writer stays open
+# (ssh host CMD, an interactive session): it must end at once, exit 2.
+unread() {
+	mkfifo "$BATS_TEST_TMPDIR/open"
+	sleep 60 >"$BATS_TEST_TMPDIR/open" &
+	local writer=$!
+	run --separate-stderr timeout 20 "$@" <"$BATS_TEST_TMPDIR/open"
+	kill "$writer"
+	wait "$writer" || true
+	rm "$BATS_TEST_TMPDIR/open"
+	assert_failure 2
+	assert_output ''
+}
+
+@test "a usage error of a command line that reads no input (--rollback, --status, -n, -t, names), in any order: nothing read, nothing printed" {
 	setstatus ready app-a
 	rep-tar -q -d dist app-a </dev/null >archive
 	local opt
-	for opt in --rollback --status; do
+	for opt in --rollback --status -n; do
 		# shellcheck disable=SC2016 # expanded by the pipeline's bash
 		pipe 'cat archive | rep-push "$1" --bogus t1' "$opt"
 		assert_failure 2
 		assert_output ''
 		assert_stderr "rep-push: --bogus: unknown option (try 'rep-push --help')"
+		# shellcheck disable=SC2016 # expanded by the pipeline's bash
+		pipe 'cat archive | rep-push --bogus "$1" t1' "$opt"
+		assert_failure 2
+		assert_output ''
+		unread rep-push --bogus "$opt" t1
+		assert_stderr "rep-push: --bogus: unknown option (try 'rep-push --help')"
 	done
+	unread rep-push -j 0 --rollback t1
+	assert_stderr "rep-push: -j 0: not a number from 1 to 64 (try 'rep-push --help')"
 	# shellcheck disable=SC2016 # expanded by the pipeline's bash
 	pipe 'echo app-a | rep-tar -t "$(cat archive)" --bogus'
 	assert_failure 2
 	assert_output ''
 	assert_stderr "rep-tar: --bogus: unknown option (try 'rep-tar --help')"
+	unread rep-tar --bogus -t "$(cat archive)"
+	# names on the command line: stdin is not theirs
+	pipe 'echo app-a | rep-tar --bogus app-z'
+	assert_failure 2
+	assert_output ''
+	unread rep-tar --bogus app-z
 	assert_absent t1
+}
+
+@test "a usage error in a pipeline that claimed nothing changes no status: deployed, ready and registered hold" {
+	setstatus ready app-a app-b
+	ship t1
+	assert_success
+	setstatus ready app-c
+	pipe 'rep-ls -s deployed -s ready | rep-tar -q --bogus | rep-push -q t1 | rep-setstatus -q --record'
+	assert_failure 1
+	assert_stderr "rep-tar: --bogus: unknown option (try 'rep-tar --help')"
+	assert_equal "$(rep-ls -o name,status </dev/null)" "$(lines "app-a${TAB}deployed" "app-b${TAB}deployed" \
+		"app-c${TAB}ready" "app-d${TAB}deployed")"
+	run last_event app-c
+	assert_output "ready${TAB}ready${TAB}tester${TAB}record: not packaged: usage error: --bogus: unknown option"
+	# rep-push -C DIR: the archives named relative to DIR are read there
+	rep-setstatus -q -f ready pending_deployment app-c </dev/null >/dev/null
+	rep-tar -q app-c </dev/null >list
+	mkdir elsewhere
+	pipe 'cat list | (cd elsewhere && rep-push -C .. --bogus t1) | rep-setstatus -q --record'
+	assert_failure 1
+	run last_event app-c
+	assert_output --regexp "^pending_deployment${TAB}failed${TAB}tester${TAB}record: not live on - in rep_applications_[0-9_]+: usage error: --bogus: unknown option\$"
 }
