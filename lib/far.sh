@@ -1009,6 +1009,11 @@ compose() {
 	if [ -s plan ] && [ -z "$(find .. -prune -user "$(id -u)" ! -perm -020 ! -perm -002 2>/dev/null)" ]; then
 		fail 'store: not as rep-push leaves it (owned by the login that pushes, writable by none other)'
 	fi
+	if [ -s plan ] && as_left_all; then
+		same_rows .. "the release's MANIFEST" plan full
+		return
+	fi
+	# one of them is not: which, and how, one at a time
 	while IFS="$tab" read -r n s; do
 		if [ ! -d "../$s" ] || [ -h "../$s" ]; then fail "store/$s: no such directory"; fi
 		as_left "../$s" "store/$s"
@@ -1021,6 +1026,26 @@ compose() {
 		as_left "$d" "store/$s/rep_applications/$n"
 	done <plan
 	same_rows .. "the release's MANIFEST" plan full
+}
+
+# as_left_all: every directory the plan takes an application from
+# (store/S, its rep_applications and rep_applications/NAME) is as
+# as_left wants it, and each store/S has its MANIFEST: one find for all
+# of them, where checking each in turn would cost processes per
+# application; false when any is not, or cannot be looked at
+as_left_all() {
+	awk -F "$tab" '{ s = "../" $2; if (!(s in seen)) { seen[s] = 1; print s; print s "/rep_applications" }
+		print s "/rep_applications/" $1 }' plan >dirs || return 1
+	awk -F "$tab" '!($2 in seen) { seen[$2] = 1; print $2 }' plan >stores || return 1
+	while read -r s; do
+		regular "../$s/MANIFEST" || return 1
+	done <stores
+	# names and release names hold no blank, quote or backslash: xargs
+	# splits the lines as they are
+	# shellcheck disable=SC2016 # the inner sh expands them
+	bad=$(xargs sh -c 'find "$@" -prune ! \( -type d -user "$0" -perm 755 \) -print 2>&1 || echo failed' \
+		"$(id -u)" <dirs) || return 1
+	[ -z "$bad" ]
 }
 
 # upgrade: store/BASE for the old format's releases/BASE, whose
