@@ -61,6 +61,108 @@ static size_t gzip(const uint8_t *in, size_t n, uint8_t *outbuf, size_t max)
 	return got;
 }
 
+static void put32le(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The blocked form rep-tar writes (lib/gz.c): members of block bytes of
+ * the tar each, whose header carries the member's size in an 'RP' extra
+ * field, so that the parallel reader is the one that reads it. */
+static size_t gzip_blocked(const uint8_t *in, size_t n, uint8_t *outbuf, size_t max, size_t block)
+{
+	size_t at = 0, z = 0;
+
+	do {
+		size_t len = n - at < block ? n - at : block;
+		z_stream s = { 0 };
+		if (z + 28 > max || deflateInit2(&s, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+			return 0;
+		static const uint8_t h[16] = { 0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 3, 8, 0, 'R', 'P', 4, 0 };
+		memcpy(outbuf + z, h, 16);
+		s.next_in = (uint8_t *)in + at;
+		s.avail_in = (uInt)len;
+		s.next_out = outbuf + z + 20;
+		s.avail_out = (uInt)(max - z - 28);
+		int rc = deflate(&s, Z_FINISH);
+		size_t d = max - z - 28 - s.avail_out;
+		deflateEnd(&s);
+		if (rc != Z_STREAM_END)
+			return 0;
+		put32le(outbuf + z + 16, (uint32_t)(d + 28));
+		put32le(outbuf + z + 20 + d, (uint32_t)crc32(0, in + at, (uInt)len));
+		put32le(outbuf + z + 24 + d, (uint32_t)len);
+		z += d + 28;
+		at += len;
+	} while (at < n);
+	return z;
+}
+
+/* The chain of member sizes made to lie: a size off by a little, two
+ * members swapped, one dropped or doubled, one without its size, or one
+ * whose size covers the next one too. Whatever the reader makes of it
+ * must be what a sequential gzip -d makes, or a refusal. */
+static size_t index_mutate(uint8_t *gz, size_t z, size_t max, unsigned r)
+{
+	size_t off[64], k = 0;
+	static uint8_t tmp[TAR_MAX];
+
+	for (size_t at = 0; at + 20 <= z && k < 64; k++) {
+		off[k] = at;
+		uint32_t size = (uint32_t)gz[at + 16] | (uint32_t)gz[at + 17] << 8 |
+		    (uint32_t)gz[at + 18] << 16 | (uint32_t)gz[at + 19] << 24;
+		if (size < 20)
+			break;
+		at += size;
+	}
+	if (!k)
+		return z;
+	size_t i = r % k, j = (r / 64) % k;
+	size_t end_i = i + 1 < k ? off[i + 1] : z, len_i = end_i - off[i];
+	uint8_t *size_i = gz + off[i] + 16;
+	switch ((r / 4096) % 6) {
+	case 0: {  /* a size off by -8 to +8 */
+		int delta = (int)((r / 65536) % 17) - 8;
+		put32le(size_i, (uint32_t)((int64_t)len_i + delta));
+		break;
+	}
+	case 1: {  /* two members swapped */
+		if (i == j)
+			break;
+		size_t a = i < j ? i : j, b = i < j ? j : i;
+		size_t end_b = b + 1 < k ? off[b + 1] : z;
+		memcpy(tmp, gz + off[a], end_b - off[a]);
+		size_t la = off[a + 1] - off[a], lb = end_b - off[b], mid = off[b] - off[a + 1];
+		memcpy(gz + off[a], tmp + (off[b] - off[a]), lb);
+		memcpy(gz + off[a] + lb, tmp + la, mid);
+		memcpy(gz + off[a] + lb + mid, tmp, la);
+		break;
+	}
+	case 2:    /* one dropped */
+		memmove(gz + off[i], gz + end_i, z - end_i);
+		z -= len_i;
+		break;
+	case 3:    /* one doubled */
+		if (z + len_i > max)
+			break;
+		memmove(gz + end_i + len_i, gz + end_i, z - end_i);
+		memcpy(gz + end_i, gz + off[i], len_i);
+		z += len_i;
+		break;
+	case 4:    /* one without its size: the extra field removed */
+		gz[off[i] + 3] = 0;
+		memmove(gz + off[i] + 10, gz + off[i] + 20, z - off[i] - 20);
+		z -= 10;
+		break;
+	default:   /* one whose size covers the next as well */
+		if (i + 1 < k)
+			put32le(size_i, (uint32_t)(len_i + (i + 2 < k ? off[i + 2] : z) - end_i));
+		break;
+	}
+	return z;
+}
+
 /* Every block that looks like a ustar header gets its checksum right. */
 static void mend_headers(uint8_t *tar, size_t n)
 {
@@ -244,7 +346,16 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
 		n = LLVMFuzzerMutate(tar, n, sizeof tar);
 	if (seed % 8 != 1)
 		mend_headers(tar, n);
-	size_t z = gzip(tar, n, packed, sizeof packed);
+	/* half of them in rep-tar's blocked form, of blocks small enough
+	 * that an input has several, their sizes sometimes made to lie */
+	size_t z;
+	if (mix / 64 % 2) {
+		z = gzip_blocked(tar, n, packed, sizeof packed, (size_t)512 << (mix / 128 % 6));
+		if (z && mix / 1024 % 4 == 0)
+			z = index_mutate(packed, z, sizeof packed, mix / 4096);
+	} else {
+		z = gzip(tar, n, packed, sizeof packed);
+	}
 	if (!z || z > max_size)
 		return LLVMFuzzerMutate(data, size, max_size);
 	memcpy(data, packed, z);

@@ -135,6 +135,8 @@ struct gunzip {
 	FILE *fp;
 	const char *path;
 	struct sha256_ctx raw;    /* of the file's bytes, as read */
+	int blocked;              /* in rep's blocked form, read on several threads */
+	struct rep_gzin *par;     /* by these, until they are stopped */
 	z_stream z;
 	int ended;                /* the current member is complete */
 	unsigned char in[64 * 1024];
@@ -248,6 +250,8 @@ static void *gunzip_thread(void *arg)
  * until its next read). */
 static long gunzip_next(struct gunzip *g, const void **buf)
 {
+	if (g->par)
+		return rep_gzin_next(g->par, buf, g->err);
 	pthread_mutex_lock(&g->lock);
 	while (g->taken == g->filled && !g->done)
 		pthread_cond_wait(&g->cond, &g->lock);
@@ -284,13 +288,15 @@ static struct gunzip *gunzip_open(const char *path, char err[512])
 		snprintf(err, 512, "%s: %s", path, strerror(errno));
 	} else {
 		fd = -1;
-		int c0 = getc(g->fp), c1 = getc(g->fp);
+		unsigned char h[REP_GZ_HEADER];
+		size_t got = fread(h, 1, sizeof h, g->fp);
 		if (ferror(g->fp))
 			snprintf(err, 512, "%s: %s", path, strerror(errno));
-		else if (c0 != 0x1f || c1 != 0x8b)
+		else if (got < 2 || h[0] != 0x1f || h[1] != 0x8b)
 			snprintf(err, 512, "%s: not a gzip-compressed tar archive", path);
 		else
 			err[0] = 0;
+		g->blocked = got == sizeof h && rep_gz_member_size(h) > 0;
 	}
 	if (fd >= 0)
 		close(fd);
@@ -302,6 +308,10 @@ static struct gunzip *gunzip_open(const char *path, char err[512])
 	}
 	FUZZ_LEFT(g, g);
 	rewind(g->fp);
+	if (g->blocked) {
+		g->par = rep_gzin_open(g->fp, path, &g->raw, rep_nthreads());
+		return g;
+	}
 	if (inflateInit2(&g->z, 16 + 15) != Z_OK)
 		rep_die("out of memory");
 	for (int i = 0; i < GZ_BUFS; i++)
@@ -315,19 +325,27 @@ static struct gunzip *gunzip_open(const char *path, char err[512])
 
 static void gunzip_free(struct gunzip *g)
 {
-	inflateEnd(&g->z);
+	if (g->par)
+		rep_gzin_close(g->par);
+	if (!g->blocked) {
+		inflateEnd(&g->z);
+		for (int i = 0; i < GZ_BUFS; i++)
+			free(g->out[i]);
+		pthread_mutex_destroy(&g->lock);
+		pthread_cond_destroy(&g->cond);
+	}
 	fclose(g->fp);
-	for (int i = 0; i < GZ_BUFS; i++)
-		free(g->out[i]);
-	pthread_mutex_destroy(&g->lock);
-	pthread_cond_destroy(&g->cond);
 	free(g);
 }
 
 /* Once everything was read: the SHA-256 of the file's bytes. */
 static void gunzip_close(struct gunzip *g, char sha[65])
 {
-	pthread_join(g->tid, NULL);
+	if (g->par)
+		rep_gzin_close(g->par);
+	else
+		pthread_join(g->tid, NULL);
+	g->par = NULL;                /* stopped: the hash is complete */
 	sha256_hex(&g->raw, sha);
 	gunzip_free(g);
 }
@@ -335,6 +353,10 @@ static void gunzip_close(struct gunzip *g, char sha[65])
 /* Before the end: the thread is told to stop, and waited for. */
 static void gunzip_stop(struct gunzip *g)
 {
+	if (g->par) {
+		gunzip_free(g);
+		return;
+	}
 	pthread_mutex_lock(&g->lock);
 	g->stop = 1;
 	pthread_cond_broadcast(&g->cond);
@@ -358,7 +380,7 @@ void rep_fuzz_archive_reset(void)
 		rep_form_free(fuzz_left.form);
 		free(fuzz_left.form);
 	}
-	if (g && g->tid) {
+	if (g && (g->tid || g->par)) {
 		gunzip_stop(g);
 	} else if (g) {
 		if (g->fp)

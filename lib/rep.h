@@ -289,7 +289,15 @@ int rep_ring_run(struct rep_ring *r);
 ssize_t rep_ring_got(const struct rep_ring *r, int slot);
 unsigned char *rep_ring_buf(struct rep_ring *r, int slot);
 
-/* gz.c: gzip on every core, the same bytes for any number of threads */
+/* gz.c: gzip on every core, the same bytes for any number of threads;
+ * read back on every core when its members carry their sizes */
+enum { REP_GZ_BLOCK = 1024 * 1024, REP_GZ_HEADER = 20,
+       REP_GZ_MEMBER_MAX = REP_GZ_BLOCK + REP_GZ_BLOCK / 64 + 4096 };
+long rep_gz_member_size(const unsigned char *h);
+struct rep_gzin;
+struct rep_gzin *rep_gzin_open(FILE *fp, const char *path, struct sha256_ctx *raw, int threads);
+long rep_gzin_next(struct rep_gzin *g, const void **buf, char err[512]);
+void rep_gzin_close(struct rep_gzin *g);
 struct rep_gz;
 struct rep_gz *rep_gz_open(int fd, const char *label, int level, int threads);
 void rep_gz_write(struct rep_gz *g, const void *buf, size_t n);

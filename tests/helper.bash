@@ -488,6 +488,69 @@ for arg in sys.argv[1:] + ['']:
 EOF
 }
 
+# gzblock IN OUT BLOCK [PAD] [CHANGE...]: IN's tar stream (PAD zero bytes
+# appended) in the blocked gzip form rep-tar writes (rep(7), ARCHIVE
+# FORMAT): a member per BLOCK bytes, each header with its member's size in
+# an 'RP' extra field; then each CHANGE, on member I (of the form before
+# any change): size:I:DELTA (its size field off by DELTA), nosize:I (no
+# extra field), cover:I (its size covering member I+1 too), swap:I:J,
+# drop:I, double:I, strip (no member has the field: rep-tar's form before
+# the sizes), tail:BYTES (BYTES zero bytes after the last member). Prints
+# the offset of each member in OUT before the changes, one per line.
+gzblock() {
+	"$PYTHON" - "$@" <<'PY'
+import gzip, struct, sys, zlib
+src, out, block = sys.argv[1], sys.argv[2], int(sys.argv[3])
+args = sys.argv[4:]
+pad = int(args.pop(0)) if args and args[0].isdigit() else 0
+tar = gzip.decompress(open(src, 'rb').read()) + bytes(pad)
+
+def member(data, sized=True):
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    d = c.compress(data) + c.flush()
+    trailer = struct.pack('<II', zlib.crc32(data), len(data))
+    if not sized:
+        return bytes([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]) + d + trailer
+    size = 20 + len(d) + 8
+    return bytes([0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 3, 8, 0, 82, 80, 4, 0]) + \
+        struct.pack('<I', size) + d + trailer
+
+chunks = [tar[i:i + block] for i in range(0, len(tar), block)] or [b'']
+members = [member(c) for c in chunks]
+at = 0
+for m in members:
+    print(at)
+    at += len(m)
+tail = b''
+for change in args:
+    what, *n = change.split(':')
+    n = [int(x) for x in n]
+    if what == 'size':
+        m = bytearray(members[n[0]])
+        m[16:20] = struct.pack('<I', len(m) + n[1])
+        members[n[0]] = bytes(m)
+    elif what == 'nosize':
+        members[n[0]] = member(chunks[n[0]], sized=False)
+    elif what == 'cover':
+        m = bytearray(members[n[0]])
+        m[16:20] = struct.pack('<I', len(m) + len(members[n[0] + 1]))
+        members[n[0]] = bytes(m)
+    elif what == 'swap':
+        members[n[0]], members[n[1]] = members[n[1]], members[n[0]]
+    elif what == 'drop':
+        members[n[0]] = b''
+    elif what == 'double':
+        members[n[0]] = members[n[0]] * 2
+    elif what == 'strip':
+        members = [member(c, sized=False) for c in chunks]
+    elif what == 'tail':
+        tail = bytes(n[0])
+    else:
+        sys.exit('gzblock: unknown change ' + change)
+open(out, 'wb').write(b''.join(members) + tail)
+PY
+}
+
 # flip_byte FILE OFFSET: invert the bits of one byte in place.
 flip_byte() {
 	local b

@@ -1119,6 +1119,76 @@ _refused_names() {
 	assert_unchanged
 }
 
+@test "rep-tar's blocked gzip in members of any size reads as gzip -d reads it: checked and deployed; the form before the size fields too" {
+	local f=$R2.tar.gz block
+	for block in 512 3000 1048576; do
+		gzblock "$A2" "$f" "$block" >/dev/null
+		cmp <(gzip -dc "$f") <(gzip -dc "$A2")
+		run --separate-stderr rep-tar -t "$f" </dev/null
+		assert_success
+		assert_equal "$output" "$(rep-tar -t "$A2" </dev/null)"
+	done
+	gzblock "$A2" "$f" 512 strip >/dev/null
+	[ "$(head -c 4 "$f" | od -An -tx1 | tr -d ' ')" = 1f8b0800 ]
+	run --separate-stderr rep-tar -t "$f" </dev/null
+	assert_success
+	assert_equal "$output" "$(rep-tar -t "$A2" </dev/null)"
+	run --separate-stderr rep-push t0 <<<"$f"
+	assert_success
+	assert_output "$(push_records "$R2" t0 app-a app-b app-c)"
+	assert_live t0 "$R2"
+	gzblock "$A2" "$f" 512 >/dev/null
+	run --separate-stderr rep-push t1 <<<"$f"
+	assert_success
+	assert_output "$(push_records "$R2" t1 app-a app-b app-c)"
+	assert_live t1 "$R2"
+	diff -r --no-dereference t0/store t1/store
+}
+
+@test "rep-tar's blocked gzip whose size fields lie, or whose members were moved: exit 2 saying where, targets untouched" {
+	bad_archive_setup
+	local f=$R2.tar.gz at
+	mapfile -t at < <(gzblock "$A2" "$f" 512)
+	[ "${#at[@]}" -ge 4 ]
+	gzblock "$A2" "$f" 512 size:1:1 >/dev/null
+	refused "$f" "corrupt gzip data: the member at byte ${at[1]} does not end where its size field says"
+	gzblock "$A2" "$f" 512 cover:0 >/dev/null
+	refused "$f" 'corrupt gzip data: the member at byte 0 does not end where its size field says'
+	gzblock "$A2" "$f" 512 nosize:2 >/dev/null
+	refused "$f" "gzip member at byte ${at[2]} has no size field as the first has (not in the form rep-tar writes)"
+	run --separate-stderr rep-tar -t "$f" </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-tar: $f: gzip member at byte ${at[2]} has no size field as the first has (not in the form rep-tar writes)"
+	gzblock "$A2" "$f" 512 tail:30 >/dev/null
+	refused "$f" 'data after the end of the gzip stream'
+	gzblock "$A2" "$f" 512 tail:7 >/dev/null
+	refused "$f" 'data after the end of the gzip stream'
+	gzblock "$A2" "$f" 2097152 1200000 >/dev/null
+	refused "$f" 'gzip member at byte 0 inflates to more than 1 MiB (not in the form rep-tar writes)'
+	local change
+	for change in size:1:-1 size:2:-8 size:1:8; do
+		gzblock "$A2" "$f" 512 "$change" >/dev/null
+		run --separate-stderr rep-push t1 t2 <<<"$f"
+		assert_failure 2
+		assert_output ''
+		assert_stderr --regexp "^rep-push: $f: (corrupt gzip data: [^"$'\n'"]+|truncated archive|data after the end of the gzip stream|gzip member at byte [0-9]+ has no size field as the first has \(not in the form rep-tar writes\))\$"
+		assert_unchanged
+	done
+	# each member whole, in another order: the tar stream is not rep's,
+	# as gzip -d would show it
+	for change in swap:1:2 drop:1 double:1; do
+		gzblock "$A2" "$f" 512 "$change" >/dev/null
+		gzip -t "$f"
+		! cmp -s <(gzip -dc "$f") <(gzip -dc "$A2")
+		run --separate-stderr rep-push t1 t2 <<<"$f"
+		assert_failure 2
+		assert_output ''
+		assert_stderr --regexp "^rep-push: $f: [^"$'\n'"]+\$"
+		assert_unchanged
+	done
+}
+
 @test "what is not a gzip-compressed tar archive, or has data after its end: exit 2" {
 	bad_archive_setup
 	local f=$R2.tar.gz
@@ -1145,6 +1215,8 @@ _refused_names() {
 	{ cat "$A2" && printf 'garbage'; } >"$f"
 	refused "$f" 'data after the end of the gzip stream'
 	{ cat "$A2" && printf 'garbage' | gzip; } >"$f"
+	refused "$f" "gzip member at byte $(stat -c %s "$A2") has no size field as the first has (not in the form rep-tar writes)"
+	{ gzip -dc "$A2" | gzip -n && printf 'garbage' | gzip; } >"$f"
 	refused "$f" 'data after the end of the archive'
 	{ gzip -dc "$A2" && head -c 2M /dev/zero; } | gzip >"$f"
 	refused "$f" 'more than 1 MiB of padding after the end of the archive'

@@ -700,7 +700,7 @@ failed_records() {
 	assert_equal "$(tar -tzf "$ARCHIVE" | tail -n 1)" "rep_applications/app-b/$long"
 }
 
-@test "gzip: a member per MiB of the tar stream, each whole on its own, no name, mtime 0, OS 3; gzip -t, pigz -t and every reader accept it" {
+@test "gzip: a member per MiB of the tar stream, each whole on its own, no name, mtime 0, OS 3, its size in an 'RP' extra field; gzip -t, pigz -t and every reader accept it" {
 	local tree
 	shared_tree tree -n 4 -f 8 -s 65536 --seed 7
 	export REP_APPS=$tree
@@ -711,17 +711,21 @@ failed_records() {
 	refute_stderr
 	gzip -t "$ARCHIVE"
 	pigz -t "$ARCHIVE"
-	# each member: the fixed header, inflated by itself, 1 MiB but the
-	# last, its CRC and length its own; together the whole tar stream
+	# each member: the fixed header with FEXTRA, an extra field 'RP' of
+	# 4 bytes holding the member's whole size (which is where the member
+	# ends), inflated by itself, 1 MiB but the last, its CRC and length
+	# its own; together the whole tar stream
 	run python3 - "$ARCHIVE" <<-'PY'
-		import sys, zlib
+		import struct, sys, zlib
 		data = open(sys.argv[1], 'rb').read()
 		total, sizes = b'', []
 		while data:
-		    assert data[:10] == bytes([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]), data[:10].hex()
+		    assert data[:16] == bytes([0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 3, 8, 0, 82, 80, 4, 0]), data[:16].hex()
+		    size = struct.unpack('<I', data[16:20])[0]
 		    d = zlib.decompressobj(16 + 15)
 		    out = d.decompress(data)
 		    assert d.eof, 'a member that does not end'
+		    assert len(data) - len(d.unused_data) == size, (size, len(data) - len(d.unused_data))
 		    sizes.append(len(out))
 		    total += out
 		    data = d.unused_data
@@ -754,7 +758,7 @@ failed_records() {
 	assert_equal "$(tar -tzf "$ARCHIVE" | head -n 1)" MANIFEST
 }
 
-@test "GNU tar and bsdtar extract the same tree: the applications as they are, plus MANIFEST" {
+@test "GNU tar, bsdtar and Python's tarfile extract the same tree: the applications as they are, plus MANIFEST" {
 	sample_tree
 	local long
 	long=$(printf 'l%.0s' {1..140})
@@ -764,11 +768,15 @@ failed_records() {
 	assert_success
 	assert_archive dist
 	refute_stderr
-	mkdir gnu bsd
+	mkdir gnu bsd py
 	tar -C gnu -xzf "$ARCHIVE"
 	bsdtar -C bsd -xzf "$ARCHIVE"
+	"$PYTHON" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+		"$ARCHIVE" py
 	diff -r --no-dereference gnu bsd
+	diff -r --no-dereference gnu py
 	diff <(cd gnu && find . -printf '%P %y %m %l\n' | sort) <(cd bsd && find . -printf '%P %y %m %l\n' | sort)
+	diff <(cd gnu && find . -printf '%P %y %m %l\n' | sort) <(cd py && find . -printf '%P %y %m %l\n' | sort)
 	assert_equal "$(ls gnu)" "$(lines MANIFEST rep_applications)"
 	diff -r --no-dereference rep_applications gnu/rep_applications
 	# types, exec bits and link targets as in the original; modes normalised
