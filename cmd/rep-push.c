@@ -26,6 +26,7 @@ static const struct rep_optdef opts[] = {
 	{OPT_NO_HOOKS, "no-hooks", NULL, "run no application's hooks (.rep/configure, start, check, stop)"},
 	{OPT_HOOK_TIMEOUT, "hook-timeout", "SECONDS", "kill a hook still running after SECONDS; retry check until then (default 60)"},
 	{OPT_STATUS, "status", NULL, "print what is live on each target; change nothing, lock nothing"},
+	{'T', "targets", "FILE", "the targets in FILE too, one per line (# comments), before the operands"},
 	REP_OPTDEF_HEADER,
 	{0},
 };
@@ -33,10 +34,10 @@ static const struct rep_optdef opts[] = {
 static const struct rep_tool tool = {
 	.synopsis =
 	"usage: rep-push [-nq] [-j N] [-k KEEP] [--replace] [--no-hooks] [--hook-timeout SECONDS]\n"
-	"                [--timeout SECONDS] TARGET... < archives\n"
+	"                [--timeout SECONDS] [-T FILE] TARGET... < archives\n"
 	"       rep-push [-nq] [-j N] [-k KEEP] [--no-hooks] [--hook-timeout SECONDS] [--timeout SECONDS]\n"
-	"                --rollback TARGET...\n"
-	"       rep-push [-H] [-j N] [--timeout SECONDS] --status TARGET...\n"
+	"                [-T FILE] --rollback TARGET...\n"
+	"       rep-push [-H] [-j N] [--timeout SECONDS] [-T FILE] --status TARGET...\n"
 	"Deploy each archive named on stdin (first field of each record) to every\n"
 	"TARGET, a local directory or [user@]host:DIR reached with $REP_SSH: on all\n"
 	"targets first stage a release of what is live there with the archive's\n"
@@ -414,12 +415,62 @@ static int status(struct rep_deploy *d, char **targets, size_t n)
 	return unread ? 1 : 0;
 }
 
+/* The targets: those of each -T FILE, in order, then the operands. */
+static char **targets;
+static size_t ntargets, targets_cap;
+
+static void add_target(const char *t)
+{
+	if (ntargets == targets_cap) {
+		targets_cap = targets_cap ? 2 * targets_cap : 16;
+		targets = rep_xrealloc(targets, targets_cap * sizeof *targets);
+	}
+	targets[ntargets++] = rep_xstrdup(t);
+}
+
+/* -T FILE: a target per line, its first TAB-separated field, as rep-push
+ * reads archives; lines empty or beginning with # skipped. Part of the
+ * command line: a file that cannot be read is a usage error, so that the
+ * archives on a piped stdin get their failed records. */
+static void read_targets(const char *path)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	unsigned long no = 0;
+	FILE *f;
+
+	if (strcmp(path, "-") == 0)
+		rep_usage_error("-T -: stdin holds the archives; name a file");
+	if (!(f = fopen(path, "r")))
+		rep_usage_error("-T %s: %s", path, strerror(errno));
+	while ((n = getline(&line, &cap, f)) > 0) {
+		no++;
+		if (line[n - 1] == '\n')
+			line[--n] = 0;
+		if (memchr(line, 0, (size_t)n))
+			rep_usage_error("-T %s:%lu: NUL byte in line", path, no);
+		if (n > 0 && line[n - 1] == '\r')
+			rep_usage_error("-T %s:%lu: CR before LF (convert the file with dos2unix)", path, no);
+		if (n > 4096)
+			rep_usage_error("-T %s:%lu: line longer than 4096 bytes", path, no);
+		line[strcspn(line, "\t")] = 0;
+		if (*line && *line != '#')
+			add_target(line);
+	}
+	if (ferror(f))
+		rep_usage_error("-T %s: %s", path, strerror(errno));
+	fclose(f);
+	free(line);
+}
+
 int main(int argc, char **argv)
 {
 	struct rep_deploy d = { .jobs = 1, .keep = 5, .hook_timeout = 60, .cb = &callbacks };
 	int c, back = 0, live = 0, jobs = 0, keep = 0, hooks = 0;
-	size_t len;
+	size_t len, nfiles = 0;
 	FILE *f;
+	const char **files = rep_xmalloc((size_t)argc * sizeof *files);
 
 	rep_init(argv[0]);
 	main_argc = argc, main_argv = argv;
@@ -430,6 +481,7 @@ int main(int argc, char **argv)
 		case 'k': d.keep = rep_opt_number("-k", optarg, 1, 1000000), keep = 1; break;
 		case OPT_STATUS: live = 1; break;
 		case OPT_ROLLBACK: back = 1; break;
+		case 'T': files[nfiles++] = optarg; break;
 		case OPT_REPLACE: d.replace = 1; break;
 		case OPT_TIMEOUT: d.timeout = rep_opt_number("--timeout", optarg, 1, 86400); break;
 		case OPT_NO_HOOKS: d.no_hooks = 1, hooks = 1; break;
@@ -447,24 +499,30 @@ int main(int argc, char **argv)
 		rep_usage_error("-H is for --status, whose records have a header");
 	d.dry_run = rep_opt.dry_run;
 	argc -= optind, argv += optind;
-	if (argc == 0)
-		rep_usage_error("no target");
+	/* after -C: a relative FILE is read where the archives are */
+	for (size_t i = 0; i < nfiles; i++)
+		read_targets(files[i]);
+	free(files);
+	for (int i = 0; i < argc; i++)
+		add_target(argv[i]);
+	if (ntargets == 0)
+		rep_usage_error(nfiles ? "no target (none in the -T files)" : "no target");
 	rep_on_usage_error(NULL);
 	if (live) {
 		if (!jobs)
 			d.jobs = 8;
-		return status(&d, argv, (size_t)argc);
+		return status(&d, targets, ntargets);
 	}
 	if (!(f = open_memstream(&where, &len)))
 		rep_die("out of memory");
-	for (int i = 0; i < argc; i++)
-		fprintf(f, "%s%s", i ? "," : "", argv[i]);
+	for (size_t i = 0; i < ntargets; i++)
+		fprintf(f, "%s%s", i ? "," : "", targets[i]);
 	if (fclose(f) != 0)
 		rep_die("out of memory");
 	/* targets that a record cannot name (they are refused, once the
 	 * input is read) give failed records that name none */
-	for (int i = 0; i < argc; i++)
-		if (!*argv[i] || strchr(argv[i], ',') || rep_note_error(argv[i])) {
+	for (size_t i = 0; i < ntargets; i++)
+		if (!*targets[i] || strchr(targets[i], ',') || rep_note_error(targets[i])) {
 			free(where);
 			where = rep_xstrdup("-");
 			break;
@@ -492,7 +550,7 @@ int main(int argc, char **argv)
 	}
 	/* the targets are checked once the input is read: a target refused
 	 * gives its archives failed records, with why */
-	rep_deploy_targets(&d, argv, (size_t)argc);
+	rep_deploy_targets(&d, targets, ntargets);
 	if (!back && archives.n == 0) {
 		if (!rep_opt.quiet)
 			fprintf(stderr, "%s: nothing to push\n", rep_prog);
@@ -511,6 +569,9 @@ int main(int argc, char **argv)
 	}
 	rep_strset_free(&archives);
 	free(where);
+	for (size_t i = 0; i < ntargets; i++)
+		free(targets[i]);
+	free(targets);
 	if (rc == REP_DEPLOY_MIXED)
 		return rc;
 	if (rep_finish() != 0)

@@ -31,7 +31,7 @@ _rep_opts()
         rep-push)
             opts+=' -n --dry-run -q --quiet -j --jobs -k --keep --replace'
             opts+=' --rollback --timeout --status -H --header'
-            opts+=' --no-hooks --hook-timeout' ;;
+            opts+=' --no-hooks --hook-timeout -T --targets' ;;
     esac
     printf '%s\n' "$opts"
 }
@@ -45,7 +45,7 @@ _rep_argopts()
         rep-setstatus) opts+=' -f --from -m --note' ;;
         rep-ls) opts+=' -s --status -o --output' ;;
         rep-tar) opts+=' -d --dist -l --level -j --threads -t --test' ;;
-        rep-push) opts+=' -j --jobs -k --keep --timeout --hook-timeout' ;;
+        rep-push) opts+=' -j --jobs -k --keep --timeout --hook-timeout -T --targets' ;;
     esac
     printf '%s\n' "$opts"
 }
@@ -204,6 +204,7 @@ _rep_optarg()
         rep-push:-k | rep-push:--keep) ;; # any number: nothing to offer
         rep-push:--timeout) ;; # any number of seconds: nothing to offer
         rep-push:--hook-timeout) ;; # any number of seconds: nothing to offer
+        rep-push:-T | rep-push:--targets) _filedir ;;
     esac
 }
 

@@ -2599,6 +2599,58 @@ _target_refused() {
 	assert_unchanged
 }
 
+@test "-T FILE: its targets (first field, # comments and empty lines skipped) before the operands, in records, --rollback and --status; relative to -C" {
+	mkdir sub
+	printf '%s\n' '# the fleet' '' "t1${TAB}first host" '#t9' t2 >sub/fleet
+	printf '%s\n' t4 >sub/more
+	run --separate-stderr rep-push -q -C sub -T fleet -T more t3 <<<"$A1"
+	assert_success
+	assert_output "$(push_records "$R1" t1,t2,t4,t3 app-a app-b)"
+	refute_stderr
+	local t
+	for t in t1 t2 t3 t4; do assert_live "sub/$t" "$R1"; done
+	assert_absent sub/t9 t9 t1
+	run --separate-stderr rep-push -q -C sub --targets=fleet -T more t3 <<<"$A2"
+	assert_success
+	assert_output "$(push_records "$R2" t1,t2,t4,t3 app-a app-b app-c)"
+	run --separate-stderr rep-push -C sub --targets=fleet --status
+	assert_success
+	local expected='' app
+	for t in t1 t2; do
+		for app in app-a app-b app-c; do
+			expected+="$t$TAB$app$TAB$(rep-push --status "sub/$t" | awk -F "$TAB" -v a="$app" '$2 == a { print $3 TAB $4 }' TAB="$TAB")"$'\n'
+		done
+	done
+	[ "${#lines[@]}" -eq 6 ]
+	assert_output "${expected%$'\n'}"
+	run --separate-stderr rep-push -q -C sub -T fleet -T more --rollback t3
+	assert_success
+	for t in t1 t2 t3 t4; do assert_live "sub/$t" "$R1"; done
+}
+
+@test "-T: a file missing, '-', with a CR, a NUL or a long line, or no target at all: usage error, exit 2, nothing done; a piped input's archives failed" {
+	local try="(try 'rep-push --help')"
+	printf 't1\r\n' >cr
+	printf 't1\n\0t2\n' >nul
+	printf '%05000d\n' 0 >long
+	printf '# nobody\n\n' >none
+	usage_error "-T nope: No such file or directory $try" -T nope t1
+	usage_error "-T -: stdin holds the archives; name a file $try" -T - t1
+	usage_error "-T cr:1: CR before LF (convert the file with dos2unix) $try" -T cr t1
+	usage_error "-T nul:2: NUL byte in line $try" -T nul t1
+	usage_error "-T long:1: line longer than 4096 bytes $try" --targets long t1
+	usage_error "no target (none in the -T files) $try" -T none --status
+	usage_error "no target (none in the -T files) $try" -T none --rollback
+	assert_absent t1 t2
+	# from a pipe, what upstream claimed is failed, with why
+	# shellcheck disable=SC2016 # expanded by bash -c
+	run --separate-stderr bash -c 'echo "$1" | rep-push -T nope t1' _ "$A1"
+	assert_failure 2
+	assert_stderr "rep-push: -T nope: No such file or directory $try"
+	assert_output "$(failed_records "$R1" - "usage error: -T nope: No such file or directory" app-a app-b)"
+	assert_absent t1
+}
+
 @test "-h prints the usage on stdout, -V the version" {
 	run --separate-stderr rep-push -h </dev/null
 	assert_success
