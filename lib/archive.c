@@ -269,7 +269,7 @@ static long gunzip_next(struct gunzip *g, const void **buf)
 }
 
 /* The reading of path started, or NULL with why in err. */
-static struct gunzip *gunzip_open(const char *path, char err[512])
+static struct gunzip *gunzip_open(const char *path, int strict, char err[512])
 {
 	struct gunzip *g = calloc(1, sizeof *g);
 	struct stat st;
@@ -309,7 +309,7 @@ static struct gunzip *gunzip_open(const char *path, char err[512])
 	FUZZ_LEFT(g, g);
 	rewind(g->fp);
 	if (g->blocked) {
-		g->par = rep_gzin_open(g->fp, path, &g->raw, rep_nthreads());
+		g->par = rep_gzin_open(g->fp, path, &g->raw, rep_nthreads(), strict);
 		return g;
 	}
 	if (inflateInit2(&g->z, 16 + 15) != Z_OK)
@@ -463,7 +463,7 @@ static la_ssize_t source_read(struct archive *a, void *arg, const void **buf)
 	return n;
 }
 
-static void source_open(struct source *s, const char *path, const struct rep_feed *feed)
+static void source_open(struct source *s, const char *path, const struct rep_feed *feed, int strict)
 {
 	char err[512];
 
@@ -475,7 +475,7 @@ static void source_open(struct source *s, const char *path, const struct rep_fee
 	FUZZ_LEFT(form, s->form);
 	if (feed)
 		s->buf = rep_xmalloc(GZ_OUT);
-	else if (!(s->g = gunzip_open(path, err)))
+	else if (!(s->g = gunzip_open(path, strict, err)))
 		rep_die("%s", err);
 }
 
@@ -507,7 +507,7 @@ void rep_archive_tee(const char *path, const struct rep_feed *to, size_t n)
 
 	if (!gone)
 		rep_die("out of memory");
-	struct gunzip *g = gunzip_open(path, err);
+	struct gunzip *g = gunzip_open(path, 0, err);
 	while (g && left && (len = gunzip_next(g, &buf)) > 0)
 		for (size_t i = 0; i < n; i++)
 			if (!gone[i] && rep_write_full(to[i].data, buf, (size_t)len) < 0) {
@@ -1102,7 +1102,9 @@ static void read_archive(const char *path, const struct rep_feed *feed, struct u
 	if (!utf8 && !(utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0)))
 		rep_die("the C.UTF-8 locale is missing");
 	locale_t was = uselocale(utf8);
-	source_open(&s, path, feed);
+	/* the check decides; an unpacking reads what it took (its SHA-256
+	 * compared at the end) */
+	source_open(&s, path, feed, u == NULL);
 	if (u && fchdir(u->top) < 0)
 		rep_die_errno("%s", path);
 	if (archive_read_support_format_tar(a) != ARCHIVE_OK ||

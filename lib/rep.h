@@ -295,7 +295,8 @@ enum { REP_GZ_BLOCK = 1024 * 1024, REP_GZ_HEADER = 20,
        REP_GZ_MEMBER_MAX = REP_GZ_BLOCK + REP_GZ_BLOCK / 64 + 4096 };
 long rep_gz_member_size(const unsigned char *h);
 struct rep_gzin;
-struct rep_gzin *rep_gzin_open(FILE *fp, const char *path, struct sha256_ctx *raw, int threads);
+struct rep_gzin *rep_gzin_open(FILE *fp, const char *path, struct sha256_ctx *raw, int threads,
+    int strict);
 long rep_gzin_next(struct rep_gzin *g, const void **buf, char err[512]);
 void rep_gzin_close(struct rep_gzin *g);
 struct rep_gz;

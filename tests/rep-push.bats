@@ -1189,6 +1189,65 @@ _refused_names() {
 	done
 }
 
+# fixed_member IN OUT SYMBOL: IN's tar stream as one member in rep-tar's
+# blocked form, deflated by hand in one fixed-Huffman block of literals but
+# for one match of 258 zeros, written with length symbol SYMBOL: 285 is
+# RFC 1951's; 286 and 287 are not in the code (zlib and gzip refuse them,
+# libdeflate takes them for 258).
+fixed_member() {
+	"$PYTHON" - "$@" <<'PY'
+import gzip, struct, sys, zlib
+data = gzip.decompress(open(sys.argv[1], 'rb').read())
+sym = int(sys.argv[3])
+bits = []
+def put(v, n):
+    bits.extend((v >> i) & 1 for i in range(n))
+def code(c, n):
+    bits.extend((c >> i) & 1 for i in range(n - 1, -1, -1))
+def lit(s):
+    if s < 144: code(0x30 + s, 8)
+    elif s < 256: code(0x190 + s - 144, 9)
+    elif s < 280: code(s - 256, 7)
+    else: code(0xc0 + s - 280, 8)
+put(1, 1); put(1, 2)
+i, matched = 0, False
+while i < len(data):
+    if not matched and i > 0 and data[i - 1] == 0 and data[i:i + 258] == bytes(258):
+        lit(sym); code(0, 5)   # distance symbol 0: distance 1
+        i += 258; matched = True
+        continue
+    lit(data[i]); i += 1
+lit(256)
+assert matched
+d = bytearray((len(bits) + 7) // 8)
+for k, b in enumerate(bits):
+    d[k // 8] |= b << (k % 8)
+size = 20 + len(d) + 8
+open(sys.argv[2], 'wb').write(bytes([0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 3, 8, 0, 82, 80, 4, 0]) +
+    struct.pack('<I', size) + bytes(d) + struct.pack('<II', zlib.crc32(data), len(data)))
+PY
+}
+
+@test "deflate data that only a lax inflater takes (length symbol 286 or 287): refused as gzip -d refuses it, targets untouched; symbol 285 deploys" {
+	bad_archive_setup
+	local f=$R2.tar.gz sym
+	for sym in 286 287; do
+		fixed_member "$A2" "$f" "$sym"
+		run gzip -t "$f"
+		assert_failure
+		refused "$f" 'corrupt gzip data: invalid literal/length code'
+		run --separate-stderr rep-tar -t "$f" </dev/null
+		assert_failure 2
+		assert_stderr "rep-tar: $f: corrupt gzip data: invalid literal/length code"
+	done
+	fixed_member "$A2" "$f" 285
+	cmp <(gzip -dc "$f") <(gzip -dc "$A2")
+	run --separate-stderr rep-push t1 <<<"$f"
+	assert_success
+	assert_output "$(push_records "$R2" t1 app-a app-b app-c)"
+	assert_live t1 "$R2"
+}
+
 @test "what is not a gzip-compressed tar archive, or has data after its end: exit 2" {
 	bad_archive_setup
 	local f=$R2.tar.gz
@@ -2655,12 +2714,13 @@ _target_refused() {
 	run --separate-stderr rep-push -h </dev/null
 	assert_success
 	assert_line --index 0 'usage: rep-push [-nq] [-j N] [-k KEEP] [--replace] [--no-hooks] [--hook-timeout SECONDS]'
-	assert_line --index 1 '                [--timeout SECONDS] TARGET... < archives'
+	assert_line --index 1 '                [--timeout SECONDS] [-T FILE] TARGET... < archives'
 	assert_line --index 2 '       rep-push [-nq] [-j N] [-k KEEP] [--no-hooks] [--hook-timeout SECONDS] [--timeout SECONDS]'
-	assert_line --index 3 '                --rollback TARGET...'
+	assert_line --index 3 '                [-T FILE] --rollback TARGET...'
+	assert_line --index 4 '       rep-push [-H] [-j N] [--timeout SECONDS] [-T FILE] --status TARGET...'
 	local opt
 	for opt in '-n, --dry-run' '-q, --quiet' '-j, --jobs N' '-k, --keep KEEP' '--replace' '--rollback' '-C DIR' \
-		'--no-hooks' '--hook-timeout SECONDS' \
+		'--no-hooks' '--hook-timeout SECONDS' '-T, --targets FILE' \
 		'-h, --help' '-V, --version'; do
 		assert_line --partial "  $opt "
 	done
