@@ -18,7 +18,7 @@ enum { OPT_ROLLBACK = REP_OPT_TOOL, OPT_TIMEOUT, OPT_REPLACE, OPT_STATUS, OPT_NO
 static const struct rep_optdef opts[] = {
 	{'n', "dry-run", NULL, "check the archives and show the plan; change nothing"},
 	REP_OPTDEF_QUIET,
-	{'j', "jobs", "N", "stage on up to N targets at once (default 1; --status: 8)"},
+	{'j', "jobs", "N", "connect, stage and run hooks on up to N targets at once (default 1; --status: 8)"},
 	{'k', "keep", "KEEP", "keep the KEEP newest releases and those KEEP rollbacks could reach (default 5)"},
 	{OPT_REPLACE, "replace", NULL, "a release holds the archive's applications only, not what was live"},
 	{OPT_ROLLBACK, "rollback", NULL, "undo the most recent push still in effect on every target"},

@@ -18,7 +18,7 @@
 
 #include "transport.h"
 
-enum { MAX_JOBS = 64 };
+enum { MAX_JOBS = 64, OPEN_AT_ONCE = 8 };
 
 /* The hooks a push or rollback runs on a target (hook_plan): name ->
  * struct hookapp, each set run in name order. */
@@ -129,10 +129,17 @@ void rep_deploy_targets(struct rep_deploy *d, char *const *args, size_t n)
 int rep_deploy_open(struct rep_deploy *d, enum rep_lock how, const char *what)
 {
 	struct rep_deploy_state *s = d->s;
-	size_t nbusy = 0, nfailed = 0;
+	size_t nbusy = 0, nfailed = 0, begun = 0;
+	/* up to -j targets connect and ask at once, and never more than
+	 * OPEN_AT_ONCE: sshd's MaxStartups begins refusing unauthenticated
+	 * connections from one host at 10; each answer is read in the
+	 * operands' order, so messages come as one at a time would */
+	size_t window = d->jobs < OPEN_AT_ONCE ? (size_t)d->jobs : OPEN_AT_ONCE;
 
 	for (size_t i = 0; i < s->n; i++) {
 		struct rep_target *t = &s->t[i];
+		while (begun < s->n && begun < i + window)
+			rep_target_begin(&s->t[begun++], how);
 		int rc = rep_target_open(t, how);
 		if (rc == 0 && how == REP_LOCK_READ && t->holder[0]) {
 			rep_error_at(t->arg, "locked by %s", t->holder);

@@ -12,8 +12,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "transport.h"
@@ -29,7 +31,8 @@ struct session {
 
 struct ssh {
 	char *user, *host, *dir;
-	struct session keeper;  /* the one holding the lock */
+	struct session keeper;  /* the one holding the lock, or -n's */
+	int begun;              /* keeper started (ssh_begin), its reply not read */
 	struct rep_cleanup undo;
 };
 
@@ -524,18 +527,94 @@ static void take_listing(struct rep_target *t, char *data)
 
 /* --- the operations -------------------------------------------------------- */
 
+/* Whether p ended before its first reply because the server reset or
+ * closed the connection during the key exchange, as sshd does when more
+ * unauthenticated connections than its MaxStartups arrive at once: then
+ * p is ended, to be tried again. Otherwise p is left as it is, its first
+ * reply (or why none came) for reply_read. */
+static int handshake_reset(const struct rep_target *t, struct session *p)
+{
+	char why[4096];
+	int avail = 0;
+
+	for (;;) {
+		struct pollfd pfd = { .fd = p->out.fd, .events = POLLIN };
+		int ready = poll(&pfd, 1, rep_frame_seconds(t->timeout) * 1000);
+		if (ready < 0 && errno == EINTR)
+			continue;
+		if (ready <= 0)
+			return 0;
+		break;
+	}
+	/* readable with nothing to read: the end of ssh's output */
+	if (ioctl(p->out.fd, FIONREAD, &avail) < 0 || avail > 0)
+		return 0;
+	/* OpenSSH says "kex_exchange_identification: read: Connection
+	 * reset by peer" (or "Connection closed by remote host"), then
+	 * "Connection reset by HOST port N" */
+	struct stat st;
+	off_t from = fstat(p->err, &st) == 0 && st.st_size > (off_t)sizeof why - 1 ?
+	    st.st_size - (off_t)sizeof why + 1 : 0;
+	ssize_t n = pread(p->err, why, sizeof why - 1, from);
+	why[n > 0 ? n : 0] = 0;
+	if (!strstr(why, "kex_exchange_identification: "))
+		return 0;
+	session_end(p);
+	return 1;
+}
+
+/* Sessions reset during the handshake are started again up to RETRIES
+ * times, after 0.25 s, 0.5 s, 0.75 s: the server's other handshakes end. */
+enum { RETRIES = 3 };
+
+static void retry_wait(int tries)
+{
+	struct timespec wait = { 0, 250000000L * tries };
+	while (nanosleep(&wait, &wait) < 0 && errno == EINTR)
+		;
+}
+
+/* The session open() reads: the lock's, or -n's listing. */
+static void open_start(struct rep_target *t, enum rep_lock how)
+{
+	struct ssh *s = t->priv;
+	char now[32], idle[16];
+
+	if (how == REP_LOCK_READ) {
+		session_start(t, &s->keeper, "state", NULL, 0, 0);
+		return;
+	}
+	/* the idle timeout: the far side sends keepalives five times as
+	 * often while a long step runs */
+	snprintf(idle, sizeof idle, "%d", rep_frame_seconds(t->timeout));
+	const char *args[] = { rep_pusher(), rep_now(now), how == REP_LOCK_PUSH ? "make" : "", idle };
+	session_start(t, &s->keeper, "lock", args, 4, 1);
+}
+
+/* Connects, and asks for the lock or the listing, without waiting for
+ * the answer: open() reads it, so that several targets connect and
+ * lock at once. */
+static void ssh_begin(struct rep_target *t, enum rep_lock how)
+{
+	struct ssh *s = t->priv;
+
+	if (s->begun || s->keeper.pid >= 0)
+		return;
+	open_start(t, how);
+	s->begun = 1;
+}
+
 /* rep-push -n: the state, the lock's holder, and no lock taken. */
 static int read_state(struct rep_target *t)
 {
-	struct session p;
+	struct ssh *s = t->priv;
 	struct rep_reply r;
 
-	session_start(t, &p, "state", NULL, 0, 0);
-	int rc = reply_read(t, &p, &r, command_words, 1);
+	int rc = reply_read(t, &s->keeper, &r, command_words, 1);
 	if (rc == DONE)
 		take_listing(t, r.data);
 	rep_reply_free(&r);
-	session_end(&p);
+	session_end(&s->keeper);
 	return rc == DONE ? 0 : REP_OPEN_FAILED;
 }
 
@@ -545,7 +624,12 @@ static int ssh_live(struct rep_target *t)
 	struct session p;
 	struct rep_reply r;
 
-	session_start(t, &p, "live", NULL, 0, 0);
+	for (int tries = 1;; tries++) {
+		session_start(t, &p, "live", NULL, 0, 0);
+		if (tries > RETRIES || !handshake_reset(t, &p))
+			break;
+		retry_wait(tries);
+	}
 	int rc = reply_read(t, &p, &r, command_words, 1);
 	if (rc == DONE) {
 		take_listing(t, r.data);
@@ -566,15 +650,17 @@ static int ssh_open(struct rep_target *t, enum rep_lock how)
 	struct ssh *s = t->priv;
 	struct session *p = &s->keeper;
 	struct rep_reply r;
-	char now[32], idle[16];
 
+	for (int tries = 1;; tries++) {
+		if (!s->begun)
+			open_start(t, how);
+		s->begun = 0;
+		if (tries > RETRIES || !handshake_reset(t, p))
+			break;
+		retry_wait(tries);
+	}
 	if (how == REP_LOCK_READ)
 		return read_state(t);
-	/* the idle timeout: the far side sends keepalives five times as
-	 * often while a long step runs */
-	snprintf(idle, sizeof idle, "%d", rep_frame_seconds(t->timeout));
-	const char *args[] = { rep_pusher(), rep_now(now), how == REP_LOCK_PUSH ? "make" : "", idle };
-	session_start(t, p, "lock", args, 4, 1);
 	int rc = reply_read(t, p, &r, lock_words, 1);
 	if (rc == DONE) {
 		take_listing(t, r.data);
@@ -900,7 +986,8 @@ static void ssh_close(struct rep_target *t)
 }
 
 const struct rep_transport rep_ssh_transport = {
-	.kind = "ssh", .parse = ssh_parse, .identity = ssh_identity, .open = ssh_open, .live = ssh_live,
+	.kind = "ssh", .parse = ssh_parse, .identity = ssh_identity, .begin = ssh_begin, .open = ssh_open,
+	.live = ssh_live,
 	.stage = ssh_stage, .shares_feed = 0, .switch_to = ssh_switch,
 	.prune = ssh_prune, .verify = ssh_verify, .hook = ssh_hook, .pending = ssh_pending,
 	.manifest = ssh_manifest, .close = ssh_close,

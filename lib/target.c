@@ -30,6 +30,12 @@ void rep_target_parse(struct rep_target *t, const char *arg)
 	rep_die("%s: not a target rep-push can reach", arg);
 }
 
+void rep_target_begin(struct rep_target *t, enum rep_lock how)
+{
+	if (t->ops->begin)
+		t->ops->begin(t, how);
+}
+
 int rep_target_open(struct rep_target *t, enum rep_lock how)
 {
 	return t->ops->open(t, how);

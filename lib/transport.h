@@ -109,6 +109,11 @@ struct rep_transport {
 	/* The place a target names, so that one place named twice is
 	 * refused before any lock: written to buf, "" if unknown. */
 	void (*identity)(const struct rep_target *t, char *buf, size_t size);
+	/* Optional: starts what open() finishes (the connection, and the
+	 * request for the lock or the listing) without waiting, so that
+	 * several targets connect at once; open() reports what went wrong.
+	 * NULL: open() does it all. */
+	void (*begin)(struct rep_target *t, enum rep_lock how);
 	/* Opens the target and, unless how is REP_LOCK_READ, locks it
 	 * (registering the unlock with the cleanup registry); reads
 	 * current, releases and, for REP_LOCK_READ, the lock's holder into
@@ -163,6 +168,7 @@ struct rep_transport {
  * it, and runs each operation through t->ops, keeping t->current and
  * t->releases as the operations change them. */
 void rep_target_parse(struct rep_target *t, const char *arg);
+void rep_target_begin(struct rep_target *t, enum rep_lock how);
 int rep_target_open(struct rep_target *t, enum rep_lock how);
 int rep_target_live(struct rep_target *t);
 int rep_target_stage(struct rep_target *t, const struct rep_stage_src *src, const char *release,

@@ -119,10 +119,30 @@ printf 'called: %s\n' "${2-}" >>"$NO_SSH_LOG"
 echo 'no-ssh: no connection may be made here' >&2
 exit 255
 EOF
-	chmod +x "$BATS_FILE_TMPDIR/fake-ssh" "$BATS_FILE_TMPDIR/no-ssh"
+	# barrier-ssh: a session that asks for the lock or the listing first
+	# marks its start in $BARRIER_DIR and waits (up to $BARRIER_WAIT
+	# seconds) until $BARRIER_N have started, then logs how many had
+	# started to $BARRIER_LOG and runs ssh: a log of N N N shows N
+	# targets connecting at once
+	cat >"$BATS_FILE_TMPDIR/barrier-ssh" <<'EOF'
+#!/usr/bin/env python3
+import os, shlex, sys, time
+words = shlex.split(sys.argv[-1]) if "rep-push" in sys.argv[-1] else []
+if len(words) > 5 and words[4] in ("lock", "state"):
+    bd, n = os.environ["BARRIER_DIR"], int(os.environ["BARRIER_N"])
+    open(os.path.join(bd, str(os.getpid())), "w").close()
+    end = time.time() + float(os.environ["BARRIER_WAIT"])
+    while len(os.listdir(bd)) < n and time.time() < end:
+        time.sleep(0.02)
+    with open(os.environ["BARRIER_LOG"], "a") as f:
+        f.write("%d\n" % len(os.listdir(bd)))
+os.execvp("ssh", ["ssh"] + sys.argv[1:])
+EOF
+	chmod +x "$BATS_FILE_TMPDIR/fake-ssh" "$BATS_FILE_TMPDIR/no-ssh" "$BATS_FILE_TMPDIR/barrier-ssh"
 	FAKE_SSH="$BATS_FILE_TMPDIR/fake-ssh ${REP_SSH#ssh }"
 	NO_SSH=$BATS_FILE_TMPDIR/no-ssh
-	export FAKE_SSH NO_SSH
+	BARRIER_SSH="$BATS_FILE_TMPDIR/barrier-ssh ${REP_SSH#ssh }"
+	export FAKE_SSH NO_SSH BARRIER_SSH
 }
 
 teardown_file() {
@@ -1592,6 +1612,104 @@ push_after_kill() {
 	[ ! -e new ] || fail "new was made"
 	assert_equal "$(cat ssh.log)" "$(lines "state $D" "state $BATS_TEST_TMPDIR/new")"
 	assert_tmp_empty
+}
+
+# barrier_push N WAIT ARGS...: rep-push ARGS (its stdin: $A) through
+# barrier-ssh waiting for N sessions for up to WAIT seconds; the counts
+# each session saw, in $BATS_TEST_TMPDIR/barrier.log
+barrier_push() {
+	local n=$1 wait=$2
+	shift 2
+	rm -rf "$BATS_TEST_TMPDIR/barrier" "$BATS_TEST_TMPDIR/barrier.log"
+	mkdir "$BATS_TEST_TMPDIR/barrier"
+	BARRIER_DIR=$BATS_TEST_TMPDIR/barrier BARRIER_N=$n BARRIER_WAIT=$wait \
+		BARRIER_LOG=$BATS_TEST_TMPDIR/barrier.log REP_SSH=$BARRIER_SSH \
+		run --separate-stderr rep-push "$@" <<<"$A"
+}
+
+@test "-j N: up to N targets connect and ask for the lock at once, never more than 8; messages and records in the operands' order" {
+	mkapp app-a
+	mkarchive A app-a
+	local targets=() i
+	for i in 1 2 3; do targets+=("$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/t$i"); done
+	# -j 3: the three sessions start before any is answered
+	barrier_push 3 20 -q -j 3 "${targets[@]}"
+	assert_success
+	assert_output "$(push_records "$A_REL" "$(IFS=,; echo "${targets[*]}")" app-a)"
+	refute_stderr
+	assert_equal "$(cat barrier.log)" "$(lines 3 3 3)"
+	for i in 1 2 3; do assert_live "t$i" "$A_REL"; done
+	# -j 1 (the default): one after the other, each alone when it starts
+	rm -rf t1 t2 t3
+	barrier_push 3 0.5 -q "${targets[@]}"
+	assert_success
+	assert_equal "$(cat barrier.log)" "$(lines 1 2 3)"
+	# -j 16 on 10 targets (-n: the listing, no lock): 8 at once, the
+	# others as the first are answered; the ninth, a file, named
+	targets=()
+	for i in 1 2 3 4 5 6 7 8 9 10; do targets+=("$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/n$i"); done
+	: >n9
+	barrier_push 9 1 -n -j 16 "${targets[@]}"
+	assert_failure 1
+	assert_output ''
+	assert_equal "$(sort -n barrier.log | uniq -c | awk '{ print $1 "x" $2 }')" "$(lines 8x8 1x9 1x10)"
+	assert_stderr --partial "rep-push: ${targets[8]}: "
+}
+
+# reset_ssh K: $BATS_TEST_TMPDIR/reset-ssh, a REP_SSH whose first K
+# sessions that ask for the lock, the listing or what is live fail as
+# ssh does when sshd's MaxStartups drops the connection; each session
+# logged to reset.log as "reset" or "ssh"
+reset_ssh() {
+	cat >reset-ssh <<-EOF
+		#!/bin/sh
+		n=\$(wc -l <"$BATS_TEST_TMPDIR/reset.log" 2>/dev/null || echo 0)
+		case "\$*" in
+		*"'lock'"* | *"'state'"* | *"'live'"*)
+			if [ "\$n" -lt $1 ]; then
+				echo reset >>"$BATS_TEST_TMPDIR/reset.log"
+				echo 'kex_exchange_identification: read: Connection reset by peer' >&2
+				echo 'Connection reset by 127.0.0.1 port 22' >&2
+				exit 255
+			fi ;;
+		esac
+		echo ssh >>"$BATS_TEST_TMPDIR/reset.log"
+		exec $REP_SSH "\$@"
+	EOF
+	chmod +x reset-ssh
+	rm -f reset.log
+}
+
+@test "a handshake the server resets (sshd's MaxStartups) is tried again, 3 times at most; then the target fails with ssh's words" {
+	mkapp app-a
+	mkarchive A app-a
+	reset_ssh 3
+	REP_SSH=$BATS_TEST_TMPDIR/reset-ssh run --separate-stderr rep-push -q "$T" <<<"$A"
+	assert_success
+	assert_output "$(push_records "$A_REL" "$T" app-a)"
+	refute_stderr
+	assert_equal "$(head -n 4 reset.log)" "$(lines reset reset reset ssh)"
+	assert_live "$D" "$A_REL"
+	# --status too
+	reset_ssh 2
+	REP_SSH=$BATS_TEST_TMPDIR/reset-ssh run --separate-stderr rep-push --status "$T"
+	assert_success
+	assert_output "$T${TAB}app-a$TAB$A_REL$TAB$(app_checksum "$A_REL" - app-a)"
+	assert_equal "$(cat reset.log)" "$(lines reset reset ssh)"
+	# four resets: given up, the target named with ssh's last words
+	snapshot "$D"
+	reset_ssh 4
+	REP_SSH=$BATS_TEST_TMPDIR/reset-ssh run --separate-stderr rep-push -q "$T" <<<"$A"
+	assert_failure 1
+	assert_line --partial "${TAB}failed$TAB"
+	assert_stderr --partial "rep-push: $T: Connection reset by 127.0.0.1 port 22"
+	assert_equal "$(cat reset.log)" "$(lines reset reset reset reset)"
+	assert_unchanged
+	# any other failure is not tried again
+	reset_ssh 0
+	REP_SSH=$NO_SSH run --separate-stderr rep-push -q "$T" <<<"$A"
+	assert_failure 1
+	assert_equal "$(wc -l <"$NO_SSH_LOG")" 1
 }
 
 @test "-n -k over ssh lists the releases the push would remove" {
