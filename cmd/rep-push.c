@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -415,6 +416,22 @@ static int status(struct rep_deploy *d, char **targets, size_t n)
 	return unread ? 1 : 0;
 }
 
+/* An ssh target holds three descriptors (its session's pipes and the
+ * file of ssh's messages) from the lock to the end of the push: a fleet
+ * of a few hundred needs more than the usual soft limit of 1024. Raised
+ * as far as the hard limit allows, only as far as needed, since the
+ * children (ssh, the hooks of local targets) inherit it. */
+static void enough_descriptors(size_t n)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)n * 4 + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 /* The targets: those of each -T FILE, in order, then the operands. */
 static char **targets;
 static size_t ntargets, targets_cap;
@@ -508,6 +525,7 @@ int main(int argc, char **argv)
 	if (ntargets == 0)
 		rep_usage_error(nfiles ? "no target (none in the -T files)" : "no target");
 	rep_on_usage_error(NULL);
+	enough_descriptors(ntargets);
 	if (live) {
 		if (!jobs)
 			d.jobs = 8;

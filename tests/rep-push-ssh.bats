@@ -1712,6 +1712,19 @@ reset_ssh() {
 	assert_equal "$(wc -l <"$NO_SSH_LOG")" 1
 }
 
+@test "a fleet of 20 ssh targets under a soft limit of 48 descriptors: rep-push raises its own (3 a target), the push goes through" {
+	mkapp app-a
+	mkarchive A app-a
+	local targets=() i
+	for i in $(seq 1 20); do targets+=("$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/f$i"); done
+	# shellcheck disable=SC2016 # expanded by bash -c
+	run --separate-stderr bash -c 'ulimit -S -n 48 && exec rep-push -q -j 8 "$@"' _ "${targets[@]}" <<<"$A"
+	assert_success
+	assert_output "$(push_records "$A_REL" "$(IFS=,; echo "${targets[*]}")" app-a)"
+	refute_stderr
+	for i in $(seq 1 20); do assert_live "f$i" "$A_REL"; done
+}
+
 @test "-n -k over ssh lists the releases the push would remove" {
 	three_releases
 	snapshot "$D"
