@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,7 +20,7 @@ static const struct rep_optdef opts[] = {
 	{'d', "dist", "DIR", "output directory (default: $REP_DIST or ./dist)"},
 	{'l', "level", "LEVEL", "gzip level 1-9 (default 6)"},
 	{'j', "threads", "N", "compression threads (default: the number of cores)"},
-	{'t', "test", "ARCHIVE", "verify ARCHIVE against its manifest, print the manifest"},
+	{'t', "test", "ARCHIVE", "verify ARCHIVE (and each ARCHIVE operand) against its manifest, print it"},
 	REP_OPTDEF_QUIET,
 	{0},
 };
@@ -27,7 +28,7 @@ static const struct rep_optdef opts[] = {
 static const struct rep_tool tool = {
 	.synopsis =
 	"usage: rep-tar [-q] [-d DIR] [-l LEVEL] [-j THREADS] [NAME...]\n"
-	"       rep-tar -t ARCHIVE\n"
+	"       rep-tar -t ARCHIVE [ARCHIVE...]\n"
 	"Package the named registered applications into\n"
 	"DIR/rep_applications_YYYYMMDD_HHMMSS.tar.gz and print its path; every\n"
 	"file is checked against the registered checksum while it is read.\n"
@@ -509,6 +510,43 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 	return 0;
 }
 
+/* rep-tar -t: the manifest of path, printed once it checked out. */
+static int test_one(const char *path, int several)
+{
+	struct rep_manifest m;
+
+	rep_archive_check(path, &m);
+	if (several) {
+		char *shown = rep_visible(path, strlen(path));
+		printf("#archive\t%s\n", shown);
+		free(shown);
+	}
+	rep_manifest_print(stdout, &m);
+	rep_manifest_free(&m);
+	return rep_finish();
+}
+
+/* rep-tar -t A B...: every archive checked, each in a process of its own
+ * (a check ends at its first problem, by dying), in the order given;
+ * each manifest after a line #archive TAB PATH. Exit 2 if any failed. */
+static int test_all(char **paths, size_t n)
+{
+	int failed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (fflush(stdout) != 0)
+			return rep_finish();
+		pid_t pid = rep_child_fork(SIGKILL, 0);
+		if (pid == 0)
+			_exit(test_one(paths[i], 1));
+		int st = rep_child_wait(pid);
+		if (!(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0))
+			failed = 1;
+	}
+	int rc = rep_finish();
+	return rc ? rc : failed ? 2 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct rep_strset names = { 0 };
@@ -531,14 +569,15 @@ int main(int argc, char **argv)
 	}
 	rep_opt_finish();
 	argc -= optind, argv += optind;
+	if (test && argc == 0)
+		return test_one(test, 0);
 	if (test) {
-		if (argc)
-			rep_usage_error("-t takes no names");
-		struct rep_manifest m;
-		rep_archive_check(test, &m);
-		rep_manifest_print(stdout, &m);
-		rep_manifest_free(&m);
-		return rep_finish();
+		char **paths = rep_xmalloc(((size_t)argc + 1) * sizeof *paths);
+		paths[0] = (char *)test;
+		memcpy(paths + 1, argv, (size_t)argc * sizeof *paths);
+		int rc = test_all(paths, (size_t)argc + 1);
+		free(paths);
+		return rc;
 	}
 	rep_on_usage_error(NULL);
 	rep_cleanup_add(&cleanup, undo, NULL);

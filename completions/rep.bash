@@ -240,7 +240,7 @@ _rep_complete()
             fi
             ;;
         rep-ls) _rep_names ;;
-        rep-tar) [[ $tartest ]] || _rep_names ;;
+        rep-tar) if [[ $tartest ]]; then _filedir tar.gz; else _rep_names; fi ;;
         rep-push) _filedir -d ;;
     esac
 }

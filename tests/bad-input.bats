@@ -454,7 +454,6 @@ reader_input() {
 	refuse /dev/null "rep-ls: -s: option requires an argument (try 'rep-ls --help')" rep-ls -s
 	refuse /dev/null "rep-tar: -l 10: not a number from 1 to 9 (try 'rep-tar --help')" rep-tar -l 10 app-a
 	refuse /dev/null "rep-tar: -j 1x: not a number from 1 to 16 (try 'rep-tar --help')" rep-tar -j 1x app-a
-	refuse /dev/null "rep-tar: -t takes no names (try 'rep-tar --help')" rep-tar -t "dist/$R1.tar.gz" app-a
 	refuse /dev/null "rep-push: -x: unknown option (try 'rep-push --help')" rep-push -x target
 	refuse /dev/null "rep-push: -k 0: not a number from 1 to 1000000 (try 'rep-push --help')" rep-push -k 0 target
 	refuse /dev/null "rep-push: --rollback: option takes no argument (try 'rep-push --help')" \

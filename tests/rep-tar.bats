@@ -1523,14 +1523,38 @@ failed_records() {
 	assert_stderr 'rep-tar: gnu.tgz: MANIFEST: a header that is not POSIX ustar (not in the form rep-tar writes)'
 }
 
-@test "-t with names or without an archive is a usage error" {
+@test "-t A B...: every archive checked in order, each manifest after #archive TAB PATH; a bad one told, the others checked, exit 2" {
 	mkapp app-a
-	register app-a
-	rep-tar -q app-a </dev/null >path
-	run --separate-stderr rep-tar -t "$(cat path)" app-a </dev/null
+	mkapp app-b
+	register app-a app-b
+	local a b
+	a=$(rep-tar -q app-a </dev/null)
+	sleep 1
+	b=$(rep-tar -q app-a app-b </dev/null)
+	[ "$a" != "$b" ]
+	echo 'not an archive' >bad.tar.gz
+	# the README's own check, with two archives in dist/
+	run --separate-stderr rep-tar -t dist/rep_applications_*.tar.gz </dev/null
+	assert_success
+	refute_stderr
+	assert_output "$(printf '#archive\t%s\n' "$a"; rep-tar -t "$a" </dev/null; printf '#archive\t%s\n' "$b"; rep-tar -t "$b" </dev/null)"
+	run --separate-stderr rep-tar -t "$a" bad.tar.gz nope.tar.gz "$b" </dev/null
 	assert_failure 2
-	assert_output ''
-	assert_stderr "rep-tar: -t takes no names (try 'rep-tar --help')"
+	assert_output "$(printf '#archive\t%s\n' "$a"; rep-tar -t "$a" </dev/null; printf '#archive\t%s\n' "$b"; rep-tar -t "$b" </dev/null)"
+	assert_stderr "$(lines 'rep-tar: bad.tar.gz: not a gzip-compressed tar archive' \
+		'rep-tar: nope.tar.gz: No such file or directory')"
+	# a name is not an archive
+	run --separate-stderr rep-tar -t "$a" app-a </dev/null
+	assert_failure 2
+	assert_stderr 'rep-tar: app-a: No such file or directory'
+	# a single archive: its manifest alone, as before
+	run --separate-stderr rep-tar -t "$b" </dev/null
+	assert_success
+	refute_line --partial '#archive'
+	assert_line --index 0 "#rep-manifest${TAB}2"
+}
+
+@test "-t without an archive is a usage error" {
 	run --separate-stderr rep-tar -t </dev/null
 	assert_failure 2
 	assert_output ''
@@ -1896,7 +1920,7 @@ failed_records() {
 	run --separate-stderr rep-tar -h </dev/null
 	assert_success
 	assert_line --index 0 'usage: rep-tar [-q] [-d DIR] [-l LEVEL] [-j THREADS] [NAME...]'
-	assert_line --index 1 '       rep-tar -t ARCHIVE'
+	assert_line --index 1 '       rep-tar -t ARCHIVE [ARCHIVE...]'
 	assert_output --partial "failure record: NAME - - CHECKSUM failed REASON"
 	refute_stderr
 	run --separate-stderr rep-tar -V </dev/null
