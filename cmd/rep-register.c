@@ -233,13 +233,17 @@ int main(int argc, char **argv)
 		rep_db_commit(r.db);
 	rep_db_close(r.db);
 	if (!rep_opt.quiet) {
-		char skipped[64] = "";
+		char skipped[64] = "", unchecked[64] = "";
 
 		if (invalid)
 			snprintf(skipped, sizeof skipped, ", %zu invalid skipped", invalid);
-		fprintf(stderr, "%s%zu registered, %zu refreshed, %zu unchanged%s\n",
+		/* --all reads only what is not registered: the others were
+		 * not looked at, and are not called unchanged */
+		if (known)
+			snprintf(unchecked, sizeof unchecked, ", %zu already registered (not checked)", known);
+		fprintf(stderr, "%s%zu registered, %zu refreshed, %zu unchanged%s%s\n",
 		    rep_opt.dry_run ? "dry run: " : "", r.added, r.refreshed,
-		    known + n - r.added - r.refreshed, skipped);
+		    n - r.added - r.refreshed, unchecked, skipped);
 	}
 	for (size_t i = 0; i < n; i++)
 		rep_cache_free(&r.jobs[i]);

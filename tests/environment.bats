@@ -406,7 +406,7 @@ procedure() {
 	run --separate-stderr "$@" rep-register --all </dev/null
 	assert_success
 	assert_records "$(record app-c registered)"
-	assert_stderr '1 registered, 0 refreshed, 2 unchanged'
+	assert_stderr '1 registered, 0 refreshed, 0 unchanged, 2 already registered (not checked)'
 	run --separate-stderr "$@" rep-diff </dev/null
 	assert_success
 	assert_output ''

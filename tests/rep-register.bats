@@ -162,7 +162,7 @@ hold_creation_lock() {
 	wait "$holder"
 	assert_success
 	assert_records "$(record app-b registered)"
-	assert_stderr '1 registered, 0 refreshed, 1 unchanged'
+	assert_stderr '1 registered, 0 refreshed, 0 unchanged, 1 already registered (not checked)'
 	assert_equal "$(rep-ls -o name </dev/null)" "$(lines app-a app-b)"
 	assert_no_db metadata.db.new
 }
@@ -445,7 +445,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register --all </dev/null
 	assert_success
 	assert_records "$(records app-a registered app-c registered)"
-	assert_stderr --regexp '^2 registered, 0 refreshed, [0-9]+ unchanged$'
+	assert_stderr '2 registered, 0 refreshed, 0 unchanged, 1 already registered (not checked)'
 	assert_equal "$(rep-ls -o name </dev/null)" "$(lines app-a app-b app-c)"
 }
 
@@ -531,6 +531,25 @@ hold_creation_lock() {
 	assert_db_unchanged
 }
 
+@test "--all does not call what it did not check unchanged: a registered application modified since is 'already registered (not checked)'" {
+	mkapp app-a README
+	mkapp app-b README
+	register app-a app-b
+	echo changed >>rep_applications/app-a/README
+	mkapp app-c
+	run --separate-stderr rep-register --all </dev/null
+	assert_success
+	assert_records "$(record app-c registered)"
+	assert_stderr '1 registered, 0 refreshed, 0 unchanged, 2 already registered (not checked)'
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	# named, it is checked: refreshed, and the unchanged one said so
+	run --separate-stderr rep-register app-a app-b </dev/null
+	assert_success
+	assert_stderr '0 registered, 1 refreshed, 1 unchanged'
+}
+
 @test "-n --all reports without registering" {
 	mkapp app-a
 	register app-a
@@ -539,7 +558,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register -n --all </dev/null
 	assert_success
 	assert_records "$(record app-b registered)"
-	assert_stderr --regexp '^dry run: 1 registered, 0 refreshed, [0-9]+ unchanged$'
+	assert_stderr 'dry run: 1 registered, 0 refreshed, 0 unchanged, 1 already registered (not checked)'
 	assert_db_unchanged
 }
 
