@@ -462,7 +462,7 @@ int main(int argc, char **argv)
 		char skipped[128] = "";
 
 		if (from)
-			snprintf(skipped, sizeof skipped, ", %zu skipped (not %s)", names.n - changed, from);
+			snprintf(skipped, sizeof skipped, ", %zu skipped (status not %s)", names.n - changed, from);
 		fprintf(stderr, "%s%zu set to %s%s\n", rep_opt.dry_run ? "dry run: " : "",
 		    changed, status, skipped);
 	}

@@ -131,8 +131,9 @@ int rep_deploy_open(struct rep_deploy *d, enum rep_lock how, const char *what)
 	struct rep_deploy_state *s = d->s;
 	size_t nbusy = 0, nfailed = 0, begun = 0;
 	/* up to -j targets connect and ask at once, and never more than
-	 * OPEN_AT_ONCE: sshd's MaxStartups begins refusing unauthenticated
-	 * connections from one host at 10; each answer is read in the
+	 * OPEN_AT_ONCE: sshd's MaxStartups begins refusing connections while
+	 * 10 are unauthenticated (several targets on one host count
+	 * together); each answer is read in the
 	 * operands' order, so messages come as one at a time would */
 	size_t window = d->jobs < OPEN_AT_ONCE ? (size_t)d->jobs : OPEN_AT_ONCE;
 

@@ -527,12 +527,14 @@ static void take_listing(struct rep_target *t, char *data)
 
 /* --- the operations -------------------------------------------------------- */
 
-/* Whether p ended before its first reply because the server reset or
- * closed the connection during the key exchange, as sshd does when more
- * unauthenticated connections than its MaxStartups arrive at once: then
- * p is ended, to be tried again. Otherwise p is left as it is, its first
- * reply (or why none came) for reply_read. */
-static int handshake_reset(const struct rep_target *t, struct session *p)
+/* Waits for p's first reply (or its end) as reply_read would: -1 when
+ * none came for the idle timeout (told, p ended), 1 when p ended before
+ * it because the server reset or closed the connection during the key
+ * exchange, as sshd does when more unauthenticated connections than its
+ * MaxStartups arrive at once, and retry allows another try (p ended, to
+ * be started again); else 0, p left as it is, its first reply (or why
+ * none came) for reply_read. */
+static int handshake_reset(const struct rep_target *t, struct session *p, int retry)
 {
 	char why[4096];
 	int avail = 0;
@@ -542,12 +544,19 @@ static int handshake_reset(const struct rep_target *t, struct session *p)
 		int ready = poll(&pfd, 1, rep_frame_seconds(t->timeout) * 1000);
 		if (ready < 0 && errno == EINTR)
 			continue;
-		if (ready <= 0)
+		if (ready == 0) {
+			struct rep_reply none;
+			memset(&none, 0, sizeof none);
+			reply_lost(t, p, REP_FRAME_TIMEOUT, &none, 1);
+			session_end(p);
+			return -1;
+		}
+		if (ready < 0)
 			return 0;
 		break;
 	}
 	/* readable with nothing to read: the end of ssh's output */
-	if (ioctl(p->out.fd, FIONREAD, &avail) < 0 || avail > 0)
+	if (!retry || ioctl(p->out.fd, FIONREAD, &avail) < 0 || avail > 0)
 		return 0;
 	/* OpenSSH says "kex_exchange_identification: read: Connection
 	 * reset by peer" (or "Connection closed by remote host"), then
@@ -624,12 +633,15 @@ static int ssh_live(struct rep_target *t)
 	struct session p;
 	struct rep_reply r;
 
+	int reset;
 	for (int tries = 1;; tries++) {
 		session_start(t, &p, "live", NULL, 0, 0);
-		if (tries > RETRIES || !handshake_reset(t, &p))
+		if ((reset = handshake_reset(t, &p, tries <= RETRIES)) <= 0)
 			break;
 		retry_wait(tries);
 	}
+	if (reset < 0)
+		return REP_OPEN_FAILED;
 	int rc = reply_read(t, &p, &r, command_words, 1);
 	if (rc == DONE) {
 		take_listing(t, r.data);
@@ -651,14 +663,17 @@ static int ssh_open(struct rep_target *t, enum rep_lock how)
 	struct session *p = &s->keeper;
 	struct rep_reply r;
 
+	int reset;
 	for (int tries = 1;; tries++) {
 		if (!s->begun)
 			open_start(t, how);
 		s->begun = 0;
-		if (tries > RETRIES || !handshake_reset(t, p))
+		if ((reset = handshake_reset(t, p, tries <= RETRIES)) <= 0)
 			break;
 		retry_wait(tries);
 	}
+	if (reset < 0)
+		return REP_OPEN_FAILED;
 	if (how == REP_LOCK_READ)
 		return read_state(t);
 	int rc = reply_read(t, p, &r, lock_words, 1);

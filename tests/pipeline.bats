@@ -60,8 +60,8 @@ pipe() {
 	assert_records "$(records app-a deployed app-b deployed)"
 	# three processes: the order of their summaries is not fixed
 	# shellcheck disable=SC2154 # stderr: set by run
-	assert_equal "$(sort <<<"$stderr")" "$(lines '2 set to deployed, 0 skipped (not pending_deployment)' \
-		'2 set to pending_deployment, 0 skipped (not ready)' '2 set to ready')"
+	assert_equal "$(sort <<<"$stderr")" "$(lines '2 set to deployed, 0 skipped (status not pending_deployment)' \
+		'2 set to pending_deployment, 0 skipped (status not ready)' '2 set to ready')"
 }
 
 @test "records with more fields | rep-setstatus -M deployed: the extra fields become the note" {
@@ -69,7 +69,7 @@ pipe() {
 	pipe "rep-ls -s ready -o name | awk -v OFS='\t' '{ print \$1, \"rep_applications_20261127_111604\", \"web1:/srv/rep,web2:/srv/rep\" }' | rep-setstatus -M -f ready deployed"
 	assert_success
 	assert_records "$(records app-a deployed app-c deployed)"
-	assert_stderr '2 set to deployed, 0 skipped (not ready)'
+	assert_stderr '2 set to deployed, 0 skipped (status not ready)'
 	run --separate-stderr rep-ls --history -s deployed -o name,from,to,note app-a app-c </dev/null
 	assert_success
 	assert_output "$(lines "app-a${TAB}-${TAB}registered${TAB}" \

@@ -837,6 +837,15 @@ EOS
 	[ $((SECONDS - start)) -lt 20 ] || fail "took $((SECONDS - start)) s"
 	[ ! -e "$D" ] || fail "$D was made"
 	assert_tmp_empty
+	# --status too; the wait is one --timeout, not two (the first reply
+	# is waited for once, whether the handshake could be tried again)
+	start=$SECONDS
+	REP_SSH="$BATS_TEST_TMPDIR/silent-ssh ${REP_SSH#ssh }" \
+		run --separate-stderr timeout 60 rep-push --timeout 3 --status "$T"
+	assert_failure 1
+	assert_stderr "$(lines "rep-push: $T: no reply for 3 seconds: giving up (see --timeout)" \
+		"rep-push: 1 of 1 target could not be read")"
+	[ $((SECONDS - start)) -lt 6 ] || fail "took $((SECONDS - start)) s for a --timeout of 3"
 }
 
 @test "a far side that stops reading the upload: --timeout gives up, the lock goes, nothing switched" {
@@ -1627,7 +1636,7 @@ barrier_push() {
 		run --separate-stderr rep-push "$@" <<<"$A"
 }
 
-@test "-j N: up to N targets connect and ask for the lock at once, never more than 8; messages and records in the operands' order" {
+@test "-j N: up to N targets connect and ask for the lock at once, never more than 8; records in the operands' order" {
 	mkapp app-a
 	mkarchive A app-a
 	local targets=() i
@@ -1644,6 +1653,11 @@ barrier_push() {
 	barrier_push 3 0.5 -q "${targets[@]}"
 	assert_success
 	assert_equal "$(cat barrier.log)" "$(lines 1 2 3)"
+	# -j 2: two at once, the third once the first is answered
+	rm -rf t1 t2 t3
+	barrier_push 3 0.5 -q -j 2 "${targets[@]}"
+	assert_success
+	assert_equal "$(cat barrier.log)" "$(lines 2 2 3)"
 	# -j 16 on 10 targets (-n: the listing, no lock): 8 at once, the
 	# others as the first are answered; the ninth, a file, named
 	targets=()

@@ -138,7 +138,7 @@ setup() {
 	run --separate-stderr rep-setstatus -f ready deployed app-a app-b app-c </dev/null
 	assert_success
 	assert_records "$(records app-a deployed app-c deployed)"
-	assert_stderr '2 set to deployed, 1 skipped (not ready)'
+	assert_stderr '2 set to deployed, 1 skipped (status not ready)'
 	assert_equal "$(rep-ls -o name,status </dev/null)" \
 		"$(lines "app-a${TAB}deployed" "app-b${TAB}registered" "app-c${TAB}deployed")"
 	# the skipped application has no new event
@@ -149,7 +149,7 @@ setup() {
 	run --separate-stderr rep-setstatus --from registered ready app-a </dev/null
 	assert_success
 	assert_records "$(record app-a ready)"
-	assert_stderr '1 set to ready, 0 skipped (not registered)'
+	assert_stderr '1 set to ready, 0 skipped (status not registered)'
 }
 
 @test "-f FROM matching nothing: exit 0, nothing echoed, database unchanged" {
@@ -157,7 +157,7 @@ setup() {
 	run --separate-stderr rep-setstatus --from=ready deployed app-a app-b </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr '0 set to deployed, 2 skipped (not ready)'
+	assert_stderr '0 set to deployed, 2 skipped (status not ready)'
 	assert_db_unchanged
 }
 
@@ -331,7 +331,7 @@ setup() {
 	run --separate-stderr rep-setstatus -n -f ready deployed app-a app-b </dev/null
 	assert_success
 	assert_records "$(record app-a deployed)"
-	assert_stderr 'dry run: 1 set to deployed, 1 skipped (not ready)'
+	assert_stderr 'dry run: 1 set to deployed, 1 skipped (status not ready)'
 	assert_db_unchanged
 	run --separate-stderr rep-setstatus --dry-run failed app-b </dev/null
 	assert_success
