@@ -1,9 +1,8 @@
 # bash completion for the rep tools: rep-register, rep-diff, rep-setstatus,
 # rep-ls, rep-tar, rep-push (see rep(7)).  Needs bash-completion 2.
-# bash-completion loads a file by the name of the command, so install this
-# file as $(datadir)/bash-completion/completions/rep-register with symlinks
-# rep-diff, rep-setstatus, rep-ls, rep-tar and rep-push pointing to it, or
-# source it from ~/.bashrc.
+# bash-completion loads a file by the name of the command, so make install
+# puts this file in $(datadir)/bash-completion/completions/rep with a
+# symlink to it under each tool's name; or source it from ~/.bashrc.
 #
 # To add a tool: list its options in _rep_opts and _rep_argopts, complete
 # its option arguments in _rep_optarg and its operands in _rep_complete, and

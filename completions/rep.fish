@@ -1,9 +1,9 @@
 # fish completion for the rep tools: rep-register, rep-diff, rep-setstatus,
 # rep-ls, rep-tar, rep-push (see rep(7)).  fish loads a file by the name of
-# the command, so install this file as
-# $(datadir)/fish/vendor_completions.d/rep-register.fish with symlinks
-# rep-diff.fish, rep-setstatus.fish, rep-ls.fish, rep-tar.fish and
-# rep-push.fish pointing to it.
+# the command, so this file is installed once under each tool's name,
+# $(datadir)/fish/vendor_completions.d/rep-register.fish, rep-diff.fish,
+# rep-setstatus.fish, rep-ls.fish, rep-tar.fish and rep-push.fish, as copies
+# (make install).
 #
 # To add a tool: add it to the loop over the common options (and to the
 # one over --db and --apps if it uses the database), give it its options in

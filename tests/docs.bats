@@ -1,0 +1,101 @@
+#!/usr/bin/env bats
+# What the README and the man pages tell operators to type does what they
+# say: the examples are taken from the documents and run.
+# shellcheck disable=SC2154 # output, stderr, status: set by run
+
+load helper
+
+bats_require_minimum_version 1.5.0
+
+TOP=$BATS_TEST_DIRNAME/..
+TOOLS='rep-diff rep-ls rep-push rep-register rep-setstatus rep-tar'
+
+@test "each tool's SEE ALSO lists every other tool and rep(7)" {
+	local t other see
+	for t in $TOOLS; do
+		see=$(sed -n '/^\.Sh SEE ALSO/,/^\.Sh /p' "$TOP/man/$t.1")
+		for other in $TOOLS; do
+			[ "$other" = "$t" ] && continue
+			grep -q "^\.Xr $other 1" <<<"$see" || fail "$t(1): SEE ALSO lacks $other(1)"
+		done
+		grep -q '^\.Xr rep 7' <<<"$see" || fail "$t(1): SEE ALSO lacks rep(7)"
+	done
+}
+
+@test "README and the pages pick rep-diff's kind by its field, never by grep -w (which matches names too)" {
+	run grep -n 'rep-diff.*| *grep -w' "$TOP/README.md" "$TOP"/man/*.[17]
+	assert_failure 1
+	# the README's line, as written, on a name that holds the word
+	local line
+	line=$(grep -m1 "rep-diff | grep 'unregistered\$' | rep-register" "$TOP/README.md")
+	[ -n "$line" ]
+	mkapp old-unregistered
+	mkapp new-app
+	register old-unregistered
+	echo changed >>rep_applications/old-unregistered/README
+	# rep-diff exits 1, as it found differences: the line's status is
+	# rep-register's
+	run --separate-stderr bash -c "${line%%#*}" </dev/null
+	assert_success
+	assert_records "$(record new-app registered)"
+	assert_equal "$(rep-ls -o name,status </dev/null)" "$(lines "new-app${TAB}registered" "old-unregistered${TAB}registered")"
+}
+
+@test "rep(7)'s crontab line writes nothing when all goes well, rep-setstatus's records go to deploys.tsv; a failure is told" {
+	local line cmd
+	line=$(grep -m1 '^\*/15 \* \* \* \* ' "$TOP/man/rep.7")
+	[ -n "$line" ]
+	cmd=${line#'*/15 * * * * '}
+	cmd=${cmd//cd \/srv\/rep-admin/cd $BATS_TEST_TMPDIR}
+	cmd=${cmd//web1:\/srv\/rep/$BATS_TEST_TMPDIR/web1}
+	mkapp app-a
+	register app-a
+	setstatus ready app-a
+	# as cron runs it: sh, no terminal, stdin closed
+	run --separate-stderr sh -c "$cmd" </dev/null
+	assert_success
+	assert_output ''
+	refute_stderr
+	assert_equal "$(cut -f 1,2 deploys.tsv)" "app-a${TAB}deployed"
+	assert_equal "$(rep-ls -o status app-a </dev/null)" deployed
+	# nothing ready: still silent
+	run --separate-stderr sh -c "$cmd" </dev/null
+	assert_success
+	assert_output ''
+	refute_stderr
+	# a target that cannot be written: told on stderr, which cron mails
+	echo v2 >>rep_applications/app-a/README
+	register app-a
+	setstatus ready app-a
+	rm -rf web1
+	: >web1
+	run --separate-stderr sh -c "$cmd" </dev/null
+	assert_output ''
+	[ -n "$stderr" ]
+	assert_equal "$(rep-ls -o status app-a </dev/null)" failed
+}
+
+@test "rep(7)'s join example pairs each application that differs with its status, under LC_ALL=C" {
+	local line
+	line=$(grep -m1 '^LC_ALL=C join ' "$TOP/man/rep.7")
+	[ -n "$line" ]
+	line=${line//\\e/\\}
+	mkapp app-b
+	mkapp App-a
+	mkapp app_c
+	register app-b App-a app_c
+	setstatus ready app_c
+	echo changed >>rep_applications/app-b/README
+	echo changed >>rep_applications/app_c/README
+	mkapp app-d
+	run --separate-stderr bash -c "$line" </dev/null
+	assert_success
+	assert_output "$(lines "app-b${TAB}registered${TAB}modified" "app_c${TAB}ready${TAB}modified")"
+}
+
+@test "the completions' comments say how make install puts them" {
+	run grep -n symlinks "$TOP/completions/rep.fish"
+	assert_failure 1
+	grep -q 'make install' "$TOP/completions/rep.bash"
+	grep -q 'make install' "$TOP/completions/rep.fish"
+}
