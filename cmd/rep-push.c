@@ -211,17 +211,15 @@ static char **main_argv;
 
 struct meant {
 	int reads;             /* a push: the input is archives */
-	const char *dir;       /* -C */
 };
 
 static void meant_opt(int c, const char *arg, void *ctx)
 {
 	struct meant *m = ctx;
 
+	(void)arg;
 	if (c == OPT_ROLLBACK || c == OPT_STATUS || c == 'n')
 		m->reads = 0;   /* no input, or a dry run: no record */
-	else if (c == 'C')
-		m->dir = arg;
 }
 
 /* A usage error: the archives rep-tar made of what a claim upstream
@@ -231,15 +229,14 @@ static void meant_opt(int c, const char *arg, void *ctx)
  * and failure records from upstream are passed on (rep_on_usage_error). */
 static void usage_input(void)
 {
-	struct meant m = { 1, NULL };
+	struct meant m = { 1 };
 
 	rep_opt_scan(main_argc, main_argv, &tool, meant_opt, &m);
 	if (!m.reads || !rep_stdin_piped())
 		return;
 	/* archives named relative to -C DIR; if it cannot be entered,
 	 * archives named by absolute paths are read all the same */
-	if (m.dir)
-		(void)!chdir(m.dir);
+	(void)rep_opt_enter(NULL);
 	usage_failed = 1;
 	free(where);
 	where = rep_xstrdup("-");

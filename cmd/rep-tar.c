@@ -482,6 +482,17 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 	if (fchmod(fd, 0666 & ~mask) < 0 || fsync(fd) < 0 || close(fd) < 0)
 		rep_die_errno("%s", tmp_path);
 	char *final = publish(dir, dirfd);
+	/* after -C, the reader of the pipe is still where rep-tar started:
+	 * the path it gets must not depend on -C */
+	if (rep_opt_moved() && final[0] != '/') {
+		char cwd[4096];
+		if (!getcwd(cwd, sizeof cwd))
+			rep_die_errno("current directory");
+		char *abs = rep_xmalloc(strlen(cwd) + strlen(final) + 2);
+		sprintf(abs, "%s/%s", cwd, final);
+		free(final);
+		final = abs;
+	}
 	free(made_dist);
 	made_dist = NULL;
 	close(dirfd);

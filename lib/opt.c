@@ -11,7 +11,43 @@
 #include "rep.h"
 
 struct rep_opts rep_opt;
-static const char *chdir_to;
+/* -C DIR, each given: entered in turn, each relative to the one before,
+ * as make -C and git -C do */
+static const char **chdirs;
+static size_t nchdirs, chdirs_cap;
+static int entered;
+
+static void add_chdir(const char *dir)
+{
+	if (nchdirs == chdirs_cap) {
+		chdirs_cap = chdirs_cap ? 2 * chdirs_cap : 4;
+		chdirs = rep_xrealloc(chdirs, chdirs_cap * sizeof *chdirs);
+	}
+	chdirs[nchdirs++] = dir;
+}
+
+/* Enters the -C directories, once whoever asks: 0, or -1 with errno set
+ * and *failed (if not NULL) the -C that could not be entered. */
+int rep_opt_enter(const char **failed)
+{
+	if (entered)
+		return 0;
+	entered = 1;
+	for (size_t i = 0; i < nchdirs; i++)
+		if (chdir(chdirs[i]) < 0) {
+			if (failed)
+				*failed = chdirs[i];
+			return -1;
+		}
+	return 0;
+}
+
+/* Whether -C was given: paths printed for the reader of a pipe, who
+ * stayed where it started, are then absolute. */
+int rep_opt_moved(void)
+{
+	return nchdirs > 0;
+}
 
 /* The options every tool has, after its own: -C, then --db and --apps
  * where the tool reads them, then -h and -V. */
@@ -137,7 +173,7 @@ int rep_getopt(int argc, char **argv, const struct rep_tool *tool)
 		switch (c) {
 		case 'h': print_usage(tool);
 		case 'V': print_version();
-		case 'C': chdir_to = optarg; break;
+		case 'C': add_chdir(optarg); break;
 		case 'q': rep_opt.quiet = 1; break;
 		case 'H': rep_opt.header = 1; break;
 		case 'n': rep_opt.dry_run = 1; break;
@@ -171,9 +207,15 @@ int rep_opt_scan(int argc, char **argv, const struct rep_tool *tool,
 	getopt_tables(tool, opts, sizeof opts, longopts, sizeof longopts / sizeof longopts[0]);
 	optind = 0;     /* GNU: start over, state and all */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, opts, longopts, NULL)) != -1)
+	/* every -C, for rep_opt_enter, unless they were entered already */
+	if (!entered)
+		nchdirs = 0;
+	while ((c = getopt_long(argc, argv, opts, longopts, NULL)) != -1) {
+		if (c == 'C' && !entered)
+			add_chdir(optarg);
 		if (c != '?' && c != ':')
 			fn(c, optarg, ctx);
+	}
 	return argc - optind;
 }
 
@@ -210,9 +252,10 @@ static const char *setting(const char *opt, const char *env, const char *def)
 void rep_opt_finish(void)
 {
 	char cwd[4096];
+	const char *failed = NULL;
 
-	if (chdir_to && chdir(chdir_to) < 0)
-		rep_die_errno("-C %s", chdir_to);
+	if (rep_opt_enter(&failed) < 0)
+		rep_die_errno("-C %s", failed);
 	if (!getcwd(cwd, sizeof cwd))
 		rep_die_errno("current directory");
 	rep_opt.db = setting(rep_opt.db, "REP_DB", "metadata.db");

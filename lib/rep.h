@@ -78,6 +78,8 @@ int rep_getopt(int argc, char **argv, const struct rep_tool *tool);
 int rep_opt_scan(int argc, char **argv, const struct rep_tool *tool,
     void (*fn)(int val, const char *arg, void *ctx), void *ctx);
 void rep_opt_finish(void);
+int rep_opt_enter(const char **failed);
+int rep_opt_moved(void);
 long rep_opt_number(const char *opt, const char *s, long lo, long hi);
 char *rep_now(char buf[32]);
 const char *rep_user(void);

@@ -459,6 +459,24 @@ live() {
 	assert_output app-b
 }
 
+@test "-C a -C b works in a/b, each -C relative to the one before (as make and git); an absolute one starts over; one that cannot be entered is named" {
+	mkdir -p a/b
+	mv metadata.db a/b/
+	run --separate-stderr rep-ls -C a -C b -o name app-a </dev/null
+	assert_success
+	assert_output app-a
+	run --separate-stderr rep-ls -C nowhere-x -C "$PWD/a/b" -o name app-a </dev/null
+	assert_failure 2
+	assert_stderr 'rep-ls: -C nowhere-x: No such file or directory'
+	run --separate-stderr rep-ls -C /tmp -C "$PWD/a" -C b -o name app-a </dev/null
+	assert_success
+	assert_output app-a
+	run --separate-stderr rep-ls -C a -C a -o name </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-ls: -C a: No such file or directory'
+}
+
 # --- errors ---------------------------------------------------------------------------
 
 @test "a missing database is reported, with how to create one, and not created" {

@@ -645,6 +645,26 @@ finish_push() {
 	assert_absent t1
 }
 
+@test "-C a -C b: archives and targets relative to a/b; a usage error fails the archives of the pipe read there too" {
+	mkdir -p a/b/dist
+	cp "$A1" a/b/dist/
+	run --separate-stderr rep-push -q -C a -C b t1 <<<"dist/$R1.tar.gz"
+	assert_success
+	assert_output "$(push_records "$R1" t1 app-a app-b)"
+	assert_live a/b/t1 "$R1"
+	assert_absent t1 a/t1
+	# a usage error found after -C were entered: they are not entered twice
+	# shellcheck disable=SC2016 # expanded by bash -c
+	run --separate-stderr bash -c 'echo "$1" | rep-push -C a -C b --keep 0 t1' _ "dist/$R1.tar.gz"
+	assert_failure 2
+	assert_output "$(failed_records "$R1" - "usage error: -k 0: not a number from 1 to 1000000" app-a app-b)"
+	# shellcheck disable=SC2016 # expanded by bash -c
+	run --separate-stderr bash -c 'echo "$1" | rep-push -C a -C b' _ "dist/$R1.tar.gz"
+	assert_failure 2
+	assert_stderr "rep-push: no target (try 'rep-push --help')"
+	assert_output "$(failed_records "$R1" - "usage error: no target" app-a app-b)"
+}
+
 @test "./-dir and ./a:b are local directories" {
 	run --separate-stderr rep-push ./-t ./a:b <<<"$A1"
 	assert_success

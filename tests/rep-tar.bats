@@ -1246,16 +1246,26 @@ failed_records() {
 	done
 }
 
-@test "-C DIR: the database, applications and output directory are found in DIR" {
+@test "-C DIR: the database, applications and output directory are found in DIR; the path printed is absolute, for the reader of the pipe" {
 	mkdir proj
 	(cd proj && mkapp app-a && mkapp app-b && register app-a app-b)
 	run --separate-stderr rep-tar -C proj -q app-a app-b </dev/null
 	assert_absent dist
-	cd proj # where the printed path is
 	assert_success
-	assert_archive dist
+	assert_archive "$PWD/proj/dist"
 	refute_stderr
-	assert_equal "$(archive_manifest "$ARCHIVE")" "$(manifest app-a app-b)"
+	(cd proj && assert_equal "$(archive_manifest "$ARCHIVE")" "$(manifest app-a app-b)")
+	# as the README pipes it, from where rep-tar was started
+	run --separate-stderr bash -o pipefail -c 'rep-tar -C proj -q app-a | rep-push -q t1' </dev/null
+	assert_success
+	assert_line --index 0 --partial "app-a$TAB"
+	[ -L t1/current ]
+	# -d relative to -C, and -C given twice: each entered in turn
+	mkdir -p top/proj
+	mv proj/* top/proj/
+	run --separate-stderr rep-tar -C top -C proj -q -d out app-b </dev/null
+	assert_success
+	assert_archive "$PWD/top/proj/out"
 }
 
 @test "an output directory that cannot be made or is not a directory: exit 2, a failure record per name" {
