@@ -67,7 +67,7 @@ static void add_name(struct rep_rec *rec, void *arg)
 	if (note_from_input) {
 		const char *why;
 		note = rep_join_rest(rec);
-		if ((why = rep_note_error(note)))
+		if ((why = rep_note_check(note)))
 			rep_die("%s:%lu: note: %s", rec->src, rec->line, why);
 	}
 	if (!rep_strset_add(names, rec->f[0], note))
@@ -144,7 +144,7 @@ static void read_record(struct rep_rec *rec, void *arg)
 	check_targets(rec, rec->f[2], dash);
 	if (!(dash && strcmp(rec->f[3], "-") == 0) && !rep_sum_valid(rec->f[3]))
 		rep_die_rec(rec, "checksum '%s': not 64 lower-case hex digits%s", rec->f[3], dash ? " or -" : "");
-	if (rec->nf == 6 && (why = rep_note_error(rec->f[5])))
+	if (rec->nf == 6 && (why = rep_note_check(rec->f[5])))
 		rep_die_rec(rec, "reason: %s", why);
 
 	if (r->n == r->cap) {
@@ -315,6 +315,7 @@ static void apply(struct rep_db *db, const struct precord *p, const char *now, c
 	}
 	}
 	if (db) {
+		rep_note_clip(note);
 		rep_db_event(db, s->a.id, now, s->a.status, to, note);
 		rep_db_app_set_status(db, s->a.id, to, now);
 	}
@@ -438,7 +439,7 @@ int main(int argc, char **argv)
 	rep_status_check(status);
 	if (from)
 		rep_status_check(from);
-	if (note && (why = rep_note_error(note)))
+	if (note && (why = rep_note_check(note)))
 		rep_die("note: %s", why);
 	rep_each_input(argc - 1, argv + 1, add_name, &names);
 

@@ -93,6 +93,32 @@ static void each_stdin(rep_rec_fn fn, void *arg)
 	rep_reader_close(&r);
 }
 
+/* What is wrong with s as a note (-m, -M, a record's reason): note
+ * text (rep_note_error) of at most REP_NOTE_MAX bytes; NULL if nothing. */
+const char *rep_note_check(const char *s)
+{
+	_Static_assert(REP_NOTE_MAX == 4096, "the message below says 4096");
+	if (strlen(s) > REP_NOTE_MAX)
+		return "longer than 4096 bytes";
+	return rep_note_error(s);
+}
+
+/* A note rep writes itself (rep-setstatus --record's, which quote the
+ * targets and a reason), cut to REP_NOTE_MAX bytes at a character's
+ * start and ended with "..." when longer: a note is for people, and
+ * the history's lines stay readable by rep's own readers. */
+void rep_note_clip(char *s)
+{
+	size_t n = strlen(s);
+
+	if (n <= REP_NOTE_MAX)
+		return;
+	n = REP_NOTE_MAX - 3;
+	while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+		n--;
+	memcpy(s + n, "...", 4);
+}
+
 /* The argument loop: operands, or records on stdin when there are
  * none; "-" reads stdin in place. */
 void rep_each_input(int argc, char **argv, rep_rec_fn fn, void *arg)

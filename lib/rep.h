@@ -14,6 +14,9 @@
 #include <time.h>
 
 #define REP_LINE_MAX 65536
+/* bytes of a note (-m, -M, a record's reason), well within a line of
+ * the history (rep-ls --history) with every other field beside it */
+#define REP_NOTE_MAX 4096
 #define REP_NAME_MAX 128
 
 /* err.c: messages, exit policy, memory */
@@ -108,6 +111,8 @@ void rep_put_fields(FILE *fp, const char *const *f, int n);
 char *rep_join_rest(const struct rep_rec *rec);
 _Noreturn void rep_die_rec(const struct rep_rec *rec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *rep_note_error(const char *s);
+const char *rep_note_check(const char *s);
+void rep_note_clip(char *s);
 void rep_put_u64(uint64_t v, char *buf);
 
 /* name.c: application names and statuses */

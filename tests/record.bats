@@ -55,6 +55,30 @@ last_event() {
 	assert_regex "$output" "^$TS_RE\$"
 }
 
+@test "the note a record makes (the targets and the reason quoted) is cut to 4096 bytes at a character, ending in ...; a reason longer than a note is refused" {
+	local targets='' i
+	for i in $(seq 1 300); do targets+="${targets:+,}wéb-$i.example.org:/srv/rep"; done
+	[ "${#targets}" -gt 4096 ]
+	run --separate-stderr rep-setstatus --record < <(rec app-a "$R1" "$targets" "$A" live)
+	assert_success
+	assert_records "$(record app-a deployed)"
+	local note
+	note=$(rep-ls --history -o note app-a </dev/null | tail -n 1)
+	assert_equal "$(printf '%s' "$note" | wc -c)" 4096
+	[[ $note == "record: live on wéb-1.example.org:/srv/rep,wéb-2.example.org:/srv/rep,"* ]]
+	assert_equal "${note: -3}" '...'
+	printf '%s' "$note" | iconv -f UTF-8 -t UTF-8 >/dev/null
+	# the history reads back through rep's own reader
+	rep-ls --history app-a </dev/null | rep-setstatus -q -n deployed >/dev/null
+	# a reason is a note: refused when longer, nothing recorded
+	snapshot_db
+	run --separate-stderr rep-setstatus --record < <(rec app-b "$R1" web1 "$B" failed "$(printf 'r%.0s' {1..4097})")
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-setstatus: stdin:1: reason: longer than 4096 bytes'
+	assert_db_unchanged
+}
+
 @test "live: content other than the registered one (a stale checksum): a deployed application is registered, an approval holds; the note says both" {
 	setstatus ready app-a
 	setstatus deployed app-b

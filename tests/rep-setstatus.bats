@@ -213,6 +213,28 @@ setup() {
 	assert_db_unchanged
 }
 
+@test "a note holds at most 4096 bytes, however it comes (-m, -M): one longer is refused, nothing changed; one of 4096 reads back from the history" {
+	snapshot_db
+	local long ok
+	long=$(printf 'é%.0s' {1..2048})x   # 4097 bytes
+	ok=${long%x}                        # 4096
+	run --separate-stderr rep-setstatus -m "$long" ready app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-setstatus: note: longer than 4096 bytes'
+	assert_db_unchanged
+	run --separate-stderr rep-setstatus -M ready < <(printf 'app-b\n'; printf 'app-a\t%s\n' "$long")
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-setstatus: stdin:2: note: longer than 4096 bytes'
+	assert_db_unchanged
+	run --separate-stderr rep-setstatus -m "$ok" ready app-a </dev/null
+	assert_success
+	assert_equal "$(hist -o note app-a | tail -n 1)" "$ok"
+	# and rep's own readers take the history back
+	rep-ls --history app-a </dev/null | rep-setstatus -q -n deployed >/dev/null
+}
+
 @test "-m with a control character is refused" {
 	snapshot_db
 	local note
