@@ -34,8 +34,9 @@ static void add_name(struct rep_rec *rec, void *arg)
 	const char *name = rec->f[0];
 
 	rep_name_check(name, rec);
-	if (!rep_app_dir_exists(in->appsfd, name))
-		rep_die("%s: no such directory in %s", name, rep_opt.apps);
+	const char *why = rep_app_dir_problem(in->appsfd, name);
+	if (why)
+		rep_die("%s: %s in %s", name, why, rep_opt.apps);
 	rep_strset_add(&in->names, name, NULL);
 }
 
@@ -173,16 +174,24 @@ int main(int argc, char **argv)
 	struct input in = { 0 };
 	struct run r = { 0 };
 	int all = 0, c;
+	const char *spelled = "-a";
 	size_t invalid = 0, known = 0;
 
 	rep_init(argv[0]);
 	while ((c = rep_getopt(argc, argv, &tool)) != -1)
-		if (c == 'a')
+		if (c == 'a') {
+			/* the message names the option as it was typed: the
+			 * word getopt took it from is --all or a prefix of it */
+			const char *w = argv[optind - 1];
+			size_t n = strlen(w);
 			all = 1;
+			if (n >= 3 && strncmp(w, "--all", n) == 0)
+				spelled = "--all";
+		}
 	rep_opt_finish();
 	argc -= optind, argv += optind;
 	if (all && argc)
-		rep_usage_error("--all takes no names");
+		rep_usage_error("%s takes no names", spelled);
 	in.appsfd = rep_open_apps();
 	if (!all)
 		rep_each_input(argc, argv, add_name, &in);

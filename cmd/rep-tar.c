@@ -309,8 +309,9 @@ static void list_app(struct pack *p, const struct rep_app *a, struct rep_tree *t
 {
 	struct stat st;
 
-	if (fstatat(p->appsfd, a->name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
-		rep_die("%s: no such directory in %s", a->name, rep_opt.apps);
+	const char *why = rep_app_dir_problem(p->appsfd, a->name);
+	if (why || fstatat(p->appsfd, a->name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		rep_die("%s: %s in %s", a->name, why ? why : strerror(errno), rep_opt.apps);
 	*mtime = st.st_mtim.tv_sec;
 	rep_tree_list(p->appsfd, a->name, t);
 	*dirs = 0;
@@ -561,7 +562,7 @@ static int test_all(char **paths, size_t n)
 int main(int argc, char **argv)
 {
 	struct rep_strset names = { 0 };
-	const char *dir = NULL, *test = NULL;
+	const char *dir = NULL, *test = NULL, *packing = NULL;
 	int level = 6, threads = rep_nthreads(), c;
 
 	rep_init(argv[0]);
@@ -572,12 +573,14 @@ int main(int argc, char **argv)
 	rep_on_usage_error(usage_input);
 	while ((c = rep_getopt(argc, argv, &tool)) != -1) {
 		switch (c) {
-		case 'd': dir = optarg; break;
-		case 'l': level = (int)rep_opt_number("-l", optarg, 1, 9); break;
-		case 'j': threads = (int)rep_opt_number("-j", optarg, 1, 16); break;
+		case 'd': dir = optarg, packing = "-d"; break;
+		case 'l': level = (int)rep_opt_number("-l", optarg, 1, 9), packing = "-l"; break;
+		case 'j': threads = (int)rep_opt_number("-j", optarg, 1, 16), packing = "-j"; break;
 		case 't': test = optarg; break;
 		}
 	}
+	if (test && packing)
+		rep_usage_error("%s is for packaging: -t only checks archives", packing);
 	rep_opt_finish();
 	argc -= optind, argv += optind;
 	if (test && argc == 0)

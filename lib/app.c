@@ -18,13 +18,21 @@ const char *const rep_event_fields[REP_EVENT_NFIELDS] = {
 /* Parses "name,status" into field indexes; returns how many. */
 int rep_fields_parse(const char *spec, const char *const *names, int nnames, int *sel)
 {
-	char buf[256], *save, *tok;
+	char buf[256], *tok, *next;
 	int n = 0;
 
 	if (strlen(spec) >= sizeof buf)
 		rep_die("-o: field list too long");
+	if (!*spec)
+		rep_die("-o: no fields");
 	strcpy(buf, spec);
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	/* an empty field (",,", a comma first or last) is a mistake, not
+	 * nothing: a column the reader of the output counts on */
+	for (tok = buf; tok; tok = next) {
+		if ((next = strchr(tok, ',')))
+			*next++ = 0;
+		if (!*tok)
+			rep_die("-o: an empty field in '%s'", spec);
 		int i = 0;
 		while (i < nnames && strcmp(tok, names[i]) != 0)
 			i++;

@@ -733,6 +733,30 @@ static void open_writer(struct rep_db *db, int exists, enum rep_open how)
 	migrate(db, how, version);
 }
 
+/* A database that does not exist because its directory does not: that
+ * is the cause to tell, not SQLite's "unable to open database file" nor
+ * "no such database (create it with rep-register)", which would fail. */
+static void check_parent(void)
+{
+	struct stat st;
+	char *dir = rep_xstrdup(rep_opt.db);
+	char *slash = strrchr(dir, '/');
+
+	if (!slash) {
+		free(dir);
+		return;
+	}
+	/* "/m.db": the root; "a//m.db": a */
+	while (slash > dir && slash[-1] == '/')
+		slash--;
+	slash[slash == dir] = 0;
+	if (stat(dir, &st) < 0)
+		rep_die("%s: %s (the directory of the database)", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		rep_die("%s: not a directory (the directory of the database)", dir);
+	free(dir);
+}
+
 /* The database open, until it is closed: a run that dies (rep_die)
  * leaves it reachable from here, not leaked (LeakSanitizer, valgrind),
  * wherever the die comes, in the open or after it. */
@@ -745,6 +769,8 @@ struct rep_db *rep_db_open(enum rep_open how)
 
 	if (!exists && errno != ENOENT)
 		rep_die_errno("%s", rep_opt.db);
+	if (!exists)
+		check_parent();
 	if (!exists && how != REP_RW_CREATE)
 		rep_die("%s: no such database (create it with rep-register)", rep_opt.db);
 	/* A FIFO would block SQLite's open for ever (a reader) or fail it

@@ -138,6 +138,26 @@ static const char *bad_option(char **argv, int *has_value)
 	return shortname;
 }
 
+/* The long options an abbreviation --name could mean, ", " between them,
+ * when more than one (getopt_long refuses it as unknown); NULL else. */
+static char *candidates(const char *name, const struct option *longopts)
+{
+	static char buf[256];
+	size_t n = 0, len;
+	int found = 0;
+
+	if (strncmp(name, "--", 2) != 0)
+		return NULL;
+	name += 2;
+	len = strlen(name);
+	buf[0] = 0;
+	for (const struct option *o = longopts; o->name; o++)
+		if (strncmp(o->name, name, len) == 0 && n + strlen(o->name) + 5 < sizeof buf) {
+			n += (size_t)snprintf(buf + n, sizeof buf - n, "%s--%s", found++ ? ", " : "", o->name);
+		}
+	return found > 1 ? buf : NULL;
+}
+
 /* getopt_long's short option string and long options, from the table */
 static void getopt_tables(const struct rep_tool *tool, char *shortopts, size_t size,
     struct option *longopts, size_t nlong)
@@ -183,6 +203,9 @@ int rep_getopt(int argc, char **argv, const struct rep_tool *tool)
 			rep_usage_error("%s: option requires an argument", bad_option(argv, &value));
 		case '?': {
 			const char *name = bad_option(argv, &value);
+			char *which = value ? NULL : candidates(name, longopts);
+			if (which)
+				rep_usage_error("%s: ambiguous option (%s)", name, which);
 			rep_usage_error("%s: %s", name, value ? "option takes no argument" : "unknown option");
 		}
 		default:

@@ -279,6 +279,7 @@ void rep_cache_free(struct rep_hash_job *job);
 void rep_list_apps(int appsfd, struct rep_strset *valid, struct rep_strset *invalid);
 int rep_open_apps(void);
 int rep_app_dir_exists(int appsfd, const char *name);
+const char *rep_app_dir_problem(int appsfd, const char *name);
 void rep_hex(const unsigned char *d, size_t n, char *out);
 int rep_sha256_fd(int fd, char out[65]);
 int rep_sha256_at(int dirfd, const char *name, char out[65]);

@@ -107,6 +107,21 @@ int rep_app_dir_exists(int appsfd, const char *name)
 	return fstatat(appsfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* Why name under the applications directory is not an application, in
+ * words for "NAME: WHY in APPS"; NULL when it is a directory. */
+const char *rep_app_dir_problem(int appsfd, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(appsfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? "no such directory" : strerror(errno);
+	if (S_ISDIR(st.st_mode))
+		return NULL;
+	if (S_ISLNK(st.st_mode))
+		return "a symbolic link, not a directory (not followed)";
+	return "not a directory";
+}
+
 /* d_type spares a stat per application; only DT_UNKNOWN needs one. */
 static int is_dir(int dirfd, const struct dirent *de)
 {

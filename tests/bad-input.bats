@@ -413,7 +413,7 @@ reader_input() {
 		read -ra cmd <<<"$tool"
 		refuse /dev/null "${cmd[0]}: $why" "${cmd[0]}" --db $'x\n\e[1m.db' "${cmd[@]:1}"
 	done
-	refuse /dev/null 'rep-register: x\x0a\x1b[1m/m.db: unable to open database file' \
+	refuse /dev/null 'rep-register: x\x0a\x1b[1m: No such file or directory (the directory of the database)' \
 		rep-register --db $'x\n\e[1m/m.db' app-a
 	for tool in rep-diff 'rep-register app-a' 'rep-tar app-a'; do
 		read -ra cmd <<<"$tool"
@@ -436,6 +436,20 @@ reader_input() {
 	baseline
 	refuse /dev/null "rep-register: -Z: unknown option (try 'rep-register --help')" rep-register -Z app-a
 	refuse /dev/null "rep-register: --all takes no names (try 'rep-register --help')" rep-register --all app-a
+	refuse /dev/null "rep-register: -a takes no names (try 'rep-register --help')" rep-register -qa app-a
+	refuse /dev/null "rep-register: --all takes no names (try 'rep-register --help')" rep-register --al app-a
+	# options that mean nothing there
+	refuse /dev/null "rep-tar: -d is for packaging: -t only checks archives (try 'rep-tar --help')" \
+		rep-tar -t "dist/$R1.tar.gz" -d elsewhere
+	refuse /dev/null "rep-tar: -l is for packaging: -t only checks archives (try 'rep-tar --help')" \
+		rep-tar -l 9 -t "dist/$R1.tar.gz"
+	refuse /dev/null "rep-ls: -o: an empty field in 'name,,status'" rep-ls -o name,,status
+	refuse /dev/null "rep-ls: -o: an empty field in 'name,'" rep-ls -o name,
+	# an abbreviation that could mean several: they are listed
+	refuse /dev/null "rep-ls: --h: ambiguous option (--history, --header, --help) (try 'rep-ls --help')" rep-ls --h
+	refuse /dev/null "rep-setstatus: --no: ambiguous option (--note, --note-from-input) (try 'rep-setstatus --help')" \
+		rep-setstatus --no x ready app-a
+	refuse /dev/null "rep-push: --r: ambiguous option (--replace, --rollback) (try 'rep-push --help')" rep-push --r t
 	refuse /dev/null "rep-diff: --bogus: unknown option (try 'rep-diff --help')" rep-diff --bogus
 	refuse /dev/null "rep-diff: --rehash: option takes no argument (try 'rep-diff --help')" rep-diff --rehash=yes
 	refuse /dev/null "rep-setstatus: --note-from-input: option takes no argument (try 'rep-setstatus --help')" \

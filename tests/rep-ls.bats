@@ -496,11 +496,11 @@ live() {
 	assert_no_db env.db
 }
 
-@test "a database in a missing directory is reported as missing" {
+@test "a database in a missing directory: the directory is named as missing (rep-register could not create it either)" {
 	run --separate-stderr rep-ls --db nodir/x.db </dev/null
 	assert_failure 2
 	assert_output ''
-	assert_stderr 'rep-ls: nodir/x.db: no such database (create it with rep-register)'
+	assert_stderr 'rep-ls: nodir: No such file or directory (the directory of the database)'
 	assert [ ! -e nodir ]
 }
 

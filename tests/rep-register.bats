@@ -490,12 +490,17 @@ hold_creation_lock() {
 	assert_no_db
 }
 
-@test "--all with names is a usage error" {
+@test "--all with names is a usage error, named as typed" {
 	mkapp app-a
 	run --separate-stderr rep-register --all app-a </dev/null
 	assert_failure 2
 	assert_output ''
 	assert_stderr "rep-register: --all takes no names (try 'rep-register --help')"
+	assert_no_db
+	run --separate-stderr rep-register -a app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-register: -a takes no names (try 'rep-register --help')"
 	assert_no_db
 }
 
@@ -737,6 +742,37 @@ hold_creation_lock() {
 	assert_failure 2
 	assert_output ''
 	assert_stderr 'rep-register: app-x: no such directory in rep_applications'
+	assert_no_db
+}
+
+@test "what a name is when it is not an application directory is said: a symbolic link, a file, nothing; nothing registered" {
+	mkapp app-a
+	ln -s app-a rep_applications/link
+	: >rep_applications/file
+	run --separate-stderr rep-register link </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: link: a symbolic link, not a directory (not followed) in rep_applications'
+	run --separate-stderr rep-register app-a file </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-register: file: not a directory in rep_applications'
+	assert_no_db
+}
+
+@test "--db in a directory that does not exist, or under a file: that directory named, not SQLite's words; nothing made" {
+	mkapp app-a
+	run --separate-stderr rep-register --db "$BATS_TEST_TMPDIR/no/such/m.db" app-a </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-register: $BATS_TEST_TMPDIR/no/such: No such file or directory (the directory of the database)"
+	run --separate-stderr rep-ls --db no/m.db </dev/null
+	assert_failure 2
+	assert_stderr 'rep-ls: no: No such file or directory (the directory of the database)'
+	run --separate-stderr rep-register --db rep_applications/app-a/README/m.db app-a </dev/null
+	assert_failure 2
+	assert_stderr 'rep-register: rep_applications/app-a/README/m.db: Not a directory'
+	assert_absent no
 	assert_no_db
 }
 
@@ -988,7 +1024,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register --db $'no\e[1m/x.db' app-a </dev/null
 	assert_failure 2
 	assert_output ''
-	assert_stderr 'rep-register: no\x1b[1m/x.db: unable to open database file'
+	assert_stderr 'rep-register: no\x1b[1m: No such file or directory (the directory of the database)'
 	run --separate-stderr rep-register --apps $'no\napps' app-a </dev/null
 	assert_failure 2
 	assert_output ''

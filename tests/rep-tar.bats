@@ -636,6 +636,12 @@ failed_records() {
 	assert_output "$(failed_records 'app-b: no such directory in apps' app-b app-a)"
 	assert_stderr 'rep-tar: app-b: no such directory in apps'
 	assert_absent dist
+	# replaced by a link to a directory: said so, not followed
+	ln -s app-a apps/app-b
+	run --separate-stderr rep-tar --apps apps app-a app-b </dev/null
+	assert_failure 2
+	assert_stderr 'rep-tar: app-b: a symbolic link, not a directory (not followed) in apps'
+	assert_absent dist
 }
 
 # --- the archive -------------------------------------------------------------------------
