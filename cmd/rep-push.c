@@ -27,7 +27,7 @@ static const struct rep_optdef opts[] = {
 	{OPT_NO_HOOKS, "no-hooks", NULL, "run no application's hooks (.rep/configure, start, check, stop)"},
 	{OPT_HOOK_TIMEOUT, "hook-timeout", "SECONDS", "kill a hook still running after SECONDS; retry check until then (default 60)"},
 	{OPT_STATUS, "status", NULL, "print what is live on each target; change nothing, lock nothing"},
-	{'T', "targets", "FILE", "the targets in FILE too, one per line (# comments), before the operands"},
+	{'T', "targets", "FILE", "the targets in FILE too, a word a line (# comments), before the operands"},
 	REP_OPTDEF_HEADER,
 	{0},
 };
@@ -442,40 +442,52 @@ static void add_target(const char *t)
 	targets[ntargets++] = rep_xstrdup(t);
 }
 
-/* -T FILE: a target per line, its first TAB-separated field, as rep-push
- * reads archives; lines empty or beginning with # skipped. Part of the
- * command line: a file that cannot be read is a usage error, so that the
- * archives on a piped stdin get their failed records. */
+/* -T FILE: a target per line, its first word (blanks, spaces or TABs,
+ * separate words; the rest is free for a comment), as in pssh's host
+ * files; lines empty, blank or whose first word begins with # skipped.
+ * Read a bounded line at a time: a line longer than 4096 bytes, a NUL
+ * or a CR before LF is refused. Part of the command line: a file that
+ * cannot be read is a usage error, so that the archives on a piped
+ * stdin get failed records. */
 static void read_targets(const char *path)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	unsigned long no = 0;
+	char line[4097];
+	size_t n = 0;
+	unsigned long no = 1;
+	int c;
 	FILE *f;
 
 	if (strcmp(path, "-") == 0)
 		rep_usage_error("-T -: stdin holds the archives; name a file");
 	if (!(f = fopen(path, "r")))
 		rep_usage_error("-T %s: %s", path, strerror(errno));
-	while ((n = getline(&line, &cap, f)) > 0) {
-		no++;
-		if (line[n - 1] == '\n')
-			line[--n] = 0;
-		if (memchr(line, 0, (size_t)n))
-			rep_usage_error("-T %s:%lu: NUL byte in line", path, no);
+	for (;;) {
+		c = getc(f);
+		if (c != EOF && c != '\n') {
+			if (c == 0)
+				rep_usage_error("-T %s:%lu: NUL byte in line", path, no);
+			if (n == sizeof line - 1)
+				rep_usage_error("-T %s:%lu: line longer than 4096 bytes", path, no);
+			line[n++] = (char)c;
+			continue;
+		}
+		if (c == EOF && ferror(f))
+			rep_usage_error("-T %s: %s", path, strerror(errno));
+		if (c == EOF && n == 0)
+			break;
 		if (n > 0 && line[n - 1] == '\r')
 			rep_usage_error("-T %s:%lu: CR before LF (convert the file with dos2unix)", path, no);
-		if (n > 4096)
-			rep_usage_error("-T %s:%lu: line longer than 4096 bytes", path, no);
-		line[strcspn(line, "\t")] = 0;
-		if (*line && *line != '#')
-			add_target(line);
+		line[n] = 0;
+		char *w = line + strspn(line, " \t");
+		w[strcspn(w, " \t")] = 0;
+		if (*w && *w != '#')
+			add_target(w);
+		n = 0;
+		no++;
+		if (c == EOF)
+			break;
 	}
-	if (ferror(f))
-		rep_usage_error("-T %s: %s", path, strerror(errno));
 	fclose(f);
-	free(line);
 }
 
 int main(int argc, char **argv)

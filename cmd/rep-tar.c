@@ -546,12 +546,18 @@ static int test_all(char **paths, size_t n)
 	int failed = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		if (fflush(stdout) != 0)
-			return rep_finish();
 		pid_t pid = rep_child_fork(SIGKILL, 0);
 		if (pid == 0)
 			_exit(test_one(paths[i], 1));
 		int st = rep_child_wait(pid);
+		if (st >= 0 && WIFSIGNALED(st)) {
+			/* the reader gone (SIGPIPE), or a signal for the
+			 * whole group: the rest is not checked, and the exit
+			 * status says why, as with one archive */
+			signal(WTERMSIG(st), SIG_DFL);
+			raise(WTERMSIG(st));
+			_exit(128 + WTERMSIG(st));
+		}
 		if (!(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0))
 			failed = 1;
 	}
@@ -562,7 +568,10 @@ static int test_all(char **paths, size_t n)
 int main(int argc, char **argv)
 {
 	struct rep_strset names = { 0 };
-	const char *dir = NULL, *test = NULL, *packing = NULL;
+	const char *dir = NULL, *packing = NULL;
+	/* every -t ARCHIVE, then the operands: the archives to check */
+	char **tests = rep_xmalloc(((size_t)argc + 1) * sizeof *tests);
+	size_t ntests = 0;
 	int level = 6, threads = rep_nthreads(), c;
 
 	rep_init(argv[0]);
@@ -576,23 +585,21 @@ int main(int argc, char **argv)
 		case 'd': dir = optarg, packing = "-d"; break;
 		case 'l': level = (int)rep_opt_number("-l", optarg, 1, 9), packing = "-l"; break;
 		case 'j': threads = (int)rep_opt_number("-j", optarg, 1, 16), packing = "-j"; break;
-		case 't': test = optarg; break;
+		case 't': tests[ntests++] = optarg; break;
 		}
 	}
-	if (test && packing)
+	if (ntests && packing)
 		rep_usage_error("%s is for packaging: -t only checks archives", packing);
 	rep_opt_finish();
 	argc -= optind, argv += optind;
-	if (test && argc == 0)
-		return test_one(test, 0);
-	if (test) {
-		char **paths = rep_xmalloc(((size_t)argc + 1) * sizeof *paths);
-		paths[0] = (char *)test;
-		memcpy(paths + 1, argv, (size_t)argc * sizeof *paths);
-		int rc = test_all(paths, (size_t)argc + 1);
-		free(paths);
+	if (ntests) {
+		for (int i = 0; i < argc; i++)
+			tests[ntests++] = argv[i];
+		int rc = ntests == 1 ? test_one(tests[0], 0) : test_all(tests, ntests);
+		free(tests);
 		return rc;
 	}
+	free(tests);
 	rep_on_usage_error(NULL);
 	rep_cleanup_add(&cleanup, undo, NULL);
 	rep_cleanup_signals();

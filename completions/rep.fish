@@ -173,5 +173,5 @@ complete -c rep-push -l status -n 'not __fish_seen_argument -s n -l dry-run -s k
 complete -c rep-push -s H -l header -d 'With --status: print a header line first'
 complete -c rep-push -l no-hooks -n 'not __fish_seen_argument -l status' -d "Run no application's hooks (.rep/configure, start, check, stop)"
 complete -c rep-push -l hook-timeout -x -n 'not __fish_seen_argument -l status' -d 'Kill a hook still running after SECONDS; retry check until then (default 60)'
-complete -c rep-push -s T -l targets -r -F -d 'The targets in FILE too, one per line (# comments), before the operands'
+complete -c rep-push -s T -l targets -r -F -d 'The targets in FILE too, a word a line (# comments), before the operands'
 complete -c rep-push -a '(__fish_complete_directories)'

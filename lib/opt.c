@@ -277,8 +277,11 @@ void rep_opt_finish(void)
 	char cwd[4096];
 	const char *failed = NULL;
 
+	/* a usage error: the command line names what cannot be, and the
+	 * records a pipe brings get their failure records (rep-tar,
+	 * rep-push: rep_on_usage_error) */
 	if (rep_opt_enter(&failed) < 0)
-		rep_die_errno("-C %s", failed);
+		rep_usage_error("-C %s: %s", failed, strerror(errno));
 	if (!getcwd(cwd, sizeof cwd))
 		rep_die_errno("current directory");
 	rep_opt.db = setting(rep_opt.db, "REP_DB", "metadata.db");
@@ -300,6 +303,13 @@ char *rep_now(char buf[32])
 	return buf;
 }
 
+/* A name fit for the user field of a record: note text, and short enough
+ * that a history line keeps within a line's 65536 bytes beside a note. */
+static int user_ok(const char *name)
+{
+	return name && *name && strlen(name) <= 256 && !rep_note_error(name);
+}
+
 /* Who runs the tool, for the history, a target's log and its lock:
  * the login name (LOGNAME, as login and sshd set it; else the password
  * database's name for the real user ID; else that ID), and the person
@@ -316,15 +326,15 @@ const char *rep_user(void)
 
 	if (who)
 		return who;
-	if (!name || !*name || rep_note_error(name)) {
+	if (!user_ok(name)) {
 		struct passwd *pw = getpwuid(getuid());
-		name = pw && pw->pw_name && *pw->pw_name && !rep_note_error(pw->pw_name) ? pw->pw_name : NULL;
+		name = pw && user_ok(pw->pw_name) ? pw->pw_name : NULL;
 	}
 	if (!name) {
 		snprintf(uid, sizeof uid, "%lu", (unsigned long)getuid());
 		name = uid;
 	}
-	if (sudo && *sudo && !rep_note_error(sudo) && strcmp(sudo, name) != 0) {
+	if (user_ok(sudo) && strcmp(sudo, name) != 0) {
 		size_t n = strlen(name) + strlen(sudo) + sizeof "(sudo:)";
 		who = rep_xmalloc(n);
 		snprintf(who, n, "%s(sudo:%s)", name, sudo);

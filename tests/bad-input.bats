@@ -348,7 +348,7 @@ reader_input() {
 		rep-ls --db "x';DROP TABLE app;--.db"
 	refuse /dev/null "rep-diff: a'b: No such file or directory" rep-diff --apps "a'b"
 	# shellcheck disable=SC2016 # a directory by that name, not a command
-	refuse /dev/null "rep-ls: -C \$(rm -rf x): No such file or directory" rep-ls -C '$(rm -rf x)'
+	refuse /dev/null "rep-ls: -C \$(rm -rf x): No such file or directory (try 'rep-ls --help')" rep-ls -C '$(rm -rf x)'
 	refuse /dev/null "rep-push: x;DROP TABLE app:/srv: a host name with characters other than letters, digits, '.', '-' and '_'" \
 		rep-push 'x;DROP TABLE app:/srv'
 	refuse /dev/null "rep-push: -t: a directory beginning with '-' (write ./ before it)" rep-push -- -t
@@ -421,7 +421,7 @@ reader_input() {
 	done
 	for tool in rep-ls rep-diff 'rep-setstatus ready app-a' 'rep-register app-a' 'rep-tar app-a' 'rep-push target'; do
 		read -ra cmd <<<"$tool"
-		refuse /dev/null "${cmd[0]}: -C no\\x0a\\x1b[1m: No such file or directory" "${cmd[0]}" -C $'no\n\e[1m' "${cmd[@]:1}"
+		refuse /dev/null "${cmd[0]}: -C no\\x0a\\x1b[1m: No such file or directory (try '${cmd[0]} --help')" "${cmd[0]}" -C $'no\n\e[1m' "${cmd[@]:1}"
 	done
 	refuse /dev/null 'rep-tar: afile/\x1b[1m: Not a directory' rep-tar -d $'afile/\e[1m' app-a
 	refuse /dev/null 'rep-tar: a\x0ab.tar.gz: No such file or directory' rep-tar -t $'a\nb.tar.gz'

@@ -328,12 +328,19 @@ called() {
 	assert_success
 	run --separate-stderr env LOGNAME=$'\xff' rep-setstatus -q retired app-c </dev/null
 	assert_success
-	assert_equal "$(hist app-c)" "$(lines \
+	# longer than 256 bytes: the history line must stay one a reader takes
+	run --separate-stderr env LOGNAME="$(printf 'u%.0s' {1..70000})" SUDO_USER="$(printf 's%.0s' {1..257})" \
+		rep-setstatus -q -m "$(printf 'n%.0s' {1..4096})" registered app-c </dev/null
+	assert_success
+	assert_equal "$(hist app-c | head -n 5)" "$(lines \
 		"$(event app-c - registered '' "$me")" \
 		"$(event app-c registered ready 'no login name' "$me")" \
 		"$(event app-c ready failed '' "$me")" \
 		"$(event app-c failed deployed '' "$me")" \
 		"$(event app-c deployed retired '' "$me")")"
+	assert_equal "$(hist -o user app-c | tail -n 1)" "$me"
+	rep-ls --history app-c </dev/null | rep-setstatus -q -n ready >/dev/null
+	rep-setstatus -q retired app-c </dev/null >/dev/null
 	# the events of the fixture keep their user
 	assert_equal "$(hist -o user app-a app-b)" "$(lines tester tester tester)"
 	# the rest of the procedure needs neither

@@ -56,17 +56,20 @@ last_event() {
 }
 
 @test "the note a record makes (the targets and the reason quoted) is cut to 4096 bytes at a character, ending in ...; a reason longer than a note is refused" {
-	local targets='' i
-	for i in $(seq 1 300); do targets+="${targets:+,}wéb-$i.example.org:/srv/rep"; done
-	[ "${#targets}" -gt 4096 ]
+	local targets i
+	# the first target, all two-byte characters from byte 16 of the note
+	# on ("record: live on "): the cut at byte 4093 falls inside one, and
+	# backs up to its start (4092 bytes, then "...")
+	targets=$(printf 'é%.0s' {1..2100})
+	for i in $(seq 1 300); do targets+=",wéb-$i.example.org:/srv/rep"; done
 	run --separate-stderr rep-setstatus --record < <(rec app-a "$R1" "$targets" "$A" live)
 	assert_success
 	assert_records "$(record app-a deployed)"
 	local note
 	note=$(rep-ls --history -o note app-a </dev/null | tail -n 1)
-	assert_equal "$(printf '%s' "$note" | wc -c)" 4096
-	[[ $note == "record: live on wéb-1.example.org:/srv/rep,wéb-2.example.org:/srv/rep,"* ]]
-	assert_equal "${note: -3}" '...'
+	assert_equal "$(printf '%s' "$note" | wc -c)" 4095
+	[[ $note == "record: live on ééé"* ]]
+	assert_equal "${note: -5}" 'é...' # bytes, in the C locale
 	printf '%s' "$note" | iconv -f UTF-8 -t UTF-8 >/dev/null
 	# the history reads back through rep's own reader
 	rep-ls --history app-a </dev/null | rep-setstatus -q -n deployed >/dev/null

@@ -467,14 +467,14 @@ live() {
 	assert_output app-a
 	run --separate-stderr rep-ls -C nowhere-x -C "$PWD/a/b" -o name app-a </dev/null
 	assert_failure 2
-	assert_stderr 'rep-ls: -C nowhere-x: No such file or directory'
+	assert_stderr "rep-ls: -C nowhere-x: No such file or directory (try 'rep-ls --help')"
 	run --separate-stderr rep-ls -C /tmp -C "$PWD/a" -C b -o name app-a </dev/null
 	assert_success
 	assert_output app-a
 	run --separate-stderr rep-ls -C a -C a -o name </dev/null
 	assert_failure 2
 	assert_output ''
-	assert_stderr 'rep-ls: -C a: No such file or directory'
+	assert_stderr "rep-ls: -C a: No such file or directory (try 'rep-ls --help')"
 }
 
 # --- errors ---------------------------------------------------------------------------

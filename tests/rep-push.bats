@@ -658,6 +658,13 @@ finish_push() {
 	run --separate-stderr bash -c 'echo "$1" | rep-push -C a -C b --keep 0 t1' _ "dist/$R1.tar.gz"
 	assert_failure 2
 	assert_output "$(failed_records "$R1" - "usage error: -k 0: not a number from 1 to 1000000" app-a app-b)"
+	# a -C that cannot be entered is a usage error too: what the pipe
+	# brought is failed, not left claimed (absolute paths are read)
+	# shellcheck disable=SC2016 # expanded by bash -c
+	run --separate-stderr bash -c 'echo "$1" | rep-push -C a -C nope t1' _ "$A1"
+	assert_failure 2
+	assert_stderr "rep-push: -C nope: No such file or directory (try 'rep-push --help')"
+	assert_output "$(failed_records "$R1" - "usage error: -C nope: No such file or directory" app-a app-b)"
 	# shellcheck disable=SC2016 # expanded by bash -c
 	run --separate-stderr bash -c 'echo "$1" | rep-push -C a -C b' _ "dist/$R1.tar.gz"
 	assert_failure 2
@@ -2678,9 +2685,9 @@ _target_refused() {
 	assert_unchanged
 }
 
-@test "-T FILE: its targets (first field, # comments and empty lines skipped) before the operands, in records, --rollback and --status; relative to -C" {
+@test "-T FILE: its targets (first word, # comments and blank lines skipped) before the operands, in records, --rollback and --status; relative to -C" {
 	mkdir sub
-	printf '%s\n' '# the fleet' '' "t1${TAB}first host" '#t9' t2 >sub/fleet
+	printf '%s\n' '# the fleet' '' "t1${TAB}first host" '#t9' '  # indented' '	t2   # the second' >sub/fleet
 	printf '%s\n' t4 >sub/more
 	run --separate-stderr rep-push -q -C sub -T fleet -T more t3 <<<"$A1"
 	assert_success
@@ -2711,13 +2718,14 @@ _target_refused() {
 	local try="(try 'rep-push --help')"
 	printf 't1\r\n' >cr
 	printf 't1\n\0t2\n' >nul
-	printf '%05000d\n' 0 >long
+	{ echo t1; printf '%05000d\n' 0; } >long
 	printf '# nobody\n\n' >none
 	usage_error "-T nope: No such file or directory $try" -T nope t1
 	usage_error "-T -: stdin holds the archives; name a file $try" -T - t1
 	usage_error "-T cr:1: CR before LF (convert the file with dos2unix) $try" -T cr t1
 	usage_error "-T nul:2: NUL byte in line $try" -T nul t1
-	usage_error "-T long:1: line longer than 4096 bytes $try" --targets long t1
+	usage_error "-T long:2: line longer than 4096 bytes $try" --targets long t1
+	usage_error "-T /dev/zero:1: NUL byte in line $try" -T /dev/zero t1
 	usage_error "no target (none in the -T files) $try" -T none --status
 	usage_error "no target (none in the -T files) $try" -T none --rollback
 	assert_absent t1 t2

@@ -1032,7 +1032,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register -C $'no\ndir' app-a </dev/null
 	assert_failure 2
 	assert_output ''
-	assert_stderr 'rep-register: -C no\x0adir: No such file or directory'
+	assert_stderr "rep-register: -C no\\x0adir: No such file or directory (try 'rep-register --help')"
 	assert_no_db
 }
 

@@ -1559,6 +1559,18 @@ failed_records() {
 	assert_output "$(printf '#archive\t%s\n' "$a"; rep-tar -t "$a" </dev/null; printf '#archive\t%s\n' "$b"; rep-tar -t "$b" </dev/null)"
 	assert_stderr "$(lines 'rep-tar: bad.tar.gz: not a gzip-compressed tar archive' \
 		'rep-tar: nope.tar.gz: No such file or directory')"
+	# -t given twice: both checked
+	run --separate-stderr rep-tar -t nope.tar.gz -t "$a" </dev/null
+	assert_failure 2
+	assert_output "$(printf '#archive\t%s\n' "$a"; rep-tar -t "$a" </dev/null)"
+	assert_stderr 'rep-tar: nope.tar.gz: No such file or directory'
+	# the reader gone: ended by SIGPIPE, as with one archive, the rest
+	# not checked
+	local many=() i
+	for i in $(seq 1 100); do many+=("$a"); done
+	# shellcheck disable=SC2016 # expanded by bash -c
+	run bash -c 'rep-tar -t "$@" | head -n 1; echo "${PIPESTATUS[0]}"' _ "${many[@]}"
+	assert_output "$(lines "#archive${TAB}$a" 141)"
 	# a name is not an archive
 	run --separate-stderr rep-tar -t "$a" app-a </dev/null
 	assert_failure 2
