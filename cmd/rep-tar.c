@@ -417,7 +417,10 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 	arm_failures(names, sorted, apps);
 	rep_db_close(db);
 
-	struct pack p = { .appsfd = rep_open_apps(), .buf = rep_xmalloc(READ_BUF),
+	/* static, as what a signal's exit leaves must stay reachable
+	 * (valgrind), wherever the compiler keeps p */
+	static unsigned char read_buf[READ_BUF];
+	struct pack p = { .appsfd = rep_open_apps(), .buf = read_buf,
 		.total = names->n - nremove, .start = now() };
 	p.show = !rep_opt.quiet && rep_stderr_tty();
 	dir = dist_dir(dir);
@@ -516,7 +519,6 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 		free(shown);
 	}
 	free(final);
-	free(p.buf);
 	free(apps);
 	free(sorted);
 	return 0;
@@ -569,12 +571,14 @@ int main(int argc, char **argv)
 {
 	struct rep_strset names = { 0 };
 	const char *dir = NULL, *packing = NULL;
-	/* every -t ARCHIVE, then the operands: the archives to check */
-	char **tests = rep_xmalloc(((size_t)argc + 1) * sizeof *tests);
+	/* every -t ARCHIVE, then the operands: the archives to check (static:
+	 * a checking child ends with _exit, and it must stay reachable) */
+	static char **tests;
 	size_t ntests = 0;
 	int level = 6, threads = rep_nthreads(), c;
 
 	rep_init(argv[0]);
+	tests = rep_xmalloc(((size_t)argc + 1) * sizeof *tests);
 	/* pax stores non-ASCII names as UTF-8: the same bytes whatever the
 	 * user's locale, and names that are not UTF-8 as binary. */
 	setlocale(LC_CTYPE, "C.UTF-8");
