@@ -1610,6 +1610,8 @@ static _Noreturn void status_here(struct rep_target *t, int fd)
 		    v[i]->app.checksum);
 	}
 	fputs(".\n", out);
+	free(v);
+	rep_manifest_free(&m);
 	_exit(fclose(out) == 0 ? 0 : 1);
 }
 
@@ -1662,7 +1664,10 @@ static int status_out(struct rep_target *t, struct status_job *j, rep_status_fn 
 int rep_deploy_status(struct rep_deploy *d, rep_status_fn fn, void *arg)
 {
 	struct rep_deploy_state *s = d->s;
-	struct status_job *j = calloc(s->n + 1, sizeof *j);
+	/* static: a reading child ends with _exit, and what it inherited
+	 * must stay reachable (valgrind) */
+	static struct status_job *j;
+	j = calloc(s->n + 1, sizeof *j);
 	size_t next = 0, printed = 0, running = 0;
 	int unread = 0, stopped = 0;
 
