@@ -28,6 +28,8 @@ static const struct rep_tool tool = {
 	"is live with the deployment records: name<TAB>kind<TAB>target<TAB>\n"
 	"release<TAB>checksum, kind being unregistered, unrecorded, differs (then\n"
 	"the recorded checksum), gone or mixed.\n"
+	"A NAME of - reads names from stdin (first field of each record);\n"
+	"not with --live, whose stdin holds the status records.\n"
 	"Exit 0 when in sync, 1 when not, 2 on error.\n",
 	.opts = opts,
 	.files = 1,
@@ -39,7 +41,8 @@ struct found {
 };
 
 struct diff {
-	struct rep_strset only;          /* NAME operands; empty: all */
+	struct rep_strset only;          /* NAME operands */
+	int named;                       /* 0: no operands, all asked */
 	struct rep_strset dirs, invalid; /* what the directory holds */
 	struct rep_strset known;         /* registered names */
 	struct rep_app *apps;            /* registered and present */
@@ -49,9 +52,9 @@ struct diff {
 	size_t nout, capout;
 };
 
-static int asked(const struct rep_strset *only, const char *name)
+static int asked(const struct rep_strset *only, int named, const char *name)
 {
-	return only->n == 0 || rep_strset_find(only, name) >= 0;
+	return !named || rep_strset_find(only, name) >= 0;
 }
 
 static void report(struct diff *d, const char *name, const char *kind)
@@ -69,7 +72,7 @@ static int registered(const struct rep_app *a, void *arg)
 	struct diff *d = arg;
 
 	rep_strset_add(&d->known, a->name, NULL);
-	if (!asked(&d->only, a->name))
+	if (!asked(&d->only, d->named, a->name))
 		return 0;
 	if (rep_strset_find(&d->invalid, a->name) >= 0)
 		return 0;
@@ -99,10 +102,10 @@ static char *printable(const char *s)
 static void unexpected(struct diff *d)
 {
 	for (size_t i = 0; i < d->dirs.n; i++)
-		if (asked(&d->only, d->dirs.v[i]) && rep_strset_find(&d->known, d->dirs.v[i]) < 0)
+		if (asked(&d->only, d->named, d->dirs.v[i]) && rep_strset_find(&d->known, d->dirs.v[i]) < 0)
 			report(d, d->dirs.v[i], "unregistered");
 	for (size_t i = 0; i < d->invalid.n; i++) {
-		if (!asked(&d->only, d->invalid.v[i]))
+		if (!asked(&d->only, d->named, d->invalid.v[i]))
 			continue;
 		char *p = printable(d->invalid.v[i]);
 		report(d, p, "invalid");
@@ -187,6 +190,7 @@ struct finding {
 
 struct fleet {
 	struct rep_strset only;
+	int named;
 	struct rep_strset targets; /* -> struct target * */
 	struct rep_strset apps;    /* name -> struct fleet_app * */
 	struct finding *out;
@@ -297,7 +301,7 @@ static int asked_app(const struct rep_app *a, void *arg)
 {
 	struct fleet *f = arg;
 
-	if (asked(&f->only, a->name))
+	if (asked(&f->only, f->named, a->name))
 		fleet_app(f, a->name)->id = a->id;
 	return 0;
 }
@@ -352,7 +356,7 @@ static void compare(struct fleet *f, struct rep_db *db)
 	for (size_t i = 0; i < f->apps.n; i++) {
 		const char *name = f->apps.v[i];
 		struct fleet_app *a = f->apps.val[i];
-		if (!asked(&f->only, name))
+		if (!asked(&f->only, f->named, name))
 			continue;
 		if (a->id) {
 			struct rows r = { f, name, a };
@@ -414,13 +418,15 @@ static int live_main(int argc, char **argv)
 	size_t nlive = 0;
 
 	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-") == 0)
+			rep_usage_error("-: with --live, stdin holds the status records");
 		rep_name_check(argv[i], NULL);
 		rep_strset_add(&f.only, argv[i], NULL);
 	}
+	f.named = argc > 0;
 	rep_each_input(0, NULL, read_status, &f);
 	if (f.targets.n == 0) {
-		if (!rep_opt.quiet)
-			fprintf(stderr, "no status records on stdin\n");
+		rep_summary("no status records on stdin");
 		fleet_free(&f);
 		return rep_finish();
 	}
@@ -444,12 +450,12 @@ static int live_main(int argc, char **argv)
 		rep_put_fields(stdout, v, o->recorded ? 6 : 5);
 	}
 	for (size_t i = 0; i < f.apps.n; i++)
-		nlive += asked(&f.only, f.apps.v[i]) && ((struct fleet_app *)f.apps.val[i])->on.n;
-	if (!rep_opt.quiet && f.nout == 0)
-		fprintf(stderr, "in sync (%zu application%s live on %zu target%s)\n", nlive,
+		nlive += asked(&f.only, f.named, f.apps.v[i]) && ((struct fleet_app *)f.apps.val[i])->on.n;
+	if (f.nout == 0)
+		rep_summary("in sync (%zu application%s live on %zu target%s)", nlive,
 		    nlive == 1 ? "" : "s", f.targets.n, f.targets.n == 1 ? "" : "s");
-	else if (!rep_opt.quiet)
-		fprintf(stderr, "%zu discrepanc%s\n", f.nout, f.nout == 1 ? "y" : "ies");
+	else
+		rep_summary("%zu discrepanc%s", f.nout, f.nout == 1 ? "y" : "ies");
 	size_t n = f.nout;
 	fleet_free(&f);
 	rep_finish();
@@ -474,10 +480,7 @@ int main(int argc, char **argv)
 		rep_usage_error("--live and --rehash are mutually exclusive");
 	if (live)
 		return live_main(argc - optind, argv + optind);
-	for (int i = optind; i < argc; i++) {
-		rep_name_check(argv[i], NULL);
-		rep_strset_add(&d.only, argv[i], NULL);
-	}
+	d.named = rep_names_read(argc - optind, argv + optind, &d.only);
 	int appsfd = rep_open_apps();
 	struct rep_db *db = rep_db_open(access(rep_opt.db_path, F_OK) == 0 && writable()
 	    ? REP_RW : REP_RO);
@@ -502,10 +505,10 @@ int main(int argc, char **argv)
 		rep_put_fields(stdout, (const char *[]){ d.out[i].name, d.out[i].kind }, 2);
 		free(d.out[i].name);
 	}
-	if (!rep_opt.quiet && d.nout == 0)
-		fprintf(stderr, "in sync (%zu application%s)\n", d.napps, d.napps == 1 ? "" : "s");
-	else if (!rep_opt.quiet)
-		fprintf(stderr, "%zu discrepanc%s\n", d.nout, d.nout == 1 ? "y" : "ies");
+	if (d.nout == 0)
+		rep_summary("in sync (%zu application%s)", d.napps, d.napps == 1 ? "" : "s");
+	else
+		rep_summary("%zu discrepanc%s", d.nout, d.nout == 1 ? "y" : "ies");
 	for (size_t i = 0; i < d.napps; i++)
 		rep_cache_free(&d.jobs[i]);
 	free(d.jobs);

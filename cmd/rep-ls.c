@@ -21,7 +21,8 @@ static const struct rep_tool tool = {
 	.synopsis =
 	"usage: rep-ls [-H] [-s STATUS]... [-o FIELDS] [--history] [NAME...]\n"
 	"Print application records sorted by name: all, the named ones, or those\n"
-	"in any of the given statuses; with --history, their status history.\n",
+	"in any of the given statuses; with --history, their status history.\n"
+	"A NAME of - reads names from stdin (first field of each record).\n",
 	.opts = opts,
 	.files = 1,
 };
@@ -30,6 +31,7 @@ struct filter {
 	const char *status[8];
 	int nstatus;
 	struct rep_strset names;
+	int named;           /* names were given: only they are printed */
 	int sel[32], nsel;
 	struct rep_db *db;
 	int live;            /* a field of the deployment rows is printed */
@@ -40,7 +42,7 @@ static int wanted(const struct filter *f, const char *name, const char *status)
 	int ok = f->nstatus == 0;
 	for (int i = 0; !ok && i < f->nstatus; i++)
 		ok = strcmp(status, f->status[i]) == 0;
-	return ok && (f->names.n == 0 || rep_strset_find(&f->names, name) >= 0);
+	return ok && (!f->named || rep_strset_find(&f->names, name) >= 0);
 }
 
 static int print_app(const struct rep_app *a, void *arg)
@@ -96,10 +98,7 @@ int main(int argc, char **argv)
 		f.nsel = rep_fields_parse(fields, names, nnames, f.sel);
 	for (int i = 0; !history && i < f.nsel; i++)
 		f.live |= f.sel[i] >= REP_APP_NFIELDS;
-	for (int i = optind; i < argc; i++) {
-		rep_name_check(argv[i], NULL);
-		rep_strset_add(&f.names, argv[i], NULL);
-	}
+	f.named = rep_names_read(argc - optind, argv + optind, &f.names);
 
 	struct rep_db *db = f.db = rep_db_open(REP_RO);
 	struct rep_app *named = rep_xmalloc((f.names.n + 1) * sizeof *named);
@@ -112,7 +111,7 @@ int main(int argc, char **argv)
 		    f.nsel ? f.nsel : history ? REP_EVENT_NFIELDS : REP_APP_NFIELDS);
 	if (history) {
 		rep_db_each_event(db, print_event, &f);
-	} else if (f.names.n) {
+	} else if (f.named) {
 		for (size_t i = 0; i < f.names.n; i++)
 			print_app(&named[i], &f);
 	} else {

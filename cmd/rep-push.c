@@ -326,7 +326,26 @@ static void hook_output(void *arg, const char *target, const char *name, const c
 	fflush(stderr);
 }
 
-static const struct rep_deploy_cb callbacks = { step, outcome, records, hook_output };
+/* The bytes sent to ssh targets, on a terminal. */
+static void upload_progress(void *arg, const char *release, long long sent, long long total)
+{
+	static struct rep_progress p;
+	static char what[REP_NAME_MAX + 16];
+
+	(void)arg;
+	if (!release) {
+		rep_progress_end(&p);
+		what[0] = 0;
+		return;
+	}
+	if (strcmp(what + 8, release) != 0) {
+		snprintf(what, sizeof what, "sending %s", release);
+		rep_progress_begin(&p, what);
+	}
+	rep_progress_draw(&p, 0, 0, NULL, sent, total);
+}
+
+static struct rep_deploy_cb callbacks = { step, outcome, records, hook_output, NULL };
 
 /* The failed records of an archive the deploy was not given, or gave up
  * on before telling (a lock held, an earlier archive failed). */
@@ -517,6 +536,8 @@ int main(int argc, char **argv)
 		}
 	}
 	rep_opt_finish();
+	if (rep_progress_wanted())
+		callbacks.progress = upload_progress;
 	if (back && d.replace)
 		rep_usage_error("--replace is for pushes, not --rollback");
 	if (live && (back || d.replace || keep || hooks || rep_opt.dry_run))
@@ -579,8 +600,7 @@ int main(int argc, char **argv)
 	 * gives its archives failed records, with why */
 	rep_deploy_targets(&d, targets, ntargets);
 	if (!back && archives.n == 0) {
-		if (!rep_opt.quiet)
-			fprintf(stderr, "%s: nothing to push\n", rep_prog);
+		rep_summary("nothing to push");
 	} else {
 		rc = push_all(&d, back);
 	}

@@ -250,8 +250,7 @@ int main(int argc, char **argv)
 		 * not looked at, and are not called unchanged */
 		if (known)
 			snprintf(unchecked, sizeof unchecked, ", %zu already registered (not checked)", known);
-		fprintf(stderr, "%s%zu registered, %zu refreshed, %zu unchanged%s%s\n",
-		    rep_opt.dry_run ? "dry run: " : "", r.added, r.refreshed,
+		rep_summary("%zu registered, %zu refreshed, %zu unchanged%s%s", r.added, r.refreshed,
 		    n - r.added - r.refreshed, unchecked, skipped);
 	}
 	for (size_t i = 0; i < n; i++)

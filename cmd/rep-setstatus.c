@@ -380,10 +380,8 @@ static int record_main(void)
 		rep_put_app(stdout, &((struct app *)apps.val[i])->a, NULL, 0);
 	if (fflush(stdout) != 0 || ferror(stdout))
 		rep_die_errno("recorded, but the records could not be written");
-	if (!rep_opt.quiet)
-		fprintf(stderr, "%srecorded: %zu live, %zu left, %zu failed\n",
-		    rep_opt.dry_run ? "dry run: " : "", r.count[EV_LIVE], r.count[EV_LEFT],
-		    r.count[EV_FAILED]);
+	rep_summary("recorded: %zu live, %zu left, %zu failed", r.count[EV_LIVE], r.count[EV_LEFT],
+	    r.count[EV_FAILED]);
 
 	for (size_t i = 0; i < apps.n; i++) {
 		struct app *s = apps.val[i];
@@ -464,8 +462,7 @@ int main(int argc, char **argv)
 
 		if (from)
 			snprintf(skipped, sizeof skipped, ", %zu skipped (status not %s)", names.n - changed, from);
-		fprintf(stderr, "%s%zu set to %s%s\n", rep_opt.dry_run ? "dry run: " : "",
-		    changed, status, skipped);
+		rep_summary("%zu set to %s%s", changed, status, skipped);
 	}
 	rep_strset_free(&names);
 	return rep_finish();

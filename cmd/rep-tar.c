@@ -252,24 +252,16 @@ struct pack {
 	struct rep_tar *tar;
 	int appsfd;
 	unsigned char *buf;
-	int64_t files, bytes;
+	int64_t files, bytes, total_bytes;
 	int show;
 	size_t done, total;
-	double start;
+	struct rep_progress progress;
 };
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void progress(struct pack *p)
 {
-	double t = now() - p->start;
-	fprintf(stderr, "\r%s: %zu/%zu applications, %lld MiB, %.0f MiB/s\033[K", rep_prog,
-	    p->done, p->total, (long long)(p->bytes >> 20), t > 0 ? (p->bytes >> 20) / t : 0.0);
+	rep_progress_draw(&p->progress, (long long)p->done, (long long)p->total, "applications",
+	    p->bytes, p->total_bytes);
 }
 
 /* Reads a file once: into the archive and into its hash together. */
@@ -421,8 +413,11 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 	 * (valgrind), wherever the compiler keeps p */
 	static unsigned char read_buf[READ_BUF];
 	struct pack p = { .appsfd = rep_open_apps(), .buf = read_buf,
-		.total = names->n - nremove, .start = now() };
-	p.show = !rep_opt.quiet && rep_stderr_tty();
+		.total = names->n - nremove };
+	for (size_t i = 0; i < names->n; i++)
+		p.total_bytes += retired(&apps[i]) ? 0 : apps[i].bytes;
+	if ((p.show = rep_progress_wanted()))
+		rep_progress_begin(&p.progress, "packing");
 	dir = dist_dir(dir);
 	int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0)
@@ -502,7 +497,7 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 	close(dirfd);
 	close(p.appsfd);
 	if (p.show)
-		fputs("\r\033[K", stderr);
+		rep_progress_end(&p.progress);
 	/* the archive is delivered: from here on only stdout can fail, and
 	 * a record could not be written there either */
 	set_failures(NULL, 0);
@@ -513,7 +508,7 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 		if (nremove)
 			snprintf(removals, sizeof removals, ", %zu removal%s", nremove,
 			    nremove == 1 ? "" : "s");
-		fprintf(stderr, "%zu application%s, %lld file%s, %lld byte%s%s in %s (%lld bytes)\n",
+		rep_summary("%zu application%s, %lld file%s, %lld byte%s%s in %s (%lld bytes)",
 		    nadd, nadd == 1 ? "" : "s", (long long)p.files, p.files == 1 ? "" : "s",
 		    (long long)p.bytes, p.bytes == 1 ? "" : "s", removals, shown, (long long)size);
 		free(shown);
@@ -619,8 +614,7 @@ int main(int argc, char **argv)
 	if (piped)
 		rep_cleanup_deliver();
 	if (names.n == 0) {
-		if (!rep_opt.quiet)
-			fprintf(stderr, "nothing to package\n");
+		rep_summary("nothing to package");
 		return rep_finish();
 	}
 	package(&names, dir, level, threads);

@@ -207,6 +207,23 @@ _rep_optarg()
     esac
 }
 
+# _rep_targets: a target of rep-push: a local directory, or HOST: for an
+# ssh target, HOST being any that ssh's own completion offers (Host lines
+# of ~/.ssh/config, known_hosts); the far side's directory is not looked
+# up (that would log in)
+_rep_targets()
+{
+    [[ $cur == *:* ]] && return
+    _filedir -d
+    local -a dirs=("${COMPREPLY[@]}")
+    COMPREPLY=()
+    if declare -F _known_hosts_real >/dev/null; then
+        _known_hosts_real -a -c -- "$cur"
+    fi
+    ((${#COMPREPLY[@]})) && compopt -o nospace
+    COMPREPLY+=("${dirs[@]}")
+}
+
 _rep_complete()
 {
     local cur prev words cword split
@@ -240,7 +257,7 @@ _rep_complete()
             ;;
         rep-ls) _rep_names ;;
         rep-tar) if [[ $tartest ]]; then _filedir tar.gz; else _rep_names; fi ;;
-        rep-push) _filedir -d ;;
+        rep-push) _rep_targets ;;
     esac
 }
 

@@ -174,4 +174,8 @@ complete -c rep-push -s H -l header -d 'With --status: print a header line first
 complete -c rep-push -l no-hooks -n 'not __fish_seen_argument -l status' -d "Run no application's hooks (.rep/configure, start, check, stop)"
 complete -c rep-push -l hook-timeout -x -n 'not __fish_seen_argument -l status' -d 'Kill a hook still running after SECONDS; retry check until then (default 60)'
 complete -c rep-push -s T -l targets -r -F -d 'The targets in FILE too, a word a line (# comments), before the operands'
-complete -c rep-push -a '(__fish_complete_directories)'
+# a target: a local directory, or HOST: (no space after the colon) for an
+# ssh target, HOST being any that ssh's own completion offers; the far
+# side's directory is not looked up (that would log in)
+complete -c rep-push -n 'not string match -q -- "*:*" (commandline -ct)' -a '(__fish_complete_directories)'
+complete -c rep-push -n 'not string match -q -- "*:*" (commandline -ct)' -a '(__fish_print_hostnames | string replace -r -- \'$\' :)' -d 'ssh host'

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,6 +42,8 @@ struct rep_deploy_state {
 	char **plan;                /* what the push at hand does there, in words */
 	struct rep_strset *left;    /* what leaves there with it: name -> checksum */
 	struct hookplan *hp;        /* the hooks it runs there */
+	volatile long long *sent;   /* bytes sent to each target, shared with its
+	                             * staging process; NULL: not counted */
 	char why[512];              /* the last outcome: the reason of failed records */
 };
 
@@ -248,7 +251,7 @@ struct stage_job {
 static _Noreturn void stage_here(struct rep_deploy_state *s, struct rep_target *t,
     const struct stage_job *j, const struct rep_feed *feed)
 {
-	struct rep_stage_src src = { j->archive, feed };
+	struct rep_stage_src src = { j->archive, feed, s->sent ? &s->sent[t->index] : NULL };
 
 	rep_msg_context(t->arg);
 	_exit(rep_target_stage(t, &src, j->release, j->m, &s->comp[t->index]) == 0 ? 0 : 1);
@@ -347,6 +350,65 @@ static void staged(struct rep_deploy *d, pid_t pid, int status, const struct sta
 	}
 }
 
+/* The bytes to send, of the targets that upload: all of the archive to
+ * each that started, and to each not yet looked at (from next on). */
+static void show_sent(struct rep_deploy *d, const struct stage_job *j, off_t size, size_t next,
+    const int *started)
+{
+	struct rep_deploy_state *s = d->s;
+	long long sent = 0, total = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		if (!s->t[i].ops->uploads)
+			continue;
+		sent += s->sent[i];
+		total += (started[i] || (i >= next && !s->failed[i])) ? (long long)size : 0;
+	}
+	if (total > 0)
+		d->cb->progress(d->arg, j->release, sent, total);
+}
+
+/* The next child of ours to end, as wait_any, showing the bytes sent
+ * meanwhile. */
+static pid_t wait_showing(struct rep_deploy *d, const struct stage_job *j, off_t size,
+    size_t next, const int *started, int *status)
+{
+	const struct timespec tick = { 0, 100 * 1000 * 1000 };
+	pid_t pid;
+
+	for (;;) {
+		show_sent(d, j, size, next, started);
+		if ((pid = waitpid(-1, status, WNOHANG)) > 0)
+			return pid;
+		if (pid < 0 && errno != EINTR)
+			rep_die_errno("wait");
+		nanosleep(&tick, NULL);
+	}
+}
+
+/* Whether the bytes sent are counted and shown: when asked for, and a
+ * target uploads. */
+static int counting(struct rep_deploy *d)
+{
+	struct rep_deploy_state *s = d->s;
+	int any = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		any |= s->t[i].ops->uploads;
+	if (!d->cb->progress || !any || d->dry_run)
+		return 0;
+	if (!s->sent) {
+		void *m = mmap(NULL, s->n * sizeof *s->sent, PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return 0;
+		s->sent = m;
+	}
+	for (size_t i = 0; i < s->n; i++)
+		s->sent[i] = 0;
+	return 1;
+}
+
 /* Stages on every target that lacks the release, up to -j at once;
  * returns the number of targets that failed. */
 static size_t stage_all(struct rep_deploy *d, const struct stage_job *j)
@@ -354,6 +416,12 @@ static size_t stage_all(struct rep_deploy *d, const struct stage_job *j)
 	struct rep_deploy_state *s = d->s;
 	size_t next = 0, running = 0, nfailed = 0;
 	struct rep_target *group[MAX_JOBS];
+	int show = counting(d), *started = NULL;
+	struct stat st;
+	off_t size = show && stat(j->archive, &st) == 0 ? st.st_size : 0;
+
+	if (show && !(started = calloc(s->n, sizeof *started)))
+		rep_die("out of memory");
 
 	for (;;) {
 		size_t n = 0;
@@ -364,6 +432,8 @@ static size_t stage_all(struct rep_deploy *d, const struct stage_job *j)
 			next++;
 			if (!needs_staging(d, t, j->archive, j->release, j->m, &nfailed))
 				continue;
+			if (started)
+				started[t->index] = 1;
 			if (t->ops->shares_feed) {
 				group[n++] = t;
 			} else {
@@ -375,11 +445,15 @@ static size_t stage_all(struct rep_deploy *d, const struct stage_job *j)
 			start_staging(s, j, group, n);
 		running += n;
 		if (running == 0 && s->nreaders == 0)
-			return nfailed;
+			break;
 		int status;
-		pid_t pid = wait_any(&status);
+		pid_t pid = show ? wait_showing(d, j, size, next, started, &status) : wait_any(&status);
 		staged(d, pid, status, j, &running, &nfailed);
 	}
+	if (show)
+		d->cb->progress(d->arg, NULL, 0, 0);
+	free(started);
+	return nfailed;
 }
 
 /* After a failed switch and the switches back: what is live where, for
@@ -1748,6 +1822,8 @@ void rep_deploy_close(struct rep_deploy *d)
 	free(s->t);
 	free(s->failed);
 	free(s->staging);
+	if (s->sent)
+		munmap((void *)s->sent, s->n * sizeof *s->sent);
 	for (size_t i = 0; i < s->n; i++) {
 		free((char *)s->comp[i].text);
 		free(s->plan[i]);

@@ -90,6 +90,7 @@ void rep_vline(const char *ctx, const char *fmt, va_list ap, const char *tail)
 		free(where);
 	}
 	fflush(stderr);
+	rep_progress_clear();
 	if (n >= 0)
 		(void)rep_write_full(2, line, (size_t)n);
 	else /* out of memory: the bare message rather than none */
@@ -107,6 +108,19 @@ void rep_warn(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	rep_vline(context, fmt, ap, NULL);
+	va_end(ap);
+}
+
+/* Named like every other line on stderr, so that the summaries of the
+ * tools of one pipeline can be told apart. */
+void rep_summary(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (rep_opt.quiet)
+		return;
+	va_start(ap, fmt);
+	rep_vline(rep_opt.dry_run ? "dry run" : NULL, fmt, ap, NULL);
 	va_end(ap);
 }
 

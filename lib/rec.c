@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rep.h"
 
@@ -87,6 +88,10 @@ static void each_stdin(rep_rec_fn fn, void *arg)
 	struct rep_reader r;
 	struct rep_rec rec;
 
+	/* a tool that reads its input silently looks hung to someone who
+	 * typed it without a pipe */
+	if (!rep_opt.quiet && isatty(0))
+		rep_warn("reading stdin from the terminal (end the input with Ctrl-D)");
 	rep_reader_open(&r, stdin, "stdin");
 	while (rep_read_rec(&r, &rec))
 		fn(&rec, arg);
@@ -136,6 +141,22 @@ void rep_each_input(int argc, char **argv, rep_rec_fn fn, void *arg)
 		struct rep_rec rec = { &argv[i], 1, "argument", 0 };
 		fn(&rec, arg);
 	}
+}
+
+static void add_name(struct rep_rec *rec, void *arg)
+{
+	rep_name_check(rec->f[0], rec);
+	rep_strset_add(arg, rec->f[0], NULL);
+}
+
+/* For the tools that take all applications when given no names: "-" is
+ * asked for explicitly, so that a cron job's stdin is never read by
+ * surprise, and an empty input then names none rather than all. */
+int rep_names_read(int argc, char **argv, struct rep_strset *names)
+{
+	if (argc > 0)
+		rep_each_input(argc, argv, add_name, names);
+	return argc > 0;
 }
 
 /* The note of -M: the fields after the name, joined by spaces. */

@@ -34,9 +34,24 @@ void *rep_xmalloc(size_t n);
 void *rep_xrealloc(void *p, size_t n);
 char *rep_xstrdup(const char *s);
 int rep_stderr_tty(void);
+/* progress.c: the progress line of long work, on a terminal (not
+ * TERM=dumb, not -q); drawn at most ten times a second */
+struct rep_progress {
+	const char *what;
+	double start, last;
+	int drawn;
+};
+int rep_progress_wanted(void);
+void rep_progress_begin(struct rep_progress *p, const char *what);
+void rep_progress_draw(struct rep_progress *p, long long done, long long total, const char *unit,
+    long long bytes, long long total_bytes);
+void rep_progress_end(struct rep_progress *p);
+void rep_progress_clear(void);
 int rep_stdin_piped(void);
 void rep_msg_context(const char *ctx);
 void rep_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* a run's one-line summary, unless -q: "prog: [dry run: ]..." */
+void rep_summary(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int rep_write_full(int fd, const void *buf, size_t n);
 void rep_vline(const char *ctx, const char *fmt, va_list ap, const char *tail)
 	__attribute__((format(printf, 2, 0)));
@@ -133,6 +148,9 @@ struct rep_strset {
 };
 int rep_strset_add(struct rep_strset *s, const char *str, void *val);
 long rep_strset_find(const struct rep_strset *s, const char *str);
+/* NAME operands into names, "-" reading names from stdin in place;
+ * returns whether there were operands (then none read means none) */
+int rep_names_read(int argc, char **argv, struct rep_strset *names);
 char **rep_strset_sorted(const struct rep_strset *s);
 void rep_strset_free(struct rep_strset *s);
 
@@ -491,6 +509,10 @@ struct rep_deploy_cb {
 	 * it passed. Called in a process of the target's own. */
 	void (*hook)(void *arg, const char *target, const char *name, const char *phase,
 	    const char *output, long long cut, int ok);
+	/* optional: while a release is sent to targets, the bytes sent of
+	 * all that are to go, about ten times a second; then once with
+	 * release NULL, when it is over */
+	void (*progress)(void *arg, const char *release, long long sent, long long total);
 };
 struct rep_deploy {
 	long jobs, keep;

@@ -697,7 +697,7 @@ static int ssh_open(struct rep_target *t, enum rep_lock how)
  * archive). A file that shrinks ends the staging process, and the
  * session with it, which now waits for bytes that will not come. */
 static int send_archive(const struct rep_target *t, struct session *p, int fd, off_t size,
-    const char *path)
+    const char *path, volatile long long *sent)
 {
 	static char buf[256 * 1024];
 
@@ -712,6 +712,8 @@ static int send_archive(const struct rep_target *t, struct session *p, int fd, o
 		if (rep_frame_send(p->in, buf, (size_t)r, t->timeout) < 0)
 			return -1;
 		size -= r;
+		if (sent)
+			*sent += r;
 	}
 	return 0;
 }
@@ -724,6 +726,7 @@ struct payload {
 	const char *path;
 	int fd;
 	off_t size;
+	volatile long long *sent;     /* counted here, as it goes (NULL: not) */
 };
 
 /* Sends a command line, and its payload after it (if any): 0, or
@@ -738,7 +741,7 @@ static int send_command(const struct rep_target *t, struct session *p, const cha
 	}
 	int sent = rep_frame_send(p->in, line, strlen(line), t->timeout) == 0;
 	if (sent && (!pl || ((pl->len == 0 || rep_frame_send(p->in, pl->text, pl->len, t->timeout) == 0) &&
-	    send_archive(t, p, pl->fd, pl->size, pl->path) == 0)))
+	    send_archive(t, p, pl->fd, pl->size, pl->path, pl->sent) == 0)))
 		return 0;
 	if (errno != ETIMEDOUT) {
 		reply_lost(t, p, REP_FRAME_EOF, NULL, 0);
@@ -788,7 +791,7 @@ static int ssh_stage(struct rep_target *t, const struct rep_stage_src *src, cons
 	snprintf(line, sizeof line, "stage %s %s %lld %s %lld %s %zu %s\n", release, m->sha256,
 	    (long long)st.st_size, m->manifest_sha256, (long long)m->files, *c->base ? c->base : "-",
 	    c->len, c->sha);
-	struct payload pl = { c->text, c->len, src->path, fd, st.st_size };
+	struct payload pl = { c->text, c->len, src->path, fd, st.st_size, src->sent };
 	int rc = call(t, line, &pl, &r);
 	close(fd);
 	rep_reply_free(&r);
@@ -1003,7 +1006,7 @@ static void ssh_close(struct rep_target *t)
 const struct rep_transport rep_ssh_transport = {
 	.kind = "ssh", .parse = ssh_parse, .identity = ssh_identity, .begin = ssh_begin, .open = ssh_open,
 	.live = ssh_live,
-	.stage = ssh_stage, .shares_feed = 0, .switch_to = ssh_switch,
+	.stage = ssh_stage, .shares_feed = 0, .uploads = 1, .switch_to = ssh_switch,
 	.prune = ssh_prune, .verify = ssh_verify, .hook = ssh_hook, .pending = ssh_pending,
 	.manifest = ssh_manifest, .close = ssh_close,
 };

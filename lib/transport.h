@@ -49,6 +49,9 @@ struct rep_compose {
 struct rep_stage_src {
 	const char *path;
 	const struct rep_feed *feed;  /* NULL: read path */
+	/* where a transport that uploads counts the archive's bytes sent,
+	 * in memory shared with rep-push's process; NULL: not counted */
+	volatile long long *sent;
 };
 
 /* compose.c: the release a push makes of a target's live one, and the
@@ -135,6 +138,7 @@ struct rep_transport {
 	int (*stage)(struct rep_target *t, const struct rep_stage_src *src, const char *release,
 	    const struct rep_manifest *m, const struct rep_compose *c);
 	int shares_feed;              /* stage() takes src->feed */
+	int uploads;                  /* stage() sends the archive, counted in src->sent */
 	/* Appends line (no LF) to the deployment log, then points current
 	 * at releases/TO ("" removes it), if it still is t->current; 0 or a
 	 * REP_SWITCH_ answer (the reason told). */

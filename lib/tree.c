@@ -836,10 +836,10 @@ static void *app_worker(void *arg)
 	return NULL;
 }
 
-static void progress(struct pool *p, const char *unit)
+static void progress(struct pool *p, struct rep_progress *pr, const char *unit)
 {
-	fprintf(stderr, "\r%s: checking: %zu/%zu %s, %lld MiB hashed", rep_prog,
-	    atomic_load(&p->done), p->total, unit, (long long)(atomic_load(&p->bytes) >> 20));
+	rep_progress_draw(pr, (long long)atomic_load(&p->done), (long long)p->total, unit,
+	    atomic_load(&p->bytes), 0);
 }
 
 /* Runs fn on every core. When a progress line is wanted, the calling
@@ -849,25 +849,31 @@ static void run_pool(void *(*fn)(void *), struct pool *p, int show, const char *
 	int n = rep_nthreads() - !show, started = 0;
 	pthread_t tid[16];
 	struct timespec tick = { 0, 100 * 1000 * 1000 };
+	struct rep_progress pr;
 
 	if ((size_t)n > p->total)
 		n = (int)p->total;
 	for (; started < n; started++)
 		if (pthread_create(&tid[started], NULL, fn, p) != 0)
 			break;
+	if (show) {
+		/* drawn at once: a run too short for a redraw still shows
+		 * what it did */
+		rep_progress_begin(&pr, "checking");
+		if (p->total)
+			progress(p, &pr, unit);
+	}
 	if (!show || started == 0)
 		fn(p);
 	while (show && atomic_load(&p->done) < p->total) {
-		progress(p, unit);
+		progress(p, &pr, unit);
 		pass_finished(p);
 		nanosleep(&tick, NULL);
 	}
 	for (int i = 0; i < started; i++)
 		pthread_join(tid[i], NULL);
-	if (show) {
-		progress(p, unit);
-		fputs("\r\033[K", stderr);
-	}
+	if (show)
+		rep_progress_end(&pr);
 }
 
 /* Few applications: walk them all, then spread the files to hash over
@@ -918,7 +924,7 @@ void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags,
 {
 	struct pool p = { .appsfd = appsfd, .flags = flags, .ntrees = n, .total = n,
 		.each = each, .arg = arg, .caller = pthread_self() };
-	int show = !rep_opt.quiet && rep_stderr_tty();
+	int show = rep_progress_wanted();
 
 	p.cache_time = cache_time();
 	p.trees = calloc(n ? n : 1, sizeof *p.trees);

@@ -550,7 +550,7 @@ diff_invalid() {
 	output=$(<"$out") stderr=$(<"$err")
 	assert_failure 1
 	assert_output "$app${TAB}invalid"
-	assert_stderr "$(lines "$problem" '1 discrepancy')"
+	assert_stderr "$(lines "$problem" 'rep-diff: 1 discrepancy')"
 	assert_equal "$(sqlite3 metadata.db "$sql")" "$before"
 	count_case "$problem"
 }
@@ -609,7 +609,7 @@ diff_invalid() {
 	assert_failure 1
 	assert_output "$(lines "abc${TAB}invalid" "app-a${TAB}invalid" "app-b${TAB}invalid" "up${TAB}unregistered")"
 	assert_stderr "$(lines "${c/rep-register/rep-diff}" "${a/rep-register/rep-diff}" "${b/rep-register/rep-diff}" \
-		'4 discrepancies')"
+		'rep-diff: 4 discrepancies')"
 	assert_unchanged
 	count_case "$stderr"
 }

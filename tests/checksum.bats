@@ -113,7 +113,7 @@ assert_recipe() {
 	run --separate-stderr rep-register app-a </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr '0 registered, 0 refreshed, 1 unchanged'
+	assert_stderr 'rep-register: 0 registered, 0 refreshed, 1 unchanged'
 	assert_equal "$(recompute_checksum $A/app-a)" "$sum"
 }
 
@@ -142,7 +142,7 @@ assert_recipe() {
 	printf 'x' >>$A/app-a/two
 	run --separate-stderr rep-register app-a </dev/null
 	assert_success
-	assert_stderr '0 registered, 1 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 0 registered, 1 refreshed, 0 unchanged'
 	assert_not_equal "$(field 5)" "$old"
 	assert_equal "$(field 5)" "$(recompute_checksum $A/app-a)"
 }
@@ -169,7 +169,7 @@ assert_recipe() {
 	chmod u+x $A/app-a/run
 	run --separate-stderr rep-register app-a </dev/null
 	assert_success
-	assert_stderr '0 registered, 1 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 0 registered, 1 refreshed, 0 unchanged'
 	new=$(field 5)
 	assert_not_equal "$new" "$old"
 	assert_equal "$new" "$(recompute_checksum $A/app-a)"
@@ -315,7 +315,7 @@ colliding_trees() {
 		run --separate-stderr rep-diff $opt </dev/null
 		assert_failure 1
 		assert_output "swap${TAB}invalid"
-		assert_stderr "$(lines "rep-diff: swap/b\\x0af $HC c: a name with a control character" '1 discrepancy')"
+		assert_stderr "$(lines "rep-diff: swap/b\\x0af $HC c: a name with a control character" 'rep-diff: 1 discrepancy')"
 	done
 	run --separate-stderr rep-tar swap </dev/null
 	assert_failure 2

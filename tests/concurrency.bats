@@ -28,10 +28,10 @@ teardown() {
 	assert_equal "$(cut -f2 out1 out2 | sort -u)" deployed
 	# each summary counts what it set and what the other had taken
 	local n1 n2 k1 k2
-	assert_regex "$(cat err1)" '^[0-9]+ set to deployed, [0-9]+ skipped \(status not ready\)$'
-	assert_regex "$(cat err2)" '^[0-9]+ set to deployed, [0-9]+ skipped \(status not ready\)$'
-	read -r n1 _ _ _ k1 _ <err1
-	read -r n2 _ _ _ k2 _ <err2
+	assert_regex "$(cat err1)" '^rep-setstatus: [0-9]+ set to deployed, [0-9]+ skipped \(status not ready\)$'
+	assert_regex "$(cat err2)" '^rep-setstatus: [0-9]+ set to deployed, [0-9]+ skipped \(status not ready\)$'
+	read -r _ n1 _ _ _ k1 _ <err1
+	read -r _ n2 _ _ _ k2 _ <err2
 	assert_equal "$((n1 + n2)) $((k1 + k2))" '200 200'
 	assert_equal "$(wc -l <out1) $(wc -l <out2)" "$n1 $n2"
 	# the history has exactly one ready -> deployed event per application

@@ -177,7 +177,7 @@ v2_db() {
 	assert_db_unchanged
 	run --separate-stderr rep-setstatus ready app-b </dev/null
 	assert_success
-	assert_stderr '1 set to ready'
+	assert_stderr 'rep-setstatus: 1 set to ready'
 	assert_equal "$(sqlite3 metadata.db 'PRAGMA user_version')" 3
 	assert_equal "$(sqlite3 metadata.db 'SELECT count(*) FROM deployment')" 0
 	run --separate-stderr rep-ls -o name,status,checksum,live,release,targets </dev/null
@@ -329,20 +329,13 @@ hold() {
 	fail 'the holder did not take the lock'
 }
 
-# on_tty COMMAND: COMMAND with its stderr on a terminal (script(1)), its
-# stdout in ./out; output: what the terminal showed, without CRs.
-on_tty() {
-	command -v script >/dev/null || skip 'script(1) not installed'
-	run bash -c 'script -qec "$1 >out" /dev/null </dev/null | tr -d "\r"' on_tty "$*"
-}
-
 @test "a database locked by another process: on a terminal, the wait is announced once, then the change is made" {
 	hold 2
 	SECONDS=0
 	on_tty rep-setstatus deployed app-a
 	assert_success
 	assert_output "$(lines 'rep-setstatus: metadata.db: locked by another process; waiting up to 30 s' \
-		'1 set to deployed')"
+		'rep-setstatus: 1 set to deployed')"
 	assert [ "$SECONDS" -ge 1 ]
 	assert_equal "$(cut -f1-2 out)" "app-a${TAB}deployed"
 	wait "$HOLDER"
@@ -354,7 +347,7 @@ on_tty() {
 	hold 1.5
 	run --separate-stderr rep-setstatus deployed app-a </dev/null
 	assert_success
-	assert_stderr '1 set to deployed'
+	assert_stderr 'rep-setstatus: 1 set to deployed'
 	wait "$HOLDER"
 	hold 1.5
 	on_tty rep-setstatus -q failed app-a

@@ -99,3 +99,26 @@ TOOLS='rep-diff rep-ls rep-push rep-register rep-setstatus rep-tar'
 	grep -q 'make install' "$TOP/completions/rep.bash"
 	grep -q 'make install' "$TOP/completions/rep.fish"
 }
+
+@test "the README's and rep-ls(1)'s 'rep-diff | awk ... | rep-ls -' print the modified applications' records, and none when nothing is" {
+	local line page
+	line=$(grep -m1 "rep-diff | awk .* | rep-ls -" "$TOP/README.md")
+	page=$(grep -m1 "^rep-diff | awk .* | rep-ls -\$" "$TOP/man/rep-ls.1")
+	[ -n "$line" ] && [ -n "$page" ]
+	page=${page//\\e/\\}
+	mkapp app-a
+	mkapp app-b
+	mkapp app-c
+	register app-a app-b app-c
+	echo changed >>rep_applications/app-b/README
+	mkapp app-d
+	for cmd in "${line%%#*}" "$page"; do
+		run --separate-stderr bash -c "$cmd" </dev/null
+		assert_success
+		assert_equal "$(cut -f1,2 <<<"$output")" "app-b${TAB}registered"
+	done
+	register app-b
+	run --separate-stderr bash -c "${line%%#*}" </dev/null
+	assert_success
+	assert_output ''
+}

@@ -92,11 +92,11 @@ listing() {
 	run --separate-stderr as_nobody "$RO/bin/rep-diff" </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications)'
+	assert_stderr 'rep-diff: in sync (2 applications)'
 	run --separate-stderr as_nobody "$RO/bin/rep-diff" --rehash app-a </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 	run --separate-stderr as_nobody "$RO/bin/rep-tar" -q -d ../out app-a app-b </dev/null
 	assert_success
 	assert_output --regexp '^\.\./out/rep_applications_[0-9]{8}_[0-9]{6}\.tar\.gz$'
@@ -105,11 +105,11 @@ listing() {
 	run --separate-stderr as_nobody "$RO/bin/rep-setstatus" -n deployed app-a </dev/null
 	assert_success
 	assert_equal "$(field 1-2)" "app-a${TAB}deployed"
-	assert_stderr 'dry run: 1 set to deployed'
+	assert_stderr 'rep-setstatus: dry run: 1 set to deployed'
 	run --separate-stderr as_nobody "$RO/bin/rep-register" -n app-a </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'dry run: 0 registered, 0 refreshed, 1 unchanged'
+	assert_stderr 'rep-register: dry run: 0 registered, 0 refreshed, 1 unchanged'
 
 	run --separate-stderr as_nobody "$RO/bin/rep-setstatus" deployed app-a </dev/null
 	assert_failure 2
@@ -146,7 +146,7 @@ listing() {
 	run --separate-stderr as_nobody "$RO/bin/rep-diff" </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications)'
+	assert_stderr 'rep-diff: in sync (2 applications)'
 	run --separate-stderr as_nobody "$RO/bin/rep-setstatus" deployed app-a </dev/null
 	assert_failure 2
 	assert_output ''
@@ -283,11 +283,11 @@ called() {
 	called diff
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications)'
+	assert_stderr 'rep-diff: in sync (2 applications)'
 	called rehash
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications)'
+	assert_stderr 'rep-diff: in sync (2 applications)'
 	called tar
 	assert_success
 	assert_output --regexp '^\.\./out/rep_applications_[0-9]{8}_[0-9]{6}\.tar\.gz$'
@@ -295,7 +295,7 @@ called() {
 	called dry
 	assert_success
 	assert_equal "$(field 1-2)" "app-a${TAB}deployed"
-	assert_stderr 'dry run: 1 set to deployed'
+	assert_stderr 'rep-setstatus: dry run: 1 set to deployed'
 	called setstatus
 	assert_failure 2
 	assert_output ''
@@ -319,7 +319,7 @@ called() {
 	run --separate-stderr env -u HOME -u USER -u LOGNAME rep-register app-c </dev/null
 	assert_success
 	assert_records "$(record app-c registered)"
-	assert_stderr '1 registered, 0 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 1 registered, 0 refreshed, 0 unchanged'
 	run --separate-stderr env -u HOME -u LOGNAME USER=bob rep-setstatus -q -m 'no login name' ready app-c </dev/null
 	assert_success
 	run --separate-stderr env LOGNAME= rep-setstatus -q failed app-c </dev/null
@@ -347,7 +347,7 @@ called() {
 	run --separate-stderr env -u HOME -u USER -u LOGNAME rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (3 applications)'
+	assert_stderr 'rep-diff: in sync (3 applications)'
 	run --separate-stderr env -u HOME -u USER -u LOGNAME rep-ls -o name,status </dev/null
 	assert_success
 	assert_output "$(lines "app-a${TAB}registered" "app-b${TAB}ready" "app-c${TAB}retired")"
@@ -379,7 +379,7 @@ called() {
 	run --separate-stderr env -u LOGNAME setpriv --reuid=4242 --regid=4242 --clear-groups -- \
 		"$RO/bin/rep-setstatus" -m 'who?' ready app-a </dev/null
 	assert_success
-	assert_stderr '1 set to ready'
+	assert_stderr 'rep-setstatus: 1 set to ready'
 	run --separate-stderr env -u LOGNAME SUDO_USER=alice setpriv --reuid=4242 --regid=4242 \
 		--clear-groups -- "$RO/bin/rep-setstatus" -q failed app-a </dev/null
 	assert_success
@@ -413,11 +413,11 @@ procedure() {
 	run --separate-stderr "$@" rep-register --all </dev/null
 	assert_success
 	assert_records "$(record app-c registered)"
-	assert_stderr '1 registered, 0 refreshed, 0 unchanged, 2 already registered (not checked)'
+	assert_stderr 'rep-register: 1 registered, 0 refreshed, 0 unchanged, 2 already registered (not checked)'
 	run --separate-stderr "$@" rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (3 applications)'
+	assert_stderr 'rep-diff: in sync (3 applications)'
 	run --separate-stderr "$@" rep-setstatus -q ready app-a app-c </dev/null
 	assert_success
 	assert_equal "$(field 1-2)" "$(lines "app-a${TAB}ready" "app-c${TAB}ready")"

@@ -355,6 +355,17 @@ event() {
 	printf '%s\tTIME\t%s\t%s\t%s\t%s' "$1" "$2" "$3" "${5:-tester}" "${4:-}"
 }
 
+# on_tty COMMAND: COMMAND (a shell line) run by script(1) with its stdin
+# and stderr on a terminal, fed $TTY_INPUT (default nothing) and then the
+# end of input (Ctrl-D); its stdout goes to ./out. output: what the
+# terminal showed (the input echoed, stderr), each line's CR before LF
+# removed; a progress line's own CRs stay.
+on_tty() {
+	command -v script >/dev/null || skip 'script(1) not installed'
+	run bash -c 'set -o pipefail; printf %s "$2" | script -qec "$1 >out" /dev/null | sed "s/\r\$//"' \
+		on_tty "$*" "${TTY_INPUT-}"
+}
+
 # lines LINE...: join the arguments with newlines (an expected multi-line output).
 lines() {
 	local IFS=$'\n'

@@ -22,7 +22,7 @@ pipe() {
 	pipe 'rep-ls -s registered | rep-setstatus ready'
 	assert_success
 	assert_records "$(records app-a ready app-b ready app-c ready)"
-	assert_stderr '3 set to ready'
+	assert_stderr 'rep-setstatus: 3 set to ready'
 	assert_equal "$(rep-ls -o name,status </dev/null)" "$(lines "app-a${TAB}ready" \
 		"app-b${TAB}ready" "app-c${TAB}ready" "app-d${TAB}deployed")"
 }
@@ -33,7 +33,7 @@ pipe() {
 	pipe 'rep-register -q --all | rep-setstatus ready'
 	assert_success
 	assert_records "$(records app-e ready app-f ready)"
-	assert_stderr '2 set to ready'
+	assert_stderr 'rep-setstatus: 2 set to ready'
 }
 
 @test "rep-ls -o name | rep-register is a no-op refresh" {
@@ -41,7 +41,7 @@ pipe() {
 	pipe 'rep-ls -o name | rep-register'
 	assert_success
 	assert_output ''
-	assert_stderr '0 registered, 0 refreshed, 4 unchanged'
+	assert_stderr 'rep-register: 0 registered, 0 refreshed, 4 unchanged'
 	assert_appdata_unchanged
 }
 
@@ -51,7 +51,7 @@ pipe() {
 	assert_success
 	# the approval was for the old content
 	assert_records "$(record app-d registered)"
-	assert_stderr '0 registered, 1 refreshed, 3 unchanged'
+	assert_stderr 'rep-register: 0 registered, 1 refreshed, 3 unchanged'
 }
 
 @test "echoed records feed the next tool: set, then compare-and-set" {
@@ -60,8 +60,8 @@ pipe() {
 	assert_records "$(records app-a deployed app-b deployed)"
 	# three processes: the order of their summaries is not fixed
 	# shellcheck disable=SC2154 # stderr: set by run
-	assert_equal "$(sort <<<"$stderr")" "$(lines '2 set to deployed, 0 skipped (status not pending_deployment)' \
-		'2 set to pending_deployment, 0 skipped (status not ready)' '2 set to ready')"
+	assert_equal "$(sort <<<"$stderr")" "$(lines 'rep-setstatus: 2 set to deployed, 0 skipped (status not pending_deployment)' \
+		'rep-setstatus: 2 set to pending_deployment, 0 skipped (status not ready)' 'rep-setstatus: 2 set to ready')"
 }
 
 @test "records with more fields | rep-setstatus -M deployed: the extra fields become the note" {
@@ -69,7 +69,7 @@ pipe() {
 	pipe "rep-ls -s ready -o name | awk -v OFS='\t' '{ print \$1, \"rep_applications_20261127_111604\", \"web1:/srv/rep,web2:/srv/rep\" }' | rep-setstatus -M -f ready deployed"
 	assert_success
 	assert_records "$(records app-a deployed app-c deployed)"
-	assert_stderr '2 set to deployed, 0 skipped (status not ready)'
+	assert_stderr 'rep-setstatus: 2 set to deployed, 0 skipped (status not ready)'
 	run --separate-stderr rep-ls --history -s deployed -o name,from,to,note app-a app-c </dev/null
 	assert_success
 	assert_output "$(lines "app-a${TAB}-${TAB}registered${TAB}" \
@@ -141,7 +141,7 @@ pipe() {
 	pipe '{ echo "# chosen by hand"; echo; rep-ls -H -s registered; echo "#app-d"; } | rep-setstatus ready'
 	assert_success
 	assert_records "$(records app-a ready app-b ready app-c ready)"
-	assert_stderr '3 set to ready'
+	assert_stderr 'rep-setstatus: 3 set to ready'
 	pipe 'rep-setstatus -H -q failed app-a | rep-setstatus -H retired'
 	assert_success
 	assert_records "$(lines "$APP_HEADER" "$(records app-a retired)")"

@@ -41,7 +41,7 @@ last_event() {
 		rec app-b "$R1" web1,web2 "$B" live)
 	assert_success
 	assert_records "$(records app-a deployed app-b deployed)"
-	assert_stderr 'recorded: 2 live, 0 left, 0 failed'
+	assert_stderr 'rep-setstatus: recorded: 2 live, 0 left, 0 failed'
 	assert_equal "$(where app-a app-b app-c)" "$(lines \
 		"app-a${TAB}deployed${TAB}$A${TAB}$R1${TAB}web1,web2" \
 		"app-b${TAB}deployed${TAB}$B${TAB}$R1${TAB}web1,web2" \
@@ -88,7 +88,7 @@ last_event() {
 	run --separate-stderr rep-setstatus --record < <(rec app-a "$R1" web1 "$OTHER" live; rec app-b "$R1" web1 "$OTHER" live)
 	assert_success
 	assert_records "$(records app-a ready app-b registered)"
-	assert_stderr 'recorded: 2 live, 0 left, 0 failed'
+	assert_stderr 'rep-setstatus: recorded: 2 live, 0 left, 0 failed'
 	assert_equal "$(where app-a)" "app-a${TAB}ready${TAB}$OTHER${TAB}$R1${TAB}web1"
 	assert_equal "$(last_event app-a)" "ready${TAB}ready${TAB}tester${TAB}record: live on web1 in $R1 (${OTHER:0:12}; registered content is ${A:0:12})"
 	assert_equal "$(last_event app-b)" "deployed${TAB}registered${TAB}tester${TAB}record: live on web1 in $R1 (${OTHER:0:12}; registered content is ${B:0:12})"
@@ -143,7 +143,7 @@ last_event() {
 	run --separate-stderr rep-setstatus --record < <(rec app-a "$R2" web1 "$A" left)
 	assert_success
 	assert_records "$(record app-a deployed)"
-	assert_stderr 'recorded: 0 live, 1 left, 0 failed'
+	assert_stderr 'rep-setstatus: recorded: 0 live, 1 left, 0 failed'
 	assert_equal "$(where app-a)" "app-a${TAB}deployed${TAB}$A${TAB}$R1${TAB}web2"
 	assert_equal "$(last_event app-a)" "deployed${TAB}deployed${TAB}tester${TAB}record: left service on web1 in $R2"
 	run --separate-stderr rep-setstatus --record < <(rec app-a "$R2" web2 "$A" left)
@@ -163,7 +163,7 @@ last_event() {
 		rec app-b "$R2" web1 "$B" left; rec app-c "$R2" web1 "$C" left)
 	assert_success
 	assert_records "$(records app-a retired app-b registered app-c ready)"
-	assert_stderr 'recorded: 0 live, 3 left, 0 failed'
+	assert_stderr 'rep-setstatus: recorded: 0 live, 3 left, 0 failed'
 	assert_equal "$(where app-a app-b app-c)" "$(lines "app-a${TAB}retired${TAB}-${TAB}-${TAB}-" \
 		"app-b${TAB}registered${TAB}-${TAB}-${TAB}-" "app-c${TAB}ready${TAB}-${TAB}-${TAB}-")"
 	assert_equal "$(last_event app-b)" "deployed${TAB}registered${TAB}tester${TAB}record: left service on web1 in $R2"
@@ -178,7 +178,7 @@ last_event() {
 		rec app-b "$R1" web1,web2 "$B" failed)
 	assert_failure 1
 	assert_records "$(records app-a failed app-b failed)"
-	assert_stderr 'recorded: 0 live, 0 left, 2 failed'
+	assert_stderr 'rep-setstatus: recorded: 0 live, 0 left, 2 failed'
 	assert_equal "$(last_event app-a)" "pending_deployment${TAB}failed${TAB}tester${TAB}record: not live on web1,web2 in $R1: staging failed on 1 of 2 targets; nothing switched"
 	assert_equal "$(last_event app-b)" "pending_deployment${TAB}failed${TAB}tester${TAB}record: not live on web1,web2 in $R1: see rep-push's stderr"
 	assert_equal "$(where app-a)" "app-a${TAB}failed${TAB}-${TAB}-${TAB}-"
@@ -192,7 +192,7 @@ last_event() {
 		rec app-c "$R1" web1 "$OTHER" failed 'not tried: rep_applications_20260101_000000 failed')
 	assert_failure 1
 	assert_records "$(records app-a failed app-b failed app-c registered)"
-	assert_stderr 'recorded: 0 live, 0 left, 3 failed'
+	assert_stderr 'rep-setstatus: recorded: 0 live, 0 left, 3 failed'
 	assert_equal "$(last_event app-a)" "pending_deployment${TAB}failed${TAB}tester${TAB}record: not packaged: app-b: modified since registered"
 	assert_equal "$(last_event app-b)" "pending_deployment${TAB}failed${TAB}tester${TAB}record: not packaged: interrupted by signal 15"
 	assert_equal "$(last_event app-c)" "registered${TAB}registered${TAB}tester${TAB}record: not live on web1 in $R1: not tried: rep_applications_20260101_000000 failed"
@@ -230,7 +230,7 @@ last_event() {
 		rec app-b "$R2" web1,web2 "$B" failed 'lock held by x')
 	assert_failure 1
 	assert_records "$(records app-a deployed app-b failed)"
-	assert_stderr 'recorded: 0 live, 0 left, 2 failed'
+	assert_stderr 'rep-setstatus: recorded: 0 live, 0 left, 2 failed'
 	# the rows are what they were
 	assert_equal "$(where app-a app-b)" "$(lines "app-a${TAB}deployed${TAB}$A${TAB}$R1${TAB}web1,web2" \
 		"app-b${TAB}failed${TAB}$B${TAB}$R1${TAB}web1")"
@@ -260,7 +260,7 @@ last_event() {
 		fi
 		assert_success
 		assert_records "$(record app-a registered)"
-		assert_stderr 'recorded: 2 live, 0 left, 0 failed'
+		assert_stderr 'rep-setstatus: recorded: 2 live, 0 left, 0 failed'
 		assert_equal "$(where app-a)" "app-a${TAB}registered${TAB}$(printf '%s\n' "$OTHER" "$A" | sort | paste -sd,)${TAB}$R1,$R2${TAB}web1,web2"
 	done
 }
@@ -273,7 +273,7 @@ last_event() {
 		rec app-a "$R2" web1 "$A" live)
 	assert_success
 	assert_records "$(lines "$APP_HEADER" "$(records app-c registered app-a deployed)")"
-	assert_stderr 'recorded: 3 live, 1 left, 0 failed'
+	assert_stderr 'rep-setstatus: recorded: 3 live, 1 left, 0 failed'
 	assert_equal "$(rep-ls --history -o name,from,to app-a app-c </dev/null | tail -4)" "$(lines \
 		"app-c${TAB}registered${TAB}deployed" "app-a${TAB}registered${TAB}deployed" \
 		"app-c${TAB}deployed${TAB}registered" "app-a${TAB}deployed${TAB}deployed")"
@@ -284,12 +284,12 @@ last_event() {
 	run --separate-stderr rep-setstatus --record - < <(printf '#name\trelease\n\n'; rec app-a "$R1" w "$A" live)
 	assert_success
 	assert_records "$(record app-a deployed)"
-	assert_stderr 'recorded: 1 live, 0 left, 0 failed'
+	assert_stderr 'rep-setstatus: recorded: 1 live, 0 left, 0 failed'
 	snapshot_db
 	run --separate-stderr rep-setstatus --record </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'recorded: 0 live, 0 left, 0 failed'
+	assert_stderr 'rep-setstatus: recorded: 0 live, 0 left, 0 failed'
 	assert_db_unchanged
 }
 
@@ -302,7 +302,7 @@ last_event() {
 		rec app-c "$R2" web1 "$C" failed 'x')
 	assert_failure 1
 	assert_records "$(records app-a registered app-b deployed app-c failed)"
-	assert_stderr 'dry run: recorded: 1 live, 1 left, 1 failed'
+	assert_stderr 'rep-setstatus: dry run: recorded: 1 live, 1 left, 1 failed'
 	assert_db_unchanged
 	run --separate-stderr rep-setstatus -n -q --record < <(rec app-b "$R2" web1 "$B" live)
 	assert_success

@@ -58,14 +58,14 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 	mkapp app-b
 	mkapp B-up
 	register app-b B-up
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (3 applications)'
+	assert_stderr 'rep-diff: in sync (3 applications)'
 }
 
 @test "an empty directory and an empty database are in sync (0 applications)" {
@@ -73,7 +73,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (0 applications)'
+	assert_stderr 'rep-diff: in sync (0 applications)'
 }
 
 @test "hidden entries of the applications directory are ignored" {
@@ -85,7 +85,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 }
 
 # --- each kind --------------------------------------------------------------------
@@ -97,12 +97,12 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "app-new${TAB}unregistered"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	# names are operands only: stdin is not read
 	run --separate-stderr rep-diff <<<'app-a'
 	assert_failure 1
 	assert_output "app-new${TAB}unregistered"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 }
 
 @test "missing: a registered (here deployed) application without its directory" {
@@ -114,7 +114,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "app-b${TAB}missing"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 }
 
 @test "a retired application without its directory is not missing, nor counted" {
@@ -126,7 +126,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 	# whatever the status before retirement
 	setstatus deployed app-a
 	setstatus retired app-a
@@ -134,7 +134,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (0 applications)'
+	assert_stderr 'rep-diff: in sync (0 applications)'
 }
 
 @test "modified: a file's content changed" {
@@ -144,7 +144,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 }
 
 @test "modified: a file added, removed or renamed" {
@@ -158,7 +158,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "$(lines "app-a${TAB}modified" "app-b${TAB}modified" "app-c${TAB}modified")"
-	assert_stderr '3 discrepancies'
+	assert_stderr 'rep-diff: 3 discrepancies'
 }
 
 @test "modified: every file deleted but the directory kept" {
@@ -169,11 +169,11 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	run --separate-stderr rep-diff --rehash </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 }
 
 @test "invalid: directories with bad names" {
@@ -189,7 +189,7 @@ same_size_edit() {
 	assert_failure 1
 	assert_output "$(lines "-dash${TAB}invalid" "$long${TAB}invalid" "bad:colon${TAB}invalid" \
 		"has space${TAB}invalid" "é${TAB}invalid")"
-	assert_stderr '5 discrepancies'
+	assert_stderr 'rep-diff: 5 discrepancies'
 }
 
 @test "invalid: a plain file with a valid name" {
@@ -199,7 +199,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "notes.txt${TAB}invalid"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 }
 
 @test "invalid: a symlink to a directory, even to an application" {
@@ -212,7 +212,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "$(lines "app-link${TAB}invalid" "app-out${TAB}invalid" "dangling${TAB}invalid")"
-	assert_stderr '3 discrepancies'
+	assert_stderr 'rep-diff: 3 discrepancies'
 }
 
 @test "a registered application replaced by a file or a symlink is invalid only" {
@@ -226,7 +226,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "$(lines "app-b${TAB}invalid" "app-c${TAB}invalid")"
-	assert_stderr '2 discrepancies'
+	assert_stderr 'rep-diff: 2 discrepancies'
 }
 
 @test "control characters in an invalid entry's name are printed as ?" {
@@ -237,7 +237,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "$(lines "a?b${TAB}invalid" "c?d${TAB}invalid" "e?f${TAB}invalid" "g?h${TAB}invalid")"
-	assert_stderr '4 discrepancies'
+	assert_stderr 'rep-diff: 4 discrepancies'
 	[ "$(printf '%s\n' "$output" | wc -l)" -eq 4 ]
 }
 
@@ -259,7 +259,7 @@ same_size_edit() {
 	assert_failure 1
 	assert_output "$(lines "B-new${TAB}unregistered" "Zeta${TAB}modified" "_file${TAB}invalid" \
 		"app-aa${TAB}invalid" "app-b${TAB}missing" "app-c${TAB}unregistered")"
-	assert_stderr '6 discrepancies'
+	assert_stderr 'rep-diff: 6 discrepancies'
 }
 
 # --- what an application may hold (rep(7), APPLICATION CONTENTS) --------------------
@@ -285,7 +285,7 @@ same_size_edit() {
 		assert_stderr "$(lines 'rep-diff: app-a/new\x0aline: a name with a control character' \
 			'rep-diff: app-c/sub/\x1b[2Jx: a name with a control character' \
 			'rep-diff: app-d/a\x09b: a name with a control character' \
-			'4 discrepancies')"
+			'rep-diff: 4 discrepancies')"
 		# no cache row written for what cannot be described
 		assert_equal "$(rows_of app-a; rows_of app-c; rows_of app-d)" "$rows"
 		assert_appdata_unchanged
@@ -328,7 +328,7 @@ same_size_edit() {
 			'rep-diff: venv/etc/key.pem: Permission denied' \
 			'rep-diff: venv/lib/libz.so.1 -> /usr/lib/x86_64-linux-gnu/libz.so.1: symlink points outside the application' \
 			'rep-diff: venv/lib/python3/fifo: a FIFO, not a regular file, directory or symlink' \
-			'4 discrepancies'
+			'rep-diff: 4 discrepancies'
 	done
 	chmod 755 $A/venv/cache
 }
@@ -351,7 +351,7 @@ same_size_edit() {
 	assert_output "$expected"
 	assert_stderr "$(lines 'rep-diff: app-030/fifo: a FIFO, not a regular file, directory or symlink' \
 		'rep-diff: app-066/passwd -> /etc/passwd: symlink points outside the application' \
-		'5 discrepancies')"
+		'rep-diff: 5 discrepancies')"
 	local with=$stderr
 	REP_IO_URING=0 run --separate-stderr timeout 20 rep-diff --rehash </dev/null
 	assert_failure 1
@@ -371,11 +371,11 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	run --separate-stderr rep-diff --rehash </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 }
 
 @test "the executable bit set or removed is modified; setting it back is in sync" {
@@ -385,12 +385,12 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	chmod u-x rep_applications/app-a/run.sh
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 	# and the other way round
 	chmod 755 rep_applications/app-a/run.sh
 	register app-a
@@ -398,7 +398,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 }
 
 @test "mode bits other than owner-execute, owners and mtimes are no change" {
@@ -411,7 +411,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 }
 
 @test "a file replaced by a symlink, or a symlink target changed, is modified" {
@@ -423,11 +423,11 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	run --separate-stderr rep-diff --rehash </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	# a symlink whose target changed
 	mkapp app-b README other
 	ln -s README rep_applications/app-b/link
@@ -436,7 +436,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff app-b </dev/null
 	assert_failure 1
 	assert_output "app-b${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 }
 
 @test "a new empty directory inside an application is no change" {
@@ -446,7 +446,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 }
 
 @test "a modification stays reported until it is reverted or registered" {
@@ -459,19 +459,19 @@ same_size_edit() {
 		run --separate-stderr rep-diff </dev/null
 		assert_failure 1
 		assert_output "app-a${TAB}modified"
-		assert_stderr '1 discrepancy'
+		assert_stderr 'rep-diff: 1 discrepancy'
 	done
 	cp saved rep_applications/app-a/README
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications)'
+	assert_stderr 'rep-diff: in sync (2 applications)'
 	echo changed again >rep_applications/app-a/README
 	register app-a
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications)'
+	assert_stderr 'rep-diff: in sync (2 applications)'
 }
 
 # --- a change right after a check (the racy case) -----------------------------------
@@ -482,17 +482,17 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 	# at once: most likely the same second as the check
 	same_size_edit rep_applications/app-a/README
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	run --separate-stderr rep-diff --rehash </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 }
 
 @test "a change right after a check, mtime set back to an old time (touch -d), is modified" {
@@ -502,17 +502,17 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 	printf 'APP-A/README\n' >rep_applications/app-a/README # same size
 	touch -d @1600000000 rep_applications/app-a/README     # old mtime, new ctime
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	run --separate-stderr rep-diff --rehash </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 }
 
 # The cache rows are edited to stand for rows written at another time: a row
@@ -526,7 +526,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 }
 
 @test "racy: a file whose mtime is not older than its row is re-hashed" {
@@ -537,25 +537,25 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 	poison_cache
 	cache 'update file set cached_ns = mtime_ns - mtime_ns % 1000000000' # the same second
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 	# the mtime alone: a file stamped in the future (clock skew, an archive
 	# from another host) has an old ctime but is never older than its row
 	touch -d "@$(($(date +%s) + 86400))" rep_applications/app-a/README
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 	cache 'update file set hash = zeroblob(32), cached_ns = ctime_ns + 1000000000'
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 }
 
 @test "racy: a file whose ctime is not older than its row is re-hashed, even with an old mtime" {
@@ -570,7 +570,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 }
 
 @test "a file whose size, mtime, ctime, inode, device or mode differ from its row is re-hashed" {
@@ -583,7 +583,7 @@ same_size_edit() {
 		run --separate-stderr rep-diff </dev/null
 		assert_success
 		assert_output ''
-		assert_stderr 'in sync (1 application)'
+		assert_stderr 'rep-diff: in sync (1 application)'
 	done
 }
 
@@ -597,12 +597,12 @@ same_size_edit() {
 	run --separate-stderr rep-diff --rehash </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications)'
+	assert_stderr 'rep-diff: in sync (2 applications)'
 	[ "$(cache 'select count(*) from file where hash = zeroblob(32)')" -eq 0 ]
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications)'
+	assert_stderr 'rep-diff: in sync (2 applications)'
 }
 
 @test "--rehash reports the same as without" {
@@ -623,11 +623,11 @@ same_size_edit() {
 	run --separate-stderr rep-diff --rehash </dev/null
 	assert_failure 1
 	assert_output "$expected"
-	assert_stderr '5 discrepancies'
+	assert_stderr 'rep-diff: 5 discrepancies'
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "$expected"
-	assert_stderr '5 discrepancies'
+	assert_stderr 'rep-diff: 5 discrepancies'
 }
 
 # --- the stat cache -----------------------------------------------------------------
@@ -644,7 +644,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications)'
+	assert_stderr 'rep-diff: in sync (2 applications)'
 	assert_equal "$(cache 'select count(*) from file')" 4
 }
 
@@ -660,7 +660,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications)'
+	assert_stderr 'rep-diff: in sync (2 applications)'
 	assert_equal "$(filedump)" "$before"
 	assert_db_unchanged
 	# rows that are racily clean (written in the files' second) are
@@ -670,13 +670,13 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications)'
+	assert_stderr 'rep-diff: in sync (2 applications)'
 	assert_equal "$(cache 'select count(*) from file where cached_ns <= mtime_ns or hash = zeroblob(32)')" 0
 	before=$(filedump)
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications)'
+	assert_stderr 'rep-diff: in sync (2 applications)'
 	assert_equal "$(filedump)" "$before"
 }
 
@@ -688,7 +688,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	assert_equal "$(cache "select cast(path as text) from file order by path")" \
 		"$(lines README new1 new2)"
 }
@@ -709,12 +709,12 @@ same_size_edit() {
 	assert_failure 1
 	assert_output "$(lines "app-a${TAB}modified" "app-b${TAB}modified" "app-c${TAB}missing" \
 		"app-d${TAB}unregistered")"
-	assert_stderr '4 discrepancies'
+	assert_stderr 'rep-diff: 4 discrepancies'
 	run --separate-stderr rep-diff --rehash </dev/null
 	assert_failure 1
 	assert_output "$(lines "app-a${TAB}modified" "app-b${TAB}modified" "app-c${TAB}missing" \
 		"app-d${TAB}unregistered")"
-	assert_stderr '4 discrepancies'
+	assert_stderr 'rep-diff: 4 discrepancies'
 	assert_equal "$(records_and_history)" "$before"
 	assert_no_side_files
 }
@@ -735,21 +735,69 @@ same_size_edit() {
 	run --separate-stderr rep-diff app-c app-b </dev/null
 	assert_failure 1
 	assert_output "app-c${TAB}modified"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	run --separate-stderr rep-diff app-b </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 	run --separate-stderr rep-diff app-e file app-d app-b app-e </dev/null
 	assert_failure 1
 	assert_output "$(lines "app-d${TAB}missing" "app-e${TAB}unregistered" "file${TAB}invalid")"
-	assert_stderr '3 discrepancies'
+	assert_stderr 'rep-diff: 3 discrepancies'
 	# a named retired application without its directory
 	setstatus retired app-d
 	run --separate-stderr rep-diff app-d </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (0 applications)'
+	assert_stderr 'rep-diff: in sync (0 applications)'
+}
+
+@test "- reads the names from stdin in its place (a record's first field), with the others; an empty stdin names none" {
+	mkapp app-a
+	mkapp app-b
+	mkapp app-c
+	register app-a app-b app-c
+	echo changed >rep_applications/app-a/README
+	echo changed >rep_applications/app-c/README
+	mkapp app-e
+	run --separate-stderr rep-diff - <<<$'#name\tstatus\napp-c\tready\napp-b'
+	assert_failure 1
+	assert_output "app-c${TAB}modified"
+	assert_stderr 'rep-diff: 1 discrepancy'
+	run --separate-stderr rep-diff app-e - <<<'app-a'
+	assert_failure 1
+	assert_output "$(lines "app-a${TAB}modified" "app-e${TAB}unregistered")"
+	# the records of another tool: rep-ls's
+	run --separate-stderr bash -c 'rep-ls -o name app-b | rep-diff -' </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'rep-diff: in sync (1 application)'
+	# nothing read: nothing asked, not everything
+	run --separate-stderr rep-diff - </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'rep-diff: in sync (0 applications)'
+}
+
+@test "- with an unknown or invalid name on stdin: exit 2 naming it, nothing printed, database unchanged; --live refuses -" {
+	mkapp app-a
+	register app-a
+	echo changed >rep_applications/app-a/README
+	snapshot_db
+	run --separate-stderr rep-diff - <<<$'app-a\napp-x'
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-diff: app-x: no such application (neither registered nor in rep_applications)'
+	run --separate-stderr rep-diff - <<<$'app-a\n-x'
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-diff: stdin:2: -x: invalid application name ($NAME_RULE)"
+	assert_db_unchanged
+	# stdin holds the status records
+	run --separate-stderr rep-diff --live app-a - </dev/null
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-diff: -: with --live, stdin holds the status records (try 'rep-diff --help')"
 }
 
 @test "an unknown name is an error (exit 2), nothing printed, database unchanged" {
@@ -863,20 +911,20 @@ same_size_edit() {
 	run --separate-stderr runuser -u nobody -- "$RO_DIR/bin/rep-diff" -C "$RO_DIR" </dev/null
 	assert_failure 1
 	assert_output "$expected"
-	assert_stderr '3 discrepancies'
+	assert_stderr 'rep-diff: 3 discrepancies'
 	cmp metadata.db "$BATS_TEST_TMPDIR/before.db"
 	assert_no_side_files
 	run --separate-stderr runuser -u nobody -- "$RO_DIR/bin/rep-diff" -C "$RO_DIR" --rehash app-b </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 	cmp metadata.db "$BATS_TEST_TMPDIR/before.db"
 	assert_no_side_files
 	# the owner gets the same answer
 	run --separate-stderr "$RO_DIR/bin/rep-diff" </dev/null
 	assert_failure 1
 	assert_output "$expected"
-	assert_stderr '3 discrepancies'
+	assert_stderr 'rep-diff: 3 discrepancies'
 }
 
 # --- -q, -H ------------------------------------------------------------------------
@@ -903,7 +951,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff -H </dev/null
 	assert_failure 1
 	assert_output "$(lines "#name${TAB}kind" "app-b${TAB}unregistered")"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	run --separate-stderr rep-diff --header -q app-b </dev/null
 	assert_failure 1
 	assert_output "$(lines "#name${TAB}kind" "app-b${TAB}unregistered")"
@@ -913,7 +961,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff -H </dev/null
 	assert_success
 	assert_output "#name${TAB}kind"
-	assert_stderr 'in sync (2 applications)'
+	assert_stderr 'rep-diff: in sync (2 applications)'
 }
 
 # --- composition, common options ------------------------------------------------------
@@ -934,7 +982,7 @@ same_size_edit() {
 	assert_success
 	assert_records "$(lines "$(record Up-d registered)" "$(record app-c registered)")"
 	# rep-diff's summary is written before its records reach rep-register
-	assert_stderr "$(lines '5 discrepancies' '2 registered, 0 refreshed, 0 unchanged')"
+	assert_stderr "$(lines 'rep-diff: 5 discrepancies' 'rep-register: 2 registered, 0 refreshed, 0 unchanged')"
 	# and with -H: the header is a comment to rep-register
 	mkapp app-e
 	run --separate-stderr bash -c 'rep-diff -H -q | grep -we unregistered -e "^#" | rep-register -q'
@@ -946,7 +994,7 @@ same_size_edit() {
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "$(lines "app-a${TAB}modified" "app-m${TAB}missing" "bad name${TAB}invalid")"
-	assert_stderr '3 discrepancies'
+	assert_stderr 'rep-diff: 3 discrepancies'
 }
 
 @test "--db, --apps, REP_DB, REP_APPS and -C" {
@@ -957,16 +1005,16 @@ same_size_edit() {
 	run --separate-stderr rep-diff -C work --db meta.db --apps apps </dev/null
 	assert_failure 1
 	assert_output "app-b${TAB}unregistered"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	REP_DB=meta.db REP_APPS=apps run --separate-stderr rep-diff -C work </dev/null
 	assert_failure 1
 	assert_output "app-b${TAB}unregistered"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	# options beat the environment
 	REP_DB=none.db REP_APPS=none run --separate-stderr rep-diff -C work --db meta.db --apps apps app-a </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application)'
+	assert_stderr 'rep-diff: in sync (1 application)'
 	[ ! -e work/none.db ]
 }
 
@@ -1030,18 +1078,18 @@ refuse_live() {
 		rec "$T2" app-a "$R1" "$A"; rec "$T2" app-b "$R1" "$B")
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications live on 2 targets)'
+	assert_stderr 'rep-diff: in sync (2 applications live on 2 targets)'
 	assert_db_unchanged
 	# T2 not read: its rows are not checked
 	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T1" app-b "$R1" "$B")
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications live on 1 target)'
+	assert_stderr 'rep-diff: in sync (2 applications live on 1 target)'
 	# a target read with nothing live, and no row for it
 	live_diff < <(rec "$T3" - - -)
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (0 applications live on 1 target)'
+	assert_stderr 'rep-diff: in sync (0 applications live on 1 target)'
 }
 
 @test "--live: another release with the recorded content is no discrepancy (a rollback records the release gone back to)" {
@@ -1050,7 +1098,7 @@ refuse_live() {
 	live_diff < <(rec "$T1" app-a "$R1" "$A")
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application live on 1 target)'
+	assert_stderr 'rep-diff: in sync (1 application live on 1 target)'
 }
 
 @test "--live: unregistered: live on a target, not in the database" {
@@ -1058,7 +1106,7 @@ refuse_live() {
 	live_diff < <(rec "$T1" app-x "$R1" "$OTHER")
 	assert_failure 1
 	assert_output "app-x${TAB}unregistered${TAB}$T1${TAB}$R1${TAB}$OTHER"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 }
 
 @test "--live: unrecorded: registered and live, no deployment row for that target" {
@@ -1068,7 +1116,7 @@ refuse_live() {
 	assert_failure 1
 	assert_output "$(lines "app-a${TAB}unrecorded${TAB}$T2${TAB}$R1${TAB}$A" \
 		"app-c${TAB}unrecorded${TAB}$T1${TAB}$R2${TAB}$C")"
-	assert_stderr '2 discrepancies'
+	assert_stderr 'rep-diff: 2 discrepancies'
 }
 
 @test "--live: differs: other content live than recorded; what is live, then the recorded checksum" {
@@ -1077,12 +1125,12 @@ refuse_live() {
 	live_diff < <(rec "$T1" app-a "$R2" "$OTHER")
 	assert_failure 1
 	assert_output "app-a${TAB}differs${TAB}$T1${TAB}$R2${TAB}$OTHER${TAB}$A"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	# the same release, other content
 	live_diff < <(rec "$T1" app-a "$R1" "$B")
 	assert_failure 1
 	assert_output "app-a${TAB}differs${TAB}$T1${TAB}$R1${TAB}$B${TAB}$A"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 }
 
 @test "--live: gone: recorded on a target read, not live there; the recorded release and checksum" {
@@ -1094,13 +1142,13 @@ refuse_live() {
 	assert_output "$(lines "app-a${TAB}gone${TAB}$T2${TAB}$R1${TAB}$A" \
 		"app-b${TAB}gone${TAB}$T2${TAB}$R2${TAB}$OTHER" \
 		"app-c${TAB}unrecorded${TAB}$T2${TAB}$R1${TAB}$C")"
-	assert_stderr '3 discrepancies'
+	assert_stderr 'rep-diff: 3 discrepancies'
 	# a target read with nothing live
 	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" - - -)
 	assert_failure 1
 	assert_output "$(lines "app-a${TAB}gone${TAB}$T2${TAB}$R1${TAB}$A" \
 		"app-b${TAB}gone${TAB}$T2${TAB}$R2${TAB}$OTHER")"
-	assert_stderr '2 discrepancies'
+	assert_stderr 'rep-diff: 2 discrepancies'
 }
 
 @test "--live: the rows of a target not read are not checked" {
@@ -1110,12 +1158,12 @@ refuse_live() {
 	live_diff < <(rec "$T1" app-a "$R1" "$A")
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application live on 1 target)'
+	assert_stderr 'rep-diff: in sync (1 application live on 1 target)'
 	# nor gone on a target that could not be read (it gives no record)
 	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T3" app-a "$R1" "$A")
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application live on 2 targets)'
+	assert_stderr 'rep-diff: in sync (1 application live on 2 targets)'
 }
 
 @test "--live: mixed: other content in other releases on other targets, each line what is live there" {
@@ -1126,7 +1174,7 @@ refuse_live() {
 	assert_failure 1
 	assert_output "$(lines "app-a${TAB}mixed${TAB}$T1${TAB}$R1${TAB}$A" \
 		"app-a${TAB}mixed${TAB}$T2${TAB}$R2${TAB}$OTHER")"
-	assert_stderr '2 discrepancies'
+	assert_stderr 'rep-diff: 2 discrepancies'
 }
 
 @test "--live: the same content brought by two pushes (a target caught up later) is not mixed" {
@@ -1136,7 +1184,7 @@ refuse_live() {
 	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" app-a "$R2" "$A")
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application live on 2 targets)'
+	assert_stderr 'rep-diff: in sync (1 application live on 2 targets)'
 }
 
 @test "--live: mixed: other content on other targets, in one release, on three targets" {
@@ -1148,7 +1196,7 @@ refuse_live() {
 	assert_output "$(lines "app-a${TAB}mixed${TAB}$T1${TAB}$R1${TAB}$A" \
 		"app-a${TAB}mixed${TAB}$T2${TAB}$R1${TAB}$OTHER" \
 		"app-a${TAB}mixed${TAB}$T3${TAB}$R1${TAB}$A")"
-	assert_stderr '3 discrepancies'
+	assert_stderr 'rep-diff: 3 discrepancies'
 	# unregistered applications too
 	live_diff app-x < <(rec "$T1" app-x "$R1" "$OTHER"; rec "$T2" app-x "$R2" "$A")
 	assert_failure 1
@@ -1156,7 +1204,7 @@ refuse_live() {
 		"app-x${TAB}mixed${TAB}$T1${TAB}$R1${TAB}$OTHER" \
 		"app-x${TAB}unregistered${TAB}$T2${TAB}$R2${TAB}$A" \
 		"app-x${TAB}mixed${TAB}$T2${TAB}$R2${TAB}$A")"
-	assert_stderr '4 discrepancies'
+	assert_stderr 'rep-diff: 4 discrepancies'
 }
 
 @test "--live: live on some targets and not on others, as recorded, is not mixed" {
@@ -1166,7 +1214,7 @@ refuse_live() {
 	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" app-b "$R2" "$B"; rec "$T3" app-b "$R2" "$B")
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications live on 3 targets)'
+	assert_stderr 'rep-diff: in sync (2 applications live on 3 targets)'
 }
 
 @test "--live: a retired application follows the same rules" {
@@ -1176,7 +1224,7 @@ refuse_live() {
 	live_diff < <(rec "$T1" app-a "$R1" "$A"; rec "$T2" - - -)
 	assert_failure 1
 	assert_output "app-a${TAB}gone${TAB}$T2${TAB}$R1${TAB}$A"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 }
 
 @test "--live: the order: by name (bytewise), then target in input order, then mixed after the others" {
@@ -1194,7 +1242,7 @@ refuse_live() {
 		"app-a${TAB}mixed${TAB}$T2${TAB}$R2${TAB}$OTHER" \
 		"app-a${TAB}mixed${TAB}$T1${TAB}$R1${TAB}$A" \
 		"app-b${TAB}unrecorded${TAB}$T2${TAB}$R1${TAB}$B")"
-	assert_stderr '5 discrepancies'
+	assert_stderr 'rep-diff: 5 discrepancies'
 }
 
 @test "--live with names: only those applications; each registered or live in the input" {
@@ -1208,17 +1256,17 @@ refuse_live() {
 	live_diff app-b < <(status_records)
 	assert_failure 1
 	assert_output "app-b${TAB}gone${TAB}$T1${TAB}$R1${TAB}$B"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	live_diff app-x app-a < <(status_records)
 	assert_failure 1
 	assert_output "$(lines "app-a${TAB}differs${TAB}$T1${TAB}$R2${TAB}$OTHER${TAB}$A" \
 		"app-x${TAB}unregistered${TAB}$T1${TAB}$R1${TAB}$OTHER")"
-	assert_stderr '2 discrepancies'
+	assert_stderr 'rep-diff: 2 discrepancies'
 	# registered, with no row and not live: nothing to say
 	live_diff app-c < <(status_records)
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (0 applications live on 1 target)'
+	assert_stderr 'rep-diff: in sync (0 applications live on 1 target)'
 	live_diff app-a app-y < <(status_records)
 	assert_failure 2
 	assert_output ''
@@ -1235,7 +1283,7 @@ refuse_live() {
 	live_diff -H < <(rec "$T1" - - -)
 	assert_failure 1
 	assert_output "$(lines "$LIVE_HEADER" "app-a${TAB}gone${TAB}$T1${TAB}$R1${TAB}$A")"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	live_diff -q < <(rec "$T1" - - -)
 	assert_failure 1
 	assert_output "app-a${TAB}gone${TAB}$T1${TAB}$R1${TAB}$A"
@@ -1248,14 +1296,14 @@ refuse_live() {
 	live_diff < <(echo "#target${TAB}name${TAB}release${TAB}checksum"; rec "$T1" app-a "$R1" "$A")
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application live on 1 target)'
+	assert_stderr 'rep-diff: in sync (1 application live on 1 target)'
 }
 
 @test "--live: no status record: nothing done, exit 0, said on stderr unless -q" {
 	live_diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'no status records on stdin'
+	assert_stderr 'rep-diff: no status records on stdin'
 	live_diff -q -H < <(echo "#target${TAB}name${TAB}release${TAB}checksum"; echo)
 	assert_success
 	assert_output ''
@@ -1269,12 +1317,12 @@ refuse_live() {
 	live_diff < <(rec "$T1" app-a "$R1" "$A")
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (1 application live on 1 target)'
+	assert_stderr 'rep-diff: in sync (1 application live on 1 target)'
 	mkdir sub
 	live_diff -C sub --db ../metadata.db < <(rec "$T1" app-a "$R1" "$OTHER")
 	assert_failure 1
 	assert_output "app-a${TAB}differs${TAB}$T1${TAB}$R1${TAB}$OTHER${TAB}$A"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	live_diff --db none.db < <(rec "$T1" app-a "$R1" "$A")
 	assert_failure 2
 	assert_output ''
@@ -1292,7 +1340,7 @@ refuse_live() {
 	chmod u+w .
 	assert_failure 1
 	assert_output "app-a${TAB}differs${TAB}$T1${TAB}$R1${TAB}$OTHER${TAB}$A"
-	assert_stderr '1 discrepancy'
+	assert_stderr 'rep-diff: 1 discrepancy'
 	assert_db_unchanged
 	assert_no_side_files
 }
@@ -1374,9 +1422,9 @@ refuse_live() {
         \$2 == \"gone\" { print \$1, \$4, \$3, \$5, \"left\" }' | rep-setstatus --record"
 	assert_success
 	assert_records "$(records app-a registered app-b registered app-c deployed)"
-	assert_stderr "$(lines '4 discrepancies' 'recorded: 3 live, 1 left, 0 failed')"
+	assert_stderr "$(lines 'rep-diff: 4 discrepancies' 'rep-setstatus: recorded: 3 live, 1 left, 0 failed')"
 	live_diff < <(status_records)
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications live on 2 targets)'
+	assert_stderr 'rep-diff: in sync (2 applications live on 2 targets)'
 }

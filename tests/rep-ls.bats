@@ -55,6 +55,51 @@ all_records() {
 	assert_records "$(all_records)"
 }
 
+@test "- reads names from stdin in its place (a record's first field, comments skipped), with the other names" {
+	run --separate-stderr rep-ls - <<<$'#name\tkind\napp-c\tmodified\nB-up'
+	assert_success
+	assert_records "$(records B-up registered app-c deployed)"
+	refute_stderr
+	run --separate-stderr rep-ls -o name,status app-a - - <<<'app-b'
+	assert_success
+	assert_output "$(lines "app-a${TAB}registered" "app-b${TAB}ready")"
+	# what another tool printed
+	run --separate-stderr bash -c 'rep-ls -s ready | rep-ls -o name,status -s ready -s deployed -' </dev/null
+	assert_success
+	assert_output "app-b${TAB}ready"
+	run --separate-stderr bash -c 'rep-ls -o name,status app-c | rep-ls --history -o name,to -' </dev/null
+	assert_success
+	assert_output "$(lines "app-c${TAB}registered" "app-c${TAB}ready" "app-c${TAB}deployed")"
+}
+
+@test "- with an empty stdin names none: nothing listed (not every application), the header of -H alone" {
+	run --separate-stderr rep-ls - </dev/null
+	assert_success
+	assert_output ''
+	refute_stderr
+	run --separate-stderr rep-ls -H -o name - </dev/null
+	assert_success
+	assert_output '#name'
+	run --separate-stderr rep-ls --history - <<<'# a comment alone'
+	assert_success
+	assert_output ''
+}
+
+@test "- with a name not registered or invalid on stdin: exit 2 naming the line, nothing printed" {
+	run --separate-stderr rep-ls - <<<$'app-a\napp-x'
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-ls: app-x: not registered'
+	run --separate-stderr rep-ls - <<<$'app-a\n.x\tkind'
+	assert_failure 2
+	assert_output ''
+	assert_stderr "rep-ls: stdin:2: .x: invalid application name ($NAME_RULE)"
+	run --separate-stderr rep-ls - <<<$'app-a\r'
+	assert_failure 2
+	assert_output ''
+	assert_stderr 'rep-ls: stdin:1: CR before LF (convert the input with dos2unix)'
+}
+
 @test "an empty database lists nothing" {
 	rm metadata.db
 	mkdir empty

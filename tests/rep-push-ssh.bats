@@ -409,6 +409,27 @@ four_archives() {
 	assert_tmp_empty
 }
 
+@test "on a terminal: a line counts the bytes sent to the ssh targets of all to go, cleared before each step; none with TERM=dumb" {
+	mkapp app-a
+	head -c 3000000 /dev/urandom >rep_applications/app-a/blob
+	mkarchive A app-a
+	local size mib
+	size=$(stat -c %s "$A")
+	mib=$(awk -v s="$size" 'BEGIN { printf "%.1f", 2 * s / 1048576 }')
+	TERM=xterm TTY_INPUT="$A"$'\n' on_tty rep-push "$T" "$T-2"
+	assert_success
+	# the archive once to each target: two of them
+	assert_output --regexp $'\r''rep-push: sending '"$A_REL"': [0-9.]+/'"$mib"' MiB, [0-9.]+ MiB/s[^'$'\n'']*'$'\r\e''\[Krep-push: '"$T"': staged '"$A_REL"
+	assert_live "$D" "$A_REL"
+	assert_live "$D-2" "$A_REL"
+	# no line drawn for a dumb terminal; the steps still shown
+	TERM=dumb TTY_INPUT="$A"$'\n' on_tty rep-push "$T-3"
+	assert_success
+	refute_output --partial 'sending'
+	refute_output --partial $'\r'
+	assert_output --partial "rep-push: $T-3: staged $A_REL"
+}
+
 @test "a directory with a space, a quote, \$, backquotes and a backslash reaches the far side as one word" {
 	mkapp app-a
 	mkarchive A app-a

@@ -499,7 +499,7 @@ finish_push() {
 	release=${release%.tar.gz}
 	[[ $release =~ ^rep_applications_[0-9]{8}_[0-9]{6}$ ]] || fail "release: $release"
 	assert_stderr "$(lines "$(live_on "$release" 2 '2 enter (app-a, app-b), 0 change, 0 stay, 0 leave')" \
-		'recorded: 2 live, 0 left, 0 failed')"
+		'rep-setstatus: recorded: 2 live, 0 left, 0 failed')"
 	assert_equal "$(hist app-a app-b)" "$(lines \
 		"$(event app-a - registered)" "$(event app-b - registered)" \
 		"$(event app-a registered ready)" "$(event app-b registered ready)" \
@@ -1801,7 +1801,7 @@ PY
 	assert_success
 	# none of them has its registered content live any more
 	assert_records "$(records app-a registered app-b registered app-c registered)"
-	assert_stderr "$(lines "rep-push: $R1: live again on 1 target" 'recorded: 2 live, 1 left, 0 failed')"
+	assert_stderr "$(lines "rep-push: $R1: live again on 1 target" 'rep-setstatus: recorded: 2 live, 1 left, 0 failed')"
 	assert_equal "$(hist app-a app-b app-c | tail -n 3)" "$(lines \
 		"$(event app-a deployed registered "record: live on t1 in $R1 (${a1:0:12}; registered content is ${a:0:12})")" \
 		"$(event app-b deployed registered "record: live on t1 in $R1 (${b1:0:12}; registered content is ${b:0:12})")" \
@@ -2878,7 +2878,7 @@ reset_t1_r2() {
 	# which the reader takes as it is
 	run --separate-stderr rep-setstatus -n --db "$BATS_FILE_TMPDIR/fix/metadata.db" --record <<<"$output"
 	assert_failure 1
-	assert_stderr 'dry run: recorded: 0 live, 0 left, 3 failed'
+	assert_stderr 'rep-setstatus: dry run: recorded: 0 live, 0 left, 3 failed'
 }
 
 @test "failure records on stdin (5 or 6 fields, failed) are copied first, unchanged; the archives are pushed; exit 1" {

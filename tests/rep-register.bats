@@ -20,7 +20,7 @@ teardown() {
 	run --separate-stderr rep-register app-a app-b </dev/null
 	assert_success
 	assert_records "$(records app-a registered app-b registered)"
-	assert_stderr '2 registered, 0 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 2 registered, 0 refreshed, 0 unchanged'
 	run --separate-stderr rep-ls </dev/null
 	assert_success
 	assert_records "$(records app-a registered app-b registered)"
@@ -98,7 +98,7 @@ teardown() {
 	run --separate-stderr strace -f -qq -e trace=fdatasync,renameat2 -o trace rep-register app-a </dev/null
 	assert_success
 	assert_records "$(record app-a registered)"
-	assert_stderr '1 registered, 0 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 1 registered, 0 refreshed, 0 unchanged'
 	# one sync, of the new file, then the rename that publishes it
 	run grep -c 'fdatasync(' trace
 	assert_output 1
@@ -118,7 +118,7 @@ teardown() {
 	run --separate-stderr rep-register app-a </dev/null
 	assert_success
 	assert_records "$(record app-a registered)"
-	assert_stderr '1 registered, 0 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 1 registered, 0 refreshed, 0 unchanged'
 	assert_no_db metadata.db.new
 	assert_equal "$(rep-ls -o name </dev/null)" app-a
 }
@@ -138,7 +138,7 @@ teardown() {
 	run --separate-stderr rep-register app-a </dev/null
 	assert_success
 	assert_records "$(record app-a registered)"
-	assert_stderr '1 registered, 0 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 1 registered, 0 refreshed, 0 unchanged'
 	assert_equal "$(rep-ls -o name,status </dev/null)" "app-a${TAB}registered"
 	assert_equal "$(sqlite3 metadata.db 'PRAGMA integrity_check')" ok
 }
@@ -162,7 +162,7 @@ hold_creation_lock() {
 	wait "$holder"
 	assert_success
 	assert_records "$(record app-b registered)"
-	assert_stderr '1 registered, 0 refreshed, 0 unchanged, 1 already registered (not checked)'
+	assert_stderr 'rep-register: 1 registered, 0 refreshed, 0 unchanged, 1 already registered (not checked)'
 	assert_equal "$(rep-ls -o name </dev/null)" "$(lines app-a app-b)"
 	assert_no_db metadata.db.new
 }
@@ -175,7 +175,7 @@ hold_creation_lock() {
 	wait "$holder"
 	assert_success
 	assert_line --index 0 --partial 'rep-register: metadata.db: another run is creating it: waiting'
-	assert_line --index 1 --partial '1 registered, 0 refreshed, 0 unchanged'
+	assert_line --index 1 --partial 'rep-register: 1 registered, 0 refreshed, 0 unchanged'
 	rm metadata.db locked
 	hold_creation_lock 1 :
 	run script -qec 'rep-register -q app-a </dev/null >/dev/null' /dev/null
@@ -232,7 +232,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register <<<$'app-b\napp-a'
 	assert_success
 	assert_records "$(records app-b registered app-a registered)"
-	assert_stderr '2 registered, 0 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 2 registered, 0 refreshed, 0 unchanged'
 }
 
 @test "stdin records: first field is the name, comments, headers and empty lines skipped" {
@@ -242,7 +242,7 @@ hold_creation_lock() {
 		"app-a${TAB}ready${TAB}whatever" '' "app-b${TAB}x")
 	assert_success
 	assert_records "$(records app-a registered app-b registered)"
-	assert_stderr '2 registered, 0 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 2 registered, 0 refreshed, 0 unchanged'
 }
 
 @test "a last line without newline is read" {
@@ -256,7 +256,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr '0 registered, 0 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 0 registered, 0 refreshed, 0 unchanged'
 }
 
 @test "- as an operand reads stdin, in its place among the operands" {
@@ -266,7 +266,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register app-c - app-a <<<'app-b'
 	assert_success
 	assert_records "$(records app-c registered app-b registered app-a registered)"
-	assert_stderr '3 registered, 0 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 3 registered, 0 refreshed, 0 unchanged'
 }
 
 @test "a name given twice is registered once" {
@@ -275,7 +275,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register app-a app-b app-a </dev/null
 	assert_success
 	assert_records "$(records app-a registered app-b registered)"
-	assert_stderr '2 registered, 0 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 2 registered, 0 refreshed, 0 unchanged'
 	assert_equal "$(hist -o name)" "$(lines app-a app-b)"
 }
 
@@ -305,7 +305,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register app-a </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr '0 registered, 0 refreshed, 1 unchanged'
+	assert_stderr 'rep-register: 0 registered, 0 refreshed, 1 unchanged'
 	assert_appdata_unchanged
 }
 
@@ -325,7 +325,7 @@ hold_creation_lock() {
 	assert_equal "$(field 6)" 2000-01-01T00:00:00Z
 	assert_regex "$(field 7)" "^$TS_RE\$"
 	assert_not_equal "$(field 7)" 2000-01-01T00:00:00Z
-	assert_stderr '0 registered, 1 refreshed, 1 unchanged'
+	assert_stderr 'rep-register: 0 registered, 1 refreshed, 1 unchanged'
 	local new
 	new=$(recompute_checksum rep_applications/app-a)
 	run --separate-stderr rep-ls app-a </dev/null
@@ -353,7 +353,7 @@ hold_creation_lock() {
 		run --separate-stderr rep-register "app-$s" </dev/null
 		assert_success
 		assert_records "$(record "app-$s" "${after[$s]}")"
-		assert_stderr '0 registered, 1 refreshed, 0 unchanged'
+		assert_stderr 'rep-register: 0 registered, 1 refreshed, 0 unchanged'
 		new=$(recompute_checksum "rep_applications/app-$s")
 		assert_equal "$(hist "app-$s" | tail -1)" \
 			"$(event "app-$s" "$s" "${after[$s]}" "refreshed: ${old:0:12} -> ${new:0:12}")"
@@ -369,13 +369,13 @@ hold_creation_lock() {
 	run --separate-stderr rep-register app-a </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr '0 registered, 0 refreshed, 1 unchanged'
+	assert_stderr 'rep-register: 0 registered, 0 refreshed, 1 unchanged'
 	printf 'changed\n' >>rep_applications/app-b/README
 	snapshot_appdata
 	run --separate-stderr rep-register -n app-a app-b </dev/null
 	assert_success
 	assert_records "$(record app-b registered)"
-	assert_stderr 'dry run: 0 registered, 1 refreshed, 1 unchanged'
+	assert_stderr 'rep-register: dry run: 0 registered, 1 refreshed, 1 unchanged'
 	assert_appdata_unchanged
 	assert_equal "$(rep-ls -o status </dev/null)" "$(lines deployed deployed)"
 }
@@ -422,7 +422,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register app-b app-a </dev/null
 	assert_success
 	assert_records "$(records app-b registered app-a registered)"
-	assert_stderr '1 registered, 1 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 1 registered, 1 refreshed, 0 unchanged'
 }
 
 @test "a refresh to an empty tree is a refresh" {
@@ -432,7 +432,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register app-a </dev/null
 	assert_success
 	assert_records "$(printf 'app-a\tregistered\t0\t0\t%s\tTIME\tTIME' "$EMPTY_SHA256")"
-	assert_stderr '0 registered, 1 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 0 registered, 1 refreshed, 0 unchanged'
 }
 
 # --- --all --------------------------------------------------------------------
@@ -445,7 +445,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register --all </dev/null
 	assert_success
 	assert_records "$(records app-a registered app-c registered)"
-	assert_stderr '2 registered, 0 refreshed, 0 unchanged, 1 already registered (not checked)'
+	assert_stderr 'rep-register: 2 registered, 0 refreshed, 0 unchanged, 1 already registered (not checked)'
 	assert_equal "$(rep-ls -o name </dev/null)" "$(lines app-a app-b app-c)"
 }
 
@@ -470,7 +470,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register --all </dev/null
 	assert_success
 	assert_records "$(records app-a registered elsewhere-target registered)"
-	assert_stderr '2 registered, 0 refreshed, 0 unchanged, 3 invalid skipped'
+	assert_stderr 'rep-register: 2 registered, 0 refreshed, 0 unchanged, 3 invalid skipped'
 	assert_equal "$(rep-ls -o name </dev/null)" "$(lines app-a elsewhere-target)"
 }
 
@@ -478,7 +478,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register --all </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr '0 registered, 0 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 0 registered, 0 refreshed, 0 unchanged'
 }
 
 @test "--all with a missing applications directory: exit 2, no database" {
@@ -519,7 +519,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register -n app-a </dev/null
 	assert_success
 	assert_records "$(record app-a registered)"
-	assert_stderr 'dry run: 1 registered, 0 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: dry run: 1 registered, 0 refreshed, 0 unchanged'
 	assert_no_db
 }
 
@@ -532,7 +532,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register --dry-run app-a app-b </dev/null
 	assert_success
 	assert_records "$(records app-a registered app-b registered)"
-	assert_stderr 'dry run: 1 registered, 1 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: dry run: 1 registered, 1 refreshed, 0 unchanged'
 	assert_db_unchanged
 }
 
@@ -545,14 +545,14 @@ hold_creation_lock() {
 	run --separate-stderr rep-register --all </dev/null
 	assert_success
 	assert_records "$(record app-c registered)"
-	assert_stderr '1 registered, 0 refreshed, 0 unchanged, 2 already registered (not checked)'
+	assert_stderr 'rep-register: 1 registered, 0 refreshed, 0 unchanged, 2 already registered (not checked)'
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
 	assert_output "app-a${TAB}modified"
 	# named, it is checked: refreshed, and the unchanged one said so
 	run --separate-stderr rep-register app-a app-b </dev/null
 	assert_success
-	assert_stderr '0 registered, 1 refreshed, 1 unchanged'
+	assert_stderr 'rep-register: 0 registered, 1 refreshed, 1 unchanged'
 }
 
 @test "-n --all reports without registering" {
@@ -563,7 +563,7 @@ hold_creation_lock() {
 	run --separate-stderr rep-register -n --all </dev/null
 	assert_success
 	assert_records "$(record app-b registered)"
-	assert_stderr 'dry run: 1 registered, 0 refreshed, 0 unchanged, 1 already registered (not checked)'
+	assert_stderr 'rep-register: dry run: 1 registered, 0 refreshed, 0 unchanged, 1 already registered (not checked)'
 	assert_db_unchanged
 }
 
@@ -843,7 +843,7 @@ hold_creation_lock() {
 	done
 	run --separate-stderr rep-register --all </dev/null
 	assert_success
-	assert_stderr '60 registered, 0 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 60 registered, 0 refreshed, 0 unchanged'
 	assert_equal "${#lines[@]}" 60
 	assert_equal "$(cut -f1 <<<"$output")" "$(cd rep_applications && printf '%s\n' app-*)"
 	assert_equal "$(sqlite3 metadata.db 'SELECT name FROM app ORDER BY id')" "$(cut -f1 <<<"$output")"
@@ -872,7 +872,7 @@ hold_creation_lock() {
 	rm -f probe.db*
 	run --separate-stderr strace -f -qq -e trace=io_uring_setup,io_uring_enter,openat -o trace rep-register --all </dev/null
 	assert_success
-	assert_stderr '70 registered, 0 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 70 registered, 0 refreshed, 0 unchanged'
 	assert_equal "${#lines[@]}" 70
 	# the READMEs are opened by the ring, not by openat(2)
 	run grep -c README trace
@@ -882,7 +882,7 @@ hold_creation_lock() {
 	rm metadata.db
 	REP_IO_URING=0 run --separate-stderr strace -f -qq -e trace=io_uring_setup,io_uring_enter,openat -o trace rep-register --all </dev/null
 	assert_success
-	assert_stderr '70 registered, 0 refreshed, 0 unchanged'
+	assert_stderr 'rep-register: 70 registered, 0 refreshed, 0 unchanged'
 	run grep -c io_uring trace
 	assert_output 0
 	run grep -c 'README", O_RDONLY' trace

@@ -17,7 +17,7 @@ setup() {
 	run --separate-stderr rep-setstatus ready app-a app-b </dev/null
 	assert_success
 	assert_records "$(records app-a ready app-b ready)"
-	assert_stderr '2 set to ready'
+	assert_stderr 'rep-setstatus: 2 set to ready'
 	assert_equal "$(rep-ls -o name,status </dev/null)" \
 		"$(lines "app-a${TAB}ready" "app-b${TAB}ready" "app-c${TAB}registered")"
 }
@@ -57,7 +57,7 @@ setup() {
 		run --separate-stderr rep-setstatus "$s" app-a </dev/null
 		assert_success
 		assert_records "app-a${TAB}$s${TAB}$info${TAB}TIME${TAB}TIME"
-		assert_stderr "1 set to $s"
+		assert_stderr "rep-setstatus: 1 set to $s"
 	done
 	assert_equal "$(hist -o from,to app-a)" "$(lines "-${TAB}registered" \
 		"registered${TAB}retired" "retired${TAB}deployed" "deployed${TAB}registered" \
@@ -70,7 +70,7 @@ setup() {
 	run --separate-stderr rep-setstatus -m 'second try' ready app-a </dev/null
 	assert_success
 	assert_records "$(record app-a ready)"
-	assert_stderr '1 set to ready'
+	assert_stderr 'rep-setstatus: 1 set to ready'
 	assert_equal "$(hist app-a | tail -n 1)" "$(event app-a ready ready 'second try')"
 }
 
@@ -96,7 +96,7 @@ setup() {
 	run --separate-stderr rep-setstatus ready <<<$'app-c\napp-a'
 	assert_success
 	assert_records "$(records app-c ready app-a ready)"
-	assert_stderr '2 set to ready'
+	assert_stderr 'rep-setstatus: 2 set to ready'
 }
 
 @test "stdin records: first field is the name; comments, headers, empty lines skipped" {
@@ -104,7 +104,7 @@ setup() {
 		"app-b${TAB}registered${TAB}1" '' "app-a")
 	assert_success
 	assert_records "$(records app-b ready app-a ready)"
-	assert_stderr '2 set to ready'
+	assert_stderr 'rep-setstatus: 2 set to ready'
 }
 
 @test "- as an operand reads stdin in its place" {
@@ -118,7 +118,7 @@ setup() {
 	run --separate-stderr rep-setstatus ready </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr '0 set to ready'
+	assert_stderr 'rep-setstatus: 0 set to ready'
 	assert_db_unchanged
 }
 
@@ -126,7 +126,7 @@ setup() {
 	run --separate-stderr rep-setstatus ready <<<$'app-a\napp-b\napp-a'
 	assert_success
 	assert_records "$(records app-a ready app-b ready)"
-	assert_stderr '2 set to ready'
+	assert_stderr 'rep-setstatus: 2 set to ready'
 	assert_equal "$(hist -o name,to -s ready)" \
 		"$(lines "app-a${TAB}registered" "app-b${TAB}registered" "app-a${TAB}ready" "app-b${TAB}ready")"
 }
@@ -138,7 +138,7 @@ setup() {
 	run --separate-stderr rep-setstatus -f ready deployed app-a app-b app-c </dev/null
 	assert_success
 	assert_records "$(records app-a deployed app-c deployed)"
-	assert_stderr '2 set to deployed, 1 skipped (status not ready)'
+	assert_stderr 'rep-setstatus: 2 set to deployed, 1 skipped (status not ready)'
 	assert_equal "$(rep-ls -o name,status </dev/null)" \
 		"$(lines "app-a${TAB}deployed" "app-b${TAB}registered" "app-c${TAB}deployed")"
 	# the skipped application has no new event
@@ -149,7 +149,7 @@ setup() {
 	run --separate-stderr rep-setstatus --from registered ready app-a </dev/null
 	assert_success
 	assert_records "$(record app-a ready)"
-	assert_stderr '1 set to ready, 0 skipped (status not registered)'
+	assert_stderr 'rep-setstatus: 1 set to ready, 0 skipped (status not registered)'
 }
 
 @test "-f FROM matching nothing: exit 0, nothing echoed, database unchanged" {
@@ -157,7 +157,7 @@ setup() {
 	run --separate-stderr rep-setstatus --from=ready deployed app-a app-b </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr '0 set to deployed, 2 skipped (status not ready)'
+	assert_stderr 'rep-setstatus: 0 set to deployed, 2 skipped (status not ready)'
 	assert_db_unchanged
 }
 
@@ -252,7 +252,7 @@ setup() {
 		"app-a${TAB}rel-1${TAB}web1,web2" "app-b" "app-c${TAB}rel-2 x${TAB}${TAB}web3")
 	assert_success
 	assert_records "$(records app-a deployed app-b deployed app-c deployed)"
-	assert_stderr '3 set to deployed'
+	assert_stderr 'rep-setstatus: 3 set to deployed'
 	assert_equal "$(hist -o name,note -s deployed)" "$(lines \
 		"app-a${TAB}" "app-b${TAB}" "app-c${TAB}" \
 		"app-a${TAB}rel-1 web1,web2" "app-b${TAB}" "app-c${TAB}rel-2 x  web3")"
@@ -295,7 +295,7 @@ setup() {
 		"app-c${TAB}$r${TAB}web1${TAB}$sum${TAB}live${TAB}x${TAB}y")
 	assert_success
 	assert_records "$(records app-a deployed app-b deployed app-c deployed)"
-	assert_stderr '3 set to deployed'
+	assert_stderr 'rep-setstatus: 3 set to deployed'
 	# a name operand is a name, whatever it looks like (and cannot hold a TAB)
 	run --separate-stderr rep-setstatus -q ready live </dev/null
 	assert_failure 2
@@ -307,7 +307,7 @@ setup() {
 		"app-a${TAB}first" "app-a${TAB}second")
 	assert_success
 	assert_records "$(record app-a deployed)"
-	assert_stderr '1 set to deployed'
+	assert_stderr 'rep-setstatus: 1 set to deployed'
 	assert_equal "$(hist -o note app-a | tail -n 1)" first
 }
 
@@ -353,12 +353,12 @@ setup() {
 	run --separate-stderr rep-setstatus -n -f ready deployed app-a app-b </dev/null
 	assert_success
 	assert_records "$(record app-a deployed)"
-	assert_stderr 'dry run: 1 set to deployed, 1 skipped (status not ready)'
+	assert_stderr 'rep-setstatus: dry run: 1 set to deployed, 1 skipped (status not ready)'
 	assert_db_unchanged
 	run --separate-stderr rep-setstatus --dry-run failed app-b </dev/null
 	assert_success
 	assert_records "$(record app-b failed)"
-	assert_stderr 'dry run: 1 set to failed'
+	assert_stderr 'rep-setstatus: dry run: 1 set to failed'
 	assert_db_unchanged
 }
 

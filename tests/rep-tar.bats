@@ -148,7 +148,7 @@ summary() {
 		awk -F'\t' '/^#/ { next } $6 == "remove" { r++; next } { a++; f += $2; b += $3 }
 			END { print a + 0, f + 0, b + 0, r + 0 }')
 	size=$(stat -c %s -- "$1")
-	printf '%s, %s, %s%s in %s (%s)' "$(plural "$apps" application)" "$(plural "$files" file)" \
+	printf 'rep-tar: %s, %s, %s%s in %s (%s)' "$(plural "$apps" application)" "$(plural "$files" file)" \
 		"$(plural "$bytes" byte)" "$(if [ "$removals" -gt 0 ]; then printf ', %s' "$(plural "$removals" removal)"; fi)" \
 		"$1" "$(plural "$size" byte)"
 }
@@ -292,7 +292,7 @@ failed_records() {
 	assert_success
 	assert_archive dist
 	assert_stderr "$(summary "$ARCHIVE")"
-	assert_stderr "2 applications, 3 files, $((13 + 17 + 13)) bytes in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
+	assert_stderr "rep-tar: 2 applications, 3 files, $((13 + 17 + 13)) bytes in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
 	assert_equal "$(archive_manifest "$ARCHIVE")" "$(manifest app-a app-b)"
 	assert_equal "$(tar -tzf "$ARCHIVE")" "$(lines MANIFEST rep_applications/ \
 		rep_applications/app-a/ rep_applications/app-a/README rep_applications/app-a/src/ \
@@ -348,7 +348,7 @@ failed_records() {
 	assert_success
 	assert_archive dist
 	assert_stderr "$(summary "$ARCHIVE")"
-	assert_stderr "4 applications, 4 files, 52 bytes in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
+	assert_stderr "rep-tar: 4 applications, 4 files, 52 bytes in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
 	assert_equal "$(archive_manifest "$ARCHIVE")" "$(manifest app-a app-b app-c app-d)"
 	assert_equal "$(tar -tzf "$ARCHIVE" | grep -c '/README$')" 4
 }
@@ -368,7 +368,7 @@ failed_records() {
 	run --separate-stderr rep-tar app-r </dev/null
 	assert_success
 	assert_archive dist
-	assert_stderr "0 applications, 0 files, 0 bytes, 1 removal in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
+	assert_stderr "rep-tar: 0 applications, 0 files, 0 bytes, 1 removal in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
 	assert_stderr "$(summary "$ARCHIVE")"
 	assert_equal "$(archive_manifest "$ARCHIVE")" \
 		"$(printf '#rep-manifest\t2\napp-r\t0\t0\t%s\t0\tremove\t-' "$EMPTY_SHA256")"
@@ -404,7 +404,7 @@ failed_records() {
 	run --separate-stderr rep-tar app-d app-c app-b app-a </dev/null
 	assert_success
 	assert_archive dist
-	assert_stderr "2 applications, 3 files, $((13 + 17 + 13)) bytes, 2 removals in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
+	assert_stderr "rep-tar: 2 applications, 3 files, $((13 + 17 + 13)) bytes, 2 removals in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
 	assert_stderr "$(summary "$ARCHIVE")"
 	assert_equal "$(archive_manifest "$ARCHIVE")" "$(manifest app-a app-b:remove app-c app-d:remove)"
 	assert_equal "$(tar -tzf "$ARCHIVE")" "$(lines MANIFEST rep_applications/ \
@@ -419,7 +419,7 @@ failed_records() {
 	run --separate-stderr rep-tar app-c app-d </dev/null
 	assert_success
 	assert_archive dist
-	assert_stderr "1 application, 1 file, 13 bytes, 1 removal in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
+	assert_stderr "rep-tar: 1 application, 1 file, 13 bytes, 1 removal in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
 }
 
 @test "rep-ls -s retired | rep-tar: an archive of removal rows only, which rep-tar -t accepts" {
@@ -432,7 +432,7 @@ failed_records() {
 	run --separate-stderr bash -c 'rep-ls -s retired | rep-tar' </dev/null
 	assert_success
 	assert_archive dist
-	assert_stderr "0 applications, 0 files, 0 bytes, 2 removals in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
+	assert_stderr "rep-tar: 0 applications, 0 files, 0 bytes, 2 removals in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
 	assert_equal "$(archive_manifest "$ARCHIVE")" "$(manifest app-a:remove app-c:remove)"
 	assert_equal "$(tar -tzf "$ARCHIVE")" "$(lines MANIFEST rep_applications/)"
 	run --separate-stderr rep-tar -t "$ARCHIVE" </dev/null
@@ -448,7 +448,7 @@ failed_records() {
 	run --separate-stderr bash -c 'rep-ls -s retired | rep-tar -d none' </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'nothing to package'
+	assert_stderr 'rep-tar: nothing to package'
 	assert_absent none
 }
 
@@ -515,7 +515,7 @@ failed_records() {
 	run --separate-stderr rep-tar app-a app-b </dev/null
 	assert_success
 	assert_archive dist
-	assert_stderr "2 applications, 5 files, $((13 + 15 + 13)) bytes in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
+	assert_stderr "rep-tar: 2 applications, 5 files, $((13 + 15 + 13)) bytes in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
 }
 
 @test "the summary of one application and one file is in the singular" {
@@ -524,7 +524,7 @@ failed_records() {
 	run --separate-stderr rep-tar app-a </dev/null
 	assert_success
 	assert_archive dist
-	assert_stderr "1 application, 1 file, 13 bytes in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
+	assert_stderr "rep-tar: 1 application, 1 file, 13 bytes in $ARCHIVE ($(stat -c %s "$ARCHIVE") bytes)"
 }
 
 @test "a progress line only when stderr is a terminal, erased before the summary; none with -q" {
@@ -552,19 +552,19 @@ failed_records() {
 	run --separate-stderr rep-tar </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'nothing to package'
+	assert_stderr 'rep-tar: nothing to package'
 	run --separate-stderr rep-tar - </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'nothing to package'
+	assert_stderr 'rep-tar: nothing to package'
 	run --separate-stderr rep-tar -d out <<<$'\n# only a comment\n\n'
 	assert_success
 	assert_output ''
-	assert_stderr 'nothing to package'
+	assert_stderr 'rep-tar: nothing to package'
 	run --separate-stderr bash -c 'rep-ls -s ready | REP_DIST=env rep-tar' </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'nothing to package'
+	assert_stderr 'rep-tar: nothing to package'
 	run --separate-stderr rep-tar -q </dev/null
 	assert_success
 	assert_output ''

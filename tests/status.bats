@@ -97,13 +97,13 @@ live_scenario() {
 	assert_failure 1
 	assert_output "$(lines "app-b${TAB}mixed${TAB}$(st "$T1" app-b "$r2" "$b2" | cut -f1,3,4)" \
 		"app-b${TAB}mixed${TAB}$(st "$T2" app-b "$r1" "$b1" | cut -f1,3,4)")"
-	assert_stderr '2 discrepancies'
+	assert_stderr 'rep-diff: 2 discrepancies'
 	# the same archive pushed to T2 too: in sync
 	printf 'dist/%s.tar.gz\n' "$r2" | rep-push -q "$T2" | rep-setstatus -q --record >/dev/null
 	fleet "$T1" "$T2"
 	assert_success
 	assert_output ''
-	assert_stderr 'in sync (2 applications live on 2 targets)'
+	assert_stderr 'rep-diff: in sync (2 applications live on 2 targets)'
 }
 
 @test "--status: a record per target and application, sorted by name, in the operands' order; each application's release the push that brought it; - - - for a target with nothing live; -H (local)" {
@@ -139,7 +139,7 @@ unreadable_scenario() {
 	assert_failure 1
 	assert_output ''
 	assert_stderr "$(lines "rep-push: $missing: no such directory" 'rep-push: 1 of 2 targets could not be read' \
-		'in sync (1 application live on 1 target)')"
+		'rep-diff: in sync (1 application live on 1 target)')"
 }
 
 @test "--status: a target that cannot be read (missing, current not a link) is named on stderr, the others printed, exit 1 (local)" {
@@ -297,7 +297,7 @@ lost_scenario() {
 		awk -F "\t" -v OFS="\t" '\''$2 == "unrecorded" || $2 == "differs" { print $1, $4, $3, $5, "live" }
 			$2 == "gone" { print $1, $4, $3, $5, "left" }'\'' | rep-setstatus --record' fleet "$T1" "$T2" </dev/null
 	assert_success
-	assert_stderr "$(lines '4 discrepancies' 'recorded: 4 live, 0 left, 0 failed')"
+	assert_stderr "$(lines 'rep-diff: 4 discrepancies' 'rep-setstatus: recorded: 4 live, 0 left, 0 failed')"
 	fleet "$T1" "$T2"
 	assert_success
 	assert_output ''

@@ -54,7 +54,7 @@ in_sync() {
 	pipe 'rep-push --status "$@" | rep-diff --live' "$@"
 	assert_success
 	assert_output ''
-	assert_stderr --regexp '^in sync \([0-9]+ applications? live on [0-9]+ targets?\)$'
+	assert_stderr --regexp '^rep-diff: in sync \([0-9]+ applications? live on [0-9]+ targets?\)$'
 }
 
 # label NAME TAG: views show the checksum NAME has now as TAG.
@@ -128,7 +128,7 @@ rollback_scenario() {
 
 	pipe 'rep-push -q --rollback "$@" | rep-setstatus --record' "$T1" "$T2"
 	assert_success
-	assert_stderr 'recorded: 2 live, 1 left, 0 failed'
+	assert_stderr 'rep-setstatus: recorded: 2 live, 1 left, 0 failed'
 	assert_view "$(row app-a deployed A1 A1 R1 T1,T2)" "$(row app-b registered B2 B1 R1 T1,T2)" \
 		"$(row app-c registered C1 - - -)" "$(row app-d deployed D - - -)"
 	in_sync "$T1" "$T2"
@@ -356,7 +356,7 @@ fleet_mixed() {
 	pipe 'rep-push --status "$@" | rep-diff --live' "$@"
 	assert_failure 1
 	assert_equal "$(relabel <<<"$output")" "$(lines "$(row app-a mixed T1 R2 A2)" "$(row app-a mixed T2 R1 A1)")"
-	assert_stderr '2 discrepancies'
+	assert_stderr 'rep-diff: 2 discrepancies'
 }
 
 @test "6. rep-ls -o name,checksum,live,release,targets: which content is live where, after a partial push and a retirement (local)" {

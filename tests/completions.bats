@@ -1,0 +1,84 @@
+#!/usr/bin/env bats
+# The completions offer what a target of rep-push can be: a local
+# directory, or HOST: for an ssh target, HOST from ssh's own sources
+# (~/.ssh/config's Host lines, known_hosts), as ssh's completion does.
+# shellcheck disable=SC2154 # output, stderr, status: set by run
+
+load helper
+
+bats_require_minimum_version 1.5.0
+
+TOP=$BATS_TEST_DIRNAME/..
+
+setup() {
+	rep_setup
+	rmdir rep_applications
+	# HOME outside the directory completed in
+	mkdir -p home/.ssh w/targetdir
+	printf 'Host web1 web2\n  User deploy\nHost *.example\n' >home/.ssh/config
+	printf 'db1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEx\n' >home/.ssh/known_hosts
+	: >hosts
+	cd w || return
+}
+
+# bash_complete WORD...: what bash offers for the last word of the line
+bash_complete() {
+	[ -f /usr/share/bash-completion/bash_completion ] || skip 'bash-completion not installed'
+	run bash -c '
+		HOME=$PWD/../home
+		HOSTFILE=$PWD/../hosts # not /etc/hosts: the machine'"'"'s own names
+		source /usr/share/bash-completion/bash_completion
+		source "$1/completions/rep.bash"
+		compopt() { :; } # only valid inside a real completion
+		shift
+		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+		_rep_complete "$1" "${!#}" "${@: -2:1}"
+		printf "%s\n" "${COMPREPLY[@]}" | LC_ALL=C sort' bash_complete "$TOP" "$@"
+}
+
+# fish_complete LINE: what fish offers for the line's last word
+fish_complete() {
+	command -v fish >/dev/null || skip 'fish not installed'
+	# shellcheck disable=SC2016 # fish's own variables
+	run env HOME="$PWD/../home" fish -N -c 'source $argv[1]/completions/rep.fish; complete -C $argv[2] | sort' \
+		"$TOP" "$1"
+}
+
+@test "bash: rep-push offers HOST: from ~/.ssh/config and known_hosts, and local directories" {
+	bash_complete rep-push ''
+	assert_success
+	assert_output "$(lines db1: targetdir web1: web2:)"
+	bash_complete rep-push we
+	assert_output "$(lines web1: web2:)"
+	bash_complete rep-push deploy@w
+	assert_output "$(lines deploy@web1: deploy@web2:)"
+	bash_complete rep-push t
+	assert_output targetdir
+	# the far side's directory is not looked up: that would log in
+	bash_complete rep-push web1:
+	assert_success
+	assert_output ''
+	# -T takes a file, not a host
+	bash_complete rep-push -T ''
+	refute_output --partial web1:
+}
+
+@test "fish: rep-push offers HOST: from ~/.ssh/config and local directories, nothing after the colon" {
+	fish_complete 'rep-push we'
+	assert_success
+	assert_output "$(lines "web1:${TAB}ssh host" "web2:${TAB}ssh host")"
+	fish_complete 'rep-push t'
+	assert_output "targetdir/${TAB}Directory"
+	fish_complete 'rep-push web1:'
+	assert_success
+	assert_output ''
+}
+
+@test "zsh: the completion file parses, and offers its targets through _rep_targets" {
+	command -v zsh >/dev/null || skip 'zsh not installed'
+	run zsh -n "$TOP/completions/_rep"
+	assert_success
+	assert_output ''
+	run grep -c "'\*:target:_rep_targets'" "$TOP/completions/_rep"
+	assert_output 1
+}
