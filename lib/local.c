@@ -331,8 +331,10 @@ static int break_stale(struct rep_target *t, const char *line, const char *aside
 		return 0;
 	char *moved = rep_read_small(dirfd, aside, 1024);
 	int same = moved && strncmp(moved, line, strlen(line)) == 0;
-	if (!same)
-		linkat(dirfd, aside, dirfd, LOCK, 0);
+	/* not the lock judged dead: put back, unless a new lock took its
+	 * place meanwhile (then that one stands, and this one goes) */
+	if (!same && linkat(dirfd, aside, dirfd, LOCK, 0) < 0 && errno != EEXIST)
+		rep_error_at(t->arg, "%s: %s", LOCK, strerror(errno));
 	unlinkat(dirfd, aside, 0);
 	free(moved);
 	if (same) {
