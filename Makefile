@@ -1,5 +1,7 @@
-# rep: build, test, install. See README.md.
-VERSION = 0.1.0
+# rep: build, test, install, package. See README.md.
+# The version: the one place it is written. -V, the man pages' footers,
+# the release tarball and the Debian package take it from here.
+VERSION = 0.2.0
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
@@ -34,7 +36,21 @@ BINS = $(addprefix $(O)/bin/,$(TOOLS))
 # lib/transports.c's table: for the tests only, never installed.
 TESTBINS = $(O)/test/rep-push
 
-all: $(BINS) $(TESTBINS) bin
+# The man pages as installed: the version in their footer (.Os).
+MANPAGES = $(addsuffix .1,$(TOOLS)) rep.7
+MANS = $(addprefix $(O)/man/,$(MANPAGES))
+
+all: $(BINS) $(TESTBINS) $(MANS) bin
+
+$(O)/man/%: man/% Makefile
+	@mkdir -p $(@D)
+	sed 's/^\.Os$$/.Os rep $(VERSION)/' $< >$@
+
+# -V
+$(O)/lib/opt.o: Makefile
+
+version:
+	@echo $(VERSION)
 
 bin: $(BINS)
 	@mkdir -p bin
@@ -180,7 +196,8 @@ lint: deps
 	@$(MAKE) --no-print-directory all
 	mandoc -Tlint -W warning man/*.[0-9]
 	shellcheck -s sh lib/far.sh
-	shellcheck -s bash scripts/deps scripts/demo tests/run tests/sshd tests/soak fuzz/run .ci/run bench/run completions/rep.bash
+	shellcheck -s sh scripts/deb-changelog
+	shellcheck -s bash scripts/deps scripts/demo scripts/package-check tests/run tests/sshd tests/soak fuzz/run .ci/run bench/run completions/rep.bash
 	shellcheck -s bash -e SC2034,SC2030,SC2031 tests/*.bash tests/*.bats
 
 demo: deps
@@ -206,8 +223,8 @@ install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
 		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
-	install -m 644 $(addprefix man/,$(addsuffix .1,$(TOOLS))) $(DESTDIR)$(MANDIR)/man1
-	install -m 644 man/rep.7 $(DESTDIR)$(MANDIR)/man7
+	install -m 644 $(addprefix $(O)/man/,$(addsuffix .1,$(TOOLS))) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(O)/man/rep.7 $(DESTDIR)$(MANDIR)/man7
 	install -m 644 completions/rep.bash $(DESTDIR)$(BASHCOMPDIR)/rep
 	for t in $(TOOLS); do ln -sf rep $(DESTDIR)$(BASHCOMPDIR)/$$t; done
 	install -m 644 completions/_rep $(DESTDIR)$(ZSHCOMPDIR)/_rep
@@ -219,8 +236,46 @@ uninstall:
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/rep $(addprefix $(DESTDIR)$(BASHCOMPDIR)/,$(TOOLS))
 	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_rep $(addprefix $(DESTDIR)$(FISHCOMPDIR)/,$(addsuffix .fish,$(TOOLS)))
 
-clean:
-	rm -rf build build-san build-tsan build-fuzz bin demo
+# The release tarball, rep-VERSION.tar.gz, of the commit checked out
+# (what is not committed is not in it): its tracked files, sorted, owned
+# by root, dated by the commit, modes 0644/0755 whatever the umask, in a
+# gzip without name or time, so that one commit always gives the same bytes.
+DIST = rep-$(VERSION)
+dist:
+	@git rev-parse -q --verify HEAD >/dev/null || { echo 'make dist: not in a git checkout' >&2; exit 2; }
+	@git diff --quiet HEAD || echo 'make dist: uncommitted changes are not in the tarball' >&2
+	git -c tar.umask=0022 archive --format=tar --prefix=$(DIST)/ HEAD | gzip -9n >$(DIST).tar.gz.tmp
+	mv $(DIST).tar.gz.tmp $(DIST).tar.gz
 
-.PHONY: all bin deps check check-sanitize check-tsan check-valgrind fuzz analyze lint demo bench soak install uninstall clean
+# The tarball unpacked elsewhere: built, the whole suite run, installed
+# into a DESTDIR.
+distcheck: dist
+	rm -rf $(O)/distcheck && mkdir -p $(O)/distcheck
+	tar -C $(O)/distcheck -xzf $(DIST).tar.gz
+	$(MAKE) -C $(O)/distcheck/$(DIST) check
+	$(MAKE) -C $(O)/distcheck/$(DIST) install DESTDIR=$(CURDIR)/$(O)/distcheck/dest PREFIX=/usr
+	test "$$($(O)/distcheck/dest/usr/bin/rep-ls -V)" = "rep-ls $(VERSION)"
+	@echo "$(DIST).tar.gz: built, checked and installed from the tarball"
+
+# The Debian package, built from the tarball by dpkg-buildpackage, in
+# $(O)/deb: debian/changelog is written here (the version above, the
+# commit's date), then lintian checks the packages.
+deb: dist
+	rm -rf $(O)/deb && mkdir -p $(O)/deb
+	cp $(DIST).tar.gz $(O)/deb/rep-tools_$(VERSION).orig.tar.gz
+	tar -C $(O)/deb -xzf $(DIST).tar.gz
+	scripts/deb-changelog $(VERSION) >$(O)/deb/$(DIST)/debian/changelog
+	cd $(O)/deb/$(DIST) && dpkg-buildpackage -us -uc
+	lintian --fail-on error --info $(O)/deb/rep-tools_$(VERSION)-1_*.changes
+
+# What CI checks of the packaging (scripts/package-check): the tarball
+# twice, the same bytes; the .deb built from it, installed, a short
+# pipeline run with the installed tools, removed.
+check-package: deps
+	scripts/package-check
+
+clean:
+	rm -rf build build-san build-tsan build-fuzz bin demo $(DIST).tar.gz
+
+.PHONY: all bin deps check check-sanitize check-tsan check-valgrind fuzz analyze lint demo bench soak install uninstall clean version dist distcheck deb check-package
 .SECONDARY:

@@ -122,3 +122,22 @@ TOOLS='rep-diff rep-ls rep-push rep-register rep-setstatus rep-tar'
 	assert_success
 	assert_output ''
 }
+
+@test "the version is the Makefile's alone: -V of every tool, and the footer of every man page as built" {
+	local t page
+	[ -n "$REP_VERSION" ]
+	run grep -rn -- "$REP_VERSION" "$TOP/man" "$TOP/cmd" "$TOP/lib"
+	assert_failure 1
+	for t in $TOOLS; do
+		run --separate-stderr "$t" -V
+		assert_success
+		assert_output "$t $REP_VERSION"
+	done
+	for page in $TOOLS rep; do
+		[ "$page" = rep ] && page=rep.7 || page=$page.1
+		run make -s -C "$TOP" O="$BATS_TEST_TMPDIR/o" "$BATS_TEST_TMPDIR/o/man/$page"
+		assert_success
+		run bash -c 'mandoc -Tascii "$1" | tail -1' _ "$BATS_TEST_TMPDIR/o/man/$page"
+		assert_output --regexp "^rep $REP_VERSION +[A-Z][a-z]+ [0-9]+, [0-9]{4} +rep $REP_VERSION\$"
+	done
+}

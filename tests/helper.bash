@@ -366,6 +366,9 @@ on_tty() {
 		on_tty "$*" "${TTY_INPUT-}"
 }
 
+# The version the tools are built with: the Makefile's, its one place.
+REP_VERSION=$(sed -n 's/^VERSION = //p' "$BATS_TEST_DIRNAME/../Makefile")
+
 # lines LINE...: join the arguments with newlines (an expected multi-line output).
 lines() {
 	local IFS=$'\n'

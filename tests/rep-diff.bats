@@ -1027,7 +1027,7 @@ same_size_edit() {
 	assert_stderr ''
 	run --separate-stderr rep-diff --version </dev/null
 	assert_success
-	assert_output 'rep-diff 0.1.0'
+	assert_output "rep-diff $REP_VERSION"
 	assert_stderr ''
 	run --separate-stderr rep-diff -x </dev/null
 	assert_failure 2

@@ -436,11 +436,11 @@ live() {
 @test "-V and --version print the version" {
 	run --separate-stderr rep-ls -V </dev/null
 	assert_success
-	assert_output 'rep-ls 0.1.0'
+	assert_output "rep-ls $REP_VERSION"
 	refute_stderr
 	run --separate-stderr rep-ls --version </dev/null
 	assert_success
-	assert_output 'rep-ls 0.1.0'
+	assert_output "rep-ls $REP_VERSION"
 }
 
 @test "unknown options and missing option arguments are usage errors" {

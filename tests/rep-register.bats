@@ -624,11 +624,11 @@ hold_creation_lock() {
 @test "-V and --version print the version" {
 	run --separate-stderr rep-register -V </dev/null
 	assert_success
-	assert_output 'rep-register 0.1.0'
+	assert_output "rep-register $REP_VERSION"
 	refute_stderr
 	run --separate-stderr rep-register --version </dev/null
 	assert_success
-	assert_output 'rep-register 0.1.0'
+	assert_output "rep-register $REP_VERSION"
 	assert_no_db
 }
 

@@ -414,11 +414,11 @@ setup() {
 @test "-V and --version print the version" {
 	run --separate-stderr rep-setstatus -V </dev/null
 	assert_success
-	assert_output 'rep-setstatus 0.1.0'
+	assert_output "rep-setstatus $REP_VERSION"
 	refute_stderr
 	run --separate-stderr rep-setstatus --version </dev/null
 	assert_success
-	assert_output 'rep-setstatus 0.1.0'
+	assert_output "rep-setstatus $REP_VERSION"
 }
 
 # --- where: -C, --db, --apps, REP_DB, REP_APPS ----------------------------------

@@ -1953,6 +1953,6 @@ failed_records() {
 	refute_stderr
 	run --separate-stderr rep-tar -V </dev/null
 	assert_success
-	assert_output 'rep-tar 0.1.0'
+	assert_output "rep-tar $REP_VERSION"
 	refute_stderr
 }
