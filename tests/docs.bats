@@ -126,7 +126,7 @@ TOOLS='rep-diff rep-ls rep-push rep-register rep-setstatus rep-tar'
 @test "the version is the Makefile's alone: -V of every tool, and the footer of every man page as built" {
 	local t page
 	[ -n "$REP_VERSION" ]
-	run grep -rn -- "$REP_VERSION" "$TOP/man" "$TOP/cmd" "$TOP/lib"
+	run grep -rnF -- "$REP_VERSION" "$TOP/man" "$TOP/cmd" "$TOP/lib"
 	assert_failure 1
 	for t in $TOOLS; do
 		run --separate-stderr "$t" -V
