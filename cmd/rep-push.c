@@ -335,7 +335,7 @@ static void upload_progress(void *arg, const char *release, long long sent, long
 	(void)arg;
 	if (!release) {
 		rep_progress_end(&p);
-		what[0] = 0;
+		memset(what, 0, sizeof what);
 		return;
 	}
 	if (strcmp(what + 8, release) != 0) {

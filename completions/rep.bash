@@ -227,7 +227,10 @@ _rep_targets()
 _rep_complete()
 {
     local cur prev words cword split
-    _init_completion -s || return
+    # -n : keeps host:dir one word (COMP_WORDBREAKS holds the colon);
+    # what is offered is then trimmed to what follows the last colon,
+    # which is all readline replaces
+    _init_completion -s -n : || return
 
     local cmd=${words[0]##*/} nargs=0 ddash='' pending='' all='' history=''
     local tartest='' record=''
@@ -237,6 +240,7 @@ _rep_complete()
 
     if [[ $pending ]]; then
         _rep_optarg
+        __ltrim_colon_completions "$cur"
         return
     fi
     if [[ ! $ddash && $cur == -* ]]; then
@@ -259,6 +263,7 @@ _rep_complete()
         rep-tar) if [[ $tartest ]]; then _filedir tar.gz; else _rep_names; fi ;;
         rep-push) _rep_targets ;;
     esac
+    __ltrim_colon_completions "$cur"
 }
 
 complete -F _rep_complete rep-register rep-diff rep-setstatus rep-ls rep-tar \

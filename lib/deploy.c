@@ -351,7 +351,8 @@ static void staged(struct rep_deploy *d, pid_t pid, int status, const struct sta
 }
 
 /* The bytes to send, of the targets that upload: all of the archive to
- * each that started, and to each not yet looked at (from next on). */
+ * each that started (what it sent, if it failed) and to each not yet
+ * looked at (from next on). */
 static void show_sent(struct rep_deploy *d, const struct stage_job *j, off_t size, size_t next,
     const int *started)
 {
@@ -362,7 +363,10 @@ static void show_sent(struct rep_deploy *d, const struct stage_job *j, off_t siz
 		if (!s->t[i].ops->uploads)
 			continue;
 		sent += s->sent[i];
-		total += (started[i] || (i >= next && !s->failed[i])) ? (long long)size : 0;
+		if (started[i] && s->failed[i])
+			total += s->sent[i];
+		else if (started[i] || (i >= next && !s->failed[i]))
+			total += (long long)size;
 	}
 	if (total > 0)
 		d->cb->progress(d->arg, j->release, sent, total);
@@ -422,6 +426,10 @@ static size_t stage_all(struct rep_deploy *d, const struct stage_job *j)
 
 	if (show && !(started = calloc(s->n, sizeof *started)))
 		rep_die("out of memory");
+	/* drawn before the stagings are forked, so that they know to clear
+	 * it before a message */
+	if (show)
+		show_sent(d, j, size, 0, started);
 
 	for (;;) {
 		size_t n = 0;

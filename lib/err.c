@@ -84,13 +84,14 @@ void rep_vline(const char *ctx, const char *fmt, va_list ap, const char *tail)
 		char *where = ctx ? rep_visible(ctx, strlen(ctx)) : NULL;
 		free(body);
 		body = shown;
-		if ((n = asprintf(&line, "%s: %s%s%s%s\n", rep_prog, where ? where : "", where ? ": " : "",
-		    body, tail ? tail : "")) < 0)
+		/* a progress line it would break into is cleared in the same
+		 * write, which no redraw can come between */
+		if ((n = asprintf(&line, "%s%s: %s%s%s%s\n", rep_progress_shown() ? "\r\033[K" : "",
+		    rep_prog, where ? where : "", where ? ": " : "", body, tail ? tail : "")) < 0)
 			line = NULL;
 		free(where);
 	}
 	fflush(stderr);
-	rep_progress_clear();
 	if (n >= 0)
 		(void)rep_write_full(2, line, (size_t)n);
 	else /* out of memory: the bare message rather than none */

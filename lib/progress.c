@@ -1,17 +1,20 @@
 /* progress.c: the one line that shows how far long work has got, on a
  * terminal only: done/total, the rate and the time left. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "rep.h"
 
-/* A progress line may be on the terminal: set by this process's draw, or
- * inherited by a child forked while one was (a staging, whose messages
- * then start on a clean line too). */
-static int on_screen;
+/* A progress line may be on the terminal: set by this process's draw
+ * (or rep_progress_begin), or inherited by a child forked after it (a
+ * staging, whose messages then start on a clean line too); read by the
+ * threads that may die while the calling thread draws. */
+static atomic_int on_screen;
 
 static double seconds(void)
 {
@@ -37,6 +40,9 @@ void rep_progress_begin(struct rep_progress *p, const char *what)
 	p->start = seconds();
 	p->last = 0;
 	p->drawn = 0;
+	/* the processes forked from here on clear the line before their
+	 * messages, though it is drawn after they start */
+	on_screen = 1;
 }
 
 static void mib(char *dst, size_t size, long long bytes)
@@ -45,6 +51,14 @@ static void mib(char *dst, size_t size, long long bytes)
 		snprintf(dst, size, "%.1f", bytes / 1048576.0);
 	else
 		snprintf(dst, size, "%lld", bytes >> 20);
+}
+
+/* The terminal's width, 80 when it cannot be told. */
+static int columns(void)
+{
+	struct winsize ws;
+
+	return ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
 }
 
 /* Draws the line, at most ten times a second: done of total units
@@ -77,8 +91,23 @@ void rep_progress_draw(struct rep_progress *p, long long done, long long total, 
 		of[0] = '/';
 		mib(of + 1, sizeof of - 1, total_bytes);
 	}
-	fprintf(stderr, "\r%s: %s: %s%s%s MiB, %.1f MiB/s%s\033[K", rep_prog, p->what, count, got, of,
+	/* within one row: a line that wraps is not cleared by \r\033[K but
+	 * scrolls, a new one each redraw. What is cut first is what
+	 * follows the first word of what (a release's name), then the end. */
+	char rest[256], line[512];
+	int width = columns() - 1, n;
+	size_t cut = strcspn(p->what, " ");
+
+	snprintf(rest, sizeof rest, "%s%s%s MiB, %.1f MiB/s%s", count, got, of,
 	    t > 0 ? bytes / 1048576.0 / t : 0.0, left);
+	n = snprintf(line, sizeof line, "%s: %s: %s", rep_prog, p->what, rest);
+	if (n > width)
+		n = snprintf(line, sizeof line, "%s: %.*s: %s", rep_prog, (int)cut, p->what, rest);
+	if (n > width)
+		n = width > 0 ? width : 0;
+	if (n >= (int)sizeof line)
+		n = sizeof line - 1;
+	fprintf(stderr, "\r%.*s\033[K", n, line);
 	fflush(stderr);
 }
 
@@ -86,14 +115,15 @@ void rep_progress_draw(struct rep_progress *p, long long done, long long total, 
 void rep_progress_end(struct rep_progress *p)
 {
 	if (p->drawn)
-		rep_progress_clear();
-	p->drawn = on_screen = 0;
+		(void)rep_write_full(2, "\r\033[K", 4);
+	p->drawn = 0;
+	on_screen = 0;
 }
 
-/* Before a message: the line it would break into is cleared (and
- * redrawn by the next draw, on the line after the message). */
-void rep_progress_clear(void)
+/* Whether a message must clear the line first (and the next draw then
+ * redraws it, on the line after the message). */
+int rep_progress_shown(void)
 {
-	if (on_screen)
-		(void)rep_write_full(2, "\r\033[K", 4);
+	return on_screen;
 }
+

@@ -89,8 +89,9 @@ static void each_stdin(rep_rec_fn fn, void *arg)
 	struct rep_rec rec;
 
 	/* a tool that reads its input silently looks hung to someone who
-	 * typed it without a pipe */
-	if (!rep_opt.quiet && isatty(0))
+	 * typed it without a pipe; said where that someone looks, not into
+	 * a log */
+	if (!rep_opt.quiet && isatty(0) && isatty(2))
 		rep_warn("reading stdin from the terminal (end the input with Ctrl-D)");
 	rep_reader_open(&r, stdin, "stdin");
 	while (rep_read_rec(&r, &rec))

@@ -46,7 +46,7 @@ void rep_progress_begin(struct rep_progress *p, const char *what);
 void rep_progress_draw(struct rep_progress *p, long long done, long long total, const char *unit,
     long long bytes, long long total_bytes);
 void rep_progress_end(struct rep_progress *p);
-void rep_progress_clear(void);
+int rep_progress_shown(void);
 int rep_stdin_piped(void);
 void rep_msg_context(const char *ctx);
 void rep_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -21,7 +21,9 @@ setup() {
 	cd w || return
 }
 
-# bash_complete WORD...: what bash offers for the last word of the line
+# bash_complete LINE: what bash offers for the end of LINE, the words
+# split as bash splits them (a colon is a word of its own, COMP_WORDBREAKS),
+# one a line; then "nospace" if compopt -o nospace was called
 bash_complete() {
 	[ -f /usr/share/bash-completion/bash_completion ] || skip 'bash-completion not installed'
 	run bash -c '
@@ -29,11 +31,15 @@ bash_complete() {
 		HOSTFILE=$PWD/../hosts # not /etc/hosts: the machine'"'"'s own names
 		source /usr/share/bash-completion/bash_completion
 		source "$1/completions/rep.bash"
-		compopt() { :; } # only valid inside a real completion
-		shift
-		COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
-		_rep_complete "$1" "${!#}" "${@: -2:1}"
-		printf "%s\n" "${COMPREPLY[@]}" | LC_ALL=C sort' bash_complete "$TOP" "$@"
+		nospace=
+		compopt() { [[ " $* " != *" -o nospace "* ]] || nospace=nospace; } # only callable in a real completion
+		COMP_LINE=$2 COMP_POINT=${#2}
+		read -ra COMP_WORDS <<<"${2//:/ : }"
+		[[ $2 == *" " ]] && COMP_WORDS+=("")
+		COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+		_rep_complete rep-push
+		printf "%s\n" "${COMPREPLY[@]}" | LC_ALL=C sort
+		[ -z "$nospace" ] || echo "$nospace"' bash_complete "$TOP" "$1"
 }
 
 # fish_complete LINE: what fish offers for the line's last word
@@ -45,22 +51,28 @@ fish_complete() {
 }
 
 @test "bash: rep-push offers HOST: from ~/.ssh/config and known_hosts, and local directories" {
-	bash_complete rep-push ''
+	bash_complete 'rep-push '
 	assert_success
-	assert_output "$(lines db1: targetdir web1: web2:)"
-	bash_complete rep-push we
-	assert_output "$(lines web1: web2:)"
-	bash_complete rep-push deploy@w
-	assert_output "$(lines deploy@web1: deploy@web2:)"
-	bash_complete rep-push t
+	assert_output "$(lines db1: targetdir web1: web2: nospace)"
+	bash_complete 'rep-push we'
+	assert_output "$(lines web1: web2: nospace)"
+	bash_complete 'rep-push deploy@w'
+	assert_output "$(lines deploy@web1: deploy@web2: nospace)"
+	bash_complete 'rep-push t'
 	assert_output targetdir
-	# the far side's directory is not looked up: that would log in
-	bash_complete rep-push web1:
-	assert_success
-	assert_output ''
+	# the far side's directory is not looked up (that would log in), nor
+	# taken for a local one
+	local line
+	for line in 'rep-push web1:' 'rep-push web1:t' 'rep-push web1:/t' 'rep-push deploy@web1:t' \
+		'rep-push -j 2 web1:t'; do
+		bash_complete "$line"
+		assert_success
+		assert_output ''
+	done
 	# -T takes a file, not a host
-	bash_complete rep-push -T ''
+	bash_complete 'rep-push -T '
 	refute_output --partial web1:
+	assert_line targetdir
 }
 
 @test "fish: rep-push offers HOST: from ~/.ssh/config and local directories, nothing after the colon" {

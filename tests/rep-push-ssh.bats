@@ -430,6 +430,27 @@ four_archives() {
 	assert_output --partial "rep-push: $T-3: staged $A_REL"
 }
 
+@test "on a terminal: a staging's message during the upload line starts on a cleared line; the line fits the terminal's width" {
+	mkapp app-a
+	head -c 2000000 /dev/urandom >rep_applications/app-a/blob
+	mkarchive A app-a
+	local bad=$SSH_USER@127.0.0.1:$BATS_TEST_TMPDIR/bad
+	# the first stagings start before the line's first redraw: they
+	# clear it too
+	TERM=xterm TTY_INPUT="$A"$'\n' CORRUPT_STAGE=$BATS_TEST_TMPDIR/bad \
+		CORRUPT_COPY=$BATS_TEST_TMPDIR/sent.bin REP_SSH=$FAKE_SSH \
+		on_tty "stty cols 60; rep-push -j 2 $T $bad"
+	assert_failure 1
+	assert_output --regexp $'\r\e''\[Krep-push: '"$bad"': the archive arrived damaged'
+	refute_output --regexp $'MiB/s[^\r\n]*rep-push: '
+	# every progress line within 60 columns (59, and \r...\e[K)
+	local line
+	while IFS= read -r line; do
+		[ "${#line}" -le 59 ] || fail "wider than the terminal: '$line'"
+	done < <(grep -o $'\r[^\r\e]*\e\\[K' <<<"$output" | tr -d $'\r\e' | sed 's/\[K$//')
+	assert_output --regexp $'\r''rep-push: sending: [0-9.]+/[0-9.]+ MiB'
+}
+
 @test "a directory with a space, a quote, \$, backquotes and a backslash reaches the far side as one word" {
 	mkapp app-a
 	mkarchive A app-a

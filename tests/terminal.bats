@@ -48,6 +48,15 @@ setup() {
 	assert_output "$(lines "rep-diff: $HINT" 'rep-diff: no status records on stdin')"
 }
 
+@test "stdin a terminal: not said when stderr goes to a file (only who sees the terminal is told)" {
+	register app-a
+	TTY_INPUT=$'app-a\n' on_tty 'rep-ls -o name - 2>err'
+	assert_success
+	assert_output app-a
+	assert_equal "$(cat err)" ''
+	assert_equal "$(cat out)" app-a
+}
+
 @test "stdin a terminal: not said with -q, nor when stdin is not read or not a terminal" {
 	register app-a app-b
 	on_tty rep-setstatus -q ready
@@ -107,6 +116,21 @@ assert_progress() {
 	run --separate-stderr rep-diff --rehash
 	assert_success
 	assert_stderr 'rep-diff: in sync (2 applications)'
+}
+
+@test "the progress line is cut to the terminal's width: the label's detail first, then its end" {
+	local name
+	for name in app-a app-b app-c app-d app-e app-f; do
+		mkapp "$name" README a b c d e f g h
+	done
+	on_tty 'stty cols 60; rep-register --all'
+	assert_success
+	assert_progress 'rep-register: checking: [0-9]+/[0-9]+ files, [0-9.]+ MiB, [0-9.]+ MiB/s' \
+		'rep-register: 6 registered, 0 refreshed, 0 unchanged'
+	on_tty 'stty cols 30; rep-tar app-a app-b app-c app-d app-e app-f'
+	assert_success
+	# 29 columns: the end cut
+	assert_output --regexp $'^\r''rep-tar: packing: 0/6 applica'$'\e''\[K'
 }
 
 @test "a message during progress starts on a cleared line" {
