@@ -19,7 +19,7 @@ enum { OPT_ROLLBACK = REP_OPT_TOOL, OPT_TIMEOUT, OPT_REPLACE, OPT_STATUS, OPT_NO
 static const struct rep_optdef opts[] = {
 	{'n', "dry-run", NULL, "check the archives and show the plan; change nothing"},
 	REP_OPTDEF_QUIET,
-	{'j', "jobs", "N", "connect, stage and run hooks on up to N targets at once (default 1; --status: 8)"},
+	{'j', "jobs", "N", "connect, stage and run hooks on up to N targets at once (default 5; --status: 8)"},
 	{'k', "keep", "KEEP", "keep the KEEP newest releases and those KEEP rollbacks could reach (default 5)"},
 	{OPT_REPLACE, "replace", NULL, "a release holds the archive's applications only, not what was live"},
 	{OPT_ROLLBACK, "rollback", NULL, "undo the most recent push still in effect on every target"},
@@ -511,7 +511,10 @@ static void read_targets(const char *path)
 
 int main(int argc, char **argv)
 {
-	struct rep_deploy d = { .jobs = 1, .keep = 5, .hook_timeout = 60, .cb = &callbacks };
+	/* -j 5 by default, as Ansible's forks: a fleet is worked on in
+	 * parallel without being asked, and 5 sessions starting at once stay
+	 * well under sshd's MaxStartups (10) */
+	struct rep_deploy d = { .jobs = 5, .keep = 5, .hook_timeout = 60, .cb = &callbacks };
 	int c, back = 0, live = 0, jobs = 0, keep = 0, hooks = 0;
 	size_t len, nfiles = 0;
 	FILE *f;

@@ -164,7 +164,7 @@ complete -c rep-tar -n '__fish_seen_argument -s t -l test' -x -a '(__rep_tar_arc
 
 complete -c rep-push -s n -l dry-run -d 'Check the archives and show the plan, change nothing'
 complete -c rep-push -s q -l quiet -d 'Do not print the summary'
-complete -c rep-push -s j -l jobs -x -a '(seq 1 64)' -d 'Connect, stage and run hooks on up to N targets at once (default 1; --status: 8)'
+complete -c rep-push -s j -l jobs -x -a '(seq 1 64)' -d 'Connect, stage and run hooks on up to N targets at once (default 5; --status: 8)'
 complete -c rep-push -s k -l keep -x -n 'not __fish_seen_argument -l status' -d 'Keep the KEEP newest releases and those KEEP rollbacks could reach (default 5)'
 complete -c rep-push -l replace -n 'not __fish_seen_argument -l rollback -l status' -d "A release holds the archive's applications only, not what was live"
 complete -c rep-push -l rollback -n 'not __fish_seen_argument -l replace -l status' -d 'Undo the most recent push still in effect on every target'

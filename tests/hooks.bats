@@ -30,6 +30,15 @@ teardown_file() {
 
 setup() {
 	rep_setup
+	# The hooks of every target are asserted here in one order: one
+	# target after another, -j 1 (its default is 5). rep-push, first on
+	# PATH, is the tool with -j 1 before the arguments (a -j among them
+	# wins); REAL_PUSH is the tool itself, for the tests of the default.
+	REAL_PUSH=$REP_BIN_DIR/rep-push
+	mkdir -p "$BATS_TEST_TMPDIR/one-by-one"
+	printf '#!/bin/sh\nexec "%s" -j 1 "$@"\n' "$REAL_PUSH" >"$BATS_TEST_TMPDIR/one-by-one/rep-push"
+	chmod 755 "$BATS_TEST_TMPDIR/one-by-one/rep-push"
+	PATH=$BATS_TEST_TMPDIR/one-by-one:$PATH
 	EV=$BATS_TEST_TMPDIR/events
 	FLAGS=$BATS_TEST_TMPDIR/flags
 	mkdir -p "$FLAGS" dist
@@ -351,6 +360,41 @@ order_scenario() {
 	assert_no_pending t1 t2
 	assert_log_tail t1 "push $R1 -" "push $R2 $R1"
 	assert_log_tail t2 "push $R1 -" "push $R2 $R1"
+}
+
+# per_target TARGET...: the events of $EV of each TARGET, in order, each
+# sequence on one line (";" between events)
+per_target() {
+	local t
+	for t; do
+		grep "^$t " "$EV" | paste -sd ';'
+	done
+}
+
+@test "at the default -j (5), the targets' hooks run side by side: each target's in order, every configure before any stop, start or check, every start before any check" {
+	targets local
+	local t
+	for t in t3 t4 t5; do
+		mkdir -p "$t"
+	done
+	mkhooked app-a
+	mkhooked app-b
+	release R1 app-a app-b
+	local a1 b
+	a1=$(sum app-a) b=$(sum app-b)
+	run --separate-stderr "$REAL_PUSH" t1 t2 t3 t4 t5 <<<"dist/$R1.tar.gz"
+	assert_success
+	assert_output "$(push_records "$R1" t1,t2,t3,t4,t5 app-a app-b)"
+	assert_stderr "$(live_on "$R1" 5 '2 enter (app-a, app-b), 0 change, 0 stay, 0 leave')"
+	for t in t1 t2 t3 t4 t5; do
+		assert_equal "$(per_target "$t")" "$t configure app-a $R1 $a1;$t configure app-b $R1 $b;$t start app-a $R1 $a1;$t start app-b $R1 $b;$t check app-a $R1 $a1;$t check app-b $R1 $b"
+		assert_live "$t" "$R1"
+	done
+	# the phases: the last configure before the first start, the last
+	# start before the first check (on whatever target)
+	local phases
+	phases=$(cut -d' ' -f2 "$EV" | uniq | paste -sd ' ')
+	assert_equal "$phases" 'configure start check'
 }
 
 @test "a push: configure of what it brings, target by target; then stop of the old version, start and check of the new; an unchanged application runs no hook (local)" {
