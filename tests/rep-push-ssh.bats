@@ -416,7 +416,9 @@ four_archives() {
 	local size mib
 	size=$(stat -c %s "$A")
 	mib=$(awk -v s="$size" 'BEGIN { printf "%.1f", 2 * s / 1048576 }')
-	TERM=xterm TTY_INPUT="$A"$'\n' on_tty rep-push "$T" "$T-2"
+	# -j 1: the line drawn last before each staging's end is the
+	# sending line (side by side, two ends may follow each other)
+	TERM=xterm TTY_INPUT="$A"$'\n' on_tty rep-push -j 1 "$T" "$T-2"
 	assert_success
 	# the archive once to each target: two of them
 	assert_output --regexp $'\r''rep-push: sending '"$A_REL"': [0-9.]+/'"$mib"' MiB, [0-9.]+ MiB/s[^'$'\n'']*'$'\r\e''\[Krep-push: '"$T"': staged '"$A_REL"
