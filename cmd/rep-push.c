@@ -35,10 +35,11 @@ static const struct rep_optdef opts[] = {
 static const struct rep_tool tool = {
 	.synopsis =
 	"usage: rep-push [-nq] [-j N] [-k KEEP] [--replace] [--no-hooks] [--hook-timeout SECONDS]\n"
-	"                [--timeout SECONDS] [-T FILE] TARGET... < archives\n"
+	"                [--timeout SECONDS] [-T FILE]... [TARGET...] < archives\n"
 	"       rep-push [-nq] [-j N] [-k KEEP] [--no-hooks] [--hook-timeout SECONDS] [--timeout SECONDS]\n"
-	"                [-T FILE] --rollback TARGET...\n"
-	"       rep-push [-H] [-j N] [--timeout SECONDS] [-T FILE] --status TARGET...\n"
+	"                [-T FILE]... --rollback [TARGET...]\n"
+	"       rep-push [-H] [-j N] [--timeout SECONDS] [-T FILE]... --status [TARGET...]\n"
+	"At least one TARGET, given or read from a -T FILE.\n"
 	"Deploy each archive named on stdin (first field of each record) to every\n"
 	"TARGET, a local directory or [user@]host:DIR reached with $REP_SSH: on all\n"
 	"targets first stage a release of what is live there with the archive's\n"

@@ -19,6 +19,10 @@ static int entered;
 
 static void add_chdir(const char *dir)
 {
+	/* as git -C "": nothing, so that -C "$DIR" with DIR unset stays
+	 * where it is rather than failing on a path no one wrote */
+	if (!*dir)
+		return;
 	if (nchdirs == chdirs_cap) {
 		chdirs_cap = chdirs_cap ? 2 * chdirs_cap : 4;
 		chdirs = rep_xrealloc(chdirs, chdirs_cap * sizeof *chdirs);

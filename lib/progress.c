@@ -126,4 +126,3 @@ int rep_progress_shown(void)
 {
 	return on_screen;
 }
-

@@ -520,6 +520,14 @@ live() {
 	assert_failure 2
 	assert_output ''
 	assert_stderr "rep-ls: -C a: No such file or directory (try 'rep-ls --help')"
+	# an empty one is no move (as git -C ""), wherever it comes
+	run --separate-stderr rep-ls -C '' -C a -C '' -C b -C '' -o name app-a </dev/null
+	assert_success
+	assert_output app-a
+	refute_stderr
+	run --separate-stderr rep-ls -C '' -o name app-a </dev/null
+	assert_failure 2
+	assert_stderr 'rep-ls: metadata.db: no such database (create it with rep-register)'
 }
 
 # --- errors ---------------------------------------------------------------------------

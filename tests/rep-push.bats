@@ -2746,10 +2746,11 @@ _target_refused() {
 	run --separate-stderr rep-push -h </dev/null
 	assert_success
 	assert_line --index 0 'usage: rep-push [-nq] [-j N] [-k KEEP] [--replace] [--no-hooks] [--hook-timeout SECONDS]'
-	assert_line --index 1 '                [--timeout SECONDS] [-T FILE] TARGET... < archives'
+	assert_line --index 1 '                [--timeout SECONDS] [-T FILE]... [TARGET...] < archives'
 	assert_line --index 2 '       rep-push [-nq] [-j N] [-k KEEP] [--no-hooks] [--hook-timeout SECONDS] [--timeout SECONDS]'
-	assert_line --index 3 '                [-T FILE] --rollback TARGET...'
-	assert_line --index 4 '       rep-push [-H] [-j N] [--timeout SECONDS] [-T FILE] --status TARGET...'
+	assert_line --index 3 '                [-T FILE]... --rollback [TARGET...]'
+	assert_line --index 4 '       rep-push [-H] [-j N] [--timeout SECONDS] [-T FILE]... --status [TARGET...]'
+	assert_line --index 5 'At least one TARGET, given or read from a -T FILE.'
 	local opt
 	for opt in '-n, --dry-run' '-q, --quiet' '-j, --jobs N' '-k, --keep KEEP' '--replace' '--rollback' '-C DIR' \
 		'--no-hooks' '--hook-timeout SECONDS' '-T, --targets FILE' \
