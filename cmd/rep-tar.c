@@ -344,10 +344,29 @@ static void pack_app(struct pack *p, const struct rep_app *a, struct rep_tree *t
 	p->files += sum.files;
 }
 
+/* The archive's path goes on stdout as a record for the next tool: a
+ * TAB, CR or newline in it would make it another record, or two. */
+static void recordable(const char *path)
+{
+	if (strpbrk(path, "\t\r\n"))
+		rep_die("%s: a TAB, CR or newline in the path: its archive could not be named in a record",
+		    path);
+}
+
 static const char *dist_dir(const char *opt)
 {
 	const char *env = getenv("REP_DIST");
 	const char *d = opt ? opt : env && *env ? env : "dist";
+
+	recordable(d);
+	/* printed absolute after -C, for the reader of the pipe */
+	if (rep_opt_moved() && d[0] != '/') {
+		char *cwd = getcwd(NULL, 0);
+		if (!cwd)
+			rep_die_errno("getcwd");
+		recordable(cwd);
+		free(cwd);
+	}
 
 	if (mkdir(d, 0777) == 0)
 		made_dist = rep_xstrdup(d);

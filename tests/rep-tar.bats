@@ -1211,13 +1211,37 @@ failed_records() {
 	assert_stderr $'rep-tar: afile/\xff\xc2\x85\xc3\xa9: Not a directory'
 	assert_absent dist
 	# the summary too (stdout has the path as it is, for the next tool)
-	local dir=$'out\e[1m\nx' nl=$'\n' esc=$'\e' shown
+	local dir=$'out\e[1mx' esc=$'\e' shown
 	run --separate-stderr rep-tar -d "$dir" app-a </dev/null
 	assert_success
 	assert_archive "$dir"
 	shown=$(summary "$ARCHIVE")
-	shown=${shown//$esc/'\x1b'}
-	assert_stderr "${shown//$nl/'\x0a'}"
+	assert_stderr "${shown//$esc/'\x1b'}"
+}
+
+@test "an output directory whose path holds a TAB, CR or newline (given, or the directory -C leads to) is refused: its archive could not be named in a record" {
+	mkapp app-a
+	register app-a
+	local d shown
+	for d in $'out\nx' $'out\tx' $'out\rx'; do
+		run --separate-stderr rep-tar -d "$d" app-a </dev/null
+		assert_failure 2
+		# the reason shows the byte as \xHH: a record is one line
+		shown=${d//$'\n'/'\x0a'}
+		shown=${shown//$'\t'/'\x09'}
+		shown=${shown//$'\r'/'\x0d'}
+		assert_output "$(failed_records "$shown: a TAB, CR or newline in the path: its archive could not be named in a record" app-a)"
+		assert_stderr --partial ': a TAB, CR or newline in the path: its archive could not be named in a record'
+		assert_absent "$d"
+	done
+	# the same through -C: the path printed would be absolute
+	mkdir -p $'w\nx'
+	cp metadata.db $'w\nx/'
+	cp -r rep_applications $'w\nx/'
+	run --separate-stderr rep-tar -C $'w\nx' app-a </dev/null
+	assert_failure 2
+	assert_stderr --partial 'a TAB, CR or newline in the path'
+	assert_absent $'w\nx/dist'
 }
 
 # --- output directory, atomicity ----------------------------------------------------------
