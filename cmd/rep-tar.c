@@ -538,6 +538,10 @@ static int package(struct rep_strset *names, const char *dir, int level, int thr
 	return 0;
 }
 
+/* What a checking child of rep-tar -t A B... exits with when standard
+ * output failed: the others would fail the same way, and say so again. */
+enum { OUT_FAILED = 3 };
+
 /* rep-tar -t: the manifest of path, printed once it checked out. */
 static int test_one(const char *path, int several)
 {
@@ -551,6 +555,10 @@ static int test_one(const char *path, int several)
 	}
 	rep_manifest_print(stdout, &m);
 	rep_manifest_free(&m);
+	if (several && (fflush(stdout) != 0 || ferror(stdout)) && errno != EPIPE) {
+		rep_warn("standard output: %s", strerror(errno));
+		_exit(OUT_FAILED);
+	}
 	return rep_finish();
 }
 
@@ -574,6 +582,9 @@ static int test_all(char **paths, size_t n)
 			raise(WTERMSIG(st));
 			_exit(128 + WTERMSIG(st));
 		}
+		/* said once: the rest is not checked */
+		if (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == OUT_FAILED)
+			return 2;
 		if (!(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0))
 			failed = 1;
 	}

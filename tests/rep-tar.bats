@@ -1595,6 +1595,15 @@ failed_records() {
 	# shellcheck disable=SC2016 # expanded by bash -c
 	run bash -c 'rep-tar -t "$@" | head -n 1; echo "${PIPESTATUS[0]}"' _ "${many[@]}"
 	assert_output "$(lines "#archive${TAB}$a" 141)"
+	# stdout full or closed: said once, the rest not checked, exit 2
+	# shellcheck disable=SC2016 # expanded by bash -c
+	run --separate-stderr bash -c 'rep-tar -t "$@" >/dev/full' _ "$a" "$b" "$a" </dev/null
+	assert_failure 2
+	assert_stderr 'rep-tar: standard output: No space left on device'
+	# shellcheck disable=SC2016 # expanded by bash -c
+	run --separate-stderr bash -c 'rep-tar -t "$@" >&-' _ "$a" "$b" "$a" </dev/null
+	assert_failure 2
+	assert_stderr 'rep-tar: standard output: Bad file descriptor'
 	# a name is not an archive
 	run --separate-stderr rep-tar -t "$a" app-a </dev/null
 	assert_failure 2
