@@ -195,27 +195,48 @@ static _Noreturn void die_now(void)
 	exit(2);
 }
 
-/* The length of the valid note character (rep_note_error) at p, or 0:
- * a record's reason must be UTF-8 without control characters. */
-static size_t note_char(const unsigned char *p)
+/* The length of the UTF-8 character at p (its code point in *cp), or 0
+ * if it is not one: shortest form, no surrogates, at most U+10FFFF. The
+ * one decoder of notes, reasons and free text (rep_note_error). Pure:
+ * an undo action run on a signal calls it. */
+size_t rep_utf8_char(const unsigned char *p, unsigned *cp)
 {
-	unsigned c = *p, cp, len;
+	unsigned c = *p, len;
 
-	if (c < 0x80)
-		return c >= 0x20 && c != 0x7f;
-	if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
-	else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
-	else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
+	if (c < 0x80) {
+		*cp = c;
+		return c != 0;
+	}
+	if (c >= 0xc2 && c <= 0xdf) { len = 2; *cp = c & 0x1f; }
+	else if (c >= 0xe0 && c <= 0xef) { len = 3; *cp = c & 0x0f; }
+	else if (c >= 0xf0 && c <= 0xf4) { len = 4; *cp = c & 0x07; }
 	else return 0;
 	for (unsigned i = 1; i < len; i++) {
 		if ((p[i] & 0xc0) != 0x80)
 			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
+		*cp = *cp << 6 | (p[i] & 0x3f);
 	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+	if ((len == 3 && *cp < 0x800) || (len == 4 && (*cp < 0x10000 || *cp > 0x10ffff)) ||
+	    (*cp >= 0xd800 && *cp <= 0xdfff))
 		return 0;
 	return len;
+}
+
+/* Whether code point cp is a control character (C0, DEL or C1), which
+ * no note or record may hold. */
+int rep_control_char(unsigned cp)
+{
+	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f);
+}
+
+/* The length of the valid note character (rep_note_error) at p, or 0:
+ * a record's reason must be UTF-8 without control characters. */
+static size_t note_char(const unsigned char *p)
+{
+	unsigned cp;
+	size_t len = rep_utf8_char(p, &cp);
+
+	return len && !rep_control_char(cp) ? len : 0;
 }
 
 /* msg as the reason of a failure record (rep-tar's, rep-push's): what

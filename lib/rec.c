@@ -178,8 +178,6 @@ char *rep_join_rest(const struct rep_rec *rec)
 	return s;
 }
 
-/* Free text must be UTF-8 (shortest form, no surrogates) without
- * control characters; returns what is wrong, or NULL. */
 /* Dies naming the record's source and line: what is wrong with it. */
 _Noreturn void rep_die_rec(const struct rep_rec *rec, const char *fmt, ...)
 {
@@ -193,31 +191,18 @@ _Noreturn void rep_die_rec(const struct rep_rec *rec, const char *fmt, ...)
 	rep_die("%s:%lu: %s", rec->src, rec->line, msg);
 }
 
+/* Free text must be UTF-8 (shortest form, no surrogates) without
+ * control characters; returns what is wrong, or NULL. */
 const char *rep_note_error(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p) {
-		unsigned c = *p, cp, len;
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f)
-				return "control character not allowed";
-			p++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
-		else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
-		else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
-		else return "not valid UTF-8";
-		for (unsigned i = 1; i < len; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return "not valid UTF-8";
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
+		unsigned cp;
+		size_t len = rep_utf8_char(p, &cp);
+		if (!len)
 			return "not valid UTF-8";
-		if (cp >= 0x80 && cp <= 0x9f)
+		if (rep_control_char(cp))
 			return "control character not allowed";
 		p += len;
 	}

@@ -126,6 +126,8 @@ void rep_put_fields(FILE *fp, const char *const *f, int n);
 char *rep_join_rest(const struct rep_rec *rec);
 _Noreturn void rep_die_rec(const struct rep_rec *rec, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *rep_note_error(const char *s);
+size_t rep_utf8_char(const unsigned char *p, unsigned *cp);
+int rep_control_char(unsigned cp);
 const char *rep_note_check(const char *s);
 void rep_note_clip(char *s);
 void rep_put_u64(uint64_t v, char *buf);
