@@ -583,6 +583,21 @@ static void retry_wait(int tries)
 		;
 }
 
+/* Starts a session with start(t, p, arg) until it is past the
+ * handshake, started again when the server reset it (handshake_reset)
+ * up to RETRIES times: 0, or -1 if it failed (the reason told). */
+static int start_session(struct rep_target *t, struct session *p,
+    void (*start)(struct rep_target *t, struct session *p, void *arg), void *arg)
+{
+	for (int tries = 1;; tries++) {
+		start(t, p, arg);
+		int reset = handshake_reset(t, p, tries <= RETRIES);
+		if (reset <= 0)
+			return reset;
+		retry_wait(tries);
+	}
+}
+
 /* The session open() reads: the lock's, or -n's listing. */
 static void open_start(struct rep_target *t, enum rep_lock how)
 {
@@ -627,20 +642,19 @@ static int read_state(struct rep_target *t)
 	return rc == DONE ? 0 : REP_OPEN_FAILED;
 }
 
+static void start_live(struct rep_target *t, struct session *p, void *arg)
+{
+	(void)arg;
+	session_start(t, p, "live", NULL, 0, 0);
+}
+
 /* rep-push --status: what is live, with no lock. */
 static int ssh_live(struct rep_target *t)
 {
 	struct session p;
 	struct rep_reply r;
 
-	int reset;
-	for (int tries = 1;; tries++) {
-		session_start(t, &p, "live", NULL, 0, 0);
-		if ((reset = handshake_reset(t, &p, tries <= RETRIES)) <= 0)
-			break;
-		retry_wait(tries);
-	}
-	if (reset < 0)
+	if (start_session(t, &p, start_live, NULL) < 0)
 		return REP_OPEN_FAILED;
 	int rc = reply_read(t, &p, &r, command_words, 1);
 	if (rc == DONE) {
@@ -654,6 +668,17 @@ static int ssh_live(struct rep_target *t)
 	return rc == DONE ? 0 : REP_OPEN_FAILED;
 }
 
+/* The lock's or the listing's session, unless begin() started it. */
+static void start_open(struct rep_target *t, struct session *p, void *arg)
+{
+	struct ssh *s = t->priv;
+
+	(void)p;
+	if (!s->begun)
+		open_start(t, *(enum rep_lock *)arg);
+	s->begun = 0;
+}
+
 /* Takes the lock with a session that holds it for as long as its stdin
  * stays open, and drops it when we close that or die. The listing
  * brings the log and the live MANIFEST along (take_listing). */
@@ -663,16 +688,7 @@ static int ssh_open(struct rep_target *t, enum rep_lock how)
 	struct session *p = &s->keeper;
 	struct rep_reply r;
 
-	int reset;
-	for (int tries = 1;; tries++) {
-		if (!s->begun)
-			open_start(t, how);
-		s->begun = 0;
-		if ((reset = handshake_reset(t, p, tries <= RETRIES)) <= 0)
-			break;
-		retry_wait(tries);
-	}
-	if (reset < 0)
+	if (start_session(t, p, start_open, &how) < 0)
 		return REP_OPEN_FAILED;
 	if (how == REP_LOCK_READ)
 		return read_state(t);
