@@ -86,11 +86,30 @@ fish_complete() {
 	assert_output ''
 }
 
-@test "zsh: the completion file parses, and offers its targets through _rep_targets" {
+@test "zsh: the completion file parses; rep-push's targets: directories and HOST: (hosts with a ':' suffix), only the far side's message after a colon" {
 	command -v zsh >/dev/null || skip 'zsh not installed'
 	run zsh -n "$TOP/completions/_rep"
 	assert_success
 	assert_output ''
 	run grep -c "'\*:target:_rep_targets'" "$TOP/completions/_rep"
 	assert_output 1
+	# _rep_targets on its own, the completion system's functions stood
+	# in for by ones that say how they were called (compset -P as zsh
+	# does it: the prefix up to the colon moved out of PREFIX)
+	cat >targets.zsh <<-'EOF'
+		eval "$(sed -n '/^_rep_targets() {/,/^}/p' "$1")"
+		compset() { [[ $1 == -P && $3 == '*:' && $PREFIX == *:* ]] && { PREFIX=${PREFIX#*:}; return 0 }; return 1 }
+		_message() { print -r -- "message $*" }
+		_alternative() { print -r -- "alternative ${(j:|:)@}" }
+		for PREFIX in '' we web1: deploy@web1:/srv; do
+			print -r -- "$PREFIX: $(_rep_targets)"
+		done
+	EOF
+	run zsh -f targets.zsh "$TOP/completions/_rep"
+	assert_success
+	assert_output "$(lines \
+		": alternative directories:target directory:_directories|hosts:ssh host:_hosts -qS:" \
+		"we: alternative directories:target directory:_directories|hosts:ssh host:_hosts -qS:" \
+		"web1:: message -e directories directory on the target" \
+		"deploy@web1:/srv: message -e directories directory on the target")"
 }
