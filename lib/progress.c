@@ -74,7 +74,8 @@ void rep_progress_draw(struct rep_progress *p, long long done, long long total, 
 	if (p->drawn && now - p->last < 0.1)
 		return;
 	p->last = now;
-	p->drawn = on_screen = 1;
+	p->drawn = 1;
+	on_screen = 1;
 	f = total_bytes > 0 ? (double)bytes / (double)total_bytes :
 	    total > 0 ? (double)done / (double)total : 0;
 	if (t >= 1 && f > 0 && f < 1) {
