@@ -40,16 +40,32 @@ struct found {
 	const char *kind;
 };
 
+struct held {              /* what an application holds that rep cannot ship */
+	const char *name;
+	struct rep_problems bad;
+};
+
+struct reg {               /* a registered application, present */
+	int64_t id, files, bytes;
+	const char *name;      /* the copy in known */
+	char checksum[65];
+};
+
 struct diff {
 	struct rep_strset only;          /* NAME operands */
 	int named;                       /* 0: no operands, all asked */
 	struct rep_strset dirs, invalid; /* what the directory holds */
 	struct rep_strset known;         /* registered names */
-	struct rep_app *apps;            /* registered and present */
+	struct reg *apps;                /* registered and present */
 	struct rep_hash_job *jobs;
 	size_t napps, capapps;
 	struct found *out;
 	size_t nout, capout;
+	struct rep_db *db;
+	int store;                       /* refreshed cache rows are written */
+	size_t *dirty, ndirty;           /* jobs whose rows wait for that */
+	struct held *held;               /* problems, told in name order */
+	size_t nheld;
 };
 
 static int asked(const struct rep_strset *only, int named, const char *name)
@@ -72,6 +88,7 @@ static int registered(const struct rep_app *a, void *arg)
 	struct diff *d = arg;
 
 	rep_strset_add(&d->known, a->name, NULL);
+	const char *name = d->known.v[d->known.n - 1];
 	if (!asked(&d->only, d->named, a->name))
 		return 0;
 	if (rep_strset_find(&d->invalid, a->name) >= 0)
@@ -85,7 +102,9 @@ static int registered(const struct rep_app *a, void *arg)
 		d->capapps = d->capapps ? 2 * d->capapps : 256;
 		d->apps = rep_xrealloc(d->apps, d->capapps * sizeof *d->apps);
 	}
-	d->apps[d->napps++] = *a;
+	struct reg *r = &d->apps[d->napps++];
+	*r = (struct reg){ a->id, a->files, a->bytes, name, "" };
+	memcpy(r->checksum, a->checksum, sizeof r->checksum);
 	return 0;
 }
 
@@ -113,39 +132,88 @@ static void unexpected(struct diff *d)
 	}
 }
 
+/* Refreshed cache rows are written a batch at a time: a transaction
+ * held no longer than that, rows held no longer than a batch. */
+static void store_dirty(struct diff *d)
+{
+	if (!d->ndirty)
+		return;
+	rep_db_begin(d->db);
+	for (size_t i = 0; i < d->ndirty; i++)
+		rep_db_cache_store(d->db, &d->jobs[d->dirty[i]], 0);
+	rep_db_commit(d->db);
+	for (size_t i = 0; i < d->ndirty; i++)
+		rep_cache_free(&d->jobs[d->dirty[i]]);
+	d->ndirty = 0;
+}
+
+static void load(struct rep_hash_job *jobs, size_t n, void *arg)
+{
+	struct diff *d = arg;
+
+	store_dirty(d);
+	rep_db_cache_load(d->db, jobs, n);
+}
+
+static void compared(size_t i, void *arg)
+{
+	struct diff *d = arg;
+	const struct rep_sum *s = &d->jobs[i].sum;
+	const struct reg *a = &d->apps[i];
+
+	/* what it holds is told (at the end, as the applications are
+	 * checked in the order of their ids), and the others are compared
+	 * all the same */
+	if (d->jobs[i].bad.n) {
+		d->held = rep_xrealloc(d->held, (d->nheld + 1) * sizeof *d->held);
+		d->held[d->nheld++] = (struct held){ a->name, d->jobs[i].bad };
+		memset(&d->jobs[i].bad, 0, sizeof d->jobs[i].bad);
+		report(d, a->name, "invalid");
+	} else if (a->files != s->files || a->bytes != s->bytes || strcmp(a->checksum, s->checksum))
+		report(d, a->name, "modified");
+	/* Refreshing the cache changes no record; a reader skips it. */
+	if (d->jobs[i].dirty && d->store)
+		d->dirty[d->ndirty++] = i;
+	else
+		rep_cache_free(&d->jobs[i]);
+}
+
+static int by_held_name(const void *a, const void *b)
+{
+	return strcmp(((const struct held *)a)->name, ((const struct held *)b)->name);
+}
+
+static int by_id(const void *a, const void *b)
+{
+	int64_t x = ((const struct reg *)a)->id, y = ((const struct reg *)b)->id;
+	return (x > y) - (x < y);
+}
+
+/* In the order of ids, so that a batch's cache rows are read together. */
 static void check(struct diff *d, struct rep_db *db, int appsfd, int flags)
 {
-	size_t dirty = 0;
-
+	if (d->napps)
+		qsort(d->apps, d->napps, sizeof *d->apps, by_id);
 	d->jobs = calloc(d->napps + 1, sizeof *d->jobs);
-	if (!d->jobs)
+	d->dirty = calloc(REP_HASH_BATCH, sizeof *d->dirty);
+	if (!d->jobs || !d->dirty)
 		rep_die("out of memory");
 	for (size_t i = 0; i < d->napps; i++) {
 		d->jobs[i].name = d->apps[i].name;
 		d->jobs[i].app_id = d->apps[i].id;
 	}
-	rep_db_cache_load(db, d->jobs, d->napps);
-	rep_hash_apps(appsfd, d->jobs, d->napps, flags, NULL, NULL);
-	for (size_t i = 0; i < d->napps; i++) {
-		const struct rep_sum *s = &d->jobs[i].sum;
-		const struct rep_app *a = &d->apps[i];
-		/* what it holds is told, and the others are compared all the same */
-		if (rep_problems_tell(&d->jobs[i].bad)) {
-			report(d, a->name, "invalid");
-			continue;
-		}
-		if (a->files != s->files || a->bytes != s->bytes || strcmp(a->checksum, s->checksum))
-			report(d, a->name, "modified");
-		dirty += d->jobs[i].dirty;
+	d->db = db;
+	d->store = !rep_db_readonly(db);
+	rep_hash_apps(appsfd, d->jobs, d->napps, flags,
+	    &(struct rep_hash_calls){ .load = load, .each = compared, .arg = d });
+	store_dirty(d);
+	if (d->nheld)
+		qsort(d->held, d->nheld, sizeof *d->held, by_held_name);
+	for (size_t i = 0; i < d->nheld; i++) {
+		rep_problems_tell(&d->held[i].bad);
+		rep_problems_free(&d->held[i].bad);
 	}
-	/* Refreshing the cache changes no record; a reader skips it. */
-	if (dirty && !rep_db_readonly(db)) {
-		rep_db_begin(db);
-		for (size_t i = 0; i < d->napps; i++)
-			if (d->jobs[i].dirty)
-				rep_db_cache_store(db, &d->jobs[i], 0);
-		rep_db_commit(db);
-	}
+	free(d->held);
 }
 
 static int by_name(const void *a, const void *b)
@@ -509,9 +577,8 @@ int main(int argc, char **argv)
 		rep_summary("in sync (%zu application%s)", d.napps, d.napps == 1 ? "" : "s");
 	else
 		rep_summary("%zu discrepanc%s", d.nout, d.nout == 1 ? "y" : "ies");
-	for (size_t i = 0; i < d.napps; i++)
-		rep_cache_free(&d.jobs[i]);
 	free(d.jobs);
+	free(d.dirty);
 	free(d.apps);
 	free(d.out);
 	rep_strset_free(&d.only);

@@ -71,11 +71,15 @@ static size_t unregistered(struct input *in, struct rep_db *db, size_t *known)
 
 /* What the run records: each hashed job, in order, becomes an added or
  * refreshed application, or is left as it is. */
+struct change {            /* a record to print: the job's sum and name */
+	size_t job;
+	char status[32], registered[32];
+};
+
 struct run {
 	struct rep_db *db;
 	struct rep_hash_job *jobs;
-	struct rep_app *apps;
-	struct rep_app **changed;
+	struct change *changed;
 	size_t nchanged, added, refreshed;
 	size_t nbad;             /* applications holding what rep cannot ship */
 	const char *bad;         /* the first of them */
@@ -99,11 +103,10 @@ static int count_live(const char *target, const char *checksum, const char *rele
 	return 0;
 }
 
-static void record(size_t i, void *arg)
+static void record_job(struct run *r, size_t i)
 {
-	struct run *r = arg;
 	struct rep_hash_job *job = &r->jobs[i];
-	struct rep_app *a = &r->apps[i];
+	struct rep_app app, *a = &app;
 	const struct rep_sum *s = &job->sum;
 
 	if (job->bad.n) {
@@ -155,7 +158,10 @@ static void record(size_t i, void *arg)
 	a->bytes = s->bytes;
 	strcpy(a->checksum, s->checksum);
 	strcpy(a->updated, r->now);
-	r->changed[r->nchanged++] = a;
+	struct change *c = &r->changed[r->nchanged++];
+	c->job = i;
+	strcpy(c->status, a->status);
+	strcpy(c->registered, a->registered);
 	if (rep_opt.dry_run)
 		return;
 	if (found) {
@@ -167,6 +173,37 @@ static void record(size_t i, void *arg)
 	}
 	job->app_id = a->id;
 	rep_db_cache_store(r->db, job, !found);
+}
+
+/* A job recorded, its cache rows are let go: what is held does not
+ * grow with the rows of every application. */
+static void record(size_t i, void *arg)
+{
+	struct run *r = arg;
+
+	record_job(r, i);
+	rep_cache_free(&r->jobs[i]);
+}
+
+static void load(struct rep_hash_job *jobs, size_t n, void *arg)
+{
+	struct run *r = arg;
+
+	if (r->db)
+		rep_db_cache_load(r->db, jobs, n);
+}
+
+static void print(const struct run *r, const struct change *c)
+{
+	const struct rep_hash_job *job = &r->jobs[c->job];
+	struct rep_app a = { .files = job->sum.files, .bytes = job->sum.bytes };
+
+	snprintf(a.name, sizeof a.name, "%s", job->name);
+	strcpy(a.status, c->status);
+	strcpy(a.checksum, job->sum.checksum);
+	strcpy(a.registered, c->registered);
+	strcpy(a.updated, r->now);
+	rep_put_app(stdout, &a, NULL, 0);
 }
 
 int main(int argc, char **argv)
@@ -201,18 +238,16 @@ int main(int argc, char **argv)
 
 	size_t n = in.names.n;
 	r.jobs = calloc(n + 1, sizeof *r.jobs);
-	r.apps = rep_xmalloc((n + 1) * sizeof *r.apps);
 	r.changed = rep_xmalloc((n + 1) * sizeof *r.changed);
 	if (!r.jobs)
 		rep_die("out of memory");
 	/* --all names only applications the database does not know */
 	for (size_t i = 0; i < n; i++) {
+		struct rep_app a;
 		r.jobs[i].name = in.names.v[i];
-		if (r.db && !all && rep_db_app_get(r.db, r.jobs[i].name, &r.apps[i]))
-			r.jobs[i].app_id = r.apps[i].id;
+		if (r.db && !all && rep_db_app_get(r.db, r.jobs[i].name, &a))
+			r.jobs[i].app_id = a.id;
 	}
-	if (r.db)
-		rep_db_cache_load(r.db, r.jobs, n);
 	/* A new database is this run's alone until its commit: its
 	 * transaction can take the applications as they are hashed. An
 	 * existing one is locked only once all are. */
@@ -221,7 +256,8 @@ int main(int argc, char **argv)
 		rep_now(r.now);
 		rep_db_begin(r.db);
 	}
-	rep_hash_apps(in.appsfd, r.jobs, n, 0, early ? record : NULL, &r);
+	rep_hash_apps(in.appsfd, r.jobs, n, 0,
+	    &(struct rep_hash_calls){ .load = load, .each = early ? record : NULL, .arg = &r });
 	if (!early) {
 		rep_now(r.now);
 		if (r.db && !rep_opt.dry_run)
@@ -236,7 +272,7 @@ int main(int argc, char **argv)
 	if (rep_opt.header)
 		rep_put_header(stdout, rep_app_fields, NULL, REP_APP_NFIELDS);
 	for (size_t i = 0; i < r.nchanged; i++)
-		rep_put_app(stdout, r.changed[i], NULL, 0);
+		print(&r, &r.changed[i]);
 	rep_finish();
 	if (r.db && !rep_opt.dry_run)
 		rep_db_commit(r.db);
@@ -256,7 +292,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		rep_cache_free(&r.jobs[i]);
 	free(r.jobs);
-	free(r.apps);
 	free(r.changed);
 	rep_strset_free(&in.names);
 	close(in.appsfd);

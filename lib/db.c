@@ -79,7 +79,7 @@ static const struct { int version; const char *const sql[STEP_MAX]; } migrations
 enum stmt {
 	ST_SCHEMA, ST_SCHEMA_ROWS, ST_APP_GET, ST_APP_INSERT, ST_APP_UPDATE_SUM,
 	ST_INPUT_PUT, ST_INPUT_UNKNOWN, ST_SET_SELECT, ST_SET_EVENTS, ST_SET_UPDATE,
-	ST_EVENT, ST_APPS, ST_EVENTS, ST_CACHE_ALL, ST_CACHE_APP, ST_CACHE_DEL,
+	ST_EVENT, ST_APPS, ST_EVENTS, ST_CACHE_RANGE, ST_CACHE_APP, ST_CACHE_DEL,
 	ST_CACHE_PUT1, ST_CACHE_PUT4, ST_CACHE_PUT16,
 	ST_APP_SET_STATUS, ST_DEPLOY_APP, ST_DEPLOY_PUT, ST_DEPLOY_DEL,
 	ST_COUNT
@@ -142,8 +142,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " FROM app ORDER BY name",
 	[ST_EVENTS] = "SELECT a.name, h.time, h.old_status, h.new_status, h.user, h.note,"
 	    " a.status, a.id FROM history h JOIN app a ON a.id = h.app_id ORDER BY h.id",
-	[ST_CACHE_ALL] = "SELECT app_id, path, size, mtime_ns, ctime_ns, ino, dev, mode, hash, cached_ns"
-	    " FROM file ORDER BY app_id, path",
+	[ST_CACHE_RANGE] = "SELECT app_id, path, size, mtime_ns, ctime_ns, ino, dev, mode, hash, cached_ns"
+	    " FROM file WHERE app_id BETWEEN ?1 AND ?2 ORDER BY app_id, path",
 	[ST_CACHE_APP] = "SELECT app_id, path, size, mtime_ns, ctime_ns, ino, dev, mode, hash, cached_ns"
 	    " FROM file WHERE app_id = ?1 ORDER BY path",
 	[ST_CACHE_DEL] = "DELETE FROM file WHERE app_id = ?1",
@@ -359,12 +359,11 @@ static int tune_writer(struct rep_db *db)
 			db_die(db);
 		wal = 1;
 	}
-	/* Reading through a mapping spares a pread per page (not for the
-	 * readers: mapped pages would count in rep-ls's memory). The page
-	 * cache keeps SQLite's 2 MiB: a batch of 100,000 changes spills
-	 * into the WAL, and that is faster than 64 MiB of fresh heap pages
-	 * (0.60 s against 0.71 s for rep-setstatus of 100,000 names). */
-	exec(db, "PRAGMA mmap_size = 268435456");
+	/* No mapping of the file: each page read through one counts in
+	 * the tool's memory (the whole stat cache, for rep-diff), and a
+	 * pread per page costs no more. The page cache stays at SQLite's
+	 * 2 MiB: a batch of 100,000 changes spills into the WAL, which is
+	 * faster than growing the heap for it. */
 	return wal;
 }
 
@@ -1107,7 +1106,9 @@ static int by_app_id(const void *a, const void *b)
 }
 
 /* Loads the cache rows of the registered jobs: a query each for a few,
- * one scan for many. Rows come sorted by path (memcmp, as strcmp). */
+ * one scan of their range of ids for many (a batch of ids close
+ * together reads little else). Rows come sorted by path (memcmp, as
+ * strcmp). */
 void rep_db_cache_load(struct rep_db *db, struct rep_hash_job *jobs, size_t n)
 {
 	struct rep_hash_job **by_id = rep_xmalloc((n ? n : 1) * sizeof *by_id);
@@ -1125,7 +1126,9 @@ void rep_db_cache_load(struct rep_db *db, struct rep_hash_job *jobs, size_t n)
 		}
 	} else {
 		qsort(by_id, m, sizeof *by_id, by_app_id);
-		sqlite3_stmt *st = stmt(db, ST_CACHE_ALL);
+		sqlite3_stmt *st = stmt(db, ST_CACHE_RANGE);
+		sqlite3_bind_int64(st, 1, by_id[0]->app_id);
+		sqlite3_bind_int64(st, 2, by_id[m - 1]->app_id);
 		struct rep_hash_job *cur = NULL;
 		size_t j = 0;
 		while (step(db, st)) {

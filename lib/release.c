@@ -245,7 +245,7 @@ static void check_apps(int appsfd, const char *label, const struct rep_manifest 
 		jobs[nj++].name = a->app.name;
 	}
 	rep_opt.quiet = 1;   /* no progress line of its own */
-	rep_hash_apps(appsfd, jobs, nj, REP_HASH_ALL, NULL, NULL);
+	rep_hash_apps(appsfd, jobs, nj, REP_HASH_ALL, NULL);
 	for (size_t i = 0; i < nj; i++) {
 		const struct rep_manifest_app *a = m->apps.val[rep_strset_find(&m->apps, jobs[i].name)];
 		if (rep_problems_tell(&jobs[i].bad))

@@ -289,12 +289,23 @@ void rep_fold_init(struct rep_fold *f);
 void rep_fold_add(struct rep_fold *f, char type, const char *path,
     const unsigned char *digest, int64_t size);
 void rep_fold_end(struct rep_fold *f, struct rep_sum *sum);
-/* each (may be NULL) is called with the index of every job, in order,
- * by the calling thread, as soon as that job and all before it are
- * done: while the other threads still hash, when there are many. */
+/* What rep_hash_apps calls back, each by the calling thread; calls, or
+ * any of its functions, may be NULL. Jobs are hashed in batches of up
+ * to REP_HASH_BATCH: load is called with each batch before it is
+ * hashed (to fill in the cache rows), each with the index of every job,
+ * in order, as soon as that job and all before it are done (while the
+ * other threads still hash, when there are many), and always before the
+ * next batch is loaded. */
+enum { REP_HASH_BATCH = 1024 };
+typedef void rep_hash_load_fn(struct rep_hash_job *jobs, size_t n, void *arg);
 typedef void rep_hashed_fn(size_t i, void *arg);
+struct rep_hash_calls {
+	rep_hash_load_fn *load;
+	rep_hashed_fn *each;
+	void *arg;
+};
 void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags,
-    rep_hashed_fn *each, void *arg);
+    const struct rep_hash_calls *calls);
 void rep_cache_free(struct rep_hash_job *job);
 void rep_list_apps(int appsfd, struct rep_strset *valid, struct rep_strset *invalid);
 int rep_open_apps(void);

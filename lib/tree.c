@@ -35,14 +35,20 @@ struct tree {
 	unsigned char *buf;
 	char *dirbuf;            /* getdents64 */
 	struct rep_ring *ring;   /* the worker's, if it has one */
-	struct {                 /* each file queued in it */
+	struct queued *q;        /* with the ring: what waits for its batch */
+	atomic_int finished;      /* hashed and folded: its job is complete */
+};
+
+/* A worker's, not a tree's: a tree stays small, as there is one for
+ * every application being hashed. */
+struct queued {
+	struct {                 /* each file queued in the ring */
 		size_t entry;
 		int dirfd;
 		size_t len;      /* of the directory's part of its path */
 	} slot[REP_RING_SLOTS];
 	int done[REP_RING_SLOTS]; /* directories walked, to close after the batch */
 	int ndone;
-	atomic_int finished;      /* hashed and folded: its job is complete */
 };
 
 struct file_job {
@@ -53,8 +59,8 @@ struct file_job {
 struct pool {
 	int appsfd, flags;
 	int64_t cache_time;   /* see use_cache */
-	struct tree *trees;
-	size_t ntrees;
+	struct tree *trees;   /* of the batch being hashed */
+	size_t base, ntrees;  /* the batch: its first job's index, its size */
 	atomic_size_t next_tree;
 	struct file_job *files;
 	size_t nfiles, total;
@@ -74,7 +80,7 @@ static void pass_finished(struct pool *p)
 		return;
 	while (p->passed < p->ntrees &&
 	    atomic_load_explicit(&p->trees[p->passed].finished, memory_order_acquire))
-		p->each(p->passed++, p->arg);
+		p->each(p->base + p->passed++, p->arg);
 }
 
 void rep_hex(const unsigned char *d, size_t n, char *out)
@@ -434,37 +440,37 @@ static int read_all(const struct tree *t)
  * closes go with the next batch. */
 static void ring_flush(struct tree *t)
 {
-	int n = rep_ring_queued(t->ring), ndone = t->ndone;
+	int n = rep_ring_queued(t->ring), ndone = t->q->ndone;
 
 	if (rep_ring_run(t->ring) < 0) {
 		rep_ring_free(t->ring);
 		t->ring = NULL;
 	}
 	for (int k = 0; k < n; k++) {
-		struct rep_entry *e = &t->e[t->slot[k].entry];
+		struct rep_entry *e = &t->e[t->q->slot[k].entry];
 		ssize_t got = t->ring ? rep_ring_got(t->ring, k) : -1;
 		if (got >= 0 && got >= e->st.size && got < REP_RING_BUF) {
 			digest_of(rep_ring_buf(t->ring, k), (size_t)got, e->digest);
 			e->size = got;
 			atomic_fetch_add(&t->pool->bytes, e->size);
 		} else {
-			read_file(t, e, t->slot[k].dirfd, e->path + t->slot[k].len, -1);
+			read_file(t, e, t->q->slot[k].dirfd, e->path + t->q->slot[k].len, -1);
 		}
 	}
 	for (int i = 0; i < ndone; i++)
-		if (!t->ring || rep_ring_close(t->ring, t->done[i]) < 0)
-			close(t->done[i]);
-	t->ndone = 0;
+		if (!t->ring || rep_ring_close(t->ring, t->q->done[i]) < 0)
+			close(t->q->done[i]);
+	t->q->ndone = 0;
 }
 
 /* A directory walked: with a ring, its files may still be queued, so
  * it is closed after their batch. */
 static void release_dir(struct tree *t, int dirfd)
 {
-	if (t->ring && t->ndone == REP_RING_SLOTS)
+	if (t->ring && t->q->ndone == REP_RING_SLOTS)
 		ring_flush(t);
 	if (t->ring)
-		t->done[t->ndone++] = dirfd;
+		t->q->done[t->q->ndone++] = dirfd;
 	else
 		close(dirfd);
 }
@@ -494,9 +500,9 @@ static int ring_first(struct tree *t, int dirfd, const char *nm, const char *rel
 		read_file(t, e, dirfd, nm, -1);
 		return 1;
 	}
-	t->slot[k].entry = t->n - 1;
-	t->slot[k].dirfd = dirfd;
-	t->slot[k].len = len;
+	t->q->slot[k].entry = t->n - 1;
+	t->q->slot[k].dirfd = dirfd;
+	t->q->slot[k].len = len;
 	return 1;
 }
 
@@ -623,7 +629,7 @@ static void walk_app(int appsfd, struct tree *t)
 		return;
 	}
 	walk(t, fd, rel, 0);
-	if (t->ring && (rep_ring_queued(t->ring) || t->ndone))
+	if (t->ring && (rep_ring_queued(t->ring) || t->q->ndone))
 		ring_flush(t);
 	free(t->dirbuf);
 	t->dirbuf = NULL;
@@ -814,6 +820,7 @@ static void *app_worker(void *arg)
 	struct pool *p = arg;
 	unsigned char *buf = rep_xmalloc(READ_BUF);
 	struct rep_ring *ring = rep_ring_new();
+	struct queued q = { .ndone = 0 };
 	size_t i;
 
 	while ((i = atomic_fetch_add(&p->next_tree, 1)) < p->ntrees) {
@@ -821,6 +828,7 @@ static void *app_worker(void *arg)
 		t->pool = p;
 		t->buf = buf;
 		t->ring = ring;
+		t->q = &q;
 		walk_app(p->appsfd, t);
 		ring = t->ring;    /* gone if it failed */
 		if (t->n)
@@ -842,48 +850,44 @@ static void progress(struct pool *p, struct rep_progress *pr, const char *unit)
 	    atomic_load(&p->bytes), 0);
 }
 
-/* Runs fn on every core. When a progress line is wanted, the calling
+/* Runs fn on every core until p->done reaches until (the walk, which
+ * counts nothing, from 0). With a progress line (pr), the calling
  * thread draws it; otherwise it takes a share of the work. */
-static void run_pool(void *(*fn)(void *), struct pool *p, int show, const char *unit)
+static void run_pool(void *(*fn)(void *), struct pool *p, size_t until, struct rep_progress *pr,
+    const char *unit)
 {
-	int n = rep_nthreads() - !show, started = 0;
+	int n = rep_nthreads() - !!pr, started = 0;
+	size_t work = until - atomic_load(&p->done);
 	pthread_t tid[16];
 	struct timespec tick = { 0, 100 * 1000 * 1000 };
-	struct rep_progress pr;
 
-	if ((size_t)n > p->total)
-		n = (int)p->total;
+	if ((size_t)n > work)
+		n = (int)work;
 	for (; started < n; started++)
 		if (pthread_create(&tid[started], NULL, fn, p) != 0)
 			break;
-	if (show) {
-		/* drawn at once: a run too short for a redraw still shows
-		 * what it did */
-		rep_progress_begin(&pr, "checking");
-		if (p->total)
-			progress(p, &pr, unit);
-	}
-	if (!show || started == 0)
+	/* drawn at once: a run too short for a redraw still shows what it
+	 * did */
+	if (pr && p->total)
+		progress(p, pr, unit);
+	if (!pr || started == 0)
 		fn(p);
-	while (show && atomic_load(&p->done) < p->total) {
-		progress(p, &pr, unit);
+	while (pr && atomic_load(&p->done) < until) {
+		progress(p, pr, unit);
 		pass_finished(p);
 		nanosleep(&tick, NULL);
 	}
 	for (int i = 0; i < started; i++)
 		pthread_join(tid[i], NULL);
-	if (show)
-		rep_progress_end(&pr);
 }
 
 /* Few applications: walk them all, then spread the files to hash over
  * the cores, so that one large application still uses every core. */
-static void hash_by_file(struct pool *p, int show)
+static void hash_by_file(struct pool *p, struct rep_progress *pr)
 {
 	size_t cap = 0;
 
-	p->total = p->ntrees;
-	run_pool(walk_worker, p, 0, "applications");
+	run_pool(walk_worker, p, p->ntrees, NULL, "applications");
 	for (size_t i = 0; i < p->ntrees; i++) {
 		struct tree *t = &p->trees[i];
 		for (size_t j = 0; j < t->n; j++) {
@@ -897,16 +901,15 @@ static void hash_by_file(struct pool *p, int show)
 		}
 	}
 	p->total = p->nfiles;
-	run_pool(file_worker, p, show, "files");
+	atomic_store(&p->done, 0);
+	if (pr)
+		rep_progress_begin(pr, "checking");
+	run_pool(file_worker, p, p->nfiles, pr, "files");
 	for (size_t i = 0; i < p->ntrees; i++)
 		finish_tree(p, &p->trees[i]);
 	free(p->files);
 }
 
-/* The time cache rows are written at: whole seconds of the coarse
- * clock that stamps file times, read before any file is looked at, so
- * that a file written after its stat is never older than its row, on
- * file systems with nanosecond or with one-second time stamps. */
 static int64_t cache_time(void)
 {
 	struct timespec ts;
@@ -918,30 +921,50 @@ static int64_t cache_time(void)
 /* Fills in each job's files, bytes and checksum, using and refreshing
  * its cache rows. Many applications are shared out whole (walk, hash,
  * fold: no waiting between steps, memory bounded by one application
- * per core). */
+ * per core), a batch at a time: the cache rows of a batch are loaded
+ * just before it, so that what is held grows with the batch, not with
+ * the number of applications. */
 void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags,
-    rep_hashed_fn *each, void *arg)
+    const struct rep_hash_calls *calls)
 {
-	struct pool p = { .appsfd = appsfd, .flags = flags, .ntrees = n, .total = n,
-		.each = each, .arg = arg, .caller = pthread_self() };
-	int show = rep_progress_wanted();
+	static const struct rep_hash_calls none;
+	struct pool p = { .appsfd = appsfd, .flags = flags, .total = n, .caller = pthread_self() };
+	struct rep_progress pr = { .what = NULL }, *show = rep_progress_wanted() ? &pr : NULL;
+	int by_file = n < 4 * (size_t)rep_nthreads();
+	size_t batch = by_file || n < REP_HASH_BATCH ? n : REP_HASH_BATCH;
 
+	if (!calls)
+		calls = &none;
+	p.each = calls->each;
+	p.arg = calls->arg;
 	p.cache_time = cache_time();
-	p.trees = calloc(n ? n : 1, sizeof *p.trees);
-	if (!p.trees)
-		rep_die("out of memory");
-	for (size_t i = 0; i < n; i++) {
-		p.trees[i].job = &jobs[i];
-		p.trees[i].name = jobs[i].name;
-		p.trees[i].bad = &jobs[i].bad;
+	p.trees = rep_xmalloc((batch ? batch : 1) * sizeof *p.trees);
+	if (show && !by_file)
+		rep_progress_begin(show, "checking");
+	for (size_t base = 0; base < n; base += batch) {
+		size_t m = n - base < batch ? n - base : batch;
+		if (calls->load)
+			calls->load(jobs + base, m, calls->arg);
+		memset(p.trees, 0, m * sizeof *p.trees);
+		for (size_t i = 0; i < m; i++) {
+			p.trees[i].job = &jobs[base + i];
+			p.trees[i].name = jobs[base + i].name;
+			p.trees[i].bad = &jobs[base + i].bad;
+		}
+		p.base = base;
+		p.ntrees = m;
+		p.passed = 0;
+		atomic_store(&p.next_tree, 0);
+		if (by_file)
+			hash_by_file(&p, show);
+		else
+			run_pool(app_worker, &p, base + m, show, "applications");
+		for (size_t i = 0; i < m; i++)
+			atomic_store_explicit(&p.trees[i].finished, 1, memory_order_relaxed);
+		pass_finished(&p);
 	}
-	if (n < 4 * (size_t)rep_nthreads())
-		hash_by_file(&p, show);
-	else
-		run_pool(app_worker, &p, show, "applications");
-	for (size_t i = 0; i < n; i++)
-		atomic_store_explicit(&p.trees[i].finished, 1, memory_order_relaxed);
-	pass_finished(&p);
+	if (show && n)
+		rep_progress_end(show);
 	free(p.trees);
 }
 

@@ -338,6 +338,27 @@ hold_creation_lock() {
 	assert_equal "$(hist app-b)" "$(event app-b - registered)"
 }
 
+@test "more applications than a batch (1024): every one recorded once, refreshes found in every batch" {
+	mkapps 2600
+	run --separate-stderr rep-register --all </dev/null
+	assert_success
+	assert_equal "${#lines[@]}" 2600
+	assert_equal "$(printf '%s\n' "$output" | cut -f1 | sort -u | wc -l)" 2600
+	assert_equal "$(printf '%s\n' "$output" | cut -f1 | head -1)" app-001
+	assert_equal "$(printf '%s\n' "${lines[2599]}" | cut -f1-5)" "$(record app-999 registered | cut -f1-5)"
+	assert_stderr 'rep-register: 2600 registered, 0 refreshed, 0 unchanged'
+	assert_equal "$(sqlite3 metadata.db 'select count(*) from app; select count(*) from file')" "$(lines 2600 2600)"
+	sqlite3 metadata.db "UPDATE app SET registered = '2000-01-01T00:00:00Z'"
+	printf 'more\n' >>rep_applications/app-002/README
+	printf 'more\n' >>rep_applications/app-2599/README
+	# shellcheck disable=SC2046 # the names, one word each
+	run --separate-stderr rep-register $(cd rep_applications && printf '%s\n' *) </dev/null
+	assert_success
+	assert_records "$(records app-002 registered app-2599 registered)"
+	assert_equal "$(field 6)" "$(lines 2000-01-01T00:00:00Z 2000-01-01T00:00:00Z)"
+	assert_stderr 'rep-register: 0 registered, 2 refreshed, 2598 unchanged'
+}
+
 @test "rule 2: a refresh sets ready, pending_deployment and deployed back to registered; other statuses hold" {
 	local s old new
 	declare -A after=([registered]=registered [ready]=registered [pending_deployment]=registered

@@ -100,6 +100,18 @@ assert_progress() {
 	assert_success
 }
 
+@test "progress over more applications than a batch (1024): one count of them all, that never goes back" {
+	mkapps 2600 # and app-a, app-b of setup
+	on_tty rep-register --all
+	assert_success
+	assert_progress 'rep-register: checking: [0-9]+/2602 applications, [0-9.]+ MiB, [0-9.]+ MiB/s' \
+		'rep-register: 2602 registered, 0 refreshed, 0 unchanged'
+	local counts
+	counts=$(grep -o 'checking: [0-9]*/[0-9]*' out | cut -d' ' -f2)
+	refute_regex "$counts" '/(1024|552)$'
+	assert_equal "$counts" "$(printf '%s\n' "$counts" | sort -t/ -k1,1n)"
+}
+
 @test "no progress line with TERM=dumb, with -q, or with stderr not a terminal" {
 	TERM=dumb on_tty rep-register --all
 	assert_success
