@@ -47,7 +47,7 @@ struct held {              /* what an application holds that rep cannot ship */
 
 struct reg {               /* a registered application, present */
 	int64_t id, files, bytes;
-	const char *name;      /* the copy in known */
+	const char *name;      /* the copy in dirs */
 	char checksum[65];
 };
 
@@ -55,7 +55,8 @@ struct diff {
 	struct rep_strset only;          /* NAME operands */
 	int named;                       /* 0: no operands, all asked */
 	struct rep_strset dirs, invalid; /* what the directory holds */
-	struct rep_strset known;         /* registered names */
+	unsigned char *in_db;            /* by index in dirs: registered */
+	struct rep_strset known;         /* registered names not in dirs */
 	struct reg *apps;                /* registered and present */
 	struct rep_hash_job *jobs;
 	size_t napps, capapps;
@@ -63,7 +64,7 @@ struct diff {
 	size_t nout, capout;
 	struct rep_db *db;
 	int store;                       /* refreshed cache rows are written */
-	size_t *dirty, ndirty;           /* jobs whose rows wait for that */
+	size_t *dirty, ndirty, capdirty; /* jobs whose rows wait for that */
 	struct held *held;               /* problems, told in name order */
 	size_t nheld;
 };
@@ -82,19 +83,24 @@ static void report(struct diff *d, const char *name, const char *kind)
 	d->out[d->nout++] = (struct found){ rep_xstrdup(name), kind };
 }
 
-/* Registered applications: missing, invalid, or to be checked. */
+/* Registered applications, in the order of their ids: missing, invalid,
+ * or to be checked. One lookup each: a registered directory is marked in
+ * in_db; known holds only the registered names that are not there, for
+ * the check of the operands. */
 static int registered(const struct rep_app *a, void *arg)
 {
 	struct diff *d = arg;
+	long k = rep_strset_find(&d->dirs, a->name);
 
-	rep_strset_add(&d->known, a->name, NULL);
-	const char *name = d->known.v[d->known.n - 1];
+	if (k >= 0)
+		d->in_db[k] = 1;
+	else if (d->named)
+		rep_strset_add(&d->known, a->name, NULL);
 	if (!asked(&d->only, d->named, a->name))
 		return 0;
-	if (rep_strset_find(&d->invalid, a->name) >= 0)
-		return 0;
-	if (rep_strset_find(&d->dirs, a->name) < 0) {
-		if (strcmp(a->status, "retired") != 0)
+	if (k < 0) {
+		/* a directory whose name is invalid is told as such */
+		if (rep_strset_find(&d->invalid, a->name) < 0 && strcmp(a->status, "retired") != 0)
 			report(d, a->name, "missing");
 		return 0;
 	}
@@ -103,7 +109,7 @@ static int registered(const struct rep_app *a, void *arg)
 		d->apps = rep_xrealloc(d->apps, d->capapps * sizeof *d->apps);
 	}
 	struct reg *r = &d->apps[d->napps++];
-	*r = (struct reg){ a->id, a->files, a->bytes, name, "" };
+	*r = (struct reg){ a->id, a->files, a->bytes, d->dirs.v[k], "" };
 	memcpy(r->checksum, a->checksum, sizeof r->checksum);
 	return 0;
 }
@@ -121,7 +127,7 @@ static char *printable(const char *s)
 static void unexpected(struct diff *d)
 {
 	for (size_t i = 0; i < d->dirs.n; i++)
-		if (asked(&d->only, d->named, d->dirs.v[i]) && rep_strset_find(&d->known, d->dirs.v[i]) < 0)
+		if (!d->in_db[i] && asked(&d->only, d->named, d->dirs.v[i]))
 			report(d, d->dirs.v[i], "unregistered");
 	for (size_t i = 0; i < d->invalid.n; i++) {
 		if (!asked(&d->only, d->named, d->invalid.v[i]))
@@ -172,8 +178,13 @@ static void compared(size_t i, void *arg)
 	} else if (a->files != s->files || a->bytes != s->bytes || strcmp(a->checksum, s->checksum))
 		report(d, a->name, "modified");
 	/* Refreshing the cache changes no record; a reader skips it. */
-	if (d->jobs[i].dirty && d->store)
+	if (d->jobs[i].dirty && d->store) {
+		if (d->ndirty == d->capdirty) {
+			d->capdirty = d->capdirty ? 2 * d->capdirty : 64;
+			d->dirty = rep_xrealloc(d->dirty, d->capdirty * sizeof *d->dirty);
+		}
 		d->dirty[d->ndirty++] = i;
+	}
 	else
 		rep_cache_free(&d->jobs[i]);
 }
@@ -183,20 +194,12 @@ static int by_held_name(const void *a, const void *b)
 	return strcmp(((const struct held *)a)->name, ((const struct held *)b)->name);
 }
 
-static int by_id(const void *a, const void *b)
-{
-	int64_t x = ((const struct reg *)a)->id, y = ((const struct reg *)b)->id;
-	return (x > y) - (x < y);
-}
-
-/* In the order of ids, so that a batch's cache rows are read together. */
+/* In the order of ids (as registered() met them), so that a batch's
+ * cache rows are read together. */
 static void check(struct diff *d, struct rep_db *db, int appsfd, int flags)
 {
-	if (d->napps)
-		qsort(d->apps, d->napps, sizeof *d->apps, by_id);
 	d->jobs = calloc(d->napps + 1, sizeof *d->jobs);
-	d->dirty = calloc(REP_HASH_BATCH, sizeof *d->dirty);
-	if (!d->jobs || !d->dirty)
+	if (!d->jobs)
 		rep_die("out of memory");
 	for (size_t i = 0; i < d->napps; i++) {
 		d->jobs[i].name = d->apps[i].name;
@@ -553,7 +556,10 @@ int main(int argc, char **argv)
 	struct rep_db *db = rep_db_open(access(rep_opt.db_path, F_OK) == 0 && writable()
 	    ? REP_RW : REP_RO);
 	rep_list_apps(appsfd, &d.dirs, &d.invalid);
-	rep_db_each_app(db, registered, &d);
+	d.in_db = calloc(d.dirs.n + 1, 1);
+	if (!d.in_db)
+		rep_die("out of memory");
+	rep_db_each_app_by_id(db, registered, &d);
 	unexpected(&d);
 	for (size_t i = 0; i < d.only.n; i++) {
 		if (rep_strset_find(&d.known, d.only.v[i]) < 0 && rep_strset_find(&d.dirs, d.only.v[i]) < 0 &&
@@ -585,6 +591,7 @@ int main(int argc, char **argv)
 	rep_strset_free(&d.dirs);
 	rep_strset_free(&d.invalid);
 	rep_strset_free(&d.known);
+	free(d.in_db);
 	rep_finish();
 	return d.nout ? 1 : 0;
 }

@@ -57,7 +57,7 @@ static size_t unregistered(struct input *in, struct rep_db *db, size_t *known)
 	ninvalid = invalid.n;
 	rep_strset_free(&invalid);
 	if (db)
-		rep_db_each_app(db, add_registered, &registered);
+		rep_db_each_app_by_id(db, add_registered, &registered);
 	char **sorted = rep_strset_sorted(&dirs);
 	for (size_t i = 0; i < dirs.n; i++)
 		if (rep_strset_find(&registered, sorted[i]) < 0)

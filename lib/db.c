@@ -79,7 +79,7 @@ static const struct { int version; const char *const sql[STEP_MAX]; } migrations
 enum stmt {
 	ST_SCHEMA, ST_SCHEMA_ROWS, ST_APP_GET, ST_APP_INSERT, ST_APP_UPDATE_SUM,
 	ST_INPUT_PUT, ST_INPUT_UNKNOWN, ST_SET_SELECT, ST_SET_EVENTS, ST_SET_UPDATE,
-	ST_EVENT, ST_APPS, ST_EVENTS, ST_CACHE_RANGE, ST_CACHE_APP, ST_CACHE_DEL,
+	ST_EVENT, ST_APPS, ST_APPS_BY_ID, ST_EVENTS, ST_CACHE_RANGE, ST_CACHE_APP, ST_CACHE_DEL,
 	ST_CACHE_PUT1, ST_CACHE_PUT4, ST_CACHE_PUT16,
 	ST_APP_SET_STATUS, ST_DEPLOY_APP, ST_DEPLOY_PUT, ST_DEPLOY_DEL,
 	ST_COUNT
@@ -140,6 +140,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
 	[ST_APPS] = "SELECT id, name, status, files, bytes, checksum, registered, updated"
 	    " FROM app ORDER BY name",
+	/* the table's own order: no lookup from the name index per row */
+	[ST_APPS_BY_ID] = "SELECT id, name, status, files, bytes, checksum, registered, updated"
+	    " FROM app ORDER BY id",
 	[ST_EVENTS] = "SELECT a.name, h.time, h.old_status, h.new_status, h.user, h.note,"
 	    " a.status, a.id FROM history h JOIN app a ON a.id = h.app_id ORDER BY h.id",
 	[ST_CACHE_RANGE] = "SELECT app_id, path, size, mtime_ns, ctime_ns, ino, dev, mode, hash, cached_ns"
@@ -1040,9 +1043,9 @@ void rep_db_event(struct rep_db *db, int64_t app_id, const char *time, const cha
 	step(db, st);
 }
 
-void rep_db_each_app(struct rep_db *db, rep_app_fn fn, void *arg)
+static void each_app(struct rep_db *db, int which, rep_app_fn fn, void *arg)
 {
-	sqlite3_stmt *st = stmt(db, ST_APPS);
+	sqlite3_stmt *st = stmt(db, which);
 	struct rep_app a;
 
 	while (step(db, st)) {
@@ -1051,6 +1054,16 @@ void rep_db_each_app(struct rep_db *db, rep_app_fn fn, void *arg)
 			break;
 	}
 	sqlite3_reset(st);
+}
+
+void rep_db_each_app(struct rep_db *db, rep_app_fn fn, void *arg)
+{
+	each_app(db, ST_APPS, fn, arg);
+}
+
+void rep_db_each_app_by_id(struct rep_db *db, rep_app_fn fn, void *arg)
+{
+	each_app(db, ST_APPS_BY_ID, fn, arg);
 }
 
 void rep_db_each_event(struct rep_db *db, rep_event_fn fn, void *arg)

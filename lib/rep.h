@@ -195,7 +195,8 @@ struct rep_set {
 size_t rep_db_set_status(struct rep_db *db, const struct rep_set *set, FILE *out);
 void rep_db_event(struct rep_db *db, int64_t app_id, const char *time, const char *from, const char *to, const char *note);
 typedef int (*rep_app_fn)(const struct rep_app *a, void *arg);
-void rep_db_each_app(struct rep_db *db, rep_app_fn fn, void *arg);
+void rep_db_each_app(struct rep_db *db, rep_app_fn fn, void *arg);       /* by name */
+void rep_db_each_app_by_id(struct rep_db *db, rep_app_fn fn, void *arg); /* by id */
 typedef int (*rep_event_fn)(const struct rep_event *e, void *arg);
 void rep_db_each_event(struct rep_db *db, rep_event_fn fn, void *arg);
 struct rep_hash_job;
@@ -296,7 +297,7 @@ void rep_fold_end(struct rep_fold *f, struct rep_sum *sum);
  * in order, as soon as that job and all before it are done (while the
  * other threads still hash, when there are many), and always before the
  * next batch is loaded. */
-enum { REP_HASH_BATCH = 1024 };
+enum { REP_HASH_BATCH = 256 };
 typedef void rep_hash_load_fn(struct rep_hash_job *jobs, size_t n, void *arg);
 typedef void rep_hashed_fn(size_t i, void *arg);
 struct rep_hash_calls {

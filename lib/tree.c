@@ -59,28 +59,39 @@ struct file_job {
 struct pool {
 	int appsfd, flags;
 	int64_t cache_time;   /* see use_cache */
-	struct tree *trees;   /* of the batch being hashed */
-	size_t base, ntrees;  /* the batch: its first job's index, its size */
+	struct tree *trees;   /* a ring: job i's is trees[i % cap] */
+	size_t cap, ntrees;   /* ntrees: the jobs */
 	atomic_size_t next_tree;
+	atomic_size_t loaded; /* jobs [0, loaded) have their cache rows */
+	pthread_mutex_t mu;   /* with cv: a worker waits for a load */
+	pthread_cond_t cv;
 	struct file_job *files;
 	size_t nfiles, total;
 	atomic_size_t next, done;
 	atomic_llong bytes;
 	rep_hashed_fn *each;  /* called for jobs in order, by the calling thread */
 	void *arg;
-	size_t passed;        /* jobs handed to each */
+	size_t passed;        /* jobs finished in order, handed to each */
 	pthread_t caller;
 };
 
+static struct tree *tree_of(struct pool *p, size_t i)
+{
+	return &p->trees[i % p->cap];
+}
+
 /* Hands each finished job to p->each, in order, up to the first one not
- * finished. Only the calling thread does this. */
+ * finished; their trees may then be used again. Only the calling thread
+ * does this. */
 static void pass_finished(struct pool *p)
 {
-	if (!p->each)
-		return;
-	while (p->passed < p->ntrees &&
-	    atomic_load_explicit(&p->trees[p->passed].finished, memory_order_acquire))
-		p->each(p->base + p->passed++, p->arg);
+	/* a slot beyond the jobs loaded is an earlier job's */
+	while (p->passed < atomic_load_explicit(&p->loaded, memory_order_acquire) &&
+	    atomic_load_explicit(&tree_of(p, p->passed)->finished, memory_order_acquire)) {
+		if (p->each)
+			p->each(p->passed, p->arg);
+		p->passed++;
+	}
 }
 
 void rep_hex(const unsigned char *d, size_t n, char *out)
@@ -795,8 +806,8 @@ static void *walk_worker(void *arg)
 	size_t i;
 
 	while ((i = atomic_fetch_add(&p->next_tree, 1)) < p->ntrees) {
-		walk_app(p->appsfd, &p->trees[i]);
-		use_cache(p, &p->trees[i]);
+		walk_app(p->appsfd, tree_of(p, i));
+		use_cache(p, tree_of(p, i));
 	}
 	return NULL;
 }
@@ -815,32 +826,53 @@ static void *file_worker(void *arg)
 	return NULL;
 }
 
+/* A worker's own, kept from one application to the next. */
+struct reader {
+	unsigned char *buf;
+	struct rep_ring *ring;
+	struct queued q;
+};
+
+static void hash_tree(struct pool *p, struct tree *t, struct reader *r)
+{
+	t->pool = p;
+	t->buf = r->buf;
+	t->ring = r->ring;
+	t->q = &r->q;
+	walk_app(p->appsfd, t);
+	r->ring = t->ring;    /* gone if it failed */
+	if (t->n)
+		qsort(t->e, t->n, sizeof *t->e, by_path);
+	finish_tree(p, t);
+	atomic_store_explicit(&t->finished, 1, memory_order_release);
+	atomic_fetch_add(&p->done, 1);
+}
+
+/* Job i may be hashed once its cache rows are loaded. */
+static void wait_loaded(struct pool *p, size_t i)
+{
+	if (i < atomic_load_explicit(&p->loaded, memory_order_acquire))
+		return;
+	pthread_mutex_lock(&p->mu);
+	while (i >= atomic_load_explicit(&p->loaded, memory_order_acquire))
+		pthread_cond_wait(&p->cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+}
+
 static void *app_worker(void *arg)
 {
 	struct pool *p = arg;
-	unsigned char *buf = rep_xmalloc(READ_BUF);
-	struct rep_ring *ring = rep_ring_new();
-	struct queued q = { .ndone = 0 };
+	struct reader r = { .buf = rep_xmalloc(READ_BUF), .ring = rep_ring_new() };
 	size_t i;
 
 	while ((i = atomic_fetch_add(&p->next_tree, 1)) < p->ntrees) {
-		struct tree *t = &p->trees[i];
-		t->pool = p;
-		t->buf = buf;
-		t->ring = ring;
-		t->q = &q;
-		walk_app(p->appsfd, t);
-		ring = t->ring;    /* gone if it failed */
-		if (t->n)
-			qsort(t->e, t->n, sizeof *t->e, by_path);
-		finish_tree(p, t);
-		atomic_store_explicit(&t->finished, 1, memory_order_release);
-		atomic_fetch_add(&p->done, 1);
+		wait_loaded(p, i);
+		hash_tree(p, tree_of(p, i), &r);
 		if (pthread_equal(pthread_self(), p->caller))
 			pass_finished(p);
 	}
-	rep_ring_free(ring);
-	free(buf);
+	rep_ring_free(r.ring);
+	free(r.buf);
 	return NULL;
 }
 
@@ -905,6 +937,8 @@ static void hash_by_file(struct pool *p, struct rep_progress *pr)
 	if (pr)
 		rep_progress_begin(pr, "checking");
 	run_pool(file_worker, p, p->nfiles, pr, "files");
+	if (pr)
+		rep_progress_end(pr);
 	for (size_t i = 0; i < p->ntrees; i++)
 		finish_tree(p, &p->trees[i]);
 	free(p->files);
@@ -918,53 +952,122 @@ static int64_t cache_time(void)
 	return ts.tv_sec * 1000000000LL;
 }
 
+/* Jobs [from, from + m): their cache rows loaded, their trees made
+ * (in slots that the jobs cap before them have left), then handed to
+ * the workers. */
+static void load_batch(struct pool *p, struct rep_hash_job *jobs, size_t from, size_t m,
+    const struct rep_hash_calls *calls)
+{
+	if (calls->load)
+		calls->load(jobs + from, m, calls->arg);
+	for (size_t i = from; i < from + m; i++) {
+		struct tree *t = tree_of(p, i);
+		memset(t, 0, sizeof *t);
+		t->job = &jobs[i];
+		t->name = jobs[i].name;
+		t->bad = &jobs[i].bad;
+	}
+	pthread_mutex_lock(&p->mu);
+	atomic_store_explicit(&p->loaded, from + m, memory_order_release);
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Many applications, shared out whole. The calling thread loads the
+ * batches ahead of the workers (a batch's rows are read while the one
+ * before it is hashed), up to three batches ahead of the last job
+ * handed to each; once all are loaded it draws the progress line, or
+ * takes a share of the work. */
+static void hash_by_app(struct pool *p, struct rep_hash_job *jobs, const struct rep_hash_calls *calls,
+    struct rep_progress *pr)
+{
+	size_t n = p->ntrees, batch = REP_HASH_BATCH, next = 0;
+	int nthreads = rep_nthreads() - !!pr, started = 0;
+	pthread_t tid[16];
+	struct timespec tick = { 0, 100 * 1000 * 1000 }, wait = { 0, 1000 * 1000 };
+	struct reader solo = { .buf = NULL };
+
+	if ((size_t)nthreads > n)
+		nthreads = (int)n;
+	for (; started < nthreads; started++)
+		if (pthread_create(&tid[started], NULL, app_worker, p) != 0)
+			break;
+	if (pr)
+		progress(p, pr, "applications");
+	for (size_t from = 0; from < n;) {
+		size_t m = n - from < batch ? n - from : batch;
+		pass_finished(p);
+		if (started && from + m - p->passed > p->cap) {
+			if (pr)
+				progress(p, pr, "applications");
+			nanosleep(&wait, NULL);
+			continue;
+		}
+		load_batch(p, jobs, from, m, calls);
+		from += m;
+		/* no thread: this one hashes what is loaded, a batch at a time */
+		if (!started) {
+			if (!solo.buf) {
+				solo.buf = rep_xmalloc(READ_BUF);
+				solo.ring = rep_ring_new();
+			}
+			for (; next < from; next++)
+				hash_tree(p, tree_of(p, next), &solo);
+		}
+	}
+	rep_ring_free(solo.ring);
+	free(solo.buf);
+	if (!pr && started)
+		app_worker(p);
+	while (pr && atomic_load(&p->done) < n) {
+		progress(p, pr, "applications");
+		pass_finished(p);
+		nanosleep(&tick, NULL);
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(tid[i], NULL);
+	pass_finished(p);
+}
+
 /* Fills in each job's files, bytes and checksum, using and refreshing
  * its cache rows. Many applications are shared out whole (walk, hash,
  * fold: no waiting between steps, memory bounded by one application
- * per core), a batch at a time: the cache rows of a batch are loaded
- * just before it, so that what is held grows with the batch, not with
- * the number of applications. */
+ * per core) in batches whose cache rows are loaded just ahead of them:
+ * what is held grows with the batch, not with the number of
+ * applications. A few are walked first, and their files shared out. */
 void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags,
     const struct rep_hash_calls *calls)
 {
 	static const struct rep_hash_calls none;
-	struct pool p = { .appsfd = appsfd, .flags = flags, .total = n, .caller = pthread_self() };
+	struct pool p = { .appsfd = appsfd, .flags = flags, .ntrees = n, .total = n,
+		.caller = pthread_self() };
 	struct rep_progress pr = { .what = NULL }, *show = rep_progress_wanted() ? &pr : NULL;
 	int by_file = n < 4 * (size_t)rep_nthreads();
-	size_t batch = by_file || n < REP_HASH_BATCH ? n : REP_HASH_BATCH;
 
 	if (!calls)
 		calls = &none;
 	p.each = calls->each;
 	p.arg = calls->arg;
 	p.cache_time = cache_time();
-	p.trees = rep_xmalloc((batch ? batch : 1) * sizeof *p.trees);
-	if (show && !by_file)
-		rep_progress_begin(show, "checking");
-	for (size_t base = 0; base < n; base += batch) {
-		size_t m = n - base < batch ? n - base : batch;
-		if (calls->load)
-			calls->load(jobs + base, m, calls->arg);
-		memset(p.trees, 0, m * sizeof *p.trees);
-		for (size_t i = 0; i < m; i++) {
-			p.trees[i].job = &jobs[base + i];
-			p.trees[i].name = jobs[base + i].name;
-			p.trees[i].bad = &jobs[base + i].bad;
-		}
-		p.base = base;
-		p.ntrees = m;
-		p.passed = 0;
-		atomic_store(&p.next_tree, 0);
-		if (by_file)
-			hash_by_file(&p, show);
-		else
-			run_pool(app_worker, &p, base + m, show, "applications");
-		for (size_t i = 0; i < m; i++)
-			atomic_store_explicit(&p.trees[i].finished, 1, memory_order_relaxed);
+	p.cap = by_file || n < 3 * REP_HASH_BATCH ? n : 3 * REP_HASH_BATCH;
+	p.trees = rep_xmalloc((p.cap ? p.cap : 1) * sizeof *p.trees);
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	if (by_file) {
+		load_batch(&p, jobs, 0, n, calls);
+		hash_by_file(&p, show);
+		for (size_t i = 0; i < n; i++)
+			atomic_store_explicit(&tree_of(&p, i)->finished, 1, memory_order_relaxed);
 		pass_finished(&p);
+	} else {
+		if (show)
+			rep_progress_begin(show, "checking");
+		hash_by_app(&p, jobs, calls, show);
+		if (show)
+			rep_progress_end(show);
 	}
-	if (show && n)
-		rep_progress_end(show);
+	pthread_cond_destroy(&p.cv);
+	pthread_mutex_destroy(&p.mu);
 	free(p.trees);
 }
 

@@ -680,7 +680,7 @@ same_size_edit() {
 	assert_equal "$(filedump)" "$before"
 }
 
-@test "more applications than a batch (1024), ids not in name order: each checked against its own rows, refreshed rows stored" {
+@test "more applications than a batch (256), ids not in name order: each checked against its own rows, refreshed rows stored" {
 	mkapps 2600
 	# registered in reverse: ids run against the names
 	# shellcheck disable=SC2046 # the names, one word each

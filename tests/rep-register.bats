@@ -338,7 +338,7 @@ hold_creation_lock() {
 	assert_equal "$(hist app-b)" "$(event app-b - registered)"
 }
 
-@test "more applications than a batch (1024): every one recorded once, refreshes found in every batch" {
+@test "more applications than a batch (256): every one recorded once, refreshes found in every batch" {
 	mkapps 2600
 	run --separate-stderr rep-register --all </dev/null
 	assert_success
