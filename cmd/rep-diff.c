@@ -138,8 +138,8 @@ static void unexpected(struct diff *d)
 	}
 }
 
-/* Refreshed cache rows are written a batch at a time: a transaction
- * held no longer than that, rows held no longer than a batch. */
+/* Refreshed cache rows are written as each batch is loaded, and at the
+ * end: short transactions, and no more rows held than a few batches'. */
 static void store_dirty(struct diff *d)
 {
 	if (!d->ndirty)

@@ -1118,9 +1118,10 @@ static int by_app_id(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Loads the cache rows of the registered jobs: a query each for a few,
- * one scan of their range of ids for many (a batch of ids close
- * together reads little else). Rows come sorted by path (memcmp, as
+/* Loads the cache rows of the registered jobs: one scan of their range
+ * of ids when they are many and close together (a batch in the order of
+ * ids), else a query each, so that batches of ids spread over the table
+ * do not each read most of it. Rows come sorted by path (memcmp, as
  * strcmp). */
 void rep_db_cache_load(struct rep_db *db, struct rep_hash_job *jobs, size_t n)
 {
@@ -1130,7 +1131,9 @@ void rep_db_cache_load(struct rep_db *db, struct rep_hash_job *jobs, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (jobs[i].app_id)
 			by_id[m++] = &jobs[i];
-	if (m <= 64) {
+	if (m > 64)
+		qsort(by_id, m, sizeof *by_id, by_app_id);
+	if (m <= 64 || (uint64_t)(by_id[m - 1]->app_id - by_id[0]->app_id) >= 4 * (uint64_t)m) {
 		for (size_t i = 0; i < m; i++) {
 			sqlite3_stmt *st = stmt(db, ST_CACHE_APP);
 			sqlite3_bind_int64(st, 1, by_id[i]->app_id);
@@ -1138,7 +1141,6 @@ void rep_db_cache_load(struct rep_db *db, struct rep_hash_job *jobs, size_t n)
 				add_cached(by_id[i], st, &cap);
 		}
 	} else {
-		qsort(by_id, m, sizeof *by_id, by_app_id);
 		sqlite3_stmt *st = stmt(db, ST_CACHE_RANGE);
 		sqlite3_bind_int64(st, 1, by_id[0]->app_id);
 		sqlite3_bind_int64(st, 2, by_id[m - 1]->app_id);

@@ -292,11 +292,12 @@ void rep_fold_add(struct rep_fold *f, char type, const char *path,
 void rep_fold_end(struct rep_fold *f, struct rep_sum *sum);
 /* What rep_hash_apps calls back, each by the calling thread; calls, or
  * any of its functions, may be NULL. Jobs are hashed in batches of up
- * to REP_HASH_BATCH: load is called with each batch before it is
- * hashed (to fill in the cache rows), each with the index of every job,
- * in order, as soon as that job and all before it are done (while the
- * other threads still hash, when there are many), and always before the
- * next batch is loaded. */
+ * to REP_HASH_BATCH: load is called with each batch, in order, before
+ * it is hashed (to fill in the cache rows), while earlier batches may
+ * still be hashed; each with the index of every job, in order, as soon
+ * as that job and all before it are done (while the other threads still
+ * hash, when there are many). A job that is done holds cache rows only
+ * if it is dirty. */
 enum { REP_HASH_BATCH = 256 };
 typedef void rep_hash_load_fn(struct rep_hash_job *jobs, size_t n, void *arg);
 typedef void rep_hashed_fn(size_t i, void *arg);

@@ -59,8 +59,8 @@ struct file_job {
 struct pool {
 	int appsfd, flags;
 	int64_t cache_time;   /* see use_cache */
-	struct tree *trees;   /* a ring: job i's is trees[i % cap] */
-	size_t cap, ntrees;   /* ntrees: the jobs */
+	struct tree **trees;  /* a block of REP_HASH_BATCH per batch loaded and not passed */
+	size_t ahead, ntrees; /* ahead: jobs loaded and not finished, at most */
 	atomic_size_t next_tree;
 	atomic_size_t loaded; /* jobs [0, loaded) have their cache rows */
 	pthread_mutex_t mu;   /* with cv: a worker waits for a load */
@@ -77,20 +77,23 @@ struct pool {
 
 static struct tree *tree_of(struct pool *p, size_t i)
 {
-	return &p->trees[i % p->cap];
+	return &p->trees[i / REP_HASH_BATCH][i % REP_HASH_BATCH];
 }
 
 /* Hands each finished job to p->each, in order, up to the first one not
- * finished; their trees may then be used again. Only the calling thread
- * does this. */
+ * finished; a batch's trees go with its last job. Only the calling
+ * thread does this. */
 static void pass_finished(struct pool *p)
 {
-	/* a slot beyond the jobs loaded is an earlier job's */
 	while (p->passed < atomic_load_explicit(&p->loaded, memory_order_acquire) &&
 	    atomic_load_explicit(&tree_of(p, p->passed)->finished, memory_order_acquire)) {
 		if (p->each)
 			p->each(p->passed, p->arg);
 		p->passed++;
+		if (p->passed % REP_HASH_BATCH == 0 || p->passed == p->ntrees) {
+			free(p->trees[(p->passed - 1) / REP_HASH_BATCH]);
+			p->trees[(p->passed - 1) / REP_HASH_BATCH] = NULL;
+		}
 	}
 }
 
@@ -693,8 +696,11 @@ static void refresh_cache(struct pool *p, struct tree *t)
 	}
 	/* a tree with problems is not what any row could describe */
 	job->dirty = !job->bad.n && (kept != files || job->ncache != files);
-	if (!job->dirty)
+	/* rows that are not to be stored again are of no more use */
+	if (!job->dirty) {
+		cache_drop(job);
 		return;
+	}
 	cache_drop(job);
 	job->cache = rep_xmalloc((files ? files : 1) * sizeof *job->cache);
 	for (size_t i = 0; i < t->n; i++) {
@@ -888,7 +894,7 @@ static void progress(struct pool *p, struct rep_progress *pr, const char *unit)
 static void run_pool(void *(*fn)(void *), struct pool *p, size_t until, struct rep_progress *pr,
     const char *unit)
 {
-	int n = rep_nthreads() - !!pr, started = 0;
+	int n = rep_nthreads() - !pr, started = 0;
 	size_t work = until - atomic_load(&p->done);
 	pthread_t tid[16];
 	struct timespec tick = { 0, 100 * 1000 * 1000 };
@@ -921,7 +927,7 @@ static void hash_by_file(struct pool *p, struct rep_progress *pr)
 
 	run_pool(walk_worker, p, p->ntrees, NULL, "applications");
 	for (size_t i = 0; i < p->ntrees; i++) {
-		struct tree *t = &p->trees[i];
+		struct tree *t = tree_of(p, i);
 		for (size_t j = 0; j < t->n; j++) {
 			if (t->e[j].type == 'l' || t->e[j].hit)
 				continue;
@@ -940,10 +946,14 @@ static void hash_by_file(struct pool *p, struct rep_progress *pr)
 	if (pr)
 		rep_progress_end(pr);
 	for (size_t i = 0; i < p->ntrees; i++)
-		finish_tree(p, &p->trees[i]);
+		finish_tree(p, tree_of(p, i));
 	free(p->files);
 }
 
+/* The time cache rows are written at: whole seconds of the coarse
+ * clock that stamps file times, read before any file is looked at, so
+ * that a file written after its stat is never older than its row, on
+ * file systems with nanosecond or with one-second time stamps. */
 static int64_t cache_time(void)
 {
 	struct timespec ts;
@@ -952,17 +962,26 @@ static int64_t cache_time(void)
 	return ts.tv_sec * 1000000000LL;
 }
 
-/* Jobs [from, from + m): their cache rows loaded, their trees made
- * (in slots that the jobs cap before them have left), then handed to
- * the workers. */
+/* Jobs [from, from + m): their cache rows loaded, their trees made,
+ * then handed to the workers. The block of trees is freed with the
+ * batch's last job (pass_finished), or at the end of rep_hash_apps;
+ * gcc's analyzer loses it once it is stored through p->trees, and
+ * reports a leak that is not one. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wanalyzer-malloc-leak"
+#endif
 static void load_batch(struct pool *p, struct rep_hash_job *jobs, size_t from, size_t m,
     const struct rep_hash_calls *calls)
 {
 	if (calls->load)
 		calls->load(jobs + from, m, calls->arg);
+	struct tree *block = calloc(m ? m : 1, sizeof *block);
+	if (!block)
+		rep_die("out of memory");
+	p->trees[from / REP_HASH_BATCH] = block;
 	for (size_t i = from; i < from + m; i++) {
-		struct tree *t = tree_of(p, i);
-		memset(t, 0, sizeof *t);
+		struct tree *t = &block[i - from];
 		t->job = &jobs[i];
 		t->name = jobs[i].name;
 		t->bad = &jobs[i].bad;
@@ -972,17 +991,23 @@ static void load_batch(struct pool *p, struct rep_hash_job *jobs, size_t from, s
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 /* Many applications, shared out whole. The calling thread loads the
  * batches ahead of the workers (a batch's rows are read while the one
- * before it is hashed), up to three batches ahead of the last job
- * handed to each; once all are loaded it draws the progress line, or
- * takes a share of the work. */
+ * before it is hashed), as long as fewer than three batches' jobs are
+ * loaded and not finished: a large application holds back no other, and
+ * the rows held stay bounded (a finished job keeps its rows only if it
+ * is dirty, until it is handed to each). Once all are loaded, it draws
+ * the progress line, or takes a share of the work. */
 static void hash_by_app(struct pool *p, struct rep_hash_job *jobs, const struct rep_hash_calls *calls,
     struct rep_progress *pr)
 {
 	size_t n = p->ntrees, batch = REP_HASH_BATCH, next = 0;
-	int nthreads = rep_nthreads() - !!pr, started = 0;
+	/* a worker per core: the loads take the calling thread little time */
+	int nthreads = rep_nthreads(), started = 0;
 	pthread_t tid[16];
 	struct timespec tick = { 0, 100 * 1000 * 1000 }, wait = { 0, 1000 * 1000 };
 	struct reader solo = { .buf = NULL };
@@ -997,7 +1022,7 @@ static void hash_by_app(struct pool *p, struct rep_hash_job *jobs, const struct 
 	for (size_t from = 0; from < n;) {
 		size_t m = n - from < batch ? n - from : batch;
 		pass_finished(p);
-		if (started && from + m - p->passed > p->cap) {
+		if (started && from - atomic_load(&p->done) + m > p->ahead) {
 			if (pr)
 				progress(p, pr, "applications");
 			nanosleep(&wait, NULL);
@@ -1042,15 +1067,17 @@ void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags,
 	struct pool p = { .appsfd = appsfd, .flags = flags, .ntrees = n, .total = n,
 		.caller = pthread_self() };
 	struct rep_progress pr = { .what = NULL }, *show = rep_progress_wanted() ? &pr : NULL;
-	int by_file = n < 4 * (size_t)rep_nthreads();
+	int by_file = n < 4 * (size_t)rep_nthreads() && n <= REP_HASH_BATCH; /* one batch */
 
 	if (!calls)
 		calls = &none;
 	p.each = calls->each;
 	p.arg = calls->arg;
 	p.cache_time = cache_time();
-	p.cap = by_file || n < 3 * REP_HASH_BATCH ? n : 3 * REP_HASH_BATCH;
-	p.trees = rep_xmalloc((p.cap ? p.cap : 1) * sizeof *p.trees);
+	p.ahead = 3 * REP_HASH_BATCH;
+	p.trees = calloc(n / REP_HASH_BATCH + 1, sizeof *p.trees);
+	if (!p.trees)
+		rep_die("out of memory");
 	pthread_mutex_init(&p.mu, NULL);
 	pthread_cond_init(&p.cv, NULL);
 	if (by_file) {
@@ -1068,6 +1095,9 @@ void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags,
 	}
 	pthread_cond_destroy(&p.cv);
 	pthread_mutex_destroy(&p.mu);
+	/* all passed: the blocks are gone, but for no job at all */
+	for (size_t i = 0; i <= n / REP_HASH_BATCH; i++)
+		free(p.trees[i]);
 	free(p.trees);
 }
 

@@ -359,6 +359,28 @@ hold_creation_lock() {
 	assert_stderr 'rep-register: 0 registered, 2 refreshed, 2598 unchanged'
 }
 
+@test "names in an order that spreads their ids over every batch: each application's own stat cache rows are read" {
+	mkapps 1300
+	register --all
+	# rows that are trusted and wrong: an application whose rows are read
+	# is refreshed to a false sum, one whose rows are not is hashed again
+	sqlite3 metadata.db 'update file set hash = zeroblob(32), cached_ns = max(mtime_ns, ctime_ns) + 1000000000'
+	local names=() r i
+	# every fifth: a batch of 256 names spans most of the ids
+	for ((r = 1; r <= 5; r++)); do
+		for ((i = r; i <= 1300; i += 5)); do names+=("$(printf 'app-%03d' "$i")"); done
+	done
+	run --separate-stderr rep-register -n "${names[@]}" </dev/null
+	assert_success
+	assert_equal "${#lines[@]}" 1300
+	assert_stderr 'rep-register: dry run: 0 registered, 1300 refreshed, 0 unchanged'
+	# and in the order of ids, a batch's rows read in one scan: the same
+	# shellcheck disable=SC2046 # the names, one word each
+	run --separate-stderr rep-register -n $(cd rep_applications && printf '%s\n' *) </dev/null
+	assert_success
+	assert_stderr 'rep-register: dry run: 0 registered, 1300 refreshed, 0 unchanged'
+}
+
 @test "rule 2: a refresh sets ready, pending_deployment and deployed back to registered; other statuses hold" {
 	local s old new
 	declare -A after=([registered]=registered [ready]=registered [pending_deployment]=registered
