@@ -641,7 +641,7 @@ static void hash(struct rep_hash_job *jobs, size_t n, int flags)
 {
 	if (FUZZ_TRY(back))
 		fuzz_fail("rep_hash_apps died on %s (%zu jobs)", app, n);
-	rep_hash_apps(appsfd, jobs, n, flags, NULL, NULL);
+	rep_hash_apps(appsfd, jobs, n, flags, NULL);
 	rep_fuzz_jmp = NULL;
 }
 

@@ -681,39 +681,39 @@ same_size_edit() {
 }
 
 @test "more applications than a batch (256), ids not in name order: each checked against its own rows, refreshed rows stored" {
-	mkapps 2600
+	mkapps 1000
 	# registered in reverse: ids run against the names
 	# shellcheck disable=SC2046 # the names, one word each
 	register $(cd rep_applications && printf '%s\n' * | sort -r)
-	assert_equal "$(sqlite3 metadata.db "select id from app where name = 'app-001'")" 2600
+	assert_equal "$(sqlite3 metadata.db "select id from app where name = 'app-001'")" 1000
 	poison_cache
 	# every application's rows were read, in every batch: all trusted, all wrong
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
-	assert_equal "${#lines[@]}" 2600
+	assert_equal "${#lines[@]}" 1000
 	assert_line --index 0 "app-001${TAB}modified"
-	assert_line --index 2599 "app-999${TAB}modified"
-	assert_stderr 'rep-diff: 2600 discrepancies'
+	assert_line --index 999 "app-999${TAB}modified"
+	assert_stderr 'rep-diff: 1000 discrepancies'
 	# racily clean rows: every file hashed again, every row rewritten
 	# (whether the new rows are trusted depends on the clock's second)
 	cache 'update file set cached_ns = mtime_ns'
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
-	assert_stderr 'rep-diff: in sync (2600 applications)'
+	assert_stderr 'rep-diff: in sync (1000 applications)'
 	assert_equal "$(cache 'select count(*) from file where hash = zeroblob(32)')" 0
-	assert_equal "$(cache 'select count(*) from file')" 2600
-	# one change in each batch of ids, and a file gone
+	assert_equal "$(cache 'select count(*) from file')" 1000
+	# changes in several batches of ids, and a file added
 	local a
-	for a in app-2600 app-1300 app-005; do
+	for a in app-1000 app-500 app-005; do
 		printf 'changed\n' >>"rep_applications/$a/README"
 	done
-	mkapp app-1800 extra
+	mkapp app-800 extra
 	run --separate-stderr rep-diff </dev/null
 	assert_failure 1
-	assert_output "$(printf 'app-005\tmodified\napp-1300\tmodified\napp-1800\tmodified\napp-2600\tmodified')"
+	assert_output "$(printf 'app-005\tmodified\napp-1000\tmodified\napp-500\tmodified\napp-800\tmodified')"
 	assert_stderr 'rep-diff: 4 discrepancies'
-	assert_equal "$(cache 'select count(*) from file')" 2601
+	assert_equal "$(cache 'select count(*) from file')" 1001
 }
 
 @test "rows of deleted files are dropped, rows of new files added" {

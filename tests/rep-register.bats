@@ -339,24 +339,24 @@ hold_creation_lock() {
 }
 
 @test "more applications than a batch (256): every one recorded once, refreshes found in every batch" {
-	mkapps 2600
+	mkapps 1000
 	run --separate-stderr rep-register --all </dev/null
 	assert_success
-	assert_equal "${#lines[@]}" 2600
-	assert_equal "$(printf '%s\n' "$output" | cut -f1 | sort -u | wc -l)" 2600
+	assert_equal "${#lines[@]}" 1000
+	assert_equal "$(printf '%s\n' "$output" | cut -f1 | sort -u | wc -l)" 1000
 	assert_equal "$(printf '%s\n' "$output" | cut -f1 | head -1)" app-001
-	assert_equal "$(printf '%s\n' "${lines[2599]}" | cut -f1-5)" "$(record app-999 registered | cut -f1-5)"
-	assert_stderr 'rep-register: 2600 registered, 0 refreshed, 0 unchanged'
-	assert_equal "$(sqlite3 metadata.db 'select count(*) from app; select count(*) from file')" "$(lines 2600 2600)"
+	assert_equal "$(printf '%s\n' "${lines[999]}" | cut -f1-5)" "$(record app-999 registered | cut -f1-5)"
+	assert_stderr 'rep-register: 1000 registered, 0 refreshed, 0 unchanged'
+	assert_equal "$(sqlite3 metadata.db 'select count(*) from app; select count(*) from file')" "$(lines 1000 1000)"
 	sqlite3 metadata.db "UPDATE app SET registered = '2000-01-01T00:00:00Z'"
 	printf 'more\n' >>rep_applications/app-002/README
-	printf 'more\n' >>rep_applications/app-2599/README
+	printf 'more\n' >>rep_applications/app-999/README
 	# shellcheck disable=SC2046 # the names, one word each
 	run --separate-stderr rep-register $(cd rep_applications && printf '%s\n' *) </dev/null
 	assert_success
-	assert_records "$(records app-002 registered app-2599 registered)"
+	assert_records "$(records app-002 registered app-999 registered)"
 	assert_equal "$(field 6)" "$(lines 2000-01-01T00:00:00Z 2000-01-01T00:00:00Z)"
-	assert_stderr 'rep-register: 0 registered, 2 refreshed, 2598 unchanged'
+	assert_stderr 'rep-register: 0 registered, 2 refreshed, 998 unchanged'
 }
 
 @test "names in an order that spreads their ids over every batch: each application's own stat cache rows are read" {
