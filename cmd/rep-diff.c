@@ -184,9 +184,9 @@ static void compared(size_t i, void *arg)
 			d->dirty = rep_xrealloc(d->dirty, d->capdirty * sizeof *d->dirty);
 		}
 		d->dirty[d->ndirty++] = i;
-	}
-	else
+	} else {
 		rep_cache_free(&d->jobs[i]);
+	}
 }
 
 static int by_held_name(const void *a, const void *b)

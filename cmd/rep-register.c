@@ -69,13 +69,13 @@ static size_t unregistered(struct input *in, struct rep_db *db, size_t *known)
 	return ninvalid;
 }
 
-/* What the run records: each hashed job, in order, becomes an added or
- * refreshed application, or is left as it is. */
 struct change {            /* a record to print: the job's sum and name */
 	size_t job;
 	char status[32], registered[32];
 };
 
+/* What the run records: each hashed job, in order, becomes an added or
+ * refreshed application, or is left as it is. */
 struct run {
 	struct rep_db *db;
 	struct rep_hash_job *jobs;
