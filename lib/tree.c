@@ -60,7 +60,7 @@ struct pool {
 	int appsfd, flags;
 	int64_t cache_time;   /* see use_cache */
 	struct tree **trees;  /* a block of REP_HASH_BATCH per batch loaded and not passed */
-	size_t ahead, ntrees; /* ahead: jobs loaded and not finished, at most */
+	size_t ntrees;
 	atomic_size_t next_tree;
 	atomic_size_t loaded; /* jobs [0, loaded) have their cache rows */
 	pthread_mutex_t mu;   /* with cv: a worker waits for a load */
@@ -74,6 +74,9 @@ struct pool {
 	size_t passed;        /* jobs finished in order, handed to each */
 	pthread_t caller;
 };
+
+/* At most this many jobs are loaded and not finished. */
+enum { AHEAD = 3 * REP_HASH_BATCH };
 
 static struct tree *tree_of(struct pool *p, size_t i)
 {
@@ -1022,7 +1025,7 @@ static void hash_by_app(struct pool *p, struct rep_hash_job *jobs, const struct 
 	for (size_t from = 0; from < n;) {
 		size_t m = n - from < batch ? n - from : batch;
 		pass_finished(p);
-		if (started && from - atomic_load(&p->done) + m > p->ahead) {
+		if (started && from - atomic_load(&p->done) + m > AHEAD) {
 			if (pr)
 				progress(p, pr, "applications");
 			nanosleep(&wait, NULL);
@@ -1074,7 +1077,6 @@ void rep_hash_apps(int appsfd, struct rep_hash_job *jobs, size_t n, int flags,
 	p.each = calls->each;
 	p.arg = calls->arg;
 	p.cache_time = cache_time();
-	p.ahead = 3 * REP_HASH_BATCH;
 	p.trees = calloc(n / REP_HASH_BATCH + 1, sizeof *p.trees);
 	if (!p.trees)
 		rep_die("out of memory");
