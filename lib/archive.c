@@ -269,7 +269,7 @@ static long gunzip_next(struct gunzip *g, const void **buf)
 }
 
 /* The reading of path started, or NULL with why in err. */
-static struct gunzip *gunzip_open(const char *path, int strict, char err[512])
+static struct gunzip *gunzip_open(const char *file, const char *path, int strict, char err[512])
 {
 	struct gunzip *g = calloc(1, sizeof *g);
 	struct stat st;
@@ -279,7 +279,7 @@ static struct gunzip *gunzip_open(const char *path, int strict, char err[512])
 	g->path = path;
 	sha256_init(&g->raw);
 	/* O_NONBLOCK: a FIFO named as an archive is refused, not waited on */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) < 0) {
 		snprintf(err, 512, "%s: %s", path, strerror(errno));
 	} else if (!S_ISREG(st.st_mode)) {
@@ -463,7 +463,8 @@ static la_ssize_t source_read(struct archive *a, void *arg, const void **buf)
 	return n;
 }
 
-static void source_open(struct source *s, const char *path, const struct rep_feed *feed, int strict)
+static void source_open(struct source *s, const char *file, const char *path, const struct rep_feed *feed,
+    int strict)
 {
 	char err[512];
 
@@ -475,7 +476,7 @@ static void source_open(struct source *s, const char *path, const struct rep_fee
 	FUZZ_LEFT(form, s->form);
 	if (feed)
 		s->buf = rep_xmalloc(GZ_OUT);
-	else if (!(s->g = gunzip_open(path, strict, err)))
+	else if (!(s->g = gunzip_open(file, path, strict, err)))
 		rep_die("%s", err);
 }
 
@@ -507,7 +508,7 @@ void rep_archive_tee(const char *path, const struct rep_feed *to, size_t n)
 
 	if (!gone)
 		rep_die("out of memory");
-	struct gunzip *g = gunzip_open(path, 0, err);
+	struct gunzip *g = gunzip_open(path, path, 0, err);
 	while (g && left && (len = gunzip_next(g, &buf)) > 0)
 		for (size_t i = 0; i < n; i++)
 			if (!gone[i] && rep_write_full(to[i].data, buf, (size_t)len) < 0) {
@@ -919,6 +920,7 @@ static void begin_app(struct reading *r, const char *name, const char *path, int
 		    (long long)fe->offset, (long long)s->offset, MANIFEST);
 	snprintf(r->last_app, sizeof r->last_app, "%s", name);
 	s->seen = 1;
+	s->at = fe->offset;
 	r->app = s;
 	r->files = r->bytes = r->ndirs = 0;
 	/* a version 1 manifest does not count directories: as many as an
@@ -1082,7 +1084,8 @@ static void read_manifest(struct reading *r, struct archive_entry *ae)
 
 /* Reads an archive, every entry checked before it is written to disk (if
  * u); with hash, every application against its manifest as well. */
-static void read_archive(const char *path, const struct rep_feed *feed, struct unpack *u, int hash,
+static void read_archive(const char *file, const char *path, const struct rep_feed *feed, struct unpack *u,
+    int hash,
     struct rep_manifest *m)
 {
 	struct archive *a = archive_read_new();
@@ -1104,7 +1107,7 @@ static void read_archive(const char *path, const struct rep_feed *feed, struct u
 	locale_t was = uselocale(utf8);
 	/* the check decides; an unpacking reads what it took (its SHA-256
 	 * compared at the end) */
-	source_open(&s, path, feed, u == NULL);
+	source_open(&s, file, path, feed, u == NULL);
 	if (u && fchdir(u->top) < 0)
 		rep_die_errno("%s", path);
 	if (archive_read_support_format_tar(a) != ARCHIVE_OK ||
@@ -1134,6 +1137,8 @@ static void read_archive(const char *path, const struct rep_feed *feed, struct u
 			rep_die("%s: more than 1 MiB of padding after the end of the archive", path);
 	if (rep_form_end(s.form) < 0)
 		rep_die("%s: %s", path, s.form->err);
+	m->tar_size = s.form->pos;
+	m->tar_end = s.form->pos - s.form->zeros;
 	if (s.form->n) {
 		struct rep_form_entry fe;
 		rep_form_next(s.form, &fe);
@@ -1155,7 +1160,13 @@ static void read_archive(const char *path, const struct rep_feed *feed, struct u
  * problem. */
 void rep_archive_check(const char *path, struct rep_manifest *m)
 {
-	read_archive(path, NULL, NULL, 1, m);
+	read_archive(path, path, NULL, NULL, 1, m);
+}
+
+/* The same, of the file at file, named path in messages. */
+void rep_archive_check_as(const char *file, const char *path, struct rep_manifest *m)
+{
+	read_archive(file, path, NULL, NULL, 1, m);
 }
 
 /* Unpacks an archive that rep_archive_check() passed into the directory
@@ -1171,7 +1182,7 @@ void rep_archive_unpack_from(const struct rep_feed *feed, const char *path, int 
 	struct unpack u = { .top = dirfd, .label = path };
 
 	u.outer = writer_new();
-	read_archive(path, feed, &u, 0, &m);
+	read_archive(path, path, feed, &u, 0, &m);
 	leave_app(&u);
 	writer_close(&u.outer, path, TOP);
 	if (strcmp(m.sha256, checked->sha256) != 0)

@@ -16,6 +16,9 @@
 #     stage RELEASE SHA256 SIZE MANIFEST_SHA256 FILES BASE FULLSIZE FULLSHA,
 #           then FULLSIZE bytes, the release's MANIFEST (its SHA-256
 #           FULLSHA), then SIZE bytes, the archive
+#           (or the part of it the target lacks: the
+#           applications the base release does not hold as
+#           it lists them)
 #                             the archive unpacked and checked as
 #                             store/RELEASE (or that one kept, when it is
 #                             the same, and checked whole), releases/BASE
@@ -63,8 +66,10 @@
 #
 # The listing: one record a line, KIND TAB VALUE: current (the live
 # release, empty if none), release (NAME TAB its MANIFEST's SHA-256, or
-# -), log (a line of DIR/log, in order; a log with a NUL byte is
-# refused), manifest (a line of the live release's MANIFEST, in order),
+# -), stored (NAME, an entry of store/ named as a release, where
+# releases/ has none of that name), log (a line
+# of DIR/log, in order; a log with a NUL byte is refused), manifest (a
+# line of the live release's MANIFEST, in order),
 # and the lock's holder, stale-holder (state) or stale (a stale lock
 # broken); live's, link (NAME TAB what the link releases/R/
 # rep_applications/NAME holds, for each one that is a link); hook (NAME
@@ -119,9 +124,9 @@ nl='
 # our private names: the lock being taken, a switch's directory (the next
 # log and current), a hook's or pending's (the hook's output, the
 # processes before it, its entry of hooks.log; the next mark), in
-# store/, a staging's (the uploaded archive, the unpacked tree, a copy of
-# an old release), and in releases/, a staging's second one (the release
-# of links) or a verify's; a release being pruned is releases/
+# store/, a staging's (the upload, MANIFEST and archive, the unpacked
+# tree, a copy of an old release), and in releases/, a staging's second
+# one (the release of links) or a verify's; a release being pruned is releases/
 # .rep-push-PID-NAME, a store entry store/.rep-push-PID-NAME. The next
 # push removes what a killed one left (tidy; a local target's, rep-push,
 # once the runner's process is gone).
@@ -418,6 +423,15 @@ listing() {
 				s=${s%% *}
 			fi
 			record release "${d#releases/}$tab$s"
+		done
+	fi
+	# what store/ holds, named as a release that releases/ lacks: a
+	# staging sends the whole archive where store/RELEASE is (one
+	# archive's, never two), and releases/RELEASE there refuses it
+	if [ -d store ]; then
+		for d in store/rep_applications_*; do
+			n=${d#store/}
+			if release_name "$n" && [ ! -e "releases/$n" ] && [ ! -h "releases/$n" ]; then record stored "$n"; fi
 		done
 	fi
 	if [ -n "$r" ] && regular "releases/$r/MANIFEST"; then
@@ -907,19 +921,21 @@ stage() {
 	in_store
 	own "$own" "store/$own"
 	private=$own
-	# one head for both: BusyBox's reads ahead from a pipe, so a second
-	# one would miss what the first took beyond its count; dd, one byte
-	# a read, takes exactly the MANIFEST's
-	s=$(head -c "$((fullsize + size))" | {
-		dd bs=1 count="$fullsize" of=full 2>/dev/null
-		tee archive | sha256sum
-	}) || fail 'sha256sum failed'
+	# one head for both, into one file (BusyBox's reads ahead from a
+	# pipe, so a second one would miss what the first took beyond its
+	# count), the archive's SHA-256 taken on the way; the MANIFEST is
+	# cut from the file, where head -c is exact, and the archive read
+	# from it with tail -c +N (dd, exact on a pipe, reads a byte a call)
+	s=$(head -c "$((fullsize + size))" | tee upload | tail -c "+$((fullsize + 1))" | sha256sum) ||
+		fail 'sha256sum failed'
 	s=${s%% *}
-	n=$(wc -c <full) || fail "cannot read the release's MANIFEST uploaded"
-	[ "$((n))" -eq "$fullsize" ] || fail "the release's MANIFEST arrived incomplete ($((n)) of $fullsize bytes)"
-	n=$(wc -c <archive) || fail 'cannot read the uploaded archive'
-	[ "$((n))" -eq "$size" ] || fail "the archive arrived incomplete ($((n)) of $size bytes)"
+	n=$(wc -c <upload) || fail 'cannot read the upload'
+	if [ "$((n))" -lt "$fullsize" ]; then
+		fail "the release's MANIFEST arrived incomplete ($((n)) of $fullsize bytes)"
+	fi
+	[ "$((n))" -eq "$((fullsize + size))" ] || fail "the archive arrived incomplete ($((n - fullsize)) of $size bytes)"
 	[ "$s" = "$sha" ] || fail "the archive arrived damaged (SHA-256 $s, sent $sha)"
+	head -c "$fullsize" upload >full || fail "cannot read the release's MANIFEST uploaded"
 	s=$(sha256sum <full) || fail 'sha256sum failed'
 	[ "${s%% *}" = "$fullsha" ] || fail "the release's MANIFEST arrived damaged (SHA-256 ${s%% *}, sent $fullsha)"
 	release_ok full "the release's MANIFEST"
@@ -928,8 +944,9 @@ stage() {
 	absent "$root/releases/$stem" "releases/$stem"
 	tick_on
 	e=$(mkdir -m 755 tree 2>&1) || fail "unpacking: $(why "$e")"
-	e=$( (cd -P tree && exec tar -xpzf - --no-same-owner) <archive 2>&1) || fail "unpacking: $(first "$e")"
-	rm -f archive
+	e=$(tail -c "+$((fullsize + 1))" upload | (cd -P tree && exec tar -xpzf - --no-same-owner) 2>&1) ||
+		fail "unpacking: $(first "$e")"
+	rm -f upload
 	tick
 	force_modes tree
 	regular tree/MANIFEST || fail 'no MANIFEST after unpacking'
@@ -940,6 +957,14 @@ stage() {
 	[ "$total" -eq "$nfiles" ] || fail "$total files and symlinks after unpacking, $nfiles in the manifest"
 	tick
 	mine
+	if { [ -e "../$stem" ] || [ -h "../$stem" ]; } && ! kept "../$stem" "$msha" && unused "$stem"; then
+		# what a staging that failed after making it left, of another
+		# part of the archive perhaps: no release links into it, so it
+		# goes, as the next pruning would take it
+		g=.rep-push-$$-$stem
+		(cd -P .. && remove "$g" && rename "$stem" "$g" && remove "$g") ||
+			fail "store/$stem: linked to by no release, and cannot be removed"
+	fi
 	if [ -e "../$stem" ] || [ -h "../$stem" ]; then
 		kept "../$stem" "$msha" || fail "store/$stem exists and differs from the archive"
 		whole "$stem"
@@ -981,30 +1006,49 @@ compose() {
 		pass=1 "../$stem/MANIFEST" pass=2 full >errs || fail 'composing the release: awk failed'
 	if [ -s errs ]; then fail "$(cat errs)"; fi
 	: >>found
-	: >plan
+	awk -F "$tab" '$2 != "-"' found >plan || fail 'composing the release: awk failed'
+	awk -F "$tab" '$2 == "-" { print $1 }' found >need || fail 'composing the release: awk failed'
 	old=''
-	while IFS="$tab" read -r n s; do
-		if [ "$s" = - ]; then
-			[ "$base" != - ] || fail "$n: in the release's MANIFEST, not in the archive, and no release to take it from"
-			r=$root/releases/$base
-			if [ ! -d "$r" ] || [ -h "$r" ]; then fail "releases/$base: no such release"; fi
+	if [ -s need ]; then
+		[ "$base" != - ] ||
+			fail "$(head -n 1 need): in the release's MANIFEST, not in the archive, and no release to take it from"
+		r=$root/releases/$base
+		if [ ! -d "$r" ] || [ -h "$r" ]; then fail "releases/$base: no such release"; fi
+		: >linked
+		while read -r n; do
 			if [ -h "$r/rep_applications/$n" ]; then
-				t=$(link_text "$r/rep_applications/$n")
-				s=${t#../../../store/}
-				s=${s%/rep_applications/"$n"}
-				if [ "$t" != "../../../store/$s/rep_applications/$n" ] || ! release_name "$s"; then
-					fail "releases/$base/rep_applications/$n: not a link to ../../../store/RELEASE/rep_applications/$n"
-				fi
+				printf '%s\n' "$n" >>linked
 			elif [ -d "$r/rep_applications/$n" ]; then
-				s=$base old=1
+				printf '%s\t%s\n' "$n" "$base" >>plan
+				old=1
 			elif [ -e "$r/rep_applications/$n" ]; then
 				fail "releases/$base/rep_applications/$n: neither a directory nor a symbolic link"
 			else
 				fail "releases/$base/rep_applications/$n: missing (the release's MANIFEST lists it)"
 			fi
+		done <need
+		# what the links hold, read by a few processes for all of them
+		# (one each costs more than the rest of a push that sends one
+		# application of a thousand); names hold no blank, quote or
+		# backslash, so xargs splits the lines as they are
+		if [ -s linked ]; then
+			(cd -P -- "$r/rep_applications" && exec xargs sh -c "$links" sh) <linked >texts ||
+				fail "releases/$base/rep_applications: cannot read its links"
+			awk 'substr($0, 1, 2) == "L " { q[++nl] = substr($0, 3); next }
+			substr($0, 1, 2) == "T " { if (++nt <= nl) print q[nt] "\t" substr($0, 3); next }
+			{ exit 1 }
+			END { if (nt != nl) exit 1 }' texts >pairs ||
+				fail "releases/$base/rep_applications: its links misread"
+			while IFS="$tab" read -r n t; do
+				s=${t#../../../store/}
+				s=${s%/rep_applications/"$n"}
+				if [ "$t" != "../../../store/$s/rep_applications/$n" ] || ! release_name "$s"; then
+					fail "releases/$base/rep_applications/$n: not a link to ../../../store/RELEASE/rep_applications/$n"
+				fi
+				printf '%s\t%s\n' "$n" "$s"
+			done <pairs >>plan
 		fi
-		printf '%s\t%s\n' "$n" "$s" >>plan
-	done <found
+	fi
 	if [ -n "$old" ]; then upgrade; fi
 	if [ -s plan ] && [ -z "$(find .. -prune -user "$(id -u)" ! -perm -020 ! -perm -002 2>/dev/null)" ]; then
 		fail 'store: not as rep-push leaves it (owned by the login that pushes, writable by none other)'
@@ -1203,12 +1247,14 @@ used() {
 	set +f
 	for d in releases/rep_applications_*; do
 		if ! release_name "${d#releases/}" || [ ! -d "$d" ] || [ -h "$d" ]; then continue; fi
-		set --
-		for a in "$d"/rep_applications/* "$d"/rep_applications/.[!.]* "$d"/rep_applications/..?*; do
-			if [ -h "$a" ]; then set -- "$@" "$a"; fi
-		done
-		if [ $# -eq 0 ]; then continue; fi
-		sh -c "$links" sh "$@" | awk -v n=$# '
+		if [ ! -d "$d/rep_applications" ]; then continue; fi
+		if [ ! -r "$d/rep_applications" ] || [ ! -x "$d/rep_applications" ]; then return 1; fi
+		# every link of the release, read by a few processes (building
+		# a list of them in the shell costs time that grows as their
+		# square); a name with a newline makes the texts fewer or more
+		# than the links, and all unknown
+		find "$d/rep_applications/." ! -name . -prune -type l -exec sh -c "$links" sh {} + | awk '
+		substr($0, 1, 2) == "L " && length($0) > 2 { n++ }
 		substr($0, 1, 2) == "T " {
 			t++
 			if (substr($0, 3, 15) == "../../../store/") {
@@ -1218,6 +1264,13 @@ used() {
 		}
 		END { exit t != n }' || return 1
 	done
+}
+
+# unused S: no release links into store/S (false as well when what the
+# releases link to is unknown)
+unused() {
+	u=$(cd -P -- "$root" && used) || return 1
+	case $nl$u$nl in *"$nl$1$nl"*) return 1 ;; esac
 }
 
 # gc: each entry of store/ named exactly like a release (release_name:

@@ -391,6 +391,7 @@ struct rep_manifest_app {
 	int64_t offset;            /* of its directory's header in the tar, or -1 */
 	int remove;                /* a removal row: no entries in the archive */
 	int seen;                  /* its directory was read */
+	int64_t at;                /* where (seen), in the tar stream as read */
 	unsigned hooks;            /* REP_HOOK_ bits: regular files .rep/PHASE in the archive */
 	unsigned hooks_noexec;     /* those of them not executable */
 };
@@ -412,8 +413,11 @@ struct rep_manifest {
 	int64_t files;             /* files and symlinks of all applications */
 	char sha256[65];           /* of the archive file, as it was read */
 	char manifest_sha256[65];  /* of its MANIFEST */
+	int64_t tar_end;           /* where its end-of-archive blocks begin, as read */
+	int64_t tar_size;          /* bytes of its tar stream, as read */
 };
 void rep_archive_check(const char *path, struct rep_manifest *m);
+void rep_archive_check_as(const char *file, const char *path, struct rep_manifest *m);
 void rep_manifest_print(FILE *fp, const struct rep_manifest *m);
 void rep_archive_unpack(const char *path, int dirfd, const struct rep_manifest *checked);
 /* An archive read and inflated once for several stagings: the two pipes
@@ -427,6 +431,11 @@ void rep_archive_unpack_from(const struct rep_feed *feed, const char *path, int 
     const struct rep_manifest *checked);
 void rep_manifest_parse(const char *label, char *text, struct rep_manifest *m);
 void rep_manifest_free(struct rep_manifest *m);
+/* subset.c: the applications of a checked archive (m) that send[i]
+ * marks, as an archive of their own written to fd out: 0, or -1 when the
+ * archive is not in the form that allows it (an earlier version's) */
+int rep_archive_subset(const char *path, const struct rep_manifest *m, const unsigned char *send,
+    int out, const char *label);
 #ifdef REP_FUZZ
 void rep_fuzz_archive_reset(void);  /* after rep_die() returned to a harness */
 #endif

@@ -34,6 +34,7 @@ struct ssh {
 	struct session keeper;  /* the one holding the lock, or -n's */
 	int begun;              /* keeper started (ssh_begin), its reply not read */
 	struct rep_cleanup undo;
+	struct rep_strset stored; /* the entries of store/ the listing named */
 };
 
 /* --- the operand ------------------------------------------------------- */
@@ -200,7 +201,7 @@ static void shell_quote(FILE *f, const char *s)
 	fputc('\'', f);
 }
 
-static int err_file(void)
+static int tmp_file(void)
 {
 	const char *tmp = getenv("TMPDIR");
 	char path[4096];
@@ -273,7 +274,7 @@ static void session_start(const struct rep_target *t, struct session *p, const c
 		rep_die_errno("pipe");
 	if (with_input ? pipe2(inp, O_CLOEXEC) < 0 : (inp[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
 		rep_die_errno("%s", with_input ? "pipe" : "/dev/null");
-	p->err = err_file();
+	p->err = tmp_file();
 	/* ssh goes when rep-push goes, even by SIGKILL: its session ends,
 	 * and the far side drops the lock */
 	p->pid = rep_child_spawn(argv, inp[0], outp[1], p->err, SIGTERM);
@@ -506,6 +507,10 @@ static void take_listing(struct rep_target *t, char *data)
 			*f2++ = 0;
 			if (rep_strset_find(&t->links, f1) < 0)
 				rep_strset_add(&t->links, f1, rep_xstrdup(f2));
+		} else if (strcmp(line, "stored") == 0) {
+			struct ssh *s = t->priv;
+			if (rep_release_name(f1) && rep_strset_find(&s->stored, f1) < 0)
+				rep_strset_add(&s->stored, f1, NULL);
 		} else if (strcmp(line, "pending") == 0) {
 			rep_pending_value(f1, strlen(f1), t->pending, sizeof t->pending);
 		} else if (strcmp(line, "hook") == 0 && strchr(f1, '\t')) {
@@ -786,30 +791,109 @@ static int call(const struct rep_target *t, const char *line, const struct paylo
 	return rc < 0 ? rc : reply_read(t, &s->keeper, r, command_words, 0);
 }
 
+/* What of the archive m the target lacks: send[i] set for each
+ * application m adds that the base release, on which c is composed
+ * (the live one: t->live_manifest), does not hold as m lists it, with
+ * as many directories; the number of them. */
+static size_t lacking(const struct rep_target *t, const struct rep_manifest *m, unsigned char *send)
+{
+	struct rep_manifest base = { .release = 1 };
+	size_t n = 0;
+	char *copy = rep_xstrdup(t->live_manifest);
+
+	rep_manifest_parse(t->arg, copy, &base);
+	free(copy);
+	for (size_t i = 0; i < m->apps.n; i++) {
+		const struct rep_manifest_app *a = m->apps.val[i];
+		long k = rep_strset_find(&base.apps, a->app.name);
+		const struct rep_manifest_app *b = k >= 0 ? base.apps.val[k] : NULL;
+		send[i] = !a->remove && (!b || !rep_release_same_app(a, b) || b->dirs < 0 || a->dirs != b->dirs);
+		n += send[i];
+	}
+	rep_manifest_free(&base);
+	return n;
+}
+
+/* The part of the archive at path (m) that a target lacks, as an
+ * archive of its own in an unnamed temporary file, checked as any
+ * archive is (into part), its rows those of m: its descriptor, or -1
+ * when the whole archive is to go (it lacks all of it, the archive is
+ * of an earlier version, whose rows do not count directories or whose
+ * members do not hold 1 MiB of tar each, or store/RELEASE is there: a
+ * store entry is one archive's, never two). */
+static int part_of(const struct rep_target *t, const char *path, const char *release,
+    const struct rep_manifest *m, const struct rep_compose *c, struct rep_manifest *part)
+{
+	const struct ssh *s = t->priv;
+	size_t adds = 0;
+
+	if (!c->base[0] || !t->live_manifest || m->version != 2 || rep_strset_find(&s->stored, release) >= 0)
+		return -1;
+	for (size_t i = 0; i < m->apps.n; i++)
+		adds += !((const struct rep_manifest_app *)m->apps.val[i])->remove;
+	unsigned char *send = rep_xmalloc(m->apps.n + 1);
+	int fd = -1;
+	if (lacking(t, m, send) < adds) {
+		fd = tmp_file();
+		if (rep_archive_subset(path, m, send, fd, path) < 0) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	free(send);
+	if (fd < 0)
+		return -1;
+	char file[64], *shown;
+	snprintf(file, sizeof file, "/proc/self/fd/%d", fd);
+	if (asprintf(&shown, "%s (the part the target lacks)", path) < 0)
+		rep_die("out of memory");
+	rep_archive_check_as(file, shown, part);
+	free(shown);
+	for (size_t i = 0; i < part->apps.n; i++) {
+		long k = rep_strset_find(&m->apps, part->apps.v[i]);
+		if (k < 0 || !rep_release_same_app(part->apps.val[i], m->apps.val[k]))
+			rep_die("%s: %s: the part sent differs from the archive checked", path, part->apps.v[i]);
+	}
+	return fd;
+}
+
 /* stage RELEASE SHA256 SIZE MANIFEST_SHA256 FILES BASE FULLSIZE FULLSHA,
- * then the release's MANIFEST (c), then the archive: the far side makes
- * store/RELEASE of the archive, and releases/RELEASE of c. */
+ * then the release's MANIFEST (c), then the archive, or the part of it
+ * the target lacks: the far side makes store/RELEASE of what it gets,
+ * and releases/RELEASE of c, taking what it was not sent from the base
+ * release. */
 static int ssh_stage(struct rep_target *t, const struct rep_stage_src *src, const char *release,
     const struct rep_manifest *m, const struct rep_compose *c)
 {
 	char line[768];
 	struct stat st;
 	struct rep_reply r;
-	/* the file checked may have been swapped for a FIFO since: refused,
-	 * not waited on (another file's bytes the far side refuses by their
-	 * SHA-256) */
-	int fd = open(src->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct rep_manifest part;
+	const struct rep_manifest *sent = m;
+	int fd = part_of(t, src->path, release, m, c, &part);
 
-	if (fd < 0 || fstat(fd, &st) < 0 || fcntl(fd, F_SETFL, 0) < 0)
-		rep_die_errno("%s", src->path);
-	if (!S_ISREG(st.st_mode))
-		rep_die("%s: not a regular file", src->path);
-	snprintf(line, sizeof line, "stage %s %s %lld %s %lld %s %zu %s\n", release, m->sha256,
-	    (long long)st.st_size, m->manifest_sha256, (long long)m->files, *c->base ? c->base : "-",
+	if (fd >= 0) {
+		sent = &part;
+		if (fstat(fd, &st) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+			rep_die_errno("temporary file");
+	} else {
+		/* the file checked may have been swapped for a FIFO since:
+		 * refused, not waited on (another file's bytes the far side
+		 * refuses by their SHA-256) */
+		fd = open(src->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0 || fstat(fd, &st) < 0 || fcntl(fd, F_SETFL, 0) < 0)
+			rep_die_errno("%s", src->path);
+		if (!S_ISREG(st.st_mode))
+			rep_die("%s: not a regular file", src->path);
+	}
+	snprintf(line, sizeof line, "stage %s %s %lld %s %lld %s %zu %s\n", release, sent->sha256,
+	    (long long)st.st_size, sent->manifest_sha256, (long long)sent->files, *c->base ? c->base : "-",
 	    c->len, c->sha);
 	struct payload pl = { c->text, c->len, src->path, fd, st.st_size, src->sent };
 	int rc = call(t, line, &pl, &r);
 	close(fd);
+	if (sent == &part)
+		rep_manifest_free(&part);
 	rep_reply_free(&r);
 	return rc == DONE ? 0 : -1;
 }
@@ -1015,6 +1099,7 @@ static void ssh_close(struct rep_target *t)
 	free(s->user);
 	free(s->host);
 	free(s->dir);
+	rep_strset_free(&s->stored);
 	free(s);
 	t->priv = NULL;
 }

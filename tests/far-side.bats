@@ -1312,7 +1312,8 @@ composed() {
 	# the listing: the live MANIFEST and the log
 	PATH=$p run --separate-stderr far state "$c"
 	assert_success
-	assert_output "$(lines "|current	$r3" "|release	$r3	$(sha full3)" "$(sed 's/^/|manifest	/' full3)" \
+	assert_output "$(lines "|current	$r3" "|release	$r3	$(sha full3)" "|stored	$r1" "|stored	$r2" \
+		"$(sed 's/^/|manifest	/' full3)" \
 		"|log	t2	push	$r2	$r1	u	h" "|log	t3	retire	$r3	$r2	u	h" .ok)"
 	# the last release pruned: store/ emptied
 	PATH=$p IN=<(printf 'prune %s\n' "$r3") run --separate-stderr far lock "$c" me@here now make
@@ -1556,11 +1557,15 @@ stage_refused() {
 	# the release there already, or the store's entry another archive's
 	archive "$R2" "$R1" full2
 	stage_refused "releases/$R2: already exists"
-	mkdir -p "$D/store/$r3/rep_applications"
+	local linker=$D/releases/rep_applications_20000101_000000
+	mkdir -p "$D/store/$r3/rep_applications" "$linker/rep_applications"
 	printf '#rep-manifest\t2\n' >"$D/store/$r3/MANIFEST"
+	ln -s "../../../store/$r3/rep_applications/app-b" "$linker/rep_applications/app-b"
 	archive "$r3" "$R2" full2
 	stage_refused "store/$r3 exists and differs from the archive"
-	rm -r "$D/store/$r3"
+	# linked to by no release, it is what a staging that failed left:
+	# made again of the archive
+	rm -r "$linker"
 	# all well: app-a linked where R2 has it, app-b to the archive's
 	IN=in run --separate-stderr far lock "$D" me@here now make
 	assert_success

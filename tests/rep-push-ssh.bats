@@ -57,6 +57,10 @@ try:
             break
         cmd = line.split()
         log(cmd[0].decode())
+        # STAGE_LOG: the size of each archive staged, as sent
+        if cmd[0] == b"stage" and env("STAGE_LOG"):
+            with open(env("STAGE_LOG"), "a") as f:
+                f.write("%s\n" % cmd[3].decode())
         # FAIL_SWITCH=DIR: the switch on DIR fails as the far side would say it
         if cmd[0] == b"switch" and d == env("FAIL_SWITCH"):
             reply(b"!injected failure\n.error\n")
@@ -409,6 +413,122 @@ four_archives() {
 	assert_tmp_empty
 }
 
+@test "a target that runs part of the archive is sent only the rest, checked; the release is whole, the records and log as for the whole" {
+	mkapp app-a README bin/run
+	mkapp app-b
+	mkapp app-c conf/x.ini
+	mkarchive A app-a app-b app-c
+	run rep-push "$T" <<<"$A"
+	assert_success
+	echo more >>rep_applications/app-b/README
+	# the same files in one more directory: the same checksum, another tree
+	mkdir rep_applications/app-c/empty
+	mkapp app-d
+	mkarchive B app-a app-b app-c app-d
+	STAGE_LOG=$BATS_TEST_TMPDIR/stage.log REP_SSH=$FAKE_SSH run --separate-stderr rep-push "$T" <<<"$B"
+	assert_success
+	assert_output "$(push_records "$B_REL" "$T" app-a app-b app-c app-d)"
+	assert_stderr "$(live_on "$B_REL" 1 '1 enters (app-d), 1 changes (app-b), 2 stay, 0 leave')"
+	# store/<release>: what was sent, app-a not among it; its MANIFEST
+	# the archive's rows of what it holds
+	assert_equal "$(ls "$D/store/$B_REL/rep_applications")" "$(lines app-b app-c app-d)"
+	assert_equal "$(cat "$D/store/$B_REL/MANIFEST")" "$(tar -xOzf "$B" MANIFEST | grep -v '^app-a')"
+	sent=$(cat stage.log)
+	[ "$sent" -lt "$(stat -c %s "$B")" ] || fail "sent $sent bytes, the archive has $(stat -c %s "$B")"
+	# the release: the archive's MANIFEST, app-a where the last release has it
+	assert_equal "$(cat "$D/releases/$B_REL/MANIFEST")" "$(tar -xOzf "$B" MANIFEST)"
+	assert_equal "$(find "$D/releases/$B_REL/rep_applications" -mindepth 1 -printf '%P %l\n' | LC_ALL=C sort)" \
+		"$(lines "app-a ../../../store/$A_REL/rep_applications/app-a" \
+			"app-b ../../../store/$B_REL/rep_applications/app-b" \
+			"app-c ../../../store/$B_REL/rep_applications/app-c" \
+			"app-d ../../../store/$B_REL/rep_applications/app-d")"
+	assert_live "$D" "$B_REL"
+	logged "$D" "push $A_REL -" "push $B_REL $A_REL"
+	assert_clean "$D"
+	assert_tmp_empty
+	# a rollback sees the release as any other
+	run rep-push --rollback "$T"
+	assert_success
+	assert_live "$D" "$A_REL"
+}
+
+@test "what decides that the whole archive goes: a target with no release, one that lacks all of it, store/<release> there" {
+	mkapp app-a
+	mkapp app-b
+	mkarchive A app-a app-b
+	# nothing live: the whole archive
+	STAGE_LOG=$BATS_TEST_TMPDIR/stage.log REP_SSH=$FAKE_SSH run rep-push "$T" <<<"$A"
+	assert_success
+	echo more >>rep_applications/app-a/README
+	echo more >>rep_applications/app-b/README
+	mkarchive B app-a app-b
+	# both changed: the whole archive
+	STAGE_LOG=$BATS_TEST_TMPDIR/stage.log REP_SSH=$FAKE_SSH run rep-push -k 1 "$T" <<<"$B"
+	assert_success
+	assert_staged "$D" "$B"
+	local e
+	for e in C E; do
+		echo more >>rep_applications/app-a/README
+		mkarchive "$e" app-a app-b
+		STAGE_LOG=$BATS_TEST_TMPDIR/stage.log REP_SSH=$FAKE_SSH run rep-push -k 1 "$T" <<<"${!e}"
+		assert_success
+	done
+	assert_equal "$(ls "$D/store/$E_REL/rep_applications")" app-a
+	# B again: its release was pruned, its store/ entry kept (app-b links
+	# into it): it goes whole, and store/<release> is kept as it was
+	assert_equal "$(ls "$D/releases")" "$(lines "$C_REL" "$E_REL")"
+	STAGE_LOG=$BATS_TEST_TMPDIR/stage.log REP_SSH=$FAKE_SSH run rep-push -k 1 "$T" <<<"$B"
+	assert_success
+	assert_live "$D" "$B_REL"
+	assert_staged "$D" "$B"
+	assert_equal "$(cat stage.log)" "$(lines "$(stat -c %s "$A")" "$(stat -c %s "$B")" \
+		"$(sed -n 3p stage.log)" "$(sed -n 4p stage.log)" "$(stat -c %s "$B")")"
+	[ "$(sed -n 3p stage.log)" -lt "$(stat -c %s "$C")" ]
+	[ "$(sed -n 4p stage.log)" -lt "$(stat -c %s "$E")" ]
+}
+
+@test "a store/<release> that a failed staging left, of another part, linked to by no release: made again of what is sent" {
+	mkapp app-a
+	mkapp app-b
+	mkarchive A app-a app-b
+	run rep-push "$T" <<<"$A"
+	assert_success
+	echo more >>rep_applications/app-a/README
+	mkarchive B app-a app-b
+	# what a staging of B's app-b alone would have left
+	mkdir -p "$D/store/$B_REL/rep_applications/app-b"
+	tar -xOzf "$B" MANIFEST | grep -v '^app-a' >"$D/store/$B_REL/MANIFEST"
+	STAGE_LOG=$BATS_TEST_TMPDIR/stage.log REP_SSH=$FAKE_SSH run --separate-stderr rep-push "$T" <<<"$B"
+	assert_success
+	assert_live "$D" "$B_REL"
+	assert_staged "$D" "$B"
+	assert_equal "$(cat stage.log)" "$(stat -c %s "$B")"
+	assert_clean "$D"
+}
+
+@test "an archive changed after its check, before its part is made: refused, nothing switched" {
+	mkapp app-a
+	mkapp app-b
+	mkarchive A app-a app-b
+	run rep-push "$T" <<<"$A"
+	assert_success
+	echo more >>rep_applications/app-b/README
+	mkarchive B app-a app-b
+	echo other >>rep_applications/app-b/README
+	mkarchive X app-a app-b
+	# the stand-in ssh puts X's bytes in B's place as the lock is asked
+	# for, after rep-push checked B
+	printf '#!/bin/sh\ncat "%s" >"%s"\nexec ssh "$@"\n' "$X" "$B" >swap-ssh
+	chmod +x swap-ssh
+	REP_SSH="$PWD/swap-ssh ${REP_SSH#ssh }" run --separate-stderr rep-push "$T" <<<"$B"
+	assert_failure 1
+	assert_stderr_lines \
+		"rep-push: $T: $B (the part the target lacks): rep_applications/app-b/README: more bytes than MANIFEST lists for app-b" \
+		"rep-push: $B_REL: staging failed on 1 of 1 targets; nothing switched"
+	assert_live "$D" "$A_REL"
+	assert_equal "$(ls "$D/releases")" "$A_REL"
+}
+
 @test "on a terminal: a line counts the bytes sent to the ssh targets of all to go, cleared before each step; none with TERM=dumb" {
 	mkapp app-a
 	head -c 3000000 /dev/urandom >rep_applications/app-a/blob
@@ -516,10 +636,13 @@ four_archives() {
 		"rep-push: $T: releases/$A_REL exists and differs from $A$DIFFERS" \
 		"rep-push: $A_REL: staging failed on 1 of 1 targets; nothing switched")"
 	assert_unchanged
-	# what the archive unpacks to, store/<release>, with another MANIFEST:
-	# the far side refuses it, and leaves it
+	# what the archive unpacks to, store/<release>, with another MANIFEST
+	# and linked to by a release: the far side refuses it, and leaves it
 	mkdir "$D/store"
 	mv "$D/releases/$A_REL" "$D/store/$A_REL"
+	mkdir -p "$D/releases/$A_REL/rep_applications"
+	ln -s "../../../store/$A_REL/rep_applications/app-a" "$D/releases/$A_REL/rep_applications/app-a"
+	mv "$D/releases/$A_REL" "$D/releases/rep_applications_20000101_000000"
 	snapshot "$D"
 	run --separate-stderr rep-push "$T" <<<"$A"
 	assert_failure 1
@@ -528,6 +651,12 @@ four_archives() {
 		"rep-push: $T: store/$A_REL exists and differs from the archive" \
 		"rep-push: $A_REL: staging failed on 1 of 1 targets; nothing switched")"
 	assert_unchanged
+	# linked to by none: left by a staging that failed, made again
+	rm -rf "$D/releases/rep_applications_20000101_000000"
+	run --separate-stderr rep-push "$T" <<<"$A"
+	assert_success
+	assert_live "$D" "$A_REL"
+	assert_staged "$D" "$A"
 }
 
 # --- targets that fail -------------------------------------------------------------------------
@@ -1516,7 +1645,7 @@ push_and_kill() {
 	pid=$!
 	local size
 	for ((i = 0; i < 600; i++)); do
-		size=$(stat -c %s "$D"/store/.rep-push-*/archive 2>/dev/null) || size=0
+		size=$(stat -c %s "$D"/store/.rep-push-*/upload 2>/dev/null) || size=0
 		if [ "${size:-0}" -ge 65536 ]; then
 			break
 		fi
@@ -1544,7 +1673,7 @@ big_release() {
 push_after_kill() {
 	mkdir -p "$D/releases/.rep-push-4242/rep_applications" "$D/store/.rep-push-4242/tree/rep_applications"
 	echo x >"$D/releases/.rep-push-4242.tar.gz"
-	echo x >"$D/store/.rep-push-4242/archive"
+	echo x >"$D/store/.rep-push-4242/upload"
 	ln -s releases/.rep-push-4242 "$D/.rep-push-current"
 	run --separate-stderr rep-push "$T" <<<"$BIG"
 	assert_success
