@@ -144,6 +144,7 @@ extern const char *const rep_statuses[];
 struct rep_strset {
 	char **v;        /* in insertion order */
 	void **val;
+	size_t *hash;    /* of each string, as v */
 	size_t n, cap;
 	size_t *slot;    /* open addressing: index+1 into v, 0 = empty */
 	size_t nslot;

@@ -37,10 +37,14 @@ static size_t hash(const char *s)
 	return h;
 }
 
-static size_t *probe(const struct rep_strset *s, const char *str)
+/* The slot of str (hash h): its own, or the empty one where it would
+ * go. A string's hash is kept beside it, so that a collision costs no
+ * string comparison and growing the table no hashing. */
+static size_t *probe(const struct rep_strset *s, const char *str, size_t h)
 {
-	size_t i = hash(str) & (s->nslot - 1);
-	while (s->slot[i] && strcmp(s->v[s->slot[i] - 1], str) != 0)
+	size_t i = h & (s->nslot - 1), k;
+
+	while ((k = s->slot[i]) && (s->hash[k - 1] != h || strcmp(s->v[k - 1], str) != 0))
 		i = (i + 1) & (s->nslot - 1);
 	return &s->slot[i];
 }
@@ -52,13 +56,17 @@ static void grow(struct rep_strset *s)
 	s->slot = calloc(s->nslot, sizeof *s->slot);
 	if (!s->slot)
 		rep_die("out of memory");
-	for (size_t i = 0; i < s->n; i++)
-		*probe(s, s->v[i]) = i + 1;
+	for (size_t i = 0; i < s->n; i++) {
+		size_t k = s->hash[i] & (s->nslot - 1);
+		while (s->slot[k])
+			k = (k + 1) & (s->nslot - 1);
+		s->slot[k] = i + 1;
+	}
 }
 
 long rep_strset_find(const struct rep_strset *s, const char *str)
 {
-	return s->nslot ? (long)*probe(s, str) - 1 : -1;
+	return s->nslot ? (long)*probe(s, str, hash(str)) - 1 : -1;
 }
 
 /* Returns 1 if str was added, 0 if it was there already. */
@@ -66,16 +74,19 @@ int rep_strset_add(struct rep_strset *s, const char *str, void *val)
 {
 	if (2 * (s->n + 1) > s->nslot)
 		grow(s);
-	size_t *slot = probe(s, str);
+	size_t h = hash(str);
+	size_t *slot = probe(s, str, h);
 	if (*slot)
 		return 0;
 	if (s->n == s->cap) {
 		s->cap = s->cap ? 2 * s->cap : 64;
 		s->v = rep_xrealloc(s->v, s->cap * sizeof *s->v);
 		s->val = rep_xrealloc(s->val, s->cap * sizeof *s->val);
+		s->hash = rep_xrealloc(s->hash, s->cap * sizeof *s->hash);
 	}
 	s->v[s->n] = rep_xstrdup(str);
 	s->val[s->n] = val;
+	s->hash[s->n] = h;
 	*slot = ++s->n;
 	return 1;
 }
@@ -106,6 +117,7 @@ void rep_strset_free(struct rep_strset *s)
 	}
 	free(s->v);
 	free(s->val);
+	free(s->hash);
 	free(s->slot);
 	memset(s, 0, sizeof *s);
 }
