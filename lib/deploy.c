@@ -42,7 +42,8 @@ struct rep_deploy_state {
 	char **plan;                /* what the push at hand does there, in words */
 	struct rep_strset *left;    /* what leaves there with it: name -> checksum */
 	struct hookplan *hp;        /* the hooks it runs there */
-	volatile long long *sent;   /* bytes sent to each target, shared with its
+	volatile long long *sent;   /* bytes sent to each target, then (from n on)
+	                             * the bytes each sends in all, shared with its
 	                             * staging process; NULL: not counted */
 	char why[512];              /* the last outcome: the reason of failed records */
 };
@@ -251,7 +252,8 @@ struct stage_job {
 static _Noreturn void stage_here(struct rep_deploy_state *s, struct rep_target *t,
     const struct stage_job *j, const struct rep_feed *feed)
 {
-	struct rep_stage_src src = { j->archive, feed, s->sent ? &s->sent[t->index] : NULL };
+	struct rep_stage_src src = { j->archive, feed, s->sent ? &s->sent[t->index] : NULL,
+	    s->sent ? &s->sent[s->n + (size_t)t->index] : NULL };
 
 	rep_msg_context(t->arg);
 	_exit(rep_target_stage(t, &src, j->release, j->m, &s->comp[t->index]) == 0 ? 0 : 1);
@@ -350,9 +352,10 @@ static void staged(struct rep_deploy *d, pid_t pid, int status, const struct sta
 	}
 }
 
-/* The bytes to send, of the targets that upload: all of the archive to
- * each that started (what it sent, if it failed) and to each not yet
- * looked at (from next on). */
+/* The bytes to send, of the targets that upload: what each that started
+ * said it sends (all of the archive until it says; what it sent, if it
+ * failed), and all of the archive to each not yet looked at (from next
+ * on). */
 static void show_sent(struct rep_deploy *d, const struct stage_job *j, off_t size, size_t next,
     const int *started)
 {
@@ -365,6 +368,8 @@ static void show_sent(struct rep_deploy *d, const struct stage_job *j, off_t siz
 		sent += s->sent[i];
 		if (started[i] && s->failed[i])
 			total += s->sent[i];
+		else if (started[i] && s->sent[s->n + i] > 0)
+			total += s->sent[s->n + i];
 		else if (started[i] || (i >= next && !s->failed[i]))
 			total += (long long)size;
 	}
@@ -401,14 +406,15 @@ static int counting(struct rep_deploy *d)
 		any |= s->t[i].ops->uploads;
 	if (!d->cb->progress || !any || d->dry_run)
 		return 0;
+	/* each target's bytes sent, then the bytes it sends in all */
 	if (!s->sent) {
-		void *m = mmap(NULL, s->n * sizeof *s->sent, PROT_READ | PROT_WRITE,
+		void *m = mmap(NULL, 2 * s->n * sizeof *s->sent, PROT_READ | PROT_WRITE,
 		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 		if (m == MAP_FAILED)
 			return 0;
 		s->sent = m;
 	}
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < 2 * s->n; i++)
 		s->sent[i] = 0;
 	return 1;
 }
@@ -1831,7 +1837,7 @@ void rep_deploy_close(struct rep_deploy *d)
 	free(s->failed);
 	free(s->staging);
 	if (s->sent)
-		munmap((void *)s->sent, s->n * sizeof *s->sent);
+		munmap((void *)s->sent, 2 * s->n * sizeof *s->sent);
 	for (size_t i = 0; i < s->n; i++) {
 		free((char *)s->comp[i].text);
 		free(s->plan[i]);

@@ -886,6 +886,8 @@ static int ssh_stage(struct rep_target *t, const struct rep_stage_src *src, cons
 		if (!S_ISREG(st.st_mode))
 			rep_die("%s: not a regular file", src->path);
 	}
+	if (src->total)
+		*src->total = (long long)st.st_size;
 	snprintf(line, sizeof line, "stage %s %s %lld %s %lld %s %zu %s\n", release, sent->sha256,
 	    (long long)st.st_size, sent->manifest_sha256, (long long)sent->files, *c->base ? c->base : "-",
 	    c->len, c->sha);

@@ -52,6 +52,9 @@ struct rep_stage_src {
 	/* where a transport that uploads counts the archive's bytes sent,
 	 * in memory shared with rep-push's process; NULL: not counted */
 	volatile long long *sent;
+	/* where it says how many bytes it sends in all, once it knows
+	 * (the part of the archive a target lacks); NULL: not told */
+	volatile long long *total;
 };
 
 /* compose.c: the release a push makes of a target's live one, and the

@@ -552,6 +552,24 @@ four_archives() {
 	assert_output --partial "rep-push: $T-3: staged $A_REL"
 }
 
+@test "on a terminal: the sending line counts the part of the archive a target lacks, not the whole" {
+	mkapp app-a
+	head -c 3000000 /dev/urandom >rep_applications/app-a/blob
+	mkapp app-b
+	mkarchive A app-a app-b
+	run rep-push "$T" <<<"$A"
+	assert_success
+	echo more >>rep_applications/app-b/README
+	mkarchive B app-a app-b
+	TERM=xterm TTY_INPUT="$B"$'\n' on_tty rep-push "$T"
+	assert_success
+	# the part, app-b alone, is well under 0.1 MiB; the archive 2.9 MiB,
+	# which the line counts only until the staging says what it sends
+	assert_equal "$(grep -o "sending $B_REL: [0-9.]*/[0-9.]* MiB" <<<"$output" | tail -n 1)" \
+		"sending $B_REL: 0.0/0.0 MiB"
+	assert_live "$D" "$B_REL"
+}
+
 @test "on a terminal: a staging's message during the upload line starts on a cleared line; the line fits the terminal's width" {
 	mkapp app-a
 	head -c 2000000 /dev/urandom >rep_applications/app-a/blob
