@@ -826,7 +826,24 @@ struct reading {
 	struct rep_strset dirs;   /* its directories, without the '/' */
 	int64_t files, bytes, ndirs, max_dirs;
 	struct rep_fold fold;
+	struct sha256_ctx tree;   /* of its entries (rep_manifest_app.entries) */
 };
+
+/* One entry of the application being read, into the digest of its
+ * entries: what tar makes of it, field by field, each path and link
+ * target ending in a NUL, which neither holds. */
+static void fold_entry(struct reading *r, const struct rep_form_entry *fe)
+{
+	char head[96];
+	int n = snprintf(head, sizeof head, "%c %o %lld %lld ", fe->type, (unsigned)fe->mode,
+	    (long long)fe->size, (long long)fe->mtime);
+
+	sha256_update(&r->tree, (size_t)n, (const uint8_t *)head);
+	sha256_update(&r->tree, strlen(fe->path) + 1, (const uint8_t *)fe->path);
+	if (fe->link)
+		sha256_update(&r->tree, strlen(fe->link) + 1, (const uint8_t *)fe->link);
+	sha256_update(&r->tree, 1, (const uint8_t *)"\n");
+}
 
 static _Noreturn void form_die(struct reading *r, const char *path, const char *what)
 {
@@ -842,6 +859,7 @@ static void end_app(struct reading *r)
 	if (!s)
 		return;
 	rep_fold_end(&r->fold, &sum);
+	sha256_digest(&r->tree, sizeof s->entries, s->entries);
 	if (r->ndirs != s->dirs && s->dirs >= 0)
 		rep_die("%s: %s: %lld directories, %lld in %s", r->label, s->app.name,
 		    (long long)r->ndirs, (long long)s->dirs, MANIFEST);
@@ -927,6 +945,8 @@ static void begin_app(struct reading *r, const char *name, const char *path, int
 	 * application of that many files could sensibly have */
 	r->max_dirs = s->dirs >= 0 ? s->dirs : 2 * s->app.files + 256;
 	rep_fold_init(&r->fold);
+	sha256_init(&r->tree);
+	fold_entry(r, fe);
 }
 
 /* One entry, refused unless it is safe, in its place and in the
@@ -1001,6 +1021,7 @@ static void check_entry(struct reading *r, struct archive_entry *ae)
 	}
 	free(r->last);
 	r->last = key;
+	fold_entry(r, &fe);
 	if (type == AE_IFDIR) {
 		within_manifest(r, type, 0, path);
 		rep_strset_add(&r->dirs, key, NULL);

@@ -393,6 +393,11 @@ struct rep_manifest_app {
 	int remove;                /* a removal row: no entries in the archive */
 	int seen;                  /* its directory was read */
 	int64_t at;                /* where (seen), in the tar stream as read */
+	/* (seen) SHA-256 of its entries as read: each one's path, type,
+	 * mode, size, time and link target, which with the checksum make
+	 * the tree it unpacks to (the checksum leaves out directories and
+	 * times); a part of the archive is compared with it */
+	unsigned char entries[SHA256_DIGEST_SIZE];
 	unsigned hooks;            /* REP_HOOK_ bits: regular files .rep/PHASE in the archive */
 	unsigned hooks_noexec;     /* those of them not executable */
 };

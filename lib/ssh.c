@@ -832,27 +832,37 @@ static int part_of(const struct rep_target *t, const char *path, const char *rel
 	for (size_t i = 0; i < m->apps.n; i++)
 		adds += !((const struct rep_manifest_app *)m->apps.val[i])->remove;
 	unsigned char *send = rep_xmalloc(m->apps.n + 1);
-	int fd = -1;
+	char file[64];
+	int fd = -1, again;
 	if (lacking(t, m, send) < adds) {
+		/* the part is checked through its name in /proc (rep's check
+		 * opens what it reads): without /proc, the whole archive */
 		fd = tmp_file();
-		if (rep_archive_subset(path, m, send, fd, path) < 0) {
+		snprintf(file, sizeof file, "/proc/self/fd/%d", fd);
+		if ((again = open(file, O_RDONLY | O_CLOEXEC)) < 0 ||
+		    rep_archive_subset(path, m, send, fd, path) < 0) {
 			close(fd);
 			fd = -1;
 		}
+		if (again >= 0)
+			close(again);
 	}
 	free(send);
 	if (fd < 0)
 		return -1;
-	char file[64], *shown;
-	snprintf(file, sizeof file, "/proc/self/fd/%d", fd);
+	char *shown;
 	if (asprintf(&shown, "%s (the part the target lacks)", path) < 0)
 		rep_die("out of memory");
 	rep_archive_check_as(file, shown, part);
 	free(shown);
+	/* each application as checked: its row, and its entries (what the
+	 * checksum leaves out: directories, times) */
 	for (size_t i = 0; i < part->apps.n; i++) {
 		long k = rep_strset_find(&m->apps, part->apps.v[i]);
-		if (k < 0 || !rep_release_same_app(part->apps.val[i], m->apps.val[k]))
-			rep_die("%s: %s: the part sent differs from the archive checked", path, part->apps.v[i]);
+		const struct rep_manifest_app *a = part->apps.val[i], *b = k >= 0 ? m->apps.val[k] : NULL;
+		if (!b || !rep_release_same_app(a, b) || memcmp(a->entries, b->entries, sizeof a->entries) != 0)
+			rep_die("%s: changed since it was checked (%s differs in the part made of it)", path,
+			    part->apps.v[i]);
 	}
 	return fd;
 }

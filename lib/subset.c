@@ -167,6 +167,23 @@ static size_t head_of(const char *label, const char *manifest, size_t mlen, unsi
 	return used - 2 * TAR_BLOCK;
 }
 
+static int by_offset(const void *a, const void *b)
+{
+	int64_t x = (*(const struct rep_manifest_app *const *)a)->at;
+	int64_t y = (*(const struct rep_manifest_app *const *)b)->at;
+
+	return (x > y) - (x < y);
+}
+
+/* Whether send marks a, an application of m. */
+static int wanted(const struct rep_manifest *m, const unsigned char *send,
+    const struct rep_manifest_app *a)
+{
+	long k = rep_strset_find(&m->apps, a->app.name);
+
+	return k >= 0 && send[k];
+}
+
 int rep_archive_subset(const char *path, const struct rep_manifest *m, const unsigned char *send,
     int out, const char *label)
 {
@@ -188,15 +205,26 @@ int rep_archive_subset(const char *path, const struct rep_manifest *m, const uns
 	if (!(ms.d = libdeflate_alloc_decompressor()))
 		rep_die("out of memory");
 
+	/* the applications read, in the order of the tar stream (the
+	 * MANIFEST's rows may be in any order): each one's run ends where
+	 * the next one's begins */
+	size_t nrun = 0;
+	const struct rep_manifest_app **run = rep_xmalloc((m->apps.n + 1) * sizeof *run);
+	for (size_t i = 0; i < m->apps.n; i++) {
+		const struct rep_manifest_app *a = m->apps.val[i];
+		if (a->seen && !a->remove)
+			run[nrun++] = a;
+	}
+	qsort(run, nrun, sizeof *run, by_offset);
 	char *text;
 	size_t len;
 	FILE *f = open_memstream(&text, &len);
 	if (!f)
 		rep_die("out of memory");
 	fputs("#rep-manifest\t2\n", f);
-	for (size_t i = 0; i < m->apps.n; i++) {
-		const struct rep_manifest_app *a = m->apps.val[i];
-		if (send[i])
+	for (size_t i = 0; i < nrun; i++) {
+		const struct rep_manifest_app *a = run[i];
+		if (wanted(m, send, a))
 			fprintf(f, "%s\t%lld\t%lld\t%s\t%lld\tadd\t-\n", a->app.name, (long long)a->app.files,
 			    (long long)a->app.bytes, a->app.checksum, (long long)a->dirs);
 	}
@@ -210,23 +238,16 @@ int rep_archive_subset(const char *path, const struct rep_manifest *m, const uns
 	rep_gz_write(gz, head, hlen);
 	free(head);
 	int64_t total = (int64_t)hlen;
-	for (size_t i = 0; i < m->apps.n; i++) {
-		const struct rep_manifest_app *a = m->apps.val[i];
-		if (!send[i])
+	for (size_t i = 0; i < nrun; i++) {
+		const struct rep_manifest_app *a = run[i];
+		int64_t to = i + 1 < nrun ? run[i + 1]->at : m->tar_end;
+		if (!wanted(m, send, a))
 			continue;
-		/* the run ends where the next application read begins */
-		int64_t to = m->tar_end;
-		for (size_t k = i + 1; k < m->apps.n; k++) {
-			const struct rep_manifest_app *b = m->apps.val[k];
-			if (b->seen) {
-				to = b->at;
-				break;
-			}
-		}
-		if (!a->seen || a->remove || to < a->at || copy_run(&ms, gz, a->at, to) < 0)
+		if (to < a->at || copy_run(&ms, gz, a->at, to) < 0)
 			rep_die("%s: changed since it was checked", path);
 		total += to - a->at;
 	}
+	free(run);
 	static const unsigned char zeros[TAR_BLOCK];
 	int64_t end = total + 2 * TAR_BLOCK;
 	end += (TAR_RECORD - end % TAR_RECORD) % TAR_RECORD;

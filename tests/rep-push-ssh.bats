@@ -529,6 +529,70 @@ four_archives() {
 	assert_equal "$(ls "$D/releases")" "$A_REL"
 }
 
+@test "an archive swapped after its check for one of the same MANIFEST and another empty directory: refused, nothing switched" {
+	mkapp app-a
+	mkapp app-b
+	mkarchive A app-a app-b
+	run rep-push "$T" <<<"$A"
+	assert_success
+	echo more >>rep_applications/app-b/README
+	mkdir rep_applications/app-b/checked
+	mkarchive B app-a app-b
+	rmdir rep_applications/app-b/checked
+	mkdir rep_applications/app-b/other
+	mkarchive X app-a app-b
+	# the same rows: the checksum covers no directory
+	assert_equal "$(tar -xOzf "$X" MANIFEST)" "$(tar -xOzf "$B" MANIFEST)"
+	printf '#!/bin/sh\ncat "%s" >"%s"\nexec ssh "$@"\n' "$X" "$B" >swap-ssh
+	chmod +x swap-ssh
+	REP_SSH="$PWD/swap-ssh ${REP_SSH#ssh }" run --separate-stderr rep-push "$T" <<<"$B"
+	assert_failure 1
+	assert_stderr_lines \
+		"rep-push: $T: $B: changed since it was checked (app-b differs in the part made of it)" \
+		"rep-push: $B_REL: staging failed on 1 of 1 targets; nothing switched"
+	assert_live "$D" "$A_REL"
+	assert_equal "$(ls "$D/releases")" "$A_REL"
+}
+
+@test "an archive whose MANIFEST rows are not in name order: its part is cut in the order of its entries" {
+	mkapp app-a
+	mkapp app-b
+	mkapp app-c
+	mkarchive A app-a app-b app-c
+	run rep-push "$T" <<<"$A"
+	assert_success
+	echo more >>rep_applications/app-b/README
+	echo more >>rep_applications/app-c/README
+	mkarchive B app-a app-b app-c
+	# B again, its rows last to first, as one member with rep-tar's
+	# size field
+	python3 - "$B" <<-'EOF'
+	import gzip, struct, sys, zlib
+	tar = gzip.open(sys.argv[1]).read()
+	size = int(tar[124:136].rstrip(b'\0 '), 8)
+	lines = tar[512:512 + size].decode().split('\n')
+	rows = [l for l in lines if l and not l.startswith('#')]
+	data = ('\n'.join([lines[0]] + rows[::-1]) + '\n').encode()
+	assert len(data) == size
+	h = bytearray(tar[:512])
+	h[148:156] = b' ' * 8
+	h[148:156] = b'%06o\0 ' % sum(h)
+	tar = bytes(h) + data + tar[512 + size:]
+	c = zlib.compressobj(6, zlib.DEFLATED, -15)
+	d = c.compress(tar) + c.flush()
+	head = b'\x1f\x8b\x08\x04\0\0\0\0\0\x03\x08\0RP\x04\0' + struct.pack('<I', 28 + len(d))
+	open(sys.argv[1], 'wb').write(head + d + struct.pack('<II', zlib.crc32(tar), len(tar)))
+	EOF
+	run rep-tar -t "$B"
+	assert_success
+	assert_line --index 1 --regexp '^app-c'
+	STAGE_LOG=$BATS_TEST_TMPDIR/stage.log REP_SSH=$FAKE_SSH run --separate-stderr rep-push "$T" <<<"$B"
+	assert_success
+	assert_equal "$(ls "$D/store/$B_REL/rep_applications")" "$(lines app-b app-c)"
+	[ "$(cat stage.log)" -lt "$(stat -c %s "$B")" ]
+	assert_live "$D" "$B_REL"
+}
+
 @test "on a terminal: a line counts the bytes sent to the ssh targets of all to go, cleared before each step; none with TERM=dumb" {
 	mkapp app-a
 	head -c 3000000 /dev/urandom >rep_applications/app-a/blob
