@@ -38,7 +38,7 @@
 #     prune NAME...           the releases, then what of store/ (named
 #                             exactly as a release) no release left
 #                             links to
-#     manifest NAME
+#     manifest NAME [store]   releases/NAME/MANIFEST (store: store/NAME's)
 #     verify NAME [MANIFEST_SHA256]
 #                             releases/NAME checked where it is, as a
 #                             staging checks what it unpacked (modes
@@ -1304,9 +1304,11 @@ gc() {
 	set -f
 }
 
+# manifest NAME [store]: releases/NAME/MANIFEST, or store/NAME/MANIFEST
 manifest() {
 	named "$1" || fail "$1: not a release name"
 	m=releases/$1/MANIFEST
+	if [ "${2-}" = store ]; then m=store/$1/MANIFEST; fi
 	regular "$root/$m" || fail "$m: no such file"
 	awk '{ print "|" $0 }' "$root/$m" >&3 || fail "$m: cannot read"
 	reply ok

@@ -791,6 +791,23 @@ static int call(const struct rep_target *t, const char *line, const struct paylo
 	return rc < 0 ? rc : reply_read(t, &s->keeper, r, command_words, 0);
 }
 
+/* releases/RELEASE/MANIFEST, or with where " store", store/RELEASE's,
+ * as the far side reads it; NULL (the reason told) if it cannot. */
+static char *manifest_of(const struct rep_target *t, const char *release, const char *where)
+{
+	char line[REP_NAME_MAX + 32];
+	struct rep_reply r;
+
+	snprintf(line, sizeof line, "manifest %s%s\n", release, where);
+	if (call(t, line, NULL, &r) != DONE) {
+		rep_reply_free(&r);
+		return NULL;
+	}
+	char *text = r.data ? r.data : rep_xstrdup("");
+	free(r.text);
+	return text;
+}
+
 /* What of the archive m the target lacks: send[i] set for each
  * application m adds that the base release, on which c is composed
  * (the live one: t->live_manifest), does not hold as m lists it, with
@@ -814,27 +831,80 @@ static size_t lacking(const struct rep_target *t, const struct rep_manifest *m, 
 	return n;
 }
 
+/* store/RELEASE is on the target, and no release of that name: what an
+ * earlier push of this archive left there. Where a release links into
+ * it, a staging keeps it (one archive's), so what is sent must be what
+ * it holds: the applications its MANIFEST lists, if they are the
+ * archive's own rows and hold every one the target lacks (send, made
+ * what to send): 0. Else -1: the whole archive, which the far side
+ * puts in its place if no release links into it, and refuses if one
+ * does. */
+static int as_stored(const struct rep_target *t, const char *release, const struct rep_manifest *m,
+    unsigned char *send)
+{
+	char *text = manifest_of(t, release, " store"), sha[65], label[REP_NAME_MAX + 32];
+	struct sha256_ctx c;
+	uint8_t d[SHA256_DIGEST_SIZE];
+
+	if (!text)
+		return -1;
+	sha256_init(&c);
+	sha256_update(&c, strlen(text), (const uint8_t *)text);
+	sha256_digest(&c, sizeof d, d);
+	rep_hex(d, sizeof d, sha);
+	if (strcmp(sha, m->manifest_sha256) == 0) {
+		free(text);
+		return -1;
+	}
+	struct rep_manifest held = { .release = 0 };
+	snprintf(label, sizeof label, "store/%s/MANIFEST", release);
+	rep_manifest_parse(label, text, &held);
+	free(text);
+	int serves = 1;
+	for (size_t i = 0; i < held.apps.n && serves; i++) {
+		const struct rep_manifest_app *a = held.apps.val[i];
+		long k = rep_strset_find(&m->apps, a->app.name);
+		const struct rep_manifest_app *b = k >= 0 ? m->apps.val[k] : NULL;
+		serves = a->remove || (b && rep_release_same_app(a, b) && a->dirs == b->dirs);
+	}
+	for (size_t i = 0; i < m->apps.n && serves; i++)
+		serves = !send[i] || rep_strset_find(&held.apps, m->apps.v[i]) >= 0;
+	for (size_t i = 0; i < m->apps.n && serves; i++) {
+		long k = rep_strset_find(&held.apps, m->apps.v[i]);
+		send[i] = k >= 0 && !((const struct rep_manifest_app *)held.apps.val[k])->remove;
+	}
+	rep_manifest_free(&held);
+	return serves ? 0 : -1;
+}
+
 /* The part of the archive at path (m) that a target lacks, as an
  * archive of its own in an unnamed temporary file, checked as any
  * archive is (into part), its rows those of m: its descriptor, or -1
  * when the whole archive is to go (it lacks all of it, the archive is
  * of an earlier version, whose rows do not count directories or whose
- * members do not hold 1 MiB of tar each, or store/RELEASE is there: a
- * store entry is one archive's, never two). */
+ * members do not hold 1 MiB of tar each, or store/RELEASE holds it
+ * whole). Where store/RELEASE holds part of it, that part is sent
+ * (as_stored). */
 static int part_of(const struct rep_target *t, const char *path, const char *release,
     const struct rep_manifest *m, const struct rep_compose *c, struct rep_manifest *part)
 {
 	const struct ssh *s = t->priv;
 	size_t adds = 0;
 
-	if (!c->base[0] || !t->live_manifest || m->version != 2 || rep_strset_find(&s->stored, release) >= 0)
+	if (!c->base[0] || !t->live_manifest || m->version != 2)
 		return -1;
 	for (size_t i = 0; i < m->apps.n; i++)
 		adds += !((const struct rep_manifest_app *)m->apps.val[i])->remove;
 	unsigned char *send = rep_xmalloc(m->apps.n + 1);
 	char file[64];
 	int fd = -1, again;
-	if (lacking(t, m, send) < adds) {
+	size_t lack = lacking(t, m, send);
+	int stored = rep_strset_find(&s->stored, release) >= 0;
+	if (stored && as_stored(t, release, m, send) < 0) {
+		free(send);
+		return -1;
+	}
+	if (stored || lack < adds) {
 		/* the part is checked through its name in /proc (rep's check
 		 * opens what it reads): without /proc, the whole archive */
 		fd = tmp_file();
@@ -1016,17 +1086,7 @@ static int ssh_verify(struct rep_target *t, const char *release, const char *msh
  * ended by a newline (the last one too, had it none). */
 static char *ssh_manifest(struct rep_target *t, const char *release)
 {
-	char line[REP_NAME_MAX + 16];
-	struct rep_reply r;
-
-	snprintf(line, sizeof line, "manifest %s\n", release);
-	if (call(t, line, NULL, &r) != DONE) {
-		rep_reply_free(&r);
-		return NULL;
-	}
-	char *text = r.data ? r.data : rep_xstrdup("");
-	free(r.text);
-	return text;
+	return manifest_of(t, release, "");
 }
 
 /* A word of a session command: one of a name's bytes (! to ~), or it

@@ -593,6 +593,71 @@ four_archives() {
 	assert_live "$D" "$B_REL"
 }
 
+@test "an archive pushed again whose store/<release> holds the part of it releases still use: that part sent, the entry kept" {
+	mkapp app-a
+	mkapp app-b
+	mkarchive A app-a app-b
+	run rep-push "$T" <<<"$A"
+	assert_success
+	# B changes app-a (store/B: app-a alone); C changes app-b; E puts
+	# app-b back as A and B have it. B's release is pruned, store/B
+	# stays: C and E link app-a into it.
+	echo more >>rep_applications/app-a/README
+	mkarchive B app-a app-b
+	local was e
+	was=$(cat rep_applications/app-b/README)
+	echo more >>rep_applications/app-b/README
+	mkarchive C app-a app-b
+	printf '%s\n' "$was" >rep_applications/app-b/README
+	mkarchive E app-a app-b
+	for e in B C E; do
+		run rep-push -k 1 "$T" <<<"${!e}"
+		assert_success
+	done
+	assert_equal "$(ls "$D/releases")" "$(lines "$C_REL" "$E_REL")"
+	assert_equal "$(ls "$D/store/$B_REL/rep_applications")" app-a
+	# B again: the target lacks nothing store/B does not hold
+	STAGE_LOG=$BATS_TEST_TMPDIR/stage.log REP_SSH=$FAKE_SSH run --separate-stderr rep-push -k 1 "$T" <<<"$B"
+	assert_success
+	assert_live "$D" "$B_REL"
+	assert_equal "$(ls "$D/store/$B_REL/rep_applications")" app-a
+	[ "$(cat stage.log)" -lt "$(stat -c %s "$B")" ]
+	assert_equal "$(readlink "$D/releases/$B_REL/rep_applications/"*)" "$(lines \
+		"../../../store/$B_REL/rep_applications/app-a" "../../../store/$E_REL/rep_applications/app-b")"
+}
+
+@test "an archive pushed again whose store/<release>, still used, lacks what the target lacks: refused; a copy under another name goes" {
+	mkapp app-a
+	mkapp app-b
+	mkarchive A app-a app-b
+	run rep-push "$T" <<<"$A"
+	assert_success
+	echo more >>rep_applications/app-a/README
+	mkarchive B app-a app-b
+	echo more >>rep_applications/app-b/README
+	mkarchive C app-a app-b
+	echo again >>rep_applications/app-b/README
+	mkarchive E app-a app-b
+	local e
+	for e in B C E; do
+		run rep-push -k 1 "$T" <<<"${!e}"
+		assert_success
+	done
+	assert_equal "$(ls "$D/releases")" "$(lines "$C_REL" "$E_REL")"
+	snapshot "$D"
+	run --separate-stderr rep-push -k 1 "$T" <<<"$B"
+	assert_failure 1
+	assert_stderr_lines \
+		"rep-push: $T: store/$B_REL exists and differs from the archive" \
+		"rep-push: $B_REL: staging failed on 1 of 1 targets; nothing switched"
+	assert_unchanged
+	# as it says
+	cp "$B" dist/rep_applications_20300101_000000.tar.gz
+	run rep-push -k 1 "$T" <<<dist/rep_applications_20300101_000000.tar.gz
+	assert_success
+	assert_live "$D" rep_applications_20300101_000000
+}
+
 @test "on a terminal: a line counts the bytes sent to the ssh targets of all to go, cleared before each step; none with TERM=dumb" {
 	mkapp app-a
 	head -c 3000000 /dev/urandom >rep_applications/app-a/blob
