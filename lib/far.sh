@@ -472,11 +472,19 @@ take_lock() {
 		lock_file_ok
 		break_stale
 		lock_file_ok
-		if ! ln -n line "$root/.rep-push.lock" 2>/dev/null; then
-			record holder "$(held)"
-			reply busy
-			exit 0
-		fi
+		# a lock gone by the time it is read was dropped in between:
+		# taken again, twice at most, else its holder told
+		tries=0
+		while ! ln -n line "$root/.rep-push.lock" 2>/dev/null; do
+			h=$(held)
+			tries=$((tries + 1))
+			if [ -n "$h" ] || [ "$tries" -gt 2 ]; then
+				record holder "$h"
+				reply busy
+				exit 0
+			fi
+			lock_file_ok
+		done
 	fi
 	lock=$line
 	mine

@@ -634,6 +634,40 @@ small_archive() {
 	[ ! -e "$D/releases/$R1" ] && [ ! -L "$D/releases/$R1" ] || fail "releases/$R1 is still there"
 }
 
+@test "lock: a lock its holder drops between a failed link and its reading is taken, not told as unreadable" {
+	mkdir -p "$D/releases" bin
+	# held by a push on another host (never judged stale here)
+	printf 'elsewhere\t4242\tthem@there\t2026-01-01T00:00:00Z\n' >"$D/.rep-push.lock"
+	# the second link to the lock fails, and its holder drops it just then
+	cat >bin/ln <<EOF
+#!/bin/sh
+case "\$*" in
+*.rep-push.lock)
+	n=\$(cat "$BATS_TEST_TMPDIR/links" 2>/dev/null || echo 0)
+	echo \$((n + 1)) >"$BATS_TEST_TMPDIR/links"
+	if [ "\$n" = 1 ]; then
+		$(command -v ln) "\$@"
+		rc=\$?
+		rm -f "$D/.rep-push.lock"
+		exit \$rc
+	fi
+	;;
+esac
+exec $(command -v ln) "\$@"
+EOF
+	chmod +x bin/ln
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_output "$(lines '|current	' .ok)"
+	refute_stderr
+	assert_equal "$(cat links)" 3
+	# and one that stays: its holder told
+	printf 'elsewhere\t4242\tthem@there\t2026-01-01T00:00:00Z\n' >"$D/.rep-push.lock"
+	run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_output "$(lines "|holder	elsewhere	4242	them@there	2026-01-01T00:00:00Z" .busy)"
+}
+
 @test "lock: a link to a directory planted at .rep-push.lock as the lock is taken: nothing made inside it" {
 	mkdir -p "$D/releases" victim
 	mkdir bin
