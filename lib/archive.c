@@ -617,27 +617,33 @@ void rep_manifest_parse(const char *label, char *text, struct rep_manifest *m)
 }
 
 /* The manifest as rep-tar -t prints it: its records, without comments. */
+/* A version 2 row of s, with its offset if offset (else -). */
+void rep_manifest_row(FILE *fp, const struct rep_manifest_app *s, int offset)
+{
+	fprintf(fp, "%s\t%lld\t%lld\t%s", s->app.name, (long long)s->app.files,
+	    (long long)s->app.bytes, s->app.checksum);
+	if (s->dirs >= 0)
+		fprintf(fp, "\t%lld", (long long)s->dirs);
+	else
+		fputs("\t-", fp);
+	fprintf(fp, "\t%s\t", s->remove ? "remove" : "add");
+	if (offset && s->offset >= 0)
+		fprintf(fp, "%lld\n", (long long)s->offset);
+	else
+		fputs("-\n", fp);
+}
+
 void rep_manifest_print(FILE *fp, const struct rep_manifest *m)
 {
 	if (m->version == 2)
 		fputs("#rep-manifest\t2\n", fp);
 	for (size_t i = 0; i < m->apps.n; i++) {
 		const struct rep_manifest_app *s = m->apps.val[i];
-		fprintf(fp, "%s\t%lld\t%lld\t%s", s->app.name, (long long)s->app.files,
-		    (long long)s->app.bytes, s->app.checksum);
-		if (m->version == 2) {
-			if (s->dirs >= 0)
-				fprintf(fp, "\t%lld", (long long)s->dirs);
-			else
-				fputs("\t-", fp);
-			fprintf(fp, "\t%s\t", s->remove ? "remove" : "add");
-			if (s->offset >= 0)
-				fprintf(fp, "%lld\n", (long long)s->offset);
-			else
-				fputs("-\n", fp);
-		} else {
-			fputc('\n', fp);
-		}
+		if (m->version == 2)
+			rep_manifest_row(fp, s, 1);
+		else
+			fprintf(fp, "%s\t%lld\t%lld\t%s\n", s->app.name, (long long)s->app.files,
+			    (long long)s->app.bytes, s->app.checksum);
 	}
 }
 

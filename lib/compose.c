@@ -17,17 +17,6 @@
 
 #include "transport.h"
 
-static void sha256_text(const char *text, size_t len, char out[65])
-{
-	struct sha256_ctx c;
-	unsigned char d[SHA256_DIGEST_SIZE];
-
-	sha256_init(&c);
-	sha256_update(&c, len, (const uint8_t *)text);
-	sha256_digest(&c, sizeof d, d);
-	rep_hex(d, sizeof d, out);
-}
-
 static int by_name(const void *a, const void *b)
 {
 	const struct rep_manifest_app *x = *(const struct rep_manifest_app *const *)a;
@@ -111,23 +100,15 @@ void rep_compose(const char *base, const char *label, const struct rep_manifest 
 	if (!f)
 		rep_die("out of memory");
 	fputs("#rep-manifest\t2\n", f);
-	for (size_t i = 0; i < n; i++) {
-		const struct rep_manifest_app *a = rows[i];
-		fprintf(f, "%s\t%lld\t%lld\t%s\t", a->app.name, (long long)a->app.files,
-		    (long long)a->app.bytes, a->app.checksum);
-		if (a->dirs >= 0)
-			fprintf(f, "%lld", (long long)a->dirs);
-		else
-			fputc('-', f);
-		fputs("\tadd\t-\n", f);
-	}
+	for (size_t i = 0; i < n; i++)
+		rep_manifest_row(f, rows[i], 0);
 	if (fclose(f) != 0)
 		rep_die("out of memory");
 	free(rows);
 	rep_manifest_free(&old);
 	c->text = text;
 	c->len = len;
-	sha256_text(text, len, c->sha);
+	rep_sha256_hex(text, len, c->sha);
 }
 
 /* --- the log ---------------------------------------------------------------- */

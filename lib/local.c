@@ -1058,12 +1058,7 @@ static int local_stage(struct rep_target *t, const struct rep_stage_src *src, co
 		rep_die_errno("store");
 
 	/* the full MANIFEST first: a bad one fails before the unpacking */
-	struct sha256_ctx ctx;
-	unsigned char d[SHA256_DIGEST_SIZE];
-	sha256_init(&ctx);
-	sha256_update(&ctx, c->len, (const uint8_t *)c->text);
-	sha256_digest(&ctx, sizeof d, d);
-	rep_hex(d, sizeof d, sha);
+	rep_sha256_hex(c->text, c->len, sha);
 	if (strcmp(sha, c->sha) != 0 || memchr(c->text, 0, c->len))
 		rep_die("the release's MANIFEST: not the one composed (SHA-256 %s, not %s)", sha, c->sha);
 	struct rep_manifest full = { .release = 1 };

@@ -152,12 +152,7 @@ static void read_manifest(int dirfd, const char *label, const char *msha, struct
 		rep_die("%s/MANIFEST: changed while being read", label);
 	text[n] = 0;
 	close(fd);
-	struct sha256_ctx c;
-	unsigned char d[SHA256_DIGEST_SIZE];
-	sha256_init(&c);
-	sha256_update(&c, (size_t)n, (const uint8_t *)text);
-	sha256_digest(&c, sizeof d, d);
-	rep_hex(d, sizeof d, sha);
+	rep_sha256_hex(text, (size_t)n, sha);
 	if (msha && strcmp(msha, "-") != 0 && strcmp(sha, msha) != 0)
 		rep_die("%s/MANIFEST: changed since it was listed", label);
 	m->release = release;

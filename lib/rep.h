@@ -315,6 +315,7 @@ int rep_open_apps(void);
 int rep_app_dir_exists(int appsfd, const char *name);
 const char *rep_app_dir_problem(int appsfd, const char *name);
 void rep_hex(const unsigned char *d, size_t n, char *out);
+void rep_sha256_hex(const void *buf, size_t n, char out[65]);
 int rep_sha256_fd(int fd, char out[65]);
 int rep_sha256_at(int dirfd, const char *name, char out[65]);
 int rep_nthreads(void);
@@ -425,6 +426,7 @@ struct rep_manifest {
 void rep_archive_check(const char *path, struct rep_manifest *m);
 void rep_archive_check_as(const char *file, const char *path, struct rep_manifest *m);
 void rep_manifest_print(FILE *fp, const struct rep_manifest *m);
+void rep_manifest_row(FILE *fp, const struct rep_manifest_app *s, int offset);
 void rep_archive_unpack(const char *path, int dirfd, const struct rep_manifest *checked);
 /* An archive read and inflated once for several stagings: the two pipes
  * between the reader (rep_archive_tee) and one staging, the tar stream

@@ -808,6 +808,13 @@ static char *manifest_of(const struct rep_target *t, const char *release, const 
 	return text;
 }
 
+/* Two rows of one application that make the same tree: the same
+ * content, and as many directories, counted in both. */
+static int same_row(const struct rep_manifest_app *a, const struct rep_manifest_app *b)
+{
+	return rep_release_same_app(a, b) && a->dirs >= 0 && a->dirs == b->dirs;
+}
+
 /* What of the archive m the target lacks: send[i] set for each
  * application m adds that the base release, on which c is composed
  * (the live one: t->live_manifest), does not hold as m lists it, with
@@ -824,7 +831,7 @@ static size_t lacking(const struct rep_target *t, const struct rep_manifest *m, 
 		const struct rep_manifest_app *a = m->apps.val[i];
 		long k = rep_strset_find(&base.apps, a->app.name);
 		const struct rep_manifest_app *b = k >= 0 ? base.apps.val[k] : NULL;
-		send[i] = !a->remove && (!b || !rep_release_same_app(a, b) || b->dirs < 0 || a->dirs != b->dirs);
+		send[i] = !a->remove && (!b || !same_row(a, b));
 		n += send[i];
 	}
 	rep_manifest_free(&base);
@@ -843,15 +850,10 @@ static int as_stored(const struct rep_target *t, const char *release, const stru
     unsigned char *send)
 {
 	char *text = manifest_of(t, release, " store"), sha[65], label[REP_NAME_MAX + 32];
-	struct sha256_ctx c;
-	uint8_t d[SHA256_DIGEST_SIZE];
 
 	if (!text)
 		return -1;
-	sha256_init(&c);
-	sha256_update(&c, strlen(text), (const uint8_t *)text);
-	sha256_digest(&c, sizeof d, d);
-	rep_hex(d, sizeof d, sha);
+	rep_sha256_hex(text, strlen(text), sha);
 	if (strcmp(sha, m->manifest_sha256) == 0) {
 		free(text);
 		return -1;
@@ -865,7 +867,7 @@ static int as_stored(const struct rep_target *t, const char *release, const stru
 		const struct rep_manifest_app *a = held.apps.val[i];
 		long k = rep_strset_find(&m->apps, a->app.name);
 		const struct rep_manifest_app *b = k >= 0 ? m->apps.val[k] : NULL;
-		serves = a->remove || (b && rep_release_same_app(a, b) && a->dirs == b->dirs);
+		serves = a->remove || (b && same_row(a, b));
 	}
 	for (size_t i = 0; i < m->apps.n && serves; i++)
 		serves = !send[i] || rep_strset_find(&held.apps, m->apps.v[i]) >= 0;

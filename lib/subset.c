@@ -167,21 +167,17 @@ static size_t head_of(const char *label, const char *manifest, size_t mlen, unsi
 	return used - 2 * TAR_BLOCK;
 }
 
+/* An application read, and whether it is sent. */
+struct run {
+	const struct rep_manifest_app *app;
+	int send;
+};
+
 static int by_offset(const void *a, const void *b)
 {
-	int64_t x = (*(const struct rep_manifest_app *const *)a)->at;
-	int64_t y = (*(const struct rep_manifest_app *const *)b)->at;
+	int64_t x = ((const struct run *)a)->app->at, y = ((const struct run *)b)->app->at;
 
 	return (x > y) - (x < y);
-}
-
-/* Whether send marks a, an application of m. */
-static int wanted(const struct rep_manifest *m, const unsigned char *send,
-    const struct rep_manifest_app *a)
-{
-	long k = rep_strset_find(&m->apps, a->app.name);
-
-	return k >= 0 && send[k];
 }
 
 int rep_archive_subset(const char *path, const struct rep_manifest *m, const unsigned char *send,
@@ -209,11 +205,11 @@ int rep_archive_subset(const char *path, const struct rep_manifest *m, const uns
 	 * MANIFEST's rows may be in any order): each one's run ends where
 	 * the next one's begins */
 	size_t nrun = 0;
-	const struct rep_manifest_app **run = rep_xmalloc((m->apps.n + 1) * sizeof *run);
+	struct run *run = rep_xmalloc((m->apps.n + 1) * sizeof *run);
 	for (size_t i = 0; i < m->apps.n; i++) {
 		const struct rep_manifest_app *a = m->apps.val[i];
 		if (a->seen && !a->remove)
-			run[nrun++] = a;
+			run[nrun++] = (struct run){ a, send[i] };
 	}
 	qsort(run, nrun, sizeof *run, by_offset);
 	char *text;
@@ -222,12 +218,9 @@ int rep_archive_subset(const char *path, const struct rep_manifest *m, const uns
 	if (!f)
 		rep_die("out of memory");
 	fputs("#rep-manifest\t2\n", f);
-	for (size_t i = 0; i < nrun; i++) {
-		const struct rep_manifest_app *a = run[i];
-		if (wanted(m, send, a))
-			fprintf(f, "%s\t%lld\t%lld\t%s\t%lld\tadd\t-\n", a->app.name, (long long)a->app.files,
-			    (long long)a->app.bytes, a->app.checksum, (long long)a->dirs);
-	}
+	for (size_t i = 0; i < nrun; i++)
+		if (run[i].send)
+			rep_manifest_row(f, run[i].app, 0);
 	if (fclose(f) != 0)
 		rep_die("out of memory");
 	unsigned char *head;
@@ -239,9 +232,9 @@ int rep_archive_subset(const char *path, const struct rep_manifest *m, const uns
 	free(head);
 	int64_t total = (int64_t)hlen;
 	for (size_t i = 0; i < nrun; i++) {
-		const struct rep_manifest_app *a = run[i];
-		int64_t to = i + 1 < nrun ? run[i + 1]->at : m->tar_end;
-		if (!wanted(m, send, a))
+		const struct rep_manifest_app *a = run[i].app;
+		int64_t to = i + 1 < nrun ? run[i + 1].app->at : m->tar_end;
+		if (!run[i].send)
 			continue;
 		if (to < a->at || copy_run(&ms, gz, a->at, to) < 0)
 			rep_die("%s: changed since it was checked", path);

@@ -110,6 +110,18 @@ void rep_hex(const unsigned char *d, size_t n, char *out)
 	out[2 * n] = 0;
 }
 
+/* The SHA-256 of n bytes at buf, in hex. */
+void rep_sha256_hex(const void *buf, size_t n, char out[65])
+{
+	struct sha256_ctx c;
+	unsigned char d[SHA256_DIGEST_SIZE];
+
+	sha256_init(&c);
+	sha256_update(&c, n, buf);
+	sha256_digest(&c, sizeof d, d);
+	rep_hex(d, sizeof d, out);
+}
+
 int rep_nthreads(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
