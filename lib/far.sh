@@ -13,8 +13,8 @@
 #                             if missing), lists the target, then runs one
 #                             command per line of stdin until EOF, when it
 #                             drops the lock; IDLE: rep-push's --timeout
-#     stage RELEASE SHA256 SIZE MANIFEST_SHA256 FILES BASE FULLSIZE FULLSHA,
-#           then FULLSIZE bytes, the release's MANIFEST (its SHA-256
+#     stage RELEASE SHA256 SIZE MANIFEST_SHA256 FILES BASE FULLSIZE FULLSHA
+#           CUTS, then FULLSIZE bytes, the release's MANIFEST (its SHA-256
 #           FULLSHA), then SIZE bytes, the archive
 #           (or the part of it the target lacks: the
 #           applications the base release does not hold as
@@ -121,6 +121,22 @@ shift 2
 tab=$(printf '\t')
 nl='
 '
+# hash: what hashes files (named as arguments, a line "HEX  NAME" or
+# "HEX *NAME" each) or its input. OpenSSL's dgst -r writes sha256sum's
+# lines and uses the processor's SHA instructions, which coreutils'
+# sha256sum does not (several times faster where they exist); it is taken
+# only where it gives the right line for a known input, else sha256sum.
+# Its lines never escape a name (sha256sum's begin with \ then), which
+# check_release reads either way; names with a newline are refused before
+# any is hashed.
+hash=sha256sum
+if [ "$(openssl dgst -sha256 -r /dev/null 2>/dev/null)" = \
+	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 */dev/null" ]; then
+	hash='openssl dgst -sha256 -r'
+fi
+# cpus: the processors here, for the work that is split among processes
+cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null) || cpus=$(nproc 2>/dev/null) || cpus=1
+case $cpus in '' | *[!0-9]* | 0) cpus=1 ;; esac
 # our private names: the lock being taken, a switch's directory (the next
 # log and current), a hook's or pending's (the hook's output, the
 # processes before it, its entry of hooks.log; the next mark), in
@@ -159,7 +175,10 @@ record() {
 	case $2 in *"$nl"*) set -- "$1" '' ;; esac
 	emit '|' "$1$tab$2"
 }
-first() { printf '%s\n' "$1" | head -n 1; }
+
+# first TEXT: its first line that is not empty (gzip begins a message with
+# a newline)
+first() { printf '%s\n' "$1" | awk '/./ { print; exit }'; }
 # some TEXT: its first lines, and how many more there were
 some() { printf '%s\n' "$1" | awk 'NR <= 3; END { if (NR > 3) print "(" NR - 3 " more lines)" }'; }
 why() {
@@ -419,7 +438,7 @@ listing() {
 			if ! named "${d#releases/}" || [ ! -d "$d" ] || [ -h "$d" ]; then continue; fi
 			s=-
 			if regular "$d/MANIFEST"; then
-				s=$(sha256sum <"$d/MANIFEST") || s=-
+				s=$($hash <"$d/MANIFEST") || s=-
 				s=${s%% *}
 			fi
 			record release "${d#releases/}$tab$s"
@@ -582,8 +601,11 @@ else
 		readlink -- "$p" 2>/dev/null || { u=$(ls -ld -- "$p") && printf "%s\n" "${u#*" $p -> "}"; }
 	done
 fi | sed "s/^/T /"'
+# sh -c "$sums" TAG FILE...: $hash of the files, each line after TAG (-:
+# none)
 # shellcheck disable=SC2016 # expanded by that sh
-xsums='sha256sum "$@" | sed "s/^/X/"'
+sums='if [ "$0" = - ]; then exec '"$hash"' "$@"; fi
+'"$hash"' "$@" | sed "s/^/$0/"'
 
 # check_release TREE WHERE LINKS: the release at TREE (a path from the
 # private directory we are in) is exactly what its MANIFEST says, or fail
@@ -605,30 +627,51 @@ xsums='sha256sum "$@" | sed "s/^/X/"'
 #    version 1 one: at most 2 x FILES + 256) and the checksum of rep(7),
 #    computed from the tree, those of the MANIFEST.
 # One find for the whole tree: it tags each entry by kind, hashes the
-# regular files with sha256sum and reads the links' targets, a process a
+# regular files with $hash (sums) and reads the links' targets, a process a
 # batch of entries (not one an entry; but one a link where readlink takes
 # only one); awk sorts that out per application. Each link's target goes
-# to a file of its own, l/N, so that one sha256sum hashes them all; each
+# to a file of its own, l/N, so that one $hash hashes them all; each
 # application's checksum lines to c/NAME, hashed the same way. Names
 # with a backslash come out of GNU sha256sum escaped, a line beginning
-# with \; BusyBox's are as they are. No parentheses in the find
+# with \; BusyBox's and OpenSSL's are as they are. No parentheses in the find
 # expressions: BusyBox's find (1.35) never runs an -exec {} + batch made
 # inside them. total: the files and symbolic links. What an earlier
 # check left in the private directory goes first.
-check_release() {
-	tree=$1 where=$2
-	rm -rf -- l c walk walk.err errs ents rows lidx lsums csums
-	e=$(mkdir l c 2>&1) || fail "checking: $(why "$e")"
-	find "$tree" -name '*[[:cntrl:]]*' -prune -exec printf 'C %s\n' {} + -o \
+# tree_walk PATH [EXPRESSION -o]: check_release's find from PATH, what the
+# expression matches left out; nlinks: check_release's LINKS
+tree_walk() {
+	find "$@" -name '*[[:cntrl:]]*' -prune -exec printf 'C %s\n' {} + -o \
 		-type d ! -perm 755 ! -perm 2755 -exec printf 'N %s\n' {} + -o \
 		-type d -exec printf 'D %s\n' {} + -o \
 		-type l -exec sh -c "$links" sh {} + -o \
-		-type f -links "$3" -exec printf 'H %s\n' {} + -o \
+		-type f -links "$nlinks" -exec printf 'H %s\n' {} + -o \
 		-type f ! -perm 755 ! -perm 644 -exec printf 'M %s\n' {} + -o \
-		-type f -perm 755 -exec sh -c "$xsums" sh {} + -o \
-		-type f -exec sha256sum {} + -o \
-		-exec printf 'O %s\n' {} + >walk 2>walk.err
+		-type f -perm 755 -exec sh -c "$sums" X {} + -o \
+		-type f -exec sh -c "$sums" - {} + -o \
+		-exec printf 'O %s\n' {} +
+}
+
+check_release() {
+	tree=$1 where=$2
+	rm -rf -- l c walk walk.err walk2 walk2.err errs ents rows lidx lsums csums
+	e=$(mkdir l c 2>&1) || fail "checking: $(why "$e")"
+	nlinks=$3
+	# with two processors or more, a second walk takes the applications
+	# whose names end in one of half the characters (odd digits, every
+	# second letter), at the same time; each checks its own application
+	# directories, the first one all else
+	apps=$tree/rep_applications half='*[13579BDFHJLNPRTVXZbdfhjlnprtvxz_]' second=''
+	: >walk2
+	if [ "$cpus" -gt 1 ]; then
+		tree_walk "$apps" ! -path "$apps/*" -o -path "$apps/*" ! -path "$apps/*/*" ! -name "$half" -prune -o \
+			>walk2 2>walk2.err &
+		second=$!
+		tree_walk "$tree" -path "$apps/*" ! -path "$apps/*/*" -name "$half" -prune -o >walk 2>walk.err
+	else
+		tree_walk "$tree" >walk 2>walk.err
+	fi
 	found=$?
+	if [ -n "$second" ]; then wait "$second" || found=1; fi
 	awk -v tree="$tree" -v top="$tree/" -v where="$where" '
 	function bad(m) { print m; if (++nbad > 50) { stop = 1; exit } }
 	function count(s) { return s ~ /^[0-9]+$/ && length(s) <= 18 }
@@ -679,7 +722,7 @@ check_release() {
 		if ((esc = substr(s, 1, 1) == "\\")) s = substr(s, 2)
 		h = substr(s, 1, 64)
 		if (h !~ /^[0-9a-f]+$/ || length(h) != 64 || (substr(s, 65, 2) != "  " && substr(s, 65, 2) != " *")) {
-			bad("sha256sum: unexpected output " where)
+			bad("hashing: unexpected output " where)
 			return
 		}
 		p = substr(s, 67)
@@ -767,13 +810,14 @@ check_release() {
 		}
 		close("ents")
 		close("rows")
-	}' pass=1 "$tree/MANIFEST" pass=2 walk >errs || fail "checking the release $where: awk failed"
+	}' pass=1 "$tree/MANIFEST" pass=2 walk walk2 >errs || fail "checking the release $where: awk failed"
 	if [ -s errs ]; then fail "$(some "$(sort errs)")"; fi
-	[ "$found" -eq 0 ] || fail "checking the release $where: $(first "$(cat walk.err)")"
+	[ "$found" -eq 0 ] || fail "checking the release $where: $(first "$(cat walk.err walk2.err 2>/dev/null)")"
 	: >>ents
 	: >>rows
 	if [ -s lidx ]; then
-		find l -type f -exec sha256sum {} + >lsums || fail "checking the release $where: sha256sum failed"
+		# shellcheck disable=SC2086 # $hash: a command and its options
+		find l -type f -exec $hash {} + >lsums || fail "checking the release $where: hashing failed"
 		awk -F "$tab" 'pass == 1 { r[$1] = $2; next }
 		{
 			n = substr($0, 69)
@@ -787,7 +831,8 @@ check_release() {
 	$1 != a { close("c/" a); a = $1 }
 	{ print $3 " " $2 >("c/" a) }' pass=1 rows pass=2 - ||
 		fail "checking the release $where: awk failed"
-	find c -type f -exec sha256sum {} + >csums || fail "checking the release $where: sha256sum failed"
+	# shellcheck disable=SC2086 # $hash: a command and its options
+	find c -type f -exec $hash {} + >csums || fail "checking the release $where: hashing failed"
 	e=$(awk -F "$tab" -v where="$where" '
 	pass == 1 { sum[substr($0, 69)] = substr($0, 1, 64); next }
 	{
@@ -889,7 +934,7 @@ link_text() {
 # kept DIR MANIFEST_SHA256: DIR, a directory of store/, is the release
 # whose MANIFEST has that SHA-256
 kept() {
-	[ -d "$1" ] && [ ! -h "$1" ] && regular "$1/MANIFEST" && s=$(sha256sum <"$1/MANIFEST") &&
+	[ -d "$1" ] && [ ! -h "$1" ] && regular "$1/MANIFEST" && s=$($hash <"$1/MANIFEST") &&
 		[ "${s%% *}" = "$2" ]
 }
 
@@ -920,7 +965,7 @@ as_left() {
 # (compose); then, in a directory of ours in releases/, the release made
 # (build) and moved beside it
 stage() {
-	stem=$1 sha=$2 size=$3 msha=$4 nfiles=$5 base=$6 fullsize=$7 fullsha=$8
+	stem=$1 sha=$2 size=$3 msha=$4 nfiles=$5 base=$6 fullsize=$7 fullsha=$8 cuts=${9:--}
 	for n in "$fullsize" "$size"; do
 		case $n in '' | *[!0-9]*) fail "$n: not a size" ;; esac
 	done
@@ -934,8 +979,8 @@ stage() {
 	# count), the archive's SHA-256 taken on the way; the MANIFEST is
 	# cut from the file, where head -c is exact, and the archive read
 	# from it with tail -c +N (dd, exact on a pipe, reads a byte a call)
-	s=$(head -c "$((fullsize + size))" | tee upload | tail -c "+$((fullsize + 1))" | sha256sum) ||
-		fail 'sha256sum failed'
+	s=$(head -c "$((fullsize + size))" | tee upload | tail -c "+$((fullsize + 1))" | $hash) ||
+		fail 'hashing failed'
 	s=${s%% *}
 	n=$(wc -c <upload) || fail 'cannot read the upload'
 	if [ "$((n))" -lt "$fullsize" ]; then
@@ -944,22 +989,20 @@ stage() {
 	[ "$((n))" -eq "$((fullsize + size))" ] || fail "the archive arrived incomplete ($((n - fullsize)) of $size bytes)"
 	[ "$s" = "$sha" ] || fail "the archive arrived damaged (SHA-256 $s, sent $sha)"
 	head -c "$fullsize" upload >full || fail "cannot read the release's MANIFEST uploaded"
-	s=$(sha256sum <full) || fail 'sha256sum failed'
+	s=$($hash <full) || fail 'hashing failed'
 	[ "${s%% *}" = "$fullsha" ] || fail "the release's MANIFEST arrived damaged (SHA-256 ${s%% *}, sent $fullsha)"
 	release_ok full "the release's MANIFEST"
 	tick
 	mine
 	absent "$root/releases/$stem" "releases/$stem"
 	tick_on
-	e=$(mkdir -m 755 tree 2>&1) || fail "unpacking: $(why "$e")"
-	e=$(tail -c "+$((fullsize + 1))" upload | (cd -P tree && exec tar -xpzf - --no-same-owner) 2>&1) ||
-		fail "unpacking: $(first "$e")"
+	unpack "$cuts"
 	rm -f upload
 	tick
 	force_modes tree
 	regular tree/MANIFEST || fail 'no MANIFEST after unpacking'
 	chmod "$plain" tree/MANIFEST || fail 'MANIFEST: cannot set its mode after unpacking'
-	s=$(sha256sum <tree/MANIFEST) || fail 'no MANIFEST after unpacking'
+	s=$($hash <tree/MANIFEST) || fail 'no MANIFEST after unpacking'
 	[ "${s%% *}" = "$msha" ] || fail 'MANIFEST differs after unpacking'
 	check_release tree 'after unpacking' +1
 	[ "$total" -eq "$nfiles" ] || fail "$total files and symlinks after unpacking, $nfiles in the manifest"
@@ -988,6 +1031,95 @@ stage() {
 	cd -P -- "$root" || fail 'cannot enter the directory again'
 	build
 	reply ok
+}
+
+# unpack CUTS: the archive in upload (after the release's MANIFEST, of
+# size bytes) unpacked into tree, in as many pieces at once as there are
+# processors here and CUTS allows: the points where rep-push found an
+# application's entries begin, "TAR:FROM:SKIP:TO" each, joined by commas
+# (- for none). Each piece inflates the gzip members that hold it (FROM
+# of the cut it begins at, to TO of the one it ends at), drops the bytes
+# before its point (SKIP) and unpacks the tar of its own that begins
+# there (a tar stream may end where an entry begins). Each piece is read
+# by the tar here; whatever it made is checked whole after (check_release).
+unpack() {
+	e=$(mkdir -m 755 tree 2>&1) || fail "unpacking: $(why "$e")"
+	c=$(getconf _NPROCESSORS_ONLN 2>/dev/null) || c=$(nproc 2>/dev/null) || c=1
+	case $c in '' | *[!0-9]*) c=1 ;; esac
+	if [ "$1" = - ] || [ "$c" -lt 2 ]; then
+		e=$(tail -c "+$((fullsize + 1))" upload | (cd -P tree && exec tar -xpzf - --no-same-owner) 2>&1) ||
+			fail "unpacking: $(first "$e")"
+		return 0
+	fi
+	# pieces FROM TO SKIP LEN (-: to the end), cut at p - 1 of the n
+	# points, spread as evenly as the points are
+	pieces=$(awk -v cuts="$1" -v p="$c" -v size="$size" 'BEGIN {
+		n = split(cuts, c, ",")
+		for (i = 1; i <= n; i++) {
+			if (split(c[i], f, ":") != 4) exit 1
+			for (k = 1; k <= 4; k++) if (f[k] !~ /^[0-9]+$/ || length(f[k]) > 15) exit 1
+			tar[i] = f[1] + 0; from[i] = f[2] + 0; skip[i] = f[3] + 0; to[i] = f[4] + 0
+			if ((i > 1 && tar[i] <= tar[i - 1]) || to[i] > size || from[i] >= size) exit 1
+		}
+		if (p > n + 1) p = n + 1
+		for (j = 1; j <= p; j++) {
+			b = j < p ? int(j * (n + 1) / p) : 0
+			f0 = a ? from[a] : 0
+			e0 = b ? to[b] : size
+			if (e0 <= f0) exit 1
+			printf "%.0f %.0f %.0f ", f0, e0, a ? skip[a] : 0
+			if (b) printf "%.0f\n", tar[b] - (a ? tar[a] : 0); else print "-"
+			a = b
+		}
+	}') || fail "unpacking: $1: not where the archive may be cut"
+	e=$(mkdir -m 755 tree/rep_applications 2>&1) || fail "unpacking: $(why "$e")"
+	i=0 pids=''
+	while read -r from to skip len; do
+		i=$((i + 1))
+		piece "$i" "$from" "$to" "$skip" "$len" 2>"e.$i" &
+		pids="$pids $!"
+	done <<EOF
+$pieces
+EOF
+	i=0 bad=''
+	for pid in $pids; do
+		i=$((i + 1))
+		wait "$pid" || bad=${bad:-$i}
+	done
+	[ -z "$bad" ] || fail "unpacking: $(first "$(cat "e.$bad")")"
+	rm -f e.* z.*
+}
+
+# piece N FROM TO SKIP LEN: a piece of unpack's, the Nth: tar's status,
+# or where it is 0, gzip's (none is piped to a process that stopped
+# reading: untar reads to the end)
+piece() {
+	if [ "$4" -gt 0 ]; then
+		inflate "$1" "$2" "$3" | tail -c "+$(($4 + 1))" | untar "$5"
+	else
+		inflate "$1" "$2" "$3" | untar "$5"
+	fi || return
+	[ "$(cat "z.$1")" = 0 ]
+}
+
+# inflate N FROM TO: bytes FROM to TO of the archive in upload, inflated;
+# gzip's status to z.N
+inflate() {
+	tail -c "+$((fullsize + $2 + 1))" upload | head -c "$(($3 - $2))" | gzip -dc
+	echo "$?" >"z.$1"
+}
+
+# untar LEN: LEN bytes of the input (-: all) unpacked into tree, the rest
+# read and left
+untar() {
+	if [ "$1" = - ]; then
+		(cd -P tree && exec tar -xpf - --no-same-owner)
+	else
+		head -c "$1" | (cd -P tree && exec tar -xpf - --no-same-owner)
+	fi
+	s=$?
+	cat >/dev/null
+	return "$s"
 }
 
 # compose: in the staging directory, where each application of the
@@ -1109,7 +1241,7 @@ as_left_all() {
 upgrade() {
 	r=$root/releases/$base
 	regular "$r/MANIFEST" || fail "releases/$base/MANIFEST: no such file"
-	m=$(sha256sum <"$r/MANIFEST") || fail "releases/$base/MANIFEST: cannot read it"
+	m=$($hash <"$r/MANIFEST") || fail "releases/$base/MANIFEST: cannot read it"
 	m=${m%% *}
 	if [ -e "../$base" ] || [ -h "../$base" ]; then
 		kept "../$base" "$m" || fail "store/$base exists and differs from releases/$base"
@@ -1123,7 +1255,7 @@ upgrade() {
 	force_modes copy
 	regular copy/MANIFEST || fail "releases/$base/MANIFEST: no such file in its copy"
 	chmod "$plain" copy/MANIFEST || fail "releases/$base/MANIFEST: cannot set its mode in its copy"
-	s=$(sha256sum <copy/MANIFEST) || fail "releases/$base/MANIFEST: cannot read its copy"
+	s=$($hash <copy/MANIFEST) || fail "releases/$base/MANIFEST: cannot read its copy"
 	[ "${s%% *}" = "$m" ] || fail "releases/$base: changed as it was copied"
 	check_release copy "in the copy of releases/$base" +1
 	tick
@@ -1143,7 +1275,7 @@ build() {
 	chmod "$exe" release release/rep_applications || fail 'rep_applications: cannot set its mode'
 	e=$({ printf '%s' "${text%.}" >release/MANIFEST; } 2>&1) || fail "MANIFEST: $(why "$e")"
 	chmod "$plain" release/MANIFEST || fail 'MANIFEST: cannot set its mode'
-	s=$(sha256sum <release/MANIFEST) || fail 'sha256sum failed'
+	s=$($hash <release/MANIFEST) || fail 'hashing failed'
 	[ "${s%% *}" = "$fullsha" ] || fail "MANIFEST: SHA-256 ${s%% *} as written, not $fullsha"
 	# shellcheck disable=SC2086 # one word a link: names and paths of release names
 	set -- $targets
@@ -1334,7 +1466,7 @@ verify() {
 	private=$own
 	regular "../$1/MANIFEST" || fail "releases/$1/MANIFEST: no such file"
 	if [ -n "${2:-}" ]; then
-		s=$(sha256sum <"../$1/MANIFEST") || fail "releases/$1/MANIFEST: cannot read"
+		s=$($hash <"../$1/MANIFEST") || fail "releases/$1/MANIFEST: cannot read"
 		[ "${s%% *}" = "$2" ] || fail "releases/$1/MANIFEST: SHA-256 ${s%% *}, not $2"
 	fi
 	tick_on

@@ -444,6 +444,23 @@ void rep_manifest_free(struct rep_manifest *m);
  * archive is not in the form that allows it (an earlier version's) */
 int rep_archive_subset(const char *path, const struct rep_manifest *m, const unsigned char *send,
     int out, const char *label);
+/* Where the tar stream of a checked archive (m, open at fd) may be cut
+ * into pieces that unpack at once, each a tar stream of its own: each
+ * point where an application's entries begin, with how a piece that
+ * starts there is read (the member that holds it, and the bytes of its
+ * tar to skip) and where one that ends there stops (the end of the
+ * member that holds the byte before it). At most max points, near equal
+ * shares, each piece at least REP_CUT_MIN bytes of tar; 0 where the
+ * archive is small or not in the form that allows it (an earlier
+ * version's). */
+struct rep_cut {
+	int64_t tar;               /* the point, in the tar stream */
+	int64_t from;              /* a piece from it: the member to inflate from */
+	int64_t skip;              /* and the bytes of its tar before the point */
+	int64_t to;                /* a piece up to it: the end of its last member */
+};
+enum { REP_CUT_MIN = 4 << 20 };
+size_t rep_archive_cuts(int fd, const struct rep_manifest *m, struct rep_cut *cut, size_t max);
 #ifdef REP_FUZZ
 void rep_fuzz_archive_reset(void);  /* after rep_die() returned to a harness */
 #endif

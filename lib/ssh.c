@@ -939,18 +939,21 @@ static int part_of(const struct rep_target *t, const char *path, const char *rel
 	return fd;
 }
 
-/* stage RELEASE SHA256 SIZE MANIFEST_SHA256 FILES BASE FULLSIZE FULLSHA,
- * then the release's MANIFEST (c), then the archive, or the part of it
- * the target lacks: the far side makes store/RELEASE of what it gets,
- * and releases/RELEASE of c, taking what it was not sent from the base
- * release. */
+/* stage RELEASE SHA256 SIZE MANIFEST_SHA256 FILES BASE FULLSIZE FULLSHA
+ * CUTS, then the release's MANIFEST (c), then the archive, or the part
+ * of it the target lacks: the far side makes store/RELEASE of what it
+ * gets, and releases/RELEASE of c, taking what it was not sent from the
+ * base release. CUTS: where what is sent may be cut to be unpacked by
+ * several processes at once, "TAR:FROM:SKIP:TO" each (rep_cut), joined
+ * by commas; "-" for none. */
 static int ssh_stage(struct rep_target *t, const struct rep_stage_src *src, const char *release,
     const struct rep_manifest *m, const struct rep_compose *c)
 {
-	char line[768];
+	char line[1536], cuts[7 * 80 + 1] = "-";
 	struct stat st;
 	struct rep_reply r;
 	struct rep_manifest part;
+	struct rep_cut cut[7];
 	const struct rep_manifest *sent = m;
 	int fd = part_of(t, src->path, release, m, c, &part);
 
@@ -970,9 +973,13 @@ static int ssh_stage(struct rep_target *t, const struct rep_stage_src *src, cons
 	}
 	if (src->total)
 		*src->total = (long long)st.st_size;
-	snprintf(line, sizeof line, "stage %s %s %lld %s %lld %s %zu %s\n", release, sent->sha256,
+	size_t ncut = rep_archive_cuts(fd, sent, cut, sizeof cut / sizeof *cut);
+	for (size_t i = 0, at = 0; i < ncut; i++)
+		at += (size_t)snprintf(cuts + at, sizeof cuts - at, "%s%lld:%lld:%lld:%lld", i ? "," : "",
+		    (long long)cut[i].tar, (long long)cut[i].from, (long long)cut[i].skip, (long long)cut[i].to);
+	snprintf(line, sizeof line, "stage %s %s %lld %s %lld %s %zu %s %s\n", release, sent->sha256,
 	    (long long)st.st_size, sent->manifest_sha256, (long long)sent->files, *c->base ? c->base : "-",
-	    c->len, c->sha);
+	    c->len, c->sha, cuts);
 	struct payload pl = { c->text, c->len, src->path, fd, st.st_size, src->sent };
 	int rc = call(t, line, &pl, &r);
 	close(fd);

@@ -254,3 +254,53 @@ int rep_archive_subset(const char *path, const struct rep_manifest *m, const uns
 	close(ms.fd);
 	return 0;
 }
+
+static int by_value(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+size_t rep_archive_cuts(int fd, const struct rep_manifest *m, struct rep_cut *cut, size_t max)
+{
+	struct members ms = { .fd = fd, .cached = -1 };
+	struct stat st;
+	size_t pieces = m->tar_end > 0 ? (size_t)(m->tar_end / REP_CUT_MIN) : 0, n = 0, nat = 0;
+
+	if (pieces > max + 1)
+		pieces = max + 1;
+	if (pieces < 2 || fstat(fd, &st) < 0 || chain(&ms, st.st_size, m->tar_size) < 0) {
+		free(ms.at);
+		return 0;
+	}
+	int64_t *at = rep_xmalloc((m->apps.n + 1) * sizeof *at);
+	for (size_t i = 0; i < m->apps.n; i++) {
+		const struct rep_manifest_app *a = m->apps.val[i];
+		if (a->seen && !a->remove)
+			at[nat++] = a->at;
+	}
+	qsort(at, nat, sizeof *at, by_value);
+	/* each point the run that begins nearest its share's end, after the
+	 * first run (the head is no piece of its own) and the point before
+	 * it, and before the end blocks */
+	for (size_t j = 1, i = 1; j < pieces; j++) {
+		int64_t want = m->tar_end / (int64_t)pieces * (int64_t)j;
+		while (i < nat && (at[i] < want || (n && at[i] <= cut[n - 1].tar)))
+			i++;
+		if (i > 1 && at[i - 1] > (n ? cut[n - 1].tar : 0) &&
+		    (i == nat || want - at[i - 1] < at[i] - want))
+			i--;
+		if (i == nat || at[i] >= m->tar_end)
+			break;
+		size_t k = (size_t)(at[i] / REP_GZ_BLOCK), before = (size_t)((at[i] - 1) / REP_GZ_BLOCK);
+		if (k >= ms.n)
+			break;
+		cut[n++] = (struct rep_cut){ at[i], ms.at[k], at[i] % REP_GZ_BLOCK,
+			before + 1 < ms.n ? ms.at[before + 1] : (int64_t)st.st_size };
+		i++;
+	}
+	free(at);
+	free(ms.at);
+	return n;
+}

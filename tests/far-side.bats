@@ -65,8 +65,9 @@ full() {
 }
 
 # stage_cmd ARCHIVE RELEASE FILES [BASE [FULL]]: the input of a staging:
-# its command line, the release's MANIFEST (the file FULL, else the
-# archive's alone: full), then the archive
+# its command line (with the word $CUTS, if set, where the archive may
+# be cut), the release's MANIFEST (the file FULL, else the archive's
+# alone: full), then the archive
 stage_cmd() {
 	local a=$1 rel=$2 files=$3 base=${4:--} f=${5:-} m
 	tar -xOzf "$a" MANIFEST >"$BATS_TEST_TMPDIR/archive.manifest"
@@ -75,8 +76,8 @@ stage_cmd() {
 		f=$BATS_TEST_TMPDIR/full.manifest
 		full "$BATS_TEST_TMPDIR/archive.manifest" >"$f"
 	fi
-	printf 'stage %s %s %s %s %s %s %s %s\n' "$rel" "$(sha "$a")" "$(stat -c %s "$a")" "$m" "$files" "$base" \
-		"$(stat -c %s "$f")" "$(sha "$f")"
+	printf 'stage %s %s %s %s %s %s %s %s%s\n' "$rel" "$(sha "$a")" "$(stat -c %s "$a")" "$m" "$files" "$base" \
+		"$(stat -c %s "$f")" "$(sha "$f")" "${CUTS:+ $CUTS}"
 	cat "$f" "$a"
 }
 
@@ -1071,6 +1072,155 @@ odd_app() {
 	refused 'rep_applications: missing after unpacking'
 }
 
+# busybox_bin: bb/, BusyBox's tools, and no openssl (which BusyBox has
+# not; the one on PATH after bb/ would be taken)
+busybox_bin() {
+	mkdir bb
+	local a
+	for a in $(busybox --list); do
+		ln -s "$(command -v busybox)" "bb/$a"
+	done
+	printf '#!/bin/sh\nexit 127\n' >bb/openssl
+	chmod +x bb/openssl
+}
+
+# --- how the far side hashes and unpacks: OpenSSL, pieces at once --------------------------------
+
+# shim TOOL SCRIPT: bin/TOOL runs SCRIPT (sh), with REAL the real TOOL
+shim() {
+	mkdir -p bin
+	printf '#!/bin/sh\nREAL=%s\n%s\n' "$(command -v "$1" || echo /nonexistent)" "$2" >"bin/$1"
+	chmod +x "bin/$1"
+}
+
+@test "stage: hashed by openssl dgst where it writes sha256sum's lines, else by sha256sum; neither: refused" {
+	command -v openssl >/dev/null || skip 'openssl is not installed'
+	mkdir src
+	odd_app app-a
+	manifest 2 app-a
+	archive
+	# sha256sum broken: the staging goes through on OpenSSL's lines,
+	# whose names are never escaped
+	shim sha256sum 'exit 1'
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH staged
+	assert_success
+	assert_output "$(lines '|current	' .ok + + + + .ok)"
+	refute_stderr
+	diff -r --no-dereference src "$D/store/$REL"
+	# an openssl whose line is not sha256sum's: sha256sum (GNU's, which
+	# escapes names with a backslash), never openssl
+	rm -rf "$D" bin
+	# shellcheck disable=SC2016 # expanded by the shim
+	shim openssl 'echo "SHA2-256(/dev/null)= e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"; echo run >>"$0.log"'
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH staged
+	assert_success
+	assert_output "$(lines '|current	' .ok + + + + .ok)"
+	refute_stderr
+	diff -r --no-dereference src "$D/store/$REL"
+	assert_equal "$(cat bin/openssl.log)" run
+	# neither: the upload's SHA-256 cannot be taken
+	rm -rf "$D"
+	shim sha256sum 'exit 1'
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH staged
+	assert_success
+	assert_output "$(lines '|current	' .ok '!hashing failed' .error)"
+	assert_equal "$(ls -A "$D/releases" "$D/store")" "$(lines "$D/releases:" '' "$D/store:")"
+}
+
+# cuts_of ARCHIVE APP...: the word CUTS of a stage command that cuts
+# ARCHIVE (rep-tar's: members of 1 MiB of tar, each with its size in its
+# header) where each APP's entries begin, as Python's tarfile reads it:
+# the member that holds the point, the bytes before it there, the end of
+# the member that holds the byte before it
+cuts_of() {
+	python3 -c '
+import gzip, io, sys, tarfile
+data = open(sys.argv[1], "rb").read()
+at = []
+p = 0
+while p < len(data):
+    at.append(p)
+    p += int.from_bytes(data[p + 16:p + 20], "little")
+at.append(len(data))
+offset = {m.name: m.offset for m in tarfile.open(fileobj=io.BytesIO(gzip.decompress(data)))}
+B = 1 << 20
+print(",".join("%d:%d:%d:%d" % (t, at[t // B], t % B, at[(t - 1) // B + 1])
+               for t in (offset["rep_applications/" + n] for n in sys.argv[2:])))' "$@"
+}
+
+@test "stage: an archive cut where applications begin (CUTS) is unpacked in pieces at once, to the same tree" {
+	command -v python3 >/dev/null || skip 'python3 is not installed'
+	mkapp app-a README
+	mkapp app-b README sub/file
+	mkapp app-c README
+	# app-b begins in the third member, app-c in the fifth
+	head -c 2500000 /dev/urandom >rep_applications/app-a/blob
+	head -c 2000000 /dev/urandom >rep_applications/app-b/blob
+	rep-register -q --all </dev/null >/dev/null
+	A=$(rep-ls -o name </dev/null | rep-tar -q)
+	CUTS=$(cuts_of "$A" app-b app-c)
+	[[ $CUTS =~ ^[0-9]+:[1-9][0-9]*:[0-9]+:[0-9]+,[0-9]+:[1-9][0-9]*:[0-9]+:[0-9]+$ ]] || fail "cuts: $CUTS"
+	export CUTS
+	stage_input "$A"
+	# two processors: two pieces (app-a, then app-b and app-c); four:
+	# three; one: the whole archive, by one tar
+	# shellcheck disable=SC2016 # expanded by the shim
+	shim tar 'echo "$*" >>"$0.log"; exec "$REAL" "$@"'
+	local n pieces
+	for n in 2 4 1; do
+		rm -rf "$D" bin/tar.log
+		shim getconf "echo $n"
+		mkdir -p "$D/releases"
+		PATH=$BATS_TEST_TMPDIR/bin:$PATH IN=in run --separate-stderr far lock "$D" me@here now make
+		assert_success
+		assert_output "$(lines '|current	' .ok + + + + .ok)"
+		refute_stderr
+		diff -r rep_applications "$D/store/$REL/rep_applications"
+		pieces=$(grep -c -- '^-x' bin/tar.log)
+		assert_equal "$pieces:$(grep -c -- '^-xpzf' bin/tar.log)" "$((n > 3 ? 3 : n)):$((n == 1))"
+	done
+	# the same under BusyBox's tools, by two
+	command -v busybox >/dev/null || skip 'busybox is not installed'
+	untraced busybox_bin
+	rm -rf "$D"
+	mkdir -p "$D/releases"
+	printf '#!/bin/sh\necho 2\n' >bb/getconf
+	chmod +x bb/getconf
+	PATH=$BATS_TEST_TMPDIR/bb:$PATH IN=in run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_output "$(lines '|current	' .ok + + + + .ok)"
+	diff -r rep_applications "$D/store/$REL/rep_applications"
+}
+
+@test "stage: CUTS that are not where the archive may be cut: refused, nothing staged" {
+	command -v python3 >/dev/null || skip 'python3 is not installed'
+	mkapp app-a README
+	mkapp app-b README
+	head -c 1500000 /dev/urandom >rep_applications/app-a/blob
+	rep-register -q --all </dev/null >/dev/null
+	A=$(rep-ls -o name </dev/null | rep-tar -q)
+	shim getconf 'echo 2'
+	local good
+	good=$(cuts_of "$A" app-b)
+	local word
+	# a word that is not one of cuts, a point not after the one before,
+	# a piece that begins inside a member (gzip refuses it)
+	local t from skip to
+	IFS=: read -r t from skip to <<<"$good"
+	for word in 12:0:12 '1:0:1:x' "${good},${good}" "$t:$((from + 1)):$skip:$to"; do
+		CUTS=$word stage_input "$A"
+		rm -rf "$D"
+		PATH=$BATS_TEST_TMPDIR/bin:$PATH staged
+		assert_success
+		if [ "$word" = "$t:$((from + 1)):$skip:$to" ]; then
+			assert_output "$(lines '|current	' .ok + '!unpacking: gzip: stdin: not in gzip format' .error)"
+		else
+			assert_output "$(lines '|current	' .ok + "!unpacking: $word: not where the archive may be cut" .error)"
+		fi
+		assert_equal "$(ls -A "$D/releases" "$D/store")" "$(lines "$D/releases:" '' "$D/store:")"
+	done
+}
+
 # --- verify: a release checked again where it is ---------------------------------------------
 
 @test "verify: a release as staged is .ok (and its MANIFEST's SHA-256 if given); nothing left of the check" {
@@ -1203,6 +1353,8 @@ verified() {
 	staged
 	assert_success
 	slow_shim sha256sum 1
+	# the hasher: sha256sum (slowed), not OpenSSL
+	shim openssl 'exit 1'
 	IN=<(printf 'verify %s\n' "$REL") PATH=$BATS_TEST_TMPDIR/bin:$PATH \
 		run --separate-stderr far lock "$D" me@here now make 1
 	assert_success
@@ -1215,11 +1367,7 @@ verified() {
 
 @test "under BusyBox's tools (sh, find, sha256sum that does not escape, readlink of one link, tar, awk): the same checks" {
 	command -v busybox >/dev/null || skip 'busybox is not installed'
-	mkdir bb
-	local a
-	for a in $(busybox --list); do
-		ln -s "$(command -v busybox)" "bb/$a"
-	done
+	untraced busybox_bin
 	mkdir src
 	odd_app app-a
 	manifest 2 app-a

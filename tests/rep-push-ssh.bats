@@ -61,6 +61,10 @@ try:
         if cmd[0] == b"stage" and env("STAGE_LOG"):
             with open(env("STAGE_LOG"), "a") as f:
                 f.write("%s\n" % cmd[3].decode())
+        # CUT_LOG: where each archive staged may be cut (CUTS)
+        if cmd[0] == b"stage" and env("CUT_LOG"):
+            with open(env("CUT_LOG"), "a") as f:
+                f.write("%s\n" % cmd[9].decode())
         # FAIL_SWITCH=DIR: the switch on DIR fails as the far side would say it
         if cmd[0] == b"switch" and d == env("FAIL_SWITCH"):
             reply(b"!injected failure\n.error\n")
@@ -450,6 +454,69 @@ four_archives() {
 	run rep-push --rollback "$T"
 	assert_success
 	assert_live "$D" "$A_REL"
+}
+
+# cut_at ARCHIVE CUT: the application whose entries begin at CUT
+# (TAR:FROM:SKIP:TO), if the members before FROM hold TAR - SKIP bytes of
+# tar, those from FROM less SKIP bytes are a tar stream that begins with
+# its directory, and those up to TO hold the bytes before TAR and less
+# than a member more; else what is wrong
+cut_at() {
+	local t from skip to first before end
+	IFS=: read -r t from skip to <<<"$2"
+	before=$(head -c "$from" "$1" | gzip -dc | wc -c)
+	first=$(tail -c "+$((from + 1))" "$1" | gzip -dc | tail -c "+$((skip + 1))" | tar -tf - | head -n 1)
+	end=$(head -c "$to" "$1" | gzip -dc | wc -c)
+	if [ "$before" -ne "$((t - skip))" ] || [ "$end" -lt "$t" ] || [ "$((end - t))" -ge $((1 << 20)) ]; then
+		echo "members to $from: $before bytes, to $to: $end bytes; the point is at $t, $skip into a member"
+	elif [[ $first =~ ^rep_applications/([^/]+)/$ ]]; then
+		echo "${BASH_REMATCH[1]}"
+	else
+		echo "the piece begins with $first"
+	fi
+}
+
+@test "an archive of several MiB goes with where it may be cut for the far side's processors: where applications begin" {
+	local a
+	for a in app-a app-b app-c app-d; do
+		mkapp "$a" README
+		head -c 3500000 /dev/urandom >"rep_applications/$a/blob"
+	done
+	mkapp app-e README
+	mkarchive A app-a app-b app-c app-d app-e
+	CUT_LOG=$BATS_TEST_TMPDIR/cut.log REP_SSH=$FAKE_SSH run --separate-stderr rep-push "$T" <<<"$A"
+	assert_success
+	assert_output "$(push_records "$A_REL" "$T" app-a app-b app-c app-d app-e)"
+	assert_staged "$D" "$A"
+	assert_live "$D" "$A_REL"
+	# 14 MB of tar: three pieces of 4 MiB or more, cut where app-b and
+	# app-d begin, the nearest to a third and two
+	local cuts
+	IFS=, read -ra cuts <cut.log
+	assert_equal "${#cuts[@]}" 2
+	assert_equal "$(cut_at "$A" "${cuts[0]}")" app-b
+	assert_equal "$(cut_at "$A" "${cuts[1]}")" app-d
+	# the part that a re-push sends, four applications changed: cut too,
+	# where they begin in it; app-e alone: not at all
+	rm cut.log
+	for a in app-a app-b app-c app-d; do
+		head -c 3500000 /dev/urandom >"rep_applications/$a/blob"
+	done
+	mkarchive B app-a app-b app-c app-d app-e
+	CUT_LOG=$BATS_TEST_TMPDIR/cut.log REP_SSH=$FAKE_SSH run --separate-stderr rep-push "$T" <<<"$B"
+	assert_success
+	assert_equal "$(ls "$D/store/$B_REL/rep_applications")" "$(lines app-a app-b app-c app-d)"
+	assert_equal "$(tr , '\n' <cut.log | wc -l)" 2
+	assert_live "$D" "$B_REL"
+	diff -r rep_applications "$D/current/rep_applications"
+	rm cut.log
+	echo more >>rep_applications/app-e/README
+	mkarchive C app-a app-b app-c app-d app-e
+	CUT_LOG=$BATS_TEST_TMPDIR/cut.log REP_SSH=$FAKE_SSH run --separate-stderr rep-push "$T" <<<"$C"
+	assert_success
+	assert_equal "$(cat cut.log)" -
+	assert_live "$D" "$C_REL"
+	diff -r rep_applications "$D/current/rep_applications"
 }
 
 @test "what decides that the whole archive goes: a target with no release, one that lacks all of it, store/<release> there" {
