@@ -1092,7 +1092,10 @@ static void add_cached(struct rep_hash_job *job, sqlite3_stmt *st, size_t *cap)
 	int plen = sqlite3_column_bytes(st, 1);
 	const void *path = sqlite3_column_blob(st, 1);
 
-	if (!path || sqlite3_column_bytes(st, 8) != 32 || memchr(path, 0, (size_t)plen))
+	/* (an empty path, the row of the application's own directory, is
+	 * a blob with no pointer) */
+	if (sqlite3_column_type(st, 1) != SQLITE_BLOB || (!path && plen) || sqlite3_column_bytes(st, 8) != 32 ||
+	    (plen && memchr(path, 0, (size_t)plen)))
 		return; /* not a row rep wrote: no hit, and replaced on refresh */
 	if (job->ncache == *cap) {
 		*cap = *cap ? 2 * *cap : 16;
@@ -1100,7 +1103,8 @@ static void add_cached(struct rep_hash_job *job, sqlite3_stmt *st, size_t *cap)
 	}
 	struct rep_cached *c = &job->cache[job->ncache++];
 	c->path = rep_xmalloc((size_t)plen + 1);
-	memcpy(c->path, path, (size_t)plen);
+	if (plen)
+		memcpy(c->path, path, (size_t)plen);
 	c->path[plen] = 0;
 	c->st = (struct rep_fstat){
 		sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3), sqlite3_column_int64(st, 4),

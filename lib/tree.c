@@ -37,7 +37,53 @@ struct tree {
 	struct rep_ring *ring;   /* the worker's, if it has one */
 	struct queued *q;        /* with the ring: what waits for its batch */
 	atomic_int finished;      /* hashed and folded: its job is complete */
+	/* directory rows (see walk_known): whether they may stand for a
+	 * listing (not with --rehash); the rows of this walk */
+	int trust;
+	struct dir_row *dirs;
+	size_t ndirs, capdirs;
 };
+
+/* A directory, with the stat data of the directory listed, taken before
+ * it was read: its cache row (path "" for the application's own, else
+ * its path and a '/'). Its digest: DIR_PLAIN when the listing held only
+ * regular files and directories, each as rep takes it, then what it
+ * held (struct listing, little-endian: so that a row of it that went
+ * missing is noticed); else DIR_OTHER. Only a DIR_PLAIN row may stand
+ * for a listing (trusted_dir). */
+struct dir_row {
+	char *path;
+	struct rep_fstat st;
+	unsigned char digest[32];
+};
+enum { DIR_PLAIN = 'D', DIR_OTHER = 'd' };
+
+/* The entries of a listing: how many, and the sum of a hash of each
+ * one's name and kind ('f' or 'd'), which no order changes. */
+struct listing {
+	uint64_t n, sum;
+};
+
+static void listing_add(struct listing *l, const char *name, size_t len, char kind)
+{
+	uint64_t h = 14695981039346656037ULL;          /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)name[i]) * 1099511628211ULL;
+	h = (h ^ (unsigned char)kind) * 1099511628211ULL;
+	l->n++;
+	l->sum += h;
+}
+
+static void listing_digest(const struct listing *l, int plain, unsigned char d[32])
+{
+	memset(d, 0, 32);
+	d[0] = plain ? DIR_PLAIN : DIR_OTHER;
+	for (int i = 0; plain && i < 8; i++) {
+		d[1 + i] = (unsigned char)(l->n >> 8 * i);
+		d[9 + i] = (unsigned char)(l->sum >> 8 * i);
+	}
+}
 
 /* A worker's, not a tree's: a tree stays small, as there is one for
  * every application being hashed. */
@@ -213,12 +259,17 @@ static int64_t ns(const struct timespec *t)
 	return v;
 }
 
-static void set_stat(struct rep_entry *e, const struct stat *st)
+static struct rep_fstat fstat_of(const struct stat *st)
 {
-	e->st = (struct rep_fstat){
+	return (struct rep_fstat){
 		st->st_size, ns(&st->st_mtim), ns(&st->st_ctim),
 		(int64_t)st->st_ino, (int64_t)st->st_dev, st->st_mode, (int64_t)st->st_uid,
 	};
+}
+
+static void set_stat(struct rep_entry *e, const struct stat *st)
+{
+	e->st = fstat_of(st);
 }
 
 static void digest_of(const void *p, size_t n, unsigned char digest[SHA256_DIGEST_SIZE])
@@ -554,15 +605,25 @@ static int open_first(struct tree *t, int dirfd, const char *nm, const char *rel
 	return 1;
 }
 
+static void walk_dir(struct tree *t, int dirfd, char *rel, size_t len);
+static void add_dir_row(struct tree *t, const char *rel, const struct rep_fstat *st,
+    const unsigned char digest[32]);
+
 /* One directory: its files and symlinks at once, its subdirectories
  * after the listing (getdents64 straight into the tree's one buffer:
- * no DIR, no fcntl, no 32 KiB malloc per directory). */
-static void walk(struct tree *t, int dirfd, char *rel, size_t len)
+ * no DIR, no fcntl, no 32 KiB malloc per directory). self: the stat data
+ * of the directory open at dirfd, taken before it is read (NULL: none,
+ * and no row for it). */
+static void walk(struct tree *t, int dirfd, char *rel, size_t len, const struct stat *self)
 {
 	char **subdirs = NULL;
 	size_t nsub = 0, capsub = 0;
 	struct stat st;
 	ssize_t got;
+	/* only regular files and directories, each as rep takes it: a
+	 * listing a row may stand for */
+	int plain = 1;
+	struct listing seen = { 0, 0 };
 
 	if (!t->dirbuf)
 		t->dirbuf = rep_xmalloc(DIRBUF);
@@ -580,6 +641,7 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 			if (in_archive > REP_PATH_MAX) {
 				problem(t, "%s/%.*s%s: path too long (an archive holds at most %d bytes)",
 				    t->name, (int)len, rel, nm, REP_PATH_MAX);
+				plain = 0;
 				continue;
 			}
 			memcpy(rel + len, nm, nlen + 1);
@@ -587,15 +649,19 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 			 * ambiguous (rep(7)): the entry is told, not listed */
 			if (has_control(nm)) {
 				problem(t, "%s/%s: a name with a control character", t->name, rel);
+				plain = 0;
 				continue;
 			}
 			if (de->d_type == DT_REG && (ring_first(t, dirfd, nm, rel, len, &st) ||
-			    open_first(t, dirfd, nm, rel, &st)))
+			    open_first(t, dirfd, nm, rel, &st))) {
+				listing_add(&seen, nm, nlen, 'f');
 				continue;
+			}
 			if (de->d_type == DT_DIR && !t->with_dirs)
 				st.st_mode = S_IFDIR;
 			else if (fstatat(dirfd, nm, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 				problem(t, "%s/%s: %s", t->name, rel, strerror(errno));
+				plain = 0;
 				continue;
 			}
 			if (S_ISREG(st.st_mode)) {
@@ -603,14 +669,17 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 				if (t->with_dirs && faccessat(dirfd, nm, R_OK, AT_EACCESS) < 0)
 					problem(t, "%s/%s: %s", t->name, rel, strerror(errno));
 				visit_file(t, dirfd, nm, &st, rel, -1);
+				listing_add(&seen, nm, nlen, 'f');
 			} else if (S_ISLNK(st.st_mode)) {
 				struct rep_entry *e = hash_link(t, dirfd, nm, rel);
 				if (e)
 					set_stat(e, &st);
+				plain = 0;
 			} else if (S_ISDIR(st.st_mode)) {
 				if (in_archive + 1 > REP_PATH_MAX) {
 					problem(t, "%s/%s: path too long (an archive holds at most %d bytes)",
 					    t->name, rel, REP_PATH_MAX);
+					plain = 0;
 					continue;
 				}
 				if (t->with_dirs)
@@ -620,15 +689,25 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 					subdirs = rep_xrealloc(subdirs, capsub * sizeof *subdirs);
 				}
 				subdirs[nsub++] = rep_xstrdup(nm);
+				listing_add(&seen, nm, nlen, 'd');
 			} else {
 				problem(t, "%s/%s: %s, not a regular file, directory or symlink", t->name,
 				    rel, kind_of(st.st_mode));
+				plain = 0;
 			}
 		}
 	}
 	rel[len] = 0;
-	if (got < 0)
+	if (got < 0) {
 		problem(t, "%s/%s: %s", t->name, rel, strerror(errno));
+		plain = 0;
+	}
+	if (self && t->job) {
+		struct rep_fstat f = fstat_of(self);
+		unsigned char d[32];
+		listing_digest(&seen, plain, d);
+		add_dir_row(t, rel, &f, d);
+	}
 	for (size_t i = 0; i < nsub; i++) {
 		size_t nlen = strlen(subdirs[i]);
 		memcpy(rel + len, subdirs[i], nlen);
@@ -638,11 +717,154 @@ static void walk(struct tree *t, int dirfd, char *rel, size_t len)
 		if (fd < 0)
 			problem(t, "%s/%.*s: %s", t->name, (int)(len + nlen), rel, strerror(errno));
 		else
-			walk(t, fd, rel, len + nlen + 1);
+			walk_dir(t, fd, rel, len + nlen + 1);
 		free(subdirs[i]);
 	}
 	rel[len] = 0;
 	free(subdirs);
+	release_dir(t, dirfd);
+}
+
+/* The directory row at rel (a directory's path and '/', "" for the
+ * application's), if its stat data are those of st, its listing held
+ * only what a row stands for, and it is not racy (its mtime and ctime
+ * older than the row, as for a file's row: an entry made or removed in
+ * the same clock tick as the row's stat leaves them as they were).
+ * Making, removing or renaming an entry of a directory sets its mtime,
+ * and anything else done to it its ctime; so such a row stands for the
+ * directory's listing: its entries are the rows below it. Not with
+ * --rehash. */
+static const struct rep_cached *trusted_dir(const struct tree *t, const char *rel,
+    const struct stat *st)
+{
+	if (!t->trust || !t->job->ncache || !S_ISDIR(st->st_mode))
+		return NULL;
+	const struct rep_cached *c = bsearch(rel, t->job->cache, t->job->ncache, sizeof *t->job->cache,
+	    row_cmp);
+	struct rep_fstat now = fstat_of(st);
+	if (!c || c->digest[0] != DIR_PLAIN || !same_stat(&c->st, &now) ||
+	    c->st.mtime_ns >= c->cached_ns || c->st.ctime_ns >= c->cached_ns)
+		return NULL;
+	return c;
+}
+
+static void add_dir_row(struct tree *t, const char *rel, const struct rep_fstat *st,
+    const unsigned char digest[32])
+{
+	if (t->ndirs == t->capdirs) {
+		t->capdirs = t->capdirs ? 2 * t->capdirs : 8;
+		t->dirs = rep_xrealloc(t->dirs, t->capdirs * sizeof *t->dirs);
+	}
+	struct dir_row *d = &t->dirs[t->ndirs++];
+	d->path = rep_xstrdup(rel);
+	d->st = *st;
+	memcpy(d->digest, digest, sizeof d->digest);
+}
+
+/* The first row of [lo, hi) that does not begin with prefix (a
+ * directory's path and '/'): the rows are in path order, so those that
+ * begin with it are together. */
+static const struct rep_cached *past(const struct rep_cached *lo, const struct rep_cached *hi,
+    const char *prefix, size_t plen)
+{
+	while (lo < hi) {
+		const struct rep_cached *mid = lo + (hi - lo) / 2;
+		if (strncmp(mid->path, prefix, plen) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void walk_known(struct tree *t, int dirfd, char *rel, size_t len, const struct rep_cached *row,
+    const struct stat *self);
+
+/* The directory open at dirfd (rel, len bytes), with its stat data taken
+ * before anything was read of it: read (walk), or known from its row. */
+static void walk_dir(struct tree *t, int dirfd, char *rel, size_t len)
+{
+	struct stat st;
+	int have = t->job && fstat(dirfd, &st) == 0;
+	const struct rep_cached *row = have ? trusted_dir(t, rel, &st) : NULL;
+
+	if (row)
+		walk_known(t, dirfd, rel, len, row, &st);
+	else
+		walk(t, dirfd, rel, len, have ? &st : NULL);
+}
+
+/* The directory open at dirfd (rel, len bytes: its path and '/', or ""
+ * for the application's own), whose row stands for its listing
+ * (trusted_dir): its entries are the rows just below it, each looked at
+ * from dirfd as the walk looks at what it reads (files by fstatat and
+ * read if need be, directories opened). If they are not what the row
+ * says it held, or a file is not there as a regular file, the directory
+ * is read after all (walk). */
+static void walk_known(struct tree *t, int dirfd, char *rel, size_t len, const struct rep_cached *row,
+    const struct stat *self)
+{
+	const struct rep_cached *c = row + 1, *end = t->job->cache + t->job->ncache;
+	struct kid {
+		const char *name;   /* in its row's path */
+		size_t len;
+		struct stat st;     /* a file's */
+	} *kid = NULL;
+	size_t nkid = 0, capkid = 0;
+	struct listing seen = { 0, 0 };
+	unsigned char d[32];
+	int ok = 1;
+
+	while (ok && c < end && strncmp(c->path, rel, len) == 0) {
+		const char *name = c->path + len, *slash = strchr(name, '/');
+		size_t n = slash ? (size_t)(slash - name) : strlen(name);
+		/* a row below a directory without the directory's own, a
+		 * name that is no name of an entry, a path too long: not rows
+		 * rep wrote */
+		int dots = name[0] == '.' && (n == 1 || (n == 2 && name[1] == '.'));
+		if ((slash && slash[1]) || n == 0 || n > 255 || dots || len + n + 2 > REP_PATH_MAX) {
+			ok = 0;
+			break;
+		}
+		if (nkid == capkid) {
+			capkid = capkid ? 2 * capkid : 16;
+			kid = rep_xrealloc(kid, capkid * sizeof *kid);
+		}
+		struct kid *k = &kid[nkid++];
+		k->name = name;
+		k->len = n;
+		listing_add(&seen, name, n, slash ? 'd' : 'f');
+		if (slash) {
+			c = past(c + 1, end, c->path, len + n + 1);
+			continue;
+		}
+		ok = fstatat(dirfd, name, &k->st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(k->st.st_mode);
+		c++;
+	}
+	listing_digest(&seen, 1, d);
+	if (!ok || memcmp(d, row->digest, sizeof d) != 0) {
+		free(kid);
+		walk(t, dirfd, rel, len, self);
+		return;
+	}
+	add_dir_row(t, rel, &row->st, row->digest);
+	for (size_t i = 0; i < nkid; i++) {
+		memcpy(rel + len, kid[i].name, kid[i].len);
+		rel[len + kid[i].len] = 0;
+		if (kid[i].name[kid[i].len] != '/') {
+			visit_file(t, dirfd, rel + len, &kid[i].st, rel, -1);
+			continue;
+		}
+		int fd = openat(dirfd, rel + len, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		rel[len + kid[i].len] = '/';
+		rel[len + kid[i].len + 1] = 0;
+		if (fd < 0)
+			problem(t, "%s/%.*s: %s", t->name, (int)(len + kid[i].len), rel, strerror(errno));
+		else
+			walk_dir(t, fd, rel, len + kid[i].len + 1);
+	}
+	rel[len] = 0;
+	free(kid);
 	release_dir(t, dirfd);
 }
 
@@ -657,7 +879,7 @@ static void walk_app(int appsfd, struct tree *t)
 		problem(t, "%s: %s", t->name, strerror(errno));
 		return;
 	}
-	walk(t, fd, rel, 0);
+	walk_dir(t, fd, rel, 0);
 	if (t->ring && (rep_ring_queued(t->ring) || t->q->ndone))
 		ring_flush(t);
 	free(t->dirbuf);
@@ -673,6 +895,11 @@ static void hash_entry(struct pool *p, const char *app, struct rep_entry *e, uns
 static int by_path(const void *a, const void *b)
 {
 	return strcmp(((const struct rep_entry *)a)->path, ((const struct rep_entry *)b)->path);
+}
+
+static int by_row(const void *a, const void *b)
+{
+	return strcmp(((const struct rep_cached *)a)->path, ((const struct rep_cached *)b)->path);
 }
 
 /* Sorts the entries and matches them with the cache rows (sorted too). */
@@ -700,7 +927,8 @@ static void refresh_cache(struct pool *p, struct tree *t)
 	size_t files = 0, kept = 0;
 
 	/* A row is kept when its file was taken from it, or hashed again to
-	 * the same digest and size (--rehash of an unchanged file). */
+	 * the same digest and size (--rehash of an unchanged file); a
+	 * directory's when it is as it was and was not racy. */
 	for (size_t i = 0; i < t->n; i++) {
 		const struct rep_entry *e = &t->e[i];
 		if (e->type == 'l')
@@ -709,15 +937,31 @@ static void refresh_cache(struct pool *p, struct tree *t)
 		kept += e->hit || (e->row && e->size == e->st.size &&
 		    memcmp(e->row->digest, e->digest, sizeof e->digest) == 0);
 	}
+	for (size_t i = 0; i < t->ndirs; i++) {
+		const struct dir_row *d = &t->dirs[i];
+		const struct rep_cached *c = job->ncache ? bsearch(d->path, job->cache, job->ncache,
+		    sizeof *job->cache, row_cmp) : NULL;
+		kept += c && memcmp(c->digest, d->digest, sizeof d->digest) == 0 &&
+		    same_stat(&c->st, &d->st) && c->st.mtime_ns < c->cached_ns && c->st.ctime_ns < c->cached_ns;
+	}
+	size_t rows = files + t->ndirs;
 	/* a tree with problems is not what any row could describe */
-	job->dirty = !job->bad.n && (kept != files || job->ncache != files);
+	job->dirty = !job->bad.n && (kept != rows || job->ncache != rows);
 	/* rows that are not to be stored again are of no more use */
 	if (!job->dirty) {
 		cache_drop(job);
 		return;
 	}
 	cache_drop(job);
-	job->cache = rep_xmalloc((files ? files : 1) * sizeof *job->cache);
+	job->cache = rep_xmalloc((rows ? rows : 1) * sizeof *job->cache);
+	for (size_t i = 0; i < t->ndirs; i++) {
+		struct rep_cached *c = &job->cache[job->ncache++];
+		c->path = t->dirs[i].path;
+		t->dirs[i].path = NULL;
+		c->st = t->dirs[i].st;
+		memcpy(c->digest, t->dirs[i].digest, sizeof c->digest);
+		c->cached_ns = p->cache_time;
+	}
 	for (size_t i = 0; i < t->n; i++) {
 		struct rep_entry *e = &t->e[i];
 		if (e->type == 'l')
@@ -730,6 +974,8 @@ static void refresh_cache(struct pool *p, struct tree *t)
 		/* A file that changed while it was read is never a hit. */
 		c->cached_ns = e->size == e->st.size ? p->cache_time : 0;
 	}
+	/* in path order, as they are read back and searched */
+	qsort(job->cache, job->ncache, sizeof *job->cache, by_row);
 }
 
 void rep_fold_init(struct rep_fold *f)
@@ -798,6 +1044,11 @@ static void finish_tree(struct pool *p, struct tree *t)
 	refresh_cache(p, t);
 	free_entries(t->e, t->n);
 	t->e = NULL;
+	for (size_t i = 0; i < t->ndirs; i++)
+		free(t->dirs[i].path);
+	free(t->dirs);
+	t->dirs = NULL;
+	t->ndirs = t->capdirs = 0;
 }
 
 /* The entries of one application, directories too, in path order. */
@@ -827,6 +1078,7 @@ static void *walk_worker(void *arg)
 	size_t i;
 
 	while ((i = atomic_fetch_add(&p->next_tree, 1)) < p->ntrees) {
+		tree_of(p, i)->trust = !(p->flags & REP_HASH_ALL);
 		walk_app(p->appsfd, tree_of(p, i));
 		use_cache(p, tree_of(p, i));
 	}
@@ -860,6 +1112,7 @@ static void hash_tree(struct pool *p, struct tree *t, struct reader *r)
 	t->buf = r->buf;
 	t->ring = r->ring;
 	t->q = &r->q;
+	t->trust = !(p->flags & REP_HASH_ALL);
 	walk_app(p->appsfd, t);
 	r->ring = t->ring;    /* gone if it failed */
 	if (t->n)

@@ -632,20 +632,25 @@ same_size_edit() {
 
 # --- the stat cache -----------------------------------------------------------------
 
-@test "rep-register caches one row per regular file (not symlinks, not directories)" {
+@test "rep-register caches one row per regular file and per directory, the application's too (not symlinks)" {
 	mkapp app-a README src/main.c src/lib/util.c
 	mkapp app-b
 	ln -s README rep_applications/app-a/link
 	mkdir rep_applications/app-b/empty
 	register app-a app-b
 	assert_equal "$(cache 'select count(*) from file')" \
-		"$(find rep_applications -type f | wc -l)"
-	assert_equal "$(cache 'select count(*) from file')" 4
+		"$(find rep_applications -mindepth 1 \( -type f -o -type d \) | wc -l)"
+	# a directory's path ends in /, the application's own is empty; its
+	# digest says whether it held only files and directories (D) or not (d)
+	assert_equal "$(cache "select app_id, cast(path as text),
+		case when mode / 4096 = 4 then char(unicode(hash)) else '-' end from file order by app_id, path")" \
+		"$(lines "1||d" "1|README|-" "1|src/|D" "1|src/lib/|D" "1|src/lib/util.c|-" "1|src/main.c|-" \
+			"2||D" "2|README|-" "2|empty/|D")"
 	run --separate-stderr rep-diff </dev/null
 	assert_success
 	assert_output ''
 	assert_stderr 'rep-diff: in sync (2 applications)'
-	assert_equal "$(cache 'select count(*) from file')" 4
+	assert_equal "$(cache 'select count(*) from file')" 9
 }
 
 @test "a check of an unchanged tree leaves the cache byte-identical" {
@@ -702,7 +707,8 @@ same_size_edit() {
 	assert_output ''
 	assert_stderr 'rep-diff: in sync (1000 applications)'
 	assert_equal "$(cache 'select count(*) from file where hash = zeroblob(32)')" 0
-	assert_equal "$(cache 'select count(*) from file')" 1000
+	assert_equal "$(cache 'select count(*) from file where mode / 4096 = 8; select count(*) from file')" \
+		"$(lines 1000 2000)"
 	# changes in several batches of ids, and a file added
 	local a
 	for a in app-1000 app-500 app-005; do
@@ -713,7 +719,7 @@ same_size_edit() {
 	assert_failure 1
 	assert_output "$(printf 'app-005\tmodified\napp-1000\tmodified\napp-500\tmodified\napp-800\tmodified')"
 	assert_stderr 'rep-diff: 4 discrepancies'
-	assert_equal "$(cache 'select count(*) from file')" 1001
+	assert_equal "$(cache 'select count(*) from file where mode / 4096 = 8')" 1001
 }
 
 @test "rows of deleted files are dropped, rows of new files added" {
@@ -726,7 +732,175 @@ same_size_edit() {
 	assert_output "app-a${TAB}modified"
 	assert_stderr 'rep-diff: 1 discrepancy'
 	assert_equal "$(cache "select cast(path as text) from file order by path")" \
-		"$(lines README new1 new2)"
+		"$(lines '' README new1 new2)"
+}
+
+# trust_rows: every row trusted, as rows written a second after the
+# stat data they hold
+trust_rows() {
+	cache 'update file set cached_ns = max(mtime_ns, ctime_ns) + 1000000000'
+}
+
+# lie_dir APP DIR: DIR's row (DIR ending in /) given DIR's stat data as
+# they are now, trusted: a row taken before an entry was made in it, in
+# the same clock tick
+lie_dir() {
+	local d=rep_applications/$1/${2%/} mtime ctime
+	mtime=$(stat -c %.9Y "$d" | tr -d .)
+	ctime=$(stat -c %.9Z "$d" | tr -d .)
+	cache "update file set size = $(stat -c %s "$d"), mtime_ns = $mtime, ctime_ns = $ctime,
+		ino = $(stat -c %i "$d"), cached_ns = $ctime + 1000000000
+		where path = cast('$2' as blob) and app_id = (select id from app where name = '$1')"
+}
+
+@test "a directory as its row says is not read again: the row stands for its listing (so a row that lies hides an entry); --rehash reads it" {
+	mkapp app-a README sub/a sub/deep/b
+	register app-a
+	trust_rows
+	mkapp app-a sub/new
+	lie_dir app-a sub/
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'rep-diff: in sync (1 application)'
+	# --rehash trusts no row
+	run --separate-stderr rep-diff --rehash </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr 'rep-diff: 1 discrepancy'
+}
+
+@test "racy: a directory whose mtime or ctime is not older than its row is read" {
+	mkapp app-a README sub/a
+	register app-a
+	trust_rows
+	mkapp app-a sub/new
+	lie_dir app-a sub/
+	local when
+	for when in mtime_ns 'mtime_ns - mtime_ns % 1000000000' ctime_ns; do
+		cache "update file set cached_ns = $when where path = cast('sub/' as blob)"
+		run --separate-stderr rep-diff </dev/null
+		assert_failure 1
+		assert_output "app-a${TAB}modified"
+		assert_stderr 'rep-diff: 1 discrepancy'
+		lie_dir app-a sub/
+	done
+}
+
+@test "a directory whose row lists an entry that is gone, or another kind, is read after all" {
+	mkapp app-a README sub/a sub/b
+	register app-a
+	trust_rows
+	rm rep_applications/app-a/sub/b
+	lie_dir app-a sub/
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr 'rep-diff: 1 discrepancy'
+	register app-a
+	trust_rows
+	rm rep_applications/app-a/sub/a
+	mkdir rep_applications/app-a/sub/a
+	lie_dir app-a sub/
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr 'rep-diff: 1 discrepancy'
+}
+
+@test "a directory that holds a symlink is read every time (its row says so): a link is no row" {
+	mkapp app-a README sub/a
+	ln -s a rep_applications/app-a/sub/link
+	register app-a
+	assert_equal "$(cache "select char(unicode(hash)) from file where path = cast('sub/' as blob)")" d
+	trust_rows
+	ln -sfn README rep_applications/app-a/sub/link
+	mkapp app-a sub/new
+	lie_dir app-a sub/
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr 'rep-diff: 1 discrepancy'
+}
+
+@test "a directory row whose entries' rows went missing or were added by hand: the directory is read; rep-register records the tree" {
+	mkapp app-a README sub/a sub/b
+	register app-a
+	trust_rows
+	local checksum
+	checksum=$(rep-ls -o files,checksum app-a </dev/null)
+	cache "delete from file where path = cast('sub/b' as blob)"
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_output ''
+	assert_stderr 'rep-diff: in sync (1 application)'
+	# the rows written again hold sub/b
+	assert_equal "$(cache "select count(*) from file where path = cast('sub/b' as blob)")" 1
+	trust_rows
+	cache "delete from file where path = cast('sub/b' as blob)"
+	register app-a
+	assert_equal "$(rep-ls -o files,checksum app-a </dev/null)" "$checksum"
+	# rows below a directory that name no entry, or one outside it
+	trust_rows
+	echo secret >outside
+	local row
+	for row in sub/../outside ../outside sub//a sub/./a sub/../; do
+		cache "insert into file select app_id, cast('$row' as blob), size, mtime_ns, ctime_ns, ino, dev,
+			mode, hash, cached_ns from file where path = cast('sub/a' as blob)"
+		run --separate-stderr rep-diff </dev/null
+		assert_success
+		assert_output ''
+		assert_stderr 'rep-diff: in sync (1 application)'
+		register app-a
+		assert_equal "$(rep-ls -o files,checksum app-a </dev/null)" "$checksum"
+		trust_rows
+	done
+}
+
+@test "a tree 1,900 directories deep: its rows stand for it, a change at the bottom is seen" {
+	local d=rep_applications/app-a i
+	mkdir -p "$d"
+	echo top >"$d/README"
+	for ((i = 0; i < 1900; i++)); do d+=/d; done
+	mkdir -p "$d"
+	echo bottom >"$d/f"
+	register app-a
+	trust_rows
+	run --separate-stderr rep-diff </dev/null
+	assert_success
+	assert_stderr 'rep-diff: in sync (1 application)'
+	echo new >"$d/g"
+	run --separate-stderr rep-diff </dev/null
+	assert_failure 1
+	assert_output "app-a${TAB}modified"
+	assert_stderr 'rep-diff: 1 discrepancy'
+}
+
+@test "through trusted directory rows, every change to a directory is seen: entries made, removed, renamed, replaced" {
+	local change
+	for change in 'mkapp app-a sub/deep/new' 'rm rep_applications/app-a/sub/a' \
+		'mv rep_applications/app-a/sub/a rep_applications/app-a/sub/c' \
+		'rm rep_applications/app-a/sub/deep/b && mkdir rep_applications/app-a/sub/deep/b' \
+		'ln -s ../README rep_applications/app-a/sub/deep/l' \
+		'mv rep_applications/app-a/sub/deep rep_applications/app-a/moved' \
+		'rm -r rep_applications/app-a/sub/deep && mkapp app-a sub/deep/c'; do
+		rm -rf rep_applications/app-a
+		mkapp app-a README sub/a sub/deep/b
+		mkapp app-b README
+		register app-a app-b
+		trust_rows
+		run --separate-stderr rep-diff </dev/null
+		assert_success
+		eval "$change"
+		run --separate-stderr rep-diff </dev/null
+		assert_failure 1
+		assert_output "app-a${TAB}modified"
+		assert_stderr 'rep-diff: 1 discrepancy'
+		# and the rows written then say so again
+		run --separate-stderr rep-diff </dev/null
+		assert_failure 1
+		assert_output "app-a${TAB}modified"
+	done
 }
 
 @test "rep-diff never changes application records or the history" {
