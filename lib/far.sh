@@ -662,11 +662,17 @@ check_release() {
 	# directories, the first one all else
 	apps=$tree/rep_applications half='*[13579BDFHJLNPRTVXZbdfhjlnprtvxz_]' second=''
 	: >walk2
-	if [ "$cpus" -gt 1 ]; then
-		tree_walk "$apps" ! -path "$apps/*" -o -path "$apps/*" ! -path "$apps/*/*" ! -name "$half" -prune -o \
+	# pat: $apps in the -path patterns, any *, ?, [, ] or backslash of
+	# DIR's path escaped (a pattern that failed to match would send applications to
+	# both walks or to neither, and the check would refuse them); a path
+	# with a newline is walked once
+	pat=$(printf '%s\n' "$apps" | sed 's/[][*?\\]/\\&/g') || pat=''
+	case $apps in *"$nl"*) pat='' ;; esac
+	if [ "$cpus" -gt 1 ] && [ -n "$pat" ]; then
+		tree_walk "$apps" ! -path "$pat/*" -o -path "$pat/*" ! -path "$pat/*/*" ! -name "$half" -prune -o \
 			>walk2 2>walk2.err &
 		second=$!
-		tree_walk "$tree" -path "$apps/*" ! -path "$apps/*/*" -name "$half" -prune -o >walk 2>walk.err
+		tree_walk "$tree" -path "$pat/*" ! -path "$pat/*/*" -name "$half" -prune -o >walk 2>walk.err
 	else
 		tree_walk "$tree" >walk 2>walk.err
 	fi
@@ -1044,16 +1050,14 @@ stage() {
 # by the tar here; whatever it made is checked whole after (check_release).
 unpack() {
 	e=$(mkdir -m 755 tree 2>&1) || fail "unpacking: $(why "$e")"
-	c=$(getconf _NPROCESSORS_ONLN 2>/dev/null) || c=$(nproc 2>/dev/null) || c=1
-	case $c in '' | *[!0-9]*) c=1 ;; esac
-	if [ "$1" = - ] || [ "$c" -lt 2 ]; then
+	if [ "$1" = - ] || [ "$cpus" -lt 2 ]; then
 		e=$(tail -c "+$((fullsize + 1))" upload | (cd -P tree && exec tar -xpzf - --no-same-owner) 2>&1) ||
 			fail "unpacking: $(first "$e")"
 		return 0
 	fi
 	# pieces FROM TO SKIP LEN (-: to the end), cut at p - 1 of the n
 	# points, spread as evenly as the points are
-	pieces=$(awk -v cuts="$1" -v p="$c" -v size="$size" 'BEGIN {
+	pieces=$(awk -v cuts="$1" -v p="$cpus" -v size="$size" 'BEGIN {
 		n = split(cuts, c, ",")
 		for (i = 1; i <= n; i++) {
 			if (split(c[i], f, ":") != 4) exit 1

@@ -1127,6 +1127,30 @@ shim() {
 	assert_equal "$(ls -A "$D/releases" "$D/store")" "$(lines "$D/releases:" '' "$D/store:")"
 }
 
+@test "check: a target whose path holds * ? [ ] and a backslash: staged and verified as any other, with two processors" {
+	mkdir src
+	odd_app app-a
+	mkdir -p src/rep_applications/app-b
+	echo b >src/rep_applications/app-b/f
+	manifest 2 app-a app-b
+	archive
+	shim getconf 'echo 2'
+	D=$BATS_TEST_TMPDIR/'t[1]*?\x'
+	PATH=$BATS_TEST_TMPDIR/bin:$PATH staged
+	assert_success
+	assert_output "$(lines '|current	' .ok + + + + .ok)"
+	refute_stderr
+	diff -r --no-dereference src "$D/store/$REL"
+	# verify checks store/ by its full path
+	IN=<(printf 'verify %s\n' "$REL") PATH=$BATS_TEST_TMPDIR/bin:$PATH run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_equal "$(sed -n '4,$p' <<<"$output")" .ok
+	echo changed >"$D/store/$REL/rep_applications/app-b/f"
+	IN=<(printf 'verify %s\n' "$REL") PATH=$BATS_TEST_TMPDIR/bin:$PATH run --separate-stderr far lock "$D" me@here now make
+	assert_success
+	assert_equal "$(sed -n '4,$p' <<<"$output")" "$(lines "!app-b: content differs in store/$REL" .error)"
+}
+
 # cuts_of ARCHIVE APP...: the word CUTS of a stage command that cuts
 # ARCHIVE (rep-tar's: members of 1 MiB of tar, each with its size in its
 # header) where each APP's entries begin, as Python's tarfile reads it:
